@@ -24,13 +24,18 @@ describe('real Kafka broker and Elasticsearch node', () => {
     await admin.connect();
     const cluster = await admin.describeCluster();
     console.log(`[stack.test] Kafka cluster id ${cluster.clusterId}, brokers ${kafkaBrokers().join(',')}`);
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
     await admin.disconnect();
     const info = await es.info().catch(() => undefined);
     // The stripped test distribution answers GET / with 405; the nodes API still names the version.
     const nodes = await es.nodes.info({ node_id: '_local', metric: 'settings' });
     const versions = Object.values(nodes.nodes).map((node) => node.version);
-    console.log(`[stack.test] Elasticsearch ${info?.version.number ?? versions.join(',')} at ${elasticsearchUrl()}`);
+    console.log(
+      `[stack.test] Elasticsearch ${info?.version.number ?? versions.join(',')} at ${elasticsearchUrl()}`,
+    );
   });
 
   afterAll(async () => {
@@ -93,7 +98,9 @@ describe('real Kafka broker and Elasticsearch node', () => {
     expect(hits).toHaveLength(COUNT / 2);
     expect(hits[0]).toEqual(sent[0]);
     expect(hits.every((flow) => flow?.destination === 'api.stripe.com')).toBe(true);
-    const expectedBytes = sent.filter((f) => f.destination === 'api.stripe.com').reduce((n, f) => n + f.bytes, 0);
+    const expectedBytes = sent
+      .filter((f) => f.destination === 'api.stripe.com')
+      .reduce((n, f) => n + f.bytes, 0);
     const bytes = stripe.aggregations?.bytes;
     expect(bytes && 'value' in bytes ? bytes.value : undefined).toBe(expectedBytes);
   });

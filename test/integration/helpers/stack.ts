@@ -75,7 +75,9 @@ async function stackScript(...args: string[]): Promise<string> {
 
 async function elasticsearchAnswers(): Promise<boolean> {
   try {
-    const response = await fetch(`${elasticsearchUrl()}/_cluster/health`, { signal: AbortSignal.timeout(2000) });
+    const response = await fetch(`${elasticsearchUrl()}/_cluster/health`, {
+      signal: AbortSignal.timeout(2000),
+    });
     return response.ok;
   } catch {
     return false;
