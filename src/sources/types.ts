@@ -1,0 +1,21 @@
+/**
+ * Sources read raw input (one string per file line or Kafka message) in batches. Acks flow
+ * backwards: a batch's `ack` is called only after every sink accepted what it produced, and that is
+ * when a Kafka source commits its offsets.
+ */
+export interface LineBatch {
+  /** `file:/path/to/x.log`, `stdin`, or `kafka:topic`. */
+  readonly source: string;
+  readonly lines: readonly string[];
+  /** Where `lines[i]` came from: a 1-based line number, or `partition/offset`. */
+  position(i: number): string;
+  /** Everything this batch produced was delivered: commit (Kafka) or nothing (files). */
+  ack(): Promise<void>;
+}
+
+export interface Source {
+  readonly name: string;
+  /** Yields batches until the input ends (files) or `signal` aborts (Kafka, stdin). */
+  batches(signal: AbortSignal): AsyncIterable<LineBatch>;
+  close(): Promise<void>;
+}
