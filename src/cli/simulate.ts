@@ -8,7 +8,14 @@ import { SentinelError } from '../errors.js';
 import { ATTACK_NAMES } from '../simulate/attacks.js';
 import { ENVELOPES } from '../simulate/envelope.js';
 import { DEFAULT_OPTIONS, generateTraffic, type SimulateOptions } from '../simulate/generate.js';
-import { parseAttacks, parseDuration, parseEnvelope, parseFormat, parseRate, parseTime } from '../simulate/options.js';
+import {
+  parseAttacks,
+  parseDuration,
+  parseEnvelope,
+  parseFormat,
+  parseRate,
+  parseTime,
+} from '../simulate/options.js';
 import { parseKafkaTarget, writeLinesToFile, writeMessagesToKafka } from '../simulate/output.js';
 import type { Command } from './command.js';
 
@@ -30,7 +37,12 @@ Options:
   --manifest FILE                        write the ground truth (attacks, start times, expected rules) as JSON
 `;
 
-export function optionsFromArgs(args: readonly string[]): { options: SimulateOptions; to: string; manifest: string | undefined; help: boolean } {
+export function optionsFromArgs(args: readonly string[]): {
+  options: SimulateOptions;
+  to: string;
+  manifest: string | undefined;
+  help: boolean;
+} {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(args);
@@ -41,7 +53,8 @@ export function optionsFromArgs(args: readonly string[]): { options: SimulateOpt
   const options: SimulateOptions = {
     ...DEFAULT_OPTIONS,
     start: v.start === undefined ? DEFAULT_OPTIONS.start : parseTime(v.start, '--start'),
-    durationMs: v.duration === undefined ? DEFAULT_OPTIONS.durationMs : parseDuration(v.duration, '--duration'),
+    durationMs:
+      v.duration === undefined ? DEFAULT_OPTIONS.durationMs : parseDuration(v.duration, '--duration'),
     seed: v.seed ?? DEFAULT_OPTIONS.seed,
     format: v.format === undefined ? DEFAULT_OPTIONS.format : parseFormat(v.format),
     envelope: v.envelope === undefined ? DEFAULT_OPTIONS.envelope : parseEnvelope(v.envelope),
@@ -93,7 +106,10 @@ export const simulateCommand: Command = {
       process.stderr.write(`simulate: ${n} lines written...\n`);
     };
     const kafka = parseKafkaTarget(to);
-    const count = kafka === null ? await writeLinesToFile(traffic, to, progress) : await writeMessagesToKafka(traffic.messages(), kafka, progress);
+    const count =
+      kafka === null
+        ? await writeLinesToFile(traffic, to, progress)
+        : await writeMessagesToKafka(traffic.messages(), kafka, progress);
     const where = kafka === null ? (to === '-' ? 'stdout' : to) : `Kafka topic ${kafka.topic}`;
     process.stderr.write(
       `simulate: wrote ${count} lines (${traffic.manifest.start} to ${traffic.manifest.end}, ${traffic.manifest.attacks.length} attacks) to ${where} in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`,

@@ -77,7 +77,19 @@ const SPECS: Record<AttackName, AttackSpec> = {
     minute(a, minute, out) {
       for (const t of times(a, minute, 2)) {
         const pod = a.caller(t);
-        if (pod) out.push(...viaGateway(a.ctx, a.rng, t, pod, 'mongo1.composedb.com', a.rng.int(900, 2500), a.rng.int(20_000, 90_000), a.rng.int(40, 400)));
+        if (pod)
+          out.push(
+            ...viaGateway(
+              a.ctx,
+              a.rng,
+              t,
+              pod,
+              'mongo1.composedb.com',
+              a.rng.int(900, 2500),
+              a.rng.int(20_000, 90_000),
+              a.rng.int(40, 400),
+            ),
+          );
       }
     },
   },
@@ -87,15 +99,32 @@ const SPECS: Record<AttackName, AttackSpec> = {
     duration: 10 * MINUTE,
     source: WORKLOADS.appA,
     destination: 'paste.drop-files.net',
-    description: "App A's sidecar sends straight out through PassthroughCluster (TLS to raw IPs, HTTP to paste.drop-files.net), skipping the egress gateway.",
+    description:
+      "App A's sidecar sends straight out through PassthroughCluster (TLS to raw IPs, HTTP to paste.drop-files.net), skipping the egress gateway.",
     minute(a, minute, out) {
       for (const t of times(a, minute, 2)) {
         const pod = a.caller(t);
         if (!pod) continue;
         if (a.rng.chance(0.5)) {
-          out.push(passthroughTls(a.rng, t, pod, externalIp('paste.drop-files.net'), 443, { bytesUp: a.rng.int(4000, 60_000), bytesDown: a.rng.int(2000, 6000), duration: a.rng.int(80, 600) }));
+          out.push(
+            passthroughTls(a.rng, t, pod, externalIp('paste.drop-files.net'), 443, {
+              bytesUp: a.rng.int(4000, 60_000),
+              bytesDown: a.rng.int(2000, 6000),
+              duration: a.rng.int(80, 600),
+            }),
+          );
         } else {
-          out.push(passthroughHttp(a.rng, t, pod, 'paste.drop-files.net', { method: 'POST', path: '/api/paste', code: 200, bytesUp: a.rng.int(4000, 60_000), bytesDown: a.rng.int(300, 900), duration: a.rng.int(80, 600), userAgent: 'python-requests/2.31.0' }));
+          out.push(
+            passthroughHttp(a.rng, t, pod, 'paste.drop-files.net', {
+              method: 'POST',
+              path: '/api/paste',
+              code: 200,
+              bytesUp: a.rng.int(4000, 60_000),
+              bytesDown: a.rng.int(300, 900),
+              duration: a.rng.int(80, 600),
+              userAgent: 'python-requests/2.31.0',
+            }),
+          );
         }
       }
     },
@@ -106,12 +135,16 @@ const SPECS: Record<AttackName, AttackSpec> = {
     duration: 10 * MINUTE,
     source: WORKLOADS.appA,
     destination: 'api.ibm.com',
-    description: 'App A uploads tens of megabytes to api.ibm.com, an allowed host it normally sends a few kilobytes to.',
+    description:
+      'App A uploads tens of megabytes to api.ibm.com, an allowed host it normally sends a few kilobytes to.',
     minute(a, minute, out) {
       for (const t of times(a, minute, 3)) {
         const pod = a.caller(t);
         const up = a.rng.int(20_000_000, 45_000_000);
-        if (pod) out.push(...viaGateway(a.ctx, a.rng, t, pod, 'api.ibm.com', up, a.rng.int(2000, 9000), up / 50_000));
+        if (pod)
+          out.push(
+            ...viaGateway(a.ctx, a.rng, t, pod, 'api.ibm.com', up, a.rng.int(2000, 9000), up / 50_000),
+          );
       }
     },
   },
@@ -121,11 +154,24 @@ const SPECS: Record<AttackName, AttackSpec> = {
     duration: 10 * MINUTE,
     source: WORKLOADS.appA,
     destination: 'transfer.eu-de.ibm.com',
-    description: 'App A starts using transfer.eu-de.ibm.com: allowed by the *.ibm.com wildcard, but never seen before.',
+    description:
+      'App A starts using transfer.eu-de.ibm.com: allowed by the *.ibm.com wildcard, but never seen before.',
     minute(a, minute, out) {
       for (const t of times(a, minute, 1)) {
         const pod = a.caller(t);
-        if (pod) out.push(...viaGateway(a.ctx, a.rng, t, pod, 'transfer.eu-de.ibm.com', a.rng.int(2000, 200_000), a.rng.int(2000, 9000), a.rng.int(100, 900)));
+        if (pod)
+          out.push(
+            ...viaGateway(
+              a.ctx,
+              a.rng,
+              t,
+              pod,
+              'transfer.eu-de.ibm.com',
+              a.rng.int(2000, 200_000),
+              a.rng.int(2000, 9000),
+              a.rng.int(100, 900),
+            ),
+          );
       }
     },
   },
@@ -142,7 +188,8 @@ const SPECS: Record<AttackName, AttackSpec> = {
       if (offset % (5 * MINUTE) !== 0) return;
       const t = minute + 20_000 + a.rng.int(-20_000, 20_000);
       const pod = a.pinned();
-      if (pod && t >= pod.from && t < pod.to) out.push(...viaGateway(a.ctx, a.rng, t, pod, BEACON_HOST, 1184, 3412, a.rng.int(90, 140)));
+      if (pod && t >= pod.from && t < pod.to)
+        out.push(...viaGateway(a.ctx, a.rng, t, pod, BEACON_HOST, 1184, 3412, a.rng.int(90, 140)));
     },
   },
   'subdomain-spray': {
@@ -156,7 +203,19 @@ const SPECS: Record<AttackName, AttackSpec> = {
       for (const t of times(a, minute, 30)) {
         const pod = a.caller(t);
         const label = a.rng.hex(6) + a.rng.alnum(18);
-        if (pod) out.push(...viaGateway(a.ctx, a.rng, t, pod, `${label}.t.${SPRAY_DOMAIN}`, a.rng.int(300, 700), a.rng.int(100, 400), a.rng.int(20, 90)));
+        if (pod)
+          out.push(
+            ...viaGateway(
+              a.ctx,
+              a.rng,
+              t,
+              pod,
+              `${label}.t.${SPRAY_DOMAIN}`,
+              a.rng.int(300, 700),
+              a.rng.int(100, 400),
+              a.rng.int(20, 90),
+            ),
+          );
       }
     },
   },
@@ -166,7 +225,8 @@ const SPECS: Record<AttackName, AttackSpec> = {
     duration: 30 * MINUTE,
     source: WORKLOADS.gateway,
     destination: null,
-    description: "The egress gateway's access logs stop for 30 minutes while sidecars keep sending traffic to it.",
+    description:
+      "The egress gateway's access logs stop for 30 minutes while sidecars keep sending traffic to it.",
     minute() {
       // No records of its own: TrafficContext.gatewayLogsAt() drops the gateway legs in the window.
     },
@@ -177,12 +237,15 @@ const SPECS: Record<AttackName, AttackSpec> = {
     duration: 5 * MINUTE,
     source: WORKLOADS.appB,
     destination: '45.33.32.156:22',
-    description: 'An app B pod probes external addresses and ports; REGISTRY_ONLY drops each attempt in BlackHoleCluster.',
+    description:
+      'An app B pod probes external addresses and ports; REGISTRY_ONLY drops each attempt in BlackHoleCluster.',
     minute(a, minute, out) {
       const pod = a.pinned();
       if (!pod) return;
       for (const t of times(a, minute, 12)) {
-        const ip = a.rng.chance(0.5) ? '45.33.32.156' : `${a.rng.pick([45, 91, 185, 203])}.${a.rng.int(1, 254)}.${a.rng.int(1, 254)}.${a.rng.int(1, 254)}`;
+        const ip = a.rng.chance(0.5)
+          ? '45.33.32.156'
+          : `${a.rng.pick([45, 91, 185, 203])}.${a.rng.int(1, 254)}.${a.rng.int(1, 254)}.${a.rng.int(1, 254)}`;
         out.push(blackhole(a.rng, t, pod, ip, a.rng.pick([22, 443, 3389, 6379, 8080])));
       }
     },
@@ -198,7 +261,15 @@ const SPECS: Record<AttackName, AttackSpec> = {
       for (const t of times(a, minute, 1)) {
         const gateway = a.ctx.cluster.podAt(WORKLOADS.gateway, t, a.rng);
         if (gateway && a.ctx.gatewayLogsAt(t)) {
-          out.push(gatewayLegOnly(a.rng, t, gateway, OUTSIDER_IP, '-', { host: 'mongo1.composedb.com', port: 443, bytesUp: a.rng.int(1000, 3000), bytesDown: a.rng.int(40_000, 400_000), duration: a.rng.int(50, 500) }));
+          out.push(
+            gatewayLegOnly(a.rng, t, gateway, OUTSIDER_IP, '-', {
+              host: 'mongo1.composedb.com',
+              port: 443,
+              bytesUp: a.rng.int(1000, 3000),
+              bytesDown: a.rng.int(40_000, 400_000),
+              duration: a.rng.int(50, 500),
+            }),
+          );
         }
       }
     },
@@ -242,7 +313,11 @@ export class AttackGenerator implements TrafficGenerator {
 }
 
 function pinnedPod(ctx: TrafficContext, attack: ScheduledAttack): Pod | undefined {
-  return ctx.cluster.podAt(SPECS[attack.name].source, attack.start, forkRng(ctx.seed, `attack/${attack.name}/pod`));
+  return ctx.cluster.podAt(
+    SPECS[attack.name].source,
+    attack.start,
+    forkRng(ctx.seed, `attack/${attack.name}/pod`),
+  );
 }
 
 const PINNED: ReadonlySet<AttackName> = new Set(['beaconing', 'blocked-probing']);

@@ -5,7 +5,7 @@
  * and an OTLP/JSON logs request from the OpenTelemetry Collector (`filelog` + `k8sattributes`).
  */
 import type { SimRecord } from './record.js';
-import { PROXY_IMAGE, type Pod } from './topology.js';
+import { type Pod, PROXY_IMAGE } from './topology.js';
 
 export const ENVELOPES = ['none', 'fluent-bit', 'filebeat', 'vector', 'otlp'] as const;
 export type EnvelopeName = (typeof ENVELOPES)[number];
@@ -31,12 +31,15 @@ function fluentBit(line: string, pod: Pod, emit: number): string {
       namespace_name: pod.spec.namespace,
       pod_id: pod.uid,
       labels: podLabels(pod),
-      annotations: { 'sidecar.istio.io/status': '{"initContainers":["istio-init"],"containers":["istio-proxy"]}' },
+      annotations: {
+        'sidecar.istio.io/status': '{"initContainers":["istio-init"],"containers":["istio-proxy"]}',
+      },
       host: pod.node,
       pod_ip: pod.ip,
       container_name: 'istio-proxy',
       docker_id: pod.dockerId,
-      container_hash: 'docker.io/istio/proxyv2@sha256:1b8f9b1c5d0e8b8d3a7e4b5f6a2c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708',
+      container_hash:
+        'docker.io/istio/proxyv2@sha256:1b8f9b1c5d0e8b8d3a7e4b5f6a2c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708',
       container_image: PROXY_IMAGE,
     },
   });
@@ -48,7 +51,10 @@ function filebeat(line: string, pod: Pod, emit: number): string {
     '@timestamp': new Date(emit).toISOString(),
     message: line,
     stream: 'stdout',
-    log: { file: { path: `/var/log/containers/${pod.name}_${pod.spec.namespace}_istio-proxy-${pod.dockerId}.log` }, offset: 0 },
+    log: {
+      file: { path: `/var/log/containers/${pod.name}_${pod.spec.namespace}_istio-proxy-${pod.dockerId}.log` },
+      offset: 0,
+    },
     input: { type: 'container' },
     container: { id: pod.dockerId, image: { name: PROXY_IMAGE }, runtime: 'containerd' },
     kubernetes: {
@@ -59,7 +65,10 @@ function filebeat(line: string, pod: Pod, emit: number): string {
       container: { name: 'istio-proxy' },
       ...(deployment === undefined
         ? { job: { name: pod.name.slice(0, pod.name.lastIndexOf('-')) } }
-        : { replicaset: { name: pod.name.slice(0, pod.name.lastIndexOf('-')) }, deployment: { name: deployment } }),
+        : {
+            replicaset: { name: pod.name.slice(0, pod.name.lastIndexOf('-')) },
+            deployment: { name: deployment },
+          }),
     },
   });
 }
@@ -78,7 +87,10 @@ function vector(line: string, pod: Pod, emit: number): string {
       pod_name: pod.name,
       pod_namespace: pod.spec.namespace,
       pod_node_name: pod.node,
-      pod_owner: pod.spec.kind === 'cronjob' ? `Job/${pod.name.slice(0, pod.name.lastIndexOf('-'))}` : `ReplicaSet/${pod.name.slice(0, pod.name.lastIndexOf('-'))}`,
+      pod_owner:
+        pod.spec.kind === 'cronjob'
+          ? `Job/${pod.name.slice(0, pod.name.lastIndexOf('-'))}`
+          : `ReplicaSet/${pod.name.slice(0, pod.name.lastIndexOf('-'))}`,
       pod_uid: pod.uid,
     },
     message: line,
@@ -93,7 +105,10 @@ function str(key: string, value: string): { key: string; value: { stringValue: s
 }
 
 function otlp(line: string, pod: Pod, start: number, emit: number): string {
-  const owner = pod.spec.kind === 'cronjob' ? str('k8s.job.name', pod.name.slice(0, pod.name.lastIndexOf('-'))) : str('k8s.deployment.name', pod.spec.workload);
+  const owner =
+    pod.spec.kind === 'cronjob'
+      ? str('k8s.job.name', pod.name.slice(0, pod.name.lastIndexOf('-')))
+      : str('k8s.deployment.name', pod.spec.workload);
   return JSON.stringify({
     resourceLogs: [
       {
@@ -117,7 +132,11 @@ function otlp(line: string, pod: Pod, start: number, emit: number): string {
                 timeUnixNano: `${start}000000`,
                 observedTimeUnixNano: `${emit}000000`,
                 body: { stringValue: line },
-                attributes: [str('log.iostream', 'stdout'), str('logtag', 'F'), str('log.file.path', logPath(pod))],
+                attributes: [
+                  str('log.iostream', 'stdout'),
+                  str('logtag', 'F'),
+                  str('log.file.path', logPath(pod)),
+                ],
               },
             ],
           },

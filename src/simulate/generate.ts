@@ -5,7 +5,14 @@
  * released once no later window can produce an earlier one, so memory stays bounded for long runs
  * and the order is exact in delivery time (start times are a few seconds out of order, as shipped).
  */
-import { type AttackName, AttackGenerator, attackDuration, type ManifestAttack, manifestEntry, type ScheduledAttack } from './attacks.js';
+import {
+  AttackGenerator,
+  type AttackName,
+  attackDuration,
+  type ManifestAttack,
+  manifestEntry,
+  type ScheduledAttack,
+} from './attacks.js';
 import { benignGenerators, type TrafficContext, type TrafficGenerator } from './benign.js';
 import { type EnvelopeName, wrapLine } from './envelope.js';
 import type { SimRecord } from './record.js';
@@ -65,10 +72,12 @@ export function scheduleAttacks(options: SimulateOptions): ScheduledAttack[] {
   const start = Math.floor(options.start / MINUTE) * MINUTE;
   const n = options.attacks.length;
   if (n === 0) return [];
-  const firstDefault = start + Math.max(Math.floor(options.durationMs * 0.5 / HOUR) * HOUR, HOUR) + 7 * MINUTE;
+  const firstDefault =
+    start + Math.max(Math.floor((options.durationMs * 0.5) / HOUR) * HOUR, HOUR) + 7 * MINUTE;
   const first = Math.floor((options.attackStart ?? firstDefault) / MINUTE) * MINUTE;
   const room = start + options.durationMs - first;
-  const spacing = options.attackSpacing ?? Math.min(HOUR, Math.max(MINUTE, Math.floor(room / (n + 1) / MINUTE) * MINUTE));
+  const spacing =
+    options.attackSpacing ?? Math.min(HOUR, Math.max(MINUTE, Math.floor(room / (n + 1) / MINUTE) * MINUTE));
   // Long attacks (beaconing) go first so that they fit in the run.
   const ordered = [...new Set(options.attacks)].sort((x, y) => attackDuration(y) - attackDuration(x) || 0);
   return ordered.map((name, i) => ({ name, start: first + i * spacing }));
@@ -102,7 +111,10 @@ export function generateTraffic(partial: Partial<SimulateOptions> = {}): Simulat
   function* records(): Generator<SimRecord> {
     // Fresh generators per iteration, so iterating twice gives the same lines.
     const run: TrafficContext = { ...ctx, cluster: new Cluster(options.seed, start, end) };
-    const generators: TrafficGenerator[] = [...benignGenerators(run), ...scheduled.map((a) => new AttackGenerator(run, a))];
+    const generators: TrafficGenerator[] = [
+      ...benignGenerators(run),
+      ...scheduled.map((a) => new AttackGenerator(run, a)),
+    ];
     let pending: SimRecord[] = [];
     for (let from = start; from < end; from += WINDOW) {
       const to = Math.min(end, from + WINDOW);
@@ -121,7 +133,8 @@ export function generateTraffic(partial: Partial<SimulateOptions> = {}): Simulat
     manifest,
     records,
     *messages() {
-      for (const r of records()) yield { key: r.reporter.name, value: wrapLine(renderLine(r, options.format), r, options.envelope) };
+      for (const r of records())
+        yield { key: r.reporter.name, value: wrapLine(renderLine(r, options.format), r, options.envelope) };
     },
     *[Symbol.iterator]() {
       for (const r of records()) yield wrapLine(renderLine(r, options.format), r, options.envelope);

@@ -3,8 +3,9 @@
  * a kafkajs producer in batches. Writes wait for the stream to drain, so piping into `head` or a
  * slow consumer neither buffers the whole day in memory nor loses lines.
  */
-import { createWriteStream } from 'node:fs';
+
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { Kafka, logLevel } from 'kafkajs';
 import { SentinelError } from '../errors.js';
@@ -22,7 +23,9 @@ export function parseKafkaTarget(to: string): KafkaTarget | null {
   const brokers = (slash < 0 ? rest : rest.slice(0, slash)).split(',').filter(Boolean);
   const topic = slash < 0 ? '' : decodeURIComponent(rest.slice(slash + 1));
   if (brokers.length === 0 || topic === '' || topic.includes('/')) {
-    throw new SentinelError('ESN_INPUT', `Expected --to kafka://host:port/topic, got "${to}".`, { where: '--to' });
+    throw new SentinelError('ESN_INPUT', `Expected --to kafka://host:port/topic, got "${to}".`, {
+      where: '--to',
+    });
   }
   return { brokers, topic };
 }
@@ -58,11 +61,18 @@ async function writeToStream(lines: Iterable<string>, out: Writable, progress?: 
   return count;
 }
 
-export async function writeLinesToFile(lines: Iterable<string>, to: string, progress?: Progress): Promise<number> {
+export async function writeLinesToFile(
+  lines: Iterable<string>,
+  to: string,
+  progress?: Progress,
+): Promise<number> {
   if (to === '-') return writeToStream(lines, process.stdout, progress);
   const out = createWriteStream(to);
   const failed = once(out, 'error').then(([err]) => {
-    throw new SentinelError('ESN_INPUT', `Cannot write ${to}: ${(err as Error).message}`, { where: to, cause: err });
+    throw new SentinelError('ESN_INPUT', `Cannot write ${to}: ${(err as Error).message}`, {
+      where: to,
+      cause: err,
+    });
   });
   const written = Promise.race([writeToStream(lines, out, progress), failed]);
   const count = await written;
@@ -77,12 +87,21 @@ export async function writeMessagesToKafka(
   progress?: Progress,
   batchSize = 1000,
 ): Promise<number> {
-  const kafka = new Kafka({ clientId: 'egress-sentinel-simulate', brokers: target.brokers, logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+  const kafka = new Kafka({
+    clientId: 'egress-sentinel-simulate',
+    brokers: target.brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 3 },
+  });
   const producer = kafka.producer({ allowAutoTopicCreation: true });
   try {
     await producer.connect();
   } catch (err) {
-    throw new SentinelError('ESN_SERVER_UNREACHABLE', `Cannot reach Kafka at ${target.brokers.join(',')}: ${(err as Error).message}`, { where: '--to', cause: err });
+    throw new SentinelError(
+      'ESN_SERVER_UNREACHABLE',
+      `Cannot reach Kafka at ${target.brokers.join(',')}: ${(err as Error).message}`,
+      { where: '--to', cause: err },
+    );
   }
   let count = 0;
   try {
@@ -101,7 +120,11 @@ export async function writeMessagesToKafka(
       count += batch.length;
     }
   } catch (err) {
-    throw new SentinelError('ESN_SINK', `Kafka rejected messages for topic ${target.topic}: ${(err as Error).message}`, { where: target.topic, cause: err });
+    throw new SentinelError(
+      'ESN_SINK',
+      `Kafka rejected messages for topic ${target.topic}: ${(err as Error).message}`,
+      { where: target.topic, cause: err },
+    );
   } finally {
     await producer.disconnect();
   }

@@ -136,7 +136,14 @@ export function tlsViaGateway(
 }
 
 /** A gateway leg with no sidecar leg behind it: a client outside the mesh (or a forged identity). */
-export function gatewayLegOnly(rng: Rng, start: number, gateway: Pod, clientIp: string, peerUriSan: string, t: TlsTransfer): SimRecord {
+export function gatewayLegOnly(
+  rng: Rng,
+  start: number,
+  gateway: Pod,
+  clientIp: string,
+  peerUriSan: string,
+  t: TlsTransfer,
+): SimRecord {
   const ip = externalIp(t.host);
   const r = tcpRecord(start, shipped(rng, start, t.duration), gateway);
   r.bytesReceived = t.bytesUp;
@@ -227,7 +234,13 @@ export function passthroughTls(
 }
 
 /** Plain HTTP through PassthroughCluster (route `allow_any`): the authority names the host. */
-export function passthroughHttp(rng: Rng, start: number, caller: Pod, host: string, call: HttpCall): SimRecord {
+export function passthroughHttp(
+  rng: Rng,
+  start: number,
+  caller: Pod,
+  host: string,
+  call: HttpCall,
+): SimRecord {
   const ip = externalIp(host);
   const local = ephemeral(rng);
   const r = setHttp(tcpRecord(start, shipped(rng, start, call.duration), caller), call);

@@ -66,7 +66,11 @@ export const WORKLOADS = {
     serviceAccount: 'istio-egressgateway-service-account',
     replicas: 2,
     kind: 'gateway',
-    labels: { app: 'istio-egressgateway', istio: 'egressgateway', 'service.istio.io/canonical-name': 'istio-egressgateway' },
+    labels: {
+      app: 'istio-egressgateway',
+      istio: 'egressgateway',
+      'service.istio.io/canonical-name': 'istio-egressgateway',
+    },
   } as WorkloadSpec,
 } as const;
 
@@ -118,7 +122,8 @@ export class Cluster {
           // One pod per night, 01:58 to about 02:45 (the job's upload runs from 02:00).
           for (let day = Math.floor(start / DAY) * DAY; day < end; day += DAY) {
             const from = day + 118 * MINUTE;
-            if (from + HOUR > start && from < end) changes.push({ time: from, spec, slot, end: from + 47 * MINUTE });
+            if (from + HOUR > start && from < end)
+              changes.push({ time: from, spec, slot, end: from + 47 * MINUTE });
           }
         } else {
           changes.push({ time: start - HOUR, spec, slot, end: Number.POSITIVE_INFINITY });
@@ -195,7 +200,8 @@ export class Cluster {
   podsAt(spec: WorkloadSpec, time: number): Pod[] {
     const slots = this.bySpec.get(spec) ?? [];
     const out: Pod[] = [];
-    for (const history of slots) for (const pod of history) if (pod.from <= time && time < pod.to) out.push(pod);
+    for (const history of slots)
+      for (const pod of history) if (pod.from <= time && time < pod.to) out.push(pod);
     return out;
   }
 }

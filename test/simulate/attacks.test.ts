@@ -24,9 +24,15 @@ describe('attacks', () => {
     expect(traffic.manifest.attacks.map((a) => a.name).sort()).toEqual([...ATTACK_NAMES].sort());
     const rules = Object.fromEntries(traffic.manifest.attacks.map((a) => [a.name, a.rule]));
     expect(rules).toMatchObject({
-      forbidden: 'forbidden-destination', bypass: 'gateway-bypass', 'upload-spike': 'volume-spike',
-      'new-host': 'new-destination', beaconing: 'beaconing', 'subdomain-spray': 'high-cardinality-domain',
-      'gateway-silence': 'gateway-silence', 'blocked-probing': 'blocked-egress', impersonation: 'gateway-silence',
+      forbidden: 'forbidden-destination',
+      bypass: 'gateway-bypass',
+      'upload-spike': 'volume-spike',
+      'new-host': 'new-destination',
+      beaconing: 'beaconing',
+      'subdomain-spray': 'high-cardinality-domain',
+      'gateway-silence': 'gateway-silence',
+      'blocked-probing': 'blocked-egress',
+      impersonation: 'gateway-silence',
     });
     for (const a of traffic.manifest.attacks) {
       expect(Date.parse(a.start)).toBeGreaterThanOrEqual(Date.parse(traffic.manifest.start) + DAY / 2);
@@ -35,25 +41,44 @@ describe('attacks', () => {
     // Nothing attack-like happens before the first attack starts: the learning half is benign.
     const first = Math.min(...traffic.manifest.attacks.map((a) => Date.parse(a.start)));
     const early = records.filter((r) => r.start < first);
-    expect(early.some((r) => r.cluster === 'PassthroughCluster' || r.cluster === 'BlackHoleCluster')).toBe(false);
+    expect(early.some((r) => r.cluster === 'PassthroughCluster' || r.cluster === 'BlackHoleCluster')).toBe(
+      false,
+    );
   });
 
   it('forbidden: app A reaches mongo1.composedb.com through the gateway with its own principal', () => {
-    const legs = during('forbidden', (r) => isGateway(r) && r.sni === 'mongo1.composedb.com' && r.peerUriSan === entry('forbidden').source.principal);
+    const legs = during(
+      'forbidden',
+      (r) =>
+        isGateway(r) &&
+        r.sni === 'mongo1.composedb.com' &&
+        r.peerUriSan === entry('forbidden').source.principal,
+    );
     expect(legs.length).toBeGreaterThanOrEqual(10);
-    expect(lines.some((l) => l.includes('"mongo1.composedb.com"') && l.includes('/ns/app-a/sa/app-a'))).toBe(true);
+    expect(lines.some((l) => l.includes('"mongo1.composedb.com"') && l.includes('/ns/app-a/sa/app-a'))).toBe(
+      true,
+    );
   });
 
   it('bypass: app A sidecar lines through PassthroughCluster, TLS by IP and HTTP by authority', () => {
     const legs = during('bypass', (r) => r.cluster === 'PassthroughCluster' && ns(r) === 'app-a');
     expect(legs.some((r) => r.authority === 'paste.drop-files.net' && r.route === 'allow_any')).toBe(true);
-    expect(legs.some((r) => r.sni === '-' && r.authority === '-' && r.downstreamLocal.endsWith(':443'))).toBe(true);
+    expect(legs.some((r) => r.sni === '-' && r.authority === '-' && r.downstreamLocal.endsWith(':443'))).toBe(
+      true,
+    );
   });
 
-  it('upload-spike: uploads to api.ibm.com far above the same source\'s usual bytes', () => {
-    const usual = records.filter((r) => isGateway(r) && r.sni === 'api.ibm.com' && r.start < Date.parse(entry('upload-spike').start));
-    const median = usual.map((r) => r.bytesReceived).sort((a, b) => a - b)[Math.floor(usual.length / 2)] as number;
-    const spike = during('upload-spike', (r) => isGateway(r) && r.sni === 'api.ibm.com' && r.bytesReceived > 1_000_000);
+  it("upload-spike: uploads to api.ibm.com far above the same source's usual bytes", () => {
+    const usual = records.filter(
+      (r) => isGateway(r) && r.sni === 'api.ibm.com' && r.start < Date.parse(entry('upload-spike').start),
+    );
+    const median = usual.map((r) => r.bytesReceived).sort((a, b) => a - b)[
+      Math.floor(usual.length / 2)
+    ] as number;
+    const spike = during(
+      'upload-spike',
+      (r) => isGateway(r) && r.sni === 'api.ibm.com' && r.bytesReceived > 1_000_000,
+    );
     expect(spike.length).toBeGreaterThanOrEqual(20);
     expect(Math.min(...spike.map((r) => r.bytesReceived))).toBeGreaterThan(1000 * median);
   });
@@ -76,7 +101,11 @@ describe('attacks', () => {
   });
 
   it('subdomain-spray: hundreds of distinct random subdomains of one domain via the gateway', () => {
-    const hosts = new Set(during('subdomain-spray', (r) => isGateway(r) && r.sni.endsWith('.dns-exfil-lab.com')).map((r) => r.sni));
+    const hosts = new Set(
+      during('subdomain-spray', (r) => isGateway(r) && r.sni.endsWith('.dns-exfil-lab.com')).map(
+        (r) => r.sni,
+      ),
+    );
     expect(hosts.size).toBeGreaterThanOrEqual(250);
   });
 
@@ -94,7 +123,10 @@ describe('attacks', () => {
   });
 
   it('impersonation: gateway legs from a non-mesh IP with no peer principal and no sidecar leg', () => {
-    const legs = during('impersonation', (r) => isGateway(r) && r.downstreamRemote.startsWith('10.244.9.77:'));
+    const legs = during(
+      'impersonation',
+      (r) => isGateway(r) && r.downstreamRemote.startsWith('10.244.9.77:'),
+    );
     expect(legs.length).toBeGreaterThanOrEqual(8);
     for (const r of legs) expect([r.peerUriSan, r.sni]).toEqual(['-', 'mongo1.composedb.com']);
     expect(records.some((r) => r.reporter.ip === '10.244.9.77')).toBe(false);

@@ -5,17 +5,61 @@ import { HOUR } from '../../src/simulate/topology.js';
 
 const opts = { durationMs: HOUR, format: 'text' as const };
 const bare = [...generateTraffic({ ...opts, envelope: 'none' })];
-const wrapped = (envelope: EnvelopeName) => [...generateTraffic({ ...opts, envelope })].map((l) => JSON.parse(l) as Record<string, any>);
+type Json = Record<string, unknown>;
+const wrapped = (envelope: EnvelopeName) =>
+  [...generateTraffic({ ...opts, envelope })].map((l) => JSON.parse(l) as Json);
+/** Walks a parsed message by keys and array indexes (test-only, so a missing key is just undefined). */
+const at = (value: unknown, ...keys: (string | number)[]): unknown =>
+  keys.reduce<unknown>(
+    (v, k) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined),
+    value,
+  );
+const s = (value: unknown) => String(value);
+
+interface Shape {
+  line: string;
+  pod: string;
+  ns: string;
+  container: string;
+  ip: string;
+}
 
 // Where each shipper puts the raw line and the pod metadata (reference access-logs.md §5).
-const shape: Record<Exclude<EnvelopeName, 'none'>, (e: Record<string, any>) => { line: string; pod: string; ns: string; container: string; ip: string }> = {
-  'fluent-bit': (e) => ({ line: e.log, pod: e.kubernetes.pod_name, ns: e.kubernetes.namespace_name, container: e.kubernetes.container_name, ip: e.kubernetes.pod_ip }),
-  filebeat: (e) => ({ line: e.message, pod: e.kubernetes.pod.name, ns: e.kubernetes.namespace, container: e.kubernetes.container.name, ip: e.kubernetes.pod.ip }),
-  vector: (e) => ({ line: e.message, pod: e.kubernetes.pod_name, ns: e.kubernetes.pod_namespace, container: e.kubernetes.container_name, ip: e.kubernetes.pod_ip }),
+const shape: Record<Exclude<EnvelopeName, 'none'>, (e: Json) => Shape> = {
+  'fluent-bit': (e) => ({
+    line: s(e.log),
+    pod: s(at(e, 'kubernetes', 'pod_name')),
+    ns: s(at(e, 'kubernetes', 'namespace_name')),
+    container: s(at(e, 'kubernetes', 'container_name')),
+    ip: s(at(e, 'kubernetes', 'pod_ip')),
+  }),
+  filebeat: (e) => ({
+    line: s(e.message),
+    pod: s(at(e, 'kubernetes', 'pod', 'name')),
+    ns: s(at(e, 'kubernetes', 'namespace')),
+    container: s(at(e, 'kubernetes', 'container', 'name')),
+    ip: s(at(e, 'kubernetes', 'pod', 'ip')),
+  }),
+  vector: (e) => ({
+    line: s(e.message),
+    pod: s(at(e, 'kubernetes', 'pod_name')),
+    ns: s(at(e, 'kubernetes', 'pod_namespace')),
+    container: s(at(e, 'kubernetes', 'container_name')),
+    ip: s(at(e, 'kubernetes', 'pod_ip')),
+  }),
   otlp: (e) => {
-    const rl = e.resourceLogs[0];
-    const attr = (k: string) => rl.resource.attributes.find((a: { key: string }) => a.key === k)?.value.stringValue;
-    return { line: rl.scopeLogs[0].logRecords[0].body.stringValue, pod: attr('k8s.pod.name'), ns: attr('k8s.namespace.name'), container: attr('k8s.container.name'), ip: attr('k8s.pod.ip') };
+    const attrs = at(e, 'resourceLogs', 0, 'resource', 'attributes') as {
+      key: string;
+      value: { stringValue: string };
+    }[];
+    const attr = (k: string) => s(attrs.find((a) => a.key === k)?.value.stringValue);
+    return {
+      line: s(at(e, 'resourceLogs', 0, 'scopeLogs', 0, 'logRecords', 0, 'body', 'stringValue')),
+      pod: attr('k8s.pod.name'),
+      ns: attr('k8s.namespace.name'),
+      container: attr('k8s.container.name'),
+      ip: attr('k8s.pod.ip'),
+    };
   },
 };
 
@@ -37,16 +81,16 @@ describe('envelopes', () => {
   }
 
   it('fluent-bit: gateway pods carry the istio=egressgateway label and the time key', () => {
-    const gw = wrapped('fluent-bit').find((m) => m.kubernetes.namespace_name === 'istio-system');
-    expect(gw?.kubernetes.labels.istio).toBe('egressgateway');
-    expect(Date.parse(gw?.time)).not.toBeNaN();
+    const gw = wrapped('fluent-bit').find((m) => at(m, 'kubernetes', 'namespace_name') === 'istio-system');
+    expect(at(gw, 'kubernetes', 'labels', 'istio')).toBe('egressgateway');
+    expect(Date.parse(s(gw?.time))).not.toBeNaN();
   });
 
   it('otlp: times are nanosecond strings and the delivery time follows the start time', () => {
     for (const m of wrapped('otlp').slice(0, 200)) {
-      const rec = m.resourceLogs[0].scopeLogs[0].logRecords[0];
-      expect(rec.timeUnixNano).toMatch(/^\d{19}$/);
-      expect(BigInt(rec.observedTimeUnixNano)).toBeGreaterThan(BigInt(rec.timeUnixNano));
+      const rec = at(m, 'resourceLogs', 0, 'scopeLogs', 0, 'logRecords', 0);
+      expect(s(at(rec, 'timeUnixNano'))).toMatch(/^\d{19}$/);
+      expect(BigInt(s(at(rec, 'observedTimeUnixNano')))).toBeGreaterThan(BigInt(s(at(rec, 'timeUnixNano'))));
     }
   });
 });

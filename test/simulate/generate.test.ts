@@ -14,7 +14,12 @@ const digest = (lines: Iterable<string>) => {
 
 describe('generateTraffic', () => {
   it('gives byte-identical output for the same seed and different output for another seed', () => {
-    const opts = { durationMs: 6 * HOUR, attacks: ATTACK_NAMES, attackStart: START + 2 * HOUR, format: 'text' as const };
+    const opts = {
+      durationMs: 6 * HOUR,
+      attacks: ATTACK_NAMES,
+      attackStart: START + 2 * HOUR,
+      format: 'text' as const,
+    };
     const a = generateTraffic({ ...opts, seed: 7 });
     expect(digest(a)).toBe(digest(generateTraffic({ ...opts, seed: 7 })));
     expect(digest(a)).toBe(digest(a)); // iterating twice replays the same lines
@@ -24,7 +29,13 @@ describe('generateTraffic', () => {
   it('leaves the benign traffic unchanged when attacks are switched on', () => {
     const keyOf = (r: SimRecord) => `${r.start} ${r.reporter.name} ${r.cluster} ${r.sni}`;
     const quiet = new Set([...generateTraffic({ durationMs: 3 * HOUR }).records()].map(keyOf));
-    const noisy = [...generateTraffic({ durationMs: 3 * HOUR, attacks: ['upload-spike'], attackStart: START + HOUR }).records()].map(keyOf);
+    const noisy = [
+      ...generateTraffic({
+        durationMs: 3 * HOUR,
+        attacks: ['upload-spike'],
+        attackStart: START + HOUR,
+      }).records(),
+    ].map(keyOf);
     const extra = noisy.filter((k) => !quiet.has(k));
     expect(extra.length).toBeGreaterThan(0);
     expect(noisy.length - extra.length).toBe(quiet.size);
@@ -46,7 +57,8 @@ describe('generateTraffic', () => {
 
   it('follows a day/night curve and runs the metrics agent every minute around the clock', () => {
     const records = [...generateTraffic({ durationMs: DAY }).records()];
-    const inHours = (from: number, to: number) => records.filter((r) => r.start >= START + from * HOUR && r.start < START + to * HOUR);
+    const inHours = (from: number, to: number) =>
+      records.filter((r) => r.start >= START + from * HOUR && r.start < START + to * HOUR);
     const night = inHours(3, 5).filter((r) => r.reporter.spec.workload === 'frontend').length;
     const day = inHours(15, 17).filter((r) => r.reporter.spec.workload === 'frontend').length;
     expect(day).toBeGreaterThan(4 * night);
@@ -59,7 +71,9 @@ describe('generateTraffic', () => {
   });
 
   it('runs the nightly backup at 02:00 from a fresh CronJob pod', () => {
-    const backup = [...generateTraffic({ durationMs: DAY }).records()].filter((r) => r.reporter.spec.workload === 'nightly-backup');
+    const backup = [...generateTraffic({ durationMs: DAY }).records()].filter(
+      (r) => r.reporter.spec.workload === 'nightly-backup',
+    );
     expect(backup.length).toBeGreaterThan(100);
     for (const r of backup) expect(new Date(r.start).getUTCHours()).toBe(2);
     expect(Math.min(...backup.map((r) => r.bytesReceived))).toBeGreaterThan(1_000_000);
