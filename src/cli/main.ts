@@ -8,6 +8,7 @@ import type { Command } from './command.js';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate.js')).simulateCommand,
+  report: async () => (await import('./report.js')).reportCommand,
 };
 
 function usage(): string {
