@@ -8,10 +8,12 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { SinksSchema } from '../sinks/registry.js';
 
 export const PipelineConfigSchema = z
   .object({
     name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
+    sinks: SinksSchema,
   })
   .strict();
 
