@@ -9,9 +9,7 @@ import type { ClientOptions } from '@elastic/elasticsearch';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import { SentinelError } from '../errors.js';
-
-export const DEFAULT_KAFKA_BROKERS = ['kafka:9092'];
-export const DEFAULT_ELASTICSEARCH_URL = 'http://elasticsearch:9200';
+import { DEFAULT_ELASTICSEARCH_URL, DEFAULT_KAFKA_BROKERS } from './defaults.js';
 
 const TlsSchema = z
   .object({
@@ -19,7 +17,10 @@ const TlsSchema = z
     ca_file: z.string().optional().describe('PEM file of the CA that signed the server certificate.'),
     cert_file: z.string().optional().describe('PEM client certificate (mutual TLS).'),
     key_file: z.string().optional().describe('PEM client key (mutual TLS).'),
-    reject_unauthorized: z.boolean().default(true).describe('Refuse servers whose certificate does not verify.'),
+    reject_unauthorized: z
+      .boolean()
+      .default(true)
+      .describe('Refuse servers whose certificate does not verify.'),
   })
   .strict();
 
@@ -29,10 +30,16 @@ export type TlsConfig = z.infer<typeof TlsSchema>;
 export const SecretRefSchema = z
   .object({
     env: z.string().min(1).optional().describe('Environment variable holding the secret.'),
-    file: z.string().min(1).optional().describe('File holding the secret (e.g. a mounted Kubernetes secret).'),
+    file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('File holding the secret (e.g. a mounted Kubernetes secret).'),
   })
   .strict()
-  .refine((s) => (s.env === undefined) !== (s.file === undefined), { message: 'give exactly one of env or file' });
+  .refine((s) => (s.env === undefined) !== (s.file === undefined), {
+    message: 'give exactly one of env or file',
+  });
 
 export type SecretRef = z.infer<typeof SecretRefSchema>;
 
@@ -42,7 +49,9 @@ export const KafkaConnectionSchema = z
       .array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port'))
       .min(1)
       .optional()
-      .describe('Bootstrap brokers; default $KAFKA_BROKERS (comma-separated), else kafka:9092.'),
+      .describe(
+        'Bootstrap brokers; default $KAFKA_BROKERS (comma-separated), else the default (src/config/defaults.ts).',
+      ),
     client_id: z.string().default('egress-sentinel').describe('Kafka client id.'),
     tls: TlsSchema.optional().describe('TLS to the brokers; also enabled by KAFKA_TLS=true.'),
     sasl: z
@@ -61,10 +70,17 @@ export type KafkaConnection = z.infer<typeof KafkaConnectionSchema>;
 
 export const ElasticsearchConnectionSchema = z
   .object({
-    url: z.url().optional().describe('Elasticsearch URL; default $ELASTICSEARCH_URL, else http://elasticsearch:9200.'),
-    api_key: SecretRefSchema.optional().describe('API key (base64 id:key); default the variable ELASTICSEARCH_API_KEY.'),
+    url: z
+      .url()
+      .optional()
+      .describe('Elasticsearch URL; default $ELASTICSEARCH_URL, else the default (src/config/defaults.ts).'),
+    api_key: SecretRefSchema.optional().describe(
+      'API key (base64 id:key); default the variable ELASTICSEARCH_API_KEY.',
+    ),
     username: z.string().optional().describe('Basic auth user; default $ELASTICSEARCH_USERNAME.'),
-    password: SecretRefSchema.optional().describe('Basic auth password; default the variable ELASTICSEARCH_PASSWORD.'),
+    password: SecretRefSchema.optional().describe(
+      'Basic auth password; default the variable ELASTICSEARCH_PASSWORD.',
+    ),
     tls: TlsSchema.optional().describe('TLS settings for an https URL.'),
     request_timeout_ms: z.number().int().positive().default(30_000).describe('Per-request timeout.'),
   })
@@ -86,7 +102,10 @@ export function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv, what: string)
     if (value === '') throw new Error('the file is empty');
     return value;
   } catch (err) {
-    throw new SentinelError('ESN_CONFIG', `${what}: cannot read the secret file ${file}: ${(err as Error).message}`);
+    throw new SentinelError(
+      'ESN_CONFIG',
+      `${what}: cannot read the secret file ${file}: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -110,7 +129,12 @@ function readPem(file: string | undefined, what: string): string | undefined {
   }
 }
 
-function tlsOptions(tls: TlsConfig): { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean } {
+function tlsOptions(tls: TlsConfig): {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized: boolean;
+} {
   const out: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean } = {
     rejectUnauthorized: tls.reject_unauthorized,
   };
@@ -128,7 +152,7 @@ export function kafkaBrokers(conn: KafkaConnection, env: NodeJS.ProcessEnv): str
   const fromEnv = env.KAFKA_BROKERS?.split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
-  return fromEnv !== undefined && fromEnv.length > 0 ? fromEnv : DEFAULT_KAFKA_BROKERS;
+  return fromEnv !== undefined && fromEnv.length > 0 ? fromEnv : DEFAULT_KAFKA_BROKERS.split(',');
 }
 
 /** kafkajs client options from the config and the environment. */
@@ -139,9 +163,17 @@ export function resolveKafkaConfig(conn: KafkaConnection, env: NodeJS.ProcessEnv
   const username = conn.sasl?.username ?? env.KAFKA_SASL_USERNAME;
   if (conn.sasl !== undefined || username !== undefined) {
     if (username === undefined || username === '')
-      throw new SentinelError('ESN_CONFIG', 'Kafka SASL: no username (set sasl.username or KAFKA_SASL_USERNAME).');
-    const password = readSecret(conn.sasl?.password ?? { env: 'KAFKA_SASL_PASSWORD' }, env, 'Kafka SASL password');
-    const mechanism = conn.sasl?.mechanism ?? (env.KAFKA_SASL_MECHANISM as 'plain' | undefined) ?? 'scram-sha-512';
+      throw new SentinelError(
+        'ESN_CONFIG',
+        'Kafka SASL: no username (set sasl.username or KAFKA_SASL_USERNAME).',
+      );
+    const password = readSecret(
+      conn.sasl?.password ?? { env: 'KAFKA_SASL_PASSWORD' },
+      env,
+      'Kafka SASL password',
+    );
+    const mechanism =
+      conn.sasl?.mechanism ?? (env.KAFKA_SASL_MECHANISM as 'plain' | undefined) ?? 'scram-sha-512';
     config.sasl = { mechanism, username, password } as SASLOptions;
   }
   return config;
@@ -152,19 +184,27 @@ export function elasticsearchUrl(conn: ElasticsearchConnection, env: NodeJS.Proc
 }
 
 /** @elastic/elasticsearch client options from the config and the environment. */
-export function resolveElasticsearchOptions(conn: ElasticsearchConnection, env: NodeJS.ProcessEnv): ClientOptions {
+export function resolveElasticsearchOptions(
+  conn: ElasticsearchConnection,
+  env: NodeJS.ProcessEnv,
+): ClientOptions {
   const options: ClientOptions = {
     node: elasticsearchUrl(conn, env),
     requestTimeout: conn.request_timeout_ms,
     // The sink retries with its own backoff; the client must not retry a whole bulk behind our back.
     maxRetries: 0,
   };
-  const apiKeyRef = conn.api_key ?? (env.ELASTICSEARCH_API_KEY ? { env: 'ELASTICSEARCH_API_KEY' } : undefined);
+  const apiKeyRef =
+    conn.api_key ?? (env.ELASTICSEARCH_API_KEY ? { env: 'ELASTICSEARCH_API_KEY' } : undefined);
   const username = conn.username ?? env.ELASTICSEARCH_USERNAME;
   if (apiKeyRef !== undefined) {
     options.auth = { apiKey: readSecret(apiKeyRef, env, 'Elasticsearch API key') };
   } else if (username !== undefined && username !== '') {
-    const password = readSecret(conn.password ?? { env: 'ELASTICSEARCH_PASSWORD' }, env, 'Elasticsearch password');
+    const password = readSecret(
+      conn.password ?? { env: 'ELASTICSEARCH_PASSWORD' },
+      env,
+      'Elasticsearch password',
+    );
     options.auth = { username, password };
   }
   if (conn.tls !== undefined) options.tls = tlsOptions(conn.tls);

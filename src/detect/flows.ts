@@ -68,7 +68,11 @@ function hashId(text: string): string {
 }
 
 function isError(e: EgressEvent): boolean {
-  return e.responseCode >= 500 || (e.protocol === 'http' && e.responseCode === 0) || (e.responseFlags !== null && e.responseFlags !== '-');
+  return (
+    e.responseCode >= 500 ||
+    (e.protocol === 'http' && e.responseCode === 0) ||
+    (e.responseFlags !== null && e.responseFlags !== '-')
+  );
 }
 
 export class FlowAggregator {
@@ -166,7 +170,8 @@ export class FlowAggregator {
     const minutes = [...this.open.keys()].filter((m) => m + MINUTE <= limit).sort((a, b) => a - b);
     for (const minute of minutes) this.closeMinute(minute);
     this.maybeSnapshot(Math.min(limit, this.openSince()));
-    if (final && Number.isFinite(this.maxTime)) this.closedBefore = Math.max(this.closedBefore, this.maxTime + 1);
+    if (final && Number.isFinite(this.maxTime))
+      this.closedBefore = Math.max(this.closedBefore, this.maxTime + 1);
     const out = { flows: this.flowsOut, baselines: this.baselinesOut };
     this.flowsOut = [];
     this.baselinesOut = [];
@@ -256,8 +261,18 @@ export class FlowAggregator {
       '@timestamp': new Date(minute).toISOString(),
       id,
       late,
-      source: { key: acc.sourceKey, principal: acc.principal, namespace: acc.namespace, workload: acc.workload },
-      destination: { domain: acc.host, registered_domain: acc.registeredDomain, port: acc.port, external: acc.external },
+      source: {
+        key: acc.sourceKey,
+        principal: acc.principal,
+        namespace: acc.namespace,
+        workload: acc.workload,
+      },
+      destination: {
+        domain: acc.host,
+        registered_domain: acc.registeredDomain,
+        port: acc.port,
+        external: acc.external,
+      },
       network: { path: acc.path, reporter: acc.reporter },
       requests: acc.requests,
       connections: acc.connections,

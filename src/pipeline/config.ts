@@ -8,12 +8,16 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { MetricsConfigSchema } from '../observability/config.js';
 import { SinksSchema } from '../sinks/registry.js';
 
 export const PipelineConfigSchema = z
   .object({
     name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
     sinks: SinksSchema,
+    metrics: MetricsConfigSchema.prefault({}).describe(
+      'The operator HTTP port: /metrics, /healthz, /readyz.',
+    ),
   })
   .strict();
 
@@ -23,7 +27,9 @@ export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const path = issue.path
-      .map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`))
+      .map((part, i) =>
+        typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
+      )
       .join('');
     return `${path || '(root)'}: ${issue.message}`;
   });
@@ -40,7 +46,9 @@ export function loadPipelineConfig(file: string): PipelineConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    throw new ConfigError(file, [
+      `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
   }
   let raw: unknown;
   try {

@@ -1,5 +1,5 @@
 /** Appends JSON lines to a file, fsynced per batch so an ack means the lines are on disk. */
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { SentinelError } from '../errors.js';
@@ -12,7 +12,10 @@ export const FileSinkConfigSchema = z
     name: z.string().optional().describe('A name for logs and metrics; defaults to `file:<path>`.'),
     path: z.string().min(1).describe('File to append to (created with its folder), e.g. "out/alerts.jsonl".'),
     include: IncludeSchema,
-    fsync: z.boolean().default(true).describe('fsync after each batch, so an acknowledged batch survives a crash.'),
+    fsync: z
+      .boolean()
+      .default(true)
+      .describe('fsync after each batch, so an acknowledged batch survives a crash.'),
   })
   .strict()
   .describe('JSON lines appended to a file.');
@@ -34,15 +37,20 @@ export class FileSink implements Sink {
       await mkdir(dirname(this.config.path), { recursive: true });
       this.handle = await open(this.config.path, 'a');
     } catch (err) {
-      throw new SentinelError('ESN_SINK', `Cannot open ${this.config.path} for writing: ${(err as Error).message}`, {
-        cause: err,
-        where: this.name,
-      });
+      throw new SentinelError(
+        'ESN_SINK',
+        `Cannot open ${this.config.path} for writing: ${(err as Error).message}`,
+        {
+          cause: err,
+          where: this.name,
+        },
+      );
     }
   }
 
   async write(batch: SinkBatch): Promise<void> {
-    if (this.handle === null) throw new SentinelError('ESN_SINK', 'The file sink was not started.', { where: this.name });
+    if (this.handle === null)
+      throw new SentinelError('ESN_SINK', 'The file sink was not started.', { where: this.name });
     const text = encodeJsonLines(batch, this.config.include);
     if (text === '') return;
     await this.handle.write(text);

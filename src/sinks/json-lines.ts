@@ -18,8 +18,10 @@ export function encodeJsonLines(batch: SinkBatch, include: readonly JsonLinesKin
   let out = '';
   for (const kind of include) {
     if (kind === 'alerts') for (const a of batch.alerts) out += `${JSON.stringify(a)}\n`;
-    else if (kind === 'flows') for (const f of batch.flows) out += `${JSON.stringify({ kind: 'flow', ...f })}\n`;
-    else if (kind === 'baselines') for (const b of batch.baselines) out += `${JSON.stringify({ kind: 'baseline', ...b })}\n`;
+    else if (kind === 'flows')
+      for (const f of batch.flows) out += `${JSON.stringify({ kind: 'flow', ...f })}\n`;
+    else if (kind === 'baselines')
+      for (const b of batch.baselines) out += `${JSON.stringify({ kind: 'baseline', ...b })}\n`;
     else for (const e of batch.events) out += `${JSON.stringify({ kind: 'event', ...e })}\n`;
   }
   return out;

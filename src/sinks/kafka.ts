@@ -7,6 +7,7 @@
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { z } from 'zod';
 import { KafkaConnectionSchema, kafkaBrokers, resolveKafkaConfig } from '../config/connections.js';
+import { DEFAULT_ALERT_TOPIC } from '../config/defaults.js';
 import { SentinelError } from '../errors.js';
 import type { Sink, SinkBatch, SinkContext } from './types.js';
 
@@ -14,14 +15,24 @@ export const KafkaSinkConfigSchema = z
   .object({
     type: z.literal('kafka'),
     name: z.string().optional().describe('A name for logs and metrics; defaults to `kafka:<topic>`.'),
-    topic: z.string().min(1).default('egress-sentinel-alerts').describe('Topic for the alert feed.'),
-    connection: KafkaConnectionSchema.default({ client_id: 'egress-sentinel' }).describe('Brokers, TLS and SASL.'),
+    topic: z.string().min(1).default(DEFAULT_ALERT_TOPIC).describe('Topic for the alert feed.'),
+    connection: KafkaConnectionSchema.default({ client_id: 'egress-sentinel' }).describe(
+      'Brokers, TLS and SASL.',
+    ),
     create_topic: z
-      .object({ partitions: z.number().int().positive().default(3), replication_factor: z.number().int().positive().default(1) })
+      .object({
+        partitions: z.number().int().positive().default(3),
+        replication_factor: z.number().int().positive().default(1),
+      })
       .strict()
       .optional()
       .describe('Create the topic at start when it does not exist.'),
-    timeout_ms: z.number().int().positive().default(30_000).describe('How long to wait for the brokers per batch.'),
+    timeout_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(30_000)
+      .describe('How long to wait for the brokers per batch.'),
   })
   .strict()
   .describe('Alerts as JSON on a Kafka topic, keyed by alert.id.');
@@ -34,10 +45,23 @@ export function describeKafkaError(err: unknown, brokers: readonly string[]): Se
   const name = e?.name ?? '';
   const list = brokers.join(',');
   if (name.includes('SASL') || /authentication/i.test(e?.message ?? ''))
-    return new SentinelError('ESN_AUTH', `Kafka ${list} refused the credentials: ${e.message}`, { cause: err, where: list });
-  if (name.includes('Connection') || name.includes('NumberOfRetriesExceeded') || /ECONNREFUSED|ENOTFOUND|timed? ?out/i.test(e?.message ?? ''))
-    return new SentinelError('ESN_SERVER_UNREACHABLE', `Cannot reach Kafka at ${list}: ${e.message}`, { cause: err, where: list });
-  return new SentinelError('ESN_SINK', `Kafka ${list}: ${e?.message ?? String(err)}`, { cause: err, where: list });
+    return new SentinelError('ESN_AUTH', `Kafka ${list} refused the credentials: ${e.message}`, {
+      cause: err,
+      where: list,
+    });
+  if (
+    name.includes('Connection') ||
+    name.includes('NumberOfRetriesExceeded') ||
+    /ECONNREFUSED|ENOTFOUND|timed? ?out/i.test(e?.message ?? '')
+  )
+    return new SentinelError('ESN_SERVER_UNREACHABLE', `Cannot reach Kafka at ${list}: ${e.message}`, {
+      cause: err,
+      where: list,
+    });
+  return new SentinelError('ESN_SINK', `Kafka ${list}: ${e?.message ?? String(err)}`, {
+    cause: err,
+    where: list,
+  });
 }
 
 export class KafkaSink implements Sink {
@@ -82,7 +106,11 @@ export class KafkaSink implements Sink {
           await admin.disconnect();
         }
       }
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: true,
+      });
       await producer.connect();
       this.producer = producer;
     } catch (err) {
@@ -92,7 +120,8 @@ export class KafkaSink implements Sink {
 
   async write(batch: SinkBatch): Promise<void> {
     if (batch.alerts.length === 0) return;
-    if (this.producer === null) throw new SentinelError('ESN_SINK', 'The Kafka sink was not started.', { where: this.name });
+    if (this.producer === null)
+      throw new SentinelError('ESN_SINK', 'The Kafka sink was not started.', { where: this.name });
     try {
       await this.producer.send({
         topic: this.config.topic,

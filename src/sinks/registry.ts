@@ -33,7 +33,9 @@ export type SinkConfig = z.infer<typeof SinkConfigSchema>;
 export const SinksSchema = z
   .array(SinkConfigSchema)
   .default([{ type: 'stdout', include: ['alerts'] }])
-  .describe('Where alerts, flow summaries, baselines and events go; every sink must accept a batch before it is acknowledged.');
+  .describe(
+    'Where alerts, flow summaries, baselines and events go; every sink must accept a batch before it is acknowledged.',
+  );
 
 export function createSink(config: SinkConfig, ctx: SinkContext): Sink {
   switch (config.type) {
@@ -59,16 +61,22 @@ export function sinkProblems(sinks: readonly SinkConfig[], env: NodeJS.ProcessEn
   sinks.forEach((s, i) => {
     const at = `${path}[${i}] (${s.type})`;
     const own: string[] = [];
-    if (s.type === 'webhook' || s.type === 'pagerduty' || s.type === 'slack') own.push(...webhookProblems(s, env));
+    if (s.type === 'webhook' || s.type === 'pagerduty' || s.type === 'slack')
+      own.push(...webhookProblems(s, env));
     if (s.type === 'elasticsearch') {
       own.push(...secretProblems(s.connection.api_key, env, 'connection.api_key'));
       own.push(...secretProblems(s.connection.password, env, 'connection.password'));
     }
-    if (s.type === 'kafka') own.push(...secretProblems(s.connection.sasl?.password, env, 'connection.sasl.password'));
+    if (s.type === 'kafka')
+      own.push(...secretProblems(s.connection.sasl?.password, env, 'connection.sasl.password'));
     for (const p of own) problems.push(`${at}.${p}`);
-    const name = s.name ?? (s.type === 'file' ? `file:${s.path}` : s.type === 'kafka' ? `kafka:${s.topic}` : s.type);
+    const name =
+      s.name ?? (s.type === 'file' ? `file:${s.path}` : s.type === 'kafka' ? `kafka:${s.topic}` : s.type);
     const seen = names.get(name);
-    if (seen !== undefined) problems.push(`${at}.name: "${name}" is also the name of sinks[${seen}]; give each sink a distinct name`);
+    if (seen !== undefined)
+      problems.push(
+        `${at}.name: "${name}" is also the name of sinks[${seen}]; give each sink a distinct name`,
+      );
     else names.set(name, i);
   });
   return problems;

@@ -88,7 +88,11 @@ export interface Sink {
 }
 
 /** Logger shape the sinks use: key/value fields, message a sentence. Never pass secrets. */
-export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+export type LogFn = (
+  level: 'debug' | 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export interface SinkContext {
   /** Records what a sink gave up on; resolves once the record is stored. */

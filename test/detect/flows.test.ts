@@ -19,8 +19,22 @@ function event(time: number, over: Partial<EgressEvent> = {}, origin = `file:${t
     requestId: null,
     method: 'GET',
     httpPath: '/',
-    source: { principal: null, namespace: 'app-a', workload: 'app-a', pod: 'app-a-1', ip: '10.0.0.5', attribution: 'metadata', key: 'app-a/app-a' },
-    destination: { host: 'api.example.com', registeredDomain: 'example.com', ip: null, port: 443, external: true },
+    source: {
+      principal: null,
+      namespace: 'app-a',
+      workload: 'app-a',
+      pod: 'app-a-1',
+      ip: '10.0.0.5',
+      attribution: 'metadata',
+      key: 'app-a/app-a',
+    },
+    destination: {
+      host: 'api.example.com',
+      registeredDomain: 'example.com',
+      ip: null,
+      port: 443,
+      external: true,
+    },
     origin,
     ...over,
   };
@@ -36,7 +50,14 @@ describe('FlowAggregator', () => {
     agg.observe(event(T0 + 70_000, { responseCode: 503 }));
     const { flows } = agg.drain();
     expect(flows).toHaveLength(1);
-    expect(flows[0]).toMatchObject({ '@timestamp': new Date(T0).toISOString(), requests: 1, connections: 1, bytes_up: 107, bytes_down: 1009, late: false });
+    expect(flows[0]).toMatchObject({
+      '@timestamp': new Date(T0).toISOString(),
+      requests: 1,
+      connections: 1,
+      bytes_up: 107,
+      bytes_down: 1009,
+      late: false,
+    });
     expect(agg.openSince()).toBe(T0 + 60_000);
     const rest = agg.drain(true).flows;
     expect(rest[0]).toMatchObject({ requests: 2, errors: 1 });
@@ -46,7 +67,17 @@ describe('FlowAggregator', () => {
     const agg = new FlowAggregator({ allowedLatenessMs: 0, snapshotIntervalMs: 0, baselineTtlMs: 1e9 });
     agg.observe(event(T0));
     agg.observe(event(T0, { reporter: 'egress-gateway', path: 'gateway-to-external' }));
-    agg.observe(event(T0, { destination: { host: 'other.example.org', registeredDomain: 'example.org', ip: null, port: 443, external: true } }));
+    agg.observe(
+      event(T0, {
+        destination: {
+          host: 'other.example.org',
+          registeredDomain: 'example.org',
+          ip: null,
+          port: 443,
+          external: true,
+        },
+      }),
+    );
     agg.observe(event(T0));
     const flows = agg.drain(true).flows;
     expect(flows.map((f) => f.requests).sort()).toEqual([1, 1, 2]);
@@ -72,7 +103,12 @@ describe('FlowAggregator', () => {
     agg.observe(event(T0 + 5_000, { bytesUp: 1 }));
     const late = agg.drain().flows;
     expect(late).toHaveLength(1);
-    expect(late[0]).toMatchObject({ late: true, requests: 1, bytes_up: 1, '@timestamp': new Date(T0).toISOString() });
+    expect(late[0]).toMatchObject({
+      late: true,
+      requests: 1,
+      bytes_up: 1,
+      '@timestamp': new Date(T0).toISOString(),
+    });
     expect(late[0]?.id).not.toBe(first[0]?.id);
     expect(agg.lateEvents).toBe(1);
   });
@@ -84,7 +120,11 @@ describe('FlowAggregator', () => {
   });
 
   it('snapshots each active pair when event time crosses a snapshot boundary', () => {
-    const agg = new FlowAggregator({ allowedLatenessMs: 0, snapshotIntervalMs: 3_600_000, baselineTtlMs: 1e9 });
+    const agg = new FlowAggregator({
+      allowedLatenessMs: 0,
+      snapshotIntervalMs: 3_600_000,
+      baselineTtlMs: 1e9,
+    });
     // 3 requests in minute 0, 1 in minute 1, then an event in the next hour.
     for (const t of [0, 1_000, 2_000, 61_000]) agg.observe(event(T0 + t));
     agg.observe(event(T0 + 3_600_000 + 61_000));

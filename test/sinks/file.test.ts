@@ -9,7 +9,9 @@ import { makeAlert } from './helpers.js';
 describe('FileSink', () => {
   it('appends one JSON line per alert, and flows with a kind when asked', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'es-file-')), 'sub', 'out.jsonl');
-    const sink = new FileSink(FileSinkConfigSchema.parse({ type: 'file', path, include: ['alerts', 'flows'] }));
+    const sink = new FileSink(
+      FileSinkConfigSchema.parse({ type: 'file', path, include: ['alerts', 'flows'] }),
+    );
     await sink.start();
     await sink.write({ ...EMPTY_BATCH, alerts: [makeAlert({ id: 'x1' }), makeAlert({ id: 'x2' })] });
     await sink.write({
@@ -31,7 +33,10 @@ describe('FileSink', () => {
       ],
     });
     await sink.close();
-    const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.alert?.id ?? l.kind)).toEqual(['x1', 'x2', 'flow']);
   });
 });

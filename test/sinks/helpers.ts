@@ -4,16 +4,35 @@ import type { AddressInfo } from 'node:net';
 import type { Alert } from '../../src/alerts/types.js';
 import type { DeadLetter, SinkContext } from '../../src/sinks/types.js';
 
-export function makeAlert(overrides: Partial<Alert> & { id?: string; status?: 'firing' | 'resolved' } = {}): Alert {
+export function makeAlert(
+  overrides: Partial<Alert> & { id?: string; status?: 'firing' | 'resolved' } = {},
+): Alert {
   const { id = 'a1b2c3', status = 'firing', ...rest } = overrides;
   return {
     '@timestamp': '2025-03-01T10:00:00.000Z',
-    alert: { id, status, repeats: 0, first_seen: '2025-03-01T10:00:00.000Z', last_seen: '2025-03-01T10:00:00.000Z' },
+    alert: {
+      id,
+      status,
+      repeats: 0,
+      first_seen: '2025-03-01T10:00:00.000Z',
+      last_seen: '2025-03-01T10:00:00.000Z',
+    },
     rule: { id: 'gateway-bypass', name: 'Egress gateway bypassed' },
     severity: 'high',
     reason: 'app-a/app-a reached api.example.com:443 directly via PassthroughCluster',
-    source: { principal: 'spiffe://cluster.local/ns/app-a/sa/app-a', namespace: 'app-a', workload: 'app-a', pod: 'app-a-1', ip: '10.0.0.5' },
-    destination: { domain: 'api.example.com', registered_domain: 'example.com', ip: '93.184.216.34', port: 443 },
+    source: {
+      principal: 'spiffe://cluster.local/ns/app-a/sa/app-a',
+      namespace: 'app-a',
+      workload: 'app-a',
+      pod: 'app-a-1',
+      ip: '10.0.0.5',
+    },
+    destination: {
+      domain: 'api.example.com',
+      registered_domain: 'example.com',
+      ip: '93.184.216.34',
+      port: 443,
+    },
     network: { path: 'passthrough', protocol: 'tls' },
     evidence: { cluster: 'PassthroughCluster' },
     ...rest,
@@ -36,7 +55,8 @@ export function testContext(env: NodeJS.ProcessEnv = {}): TestContext {
     controller,
     env,
     signal: controller.signal,
-    log: (level, message, fields) => logs.push(fields === undefined ? { level, message } : { level, message, fields }),
+    log: (level, message, fields) =>
+      logs.push(fields === undefined ? { level, message } : { level, message, fields }),
     deadLetter: async (r) => {
       deadLetters.push(r);
     },

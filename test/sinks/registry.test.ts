@@ -48,8 +48,14 @@ describe('sink configuration', () => {
     );
     const problems = sinkProblems(cfg.sinks, {});
     expect(problems).toContain('sinks[0] (webhook).secret: the environment variable NOPE_SECRET is not set.');
-    expect(problems.some((p) => p.startsWith('sinks[1] (pagerduty).routing_key: cannot read the secret file /nonexistent/key'))).toBe(true);
-    expect(problems.some((p) => p.startsWith('sinks[3] (stdout).name: "stdout" is also the name of sinks[2]'))).toBe(true);
+    expect(
+      problems.some((p) =>
+        p.startsWith('sinks[1] (pagerduty).routing_key: cannot read the secret file /nonexistent/key'),
+      ),
+    ).toBe(true);
+    expect(
+      problems.some((p) => p.startsWith('sinks[3] (stdout).name: "stdout" is also the name of sinks[2]')),
+    ).toBe(true);
   });
 
   it('builds each configured sink by type', () => {
@@ -66,6 +72,12 @@ describe('sink configuration', () => {
       'p.yaml',
     );
     const ctx = testContext({ SLACK_URL: 'https://hooks.slack.com/services/T/B/X' });
-    expect(cfg.sinks.map((s) => createSink(s, ctx).name)).toEqual(['stdout', 'file:/tmp/x.jsonl', 'kafka:alerts', 'elasticsearch', 'slack']);
+    expect(cfg.sinks.map((s) => createSink(s, ctx).name)).toEqual([
+      'stdout',
+      'file:/tmp/x.jsonl',
+      'kafka:alerts',
+      'elasticsearch',
+      'slack',
+    ]);
   });
 });

@@ -50,7 +50,11 @@ export function isTransientRequestError(err: unknown): boolean {
   const e = err as { name?: string; meta?: { statusCode?: number | null } };
   const status = e?.meta?.statusCode;
   if (typeof status === 'number' && status > 0) return isTransientStatus(status);
-  return ['ConnectionError', 'TimeoutError', 'NoLivingConnectionsError', 'RequestAbortedError'].includes(e?.name ?? '') || status == null;
+  return (
+    ['ConnectionError', 'TimeoutError', 'NoLivingConnectionsError', 'RequestAbortedError'].includes(
+      e?.name ?? '',
+    ) || status == null
+  );
 }
 
 export async function bulkWrite(
@@ -85,10 +89,14 @@ export async function bulkWrite(
       });
     } catch (err) {
       if (!isTransientRequestError(err)) {
-        throw new SentinelError('ESN_SINK', `Elasticsearch ${where} refused the bulk request: ${(err as Error).message}`, {
-          cause: err,
-          where,
-        });
+        throw new SentinelError(
+          'ESN_SINK',
+          `Elasticsearch ${where} refused the bulk request: ${(err as Error).message}`,
+          {
+            cause: err,
+            where,
+          },
+        );
       }
       retryNext.push(...pending);
       lastReason = (err as Error).message;

@@ -43,15 +43,28 @@ export function batchDocuments(batch: SinkBatch, names: IndexNames, select: DocS
   if (select.alerts) {
     for (const a of batch.alerts) {
       // first_seen does not change between firing and resolved, so both write the same document.
-      docs.push({ index: datedIndex(names.alerts, a.alert.first_seen, 'month'), id: a.alert.id, op: 'index', doc: a });
+      docs.push({
+        index: datedIndex(names.alerts, a.alert.first_seen, 'month'),
+        id: a.alert.id,
+        op: 'index',
+        doc: a,
+      });
     }
   }
-  if (select.flows) for (const f of batch.flows) docs.push({ index: names.flows, id: f.id, op: 'create', doc: f });
+  if (select.flows)
+    for (const f of batch.flows) docs.push({ index: names.flows, id: f.id, op: 'create', doc: f });
   if (select.baselines) {
     for (const b of batch.baselines) {
-      docs.push({ index: datedIndex(names.baselines, b['@timestamp'], 'day'), id: b.id, op: 'index', doc: b });
+      docs.push({
+        index: datedIndex(names.baselines, b['@timestamp'], 'day'),
+        id: b.id,
+        op: 'index',
+        doc: b,
+      });
     }
   }
-  if (select.events) for (const e of batch.events) docs.push({ index: names.events, id: eventId(e), op: 'create', doc: eventDocument(e) });
+  if (select.events)
+    for (const e of batch.events)
+      docs.push({ index: names.events, id: eventId(e), op: 'create', doc: eventDocument(e) });
   return docs;
 }

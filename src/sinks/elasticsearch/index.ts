@@ -5,7 +5,11 @@
  */
 import { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
-import { ElasticsearchConnectionSchema, elasticsearchUrl, resolveElasticsearchOptions } from '../../config/connections.js';
+import {
+  ElasticsearchConnectionSchema,
+  elasticsearchUrl,
+  resolveElasticsearchOptions,
+} from '../../config/connections.js';
 import { DEFAULT_RETRY, RetrySchema } from '../backoff.js';
 import type { Sink, SinkBatch, SinkContext } from '../types.js';
 import { bulkWrite } from './bulk.js';
@@ -17,7 +21,9 @@ export const ElasticsearchSinkConfigSchema = z
   .object({
     type: z.literal('elasticsearch'),
     name: z.string().optional().describe('A name for logs and metrics; defaults to `elasticsearch`.'),
-    connection: ElasticsearchConnectionSchema.default({ request_timeout_ms: 30_000 }).describe('URL, auth and TLS.'),
+    connection: ElasticsearchConnectionSchema.default({ request_timeout_ms: 30_000 }).describe(
+      'URL, auth and TLS.',
+    ),
     index_prefix: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected a lowercase index name prefix')
@@ -25,10 +31,22 @@ export const ElasticsearchSinkConfigSchema = z
       .describe('Prefix of every index, alias, data stream and template.'),
     write: z
       .object({
-        alerts: z.boolean().default(true).describe('Alerts, to <prefix>-alerts-YYYY.MM behind the alias <prefix>-alerts.'),
-        flows: z.boolean().default(true).describe('Per-minute flow summaries, to the data stream <prefix>-flows.'),
-        baselines: z.boolean().default(true).describe('Baseline snapshots, to <prefix>-baselines-YYYY.MM.DD behind an alias.'),
-        events: z.boolean().default(false).describe('Every normalised event, to the data stream <prefix>-events (large).'),
+        alerts: z
+          .boolean()
+          .default(true)
+          .describe('Alerts, to <prefix>-alerts-YYYY.MM behind the alias <prefix>-alerts.'),
+        flows: z
+          .boolean()
+          .default(true)
+          .describe('Per-minute flow summaries, to the data stream <prefix>-flows.'),
+        baselines: z
+          .boolean()
+          .default(true)
+          .describe('Baseline snapshots, to <prefix>-baselines-YYYY.MM.DD behind an alias.'),
+        events: z
+          .boolean()
+          .default(false)
+          .describe('Every normalised event, to the data stream <prefix>-events (large).'),
       })
       .strict()
       .default({ alerts: true, flows: true, baselines: true, events: false }),
@@ -69,7 +87,12 @@ export class ElasticsearchSink implements Sink {
       await installTemplates(
         this.client,
         this.url,
-        { prefix: this.config.index_prefix, shards: this.config.shards, replicas: this.config.replicas, retentionDays: null },
+        {
+          prefix: this.config.index_prefix,
+          shards: this.config.shards,
+          replicas: this.config.replicas,
+          retentionDays: null,
+        },
         api,
       );
     }
@@ -78,11 +101,26 @@ export class ElasticsearchSink implements Sink {
   async write(batch: SinkBatch): Promise<void> {
     const docs = batchDocuments(batch, this.names, this.select);
     if (docs.length === 0) return;
-    const outcome = await bulkWrite(this.client, docs, this.config.retry, this.ctx.signal, this.url, (attempt, pending, reason) =>
-      this.ctx.log('warn', 'Elasticsearch bulk write will be retried.', { sink: this.name, attempt, pending, error: reason }),
+    const outcome = await bulkWrite(
+      this.client,
+      docs,
+      this.config.retry,
+      this.ctx.signal,
+      this.url,
+      (attempt, pending, reason) =>
+        this.ctx.log('warn', 'Elasticsearch bulk write will be retried.', {
+          sink: this.name,
+          attempt,
+          pending,
+          error: reason,
+        }),
     );
     for (const r of outcome.rejected) {
-      this.ctx.log('error', 'Elasticsearch refused a document; it was dead-lettered.', { sink: this.name, id: r.doc.id, error: r.reason });
+      this.ctx.log('error', 'Elasticsearch refused a document; it was dead-lettered.', {
+        sink: this.name,
+        id: r.doc.id,
+        error: r.reason,
+      });
       await this.ctx.deadLetter({
         '@timestamp': new Date().toISOString(),
         sink: this.name,

@@ -111,7 +111,10 @@ export function indexNames(prefix: string): IndexNames {
 /** The concrete index for an alias-backed kind: monthly for alerts, daily for baseline snapshots. */
 export function datedIndex(alias: string, time: string | number, granularity: 'month' | 'day'): string {
   const iso = new Date(time).toISOString();
-  const suffix = granularity === 'month' ? `${iso.slice(0, 4)}.${iso.slice(5, 7)}` : `${iso.slice(0, 4)}.${iso.slice(5, 7)}.${iso.slice(8, 10)}`;
+  const suffix =
+    granularity === 'month'
+      ? `${iso.slice(0, 4)}.${iso.slice(5, 7)}`
+      : `${iso.slice(0, 4)}.${iso.slice(5, 7)}.${iso.slice(8, 10)}`;
   return `${alias}-${suffix}`;
 }
 
@@ -148,14 +151,22 @@ export function indexTemplates(o: TemplateOptions): estypes.IndicesPutIndexTempl
       index_patterns: [`${n.alerts}-*`],
       priority: 200,
       _meta: meta,
-      template: { settings: settings(null), mappings: mappings(ALERT_PROPERTIES), aliases: { [n.alerts]: {} } },
+      template: {
+        settings: settings(null),
+        mappings: mappings(ALERT_PROPERTIES),
+        aliases: { [n.alerts]: {} },
+      },
     },
     {
       name: n.baselines,
       index_patterns: [`${n.baselines}-*`],
       priority: 200,
       _meta: meta,
-      template: { settings: settings(null), mappings: mappings(BASELINE_PROPERTIES), aliases: { [n.baselines]: {} } },
+      template: {
+        settings: settings(null),
+        mappings: mappings(BASELINE_PROPERTIES),
+        aliases: { [n.baselines]: {} },
+      },
     },
     {
       name: n.flows,

@@ -19,8 +19,13 @@ function statusOf(err: unknown): number | undefined {
 /** A request error that means "this endpoint does not exist on this server". */
 function isMissingApi(err: unknown): boolean {
   const status = statusOf(err);
-  const text = JSON.stringify((err as { meta?: { body?: unknown } })?.meta?.body ?? (err as Error)?.message ?? '');
-  return (status === 400 || status === 404 || status === 405 || status === 410) && /no handler found|Incorrect HTTP method|not found/i.test(text);
+  const text = JSON.stringify(
+    (err as { meta?: { body?: unknown } })?.meta?.body ?? (err as Error)?.message ?? '',
+  );
+  return (
+    (status === 400 || status === 404 || status === 405 || status === 410) &&
+    /no handler found|Incorrect HTTP method|not found/i.test(text)
+  );
 }
 
 /** Translates a client error into one that names the server and the likely cause. */
@@ -28,35 +33,59 @@ export function describeEsError(err: unknown, url: string, doing: string): Senti
   const status = statusOf(err);
   const message = (err as Error)?.message ?? String(err);
   if (status === 401 || status === 403)
-    return new SentinelError('ESN_AUTH', `Elasticsearch ${url} refused the credentials while ${doing} (${status}): ${message}`, {
-      cause: err,
-      where: url,
-    });
+    return new SentinelError(
+      'ESN_AUTH',
+      `Elasticsearch ${url} refused the credentials while ${doing} (${status}): ${message}`,
+      {
+        cause: err,
+        where: url,
+      },
+    );
   if (status === undefined || status === null || status === 0)
-    return new SentinelError('ESN_SERVER_UNREACHABLE', `Cannot reach Elasticsearch at ${url} while ${doing}: ${message}`, {
-      cause: err,
-      where: url,
-    });
-  return new SentinelError('ESN_SINK', `Elasticsearch ${url} failed while ${doing} (${status}): ${message}`, { cause: err, where: url });
+    return new SentinelError(
+      'ESN_SERVER_UNREACHABLE',
+      `Cannot reach Elasticsearch at ${url} while ${doing}: ${message}`,
+      {
+        cause: err,
+        where: url,
+      },
+    );
+  return new SentinelError('ESN_SINK', `Elasticsearch ${url} failed while ${doing} (${status}): ${message}`, {
+    cause: err,
+    where: url,
+  });
 }
 
 /** Fails loudly (ESN_SERVER_API_MISSING) when an API the sink needs is absent; reports whether ILM exists. */
 export async function checkApis(client: Client, url: string): Promise<ApiCheck> {
   const required: Array<[string, () => Promise<unknown>]> = [
-    ['index templates (GET _index_template)', () => client.indices.getIndexTemplate({ name: 'egress-sentinel-*' }, { ignore: [404] })],
-    ['data streams (GET _data_stream)', () => client.indices.getDataStream({ name: 'egress-sentinel-*' }, { ignore: [404] })],
+    [
+      'index templates (GET _index_template)',
+      () => client.indices.getIndexTemplate({ name: 'egress-sentinel-*' }, { ignore: [404] }),
+    ],
+    [
+      'data streams (GET _data_stream)',
+      () => client.indices.getDataStream({ name: 'egress-sentinel-*' }, { ignore: [404] }),
+    ],
     ['aliases (GET _alias)', () => client.indices.getAlias({ name: 'egress-sentinel-*' }, { ignore: [404] })],
-    ['search (GET _search)', () => client.search({ index: 'egress-sentinel-*', size: 0, allow_no_indices: true })],
+    [
+      'search (GET _search)',
+      () => client.search({ index: 'egress-sentinel-*', size: 0, allow_no_indices: true }),
+    ],
   ];
   for (const [what, call] of required) {
     try {
       await call();
     } catch (err) {
       if (isMissingApi(err))
-        throw new SentinelError('ESN_SERVER_API_MISSING', `Elasticsearch ${url} has no ${what} API, which egress-sentinel needs.`, {
-          cause: err,
-          where: url,
-        });
+        throw new SentinelError(
+          'ESN_SERVER_API_MISSING',
+          `Elasticsearch ${url} has no ${what} API, which egress-sentinel needs.`,
+          {
+            cause: err,
+            where: url,
+          },
+        );
       throw describeEsError(err, url, `checking ${what}`);
     }
   }
@@ -65,7 +94,8 @@ export async function checkApis(client: Client, url: string): Promise<ApiCheck> 
     await client.ilm.getStatus();
     ilm = true;
   } catch (err) {
-    if (!isMissingApi(err) && statusOf(err) !== 400 && statusOf(err) !== 404) throw describeEsError(err, url, 'checking ILM');
+    if (!isMissingApi(err) && statusOf(err) !== 400 && statusOf(err) !== 404)
+      throw describeEsError(err, url, 'checking ILM');
   }
   return { ilm };
 }
@@ -83,7 +113,12 @@ export function ilmPolicyName(prefix: string): string {
 }
 
 /** Installs the ILM policy (when available) and the index templates. Idempotent. */
-export async function installTemplates(client: Client, url: string, o: SetupOptions, api: ApiCheck): Promise<string[]> {
+export async function installTemplates(
+  client: Client,
+  url: string,
+  o: SetupOptions,
+  api: ApiCheck,
+): Promise<string[]> {
   const done: string[] = [];
   let policy: string | null = null;
   try {
@@ -101,7 +136,12 @@ export async function installTemplates(client: Client, url: string, o: SetupOpti
       });
       done.push(`ILM policy ${policy} (delete after ${o.retentionDays} days)`);
     }
-    for (const t of indexTemplates({ prefix: o.prefix, shards: o.shards, replicas: o.replicas, ilmPolicy: policy })) {
+    for (const t of indexTemplates({
+      prefix: o.prefix,
+      shards: o.shards,
+      replicas: o.replicas,
+      ilmPolicy: policy,
+    })) {
       await client.indices.putIndexTemplate(t);
       done.push(`index template ${t.name}`);
     }
@@ -116,7 +156,12 @@ export async function installTemplates(client: Client, url: string, o: SetupOpti
  * the data stream over first when its write index is that old, since a write index cannot be
  * deleted) and dated alert/baseline indices whose period ended more than `days` ago.
  */
-export async function applyRetention(client: Client, prefix: string, days: number, now = Date.now()): Promise<string[]> {
+export async function applyRetention(
+  client: Client,
+  prefix: string,
+  days: number,
+  now = Date.now(),
+): Promise<string[]> {
   const cutoff = now - days * 86_400_000;
   const n = indexNames(prefix);
   const deleted: string[] = [];
@@ -125,7 +170,10 @@ export async function applyRetention(client: Client, prefix: string, days: numbe
     const stream = (resp as estypes.IndicesGetDataStreamResponse).data_streams?.[0];
     if (stream === undefined) continue;
     const backing = stream.indices.map((i) => i.index_name);
-    const settings = await client.indices.getSettings({ index: backing.join(','), name: 'index.creation_date' });
+    const settings = await client.indices.getSettings({
+      index: backing.join(','),
+      name: 'index.creation_date',
+    });
     const created = (index: string): number => Number(settings[index]?.settings?.index?.creation_date ?? now);
     const writeIndex = backing[backing.length - 1] as string;
     if (created(writeIndex) < cutoff) {
@@ -142,7 +190,11 @@ export async function applyRetention(client: Client, prefix: string, days: numbe
     [n.alerts, 31 * 86_400_000],
     [n.baselines, 86_400_000],
   ] as const) {
-    const resp = await client.indices.get({ index: `${alias}-*`, allow_no_indices: true, expand_wildcards: 'open' });
+    const resp = await client.indices.get({
+      index: `${alias}-*`,
+      allow_no_indices: true,
+      expand_wildcards: 'open',
+    });
     for (const index of Object.keys(resp)) {
       const start = datedIndexStart(alias, index);
       if (start !== null && start + periodMs < cutoff) {

@@ -33,13 +33,21 @@ export function verifySignature(
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
 
-export function genericRequest(url: string, alert: Alert, secret: string | null, now: () => number = Date.now): HttpRequest {
+export function genericRequest(
+  url: string,
+  alert: Alert,
+  secret: string | null,
+  now: () => number = Date.now,
+): HttpRequest {
   const body = JSON.stringify(alert);
   return {
     url,
     body,
     headers: () => {
-      const h: Record<string, string> = { [ALERT_ID_HEADER]: alert.alert.id, 'user-agent': 'egress-sentinel' };
+      const h: Record<string, string> = {
+        [ALERT_ID_HEADER]: alert.alert.id,
+        'user-agent': 'egress-sentinel',
+      };
       if (secret !== null) {
         const timestamp = String(Math.floor(now() / 1000));
         h[TIMESTAMP_HEADER] = timestamp;

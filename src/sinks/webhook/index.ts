@@ -23,7 +23,9 @@ import { slackRequest } from './slack.js';
 const common = {
   name: z.string().optional().describe('A name for logs, metrics and dead letters; defaults to the type.'),
   route: RouteSchema.default(DEFAULT_ROUTE).describe('Which alerts this endpoint receives.'),
-  retry: RetrySchema.default(DEFAULT_RETRY).describe('Retries per alert, with exponential backoff and jitter.'),
+  retry: RetrySchema.default(DEFAULT_RETRY).describe(
+    'Retries per alert, with exponential backoff and jitter.',
+  ),
   rate_limit: z
     .object({
       per_second: z.number().positive().default(5).describe('Sustained requests per second.'),
@@ -35,14 +37,18 @@ const common = {
   on_exhausted: z
     .enum(['pause', 'dead_letter'])
     .default('pause')
-    .describe('When retries run out: pause the pipeline and retry later (nothing lost), or dead-letter the alert.'),
+    .describe(
+      'When retries run out: pause the pipeline and retry later (nothing lost), or dead-letter the alert.',
+    ),
 };
 
 export const WebhookSinkConfigSchema = z
   .object({
     type: z.literal('webhook'),
     url: z.url().describe('Receiver URL.'),
-    secret: SecretRefSchema.optional().describe('HMAC-SHA256 signing secret (env or file); unsigned without it.'),
+    secret: SecretRefSchema.optional().describe(
+      'HMAC-SHA256 signing secret (env or file); unsigned without it.',
+    ),
     ...common,
   })
   .strict()
@@ -77,7 +83,8 @@ export function webhookProblems(config: AnyWebhookConfig, env: NodeJS.ProcessEnv
   if (config.type === 'webhook') return secretProblems(config.secret, env, 'secret');
   if (config.type === 'pagerduty') return secretProblems(config.routing_key, env, 'routing_key');
   const problems = secretProblems(config.url, env, 'url');
-  if (problems.length === 0 && !URL.canParse(readSecret(config.url, env, 'url'))) problems.push('url: the secret is not a URL');
+  if (problems.length === 0 && !URL.canParse(readSecret(config.url, env, 'url')))
+    problems.push('url: the secret is not a URL');
   return problems;
 }
 
@@ -98,7 +105,8 @@ export class WebhookSink implements Sink {
     this.name = config.name ?? config.type;
     this.limiter = new TokenBucket(config.rate_limit.per_second, config.rate_limit.burst);
     if (config.type === 'webhook') {
-      const secret = config.secret === undefined ? null : readSecret(config.secret, ctx.env, `${this.name}: secret`);
+      const secret =
+        config.secret === undefined ? null : readSecret(config.secret, ctx.env, `${this.name}: secret`);
       this.request = (a) => genericRequest(config.url, a, secret);
       this.endpoint = config.url;
     } else if (config.type === 'pagerduty') {
@@ -124,15 +132,28 @@ export class WebhookSink implements Sink {
         timeoutMs: this.config.timeout_ms,
         limiter: this.limiter,
         signal: this.ctx.signal,
-        onRetry: (attempt, reason) => this.ctx.log('warn', 'Webhook delivery will be retried.', { sink: this.name, attempt, error: reason }),
+        onRetry: (attempt, reason) =>
+          this.ctx.log('warn', 'Webhook delivery will be retried.', {
+            sink: this.name,
+            attempt,
+            error: reason,
+          }),
       });
       if (result.outcome === 'exhausted' && this.config.on_exhausted === 'pause') {
-        throw new SentinelError('ESN_SINK', `${this.name}: ${result.reason} (after ${result.attempts} attempts)`, {
-          where: redactUrl(this.endpoint),
-        });
+        throw new SentinelError(
+          'ESN_SINK',
+          `${this.name}: ${result.reason} (after ${result.attempts} attempts)`,
+          {
+            where: redactUrl(this.endpoint),
+          },
+        );
       }
       if (result.outcome !== 'delivered') {
-        this.ctx.log('error', 'Webhook gave up on an alert; it was dead-lettered.', { sink: this.name, id: alert.alert.id, error: result.reason });
+        this.ctx.log('error', 'Webhook gave up on an alert; it was dead-lettered.', {
+          sink: this.name,
+          id: alert.alert.id,
+          error: result.reason,
+        });
         await this.ctx.deadLetter({
           '@timestamp': new Date().toISOString(),
           sink: this.name,

@@ -68,5 +68,9 @@ export function pagerDutyEvent(alert: Alert, routingKey: string): PagerDutyEvent
 }
 
 export function pagerDutyRequest(url: string, alert: Alert, routingKey: string): HttpRequest {
-  return { url, body: JSON.stringify(pagerDutyEvent(alert, routingKey)), headers: () => ({ 'user-agent': 'egress-sentinel' }) };
+  return {
+    url,
+    body: JSON.stringify(pagerDutyEvent(alert, routingKey)),
+    headers: () => ({ 'user-agent': 'egress-sentinel' }),
+  };
 }

@@ -85,7 +85,8 @@ export async function deliver(req: HttpRequest, o: DeliveryOptions): Promise<Del
     });
     return { outcome: 'delivered', status, attempts };
   } catch (err) {
-    if (err instanceof TransientError || o.signal.aborted) return { outcome: 'exhausted', reason: (err as Error).message, attempts };
+    if (err instanceof TransientError || o.signal.aborted)
+      return { outcome: 'exhausted', reason: (err as Error).message, attempts };
     return { outcome: 'rejected', reason: (err as Error).message, attempts };
   }
 }

@@ -6,7 +6,10 @@ const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, cr
 
 export const RouteSchema = z
   .object({
-    min_severity: z.enum(['low', 'medium', 'high', 'critical']).default('low').describe('Send alerts of at least this severity.'),
+    min_severity: z
+      .enum(['low', 'medium', 'high', 'critical'])
+      .default('low')
+      .describe('Send alerts of at least this severity.'),
     rules: z.array(z.enum(RULE_IDS)).min(1).optional().describe('Only these rule ids (default: every rule).'),
     exclude_rules: z.array(z.enum(RULE_IDS)).default([]).describe('Never these rule ids.'),
     statuses: z
@@ -19,7 +22,11 @@ export const RouteSchema = z
 
 export type Route = z.infer<typeof RouteSchema>;
 
-export const DEFAULT_ROUTE: Route = { min_severity: 'low', exclude_rules: [], statuses: ['firing', 'resolved'] };
+export const DEFAULT_ROUTE: Route = {
+  min_severity: 'low',
+  exclude_rules: [],
+  statuses: ['firing', 'resolved'],
+};
 
 export function routeMatches(route: Route, alert: Alert): boolean {
   if (SEVERITY_RANK[alert.severity] < SEVERITY_RANK[route.min_severity]) return false;

@@ -64,5 +64,9 @@ export function slackMessage(alert: Alert): SlackMessage {
 }
 
 export function slackRequest(url: string, alert: Alert): HttpRequest {
-  return { url, body: JSON.stringify(slackMessage(alert)), headers: () => ({ 'user-agent': 'egress-sentinel' }) };
+  return {
+    url,
+    body: JSON.stringify(slackMessage(alert)),
+    headers: () => ({ 'user-agent': 'egress-sentinel' }),
+  };
 }

@@ -1,6 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { genericRequest, SIGNATURE_HEADER, sign, TIMESTAMP_HEADER, verifySignature } from '../../../src/sinks/webhook/generic.js';
+import {
+  genericRequest,
+  SIGNATURE_HEADER,
+  sign,
+  TIMESTAMP_HEADER,
+  verifySignature,
+} from '../../../src/sinks/webhook/generic.js';
 import { makeAlert } from '../helpers.js';
 
 describe('generic webhook', () => {
@@ -15,7 +21,16 @@ describe('generic webhook', () => {
     const h = req.headers();
     expect(JSON.parse(req.body)).toEqual(alert);
     expect(h[TIMESTAMP_HEADER]).toBe('1700000123');
-    expect(verifySignature('topsecret', h[TIMESTAMP_HEADER] as string, req.body, h[SIGNATURE_HEADER] as string, 300, 1_700_000_200)).toBe(true);
+    expect(
+      verifySignature(
+        'topsecret',
+        h[TIMESTAMP_HEADER] as string,
+        req.body,
+        h[SIGNATURE_HEADER] as string,
+        300,
+        1_700_000_200,
+      ),
+    ).toBe(true);
   });
 
   it('rejects a signature made with another secret, a changed body, or an old timestamp', () => {

@@ -1,7 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EMPTY_BATCH } from '../../../src/sinks/types.js';
 import { verifySignature } from '../../../src/sinks/webhook/generic.js';
-import { WebhookSink, WebhookSinkConfigSchema, PagerDutySinkConfigSchema } from '../../../src/sinks/webhook/index.js';
+import {
+  PagerDutySinkConfigSchema,
+  WebhookSink,
+  WebhookSinkConfigSchema,
+} from '../../../src/sinks/webhook/index.js';
 import { makeAlert, type Receiver, startReceiver, testContext } from '../helpers.js';
 
 const fastRetry = { max_attempts: 4, initial_delay_ms: 5, max_delay_ms: 20 };
@@ -17,7 +21,13 @@ describe('WebhookSink', () => {
 
   function genericSink(extra: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = { HOOK_SECRET: 'k3y' }) {
     const ctx = testContext(env);
-    const config = WebhookSinkConfigSchema.parse({ type: 'webhook', url: rx.url, secret: { env: 'HOOK_SECRET' }, retry: fastRetry, ...extra });
+    const config = WebhookSinkConfigSchema.parse({
+      type: 'webhook',
+      url: rx.url,
+      secret: { env: 'HOOK_SECRET' },
+      retry: fastRetry,
+      ...extra,
+    });
     return { sink: new WebhookSink(config, ctx), ctx };
   }
 
@@ -30,7 +40,9 @@ describe('WebhookSink', () => {
     expect(ok.map((r) => JSON.parse(r.body).alert.id)).toEqual(['one', 'two']);
     for (const r of ok) {
       const ts = r.headers['x-egress-sentinel-timestamp'] as string;
-      expect(verifySignature('k3y', ts, r.body, r.headers['x-egress-sentinel-signature'] as string)).toBe(true);
+      expect(verifySignature('k3y', ts, r.body, r.headers['x-egress-sentinel-signature'] as string)).toBe(
+        true,
+      );
     }
   });
 
@@ -50,7 +62,9 @@ describe('WebhookSink', () => {
     const batch = { ...EMPTY_BATCH, alerts: [makeAlert({ id: 'first' }), makeAlert({ id: 'second' })] };
     await expect(sink.write(batch)).rejects.toThrow(/503/);
     await sink.write(batch);
-    const delivered = rx.requests.filter((_r, i) => i === 0 || i >= 5).map((r) => JSON.parse(r.body).alert.id);
+    const delivered = rx.requests
+      .filter((_r, i) => i === 0 || i >= 5)
+      .map((r) => JSON.parse(r.body).alert.id);
     expect(delivered).toEqual(['first', 'second']);
     expect(rx.requests.filter((r) => JSON.parse(r.body).alert.id === 'first')).toHaveLength(1);
     expect(ctx.deadLetters).toHaveLength(0);
@@ -80,7 +94,10 @@ describe('WebhookSink', () => {
   it('holds to the per-endpoint rate limit', async () => {
     const { sink } = genericSink({ rate_limit: { per_second: 20, burst: 1 } });
     const t0 = Date.now();
-    await sink.write({ ...EMPTY_BATCH, alerts: Array.from({ length: 6 }, (_, i) => makeAlert({ id: `r${i}` })) });
+    await sink.write({
+      ...EMPTY_BATCH,
+      alerts: Array.from({ length: 6 }, (_, i) => makeAlert({ id: `r${i}` })),
+    });
     expect(rx.requests).toHaveLength(6);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(230);
   });
@@ -94,7 +111,10 @@ describe('WebhookSink', () => {
 
   it('sends PagerDuty a trigger and then a resolve with the same dedup_key', async () => {
     const ctx = testContext({ PD_KEY: 'routing-123' });
-    const sink = new WebhookSink(PagerDutySinkConfigSchema.parse({ type: 'pagerduty', url: rx.url, routing_key: { env: 'PD_KEY' } }), ctx);
+    const sink = new WebhookSink(
+      PagerDutySinkConfigSchema.parse({ type: 'pagerduty', url: rx.url, routing_key: { env: 'PD_KEY' } }),
+      ctx,
+    );
     await sink.write({ ...EMPTY_BATCH, alerts: [makeAlert({ id: 'pd1' })] });
     await sink.write({ ...EMPTY_BATCH, alerts: [makeAlert({ id: 'pd1', status: 'resolved' })] });
     const bodies = rx.requests.map((r) => JSON.parse(r.body));
