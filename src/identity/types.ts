@@ -5,9 +5,9 @@
  */
 
 /** Which proxy wrote the line. */
-export type Reporter = "sidecar" | "egress-gateway" | "ingress-gateway";
+export type Reporter = 'sidecar' | 'egress-gateway' | 'ingress-gateway';
 
-export type Protocol = "http" | "tcp" | "tls";
+export type Protocol = 'http' | 'tcp' | 'tls';
 
 /**
  * Which way the request went:
@@ -20,61 +20,61 @@ export type Protocol = "http" | "tcp" | "tls";
  * - `inbound`: the server side of an in-mesh call (not egress).
  */
 export type EgressPath =
-	| "sidecar-to-gateway"
-	| "gateway-to-external"
-	| "passthrough"
-	| "direct-external"
-	| "blackhole"
-	| "internal"
-	| "inbound";
+  | 'sidecar-to-gateway'
+  | 'gateway-to-external'
+  | 'passthrough'
+  | 'direct-external'
+  | 'blackhole'
+  | 'internal'
+  | 'inbound';
 
 /** How the source identity was established, strongest first. */
-export type Attribution = "principal" | "metadata" | "pod-ip" | "unknown";
+export type Attribution = 'principal' | 'metadata' | 'pod-ip' | 'unknown';
 
 export interface SourceIdentity {
-	/** SPIFFE id, e.g. `spiffe://cluster.local/ns/app-a/sa/app-a`. */
-	principal: string | null;
-	namespace: string | null;
-	workload: string | null;
-	pod: string | null;
-	ip: string | null;
-	attribution: Attribution;
-	/**
-	 * The grouping key, stable across pods of one workload: `namespace/workload` when known, else the
-	 * principal, else `unknown/<ip>`.
-	 */
-	key: string;
+  /** SPIFFE id, e.g. `spiffe://cluster.local/ns/app-a/sa/app-a`. */
+  principal: string | null;
+  namespace: string | null;
+  workload: string | null;
+  pod: string | null;
+  ip: string | null;
+  attribution: Attribution;
+  /**
+   * The grouping key, stable across pods of one workload: `namespace/workload` when known, else the
+   * principal, else `unknown/<ip>`.
+   */
+  key: string;
 }
 
 export interface Destination {
-	/** SNI, else HTTP authority (port stripped), else the host in `outbound|PORT|SUBSET|HOST`; null if only an IP is known. */
-	host: string | null;
-	/** Registrable domain (eTLD+1) of `host`, from the public-suffix list; null for IPs and mesh names. */
-	registeredDomain: string | null;
-	ip: string | null;
-	port: number;
-	/** Outside the mesh (not *.svc.cluster.local, not in a configured mesh CIDR). */
-	external: boolean;
+  /** SNI, else HTTP authority (port stripped), else the host in `outbound|PORT|SUBSET|HOST`; null if only an IP is known. */
+  host: string | null;
+  /** Registrable domain (eTLD+1) of `host`, from the public-suffix list; null for IPs and mesh names. */
+  registeredDomain: string | null;
+  ip: string | null;
+  port: number;
+  /** Outside the mesh (not *.svc.cluster.local, not in a configured mesh CIDR). */
+  external: boolean;
 }
 
 export interface EgressEvent {
-	/** Start time, epoch ms. */
-	time: number;
-	reporter: Reporter;
-	protocol: Protocol;
-	path: EgressPath;
-	/** Upstream cluster as logged (`outbound|443||x.com`, `PassthroughCluster`, ...), or null. */
-	cluster: string | null;
-	bytesUp: number;
-	bytesDown: number;
-	durationMs: number;
-	responseCode: number;
-	responseFlags: string | null;
-	requestId: string | null;
-	method: string | null;
-	httpPath: string | null;
-	source: SourceIdentity;
-	destination: Destination;
-	/** Where the line came from: `file:line` or `kafka:topic/partition/offset`. */
-	origin: string;
+  /** Start time, epoch ms. */
+  time: number;
+  reporter: Reporter;
+  protocol: Protocol;
+  path: EgressPath;
+  /** Upstream cluster as logged (`outbound|443||x.com`, `PassthroughCluster`, ...), or null. */
+  cluster: string | null;
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+  responseCode: number;
+  responseFlags: string | null;
+  requestId: string | null;
+  method: string | null;
+  httpPath: string | null;
+  source: SourceIdentity;
+  destination: Destination;
+  /** Where the line came from: `file:line` or `kafka:topic/partition/offset`. */
+  origin: string;
 }

@@ -4,70 +4,59 @@
  * file only assembles them. Unknown keys are errors (`.strict()`), and every problem is reported at
  * once with its path.
  */
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
-import { ConfigError } from "../errors.js";
-import { MeshConfigSchema } from "../identity/config.js";
-import { ParseConfigSchema } from "../parse/config.js";
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { MeshConfigSchema } from '../identity/config.js';
+import { MetricsConfigSchema } from '../observability/config.js';
+import { ParseConfigSchema } from '../parse/config.js';
 
 export const PipelineConfigSchema = z
-	.object({
-		name: z
-			.string()
-			.default("egress-sentinel")
-			.describe("A name for logs and metrics."),
-		parse: ParseConfigSchema.default({ format: "auto" }).describe(
-			"How access lines are read.",
-		),
-		mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe(
-			"What is inside the mesh.",
-		),
-	})
-	.strict();
+  .object({
+    name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
+    parse: ParseConfigSchema.default({ format: 'auto' }).describe('How access lines are read.'),
+    mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
+    metrics: MetricsConfigSchema.prefault({}).describe(
+      'The operator HTTP port: /metrics, /healthz, /readyz.',
+    ),
+  })
+  .strict();
 
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 
 /** Turns zod issues into `path.to.field: message` lines. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-	return issues.map((issue) => {
-		const path = issue.path
-			.map((part, i) =>
-				typeof part === "number"
-					? `[${part}]`
-					: i === 0
-						? String(part)
-						: `.${String(part)}`,
-			)
-			.join("");
-		return `${path || "(root)"}: ${issue.message}`;
-	});
+  return issues.map((issue) => {
+    const path = issue.path
+      .map((part, i) =>
+        typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
+      )
+      .join('');
+    return `${path || '(root)'}: ${issue.message}`;
+  });
 }
 
-export function parsePipelineConfig(
-	raw: unknown,
-	file: string,
-): PipelineConfig {
-	const result = PipelineConfigSchema.safeParse(raw ?? {});
-	if (!result.success)
-		throw new ConfigError(file, formatIssues(result.error.issues));
-	return result.data;
+export function parsePipelineConfig(raw: unknown, file: string): PipelineConfig {
+  const result = PipelineConfigSchema.safeParse(raw ?? {});
+  if (!result.success) throw new ConfigError(file, formatIssues(result.error.issues));
+  return result.data;
 }
 
 export function loadPipelineConfig(file: string): PipelineConfig {
-	let text: string;
-	try {
-		text = readFileSync(file, "utf8");
-	} catch (err) {
-		throw new ConfigError(file, [
-			`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-		]);
-	}
-	let raw: unknown;
-	try {
-		raw = parseYaml(text);
-	} catch (err) {
-		throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
-	}
-	return parsePipelineConfig(raw, file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [
+      `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
+  }
+  return parsePipelineConfig(raw, file);
 }

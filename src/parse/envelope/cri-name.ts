@@ -1,1 +1,1 @@
-export const criEnvelopeName = "cri";
+export const criEnvelopeName = 'cri';
