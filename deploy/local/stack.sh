@@ -108,6 +108,11 @@ es_home() { printf '%s/elasticsearch-%s' "$(es_install_root)" "$ES_VERSION"; }
 
 # ---------------------------------------------------------------------------------------------- fetch
 
+# Maven 3.8 prints bare colour-reset codes even in quiet batch mode; strip them so CI logs stay clean.
+run_mvn() {
+  mvn -q -B "$@" </dev/null 2>&1 | sed 's/\x1b\[[0-9;]*m//g'
+}
+
 fetch_kafka() {
   if [[ -f "$KAFKA_LIBS/.complete" ]]; then
     log "kafka $KAFKA_VERSION: cached in $KAFKA_LIBS"
@@ -117,7 +122,7 @@ fetch_kafka() {
   log "kafka $KAFKA_VERSION: fetching jars from Maven Central into $KAFKA_LIBS"
   local tmp="$KAFKA_LIBS.partial"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  mvn -q -B -Dstyle.color=never -f "$DEPLOY/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+  run_mvn -f "$DEPLOY/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DoutputDirectory="$tmp" ||
     die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (see the Maven output above)"
   compgen -G "$tmp/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null || die "mvn finished but $tmp has no kafka_2.13 jar"
@@ -137,7 +142,7 @@ fetch_elasticsearch() {
   if [[ ! -f "$zip" ]]; then
     log "elasticsearch $ES_VERSION: fetching the integ-test zip from Maven Central into $ES_ZIP_DIR"
     mkdir -p "$ES_ZIP_DIR"
-    mvn -q -B -Dstyle.color=never -f "$DEPLOY/elasticsearch/pom.xml" -Des.version="$ES_VERSION" \
+    run_mvn -f "$DEPLOY/elasticsearch/pom.xml" -Des.version="$ES_VERSION" \
       dependency:copy-dependencies -DoutputDirectory="$ES_ZIP_DIR" ||
       die "mvn could not fetch org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip"
     [[ -f "$zip" ]] || die "mvn finished but $zip is missing"
