@@ -190,6 +190,15 @@ wait_until() {
   done
 }
 
+# Waits for a server some other checkout is starting; $2 is the health check, $3 the error on timeout.
+wait_foreign() {
+  local what=$1 check=$2 problem=$3 deadline=$((SECONDS + STACK_TIMEOUT))
+  until eval "$check"; do
+    ((SECONDS < deadline)) || die "$what: $problem"
+    sleep 1
+  done
+}
+
 # Stops the process group the script started (TERM, then KILL after STOP_TIMEOUT) and removes the pid file.
 stop_group() {
   local what=$1 pidfile=$2 pid
@@ -258,8 +267,14 @@ kafka_up() {
     log "kafka: 127.0.0.1:$KAFKA_PORT is already served by a process this checkout did not start; using it"
     return 0
   fi
-  port_open "$KAFKA_CONTROLLER_PORT" &&
-    die "kafka: controller port 127.0.0.1:$KAFKA_CONTROLLER_PORT is taken by another process (set KAFKA_CONTROLLER_PORT)"
+  if port_open "$KAFKA_CONTROLLER_PORT"; then
+    # A broker opens its controller port first: another checkout's Kafka may be half-way through start-up.
+    log "kafka: controller port $KAFKA_CONTROLLER_PORT is taken by a process this checkout did not start; waiting for it to serve $KAFKA_PORT"
+    wait_foreign "kafka" "port_open $KAFKA_PORT" \
+      "controller port 127.0.0.1:$KAFKA_CONTROLLER_PORT is taken but nothing serves 127.0.0.1:$KAFKA_PORT (set KAFKA_PORT and KAFKA_CONTROLLER_PORT)"
+    log "kafka: 127.0.0.1:$KAFKA_PORT is served by a process this checkout did not start; using it"
+    return 0
+  fi
   fetch_kafka
   check_tools
 
@@ -385,15 +400,18 @@ es_up() {
     return 0
   fi
   rm -f "$(es_pidfile)"
-  if port_open "$ES_PORT"; then
-    if es_healthy; then
-      log "elasticsearch: $ES_URL is already served by a process this checkout did not start; using it"
-      return 0
-    fi
-    die "elasticsearch: port 127.0.0.1:$ES_PORT is taken by a process that is not a healthy Elasticsearch (set ES_PORT)"
+  if es_healthy; then
+    log "elasticsearch: $ES_URL is already served by a process this checkout did not start; using it"
+    return 0
   fi
-  port_open "$ES_TRANSPORT_PORT" &&
-    die "elasticsearch: transport port 127.0.0.1:$ES_TRANSPORT_PORT is taken by another process (set ES_TRANSPORT_PORT)"
+  if port_open "$ES_PORT" || port_open "$ES_TRANSPORT_PORT"; then
+    # Another checkout's node may still be starting (transport and HTTP open before the cluster is ready).
+    log "elasticsearch: port $ES_PORT or $ES_TRANSPORT_PORT is taken by a process this checkout did not start; waiting for it to be healthy"
+    wait_foreign "elasticsearch" es_healthy \
+      "127.0.0.1:$ES_PORT/$ES_TRANSPORT_PORT are taken by a process that is not a healthy Elasticsearch (set ES_PORT and ES_TRANSPORT_PORT)"
+    log "elasticsearch: $ES_URL is served by a process this checkout did not start; using it"
+    return 0
+  fi
   check_tools
   fetch_elasticsearch
   home=$(es_home)
