@@ -9,6 +9,7 @@ import type { Command } from './command.js';
 const COMMANDS: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate.js')).simulateCommand,
   report: async () => (await import('./report.js')).reportCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
 };
 
 function usage(): string {
@@ -37,7 +38,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`egress-sentinel: ${describeError(err)}\n`);
-    if (!(err instanceof SentinelError) && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (!(err instanceof SentinelError) && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
     process.exitCode = err instanceof SentinelError ? 2 : 1;
   },
 );
