@@ -6,7 +6,10 @@
 import { describeError, SentinelError } from '../errors.js';
 import type { Command } from './command.js';
 
-const COMMANDS: Record<string, () => Promise<Command>> = {};
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  simulate: async () => (await import('./simulate.js')).simulateCommand,
+  report: async () => (await import('./report.js')).reportCommand,
+};
 
 function usage(): string {
   const names = Object.keys(COMMANDS).sort();

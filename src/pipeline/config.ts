@@ -8,10 +8,20 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { MeshConfigSchema } from '../identity/config.js';
+import { MetricsConfigSchema } from '../observability/config.js';
+import { ParseConfigSchema } from '../parse/config.js';
+import { SinksSchema } from '../sinks/registry.js';
 
 export const PipelineConfigSchema = z
   .object({
     name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
+    parse: ParseConfigSchema.default({ format: 'auto' }).describe('How access lines are read.'),
+    mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
+    sinks: SinksSchema,
+    metrics: MetricsConfigSchema.prefault({}).describe(
+      'The operator HTTP port: /metrics, /healthz, /readyz.',
+    ),
   })
   .strict();
 
@@ -21,7 +31,9 @@ export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const path = issue.path
-      .map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`))
+      .map((part, i) =>
+        typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
+      )
       .join('');
     return `${path || '(root)'}: ${issue.message}`;
   });
@@ -38,7 +50,9 @@ export function loadPipelineConfig(file: string): PipelineConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    throw new ConfigError(file, [
+      `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
   }
   let raw: unknown;
   try {
