@@ -19,7 +19,9 @@ export class ExceptionList {
   readonly counts: ExceptionCount[];
 
   constructor(private readonly exceptions: readonly DetectionException[]) {
-    this.expires = exceptions.map((e) => (e.expires === undefined ? Number.POSITIVE_INFINITY : Date.parse(e.expires)));
+    this.expires = exceptions.map((e) =>
+      e.expires === undefined ? Number.POSITIVE_INFINITY : Date.parse(e.expires),
+    );
     this.counts = exceptions.map((e, index) => ({ index, rule: e.rule, reason: e.reason, suppressed: 0 }));
   }
 
@@ -42,7 +44,9 @@ function sourceMatches(pattern: string, f: Finding): boolean {
   if (pattern === '*') return true;
   const s = f.source;
   const principal = s.principal?.replace(/^spiffe:\/\//, '') ?? null;
-  return [s.key, principal, s.principal, s.namespace, s.workload].some((v) => v !== null && v !== undefined && istioMatch(pattern, v));
+  return [s.key, principal, s.principal, s.namespace, s.workload].some(
+    (v) => v !== null && v !== undefined && istioMatch(pattern, v),
+  );
 }
 
 function destinationMatches(pattern: string, f: Finding): boolean {

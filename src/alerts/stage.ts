@@ -117,11 +117,23 @@ export class AlertStage {
     const d = f.destination;
     return {
       '@timestamp': iso(f.time),
-      alert: { id: alertId(f.ruleId, f.dedupKey, bucket), status: 'firing', repeats: 0, first_seen: iso(f.time), last_seen: iso(f.time) },
+      alert: {
+        id: alertId(f.ruleId, f.dedupKey, bucket),
+        status: 'firing',
+        repeats: 0,
+        first_seen: iso(f.time),
+        last_seen: iso(f.time),
+      },
       rule: { id: f.ruleId, name: RULE_NAMES[f.ruleId] },
       severity: this.options.severity[f.ruleId] ?? f.severity,
       reason: f.reason,
-      source: { principal: f.source.principal, namespace: f.source.namespace, workload: f.source.workload, pod: f.source.pod, ip: f.source.ip },
+      source: {
+        principal: f.source.principal,
+        namespace: f.source.namespace,
+        workload: f.source.workload,
+        pod: f.source.pod,
+        ip: f.source.ip,
+      },
       destination: {
         domain: d?.host ?? null,
         registered_domain: d?.registeredDomain ?? null,

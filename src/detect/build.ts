@@ -9,7 +9,10 @@ import { DetectionState } from './state/store.js';
 import type { Detector, Emit } from './types.js';
 
 export function buildDetection(config: DetectionConfig, policies: PolicySet, emit: Emit): DetectionEngine {
-  const state = new DetectionState({ maxKeys: config.maxKeys, tzOffsetMs: config.timezoneOffsetMinutes * 60_000 });
+  const state = new DetectionState({
+    maxKeys: config.maxKeys,
+    tzOffsetMs: config.timezoneOffsetMinutes * 60_000,
+  });
   const tables: KeyTable<unknown>[] = [];
   const ctx: DetectorContext = {
     state,
@@ -25,7 +28,12 @@ export function buildDetection(config: DetectionConfig, policies: PolicySet, emi
     const spec = DETECTORS[name] as DetectorSpec<typeof settings>;
     detectors.push(spec.create(settings, ctx));
   }
-  const engine = new DetectionEngine({ latenessMs: config.lateness, maxBufferedEvents: config.maxBufferedEvents }, state, detectors, emit);
+  const engine = new DetectionEngine(
+    { latenessMs: config.lateness, maxBufferedEvents: config.maxBufferedEvents },
+    state,
+    detectors,
+    emit,
+  );
   for (const t of tables) engine.trackTable(t);
   return engine;
 }

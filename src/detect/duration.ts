@@ -17,7 +17,10 @@ export function duration(defaultValue: string, description: string) {
     .transform((value, ctx) => {
       const ms = typeof value === 'number' ? value : parseDuration(value);
       if (Number.isNaN(ms)) {
-        ctx.addIssue({ code: 'custom', message: `expected a duration such as "30s", "5m" or "24h", got "${String(value)}"` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a duration such as "30s", "5m" or "24h", got "${String(value)}"`,
+        });
         return z.NEVER;
       }
       return ms;

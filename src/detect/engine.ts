@@ -40,7 +40,13 @@ const STATE_SOURCE = {
 };
 
 export class DetectionEngine {
-  readonly counters: EngineCounters = { observed: 0, released: 0, late: 0, forcedReleases: 0, maxBuffered: 0 };
+  readonly counters: EngineCounters = {
+    observed: 0,
+    released: 0,
+    late: 0,
+    forcedReleases: 0,
+    maxBuffered: 0,
+  };
   private buffer: EgressEvent[] = [];
   private sorted = true;
   private maxTime = Number.NEGATIVE_INFINITY;
@@ -75,7 +81,11 @@ export class DetectionEngine {
   /** Takes one event (copied: the caller may reuse it). Synchronous, no I/O. */
   observe(event: EgressEvent): void {
     this.counters.observed++;
-    const copy: EgressEvent = { ...event, source: { ...event.source }, destination: { ...event.destination } };
+    const copy: EgressEvent = {
+      ...event,
+      source: { ...event.source },
+      destination: { ...event.destination },
+    };
     const floor = this.releasedUpTo > this.advancedTo ? this.releasedUpTo : this.advancedTo;
     if (copy.time < floor) {
       this.counters.late++;
@@ -149,7 +159,12 @@ export class DetectionEngine {
   }
 }
 
-function evictionFinding(table: KeyTable<unknown>, count: number, example: string | null, time: number): Finding {
+function evictionFinding(
+  table: KeyTable<unknown>,
+  count: number,
+  example: string | null,
+  time: number,
+): Finding {
   return {
     ruleId: 'state-eviction',
     severity: 'medium',
@@ -160,6 +175,12 @@ function evictionFinding(table: KeyTable<unknown>, count: number, example: strin
     destination: null,
     path: null,
     protocol: null,
-    evidence: { table: table.name, evicted: count, evictedTotal: table.evictedTotal, maxKeys: table.maxKeys, exampleKey: example?.replace('\u0001', ' -> ') ?? null },
+    evidence: {
+      table: table.name,
+      evicted: count,
+      evictedTotal: table.evictedTotal,
+      maxKeys: table.maxKeys,
+      exampleKey: example?.replace('\u0001', ' -> ') ?? null,
+    },
   };
 }

@@ -66,7 +66,9 @@ const RuleSchema = z
   .strict();
 
 export const AuthorizationPolicySchema = z.object({
-  apiVersion: z.string().regex(/^security\.istio\.io\//, 'expected apiVersion security.istio.io/v1 or v1beta1'),
+  apiVersion: z
+    .string()
+    .regex(/^security\.istio\.io\//, 'expected apiVersion security.istio.io/v1 or v1beta1'),
   kind: z.literal('AuthorizationPolicy'),
   metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }),
   spec: z
@@ -96,7 +98,8 @@ function matchSource(s: Source, req: PolicyRequest, deny: boolean): Tri {
   r = and(r, matchNone(s.notPrincipals, principalValue(req)));
   r = and(r, matchAny(s.namespaces, req.namespace));
   r = and(r, matchNone(s.notNamespaces, req.namespace));
-  if (s.requestPrincipals !== undefined || s.notRequestPrincipals !== undefined) r = and(r, httpOnly(req, deny) ?? UNKNOWN);
+  if (s.requestPrincipals !== undefined || s.notRequestPrincipals !== undefined)
+    r = and(r, httpOnly(req, deny) ?? UNKNOWN);
   if (s.ipBlocks || s.notIpBlocks || s.remoteIpBlocks || s.notRemoteIpBlocks) r = and(r, UNKNOWN);
   return r;
 }
@@ -125,7 +128,11 @@ function matchOperation(o: Operation, req: PolicyRequest, deny: boolean): Tri {
   return r;
 }
 
-function conditionValue(key: string, req: PolicyRequest, deny: boolean): { value: string | null | undefined; tri?: Tri } {
+function conditionValue(
+  key: string,
+  req: PolicyRequest,
+  deny: boolean,
+): { value: string | null | undefined; tri?: Tri } {
   switch (key) {
     case 'source.principal':
       return { value: principalValue(req) };
@@ -187,7 +194,11 @@ export class IstioPolicyEvaluator implements PolicyEvaluator {
     this.deny = policies.filter((p) => p.spec.action === 'DENY');
     this.allow = policies.filter((p) => p.spec.action === 'ALLOW');
     this.usesHttpFields = policies.some((p) =>
-      (p.spec.rules ?? []).some((r) => (r.to ?? []).some((t) => t.operation.methods || t.operation.paths || t.operation.notMethods || t.operation.notPaths)),
+      (p.spec.rules ?? []).some((r) =>
+        (r.to ?? []).some(
+          (t) => t.operation.methods || t.operation.paths || t.operation.notMethods || t.operation.notPaths,
+        ),
+      ),
     );
   }
 
@@ -198,14 +209,33 @@ export class IstioPolicyEvaluator implements PolicyEvaluator {
       for (let i = 0; i < rules.length; i++) {
         const m = matchRule(rules[i] as Rule, req, true);
         if (m === TRUE) {
-          return { verdict: 'deny', kind: 'istio', policy: policyName(p), ruleIndex: i, detail: `DENY policy ${policyName(p)} rule ${i} matched` };
+          return {
+            verdict: 'deny',
+            kind: 'istio',
+            policy: policyName(p),
+            ruleIndex: i,
+            detail: `DENY policy ${policyName(p)} rule ${i} matched`,
+          };
         }
         if (m === UNKNOWN && unknownDeny === null) unknownDeny = `${policyName(p)} rule ${i}`;
       }
     }
     if (this.allow.length === 0) {
-      if (unknownDeny !== null) return { verdict: 'unknown', kind: 'istio', policy: null, ruleIndex: null, detail: `DENY ${unknownDeny} cannot be decided from the log` };
-      return { verdict: 'allow', kind: 'istio', policy: null, ruleIndex: null, detail: 'no ALLOW policy exists and no DENY rule matched' };
+      if (unknownDeny !== null)
+        return {
+          verdict: 'unknown',
+          kind: 'istio',
+          policy: null,
+          ruleIndex: null,
+          detail: `DENY ${unknownDeny} cannot be decided from the log`,
+        };
+      return {
+        verdict: 'allow',
+        kind: 'istio',
+        policy: null,
+        ruleIndex: null,
+        detail: 'no ALLOW policy exists and no DENY rule matched',
+      };
     }
     let unknownAllow = false;
     const lists: string[] = [];
@@ -215,14 +245,34 @@ export class IstioPolicyEvaluator implements PolicyEvaluator {
         const rule = rules[i] as Rule;
         const m = matchRule(rule, req, false);
         if (m === TRUE) {
-          if (unknownDeny !== null) return { verdict: 'unknown', kind: 'istio', policy: policyName(p), ruleIndex: i, detail: `DENY ${unknownDeny} cannot be decided from the log` };
-          return { verdict: 'allow', kind: 'istio', policy: policyName(p), ruleIndex: i, detail: `ALLOW policy ${policyName(p)} rule ${i} matched` };
+          if (unknownDeny !== null)
+            return {
+              verdict: 'unknown',
+              kind: 'istio',
+              policy: policyName(p),
+              ruleIndex: i,
+              detail: `DENY ${unknownDeny} cannot be decided from the log`,
+            };
+          return {
+            verdict: 'allow',
+            kind: 'istio',
+            policy: policyName(p),
+            ruleIndex: i,
+            detail: `ALLOW policy ${policyName(p)} rule ${i} matched`,
+          };
         }
         if (m === UNKNOWN) unknownAllow = true;
         if (fromMatches(rule, req)) lists.push(`${policyName(p)} rule ${i}`);
       }
     }
-    if (unknownAllow) return { verdict: 'unknown', kind: 'istio', policy: null, ruleIndex: null, detail: 'an ALLOW rule cannot be decided from the log' };
+    if (unknownAllow)
+      return {
+        verdict: 'unknown',
+        kind: 'istio',
+        policy: null,
+        ruleIndex: null,
+        detail: 'an ALLOW rule cannot be decided from the log',
+      };
     const names = [...new Set(lists.map((l) => l.replace(/ rule \d+$/, '')))];
     const single = lists.length === 1 ? Number((lists[0] as string).replace(/^.* rule /, '')) : null;
     return {

@@ -35,7 +35,9 @@ export function parsePolicyText(text: string, file: string): PolicyEvaluator[] {
     if (obj.kind === 'AuthorizationPolicy') {
       const r = AuthorizationPolicySchema.safeParse(obj);
       if (r.success) istio.push(r.data);
-      else for (const p of formatIssues(r.error.issues)) problems.push(`${where} (AuthorizationPolicy ${describeName(obj)}): ${p}`);
+      else
+        for (const p of formatIssues(r.error.issues))
+          problems.push(`${where} (AuthorizationPolicy ${describeName(obj)}): ${p}`);
       return;
     }
     if (obj.kind === 'EgressPolicy' || (obj.kind === undefined && 'policies' in obj)) {
@@ -46,13 +48,24 @@ export function parsePolicyText(text: string, file: string): PolicyEvaluator[] {
     }
     // Other Kubernetes kinds (ServiceEntry, Gateway...) often share the file: skip them.
     if (typeof obj.kind === 'string' && typeof obj.apiVersion === 'string') return;
-    problems.push(`${where}: neither an AuthorizationPolicy nor an EgressPolicy (kind: ${String(obj.kind ?? 'missing')})`);
+    problems.push(
+      `${where}: neither an AuthorizationPolicy nor an EgressPolicy (kind: ${String(obj.kind ?? 'missing')})`,
+    );
   });
   if (problems.length > 0) {
-    throw new SentinelError('ESN_POLICY', `Invalid policy file ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, { where: file });
+    throw new SentinelError(
+      'ESN_POLICY',
+      `Invalid policy file ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      { where: file },
+    );
   }
   if (istio.length > 0) evaluators.push(new IstioPolicyEvaluator(istio, file));
-  if (evaluators.length === 0) throw new SentinelError('ESN_POLICY', `Policy file ${file} holds no AuthorizationPolicy or EgressPolicy.`, { where: file });
+  if (evaluators.length === 0)
+    throw new SentinelError(
+      'ESN_POLICY',
+      `Policy file ${file} holds no AuthorizationPolicy or EgressPolicy.`,
+      { where: file },
+    );
   return evaluators;
 }
 
@@ -68,7 +81,11 @@ export function loadPolicyFiles(files: readonly string[]): PolicySet {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new SentinelError('ESN_POLICY', `Cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`, { where: file });
+      throw new SentinelError(
+        'ESN_POLICY',
+        `Cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`,
+        { where: file },
+      );
     }
     evaluators.push(...parsePolicyText(text, file));
   }

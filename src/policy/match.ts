@@ -15,7 +15,9 @@ export function istioMatch(pattern: string, value: string): boolean {
 export function normaliseHost(host: string): string {
   const lower = host.toLowerCase();
   const colon = lower.lastIndexOf(':');
-  return colon > 0 && lower.indexOf(':') === colon && /^\d+$/.test(lower.slice(colon + 1)) ? lower.slice(0, colon) : lower;
+  return colon > 0 && lower.indexOf(':') === colon && /^\d+$/.test(lower.slice(colon + 1))
+    ? lower.slice(0, colon)
+    : lower;
 }
 
 export function hostMatch(pattern: string, host: string): boolean {

@@ -32,7 +32,17 @@ export class PolicySet {
       } else if (d.verdict === 'allow') allow ??= d;
       else if (d.verdict === 'unknown') unknown ??= d;
     }
-    return denied ?? unknown ?? allow ?? { verdict: 'unmanaged', kind: null, policy: null, ruleIndex: null, detail: 'no policy covers this source' };
+    return (
+      denied ??
+      unknown ??
+      allow ?? {
+        verdict: 'unmanaged',
+        kind: null,
+        policy: null,
+        ruleIndex: null,
+        detail: 'no policy covers this source',
+      }
+    );
   }
 
   /** The decision for an egress event (cached per source and host unless HTTP fields matter). */
@@ -56,7 +66,8 @@ export function requestOf(event: EgressEvent): PolicyRequest {
   const atGateway = event.reporter === 'egress-gateway';
   // At the gateway a missing peer principal is known to be absent (plaintext / outside client);
   // on a sidecar line it is simply not logged.
-  const principal = s.principal !== null ? s.principal.replace(/^spiffe:\/\//, '') : atGateway ? null : undefined;
+  const principal =
+    s.principal !== null ? s.principal.replace(/^spiffe:\/\//, '') : atGateway ? null : undefined;
   const namespace = s.namespace ?? (atGateway && s.principal === null ? null : undefined);
   const host = event.destination.host ?? event.destination.ip;
   return {

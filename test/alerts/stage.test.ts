@@ -37,7 +37,11 @@ describe('AlertStage', () => {
   });
 
   it('suppresses repeats within the realert window and re-emits the standing alert with the count', () => {
-    const stage = new AlertStage({ realertMs: HOUR, severity: { 'gateway-bypass': 'critical' }, exceptions: [] });
+    const stage = new AlertStage({
+      realertMs: HOUR,
+      severity: { 'gateway-bypass': 'critical' },
+      exceptions: [],
+    });
     const out: Alert[] = [];
     for (let i = 0; i < 5; i++) stage.accept(finding(T0 + i * MIN), out);
     expect(out).toHaveLength(1);
@@ -54,7 +58,10 @@ describe('AlertStage', () => {
     const stage = new AlertStage({ realertMs: HOUR, severity: {}, exceptions: [] });
     const out: Alert[] = [];
     stage.accept(finding(T0, { ruleId: 'gateway-silence', dedupKey: 'gw' }), out);
-    stage.accept(finding(T0 + 5 * MIN, { ruleId: 'gateway-silence', dedupKey: 'gw', status: 'resolved' }), out);
+    stage.accept(
+      finding(T0 + 5 * MIN, { ruleId: 'gateway-silence', dedupKey: 'gw', status: 'resolved' }),
+      out,
+    );
     expect(out.map((a) => a.alert.status)).toEqual(['firing', 'resolved']);
     expect(out[1]?.alert.id).toBe(out[0]?.alert.id);
   });
@@ -63,7 +70,15 @@ describe('AlertStage', () => {
     const stage = new AlertStage({
       realertMs: HOUR,
       severity: {},
-      exceptions: [{ rule: 'gateway-bypass', source: 'app-a', destination: '*.example.net', expires: new Date(T0 + HOUR).toISOString(), reason: 'vendor test' }],
+      exceptions: [
+        {
+          rule: 'gateway-bypass',
+          source: 'app-a',
+          destination: '*.example.net',
+          expires: new Date(T0 + HOUR).toISOString(),
+          reason: 'vendor test',
+        },
+      ],
     });
     const out: Alert[] = [];
     stage.accept(finding(T0), out);

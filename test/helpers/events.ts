@@ -34,7 +34,14 @@ function registrable(host: string): string | null {
 }
 
 export function destination(host: string, extra: Partial<Destination> = {}): Destination {
-  return { host, registeredDomain: registrable(host), ip: '203.0.113.10', port: 443, external: true, ...extra };
+  return {
+    host,
+    registeredDomain: registrable(host),
+    ip: '203.0.113.10',
+    port: 443,
+    external: true,
+    ...extra,
+  };
 }
 
 export interface EventInit extends Partial<Omit<EgressEvent, 'source' | 'destination'>> {
@@ -77,7 +84,11 @@ export class Harness {
 
   constructor(config: Record<string, unknown> = {}, evaluators: PolicyEvaluator[] = []) {
     const cfg: DetectionConfig = DetectionConfigSchema.parse({ learningPeriod: '1h', ...config });
-    this.stage = new AlertStage({ realertMs: cfg.realert, severity: cfg.severity, exceptions: cfg.exceptions });
+    this.stage = new AlertStage({
+      realertMs: cfg.realert,
+      severity: cfg.severity,
+      exceptions: cfg.exceptions,
+    });
     this.engine = buildDetection(cfg, new PolicySet(evaluators), (f) => {
       this.findings.push(f);
       this.stage.accept(f, this.alerts);
@@ -141,15 +152,39 @@ export function* benignTraffic(days: number, seed = 1, start = T0): Generator<Eg
       const podGen = Math.floor((day * 1440 + minute) / 600); // a restart every 10 hours
       const src = source('app-a', 'app-a', { pod: `app-a-${podGen}`, ip: `10.0.0.${10 + (podGen % 3)}` });
       for (let i = 0; i < n; i++) {
-        events.push(egressEvent({ time: t + Math.floor(r() * MIN), source: src, host: 'www.ibm.com', bytesUp: 500 + Math.floor(r() * 2000), bytesDown: 2000 + Math.floor(r() * 20000) }));
+        events.push(
+          egressEvent({
+            time: t + Math.floor(r() * MIN),
+            source: src,
+            host: 'www.ibm.com',
+            bytesUp: 500 + Math.floor(r() * 2000),
+            bytesDown: 2000 + Math.floor(r() * 20000),
+          }),
+        );
       }
       if (minute >= 120 && minute < 150) {
         for (let i = 0; i < 40; i++) {
-          events.push(egressEvent({ time: t + i * 1400, source: src, host: 'backup.ibm.com', bytesUp: 2_000_000 + Math.floor(r() * 200_000), bytesDown: 1000 }));
+          events.push(
+            egressEvent({
+              time: t + i * 1400,
+              source: src,
+              host: 'backup.ibm.com',
+              bytesUp: 2_000_000 + Math.floor(r() * 200_000),
+              bytesDown: 1000,
+            }),
+          );
         }
       }
       for (const off of [0, 30_000]) {
-        events.push(egressEvent({ time: t + off + Math.floor(r() * 300), source: source('monitoring', 'metrics-agent', { pod: `metrics-agent-${podGen}` }), host: 'metrics.datadoghq.com', bytesUp: 1200 + Math.floor(r() * 40), bytesDown: 300 }));
+        events.push(
+          egressEvent({
+            time: t + off + Math.floor(r() * 300),
+            source: source('monitoring', 'metrics-agent', { pod: `metrics-agent-${podGen}` }),
+            host: 'metrics.datadoghq.com',
+            bytesUp: 1200 + Math.floor(r() * 40),
+            bytesDown: 300,
+          }),
+        );
       }
     }
     events.sort((a, b) => a.time - b.time);
@@ -172,7 +207,15 @@ export function gatewayLeg(e: EgressEvent, delayMs = 2): EgressEvent {
     reporter: 'egress-gateway',
     path: 'gateway-to-external',
     cluster: `outbound|${e.destination.port}||${e.destination.host}`,
-    source: { principal, namespace: ns, workload: null, pod: null, ip: e.source.ip, attribution: 'principal', key: principal },
+    source: {
+      principal,
+      namespace: ns,
+      workload: null,
+      pod: null,
+      ip: e.source.ip,
+      attribution: 'principal',
+      key: principal,
+    },
     destination: { ...e.destination },
   };
 }

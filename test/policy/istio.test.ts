@@ -42,7 +42,17 @@ spec: { hosts: ["x.com"] }
 const set = new PolicySet(parsePolicyText(YAML, 'authz.yaml'));
 
 function req(over: Partial<PolicyRequest>): PolicyRequest {
-  return { principal: 'cluster.local/ns/app-a/sa/app-a', namespace: 'app-a', workload: 'app-a', host: 'www.ibm.com', port: 443, httpVisible: false, method: null, path: null, ...over };
+  return {
+    principal: 'cluster.local/ns/app-a/sa/app-a',
+    namespace: 'app-a',
+    workload: 'app-a',
+    host: 'www.ibm.com',
+    port: 443,
+    httpVisible: false,
+    method: null,
+    path: null,
+    ...over,
+  };
 }
 
 describe('Istio AuthorizationPolicy semantics', () => {
@@ -70,8 +80,12 @@ describe('Istio AuthorizationPolicy semantics', () => {
   });
 
   it('matches hosts and methods only when HTTP is visible (ALLOW rules with HTTP fields never match TCP)', () => {
-    expect(set.decide(req({ host: 'api.github.com', httpVisible: true, method: 'GET' })).verdict).toBe('allow');
-    expect(set.decide(req({ host: 'api.github.com', httpVisible: true, method: 'POST' })).verdict).toBe('deny');
+    expect(set.decide(req({ host: 'api.github.com', httpVisible: true, method: 'GET' })).verdict).toBe(
+      'allow',
+    );
+    expect(set.decide(req({ host: 'api.github.com', httpVisible: true, method: 'POST' })).verdict).toBe(
+      'deny',
+    );
     expect(set.decide(req({ host: 'api.github.com', httpVisible: false })).verdict).toBe('deny');
   });
 
@@ -85,38 +99,64 @@ describe('Istio AuthorizationPolicy semantics', () => {
   });
 
   it('reads rules: [{}] as match-all and a policy without rules as match-nothing', () => {
-    const all = new PolicySet(parsePolicyText('apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: all}\nspec:\n  rules: [{}]\n', 'a.yaml'));
+    const all = new PolicySet(
+      parsePolicyText(
+        'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: all}\nspec:\n  rules: [{}]\n',
+        'a.yaml',
+      ),
+    );
     expect(all.decide(req({ host: 'anything.example' })).verdict).toBe('allow');
-    const none = new PolicySet(parsePolicyText('apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: none}\nspec: {}\n', 'n.yaml'));
+    const none = new PolicySet(
+      parsePolicyText(
+        'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: none}\nspec: {}\n',
+        'n.yaml',
+      ),
+    );
     expect(none.decide(req({})).verdict).toBe('deny');
   });
 
   it('ignores HTTP-only fields of a DENY rule on TCP traffic, as Istio does', () => {
     const deny = new PolicySet(
-      parsePolicyText('apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: d}\nspec:\n  action: DENY\n  rules:\n  - to: [{operation: {methods: ["DELETE"]}}]\n', 'd.yaml'),
+      parsePolicyText(
+        'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: d}\nspec:\n  action: DENY\n  rules:\n  - to: [{operation: {methods: ["DELETE"]}}]\n',
+        'd.yaml',
+      ),
     );
     expect(deny.decide(req({ httpVisible: false })).verdict).toBe('deny');
     expect(deny.decide(req({ httpVisible: true, method: 'GET' })).verdict).toBe('allow');
   });
 
   it('reports invalid documents with the file, document number and field path', () => {
-    expect(() => parsePolicyText('apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: x}\nspec:\n  rules:\n  - from: [{source: {principal: ["a"]}}]\n', 'bad.yaml')).toThrow(
-      /bad\.yaml[\s\S]*document 1 \(AuthorizationPolicy x\): spec\.rules\[0\]\.from\[0\]\.source/,
-    );
+    expect(() =>
+      parsePolicyText(
+        'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: x}\nspec:\n  rules:\n  - from: [{source: {principal: ["a"]}}]\n',
+        'bad.yaml',
+      ),
+    ).toThrow(/bad\.yaml[\s\S]*document 1 \(AuthorizationPolicy x\): spec\.rules\[0\]\.from\[0\]\.source/);
   });
 });
 
 describe('the pipeline policy file', () => {
   const own = new PolicySet(
-    parsePolicyText('kind: EgressPolicy\npolicies:\n  - name: app-a-egress\n    source: { namespace: app-a }\n    allow: ["*.ibm.com"]\n', 'policy.yaml'),
+    parsePolicyText(
+      'kind: EgressPolicy\npolicies:\n  - name: app-a-egress\n    source: { namespace: app-a }\n    allow: ["*.ibm.com"]\n',
+      'policy.yaml',
+    ),
   );
 
   it('allows hosts in the source allow-list and names the pattern', () => {
-    expect(own.decide(req({ host: 'w3.ibm.com' }))).toMatchObject({ verdict: 'allow', policy: 'app-a-egress', ruleIndex: 0 });
+    expect(own.decide(req({ host: 'w3.ibm.com' }))).toMatchObject({
+      verdict: 'allow',
+      policy: 'app-a-egress',
+      ruleIndex: 0,
+    });
   });
 
   it('denies other hosts naming the allow-list, and leaves sources it does not name unmanaged', () => {
-    expect(own.decide(req({ host: 'mongo1.composedb.com' }))).toMatchObject({ verdict: 'deny', policy: 'app-a-egress' });
+    expect(own.decide(req({ host: 'mongo1.composedb.com' }))).toMatchObject({
+      verdict: 'deny',
+      policy: 'app-a-egress',
+    });
     expect(own.decide(req({ namespace: 'other', host: 'x.org' })).verdict).toBe('unmanaged');
   });
 });

@@ -18,9 +18,19 @@ import type { Detector, Emit } from '../types.js';
 export const BeaconingConfigSchema = z
   .object({
     enabled: z.boolean().default(true),
-    minConnections: z.number().int().min(4).default(20).describe('Connections needed before a pattern is scored.'),
+    minConnections: z
+      .number()
+      .int()
+      .min(4)
+      .default(20)
+      .describe('Connections needed before a pattern is scored.'),
     maxConnections: z.number().int().min(8).max(256).default(48).describe('Most recent connections scored.'),
-    threshold: z.number().min(0).max(1).default(0.85).describe('Score (0..1) at or above which the pattern is a beacon.'),
+    threshold: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.85)
+      .describe('Score (0..1) at or above which the pattern is a beacon.'),
     minGap: duration('5s', 'Calls closer than this are one burst.'),
     checkEvery: z.number().int().positive().default(4).describe('Score every N connections.'),
     ignoreHosts: z.array(z.string()).default([]),
@@ -71,8 +81,8 @@ export function scoreBeacon(times: readonly number[], sizes: readonly number[]):
   const sizeSkew = bowley(sortedSizes);
   const gapMadRatio = gapMedian > 0 ? gapMad / gapMedian : 1;
   const sizeMadRatio = sizeMedian > 0 ? sizeMad / sizeMedian : 0;
-  const ts = ((1 - Math.abs(gapSkew)) + Math.max(0, 1 - gapMadRatio / 0.2)) / 2;
-  const ds = ((1 - Math.abs(sizeSkew)) + Math.max(0, 1 - sizeMadRatio / 0.5)) / 2;
+  const ts = (1 - Math.abs(gapSkew) + Math.max(0, 1 - gapMadRatio / 0.2)) / 2;
+  const ds = (1 - Math.abs(sizeSkew) + Math.max(0, 1 - sizeMadRatio / 0.5)) / 2;
   return {
     score: 0.6 * ts + 0.4 * ds,
     gapSkew,
@@ -106,7 +116,8 @@ export class BeaconingDetector implements Detector {
       exportIdentity: (id) => {
         const prefix = id + KEY_SEP;
         const known: string[] = [];
-        for (const [k, e] of this.table.entries()) if (e.value.known && k.startsWith(prefix)) known.push(k.slice(prefix.length));
+        for (const [k, e] of this.table.entries())
+          if (e.value.known && k.startsWith(prefix)) known.push(k.slice(prefix.length));
         return known.length > 0 ? { known } : undefined;
       },
       importIdentity: (id, data) => {
@@ -131,7 +142,8 @@ export class BeaconingDetector implements Detector {
       return;
     }
     if (t.count === 0 && t.base === 0) t.base = event.time;
-    if (t.count >= t.times.length && t.times.length < this.config.maxConnections) grow(t, Math.min(this.config.maxConnections, t.times.length * 2));
+    if (t.count >= t.times.length && t.times.length < this.config.maxConnections)
+      grow(t, Math.min(this.config.maxConnections, t.times.length * 2));
     const slot = t.count % t.times.length;
     t.times[slot] = Math.max(0, Math.round((event.time - t.base) / 1000));
     t.sizes[slot] = Math.min(0xffffffff, size);
@@ -175,7 +187,14 @@ export class BeaconingDetector implements Detector {
 }
 
 function newTrack(base: number, capacity: number): Track {
-  return { base, times: new Uint32Array(capacity), sizes: new Uint32Array(capacity), count: 0, lastMs: 0, known: false };
+  return {
+    base,
+    times: new Uint32Array(capacity),
+    sizes: new Uint32Array(capacity),
+    count: 0,
+    lastMs: 0,
+    known: false,
+  };
 }
 
 function grow(t: Track, capacity: number): void {

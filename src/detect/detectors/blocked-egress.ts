@@ -14,7 +14,12 @@ export const BlockedEgressConfigSchema = z
   .object({
     enabled: z.boolean().default(true),
     window: duration('2m', 'Sliding window in which blocked attempts are counted.'),
-    threshold: z.number().int().positive().default(5).describe('Blocked attempts within the window that raise a finding.'),
+    threshold: z
+      .number()
+      .int()
+      .positive()
+      .default(5)
+      .describe('Blocked attempts within the window that raise a finding.'),
   })
   .strict();
 export type BlockedEgressConfig = z.infer<typeof BlockedEgressConfigSchema>;
@@ -38,7 +43,11 @@ export class BlockedEgressDetector implements Detector {
 
   observe(event: EgressEvent, emit: Emit): void {
     if (event.path !== 'blackhole') return;
-    const t = this.table.touch(event.source.key, event.time, () => ({ times: [], destinations: [], lastFired: Number.NEGATIVE_INFINITY }));
+    const t = this.table.touch(event.source.key, event.time, () => ({
+      times: [],
+      destinations: [],
+      lastFired: Number.NEGATIVE_INFINITY,
+    }));
     const since = event.time - this.config.window;
     while (t.times.length > 0 && (t.times[0] as number) < since) {
       t.times.shift();

@@ -13,7 +13,10 @@ import type { Detector, Emit } from '../types.js';
 export const ForbiddenDestinationConfigSchema = z
   .object({
     enabled: z.boolean().default(true),
-    includeBlocked: z.boolean().default(false).describe('Also alert on attempts Istio already dropped (BlackHoleCluster).'),
+    includeBlocked: z
+      .boolean()
+      .default(false)
+      .describe('Also alert on attempts Istio already dropped (BlackHoleCluster).'),
   })
   .strict();
 export type ForbiddenDestinationConfig = z.infer<typeof ForbiddenDestinationConfigSchema>;
@@ -46,7 +49,14 @@ export class ForbiddenDestinationDetector implements Detector {
         'critical',
         `${event.source.key} -> ${dest}`,
         `${event.source.key} reached ${dest}, which its policy does not permit: ${d.detail}.`,
-        { policy: d.policy, policyKind: d.kind, ruleIndex: d.ruleIndex, decision: `${d.policy ?? 'default'}${rule}`, method: event.method, httpPath: event.httpPath },
+        {
+          policy: d.policy,
+          policyKind: d.kind,
+          ruleIndex: d.ruleIndex,
+          decision: `${d.policy ?? 'default'}${rule}`,
+          method: event.method,
+          httpPath: event.httpPath,
+        },
       ),
     );
   }
@@ -60,7 +70,8 @@ export class ForbiddenDestinationDetector implements Detector {
 
 export const forbiddenDestinationSpec: DetectorSpec<ForbiddenDestinationConfig> = {
   ruleId: 'forbidden-destination',
-  summary: 'A source reaches an external host its allow-list (pipeline policy or Istio AuthorizationPolicy) does not permit.',
+  summary:
+    'A source reaches an external host its allow-list (pipeline policy or Istio AuthorizationPolicy) does not permit.',
   config: ForbiddenDestinationConfigSchema,
   create: (config, ctx) => new ForbiddenDestinationDetector(config, ctx.policies),
 };

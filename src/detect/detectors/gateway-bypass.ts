@@ -16,7 +16,10 @@ export const GatewayBypassConfigSchema = z
       .array(z.enum(['passthrough', 'direct-external']))
       .default(['passthrough', 'direct-external'])
       .describe('Which sidecar paths count as bypassing the gateway.'),
-    ignoreHosts: z.array(z.string()).default([]).describe('Host patterns allowed to go direct (e.g. a cloud metadata API).'),
+    ignoreHosts: z
+      .array(z.string())
+      .default([])
+      .describe('Host patterns allowed to go direct (e.g. a cloud metadata API).'),
   })
   .strict();
 export type GatewayBypassConfig = z.infer<typeof GatewayBypassConfigSchema>;
@@ -30,13 +33,21 @@ export class GatewayBypassDetector implements Detector {
     if (!event.destination.external || !(this.config.paths as string[]).includes(event.path)) return;
     const dest = destName(event);
     if (this.config.ignoreHosts.some((p) => hostMatch(p, dest))) return;
-    const via = event.path === 'passthrough' ? 'PassthroughCluster' : `its own cluster ${event.cluster ?? ''}`.trim();
+    const via =
+      event.path === 'passthrough' ? 'PassthroughCluster' : `its own cluster ${event.cluster ?? ''}`.trim();
     emit(
-      eventFinding(event, this.ruleId, 'high', `${event.source.key} -> ${dest}`, `${event.source.key} reached external ${dest}:${event.destination.port} directly via ${via}, bypassing the egress gateway.`, {
-        cluster: event.cluster,
-        bytesUp: event.bytesUp,
-        bytesDown: event.bytesDown,
-      }),
+      eventFinding(
+        event,
+        this.ruleId,
+        'high',
+        `${event.source.key} -> ${dest}`,
+        `${event.source.key} reached external ${dest}:${event.destination.port} directly via ${via}, bypassing the egress gateway.`,
+        {
+          cluster: event.cluster,
+          bytesUp: event.bytesUp,
+          bytesDown: event.bytesDown,
+        },
+      ),
     );
   }
 

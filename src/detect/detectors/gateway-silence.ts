@@ -18,13 +18,30 @@ export const GatewaySilenceConfigSchema = z
     enabled: z.boolean().default(true),
     window: duration('1m', 'Window over which sidecar legs and gateway legs are compared.'),
     matchTolerance: duration('10s', 'Largest start-time difference between the two legs of one connection.'),
-    minSidecarLegs: z.number().int().positive().default(10).describe('Sidecar legs in a window needed to judge it.'),
-    minMatchedRatio: z.number().min(0).max(1).default(0.5).describe('Share of sidecar legs the gateway must account for.'),
-    unaccountedMin: z.number().int().positive().default(3).describe('Unaccounted gateway legs from one client in a window that raise a finding.'),
+    minSidecarLegs: z
+      .number()
+      .int()
+      .positive()
+      .default(10)
+      .describe('Sidecar legs in a window needed to judge it.'),
+    minMatchedRatio: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.5)
+      .describe('Share of sidecar legs the gateway must account for.'),
+    unaccountedMin: z
+      .number()
+      .int()
+      .positive()
+      .default(3)
+      .describe('Unaccounted gateway legs from one client in a window that raise a finding.'),
     requirePrincipal: z
       .enum(['auto', 'always', 'never'])
       .default('auto')
-      .describe('Alert on gateway legs without a peer principal: auto = once the gateway has logged principals.'),
+      .describe(
+        'Alert on gateway legs without a peer principal: auto = once the gateway has logged principals.',
+      ),
   })
   .strict();
 export type GatewaySilenceConfig = z.infer<typeof GatewaySilenceConfigSchema>;
@@ -74,7 +91,8 @@ export class GatewaySilenceDetector implements Detector {
 
   observe(event: EgressEvent, emit: Emit): void {
     if (event.path === 'sidecar-to-gateway') this.sidecarLeg(event);
-    else if (event.path === 'gateway-to-external' && event.reporter === 'egress-gateway') this.gatewayLeg(event, emit);
+    else if (event.path === 'gateway-to-external' && event.reporter === 'egress-gateway')
+      this.gatewayLeg(event, emit);
   }
 
   private bucket(time: number): [number, Bucket] {
@@ -104,19 +122,38 @@ export class GatewaySilenceDetector implements Detector {
       bucket.matched++;
       return;
     }
-    this.enqueue(this.pendingSidecar, { time: event.time, bytes, key, bucket: b, matched: false, gateway: false, source: null, host: destName(event) });
+    this.enqueue(this.pendingSidecar, {
+      time: event.time,
+      bytes,
+      key,
+      bucket: b,
+      matched: false,
+      gateway: false,
+      source: null,
+      host: destName(event),
+    });
   }
 
   private gatewayLeg(event: EgressEvent, emit: Emit): void {
     const [b, bucket] = this.bucket(event.time);
     bucket.gateway++;
     if (event.source.principal !== null) this.principalSeen = true;
-    else if (this.config.requirePrincipal === 'always' || (this.config.requirePrincipal === 'auto' && this.principalSeen)) {
+    else if (
+      this.config.requirePrincipal === 'always' ||
+      (this.config.requirePrincipal === 'auto' && this.principalSeen)
+    ) {
       const who = event.source.ip ?? 'an unknown address';
       emit(
-        eventFinding(event, this.ruleId, 'critical', `gateway-silence/no-principal/${who}`, `The egress gateway forwarded a connection from ${who} to ${destName(event)} that carries no peer principal: a client outside the mesh or one bypassing its sidecar.`, {
-          kind: 'no-principal',
-        }),
+        eventFinding(
+          event,
+          this.ruleId,
+          'critical',
+          `gateway-silence/no-principal/${who}`,
+          `The egress gateway forwarded a connection from ${who} to ${destName(event)} that carries no peer principal: a client outside the mesh or one bypassing its sidecar.`,
+          {
+            kind: 'no-principal',
+          },
+        ),
       );
     }
     const key = this.matchKey(event);
@@ -127,7 +164,16 @@ export class GatewaySilenceDetector implements Detector {
       if (sb !== undefined) sb.matched++;
       return;
     }
-    this.enqueue(this.pendingGateway, { time: event.time, bytes, key, bucket: b, matched: false, gateway: true, source: { ...event.source }, host: destName(event) });
+    this.enqueue(this.pendingGateway, {
+      time: event.time,
+      bytes,
+      key,
+      bucket: b,
+      matched: false,
+      gateway: true,
+      source: { ...event.source },
+      host: destName(event),
+    });
   }
 
   /** Removes and returns the pending leg for `key` closest in bytes among those within tolerance. */
@@ -174,7 +220,9 @@ export class GatewaySilenceDetector implements Detector {
       this.queue = q.slice(this.head);
       this.head = 0;
     }
-    const closed = [...this.buckets.keys()].filter((b) => (b + 1) * this.config.window + this.config.matchTolerance <= watermark).sort((a, b) => a - b);
+    const closed = [...this.buckets.keys()]
+      .filter((b) => (b + 1) * this.config.window + this.config.matchTolerance <= watermark)
+      .sort((a, b) => a - b);
     for (const b of closed) {
       this.judge(b, this.buckets.get(b) as Bucket, watermark, emit);
       this.buckets.delete(b);
@@ -200,7 +248,11 @@ export class GatewaySilenceDetector implements Detector {
       destination: { host: leg.host, registeredDomain: null, ip: null, port: 0, external: true },
       path: 'gateway-to-external',
       protocol: null,
-      evidence: { kind: 'unaccounted-gateway-legs', count: entry.count, windowStart: new Date(leg.bucket * this.config.window).toISOString() },
+      evidence: {
+        kind: 'unaccounted-gateway-legs',
+        count: entry.count,
+        windowStart: new Date(leg.bucket * this.config.window).toISOString(),
+      },
     };
     emit(finding);
   }
@@ -209,8 +261,24 @@ export class GatewaySilenceDetector implements Detector {
     if (bucket.sidecar < this.config.minSidecarLegs) return;
     const ratio = bucket.matched / bucket.sidecar;
     const start = b * this.config.window;
-    const evidence = { sidecarLegs: bucket.sidecar, matchedLegs: bucket.matched, gatewayLegs: bucket.gateway, ratio, windowStart: new Date(start).toISOString(), windowMs: this.config.window };
-    const base = { ruleId: this.ruleId, severity: 'critical' as const, time: watermark, dedupKey: 'gateway-silence/egress-gateway', source: { ...GATEWAY_SOURCE }, destination: null, path: 'sidecar-to-gateway' as const, protocol: null };
+    const evidence = {
+      sidecarLegs: bucket.sidecar,
+      matchedLegs: bucket.matched,
+      gatewayLegs: bucket.gateway,
+      ratio,
+      windowStart: new Date(start).toISOString(),
+      windowMs: this.config.window,
+    };
+    const base = {
+      ruleId: this.ruleId,
+      severity: 'critical' as const,
+      time: watermark,
+      dedupKey: 'gateway-silence/egress-gateway',
+      source: { ...GATEWAY_SOURCE },
+      destination: null,
+      path: 'sidecar-to-gateway' as const,
+      protocol: null,
+    };
     if (ratio < this.config.minMatchedRatio) {
       if (!this.firing) this.firingSince = start;
       this.firing = true;
@@ -241,7 +309,8 @@ export class GatewaySilenceDetector implements Detector {
 
 export const gatewaySilenceSpec: DetectorSpec<GatewaySilenceConfig> = {
   ruleId: 'gateway-silence',
-  summary: 'The egress gateway logs stop or account for far fewer legs than sidecars send it; gateway legs from outside the mesh.',
+  summary:
+    'The egress gateway logs stop or account for far fewer legs than sidecars send it; gateway legs from outside the mesh.',
   config: GatewaySilenceConfigSchema,
   create: (config) => new GatewaySilenceDetector(config),
 };

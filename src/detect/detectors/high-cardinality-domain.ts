@@ -17,10 +17,22 @@ export const HighCardinalityDomainConfigSchema = z
   .object({
     enabled: z.boolean().default(true),
     window: duration('5m', 'Window in which distinct random-looking subdomains are counted.'),
-    minDistinct: z.number().int().positive().default(20).describe('Distinct random-looking subdomains that raise a finding.'),
+    minDistinct: z
+      .number()
+      .int()
+      .positive()
+      .default(20)
+      .describe('Distinct random-looking subdomains that raise a finding.'),
     minLength: z.number().int().positive().default(8).describe('Shorter subdomains never look random.'),
-    minEntropy: z.number().positive().default(3.0).describe('Shannon entropy (bits per character) of a random-looking subdomain.'),
-    ignoreDomains: z.array(z.string()).default([]).describe('Registrable domain patterns with legitimately random hosts (CDNs).'),
+    minEntropy: z
+      .number()
+      .positive()
+      .default(3.0)
+      .describe('Shannon entropy (bits per character) of a random-looking subdomain.'),
+    ignoreDomains: z
+      .array(z.string())
+      .default([])
+      .describe('Registrable domain patterns with legitimately random hosts (CDNs).'),
   })
   .strict();
 export type HighCardinalityDomainConfig = z.infer<typeof HighCardinalityDomainConfigSchema>;
@@ -53,7 +65,11 @@ export function looksRandom(subdomain: string, minLength: number, minEntropy: nu
     prevDigit = isDigit;
   }
   const letters = s.length - digits;
-  return (digits > 0 && letters > 0 && switches >= 3) || (letters > 0 && vowels / letters < 0.2) || digits / s.length > 0.5;
+  return (
+    (digits > 0 && letters > 0 && switches >= 3) ||
+    (letters > 0 && vowels / letters < 0.2) ||
+    digits / s.length > 0.5
+  );
 }
 
 interface Track {
@@ -75,13 +91,17 @@ export class HighCardinalityDomainDetector implements Detector {
 
   observe(event: EgressEvent, emit: Emit): void {
     const { host, registeredDomain: domain } = event.destination;
-    if (host === null || domain === null || !event.destination.external || host.length <= domain.length + 1) return;
+    if (host === null || domain === null || !event.destination.external || host.length <= domain.length + 1)
+      return;
     if (event.path === 'internal' || event.path === 'inbound') return;
     const sub = host.slice(0, host.length - domain.length - 1);
     if (!looksRandom(sub, this.config.minLength, this.config.minEntropy)) return;
     if (this.config.ignoreDomains.some((p) => hostMatch(p, domain))) return;
     const key = event.source.key + KEY_SEP + domain;
-    const t = this.table.touch(key, event.time, () => ({ hosts: new Map(), lastFired: Number.NEGATIVE_INFINITY }));
+    const t = this.table.touch(key, event.time, () => ({
+      hosts: new Map(),
+      lastFired: Number.NEGATIVE_INFINITY,
+    }));
     t.hosts.delete(host);
     t.hosts.set(host, event.time);
     const since = event.time - this.config.window;

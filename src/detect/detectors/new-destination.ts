@@ -17,10 +17,24 @@ import type { Detector, Emit } from '../types.js';
 export const NewDestinationConfigSchema = z
   .object({
     enabled: z.boolean().default(true),
-    learningPeriod: duration('24h', 'How long an identity is watched before its new destinations are reported.'),
-    hosts: z.boolean().default(true).describe('Report new hosts under a registrable domain the identity already uses.'),
-    domainGrace: duration('1h', 'After a new domain is reported, its further new hosts are not reported for this long.'),
-    maxPerIdentity: z.number().int().positive().default(4096).describe('Hosts and domains remembered per identity.'),
+    learningPeriod: duration(
+      '24h',
+      'How long an identity is watched before its new destinations are reported.',
+    ),
+    hosts: z
+      .boolean()
+      .default(true)
+      .describe('Report new hosts under a registrable domain the identity already uses.'),
+    domainGrace: duration(
+      '1h',
+      'After a new domain is reported, its further new hosts are not reported for this long.',
+    ),
+    maxPerIdentity: z
+      .number()
+      .int()
+      .positive()
+      .default(4096)
+      .describe('Hosts and domains remembered per identity.'),
     ignoreHosts: z.array(z.string()).default([]),
   })
   .strict();
@@ -70,23 +84,39 @@ export class NewDestinationDetector implements Detector {
     this.remember(seen, host, event.time);
     if (domainKey !== null && domainFirst === undefined) this.remember(seen, domainKey, event.time);
 
-    const learnedAt = Math.max(this.state.startTime + this.learningMs, seen.firstSeen + this.config.learningPeriod);
+    const learnedAt = Math.max(
+      this.state.startTime + this.learningMs,
+      seen.firstSeen + this.config.learningPeriod,
+    );
     if (event.time < learnedAt) return;
     if (this.config.ignoreHosts.some((p) => hostMatch(p, host))) return;
     const allowed = this.policies.empty ? null : this.policies.decideEvent(event).verdict;
-    const policyNote = allowed === 'allow' ? ' (allowed by policy)' : allowed === 'deny' ? ' (not allowed by policy)' : '';
+    const policyNote =
+      allowed === 'allow' ? ' (allowed by policy)' : allowed === 'deny' ? ' (not allowed by policy)' : '';
     if (domainKey !== null && domainFirst === undefined) {
       emit(
-        eventFinding(event, this.ruleId, 'medium', `${id} -> ${domain}`, `${id} reached ${host}, under registrable domain ${domain}, which it has never used before${policyNote}.`, {
-          novelty: 'registrable-domain',
-          knownDestinations: seen.names.size,
-          policyVerdict: allowed,
-        }),
+        eventFinding(
+          event,
+          this.ruleId,
+          'medium',
+          `${id} -> ${domain}`,
+          `${id} reached ${host}, under registrable domain ${domain}, which it has never used before${policyNote}.`,
+          {
+            novelty: 'registrable-domain',
+            knownDestinations: seen.names.size,
+            policyVerdict: allowed,
+          },
+        ),
       );
       return;
     }
     if (!this.config.hosts) return;
-    if (domainFirst !== undefined && event.time - domainFirst < this.config.domainGrace && domainFirst >= learnedAt) return;
+    if (
+      domainFirst !== undefined &&
+      event.time - domainFirst < this.config.domainGrace &&
+      domainFirst >= learnedAt
+    )
+      return;
     emit(
       eventFinding(
         event,

@@ -21,7 +21,12 @@ export const VolumeSpikeConfigSchema = z
     enabled: z.boolean().default(true),
     factor: z.number().positive().default(10).describe('Times the usual per-minute peak.'),
     madK: z.number().positive().default(6).describe('Robust z-score (MAD units) also required.'),
-    minSamples: z.number().int().positive().default(1).describe('History samples needed before a key can alert.'),
+    minSamples: z
+      .number()
+      .int()
+      .positive()
+      .default(1)
+      .describe('History samples needed before a key can alert.'),
     keyLearningPeriod: duration('24h', 'A key must be this old before it can alert.'),
     metrics: z
       .array(z.enum(METRIC_NAMES))
@@ -65,14 +70,22 @@ export class VolumeSpikeDetector implements Detector {
     if (host === null) return;
     if (this.check(host, event, emit, false)) return;
     const domain = this.state.currentDomain;
-    if (domain !== null && event.destination.registeredDomain !== null && event.destination.registeredDomain !== destName(event)) {
+    if (
+      domain !== null &&
+      event.destination.registeredDomain !== null &&
+      event.destination.registeredDomain !== destName(event)
+    ) {
       if (!host.firedThisMinute()) this.check(domain, event, emit, true);
     }
   }
 
   private check(b: Baseline, event: EgressEvent, emit: Emit, isDomain: boolean): boolean {
     if (b.firedThisMinute()) return false;
-    if (event.time < this.state.startTime + this.learningMs || event.time - b.firstSeen < this.config.keyLearningPeriod) return false;
+    if (
+      event.time < this.state.startTime + this.learningMs ||
+      event.time - b.firstSeen < this.config.keyLearningPeriod
+    )
+      return false;
     if (b.thresholdMinute() !== b.minute) this.computeThresholds(b, event.time);
     for (let m = 0; m < METRICS; m++) {
       if (!this.watched[m]) continue;
@@ -84,7 +97,12 @@ export class VolumeSpikeDetector implements Detector {
       const usual = stats === null ? 0 : stats.median;
       const ratio = observed / Math.max(usual, 1);
       const verdict = this.policies.empty ? null : this.policies.decideEvent(event).verdict;
-      const hostNote = verdict === 'allow' ? 'allowed host' : verdict === 'deny' ? 'forbidden host' : 'host not covered by a policy';
+      const hostNote =
+        verdict === 'allow'
+          ? 'allowed host'
+          : verdict === 'deny'
+            ? 'forbidden host'
+            : 'host not covered by a policy';
       const target = isDomain ? `*.${event.destination.registeredDomain}` : destName(event);
       const fmt = m >= 2 ? formatBytes : (v: number) => String(Math.round(v));
       emit(
@@ -93,7 +111,10 @@ export class VolumeSpikeDetector implements Detector {
           this.ruleId,
           'high',
           `${event.source.key} -> ${target}`,
-          `${hostNote}, ${ratio >= 10 ? Math.round(ratio) : ratio.toFixed(1)}x normal ${WORDS[m]}: ${event.source.key} sent ${fmt(observed)} ${m >= 2 ? '' : `${WORDS[m]} `}to ${target} in one minute, usually at most ${fmt(usual)} at this hour.`.replace('  ', ' '),
+          `${hostNote}, ${ratio >= 10 ? Math.round(ratio) : ratio.toFixed(1)}x normal ${WORDS[m]}: ${event.source.key} sent ${fmt(observed)} ${m >= 2 ? '' : `${WORDS[m]} `}to ${target} in one minute, usually at most ${fmt(usual)} at this hour.`.replace(
+            '  ',
+            ' ',
+          ),
           {
             metric: METRIC_NAMES[m],
             observed,
@@ -128,7 +149,11 @@ export class VolumeSpikeDetector implements Detector {
       this.scratch[m] =
         s === null
           ? Number.POSITIVE_INFINITY
-          : Math.max(s.median * this.config.factor, s.median + this.config.madK * 1.4826 * s.mad, this.minimum[m] as number);
+          : Math.max(
+              s.median * this.config.factor,
+              s.median + this.config.madK * 1.4826 * s.mad,
+              this.minimum[m] as number,
+            );
     }
     b.setThresholds(b.minute, this.scratch);
   }

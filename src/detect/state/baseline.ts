@@ -112,7 +112,14 @@ export class Baseline {
    * Adds one event at `time`. `tzOffsetMs` shifts the hour-of-day buckets to local time. Rolls the
    * minute and hour first so the closed periods land in history.
    */
-  add(time: number, tzOffsetMs: number, requests: number, connections: number, bytesUp: number, bytesDown: number): void {
+  add(
+    time: number,
+    tzOffsetMs: number,
+    requests: number,
+    connections: number,
+    bytesUp: number,
+    bytesDown: number,
+  ): void {
     const h = this.head;
     if (Number.isNaN(h[FIRST_SEEN] as number)) h[FIRST_SEEN] = time;
     h[LAST_SEEN] = time;
@@ -193,7 +200,8 @@ export class Baseline {
 
   private collectHour(hod: number, metric: number, out: number[]): void {
     const n = this.hourSamples(hod);
-    for (let d = 0; d < n; d++) out.push(decode(this.body[HOURLY + (hod * METRICS + metric) * DAYS + d] as number));
+    for (let d = 0; d < n; d++)
+      out.push(decode(this.body[HOURLY + (hod * METRICS + metric) * DAYS + d] as number));
   }
 }
 

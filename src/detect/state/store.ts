@@ -5,7 +5,7 @@
  * `--state DIR` saves it and how the scale-out work checkpoints it per Kafka partition.
  */
 import type { EgressEvent } from '../../identity/types.js';
-import { Baseline, BASELINE_BYTES } from './baseline.js';
+import { BASELINE_BYTES, Baseline } from './baseline.js';
 import { KeyTable } from './key-table.js';
 
 /** Separates identity and destination in table keys (never appears in either). */
@@ -33,7 +33,12 @@ export function destinationName(event: EgressEvent): string {
 /** Whether an event is egress that happened (baselines ignore in-mesh, inbound and dropped traffic). */
 export function isEgress(event: EgressEvent): boolean {
   const p = event.path;
-  return p === 'sidecar-to-gateway' || p === 'gateway-to-external' || p === 'passthrough' || p === 'direct-external';
+  return (
+    p === 'sidecar-to-gateway' ||
+    p === 'gateway-to-external' ||
+    p === 'passthrough' ||
+    p === 'direct-external'
+  );
 }
 
 interface ExportedState {
@@ -103,7 +108,8 @@ export class DetectionState {
       ['domains', this.domains],
     ] as const) {
       for (const [key, entry] of table.entries()) {
-        if (key.startsWith(prefix)) out[name][key.slice(prefix.length)] = Buffer.from(entry.value.buffer).toString('base64');
+        if (key.startsWith(prefix))
+          out[name][key.slice(prefix.length)] = Buffer.from(entry.value.buffer).toString('base64');
       }
     }
     for (const part of this.parts) {
@@ -126,7 +132,10 @@ export class DetectionState {
     ] as const) {
       for (const [dest, b64] of Object.entries(data[name])) {
         const bytes = Buffer.from(b64, 'base64');
-        if (bytes.length !== BASELINE_BYTES) throw new Error(`baseline for ${identity} -> ${dest} has ${bytes.length} bytes, expected ${BASELINE_BYTES}`);
+        if (bytes.length !== BASELINE_BYTES)
+          throw new Error(
+            `baseline for ${identity} -> ${dest} has ${bytes.length} bytes, expected ${BASELINE_BYTES}`,
+          );
         const buf = new ArrayBuffer(BASELINE_BYTES);
         new Uint8Array(buf).set(bytes);
         const baseline = new Baseline(buf);

@@ -5,7 +5,18 @@
 import { describe, expect, it } from 'vitest';
 import type { EgressEvent } from '../../../src/identity/types.js';
 import { PipelinePolicyEvaluator } from '../../../src/policy/pipeline.js';
-import { benignTraffic, DAY, destination, egressEvent, gatewayLeg, HOUR, Harness, MIN, source, T0 } from '../../helpers/events.js';
+import {
+  benignTraffic,
+  DAY,
+  destination,
+  egressEvent,
+  gatewayLeg,
+  Harness,
+  HOUR,
+  MIN,
+  source,
+  T0,
+} from '../../helpers/events.js';
 
 const ATTACK = T0 + 2 * DAY + 14 * HOUR + 7 * MIN + 13_000;
 
@@ -19,8 +30,14 @@ function* merge(a: Iterable<EgressEvent>, b: EgressEvent[]): Generator<EgressEve
   while (i < b.length) yield b[i++] as EgressEvent;
 }
 
-function run(attack: EgressEvent[], config: Record<string, unknown> = {}, policies: PipelinePolicyEvaluator[] = []): Harness {
-  return new Harness({ learningPeriod: '24h', ...config }, policies).feed(merge(benignTraffic(3), attack)).finish();
+function run(
+  attack: EgressEvent[],
+  config: Record<string, unknown> = {},
+  policies: PipelinePolicyEvaluator[] = [],
+): Harness {
+  return new Harness({ learningPeriod: '24h', ...config }, policies)
+    .feed(merge(benignTraffic(3), attack))
+    .finish();
 }
 
 function firstDelay(h: Harness, rule: string): number {
@@ -43,7 +60,11 @@ const policy = new PipelinePolicyEvaluator(
 
 describe('detectors on their attacks', () => {
   it('forbidden-destination names the policy when app A reaches app B database', () => {
-    const e = egressEvent({ time: ATTACK, host: 'mongo1.composedb.com', destination: destination('mongo1.composedb.com', { port: 27017 }) });
+    const e = egressEvent({
+      time: ATTACK,
+      host: 'mongo1.composedb.com',
+      destination: destination('mongo1.composedb.com', { port: 27017 }),
+    });
     const h = run([e, gatewayLeg(e)], {}, [policy]);
     expect(firstDelay(h, 'forbidden-destination')).toBeLessThan(2 * MIN);
     expect(h.of('forbidden-destination')[0]?.evidence.policy).toBe('app-a-egress');
@@ -51,15 +72,25 @@ describe('detectors on their attacks', () => {
   });
 
   it('gateway-bypass fires when the sidecar goes straight out via PassthroughCluster', () => {
-    const e = egressEvent({ time: ATTACK, path: 'passthrough', cluster: 'PassthroughCluster', host: 'www.ibm.com' });
+    const e = egressEvent({
+      time: ATTACK,
+      path: 'passthrough',
+      cluster: 'PassthroughCluster',
+      host: 'www.ibm.com',
+    });
     const h = run([e]);
     expect(firstDelay(h, 'gateway-bypass')).toBeLessThan(2 * MIN);
   });
 
   it('volume-spike fires on an upload spike to an allowed host and says it is allowed', () => {
     const spike: EgressEvent[] = [];
-    for (let i = 0; i < 60; i++) spike.push(egressEvent({ time: ATTACK + i * 1000, host: 'www.ibm.com', bytesUp: 1_000_000 }));
-    const h = run(spike.flatMap((e) => [e, gatewayLeg(e)]), {}, [policy]);
+    for (let i = 0; i < 60; i++)
+      spike.push(egressEvent({ time: ATTACK + i * 1000, host: 'www.ibm.com', bytesUp: 1_000_000 }));
+    const h = run(
+      spike.flatMap((e) => [e, gatewayLeg(e)]),
+      {},
+      [policy],
+    );
     expect(firstDelay(h, 'volume-spike')).toBeLessThan(2 * MIN);
     expect(h.of('volume-spike')[0]?.reason).toMatch(/^allowed host, \d+x normal upload/);
   });
@@ -75,7 +106,14 @@ describe('detectors on their attacks', () => {
   it('beaconing fires on a new regular call pattern within 30 minutes', () => {
     const beacon: EgressEvent[] = [];
     for (let i = 0; i < 60; i++) {
-      beacon.push(egressEvent({ time: ATTACK + i * 60_000 + ((i * 7919) % 2000), host: 'cdn.update-check.net', bytesUp: 310, bytesDown: 1180 }));
+      beacon.push(
+        egressEvent({
+          time: ATTACK + i * 60_000 + ((i * 7919) % 2000),
+          host: 'cdn.update-check.net',
+          bytesUp: 310,
+          bytesDown: 1180,
+        }),
+      );
     }
     const h = run(beacon);
     expect(firstDelay(h, 'beaconing')).toBeLessThan(30 * MIN);
@@ -84,8 +122,10 @@ describe('detectors on their attacks', () => {
   it('high-cardinality-domain fires on a random-subdomain spray', () => {
     const spray: EgressEvent[] = [];
     for (let i = 0; i < 40; i++) {
-      const label = (i * 2654435761).toString(36) + (i * 40503).toString(16) + 'q7x';
-      spray.push(egressEvent({ time: ATTACK + i * 2000, path: 'passthrough', host: `${label}.exfil-data.net` }));
+      const label = `${(i * 2654435761).toString(36)}${(i * 40503).toString(16)}q7x`;
+      spray.push(
+        egressEvent({ time: ATTACK + i * 2000, path: 'passthrough', host: `${label}.exfil-data.net` }),
+      );
     }
     const h = run(spray);
     expect(firstDelay(h, 'high-cardinality-domain')).toBeLessThan(2 * MIN);
@@ -100,7 +140,13 @@ describe('detectors on their attacks', () => {
           path: 'blackhole',
           cluster: 'BlackHoleCluster',
           responseFlags: 'UH',
-          destination: { host: null, registeredDomain: null, ip: `198.51.100.${i}`, port: 22 + i, external: true },
+          destination: {
+            host: null,
+            registeredDomain: null,
+            ip: `198.51.100.${i}`,
+            port: 22 + i,
+            external: true,
+          },
         }),
       );
     }
@@ -137,7 +183,13 @@ describe('detectors on their attacks', () => {
           reporter: 'egress-gateway',
           path: 'gateway-to-external',
           host: 'mongo1.composedb.com',
-          source: { ...source('app-b', 'app-b'), principal: 'spiffe://cluster.local/ns/app-b/sa/app-b', ip: '192.168.7.7', key: 'spiffe://cluster.local/ns/app-b/sa/app-b', attribution: 'principal' },
+          source: {
+            ...source('app-b', 'app-b'),
+            principal: 'spiffe://cluster.local/ns/app-b/sa/app-b',
+            ip: '192.168.7.7',
+            key: 'spiffe://cluster.local/ns/app-b/sa/app-b',
+            attribution: 'principal',
+          },
         }),
       );
     }
