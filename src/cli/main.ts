@@ -6,7 +6,10 @@
 import { describeError, SentinelError } from '../errors.js';
 import type { Command } from './command.js';
 
-const COMMANDS: Record<string, () => Promise<Command>> = {};
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  check: async () => (await import('./check.js')).checkCommand,
+  setup: async () => (await import('./setup.js')).setupCommand,
+};
 
 function usage(): string {
   const names = Object.keys(COMMANDS).sort();

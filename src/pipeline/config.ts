@@ -10,11 +10,16 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { SinksSchema } from '../sinks/registry.js';
+import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
 
 export const PipelineConfigSchema = z
   .object({
     name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
     sinks: SinksSchema,
+    delivery: DeliveryConfigSchema.prefault({}).describe(
+      'Acknowledgement, retries and dead letters of sinks.',
+    ),
+    flows: FlowsConfigSchema.prefault({}).describe('Per-minute flow summaries and baseline snapshots.'),
     metrics: MetricsConfigSchema.prefault({}).describe(
       'The operator HTTP port: /metrics, /healthz, /readyz.',
     ),
