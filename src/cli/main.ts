@@ -7,6 +7,8 @@ import { describeError, SentinelError } from '../errors.js';
 import type { Command } from './command.js';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  check: async () => (await import('./check.js')).checkCommand,
+  setup: async () => (await import('./setup.js')).setupCommand,
   simulate: async () => (await import('./simulate.js')).simulateCommand,
   report: async () => (await import('./report.js')).reportCommand,
   demo: async () => (await import('./demo.js')).demoCommand,

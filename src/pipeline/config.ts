@@ -12,6 +12,7 @@ import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
 import { SinksSchema } from '../sinks/registry.js';
+import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
 
 export const PipelineConfigSchema = z
   .object({
@@ -19,6 +20,10 @@ export const PipelineConfigSchema = z
     parse: ParseConfigSchema.default({ format: 'auto' }).describe('How access lines are read.'),
     mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
     sinks: SinksSchema,
+    delivery: DeliveryConfigSchema.prefault({}).describe(
+      'Acknowledgement, retries and dead letters of sinks.',
+    ),
+    flows: FlowsConfigSchema.prefault({}).describe('Per-minute flow summaries and baseline snapshots.'),
     metrics: MetricsConfigSchema.prefault({}).describe(
       'The operator HTTP port: /metrics, /healthz, /readyz.',
     ),
