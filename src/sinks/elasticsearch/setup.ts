@@ -70,7 +70,10 @@ export async function checkApis(client: Client, url: string): Promise<ApiCheck> 
       () => client.indices.getIndexTemplate({ name: 'egress-sentinel-*' }, { ignore: [404] }),
     ],
     // GET _data_stream is absent on a stripped node although data streams work; _resolve/index lists them.
-    ['index resolution (GET _resolve/index)', () => client.indices.resolveIndex({ name: 'egress-sentinel-*' })],
+    [
+      'index resolution (GET _resolve/index)',
+      () => client.indices.resolveIndex({ name: 'egress-sentinel-*' }),
+    ],
     ['bulk (POST _bulk)', () => client.bulk({ operations: [] }).catch(emptyBulkIsFine)],
     ['aliases (GET _alias)', () => client.indices.getAlias({ name: 'egress-sentinel-*' }, { ignore: [404] })],
     [
@@ -176,7 +179,10 @@ export async function applyRetention(
     const stream = resolved.data_streams.find((d) => d.name === ds);
     if (stream === undefined) continue;
     const backing = Array.isArray(stream.backing_indices) ? stream.backing_indices : [stream.backing_indices];
-    const settings = await client.indices.getSettings({ index: backing.join(','), name: 'index.creation_date' });
+    const settings = await client.indices.getSettings({
+      index: backing.join(','),
+      name: 'index.creation_date',
+    });
     const created = (index: string): number => Number(settings[index]?.settings?.index?.creation_date ?? now);
     const writeIndex = backing[backing.length - 1] as string;
     // The write index cannot be deleted: roll over first so an idle stream's old data can go.
