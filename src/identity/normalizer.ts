@@ -237,6 +237,16 @@ export class Normalizer {
         if (ip !== null) this.workloads.observe(ip, meta.namespace, meta.workload, meta.pod, time);
         return;
       }
+      // No metadata (bare or Docker lines): the sidecar's own pod IP may be known from other lines.
+      const owner = ip === null || principal !== null ? null : this.workloads.lookup(ip, time);
+      if (owner !== null) {
+        s.attribution = 'pod-ip';
+        s.namespace = owner.namespace;
+        s.workload = owner.workload;
+        s.pod = owner.pod;
+        s.key = this.keyOf(owner.namespace, owner.workload);
+        return;
+      }
       const id = principal === null ? null : parseSpiffe(principal);
       s.attribution = id === null ? 'unknown' : 'principal';
       s.namespace ??= id?.namespace ?? null;

@@ -12,12 +12,14 @@ import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
 import { SinksSchema } from '../sinks/registry.js';
+import { SourcesSchema } from '../sources/registry.js';
 
 export const PipelineConfigSchema = z
   .object({
     name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
     parse: ParseConfigSchema.default({ format: 'auto' }).describe('How access lines are read.'),
     mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
+    sources: SourcesSchema,
     sinks: SinksSchema,
     metrics: MetricsConfigSchema.prefault({}).describe(
       'The operator HTTP port: /metrics, /healthz, /readyz.',
