@@ -13,6 +13,7 @@ import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
 import { SinksSchema } from '../sinks/registry.js';
 import { SourcesSchema } from '../sources/registry.js';
+import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
 
 export const PipelineConfigSchema = z
   .object({
@@ -21,6 +22,10 @@ export const PipelineConfigSchema = z
     mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
     sources: SourcesSchema,
     sinks: SinksSchema,
+    delivery: DeliveryConfigSchema.prefault({}).describe(
+      'Acknowledgement, retries and dead letters of sinks.',
+    ),
+    flows: FlowsConfigSchema.prefault({}).describe('Per-minute flow summaries and baseline snapshots.'),
     metrics: MetricsConfigSchema.prefault({}).describe(
       'The operator HTTP port: /metrics, /healthz, /readyz.',
     ),
