@@ -9,6 +9,7 @@ import type { Command } from './command.js';
 const COMMANDS: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate.js')).simulateCommand,
   report: async () => (await import('./report.js')).reportCommand,
+  replay: async () => (await import('./replay.js')).replayCommand,
 };
 
 function usage(): string {
