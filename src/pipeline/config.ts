@@ -13,12 +13,15 @@ import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
 import { SinksSchema } from '../sinks/registry.js';
+import { SourcesSchema } from '../sources/registry.js';
+import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
 
 export const PipelineConfigSchema = z
   .object({
     name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
     parse: ParseConfigSchema.default({ format: 'auto' }).describe('How access lines are read.'),
     mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
+    sources: SourcesSchema,
     sinks: SinksSchema,
     detection: DetectionConfigSchema.prefault({}).describe(
       'Event time, state, detectors, exceptions and realert.',
@@ -27,6 +30,10 @@ export const PipelineConfigSchema = z
       .array(z.string())
       .default([])
       .describe('Egress policy files: EgressPolicy or Istio AuthorizationPolicy YAML.'),
+    delivery: DeliveryConfigSchema.prefault({}).describe(
+      'Acknowledgement, retries and dead letters of sinks.',
+    ),
+    flows: FlowsConfigSchema.prefault({}).describe('Per-minute flow summaries and baseline snapshots.'),
     metrics: MetricsConfigSchema.prefault({}).describe(
       'The operator HTTP port: /metrics, /healthz, /readyz.',
     ),

@@ -28,12 +28,18 @@ export function parseDuration(text: string, flag: string): number {
   return value;
 }
 
+/** An ISO 8601 time, or `now` / `now-1d` (relative to the clock, rounded down to the minute). */
 export function parseTime(text: string, flag: string): number {
+  const relative = /^now(?:-(.+))?$/.exec(text.trim());
+  if (relative !== null) {
+    const back = relative[1] === undefined ? 0 : parseDuration(relative[1], flag);
+    return Math.floor((Date.now() - back) / 60_000) * 60_000;
+  }
   const value = Date.parse(text);
   if (Number.isNaN(value))
     throw new SentinelError(
       'ESN_INPUT',
-      `Expected ${flag} as an ISO 8601 time such as 2025-03-03T00:00:00Z, got "${text}".`,
+      `Expected ${flag} as an ISO 8601 time such as 2025-03-03T00:00:00Z (or now-1d), got "${text}".`,
       { where: flag },
     );
   return value;

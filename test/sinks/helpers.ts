@@ -68,6 +68,8 @@ export interface ReceivedRequest {
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
+  /** What the receiver answered. */
+  status: number;
 }
 
 export interface Receiver {
@@ -93,9 +95,16 @@ export async function startReceiver(): Promise<Receiver> {
       body += c;
     });
     req.on('end', () => {
-      const r: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+      const r: ReceivedRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body,
+        status: 0,
+      };
       requests.push(r);
-      res.statusCode = receiver.respond(r, requests.length);
+      r.status = receiver.respond(r, requests.length);
+      res.statusCode = r.status;
       res.end(res.statusCode < 300 ? '{"status":"success"}' : '{"error":"nope"}');
     });
   });

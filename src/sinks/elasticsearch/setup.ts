@@ -4,7 +4,7 @@
  * the index templates, and keep retention: an ILM policy where the cluster has ILM, otherwise
  * deleting backing indices and dated indices older than the retention period.
  */
-import type { Client, estypes } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
 import { SentinelError } from '../../errors.js';
 import { datedIndexStart, indexNames, indexTemplates } from './mappings.js';
 
@@ -56,6 +56,12 @@ export function describeEsError(err: unknown, url: string, doing: string): Senti
   });
 }
 
+/** An empty bulk body is refused with 400 "request body is required" where _bulk exists. */
+function emptyBulkIsFine(err: unknown): void {
+  if (statusOf(err) === 400 && !isMissingApi(err)) return;
+  throw err;
+}
+
 /** Fails loudly (ESN_SERVER_API_MISSING) when an API the sink needs is absent; reports whether ILM exists. */
 export async function checkApis(client: Client, url: string): Promise<ApiCheck> {
   const required: Array<[string, () => Promise<unknown>]> = [
@@ -63,10 +69,12 @@ export async function checkApis(client: Client, url: string): Promise<ApiCheck> 
       'index templates (GET _index_template)',
       () => client.indices.getIndexTemplate({ name: 'egress-sentinel-*' }, { ignore: [404] }),
     ],
+    // GET _data_stream is absent on a stripped node although data streams work; _resolve/index lists them.
     [
-      'data streams (GET _data_stream)',
-      () => client.indices.getDataStream({ name: 'egress-sentinel-*' }, { ignore: [404] }),
+      'index resolution (GET _resolve/index)',
+      () => client.indices.resolveIndex({ name: 'egress-sentinel-*' }),
     ],
+    ['bulk (POST _bulk)', () => client.bulk({ operations: [] }).catch(emptyBulkIsFine)],
     ['aliases (GET _alias)', () => client.indices.getAlias({ name: 'egress-sentinel-*' }, { ignore: [404] })],
     [
       'search (GET _search)',
@@ -166,19 +174,19 @@ export async function applyRetention(
   const n = indexNames(prefix);
   const deleted: string[] = [];
   for (const ds of [n.flows, n.events]) {
-    const resp = await client.indices.getDataStream({ name: ds }, { ignore: [404] });
-    const stream = (resp as estypes.IndicesGetDataStreamResponse).data_streams?.[0];
+    // A wildcard, so a stream that does not exist yet is an empty answer rather than a 404.
+    const resolved = await client.indices.resolveIndex({ name: `${ds}*` });
+    const stream = resolved.data_streams.find((d) => d.name === ds);
     if (stream === undefined) continue;
-    const backing = stream.indices.map((i) => i.index_name);
+    const backing = Array.isArray(stream.backing_indices) ? stream.backing_indices : [stream.backing_indices];
     const settings = await client.indices.getSettings({
       index: backing.join(','),
       name: 'index.creation_date',
     });
     const created = (index: string): number => Number(settings[index]?.settings?.index?.creation_date ?? now);
     const writeIndex = backing[backing.length - 1] as string;
-    if (created(writeIndex) < cutoff) {
-      await client.indices.rollover({ alias: ds });
-    }
+    // The write index cannot be deleted: roll over first so an idle stream's old data can go.
+    if (created(writeIndex) < cutoff) await client.indices.rollover({ alias: ds });
     for (const index of backing) {
       if (created(index) < cutoff) {
         await client.indices.delete({ index });
