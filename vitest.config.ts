@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // share one real Kafka broker and one Elasticsearch node, so they run a file at a time on a 2-core box.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/closing-line-reporter.ts'],
     // The integration group's global teardown stops Kafka and Elasticsearch, which can take ~30 s each.
     teardownTimeout: 120_000,
     projects: [

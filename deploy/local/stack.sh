@@ -108,6 +108,11 @@ es_home() { printf '%s/elasticsearch-%s' "$(es_install_root)" "$ES_VERSION"; }
 
 # ---------------------------------------------------------------------------------------------- fetch
 
+# Maven 3.8 prints bare colour-reset codes even in quiet batch mode; strip them so CI logs stay clean.
+run_mvn() {
+  mvn -q -B "$@" </dev/null 2>&1 | sed 's/\x1b\[[0-9;]*m//g'
+}
+
 fetch_kafka() {
   if [[ -f "$KAFKA_LIBS/.complete" ]]; then
     log "kafka $KAFKA_VERSION: cached in $KAFKA_LIBS"
@@ -117,7 +122,7 @@ fetch_kafka() {
   log "kafka $KAFKA_VERSION: fetching jars from Maven Central into $KAFKA_LIBS"
   local tmp="$KAFKA_LIBS.partial"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  mvn -q -B -Dstyle.color=never -f "$DEPLOY/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+  run_mvn -f "$DEPLOY/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DoutputDirectory="$tmp" ||
     die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (see the Maven output above)"
   compgen -G "$tmp/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null || die "mvn finished but $tmp has no kafka_2.13 jar"
@@ -137,7 +142,7 @@ fetch_elasticsearch() {
   if [[ ! -f "$zip" ]]; then
     log "elasticsearch $ES_VERSION: fetching the integ-test zip from Maven Central into $ES_ZIP_DIR"
     mkdir -p "$ES_ZIP_DIR"
-    mvn -q -B -Dstyle.color=never -f "$DEPLOY/elasticsearch/pom.xml" -Des.version="$ES_VERSION" \
+    run_mvn -f "$DEPLOY/elasticsearch/pom.xml" -Des.version="$ES_VERSION" \
       dependency:copy-dependencies -DoutputDirectory="$ES_ZIP_DIR" ||
       die "mvn could not fetch org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip"
     [[ -f "$zip" ]] || die "mvn finished but $zip is missing"
@@ -181,6 +186,15 @@ wait_until() {
       tail -n 40 "$logfile" >&2 || true
       die "$what was not healthy after ${STACK_TIMEOUT}s (STACK_TIMEOUT); look at $logfile"
     fi
+    sleep 1
+  done
+}
+
+# Waits for a server some other checkout is starting; $2 is the health check, $3 the error on timeout.
+wait_foreign() {
+  local what=$1 check=$2 problem=$3 deadline=$((SECONDS + STACK_TIMEOUT))
+  until eval "$check"; do
+    ((SECONDS < deadline)) || die "$what: $problem"
     sleep 1
   done
 }
@@ -253,8 +267,14 @@ kafka_up() {
     log "kafka: 127.0.0.1:$KAFKA_PORT is already served by a process this checkout did not start; using it"
     return 0
   fi
-  port_open "$KAFKA_CONTROLLER_PORT" &&
-    die "kafka: controller port 127.0.0.1:$KAFKA_CONTROLLER_PORT is taken by another process (set KAFKA_CONTROLLER_PORT)"
+  if port_open "$KAFKA_CONTROLLER_PORT"; then
+    # A broker opens its controller port first: another checkout's Kafka may be half-way through start-up.
+    log "kafka: controller port $KAFKA_CONTROLLER_PORT is taken by a process this checkout did not start; waiting for it to serve $KAFKA_PORT"
+    wait_foreign "kafka" "port_open $KAFKA_PORT" \
+      "controller port 127.0.0.1:$KAFKA_CONTROLLER_PORT is taken but nothing serves 127.0.0.1:$KAFKA_PORT (set KAFKA_PORT and KAFKA_CONTROLLER_PORT)"
+    log "kafka: 127.0.0.1:$KAFKA_PORT is served by a process this checkout did not start; using it"
+    return 0
+  fi
   fetch_kafka
   check_tools
 
@@ -380,15 +400,18 @@ es_up() {
     return 0
   fi
   rm -f "$(es_pidfile)"
-  if port_open "$ES_PORT"; then
-    if es_healthy; then
-      log "elasticsearch: $ES_URL is already served by a process this checkout did not start; using it"
-      return 0
-    fi
-    die "elasticsearch: port 127.0.0.1:$ES_PORT is taken by a process that is not a healthy Elasticsearch (set ES_PORT)"
+  if es_healthy; then
+    log "elasticsearch: $ES_URL is already served by a process this checkout did not start; using it"
+    return 0
   fi
-  port_open "$ES_TRANSPORT_PORT" &&
-    die "elasticsearch: transport port 127.0.0.1:$ES_TRANSPORT_PORT is taken by another process (set ES_TRANSPORT_PORT)"
+  if port_open "$ES_PORT" || port_open "$ES_TRANSPORT_PORT"; then
+    # Another checkout's node may still be starting (transport and HTTP open before the cluster is ready).
+    log "elasticsearch: port $ES_PORT or $ES_TRANSPORT_PORT is taken by a process this checkout did not start; waiting for it to be healthy"
+    wait_foreign "elasticsearch" es_healthy \
+      "127.0.0.1:$ES_PORT/$ES_TRANSPORT_PORT are taken by a process that is not a healthy Elasticsearch (set ES_PORT and ES_TRANSPORT_PORT)"
+    log "elasticsearch: $ES_URL is served by a process this checkout did not start; using it"
+    return 0
+  fi
   check_tools
   fetch_elasticsearch
   home=$(es_home)

@@ -6,7 +6,13 @@
 import { describeError, SentinelError } from '../errors.js';
 import type { Command } from './command.js';
 
-const COMMANDS: Record<string, () => Promise<Command>> = {};
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  check: async () => (await import('./check.js')).checkCommand,
+  setup: async () => (await import('./setup.js')).setupCommand,
+  simulate: async () => (await import('./simulate.js')).simulateCommand,
+  report: async () => (await import('./report.js')).reportCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
+};
 
 function usage(): string {
   const names = Object.keys(COMMANDS).sort();
@@ -34,7 +40,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`egress-sentinel: ${describeError(err)}\n`);
-    if (!(err instanceof SentinelError) && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (!(err instanceof SentinelError) && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
     process.exitCode = err instanceof SentinelError ? 2 : 1;
   },
 );

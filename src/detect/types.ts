@@ -1,4 +1,4 @@
-import type { Severity, RuleId } from '../alerts/types.js';
+import type { RuleId, Severity } from '../alerts/types.js';
 import type { Destination, EgressEvent, EgressPath, SourceIdentity } from '../identity/types.js';
 
 /**

@@ -25,6 +25,8 @@ export interface AccessRecord {
   upstreamHost: string | null;
   /** `outbound|443||example.com`, `PassthroughCluster`, `BlackHoleCluster`, `inbound|8000||` ... */
   upstreamCluster: string | null;
+  /** %UPSTREAM_LOCAL_ADDRESS%: equals the downstream local IP on a gateway (it accepted on its own pod IP). */
+  upstreamLocalAddress: string | null;
   downstreamLocalAddress: string | null;
   downstreamRemoteAddress: string | null;
   /** SNI on the downstream TLS socket. */
@@ -96,6 +98,7 @@ export function newAccessRecord(): AccessRecord {
     xForwardedFor: null,
     upstreamHost: null,
     upstreamCluster: null,
+    upstreamLocalAddress: null,
     downstreamLocalAddress: null,
     downstreamRemoteAddress: null,
     requestedServerName: null,

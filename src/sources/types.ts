@@ -9,7 +9,13 @@ export interface LineBatch {
   readonly lines: readonly string[];
   /** Where `lines[i]` came from: a 1-based line number, or `partition/offset`. */
   position(i: number): string;
-  /** Everything this batch produced was delivered: commit (Kafka) or nothing (files). */
+  /**
+   * Everything this batch produced was delivered: commit (Kafka) or nothing (files). Called in the
+   * order the batches were yielded, but possibly later: the run loop holds a batch's ack until the
+   * flow-summary minutes it contributed to have closed (so a crash never loses half a minute), and
+   * keeps pulling batches meanwhile. So a source must not wait for `ack` before yielding the next
+   * batch (kafkajs: commit with `consumer.commitOffsets`, not by blocking in `eachBatch`).
+   */
   ack(): Promise<void>;
 }
 

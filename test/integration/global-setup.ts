@@ -1,9 +1,13 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import type { StackInfo } from './helpers/stack.js';
 
 const STACK_SCRIPT = fileURLToPath(new URL('../../deploy/local/stack.sh', import.meta.url));
+const STACK_DIR =
+  process.env.EGRESS_SENTINEL_STACK_DIR ?? fileURLToPath(new URL('../../.stack', import.meta.url));
 const SERVERS = ['kafka', 'elasticsearch'] as const;
 type Server = (typeof SERVERS)[number];
 
@@ -26,6 +30,7 @@ export default function setup(project: TestProject): () => void {
       kafkaBrokers: brokersEnv.split(',').map((broker) => broker.trim()),
       elasticsearchUrl: esEnv.replace(/\/+$/, ''),
       external: true,
+      ownsElasticsearch: false,
     };
     console.log(`[integration] using KAFKA_BROKERS=${brokersEnv} ELASTICSEARCH_URL=${esEnv}`);
     project.provide('stack', info);
@@ -48,6 +53,8 @@ export default function setup(project: TestProject): () => void {
     kafkaBrokers: [`127.0.0.1:${process.env.KAFKA_PORT ?? '9092'}`],
     elasticsearchUrl: `http://127.0.0.1:${process.env.ES_PORT ?? '9200'}`,
     external: false,
+    // stack.sh writes this pid file only for a node it started itself (not another checkout's).
+    ownsElasticsearch: existsSync(join(STACK_DIR, 'elasticsearch.pid')),
   });
   return () => {
     for (const server of [...started].reverse()) stackScript('down', server);

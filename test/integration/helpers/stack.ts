@@ -13,6 +13,8 @@ export interface StackInfo {
   elasticsearchUrl: string;
   /** True when the servers came from KAFKA_BROKERS / ELASTICSEARCH_URL: this checkout cannot stop them. */
   external: boolean;
+  /** True when this checkout's stack.sh runs Elasticsearch (so a test may stop and start it). */
+  ownsElasticsearch: boolean;
 }
 
 declare module 'vitest' {
@@ -84,11 +86,16 @@ async function elasticsearchAnswers(): Promise<boolean> {
   }
 }
 
+/** Whether stopElasticsearch()/startElasticsearch() may be used; tests that need them skip otherwise. */
+export function canRestartElasticsearch(): boolean {
+  return stack().ownsElasticsearch;
+}
+
 function requireLocalStack(action: string): void {
-  if (stack().external) {
+  if (!stack().ownsElasticsearch) {
     throw new Error(
-      `Cannot ${action}: ELASTICSEARCH_URL points at a server this checkout did not start; ` +
-        'unset KAFKA_BROKERS and ELASTICSEARCH_URL to run tests that stop and start servers.',
+      `Cannot ${action}: Elasticsearch at ${elasticsearchUrl()} was not started by this checkout ` +
+        '(ELASTICSEARCH_URL is set, or another checkout runs it). Guard the test with canRestartElasticsearch().',
     );
   }
 }

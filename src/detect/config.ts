@@ -1,0 +1,99 @@
+/**
+ * The `detection` section of the pipeline config: event-time settings, state bounds, learning, the
+ * alerts stage (realert window, severities, exceptions) and each detector's settings under its rule id.
+ */
+import { z } from 'zod';
+import { RULE_IDS } from '../alerts/types.js';
+import { BeaconingConfigSchema } from './detectors/beaconing.js';
+import { BlockedEgressConfigSchema } from './detectors/blocked-egress.js';
+import { ForbiddenDestinationConfigSchema } from './detectors/forbidden-destination.js';
+import { GatewayBypassConfigSchema } from './detectors/gateway-bypass.js';
+import { GatewaySilenceConfigSchema } from './detectors/gateway-silence.js';
+import { HighCardinalityDomainConfigSchema } from './detectors/high-cardinality-domain.js';
+import { NewDestinationConfigSchema } from './detectors/new-destination.js';
+import { VolumeSpikeConfigSchema } from './detectors/volume-spike.js';
+import { duration } from './duration.js';
+
+export const SeveritySchema = z.enum(['low', 'medium', 'high', 'critical']);
+
+export const ExceptionSchema = z
+  .object({
+    rule: z.union([z.enum(RULE_IDS), z.literal('*')]).describe('Rule id, or * for every rule.'),
+    source: z
+      .string()
+      .default('*')
+      .describe('Pattern on the source identity key, principal, namespace or workload.'),
+    destination: z
+      .string()
+      .default('*')
+      .describe('Host pattern ("*.example.com"); * matches alerts with no destination too.'),
+    expires: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('After this (event) time the exception no longer applies.'),
+    reason: z.string().min(1).describe('Why this is accepted; shown in the summary.'),
+  })
+  .strict();
+export type DetectionException = z.infer<typeof ExceptionSchema>;
+
+/** One entry per detector, keyed by its rule id (see registry.ts). */
+const DetectorsSchema = z
+  .object({
+    'forbidden-destination': ForbiddenDestinationConfigSchema.prefault({}),
+    'gateway-bypass': GatewayBypassConfigSchema.prefault({}),
+    'blocked-egress': BlockedEgressConfigSchema.prefault({}),
+    'new-destination': NewDestinationConfigSchema.prefault({}),
+    'volume-spike': VolumeSpikeConfigSchema.prefault({}),
+    beaconing: BeaconingConfigSchema.prefault({}),
+    'high-cardinality-domain': HighCardinalityDomainConfigSchema.prefault({}),
+    'gateway-silence': GatewaySilenceConfigSchema.prefault({}),
+  })
+  .strict();
+
+export const DetectionConfigSchema = z
+  .object({
+    lateness: duration(
+      '5s',
+      'Allowed lateness: events are held this long (event time) so shippers may deliver out of order.',
+    ),
+    maxBufferedEvents: z
+      .number()
+      .int()
+      .positive()
+      .default(500_000)
+      .describe('Events held for reordering before the oldest are released early.'),
+    maxKeys: z
+      .number()
+      .int()
+      .positive()
+      .default(200_000)
+      .describe('Keys per state table; the least recently seen are evicted beyond it.'),
+    learningPeriod: duration(
+      '24h',
+      'No anomaly findings (new destinations, spikes, beacons) until this long after the first event.',
+    ),
+    timezoneOffsetMinutes: z
+      .number()
+      .int()
+      .min(-840)
+      .max(840)
+      .default(0)
+      .describe('Local time for hour-of-day baselines.'),
+    realert: duration(
+      '1h',
+      'Repeats of the same alert within this time are suppressed and counted on the standing alert.',
+    ),
+    severity: z
+      .partialRecord(z.enum(RULE_IDS), SeveritySchema)
+      .default({})
+      .describe('Severity per rule id, overriding the defaults.'),
+    exceptions: z.array(ExceptionSchema).default([]),
+    detectors: DetectorsSchema.prefault({}),
+  })
+  .strict();
+
+export type DetectionConfig = z.infer<typeof DetectionConfigSchema>;
+
+export function defaultDetectionConfig(): DetectionConfig {
+  return DetectionConfigSchema.parse({});
+}

@@ -1,0 +1,77 @@
+/**
+ * forbidden-destination: a source reaches an external host its allow-list does not permit, per the
+ * loaded policies (the pipeline's policy file and Istio AuthorizationPolicy at the egress gateway).
+ * The alert names the policy and rule that decided. Lines the policies cannot decide (a sidecar line
+ * has no peer principal for a principal-based rule) are counted, never alerted.
+ */
+import { z } from 'zod';
+import type { EgressEvent } from '../../identity/types.js';
+import type { PolicySet } from '../../policy/policy-set.js';
+import { type DetectorSpec, destName, eventFinding } from '../spec.js';
+import type { Detector, Emit } from '../types.js';
+
+export const ForbiddenDestinationConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    includeBlocked: z
+      .boolean()
+      .default(false)
+      .describe('Also alert on attempts Istio already dropped (BlackHoleCluster).'),
+  })
+  .strict();
+export type ForbiddenDestinationConfig = z.infer<typeof ForbiddenDestinationConfigSchema>;
+
+export class ForbiddenDestinationDetector implements Detector {
+  readonly ruleId = 'forbidden-destination' as const;
+  undecided = 0;
+
+  constructor(
+    private readonly config: ForbiddenDestinationConfig,
+    private readonly policies: PolicySet,
+  ) {}
+
+  observe(event: EgressEvent, emit: Emit): void {
+    if (this.policies.empty || !event.destination.external) return;
+    const p = event.path;
+    if (p === 'internal' || p === 'inbound' || (p === 'blackhole' && !this.config.includeBlocked)) return;
+    const d = this.policies.decideEvent(event);
+    if (d.verdict === 'unknown') {
+      this.undecided++;
+      return;
+    }
+    if (d.verdict !== 'deny') return;
+    const dest = destName(event);
+    const rule = d.ruleIndex === null ? '' : ` rule ${d.ruleIndex}`;
+    emit(
+      eventFinding(
+        event,
+        this.ruleId,
+        'critical',
+        `${event.source.key} -> ${dest}`,
+        `${event.source.key} reached ${dest}, which its policy does not permit: ${d.detail}.`,
+        {
+          policy: d.policy,
+          policyKind: d.kind,
+          ruleIndex: d.ruleIndex,
+          decision: `${d.policy ?? 'default'}${rule}`,
+          method: event.method,
+          httpPath: event.httpPath,
+        },
+      ),
+    );
+  }
+
+  advance(): void {}
+
+  stateSize(): number {
+    return 0;
+  }
+}
+
+export const forbiddenDestinationSpec: DetectorSpec<ForbiddenDestinationConfig> = {
+  ruleId: 'forbidden-destination',
+  summary:
+    'A source reaches an external host its allow-list (pipeline policy or Istio AuthorizationPolicy) does not permit.',
+  config: ForbiddenDestinationConfigSchema,
+  create: (config, ctx) => new ForbiddenDestinationDetector(config, ctx.policies),
+};

@@ -1,0 +1,66 @@
+/**
+ * gateway-bypass: traffic to an external host that did not go through the egress gateway: a sidecar
+ * sent it via PassthroughCluster (ALLOW_ANY) or via its own cluster for an external ServiceEntry
+ * host. Unmonitored egress is exactly what the seed's attacker wants.
+ */
+import { z } from 'zod';
+import type { EgressEvent } from '../../identity/types.js';
+import { hostMatch } from '../../policy/match.js';
+import { type DetectorSpec, destName, eventFinding } from '../spec.js';
+import type { Detector, Emit } from '../types.js';
+
+export const GatewayBypassConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    paths: z
+      .array(z.enum(['passthrough', 'direct-external']))
+      .default(['passthrough', 'direct-external'])
+      .describe('Which sidecar paths count as bypassing the gateway.'),
+    ignoreHosts: z
+      .array(z.string())
+      .default([])
+      .describe('Host patterns allowed to go direct (e.g. a cloud metadata API).'),
+  })
+  .strict();
+export type GatewayBypassConfig = z.infer<typeof GatewayBypassConfigSchema>;
+
+export class GatewayBypassDetector implements Detector {
+  readonly ruleId = 'gateway-bypass' as const;
+
+  constructor(private readonly config: GatewayBypassConfig) {}
+
+  observe(event: EgressEvent, emit: Emit): void {
+    if (!event.destination.external || !(this.config.paths as string[]).includes(event.path)) return;
+    const dest = destName(event);
+    if (this.config.ignoreHosts.some((p) => hostMatch(p, dest))) return;
+    const via =
+      event.path === 'passthrough' ? 'PassthroughCluster' : `its own cluster ${event.cluster ?? ''}`.trim();
+    emit(
+      eventFinding(
+        event,
+        this.ruleId,
+        'high',
+        `${event.source.key} -> ${dest}`,
+        `${event.source.key} reached external ${dest}:${event.destination.port} directly via ${via}, bypassing the egress gateway.`,
+        {
+          cluster: event.cluster,
+          bytesUp: event.bytesUp,
+          bytesDown: event.bytesDown,
+        },
+      ),
+    );
+  }
+
+  advance(): void {}
+
+  stateSize(): number {
+    return 0;
+  }
+}
+
+export const gatewayBypassSpec: DetectorSpec<GatewayBypassConfig> = {
+  ruleId: 'gateway-bypass',
+  summary: 'Traffic to an external host that did not go through the egress gateway.',
+  config: GatewayBypassConfigSchema,
+  create: (config) => new GatewayBypassDetector(config),
+};

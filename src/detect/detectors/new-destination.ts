@@ -1,0 +1,156 @@
+/**
+ * new-destination: an external host or registrable domain a source identity has not used before,
+ * once both the pipeline and that identity are past the learning period. A new registrable domain
+ * is one finding per domain; new hosts under a known domain are one finding per (identity, domain)
+ * that counts repeats, so a burst of new hosts does not flood (high-cardinality-domain judges those).
+ */
+import { z } from 'zod';
+import type { EgressEvent } from '../../identity/types.js';
+import { hostMatch } from '../../policy/match.js';
+import type { PolicySet } from '../../policy/policy-set.js';
+import { duration } from '../duration.js';
+import { type DetectorContext, type DetectorSpec, destName, eventFinding } from '../spec.js';
+import { KeyTable } from '../state/key-table.js';
+import { type DetectionState, isEgress } from '../state/store.js';
+import type { Detector, Emit } from '../types.js';
+
+export const NewDestinationConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    learningPeriod: duration(
+      '24h',
+      'How long an identity is watched before its new destinations are reported.',
+    ),
+    hosts: z
+      .boolean()
+      .default(true)
+      .describe('Report new hosts under a registrable domain the identity already uses.'),
+    domainGrace: duration(
+      '1h',
+      'After a new domain is reported, its further new hosts are not reported for this long.',
+    ),
+    maxPerIdentity: z
+      .number()
+      .int()
+      .positive()
+      .default(4096)
+      .describe('Hosts and domains remembered per identity.'),
+    ignoreHosts: z.array(z.string()).default([]),
+  })
+  .strict();
+export type NewDestinationConfig = z.infer<typeof NewDestinationConfigSchema>;
+
+interface Seen {
+  firstSeen: number;
+  /** host or `.domain` -> first seen time. */
+  names: Map<string, number>;
+}
+
+export class NewDestinationDetector implements Detector {
+  readonly ruleId = 'new-destination' as const;
+  readonly table: KeyTable<Seen>;
+
+  constructor(
+    private readonly config: NewDestinationConfig,
+    private readonly state: DetectionState,
+    private readonly policies: PolicySet,
+    private readonly learningMs: number,
+    maxKeys: number,
+  ) {
+    this.table = new KeyTable<Seen>('new-destination', maxKeys);
+    state.register({
+      name: 'new-destination',
+      identities: () => [...this.table.entries()].map(([k]) => k),
+      exportIdentity: (id) => {
+        const s = this.table.get(id);
+        return s === undefined ? undefined : { firstSeen: s.firstSeen, names: [...s.names] };
+      },
+      importIdentity: (id, data) => {
+        const d = data as { firstSeen: number; names: [string, number][] };
+        this.table.set(id, { firstSeen: d.firstSeen, names: new Map(d.names) });
+      },
+    });
+  }
+
+  observe(event: EgressEvent, emit: Emit): void {
+    if (!isEgress(event) || !event.destination.external) return;
+    const id = event.source.key;
+    const seen = this.table.touch(id, event.time, () => ({ firstSeen: event.time, names: new Map() }));
+    const host = destName(event);
+    if (seen.names.has(host)) return;
+    const domain = event.destination.registeredDomain;
+    const domainKey = domain === null ? null : `.${domain}`;
+    const domainFirst = domainKey === null ? undefined : seen.names.get(domainKey);
+    this.remember(seen, host, event.time);
+    if (domainKey !== null && domainFirst === undefined) this.remember(seen, domainKey, event.time);
+
+    const learnedAt = Math.max(
+      this.state.startTime + this.learningMs,
+      seen.firstSeen + this.config.learningPeriod,
+    );
+    if (event.time < learnedAt) return;
+    if (this.config.ignoreHosts.some((p) => hostMatch(p, host))) return;
+    const allowed = this.policies.empty ? null : this.policies.decideEvent(event).verdict;
+    const policyNote =
+      allowed === 'allow' ? ' (allowed by policy)' : allowed === 'deny' ? ' (not allowed by policy)' : '';
+    if (domainKey !== null && domainFirst === undefined) {
+      emit(
+        eventFinding(
+          event,
+          this.ruleId,
+          'medium',
+          `${id} -> ${domain}`,
+          `${id} reached ${host}, under registrable domain ${domain}, which it has never used before${policyNote}.`,
+          {
+            novelty: 'registrable-domain',
+            knownDestinations: seen.names.size,
+            policyVerdict: allowed,
+          },
+        ),
+      );
+      return;
+    }
+    if (!this.config.hosts) return;
+    if (
+      domainFirst !== undefined &&
+      event.time - domainFirst < this.config.domainGrace &&
+      domainFirst >= learnedAt
+    )
+      return;
+    emit(
+      eventFinding(
+        event,
+        this.ruleId,
+        'low',
+        `${id} -> new host under ${domain ?? host}`,
+        `${id} reached ${host}, a host it has never used before${domain === null ? '' : ` under ${domain}, which it already uses`}${policyNote}.`,
+        { novelty: 'host', knownDestinations: seen.names.size, policyVerdict: allowed },
+      ),
+    );
+  }
+
+  private remember(seen: Seen, name: string, time: number): void {
+    if (seen.names.size >= this.config.maxPerIdentity) {
+      const oldest = seen.names.keys().next().value as string;
+      seen.names.delete(oldest);
+    }
+    seen.names.set(name, time);
+  }
+
+  advance(): void {}
+
+  stateSize(): number {
+    return this.table.size;
+  }
+}
+
+export const newDestinationSpec: DetectorSpec<NewDestinationConfig> = {
+  ruleId: 'new-destination',
+  summary: 'A host or registrable domain a source has not used before, after learning.',
+  config: NewDestinationConfigSchema,
+  create: (config, ctx: DetectorContext) => {
+    const d = new NewDestinationDetector(config, ctx.state, ctx.policies, ctx.learningPeriodMs, ctx.maxKeys);
+    ctx.trackTable(d.table as KeyTable<unknown>);
+    return d;
+  },
+};

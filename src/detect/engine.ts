@@ -1,0 +1,186 @@
+/**
+ * Runs detectors on event time. Events are copied into a bounded buffer and released in time order
+ * once the watermark (max event time seen - allowed lateness) passes them, so detectors see
+ * non-decreasing time and a replay of a file gives the same findings as the live stream did.
+ *
+ * Late events (older than what was already released) are not dropped: a late forbidden connection
+ * is still a forbidden connection. They are counted and processed at once with their time clamped to
+ * the release point, which keeps the detectors' ordering contract and keeps replays deterministic.
+ * When the buffer is full the oldest events are released early (counted as `forcedReleases`).
+ */
+import type { EgressEvent } from '../identity/types.js';
+import type { KeyTable } from './state/key-table.js';
+import type { DetectionState } from './state/store.js';
+import type { Detector, Emit, Finding } from './types.js';
+
+export interface EngineOptions {
+  latenessMs: number;
+  maxBufferedEvents: number;
+}
+
+export interface EngineCounters {
+  observed: number;
+  released: number;
+  late: number;
+  forcedReleases: number;
+  maxBuffered: number;
+}
+
+/** Detectors are advanced at least once per this much event time while events are released. */
+const TICK_MS = 1000;
+
+const STATE_SOURCE = {
+  principal: null,
+  namespace: null,
+  workload: 'egress-sentinel',
+  pod: null,
+  ip: null,
+  attribution: 'unknown' as const,
+  key: 'egress-sentinel',
+};
+
+export class DetectionEngine {
+  readonly counters: EngineCounters = {
+    observed: 0,
+    released: 0,
+    late: 0,
+    forcedReleases: 0,
+    maxBuffered: 0,
+  };
+  private buffer: EgressEvent[] = [];
+  private sorted = true;
+  private maxTime = Number.NEGATIVE_INFINITY;
+  /** Time of the last released event: nothing older may reach the detectors any more. */
+  private releasedUpTo = Number.NEGATIVE_INFINITY;
+  private advancedTo = Number.NEGATIVE_INFINITY;
+  private readonly tables: KeyTable<unknown>[] = [];
+
+  constructor(
+    private readonly options: EngineOptions,
+    readonly state: DetectionState,
+    readonly detectors: readonly Detector[],
+    private readonly emit: Emit,
+  ) {
+    this.tables.push(state.hosts as KeyTable<unknown>, state.domains as KeyTable<unknown>);
+  }
+
+  /** Tables whose evictions should be reported as `state-eviction` findings. */
+  trackTable(table: KeyTable<unknown>): void {
+    this.tables.push(table);
+  }
+
+  /** The current watermark (event time up to which everything has been released). */
+  get watermark(): number {
+    return this.advancedTo;
+  }
+
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  /** Takes one event (copied: the caller may reuse it). Synchronous, no I/O. */
+  observe(event: EgressEvent): void {
+    this.counters.observed++;
+    const copy: EgressEvent = {
+      ...event,
+      source: { ...event.source },
+      destination: { ...event.destination },
+    };
+    const floor = this.releasedUpTo > this.advancedTo ? this.releasedUpTo : this.advancedTo;
+    if (copy.time < floor) {
+      this.counters.late++;
+      copy.time = floor;
+      this.process(copy);
+      return;
+    }
+    const buf = this.buffer;
+    if (buf.length > 0 && (buf[buf.length - 1] as EgressEvent).time > copy.time) this.sorted = false;
+    buf.push(copy);
+    if (copy.time > this.maxTime) this.maxTime = copy.time;
+    if (buf.length > this.counters.maxBuffered) this.counters.maxBuffered = buf.length;
+    if (buf.length > this.options.maxBufferedEvents) {
+      this.counters.forcedReleases++;
+      this.sortBuffer();
+      const cut = (buf[Math.floor(buf.length / 2)] as EgressEvent).time;
+      this.releaseUpTo(cut);
+    }
+  }
+
+  /** Called once per input batch: releases what the watermark passed and advances detectors. */
+  advance(): void {
+    const watermark = this.maxTime - this.options.latenessMs;
+    if (watermark <= this.advancedTo) return;
+    this.releaseUpTo(watermark);
+    this.advanceDetectors(watermark);
+  }
+
+  /** End of input: releases everything and advances detectors to the last event time. */
+  flush(): void {
+    if (this.buffer.length > 0) this.releaseUpTo(this.maxTime);
+    if (this.maxTime > this.advancedTo) this.advanceDetectors(this.maxTime);
+  }
+
+  private sortBuffer(): void {
+    if (!this.sorted) {
+      this.buffer.sort((a, b) => a.time - b.time);
+      this.sorted = true;
+    }
+  }
+
+  private releaseUpTo(time: number): void {
+    this.sortBuffer();
+    const buf = this.buffer;
+    let n = 0;
+    while (n < buf.length && (buf[n] as EgressEvent).time <= time) {
+      this.process(buf[n] as EgressEvent);
+      n++;
+    }
+    if (n === buf.length) this.buffer = [];
+    else if (n > 0) this.buffer = buf.slice(n);
+  }
+
+  private process(event: EgressEvent): void {
+    // Advance detectors as event time passes, not only per input batch, so time-based findings fire
+    // at the same event time whatever the batching (live stream and replay agree).
+    if (event.time - 1 >= this.advancedTo + TICK_MS) this.advanceDetectors(event.time - 1);
+    this.counters.released++;
+    if (event.time > this.releasedUpTo) this.releasedUpTo = event.time;
+    this.state.observe(event);
+    for (const detector of this.detectors) detector.observe(event, this.emit);
+  }
+
+  private advanceDetectors(watermark: number): void {
+    this.advancedTo = watermark;
+    for (const detector of this.detectors) detector.advance(watermark, this.emit);
+    for (const table of this.tables) {
+      const { count, example } = table.takeEvictions();
+      if (count > 0) this.emit(evictionFinding(table, count, example, watermark));
+    }
+  }
+}
+
+function evictionFinding(
+  table: KeyTable<unknown>,
+  count: number,
+  example: string | null,
+  time: number,
+): Finding {
+  return {
+    ruleId: 'state-eviction',
+    severity: 'medium',
+    time,
+    dedupKey: `state-eviction/${table.name}`,
+    reason: `State for ${table.name} is at its cap of ${table.maxKeys} keys: evicted ${count} least-recently-seen keys, whose baselines restart learning.`,
+    source: { ...STATE_SOURCE },
+    destination: null,
+    path: null,
+    protocol: null,
+    evidence: {
+      table: table.name,
+      evicted: count,
+      evictedTotal: table.evictedTotal,
+      maxKeys: table.maxKeys,
+      exampleKey: example?.replace('\u0001', ' -> ') ?? null,
+    },
+  };
+}

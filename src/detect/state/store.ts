@@ -1,0 +1,154 @@
+/**
+ * The detection state shared by detectors: rolling baselines per (identity, host) and per
+ * (identity, registrable domain), plus any per-identity parts detectors register (first-seen sets,
+ * beacon tracks). Everything can be exported and imported per source identity key, which is how
+ * `--state DIR` saves it and how the scale-out work checkpoints it per Kafka partition.
+ */
+import type { EgressEvent } from '../../identity/types.js';
+import { BASELINE_BYTES, Baseline } from './baseline.js';
+import { KeyTable } from './key-table.js';
+
+/** Separates identity and destination in table keys (never appears in either). */
+export const KEY_SEP = '\u0001';
+
+/** Per-identity state a detector keeps and wants saved with the baselines. */
+export interface PersistentPart {
+  readonly name: string;
+  identities(): Iterable<string>;
+  /** JSON-serialisable state of one identity, or undefined when it has none. */
+  exportIdentity(identity: string): unknown;
+  importIdentity(identity: string, data: unknown): void;
+}
+
+export interface StateOptions {
+  maxKeys: number;
+  tzOffsetMs: number;
+}
+
+/** The destination name used in keys: host, else IP, else "?". */
+export function destinationName(event: EgressEvent): string {
+  return event.destination.host ?? event.destination.ip ?? '?';
+}
+
+/** Whether an event is egress that happened (baselines ignore in-mesh, inbound and dropped traffic). */
+export function isEgress(event: EgressEvent): boolean {
+  const p = event.path;
+  return (
+    p === 'sidecar-to-gateway' ||
+    p === 'gateway-to-external' ||
+    p === 'passthrough' ||
+    p === 'direct-external'
+  );
+}
+
+interface ExportedState {
+  v: 1;
+  hosts: Record<string, string>;
+  domains: Record<string, string>;
+  parts: Record<string, unknown>;
+}
+
+export class DetectionState {
+  readonly hosts: KeyTable<Baseline>;
+  readonly domains: KeyTable<Baseline>;
+  private readonly parts: PersistentPart[] = [];
+  /** The baselines the current event updated (valid during `observe` of detectors). */
+  currentHost: Baseline | null = null;
+  currentDomain: Baseline | null = null;
+  currentHostKey = '';
+  currentDomainKey = '';
+  /** Event time of the first event ever seen (kept across restarts): the global learning clock. */
+  startTime = Number.NaN;
+
+  constructor(readonly options: StateOptions) {
+    this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys);
+    this.domains = new KeyTable<Baseline>('identity-domain', options.maxKeys);
+  }
+
+  register(part: PersistentPart): void {
+    this.parts.push(part);
+  }
+
+  observe(event: EgressEvent): void {
+    if (Number.isNaN(this.startTime)) this.startTime = event.time;
+    this.currentHost = null;
+    this.currentDomain = null;
+    if (!isEgress(event) || !event.destination.external) return;
+    const id = event.source.key;
+    const host = destinationName(event);
+    const domain = event.destination.registeredDomain ?? host;
+    this.currentHostKey = id + KEY_SEP + host;
+    this.currentDomainKey = id + KEY_SEP + domain;
+    const connections = event.protocol === 'http' ? 0 : 1;
+    const tz = this.options.tzOffsetMs;
+    const h = this.hosts.touch(this.currentHostKey, event.time, newBaseline);
+    h.add(event.time, tz, 1, connections, event.bytesUp, event.bytesDown);
+    const d = this.domains.touch(this.currentDomainKey, event.time, newBaseline);
+    d.add(event.time, tz, 1, connections, event.bytesUp, event.bytesDown);
+    this.currentHost = h;
+    this.currentDomain = d;
+  }
+
+  /** Every identity that has any state. */
+  keys(): string[] {
+    const ids = new Set<string>();
+    for (const table of [this.hosts, this.domains]) {
+      for (const [key] of table.entries()) ids.add(key.slice(0, key.indexOf(KEY_SEP)));
+    }
+    for (const part of this.parts) for (const id of part.identities()) ids.add(id);
+    return [...ids].sort();
+  }
+
+  /** The state of one identity as a JSON string (baselines base64-encoded). O(keys). */
+  exportKey(identity: string): string {
+    const prefix = identity + KEY_SEP;
+    const out: ExportedState = { v: 1, hosts: {}, domains: {}, parts: {} };
+    for (const [name, table] of [
+      ['hosts', this.hosts],
+      ['domains', this.domains],
+    ] as const) {
+      for (const [key, entry] of table.entries()) {
+        if (key.startsWith(prefix))
+          out[name][key.slice(prefix.length)] = Buffer.from(entry.value.buffer).toString('base64');
+      }
+    }
+    for (const part of this.parts) {
+      const data = part.exportIdentity(identity);
+      if (data !== undefined) out.parts[part.name] = data;
+    }
+    return JSON.stringify(out);
+  }
+
+  /** Restores what `exportKey` produced; throws on a malformed state string. */
+  importKey(identity: string, text: string): void {
+    const data = JSON.parse(text) as ExportedState;
+    if (data.v !== 1 || typeof data.hosts !== 'object' || typeof data.domains !== 'object') {
+      throw new Error(`unsupported state for ${identity}`);
+    }
+    const prefix = identity + KEY_SEP;
+    for (const [name, table] of [
+      ['hosts', this.hosts],
+      ['domains', this.domains],
+    ] as const) {
+      for (const [dest, b64] of Object.entries(data[name])) {
+        const bytes = Buffer.from(b64, 'base64');
+        if (bytes.length !== BASELINE_BYTES)
+          throw new Error(
+            `baseline for ${identity} -> ${dest} has ${bytes.length} bytes, expected ${BASELINE_BYTES}`,
+          );
+        const buf = new ArrayBuffer(BASELINE_BYTES);
+        new Uint8Array(buf).set(bytes);
+        const baseline = new Baseline(buf);
+        table.set(prefix + dest, baseline, Math.floor(baseline.lastSeen / 60_000));
+      }
+    }
+    for (const part of this.parts) {
+      const partData = data.parts?.[part.name];
+      if (partData !== undefined) part.importIdentity(identity, partData);
+    }
+  }
+}
+
+function newBaseline(): Baseline {
+  return new Baseline();
+}

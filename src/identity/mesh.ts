@@ -1,0 +1,169 @@
+/**
+ * Inside-the-mesh tests (hosts by DNS suffix, IPs by CIDR), egress-gateway host matching, address
+ * splitting, and registrable domains via tldts (public-suffix list), cached per host because the same
+ * few hundred destinations repeat millions of times.
+ */
+import { getDomain } from 'tldts';
+import type { MeshConfig } from './config.js';
+
+export interface HostInfo {
+  readonly mesh: boolean;
+  readonly ipLiteral: boolean;
+  readonly egressGateway: boolean;
+  /** eTLD+1 for external names; null for IPs and mesh names. */
+  readonly registeredDomain: string | null;
+}
+
+interface Cidr4 {
+  base: number;
+  mask: number;
+}
+
+function ipv4ToInt(ip: string): number {
+  let v = 0;
+  let part = 0;
+  let dots = 0;
+  let digits = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part > 255) return -1;
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      digits++;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0 || part > 255) return -1;
+  return v * 256 + part;
+}
+
+export function isIpLiteral(host: string): boolean {
+  return ipv4ToInt(host) >= 0 || host.includes(':');
+}
+
+function expandIpv6(ip: string): number[] | null {
+  const halves = ip.split('::');
+  if (halves.length > 2) return null;
+  const head = halves[0] ? (halves[0] as string).split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? (halves[1] as string).split(':') : [];
+  const fill = 8 - head.length - tail.length;
+  if (fill < 0 || (halves.length === 1 && fill !== 0)) return null;
+  const parts = [...head, ...Array<string>(fill).fill('0'), ...tail].map((h) => Number.parseInt(h, 16));
+  return parts.some((p) => Number.isNaN(p)) ? null : parts;
+}
+
+export class MeshScope {
+  private readonly cidrs4: Cidr4[] = [];
+  private readonly cidrs6: { parts: number[]; bits: number }[] = [];
+  private readonly suffixes: string[];
+  private readonly gatewayExact = new Set<string>();
+  private readonly gatewaySuffixes: string[] = [];
+  private readonly domainCache = new Map<string, string | null>();
+  private readonly hostCache = new Map<string, HostInfo>();
+
+  constructor(config: Pick<MeshConfig, 'meshCidrs' | 'meshDomains' | 'egressGatewayHosts'>) {
+    for (const c of config.meshCidrs) {
+      const [addr, bitsText] = c.split('/') as [string, string];
+      const bits = Number(bitsText);
+      const base = ipv4ToInt(addr);
+      if (base >= 0) {
+        const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+        this.cidrs4.push({ base: (base & mask) >>> 0, mask });
+      } else {
+        const parts = expandIpv6(addr);
+        if (parts !== null) this.cidrs6.push({ parts, bits });
+      }
+    }
+    this.suffixes = config.meshDomains.map((d) => (d.startsWith('.') ? d : `.${d}`));
+    for (const h of config.egressGatewayHosts) {
+      if (h.startsWith('*')) this.gatewaySuffixes.push(h.slice(1));
+      else this.gatewayExact.add(h);
+    }
+  }
+
+  /** Mesh names: no dot (short service names), or a configured mesh suffix. */
+  isMeshHost(host: string): boolean {
+    if (host.indexOf('.') < 0) return true;
+    for (const s of this.suffixes) if (host.endsWith(s) || host === s.slice(1)) return true;
+    return false;
+  }
+
+  isMeshIp(ip: string): boolean {
+    const v = ipv4ToInt(ip);
+    if (v >= 0) {
+      for (const c of this.cidrs4) if ((v & c.mask) >>> 0 === c.base) return true;
+      return false;
+    }
+    const parts = expandIpv6(ip);
+    if (parts === null) return false;
+    outer: for (const c of this.cidrs6) {
+      let bits = c.bits;
+      for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
+        const m = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
+        if (((parts[i] as number) & m) !== ((c.parts[i] as number) & m)) continue outer;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  isEgressGatewayHost(host: string): boolean {
+    if (this.gatewayExact.has(host)) return true;
+    for (const s of this.gatewaySuffixes) if (host.endsWith(s)) return true;
+    return false;
+  }
+
+  /** Everything the normaliser asks about a host, computed once per distinct host (one Map lookup per use). */
+  hostInfo(host: string): HostInfo {
+    let info = this.hostCache.get(host);
+    if (info === undefined) {
+      const ip = isIpLiteral(host);
+      const mesh = ip ? this.isMeshIp(host) : this.isMeshHost(host);
+      info = {
+        mesh,
+        ipLiteral: ip,
+        egressGateway: !ip && this.isEgressGatewayHost(host),
+        registeredDomain: ip || mesh ? null : getDomain(host),
+      };
+      if (this.hostCache.size >= 50000) this.hostCache.clear();
+      this.hostCache.set(host, info);
+    }
+    return info;
+  }
+
+  registeredDomain(host: string): string | null {
+    const hit = this.domainCache.get(host);
+    if (hit !== undefined) return hit;
+    const d = getDomain(host);
+    if (this.domainCache.size >= 50000) this.domainCache.clear();
+    this.domainCache.set(host, d);
+    return d;
+  }
+}
+
+/** Index of the ':' before the port in `ip:port` / `[v6]:port` / `host:port`, or -1. */
+export function portColon(addr: string): number {
+  if (addr.charCodeAt(0) === 91) {
+    const close = addr.indexOf(']');
+    return close >= 0 && addr.charCodeAt(close + 1) === 58 ? close + 1 : -1;
+  }
+  const c = addr.lastIndexOf(':');
+  return c >= 0 && addr.indexOf(':') === c ? c : -1;
+}
+
+export function addrHost(addr: string): string {
+  const c = portColon(addr);
+  const h = c < 0 ? addr : addr.slice(0, c);
+  return h.charCodeAt(0) === 91 ? h.slice(1, -1) : h;
+}
+
+export function addrPort(addr: string): number {
+  const c = portColon(addr);
+  if (c < 0) return 0;
+  const n = Number(addr.slice(c + 1));
+  return Number.isInteger(n) ? n : 0;
+}

@@ -1,0 +1,184 @@
+/**
+ * Raw input (a file line or a Kafka message) -> zero or more access records, skips and malformed
+ * lines, reported to a DecodeSink. Detection needs no configuration: a JSON envelope is parsed
+ * once and matched against JSON_ENVELOPES; the inner line (or a bare line) is classified by its
+ * first bytes: `[` TEXT, `{` JSON, a CRI prefix, a pilot-agent/Envoy log line, blank, or noise.
+ * `format` forces one parser; `customFormat` / `customJsonFormat` add a compiled user format that is
+ * tried first in `auto` mode.
+ */
+import { CustomFormatParser } from './custom-format.js';
+import type { DecodeSink } from './decoder-types.js';
+import { type CriParts, readCri } from './envelope/cri.js';
+import { resetMeta } from './envelope/meta.js';
+import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
+import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
+import { EnvoyTextParser } from './envoy-text.js';
+import { JSON_ENVELOPES } from './registry.js';
+import {
+  type AccessLineParser,
+  type AccessRecord,
+  newAccessRecord,
+  newShipperMeta,
+  type ShipperMeta,
+} from './types.js';
+
+export type FormatMode = 'auto' | 'text' | 'json' | 'custom';
+
+export interface DecoderOptions {
+  format?: FormatMode;
+  customFormat?: string;
+  customJsonFormat?: Record<string, string>;
+}
+
+// `2020-06-29T23:37:27.285550Z<TAB>info<TAB>...` (pilot-agent) and Envoy's `[2020-06-29 23:37:27.285][15][info]`.
+const AGENT_LOG =
+  /^\d{4}-\d\d-\d\dT[\d:.]+Z?[\t ]+(info|warn|warning|error|debug|critical|fatal|trace|none)\b/;
+const ENVOY_LOG = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[.\d]*\]\[/;
+
+export class LineDecoder implements InnerSink {
+  private readonly record: AccessRecord = newAccessRecord();
+  private readonly meta: ShipperMeta = newShipperMeta();
+  private readonly cri: CriParts = {
+    payloadStart: 0,
+    partial: false,
+    time: Number.NaN,
+  };
+  private readonly mode: FormatMode;
+  private readonly text: AccessLineParser | null;
+  private readonly json: EnvoyJsonParser | null;
+  private readonly custom: AccessLineParser | null;
+  private sink: DecodeSink | null = null;
+  private raw = '';
+  private envelope: JsonEnvelope | null = null;
+
+  constructor(options: DecoderOptions = {}) {
+    this.mode = options.format ?? 'auto';
+    this.custom = options.customFormat === undefined ? null : new CustomFormatParser(options.customFormat);
+    const customJson =
+      options.customJsonFormat === undefined
+        ? null
+        : new EnvoyJsonParser(options.customJsonFormat, 'custom-json');
+    if (this.mode === 'custom' && this.custom === null && customJson === null) {
+      throw new Error('format "custom" needs customFormat or customJsonFormat');
+    }
+    this.text = this.mode === 'auto' || this.mode === 'text' ? new EnvoyTextParser() : null;
+    this.json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
+  }
+
+  decode(raw: string, sink: DecodeSink): void {
+    this.sink = sink;
+    this.raw = raw;
+    this.envelope = null;
+    const meta = this.meta;
+    resetMeta(meta);
+    if (raw.charCodeAt(0) !== 123) {
+      this.line(raw, meta);
+      return;
+    }
+    let obj: unknown;
+    try {
+      obj = JSON.parse(raw);
+    } catch (err) {
+      sink.malformed(`not valid JSON (${(err as Error).message})`, raw);
+      return;
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      sink.malformed('JSON value is not an object', raw);
+      return;
+    }
+    const o = obj as JsonObject;
+    const envs = JSON_ENVELOPES;
+    for (let i = 0; i < envs.length; i++) {
+      const env = envs[i] as JsonEnvelope;
+      if (env.matches(o)) {
+        this.envelope = env;
+        env.open(o, meta, this);
+        return;
+      }
+    }
+    if (looksLikeJsonAccess(o)) this.object(o, meta);
+    else if (typeof o.level === 'string' && (o.msg !== undefined || o.message !== undefined))
+      sink.skipped('proxy log (JSON)');
+    else
+      sink.malformed(
+        `JSON object is neither an access line nor a known envelope (keys: ${Object.keys(o).slice(0, 8).join(', ')})`,
+        raw,
+      );
+  }
+
+  /** InnerSink: an inner (or bare) payload line. */
+  line(payload: string, meta: ShipperMeta): void {
+    const sink = this.sink as DecodeSink;
+    const c = payload.charCodeAt(0);
+    let parser: AccessLineParser | null = null;
+    if (c === 91) {
+      if (ENVOY_LOG.test(payload)) {
+        sink.skipped('proxy log (Envoy)');
+        return;
+      }
+      parser = this.text;
+    } else if (c === 123) {
+      parser = this.json;
+    } else if (c >= 48 && c <= 57) {
+      if (readCri(payload, this.cri)) {
+        if (this.cri.partial) {
+          sink.skipped('CRI partial line (P)');
+          return;
+        }
+        if (Number.isNaN(meta.shippedAt)) meta.shippedAt = this.cri.time;
+        this.line(payload.slice(this.cri.payloadStart), meta);
+        return;
+      }
+      if (AGENT_LOG.test(payload)) {
+        sink.skipped('proxy log (pilot-agent/Envoy)');
+        return;
+      }
+    } else if (payload.length === 0 || payload.trim().length === 0) {
+      sink.skipped('blank line');
+      return;
+    }
+    const custom = this.custom;
+    if (custom !== null && custom.accepts(payload)) {
+      const out = custom.parse(payload, this.record);
+      if (out.kind === 'access') {
+        sink.access(this.record, meta);
+        return;
+      }
+      if (parser === null || this.mode === 'custom') {
+        this.bad(out.reason);
+        return;
+      }
+    }
+    if (parser === null) {
+      const head = payload.length > 40 ? `${payload.slice(0, 40)}…` : payload;
+      sink.skipped(`not an access line: ${JSON.stringify(head)}`);
+      return;
+    }
+    const out = parser.parse(payload, this.record);
+    if (out.kind === 'access') sink.access(this.record, meta);
+    else if (out.kind === 'malformed') this.bad(out.reason);
+    else sink.skipped(out.reason);
+  }
+
+  /** InnerSink: an access record already parsed as JSON within the envelope. */
+  object(record: JsonObject, meta: ShipperMeta): void {
+    const sink = this.sink as DecodeSink;
+    if (this.json === null) {
+      sink.skipped('JSON access record while format is forced to text');
+      return;
+    }
+    const out = this.json.fill(record, this.record);
+    if (out.kind === 'access') sink.access(this.record, meta);
+    else if (out.kind === 'malformed') this.bad(out.reason);
+  }
+
+  /** InnerSink: the envelope is broken. */
+  broken(reason: string): void {
+    (this.sink as DecodeSink).malformed(reason, this.raw);
+  }
+
+  private bad(reason: string): void {
+    const env = this.envelope;
+    (this.sink as DecodeSink).malformed(env === null ? reason : `${env.name}: ${reason}`, this.raw);
+  }
+}

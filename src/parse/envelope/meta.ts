@@ -1,0 +1,77 @@
+/** Helpers shared by the envelopes: resetting the reused meta, labels to workload, times. */
+import { parseIsoTime } from '../time.js';
+import type { ShipperMeta } from '../types.js';
+import { isObject, type JsonObject } from './types.js';
+
+export function resetMeta(m: ShipperMeta): void {
+  m.namespace = null;
+  m.pod = null;
+  m.podIp = null;
+  m.container = null;
+  m.node = null;
+  m.workload = null;
+  m.istioLabel = null;
+  m.gatewayName = null;
+  m.shippedAt = Number.NaN;
+}
+
+export function str(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+/** Reads a label, also in Filebeat's de-dotted spelling (`service_istio_io/canonical-name`). */
+function label(labels: JsonObject, key: string, dedotted: string): string | null {
+  return str(labels[key]) ?? str(labels[dedotted]);
+}
+
+/**
+ * Fills workload / istioLabel / gatewayName from pod labels; workload falls back to the
+ * deployment name, then to the pod name without its ReplicaSet / StatefulSet suffix.
+ */
+export function applyLabels(m: ShipperMeta, labels: unknown, deployment: string | null): void {
+  if (isObject(labels)) {
+    m.workload =
+      label(labels, 'service.istio.io/canonical-name', 'service_istio_io/canonical-name') ?? str(labels.app);
+    m.istioLabel = str(labels.istio);
+    m.gatewayName = label(
+      labels,
+      'gateway.networking.k8s.io/gateway-name',
+      'gateway_networking_k8s_io/gateway-name',
+    );
+  }
+  if (m.workload === null) m.workload = deployment ?? (m.pod === null ? null : workloadFromPodName(m.pod));
+}
+
+const podCache = new Map<string, string>();
+
+/** `reviews-v1-545db77b95-z6fx5` -> `reviews-v1`; `web-0` -> `web`; `fluentd-x7k2q` -> `fluentd`. */
+export function workloadFromPodName(pod: string): string {
+  const hit = podCache.get(pod);
+  if (hit !== undefined) return hit;
+  let w = pod.replace(/-[a-z0-9]{6,10}-[a-z0-9]{5}$/, '');
+  if (w === pod) w = pod.replace(/-\d+$/, '');
+  if (w === pod) w = pod.replace(/-[a-z0-9]{5}$/, '');
+  if (podCache.size >= 10000) podCache.clear();
+  podCache.set(pod, w);
+  return w;
+}
+
+/** A shipper timestamp: ISO string, epoch seconds (float) or epoch nanoseconds (OTLP, number or string). */
+export function shipperTime(v: unknown): number {
+  if (typeof v === 'string') {
+    // Epoch nanoseconds as a decimal string (OTLP): drop the last 6 digits rather than divide, to stay exact.
+    if (v.length > 6 && v.charCodeAt(0) >= 48 && v.charCodeAt(0) <= 57 && v.indexOf('-') < 0)
+      return Number(v.slice(0, -6));
+    return parseIsoTime(v, 0, v.length);
+  }
+  if (typeof v === 'number') return v > 1e15 ? Math.round(v / 1e6) : v > 1e11 ? v : Math.round(v * 1000);
+  return Number.NaN;
+}
+
+/** For envelope reasons: "missing", "null", "an array", "a number". */
+export function describeType(v: unknown): string {
+  if (v === undefined) return 'missing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}

@@ -1,0 +1,180 @@
+/**
+ * What a report shows, built from alerts (JSON lines, `src/alerts/types.ts`) and optionally events
+ * or flows (JSON lines): the time range, the egress map's edges (source → destination with counts,
+ * alerted or not) and the alerts per rule. Lines that are not JSON objects are counted and skipped,
+ * with the first few named by line number.
+ */
+import { readFileSync } from 'node:fs';
+import type { Alert, Severity } from '../alerts/types.js';
+import { SentinelError } from '../errors.js';
+
+export interface Edge {
+  source: string;
+  destination: string;
+  connections: number;
+  bytesUp: number;
+  /** Highest severity of an alert on this pair, or null. */
+  alerted: Severity | null;
+  rules: Set<string>;
+}
+
+export interface ReportModel {
+  title: string;
+  from: number;
+  to: number;
+  alerts: Alert[];
+  edges: Edge[];
+  skipped: { count: number; examples: string[] };
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { low: 1, medium: 2, high: 3, critical: 4 };
+
+export function worse(a: Severity | null, b: Severity): Severity {
+  return a === null || SEVERITY_RANK[b] > SEVERITY_RANK[a] ? b : a;
+}
+
+export function sourceLabel(s: {
+  namespace?: string | null;
+  workload?: string | null;
+  principal?: string | null;
+  ip?: string | null;
+  key?: string | null;
+}): string {
+  if (s.key) return s.key;
+  if (s.namespace && s.workload) return `${s.namespace}/${s.workload}`;
+  return s.principal ?? (s.ip ? `unknown/${s.ip}` : 'unknown');
+}
+
+export function destinationLabel(
+  d: { domain?: string | null; host?: string | null; ip?: string | null; port?: number | null } | null,
+): string {
+  if (d === null) return '(none)';
+  const name = d.domain ?? d.host ?? d.ip ?? 'unknown';
+  return d.port && !(d.domain ?? d.host) ? `${name}:${d.port}` : name;
+}
+
+export function readJsonLines(file: string, skipped: ReportModel['skipped']): Record<string, unknown>[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SentinelError(
+      'ESN_INPUT',
+      `Cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { where: file },
+    );
+  }
+  const out: Record<string, unknown>[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      const value: unknown = JSON.parse(line);
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+        out.push(value as Record<string, unknown>);
+        return;
+      }
+    } catch {
+      // counted below
+    }
+    skipped.count++;
+    if (skipped.examples.length < 5) skipped.examples.push(`${file}:${i + 1}`);
+  });
+  return out;
+}
+
+function isAlert(v: Record<string, unknown>): v is Record<string, unknown> & Alert {
+  const rule = v.rule as { id?: unknown } | undefined;
+  return (
+    typeof v['@timestamp'] === 'string' &&
+    typeof rule?.id === 'string' &&
+    typeof v.source === 'object' &&
+    v.source !== null
+  );
+}
+
+type Flat = Record<string, unknown>;
+const num = (v: unknown) =>
+  typeof v === 'number' && Number.isFinite(v)
+    ? v
+    : typeof v === 'string' && v !== '' && !Number.isNaN(Number(v))
+      ? Number(v)
+      : 0;
+const obj = (v: unknown): Flat => (v !== null && typeof v === 'object' ? (v as Flat) : {});
+
+/** An event (EgressEvent) or a flow document (`flow.connections`, `flow.bytes_up`): pair and counts. */
+function eventEdge(
+  e: Flat,
+): { source: string; destination: string; connections: number; bytesUp: number; time: number } | null {
+  const source = obj(e.source);
+  const dest = obj(e.destination);
+  const flow = obj(e.flow);
+  const destination = destinationLabel({
+    domain: (dest.domain as string | undefined) ?? null,
+    host: (dest.host as string | undefined) ?? null,
+    ip: (dest.ip as string | undefined) ?? null,
+    port: num(dest.port) || null,
+  });
+  if (Object.keys(source).length === 0 || destination === 'unknown') return null;
+  const time = typeof e.time === 'number' ? e.time : Date.parse(String(e['@timestamp'] ?? ''));
+  return {
+    source: sourceLabel(source as Parameters<typeof sourceLabel>[0]),
+    destination,
+    connections: 'flow' in e ? num(flow.connections) || num(flow.requests) || 1 : 1,
+    bytesUp: 'flow' in e ? num(flow.bytes_up) : num(e.bytesUp),
+    time: Number.isFinite(time) ? time : Number.NaN,
+  };
+}
+
+export function buildModel(
+  alertsFile: string,
+  eventsFile?: string,
+  title = 'egress-sentinel report',
+): ReportModel {
+  const skipped = { count: 0, examples: [] as string[] };
+  const alerts: Alert[] = [];
+  for (const v of readJsonLines(alertsFile, skipped)) {
+    if (isAlert(v)) alerts.push(v);
+    else {
+      skipped.count++;
+      if (skipped.examples.length < 5) skipped.examples.push(`${alertsFile}: an object that is not an alert`);
+    }
+  }
+  alerts.sort((a, b) => a['@timestamp'].localeCompare(b['@timestamp']));
+  const edges = new Map<string, Edge>();
+  const edge = (source: string, destination: string): Edge => {
+    const key = `${source}\u0000${destination}`;
+    let e = edges.get(key);
+    if (e === undefined) {
+      e = { source, destination, connections: 0, bytesUp: 0, alerted: null, rules: new Set() };
+      edges.set(key, e);
+    }
+    return e;
+  };
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  if (eventsFile !== undefined) {
+    for (const v of readJsonLines(eventsFile, skipped)) {
+      const pair = eventEdge(v);
+      if (pair === null) continue;
+      const e = edge(pair.source, pair.destination);
+      e.connections += pair.connections;
+      e.bytesUp += pair.bytesUp;
+      if (Number.isFinite(pair.time)) {
+        from = Math.min(from, pair.time);
+        to = Math.max(to, pair.time);
+      }
+    }
+  }
+  for (const a of alerts) {
+    const e = edge(sourceLabel(a.source), destinationLabel(a.destination ?? null));
+    e.alerted = worse(e.alerted, a.severity);
+    e.rules.add(a.rule.id);
+    const t = Date.parse(a['@timestamp']);
+    if (Number.isFinite(t)) {
+      from = Math.min(from, t);
+      to = Math.max(to, t);
+    }
+  }
+  if (!Number.isFinite(from)) from = to = Date.now();
+  return { title, from, to: Math.max(to, from + 1), alerts, edges: [...edges.values()], skipped };
+}

@@ -1,0 +1,268 @@
+/**
+ * One access-log line before rendering: the Envoy command-operator values of Istio's default format
+ * (plus `%DOWNSTREAM_PEER_URI_SAN%`), the pod whose istio-proxy wrote it, and when the shipper
+ * delivers it. Builders below make the legs of each kind of request with consistent addresses.
+ */
+import type { Rng } from './rng.js';
+import { externalIp, GATEWAY_FQDN, GATEWAY_TLS_PORT, type Pod } from './topology.js';
+
+export interface SimRecord {
+  /** %START_TIME%, epoch ms. */
+  start: number;
+  /** When the shipper hands the line on: end of the request plus shipper jitter. Sort key. */
+  emit: number;
+  reporter: Pod;
+  method: string;
+  path: string;
+  protocol: string;
+  code: number;
+  flags: string;
+  details: string;
+  termination: string;
+  tlsFailure: string;
+  bytesReceived: number;
+  bytesSent: number;
+  duration: number;
+  upstreamServiceTime: string;
+  xff: string;
+  userAgent: string;
+  requestId: string;
+  authority: string;
+  upstreamHost: string;
+  cluster: string;
+  upstreamLocal: string;
+  downstreamLocal: string;
+  downstreamRemote: string;
+  sni: string;
+  route: string;
+  peerUriSan: string;
+}
+
+/** A TCP-shaped record with every field set (one object shape, so V8 keeps it fast). */
+function tcpRecord(start: number, emit: number, reporter: Pod): SimRecord {
+  return {
+    start,
+    emit,
+    reporter,
+    method: '-',
+    path: '-',
+    protocol: '-',
+    code: 0,
+    flags: '-',
+    details: '-',
+    termination: '-',
+    tlsFailure: '-',
+    bytesReceived: 0,
+    bytesSent: 0,
+    duration: 0,
+    upstreamServiceTime: '-',
+    xff: '-',
+    userAgent: '-',
+    requestId: '-',
+    authority: '-',
+    upstreamHost: '-',
+    cluster: '-',
+    upstreamLocal: '-',
+    downstreamLocal: '-',
+    downstreamRemote: '-',
+    sni: '-',
+    route: '-',
+    peerUriSan: '-',
+  };
+}
+
+function setHttp(r: SimRecord, call: HttpCall): SimRecord {
+  r.method = call.method;
+  r.path = call.path;
+  r.protocol = 'HTTP/1.1';
+  r.code = call.code;
+  r.details = 'via_upstream';
+  r.bytesReceived = call.bytesUp;
+  r.bytesSent = call.bytesDown;
+  r.userAgent = call.userAgent;
+  return r;
+}
+
+function ephemeral(rng: Rng): number {
+  return rng.int(32768, 60999);
+}
+
+function shipped(rng: Rng, start: number, duration: number): number {
+  return start + duration + rng.int(200, 4000);
+}
+
+export interface TlsTransfer {
+  host: string;
+  port: number;
+  bytesUp: number;
+  bytesDown: number;
+  duration: number;
+}
+
+/**
+ * TLS egress routed through the egress gateway: the caller's sidecar leg to the gateway, and (unless
+ * the gateway is silent) the gateway's leg out, whose downstream remote address is the sidecar
+ * leg's upstream local address and whose peer URI SAN is the caller's principal.
+ */
+export function tlsViaGateway(
+  rng: Rng,
+  start: number,
+  caller: Pod,
+  gateway: Pod,
+  subset: string,
+  t: TlsTransfer,
+  gatewayLogs: boolean,
+): SimRecord[] {
+  const ip = externalIp(t.host);
+  const hopPort = ephemeral(rng);
+  const sidecar = tcpRecord(start, shipped(rng, start, t.duration), caller);
+  sidecar.bytesReceived = t.bytesUp;
+  sidecar.bytesSent = t.bytesDown;
+  sidecar.duration = t.duration;
+  sidecar.upstreamHost = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
+  sidecar.cluster = `outbound|${t.port}|${subset}|${GATEWAY_FQDN}`;
+  sidecar.upstreamLocal = `${caller.ip}:${hopPort}`;
+  sidecar.downstreamLocal = `${ip}:${t.port}`;
+  sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
+  sidecar.sni = t.host;
+  if (!gatewayLogs) return [sidecar];
+  const gwStart = start + rng.int(1, 4);
+  const gatewayLeg = gatewayLegOnly(rng, gwStart, gateway, caller.ip, caller.principal, {
+    ...t,
+    duration: Math.max(0, t.duration - rng.int(0, 3)),
+  });
+  gatewayLeg.downstreamRemote = `${caller.ip}:${hopPort}`;
+  return [sidecar, gatewayLeg];
+}
+
+/** A gateway leg with no sidecar leg behind it: a client outside the mesh (or a forged identity). */
+export function gatewayLegOnly(
+  rng: Rng,
+  start: number,
+  gateway: Pod,
+  clientIp: string,
+  peerUriSan: string,
+  t: TlsTransfer,
+): SimRecord {
+  const ip = externalIp(t.host);
+  const r = tcpRecord(start, shipped(rng, start, t.duration), gateway);
+  r.bytesReceived = t.bytesUp;
+  r.bytesSent = t.bytesDown;
+  r.duration = t.duration;
+  r.upstreamHost = `${ip}:${t.port}`;
+  r.cluster = `outbound|${t.port}||${t.host}`;
+  r.upstreamLocal = `${gateway.ip}:${ephemeral(rng)}`;
+  r.downstreamLocal = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
+  r.downstreamRemote = `${clientIp}:${ephemeral(rng)}`;
+  r.sni = t.host;
+  r.peerUriSan = peerUriSan;
+  return r;
+}
+
+export interface HttpCall {
+  method: string;
+  path: string;
+  code: number;
+  bytesUp: number;
+  bytesDown: number;
+  duration: number;
+  userAgent: string;
+}
+
+/** An in-mesh HTTP call: the client's outbound line and the server's inbound line, one request id. */
+export function inMeshHttp(
+  rng: Rng,
+  start: number,
+  client: Pod,
+  server: Pod,
+  serviceHost: string,
+  servicePort: number,
+  serviceVip: string,
+  call: HttpCall,
+): SimRecord[] {
+  const requestId = rng.uuid();
+  const hopPort = ephemeral(rng);
+  const serverTime = Math.max(0, call.duration - rng.int(0, 2));
+  const authority = `${serviceHost.slice(0, serviceHost.indexOf('.'))}:${servicePort}`;
+  const outbound = setHttp(tcpRecord(start, shipped(rng, start, call.duration), client), call);
+  outbound.duration = call.duration;
+  outbound.upstreamServiceTime = String(serverTime);
+  outbound.requestId = requestId;
+  outbound.authority = authority;
+  outbound.upstreamHost = `${server.ip}:${servicePort}`;
+  outbound.cluster = `outbound|${servicePort}||${serviceHost}`;
+  outbound.upstreamLocal = `${client.ip}:${hopPort}`;
+  outbound.downstreamLocal = `${serviceVip}:${servicePort}`;
+  outbound.downstreamRemote = `${client.ip}:${ephemeral(rng)}`;
+  outbound.route = 'default';
+  const inbound = setHttp(tcpRecord(start + 1, shipped(rng, start + 1, serverTime), server), call);
+  inbound.duration = serverTime;
+  inbound.upstreamServiceTime = String(Math.max(0, serverTime - 1));
+  inbound.requestId = requestId;
+  inbound.authority = authority;
+  inbound.upstreamHost = `${server.ip}:${servicePort}`;
+  inbound.cluster = `inbound|${servicePort}||`;
+  inbound.upstreamLocal = `127.0.0.6:${ephemeral(rng)}`;
+  inbound.downstreamLocal = `${server.ip}:${servicePort}`;
+  inbound.downstreamRemote = `${client.ip}:${hopPort}`;
+  inbound.sni = `outbound_.${servicePort}_._.${serviceHost}`;
+  inbound.route = 'default';
+  inbound.peerUriSan = client.principal;
+  return [outbound, inbound];
+}
+
+/** A sidecar sending straight out through PassthroughCluster (ALLOW_ANY): TLS, so no host name. */
+export function passthroughTls(
+  rng: Rng,
+  start: number,
+  caller: Pod,
+  ip: string,
+  port: number,
+  t: Omit<TlsTransfer, 'host' | 'port'>,
+): SimRecord {
+  const local = ephemeral(rng);
+  const r = tcpRecord(start, shipped(rng, start, t.duration), caller);
+  r.bytesReceived = t.bytesUp;
+  r.bytesSent = t.bytesDown;
+  r.duration = t.duration;
+  r.upstreamHost = `${ip}:${port}`;
+  r.cluster = 'PassthroughCluster';
+  r.upstreamLocal = `${caller.ip}:${local + 1}`;
+  r.downstreamLocal = `${ip}:${port}`;
+  r.downstreamRemote = `${caller.ip}:${local}`;
+  return r;
+}
+
+/** Plain HTTP through PassthroughCluster (route `allow_any`): the authority names the host. */
+export function passthroughHttp(
+  rng: Rng,
+  start: number,
+  caller: Pod,
+  host: string,
+  call: HttpCall,
+): SimRecord {
+  const ip = externalIp(host);
+  const local = ephemeral(rng);
+  const r = setHttp(tcpRecord(start, shipped(rng, start, call.duration), caller), call);
+  r.duration = call.duration;
+  r.upstreamServiceTime = String(Math.max(0, call.duration - 1));
+  r.requestId = rng.uuid();
+  r.authority = host;
+  r.upstreamHost = `${ip}:80`;
+  r.cluster = 'PassthroughCluster';
+  r.upstreamLocal = `${caller.ip}:${local + 1}`;
+  r.downstreamLocal = `${ip}:80`;
+  r.downstreamRemote = `${caller.ip}:${local}`;
+  r.route = 'allow_any';
+  return r;
+}
+
+/** A connection dropped by BlackHoleCluster (REGISTRY_ONLY): code 0, flag UH, no upstream. */
+export function blackhole(rng: Rng, start: number, caller: Pod, ip: string, port: number): SimRecord {
+  const r = tcpRecord(start, shipped(rng, start, 0), caller);
+  r.flags = 'UH';
+  r.cluster = 'BlackHoleCluster';
+  r.downstreamLocal = `${ip}:${port}`;
+  r.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
+  return r;
+}

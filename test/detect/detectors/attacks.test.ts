@@ -1,0 +1,200 @@
+/**
+ * Each detector fires on its attack, injected into two days of benign traffic, within the time to
+ * detect (event time from the attack's first event): 2 minutes, beaconing 30 minutes.
+ */
+import { describe, expect, it } from 'vitest';
+import type { EgressEvent } from '../../../src/identity/types.js';
+import { PipelinePolicyEvaluator } from '../../../src/policy/pipeline.js';
+import {
+  benignTraffic,
+  DAY,
+  destination,
+  egressEvent,
+  gatewayLeg,
+  Harness,
+  HOUR,
+  MIN,
+  source,
+  T0,
+} from '../../helpers/events.js';
+
+const ATTACK = T0 + 2 * DAY + 14 * HOUR + 7 * MIN + 13_000;
+
+function* merge(a: Iterable<EgressEvent>, b: EgressEvent[]): Generator<EgressEvent> {
+  b.sort((x, y) => x.time - y.time);
+  let i = 0;
+  for (const e of a) {
+    while (i < b.length && (b[i] as EgressEvent).time <= e.time) yield b[i++] as EgressEvent;
+    yield e;
+  }
+  while (i < b.length) yield b[i++] as EgressEvent;
+}
+
+function run(
+  attack: EgressEvent[],
+  config: Record<string, unknown> = {},
+  policies: PipelinePolicyEvaluator[] = [],
+): Harness {
+  return new Harness({ learningPeriod: '24h', ...config }, policies)
+    .feed(merge(benignTraffic(3), attack))
+    .finish();
+}
+
+function firstDelay(h: Harness, rule: string): number {
+  const f = h.of(rule)[0];
+  expect(f, `${rule} should fire; got ${h.rules().join(', ')}`).toBeDefined();
+  return (f?.time ?? 0) - ATTACK;
+}
+
+const policy = new PipelinePolicyEvaluator(
+  {
+    defaultAction: 'allow',
+    policies: [
+      { name: 'app-a-egress', source: { namespace: 'app-a' }, allow: ['*.ibm.com'] },
+      { name: 'monitoring', source: { namespace: 'monitoring' }, allow: ['*.datadoghq.com'] },
+      { name: 'app-b-db', source: { namespace: 'app-b' }, allow: ['mongo1.composedb.com'] },
+    ],
+  },
+  'policy.yaml',
+);
+
+describe('detectors on their attacks', () => {
+  it('forbidden-destination names the policy when app A reaches app B database', () => {
+    const e = egressEvent({
+      time: ATTACK,
+      host: 'mongo1.composedb.com',
+      destination: destination('mongo1.composedb.com', { port: 27017 }),
+    });
+    const h = run([e, gatewayLeg(e)], {}, [policy]);
+    expect(firstDelay(h, 'forbidden-destination')).toBeLessThan(2 * MIN);
+    expect(h.of('forbidden-destination')[0]?.evidence.policy).toBe('app-a-egress');
+    expect(h.rules()).not.toContain('volume-spike');
+  });
+
+  it('gateway-bypass fires when the sidecar goes straight out via PassthroughCluster', () => {
+    const e = egressEvent({
+      time: ATTACK,
+      path: 'passthrough',
+      cluster: 'PassthroughCluster',
+      host: 'www.ibm.com',
+    });
+    const h = run([e]);
+    expect(firstDelay(h, 'gateway-bypass')).toBeLessThan(2 * MIN);
+  });
+
+  it('volume-spike fires on an upload spike to an allowed host and says it is allowed', () => {
+    const spike: EgressEvent[] = [];
+    for (let i = 0; i < 60; i++)
+      spike.push(egressEvent({ time: ATTACK + i * 1000, host: 'www.ibm.com', bytesUp: 1_000_000 }));
+    const h = run(
+      spike.flatMap((e) => [e, gatewayLeg(e)]),
+      {},
+      [policy],
+    );
+    expect(firstDelay(h, 'volume-spike')).toBeLessThan(2 * MIN);
+    expect(h.of('volume-spike')[0]?.reason).toMatch(/^allowed host, \d+x normal upload/);
+  });
+
+  it('new-destination fires on a new host inside the allowed wildcard *.ibm.com', () => {
+    const e = egressEvent({ time: ATTACK, host: 'secrets.ibm.com' });
+    const h = run([e], {}, [policy]);
+    expect(firstDelay(h, 'new-destination')).toBeLessThan(2 * MIN);
+    expect(h.of('new-destination')[0]?.reason).toContain('allowed by policy');
+    expect(h.rules()).not.toContain('forbidden-destination');
+  });
+
+  it('beaconing fires on a new regular call pattern within 30 minutes', () => {
+    const beacon: EgressEvent[] = [];
+    for (let i = 0; i < 60; i++) {
+      beacon.push(
+        egressEvent({
+          time: ATTACK + i * 60_000 + ((i * 7919) % 2000),
+          host: 'cdn.update-check.net',
+          bytesUp: 310,
+          bytesDown: 1180,
+        }),
+      );
+    }
+    const h = run(beacon);
+    expect(firstDelay(h, 'beaconing')).toBeLessThan(30 * MIN);
+  });
+
+  it('high-cardinality-domain fires on a random-subdomain spray', () => {
+    const spray: EgressEvent[] = [];
+    for (let i = 0; i < 40; i++) {
+      const label = `${(i * 2654435761).toString(36)}${(i * 40503).toString(16)}q7x`;
+      spray.push(
+        egressEvent({ time: ATTACK + i * 2000, path: 'passthrough', host: `${label}.exfil-data.net` }),
+      );
+    }
+    const h = run(spray);
+    expect(firstDelay(h, 'high-cardinality-domain')).toBeLessThan(2 * MIN);
+  });
+
+  it('blocked-egress fires on repeated probing that the mesh drops', () => {
+    const probes: EgressEvent[] = [];
+    for (let i = 0; i < 12; i++) {
+      probes.push(
+        egressEvent({
+          time: ATTACK + i * 3000,
+          path: 'blackhole',
+          cluster: 'BlackHoleCluster',
+          responseFlags: 'UH',
+          destination: {
+            host: null,
+            registeredDomain: null,
+            ip: `198.51.100.${i}`,
+            port: 22 + i,
+            external: true,
+          },
+        }),
+      );
+    }
+    const h = run(probes);
+    expect(firstDelay(h, 'blocked-egress')).toBeLessThan(2 * MIN);
+  });
+
+  it('gateway-silence fires when the gateway stops logging and resolves when it recovers', () => {
+    // From ATTACK, for 10 minutes, gateway legs are missing: filter them out of the benign stream.
+    const silentFrom = ATTACK;
+    const silentTo = ATTACK + 10 * MIN;
+    function* filtered(): Generator<EgressEvent> {
+      for (const e of benignTraffic(3)) {
+        if (e.reporter === 'egress-gateway' && e.time >= silentFrom && e.time < silentTo) continue;
+        yield e;
+      }
+    }
+    const h = new Harness({ learningPeriod: '24h' }).feed(filtered()).finish();
+    const silence = h.of('gateway-silence');
+    expect(firstDelay(h, 'gateway-silence')).toBeLessThan(2 * MIN);
+    const resolved = silence.find((f) => f.status === 'resolved');
+    expect(resolved?.time).toBeGreaterThan(silentTo);
+    const alerts = h.alerts.filter((a) => a.rule.id === 'gateway-silence');
+    expect(new Set(alerts.map((a) => a.alert.id)).size).toBe(1);
+    expect(alerts.at(-1)?.alert.status).toBe('resolved');
+  });
+
+  it('gateway-silence flags gateway legs no sidecar sent (outside client)', () => {
+    const outside: EgressEvent[] = [];
+    for (let i = 0; i < 5; i++) {
+      outside.push(
+        egressEvent({
+          time: ATTACK + i * 5000,
+          reporter: 'egress-gateway',
+          path: 'gateway-to-external',
+          host: 'mongo1.composedb.com',
+          source: {
+            ...source('app-b', 'app-b'),
+            principal: 'spiffe://cluster.local/ns/app-b/sa/app-b',
+            ip: '192.168.7.7',
+            key: 'spiffe://cluster.local/ns/app-b/sa/app-b',
+            attribution: 'principal',
+          },
+        }),
+      );
+    }
+    const h = run(outside);
+    expect(firstDelay(h, 'gateway-silence')).toBeLessThan(2 * MIN);
+    expect(h.of('gateway-silence')[0]?.evidence.kind).toBe('unaccounted-gateway-legs');
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * A synthetic source and processor for delivery tests that exercise sinks and the run loop on the
+ * real servers without depending on parsing or detection: line `n` of batch `b` becomes an event at
+ * T0 + n seconds and, every `alertEvery` lines, an alert with a deterministic id.
+ */
+import type { Alert } from '../../../src/alerts/types.js';
+import type { EgressEvent } from '../../../src/identity/types.js';
+import type { BatchProcessor } from '../../../src/pipeline/run.js';
+import type { LineBatch, Source } from '../../../src/sources/types.js';
+import { makeAlert } from '../../sinks/helpers.js';
+
+export const T0 = Date.UTC(2025, 2, 1, 10, 0, 0);
+
+export interface SyntheticSource extends Source {
+  readonly acked: number[];
+}
+
+export function syntheticSource(batches: number, perBatch: number, pauseMs = 0): SyntheticSource {
+  const acked: number[] = [];
+  return {
+    name: 'synthetic',
+    acked,
+    async *batches(signal: AbortSignal) {
+      for (let b = 0; b < batches && !signal.aborted; b++) {
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        const lines = Array.from({ length: perBatch }, (_, i) => String(b * perBatch + i));
+        const batch: LineBatch = {
+          source: 'synthetic',
+          lines,
+          position: (i) => `0/${b * perBatch + i}`,
+          ack: async () => {
+            acked.push(b);
+          },
+        };
+        yield batch;
+      }
+    },
+    close: async () => {},
+  };
+}
+
+export function syntheticEvent(n: number): EgressEvent {
+  return {
+    time: T0 + n * 1000,
+    reporter: 'sidecar',
+    protocol: n % 2 === 0 ? 'http' : 'tls',
+    path: 'passthrough',
+    cluster: 'PassthroughCluster',
+    bytesUp: 100 + n,
+    bytesDown: 1000 + n,
+    durationMs: 3,
+    responseCode: n % 2 === 0 ? 200 : 0,
+    responseFlags: '-',
+    requestId: null,
+    method: n % 2 === 0 ? 'GET' : null,
+    httpPath: n % 2 === 0 ? '/v1' : null,
+    source: {
+      principal: null,
+      namespace: 'shop',
+      workload: `svc-${n % 3}`,
+      pod: null,
+      ip: '10.1.0.7',
+      attribution: 'metadata',
+      key: `shop/svc-${n % 3}`,
+    },
+    destination: {
+      host: 'api.example.com',
+      registeredDomain: 'example.com',
+      ip: '93.184.216.34',
+      port: 443,
+      external: true,
+    },
+    origin: `kafka:synthetic/0/${n}`,
+  };
+}
+
+export function syntheticAlertFor(n: number): Alert {
+  const time = new Date(T0 + n * 1000).toISOString();
+  return makeAlert({
+    id: `synthetic-${n}`,
+    '@timestamp': time,
+    alert: { id: `synthetic-${n}`, status: 'firing', repeats: 0, first_seen: time, last_seen: time },
+    severity: n % 4 === 0 ? 'critical' : 'high',
+  });
+}
+
+export function syntheticProcessor(alertEvery: number): BatchProcessor {
+  return {
+    process(batch: LineBatch, onEvent: (e: EgressEvent) => void) {
+      const alerts: Alert[] = [];
+      for (const line of batch.lines) {
+        const n = Number(line);
+        onEvent(syntheticEvent(n));
+        if (n % alertEvery === 0) alerts.push(syntheticAlertFor(n));
+      }
+      return { alerts };
+    },
+    finish: () => ({ alerts: [] }),
+  };
+}

@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import type { Alert } from '../../src/alerts/types.js';
+import { FlowAggregator } from '../../src/detect/flows.js';
+import type { EgressEvent } from '../../src/identity/types.js';
+import { type BatchProcessor, runPipeline } from '../../src/pipeline/run.js';
+import type { Sink, SinkBatch } from '../../src/sinks/types.js';
+import type { LineBatch, Source } from '../../src/sources/types.js';
+import { makeAlert } from '../sinks/helpers.js';
+
+const T0 = Date.UTC(2025, 2, 1, 10, 0, 0);
+
+/** Lines are "<epoch ms>" or "<epoch ms> alert"; the log records acks and writes in order. */
+function setup(batches: string[][], log: string[]) {
+  const source: Source = {
+    name: 'test',
+    async *batches(signal: AbortSignal) {
+      for (const [i, lines] of batches.entries()) {
+        if (signal.aborted) return;
+        const b: LineBatch = {
+          source: 'test',
+          lines,
+          position: (j) => `${i}/${j}`,
+          ack: async () => {
+            log.push(`ack ${i}`);
+          },
+        };
+        yield b;
+      }
+    },
+    close: async () => {},
+  };
+  const event = (line: string, origin: string): EgressEvent => ({
+    time: Number(line.split(' ')[0]),
+    reporter: 'sidecar',
+    protocol: 'http',
+    path: 'passthrough',
+    cluster: 'PassthroughCluster',
+    bytesUp: 1,
+    bytesDown: 2,
+    durationMs: 1,
+    responseCode: 200,
+    responseFlags: '-',
+    requestId: null,
+    method: 'GET',
+    httpPath: '/',
+    source: {
+      principal: null,
+      namespace: 'a',
+      workload: 'b',
+      pod: null,
+      ip: null,
+      attribution: 'metadata',
+      key: 'a/b',
+    },
+    destination: { host: 'x.com', registeredDomain: 'x.com', ip: null, port: 443, external: true },
+    origin,
+  });
+  const processor: BatchProcessor = {
+    process(batch, onEvent) {
+      const alerts: Alert[] = [];
+      batch.lines.forEach((line, j) => {
+        onEvent(event(line, batch.position(j)));
+        if (line.endsWith('alert')) alerts.push(makeAlert({ id: `alert-${batch.position(j)}` }));
+      });
+      return { alerts };
+    },
+    finish: () => ({ alerts: [] }),
+  };
+  return { source, processor };
+}
+
+function recordingSink(name: string, log: string[], failTimes = 0): Sink & { batches: SinkBatch[] } {
+  let failures = failTimes;
+  const batches: SinkBatch[] = [];
+  return {
+    name,
+    batches,
+    start: async () => {},
+    close: async () => {},
+    write: async (b) => {
+      if (failures > 0) {
+        failures--;
+        log.push(`${name} fail`);
+        throw new Error('down');
+      }
+      batches.push(b);
+      log.push(`${name} ${b.alerts.map((a) => a.alert.id).join(',')}|${b.flows.length}`);
+    },
+  };
+}
+
+const opts = { retryInitialMs: 2, retryMaxMs: 5, log: () => {} };
+
+describe('runPipeline', () => {
+  it('acks a batch only after every sink accepted it, retrying only the sink that failed', async () => {
+    const log: string[] = [];
+    const { source, processor } = setup([[`${T0} alert`], [`${T0 + 1} alert`]], log);
+    const good = recordingSink('good', log);
+    const flaky = recordingSink('flaky', log, 2);
+    const summary = await runPipeline({
+      ...opts,
+      sources: [source],
+      processor,
+      sinks: [good, flaky],
+      flows: null,
+      holdAcks: false,
+      shutdown: new AbortController().signal,
+      stop: new AbortController().signal,
+    });
+    expect(log).toEqual([
+      'good alert-0/0|0',
+      'flaky fail',
+      'flaky fail',
+      'flaky alert-0/0|0',
+      'ack 0',
+      'good alert-1/0|0',
+      'flaky alert-1/0|0',
+      'ack 1',
+    ]);
+    expect(summary).toMatchObject({ batches: 2, alerts: 2, completed: true, unacked: 0 });
+  });
+
+  it('holds acks until the flow minutes a batch fed are written, and keeps them in order', async () => {
+    const log: string[] = [];
+    const { source, processor } = setup(
+      [[`${T0 + 1000}`], [`${T0 + 30_000}`], [`${T0 + 61_000}`], [`${T0 + 125_000}`]],
+      log,
+    );
+    const sink = recordingSink('s', log);
+    const flows = new FlowAggregator({ allowedLatenessMs: 0, snapshotIntervalMs: 0, baselineTtlMs: 1e9 });
+    await runPipeline({
+      ...opts,
+      sources: [source],
+      processor,
+      sinks: [sink],
+      flows,
+      holdAcks: true,
+      shutdown: new AbortController().signal,
+      stop: new AbortController().signal,
+    });
+    // Minute 0 closes with batch 2 (its summary is written with it), so batches 0 and 1 are acked then.
+    expect(log).toEqual(['s |1', 'ack 0', 'ack 1', 's |1', 'ack 2', 's |1', 'ack 3']);
+  });
+
+  it('on shutdown finishes the batch in flight, commits only complete minutes and leaves the rest for the replay', async () => {
+    const log: string[] = [];
+    const shutdown = new AbortController();
+    const { source, processor } = setup(
+      [[`${T0 + 1000} alert`], [`${T0 + 61_000}`], [`${T0 + 62_000}`]],
+      log,
+    );
+    const sink = recordingSink('s', log);
+    const origWrite = sink.write;
+    sink.write = async (b) => {
+      await origWrite(b);
+      if (log.filter((l) => l.startsWith('s ')).length === 2) shutdown.abort();
+    };
+    const summary = await runPipeline({
+      ...opts,
+      sources: [source],
+      processor,
+      sinks: [sink],
+      flows: new FlowAggregator({ allowedLatenessMs: 0, snapshotIntervalMs: 0, baselineTtlMs: 1e9 }),
+      holdAcks: true,
+      shutdown: shutdown.signal,
+      stop: new AbortController().signal,
+    });
+    expect(log).toEqual(['s alert-0/0|0', 's |1', 'ack 0']);
+    expect(summary).toMatchObject({ batches: 2, completed: false, unacked: 1 });
+  });
+
+  it('gives up on the batch in flight only on a hard stop, without acking it', async () => {
+    const log: string[] = [];
+    const stop = new AbortController();
+    const { source, processor } = setup([[`${T0} alert`]], log);
+    const sink = recordingSink('down', log, 1_000_000);
+    const write = sink.write;
+    sink.write = async (b) => {
+      // The hard stop comes after the fourth failed attempt.
+      if (log.length === 3) stop.abort();
+      return write(b);
+    };
+    await expect(
+      runPipeline({
+        ...opts,
+        sources: [source],
+        processor,
+        sinks: [sink],
+        flows: null,
+        holdAcks: false,
+        shutdown: new AbortController().signal,
+        stop: stop.signal,
+      }),
+    ).rejects.toThrow(/not accepted by: down/);
+    expect(log).not.toContain('ack 0');
+    expect(log).toEqual(['down fail', 'down fail', 'down fail', 'down fail']);
+  });
+});
