@@ -14,7 +14,11 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   private pending: Alert[] = [];
 
   constructor(config: DetectionConfig, policies: PolicySet) {
-    this.alerts = new AlertStage({ realertMs: config.realert, severity: config.severity, exceptions: config.exceptions });
+    this.alerts = new AlertStage({
+      realertMs: config.realert,
+      severity: config.severity,
+      exceptions: config.exceptions,
+    });
     this.engine = buildDetection(config, policies, (f) => this.alerts.accept(f, this.pending));
   }
 
@@ -60,12 +64,20 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     // The learning clock is global: keep the earliest any partition knew, so a restored partition
     // does not start learning again (and swallow alerts) on its new owner.
     const t = data.startTime;
-    if (typeof t === 'number' && (Number.isNaN(this.engine.state.startTime) || t < this.engine.state.startTime)) this.engine.state.startTime = t;
+    if (
+      typeof t === 'number' &&
+      (Number.isNaN(this.engine.state.startTime) || t < this.engine.state.startTime)
+    )
+      this.engine.state.startTime = t;
   }
 }
 
 const EMPTY_EXPORT_MAX = 64;
 function isEmptyExport(text: string): boolean {
   const o = JSON.parse(text) as { hosts?: object; domains?: object; parts?: object };
-  return Object.keys(o.hosts ?? {}).length === 0 && Object.keys(o.domains ?? {}).length === 0 && Object.keys(o.parts ?? {}).length === 0;
+  return (
+    Object.keys(o.hosts ?? {}).length === 0 &&
+    Object.keys(o.domains ?? {}).length === 0 &&
+    Object.keys(o.parts ?? {}).length === 0
+  );
 }

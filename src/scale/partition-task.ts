@@ -101,7 +101,11 @@ export class PartitionTask {
     const next = lastOffset + 1n;
     if (next > this.seenUpTo) this.seenUpTo = next;
     const max = this.batchMax;
-    this.held.push({ nextOffset: next, maxTime: max, lastMinute: Number.isFinite(max) ? max - (max % MINUTE) : Number.NEGATIVE_INFINITY });
+    this.held.push({
+      nextOffset: next,
+      maxTime: max,
+      lastMinute: Number.isFinite(max) ? max - (max % MINUTE) : Number.NEGATIVE_INFINITY,
+    });
     this.batchMax = Number.NEGATIVE_INFINITY;
   }
 
@@ -117,7 +121,8 @@ export class PartitionTask {
       const h = this.held[0] as HeldBatch;
       // A replayed batch the restored state already holds is analysed even before the fresh
       // engine's watermark catches up.
-      const analysed = h.maxTime <= watermark || (h.nextOffset <= this.replayUpTo && h.maxTime <= this.replayWatermark);
+      const analysed =
+        h.maxTime <= watermark || (h.nextOffset <= this.replayUpTo && h.maxTime <= this.replayWatermark);
       if (!analysed || h.lastMinute >= openSince) break;
       offset = h.nextOffset;
       this.held.shift();
@@ -129,7 +134,12 @@ export class PartitionTask {
   checkpoint(): { changes: Map<string, string | null>; meta: string } {
     const changes = this.analyzer.exportIdentities(this.dirty);
     this.dirty.clear();
-    const meta: CheckpointMeta = { v: 1, seenUpTo: this.seenUpTo.toString(), watermark: Math.max(this.analyzer.watermark(), this.replayWatermark), global: this.analyzer.exportGlobal() };
+    const meta: CheckpointMeta = {
+      v: 1,
+      seenUpTo: this.seenUpTo.toString(),
+      watermark: Math.max(this.analyzer.watermark(), this.replayWatermark),
+      global: this.analyzer.exportGlobal(),
+    };
     return { changes, meta: JSON.stringify(meta) };
   }
 

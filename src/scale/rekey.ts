@@ -6,8 +6,8 @@
  * baselines in one place. Synchronous, like the processor it stands in front of.
  */
 import type { Message } from 'kafkajs';
-import type { EgressEvent } from '../identity/types.js';
 import { Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
+import type { EgressEvent } from '../identity/types.js';
 import { type DecoderOptions, LineDecoder } from '../parse/decoder.js';
 import type { DecodeSink } from '../parse/decoder-types.js';
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';

@@ -12,7 +12,7 @@
  * writes each partition's changed identities to the changelog *before* committing the offsets
  * that state corresponds to, so a crash never loses state a committed offset depends on.
  */
-import { type Consumer, type EachBatchPayload, Kafka, logLevel, type Producer } from 'kafkajs';
+import { type Consumer, type EachBatchPayload, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import type { Alert } from '../alerts/types.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
@@ -85,7 +85,11 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   } finally {
     await admin.disconnect();
   }
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false });
+  // The Java client's murmur2 partitioner: other Kafka tools agree on where a key lives.
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   const changelog = new ChangelogWriter(producer, topics.changelog);
   o.health.require('partitions assigned');
@@ -131,14 +135,24 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       });
       return result;
     });
-    for (const p of partitions) owned.set(p, restored.then((m) => m.get(p) as OwnedPartition));
+    for (const p of partitions)
+      owned.set(
+        p,
+        restored.then((m) => m.get(p) as OwnedPartition),
+      );
     restored.then(
       () => {
         // Ready only when the latest assignment's restores are all done.
-        Promise.all(owned.values()).then(() => o.health.set('state restored', true), () => {});
+        Promise.all(owned.values()).then(
+          () => o.health.set('state restored', true),
+          () => {},
+        );
       },
       (err: unknown) => {
-        o.log('error', 'Could not restore partition state.', { partitions: partitions.join(','), error: String(err) });
+        o.log('error', 'Could not restore partition state.', {
+          partitions: partitions.join(','),
+          error: String(err),
+        });
         o.health.fail(`restore failed: ${String(err)}`);
       },
     );
@@ -155,12 +169,19 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     const fresh = [...assigned].filter((p) => !owned.has(p)).sort((a, b) => a - b);
     o.metrics.assignedPartitions.set({ topic: topics.bySource }, assigned.size);
     o.health.set('partitions assigned', true);
-    o.log('info', 'Partitions assigned.', { topic: topics.bySource, partitions: [...assigned].sort((a, b) => a - b).join(','), restoring: fresh.join(',') });
+    o.log('info', 'Partitions assigned.', {
+      topic: topics.bySource,
+      partitions: [...assigned].sort((a, b) => a - b).join(','),
+      restoring: fresh.join(','),
+    });
     restore(fresh);
     if (fresh.length === 0 && [...assigned].length === owned.size) o.health.set('state restored', true);
   });
   consumer.on(consumer.events.CRASH, (e) => {
-    o.log('error', 'The detection consumer crashed.', { error: String(e.payload.error), restart: e.payload.restart });
+    o.log('error', 'The detection consumer crashed.', {
+      error: String(e.payload.error),
+      restart: e.payload.restart,
+    });
     if (!e.payload.restart) o.health.fail(`detection consumer crashed: ${String(e.payload.error)}`);
   });
 
@@ -173,7 +194,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     o.metrics.checkpointRecords.inc({ kind: 'update' }, written - tombstones);
     if (tombstones > 0) o.metrics.checkpointRecords.inc({ kind: 'tombstone' }, tombstones);
     part.lastCheckpoint = Date.now();
-    if (offset !== null) await consumer.commitOffsets([{ topic: topics.bySource, partition, offset: offset.toString() }]);
+    if (offset !== null)
+      await consumer.commitOffsets([{ topic: topics.bySource, partition, offset: offset.toString() }]);
   };
 
   const event = newEgressEvent();
@@ -211,7 +233,13 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await deliverToAll(
       o.sinks,
       { alerts, flows: drained.flows, baselines: drained.baselines, events: [] },
-      { retryInitialMs: o.retryInitialMs, retryMaxMs: o.retryMaxMs, stop: o.stop, log: o.log, onSinkFailure: (sink) => o.metrics.sinkFailures.inc({ sink }) },
+      {
+        retryInitialMs: o.retryInitialMs,
+        retryMaxMs: o.retryMaxMs,
+        stop: o.stop,
+        log: o.log,
+        onSinkFailure: (sink) => o.metrics.sinkFailures.inc({ sink }),
+      },
     );
     summary.alerts += alerts.length;
     summary.flows += drained.flows.length;
@@ -219,7 +247,10 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     o.metrics.eventsReceived.inc({ source: `kafka:${batch.topic}` }, events);
     o.metrics.setLag(batch.topic, batch.partition, batch.highWatermark, batch.lastOffset());
     o.metrics.stateKeys.set({ partition: String(batch.partition) }, task.analyzer.stateSize());
-    if (Date.now() - part.lastCheckpoint >= o.scale.commitIntervalMs && owned.get(batch.partition) === pending) {
+    if (
+      Date.now() - part.lastCheckpoint >= o.scale.commitIntervalMs &&
+      owned.get(batch.partition) === pending
+    ) {
       await checkpoint(batch.partition, part);
     }
     await payload.heartbeat();
@@ -234,9 +265,16 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     for await (const batch of source.batches(o.shutdown)) {
       const started = process.hrtime.bigint();
       const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
-      if (out.messages.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
+      if (out.messages.length > 0)
+        await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
       for (const d of out.deadLetters) {
-        await o.deadLetter({ '@timestamp': new Date().toISOString(), sink: 'parse', reason: `${d.origin}: ${d.reason}`, id: d.origin, document: d.raw });
+        await o.deadLetter({
+          '@timestamp': new Date().toISOString(),
+          sink: 'parse',
+          reason: `${d.origin}: ${d.reason}`,
+          id: d.origin,
+          document: d.raw,
+        });
       }
       o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
       summary.lines += out.lines;
@@ -257,7 +295,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await stage1;
   } catch (err) {
     o.health.fail(String(err));
-    throw err instanceof SentinelError ? err : new SentinelError('ESN_SOURCE', `Stage 1 failed: ${(err as Error).message}`, { cause: err });
+    throw err instanceof SentinelError
+      ? err
+      : new SentinelError('ESN_SOURCE', `Stage 1 failed: ${(err as Error).message}`, { cause: err });
   } finally {
     await source.close().catch(() => {});
     // Finish the batch in flight, then checkpoint and commit what is complete, then leave the
@@ -266,7 +306,10 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await stage2.catch(() => {});
     for (const [p, pending] of owned) {
       const part = await pending.catch(() => null);
-      if (part !== null) await checkpoint(p, part).catch((err: unknown) => o.log('warn', 'Final checkpoint failed.', { partition: p, error: String(err) }));
+      if (part !== null)
+        await checkpoint(p, part).catch((err: unknown) =>
+          o.log('warn', 'Final checkpoint failed.', { partition: p, error: String(err) }),
+        );
     }
     await consumer.disconnect().catch(() => {});
     await producer.disconnect().catch(() => {});

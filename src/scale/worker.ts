@@ -10,7 +10,9 @@ import { stderrLog } from '../pipeline/log.js';
 import { loadCheckedConfig } from '../pipeline/validate.js';
 import { runScaledFromConfig } from './bootstrap.js';
 
-const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', default: 'info' } } });
+const { values } = parseArgs({
+  options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', default: 'info' } },
+});
 if (values.config === undefined) {
   process.stderr.write('Usage: worker --config FILE\n');
   process.exit(2);

@@ -40,13 +40,21 @@ function probeLine(line: string, host: string): string | null {
 }
 
 async function esCount(index: string, query: unknown): Promise<number> {
-  const res = await fetch(`${elasticsearchUrl()}/${index}/_count`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+  const res = await fetch(`${elasticsearchUrl()}/${index}/_count`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
   if (res.status === 404) return 0;
   return ((await res.json()) as { count: number }).count;
 }
 
 async function esSearch(index: string, query: unknown, size = 1000): Promise<Record<string, unknown>[]> {
-  const res = await fetch(`${elasticsearchUrl()}/${index}/_search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, size }) });
+  const res = await fetch(`${elasticsearchUrl()}/${index}/_search`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, size }),
+  });
   if (res.status === 404) return [];
   const body = (await res.json()) as { hits: { hits: { _id: string; _source: Record<string, unknown> }[] } };
   return body.hits.hits.map((h) => ({ _id: h._id, ...h._source }));
@@ -57,7 +65,9 @@ describe('scale-out', () => {
   const name = uniqueName('scale');
   const input = `${name}-input`;
   const kafka = new Kafka({ clientId: 'scale-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const logs: string[][] = [[], []];
   afterAll(async () => {
+    if (process.env.SCALE_TEST_LOGS) for (const l of logs) console.log(l.join(''));
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     const admin = kafka.admin();
     await admin.connect();
@@ -77,7 +87,7 @@ describe('scale-out', () => {
         'sources:',
         `  - { type: kafka, brokers: [${kafkaBrokers().join(',')}], groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
         'sinks:',
-        `  - { type: elasticsearch, url: ${elasticsearchUrl()}, index_prefix: ${name} }`,
+        `  - { type: elasticsearch, connection: { url: "${elasticsearchUrl()}" }, index_prefix: ${name} }`,
         'scale: { enabled: true, partitions: 4, commitIntervalMs: 500 }',
         'metrics: { enabled: true, host: 127.0.0.1, port: 0 }',
         `delivery: { dead_letter_file: ${join(dir, 'dead.jsonl')} }`,
@@ -87,17 +97,32 @@ describe('scale-out', () => {
     );
 
     // 100 minutes of mesh traffic: learn for 30, run to 70, kill, then 30 more with probes.
-    const lines = [...generateTraffic({ start: START, durationMs: 100 * MINUTE, rate: 300, format: 'json', envelope: 'fluent-bit', seed: 7, attacks: [] })];
+    const lines = [
+      ...generateTraffic({
+        start: START,
+        durationMs: 100 * MINUTE,
+        rate: 300,
+        format: 'json',
+        envelope: 'fluent-bit',
+        seed: 7,
+        attacks: [],
+      }),
+    ];
     const timeOf = (l: string): number => Date.parse((JSON.parse(l) as { time: string }).time);
     const cut = lines.findIndex((l) => timeOf(l) >= START + 70 * MINUTE);
     const phaseA = lines.slice(0, cut);
     const phaseB = lines.slice(cut);
     const probes: string[] = [];
     const probeHosts: string[] = [];
-    const candidates = phaseB.map((l, i) => (probeLine(l, 'x.example') === null ? -1 : i)).filter((i) => i >= 0);
+    const candidates = phaseB
+      .map((l, i) => (probeLine(l, 'x.example') === null ? -1 : i))
+      .filter((i) => i >= 0);
     expect(candidates.length).toBeGreaterThan(100);
     // 24 probes spread evenly over phase B, inserted back to front so indices stay valid.
-    const picks = Array.from({ length: 24 }, (_, k) => candidates[Math.floor((k * candidates.length) / 24)] as number);
+    const picks = Array.from(
+      { length: 24 },
+      (_, k) => candidates[Math.floor((k * candidates.length) / 24)] as number,
+    );
     for (let k = picks.length - 1; k >= 0; k--) {
       const host = `api.probe-${k}-exfil.net`;
       const p = probeLine(phaseB[picks[k] as number] as string, host) as string;
@@ -115,14 +140,18 @@ describe('scale-out', () => {
     const produce = async (batch: string[]): Promise<void> => {
       for (let i = 0; i < batch.length; i += 2000) {
         // Shippers key by node: round-robin over partitions here, so no identity is co-located.
-        await producer.send({ topic: input, messages: batch.slice(i, i + 2000).map((value, j) => ({ value, partition: (i + j) % 4 })) });
+        await producer.send({
+          topic: input,
+          messages: batch.slice(i, i + 2000).map((value, j) => ({ value, partition: (i + j) % 4 })),
+        });
       }
     };
     await produce(phaseA);
 
-    const logs: string[][] = [[], []];
     const start = (n: number): ChildProcess => {
-      const child = spawn(process.execPath, [WORKER, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [WORKER, '--config', config], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       child.stderr?.on('data', (d: Buffer) => logs[n]?.push(d.toString()));
       children.push(child);
       return child;
@@ -131,17 +160,47 @@ describe('scale-out', () => {
     const victim = start(1);
     const committed = async (group: string, topic: string): Promise<bigint> => {
       const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-      return (offsets[0]?.partitions ?? []).reduce((n, p) => n + (p.offset === '-1' ? 0n : BigInt(p.offset)), 0n);
+      return (offsets[0]?.partitions ?? []).reduce(
+        (n, p) => n + (p.offset === '-1' ? 0n : BigInt(p.offset)),
+        0n,
+      );
     };
     // Both instances own partitions and phase A is through both stages.
-    await waitFor(() => logs[1]?.join('').includes('Partitions assigned') && logs[0]?.join('').includes('Partitions assigned'), 60_000, 'both instances to be assigned');
-    await waitFor(async () => (await committed(name, input)) === BigInt(phaseA.length), 90_000, 'stage 1 to consume phase A');
-    const bySource = `${name}-events-by-source`;
-    await waitFor(async () => {
-      const end = (await admin.fetchTopicOffsets(bySource)).reduce((n, p) => n + BigInt(p.high), 0n);
-      return (await committed(`${name}-by-source`, bySource)) >= end - 2000n;
-    }, 90_000, 'stage 2 to catch up on phase A');
-    const ownedByVictim = /Partitions assigned\.[^\n]*partitions=([\d,]+)/.exec(logs[1]?.join('') ?? '')?.[1];
+    await waitFor(
+      () =>
+        logs[1]?.join('').includes('Partitions assigned') &&
+        logs[0]?.join('').includes('Partitions assigned'),
+      60_000,
+      'both instances to be assigned',
+    );
+    await waitFor(
+      async () => (await committed(name, input)) === BigInt(phaseA.length),
+      90_000,
+      'stage 1 to consume phase A',
+    );
+    // Caught up: every by-source partition reports no lag on the instance that owns it.
+    const metricsPort = (n: number): string | undefined =>
+      /Serving metrics\.[^\n]*port=(\d+)/.exec(logs[n]?.join('') ?? '')?.[1];
+    await waitFor(
+      async () => {
+        const lags = new Map<string, number>();
+        for (const n of [0, 1]) {
+          const text = await (await fetch(`http://127.0.0.1:${metricsPort(n)}/metrics`)).text();
+          for (const m of text.matchAll(
+            /consumer_lag_messages\{[^}]*topic="[^"]*events-by-source",partition="(\d+)"[^}]*\} (\d+)/g,
+          ))
+            lags.set(m[1] as string, Number(m[2]));
+        }
+        return lags.size === 4 && [...lags.values()].every((l) => l === 0);
+      },
+      90_000,
+      'stage 2 to catch up on phase A',
+    );
+    await new Promise((r) => setTimeout(r, 1500)); // one more checkpoint interval
+    const assignments = [
+      ...(logs[1]?.join('') ?? '').matchAll(/Partitions assigned\.[^\n]*partitions="?([\d,]+)/g),
+    ];
+    const ownedByVictim = assignments.at(-1)?.[1];
     expect(ownedByVictim, logs[1]?.join('')).toBeTruthy();
 
     victim.kill('SIGKILL');
@@ -149,8 +208,19 @@ describe('scale-out', () => {
 
     // Every probe alerts exactly once, including those whose identities the victim owned.
     const alerts = `${name}-alerts*`;
-    const probeQuery = { bool: { filter: [{ term: { 'rule.id': 'new-destination' } }, { wildcard: { 'destination.registered_domain': 'probe-*' } }] } };
-    await waitFor(async () => (await esCount(alerts, probeQuery)) >= probes.length, 120_000, 'an alert for every probe');
+    const probeQuery = {
+      bool: {
+        filter: [
+          { term: { 'rule.id': 'new-destination' } },
+          { wildcard: { 'destination.registered_domain': 'probe-*' } },
+        ],
+      },
+    };
+    await waitFor(
+      async () => (await esCount(alerts, probeQuery)) >= probes.length,
+      120_000,
+      'an alert for every probe',
+    );
     await new Promise((r) => setTimeout(r, 3000));
     await fetch(`${elasticsearchUrl()}/${alerts}/_refresh`, { method: 'POST' });
     const probeAlerts = await esSearch(alerts, probeQuery);
@@ -167,7 +237,10 @@ describe('scale-out', () => {
     // No re-learning flood: nothing learned before the kill is "new" afterwards.
     const relearned = await esSearch(alerts, {
       bool: {
-        filter: [{ term: { 'rule.id': 'new-destination' } }, { range: { '@timestamp': { gte: new Date(START + 70 * MINUTE).toISOString() } } }],
+        filter: [
+          { term: { 'rule.id': 'new-destination' } },
+          { range: { '@timestamp': { gte: new Date(START + 70 * MINUTE).toISOString() } } },
+        ],
         must_not: [{ wildcard: { 'destination.registered_domain': 'probe-*' } }],
       },
     });
