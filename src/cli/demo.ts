@@ -4,7 +4,6 @@
  * seed's AuthorizationPolicy), and prints the alerts as a table, which attacks were caught, and
  * where the alerts, the traffic and the HTML report are.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +26,6 @@ const ROOT =
   [resolve(HERE, '../../..'), resolve(HERE, '../..')].find((d) => existsSync(join(d, 'package.json'))) ??
   process.cwd();
 const POLICY = join(ROOT, 'deploy/istio/authorization-policy.yaml');
-const MAIN = join(HERE, 'main.js');
 
 const log = (text: string) => process.stderr.write(`demo: ${text}\n`);
 
@@ -117,17 +115,12 @@ export const demoCommand: Command = {
     log(`wrote ${lines} lines in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     log('replaying them through the pipeline (egress-sentinel replay)...');
-    const replay = spawnSync(
-      process.execPath,
-      [MAIN, 'replay', '--policy', POLICY, '--alerts', files.alerts, files.traffic],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    if (replay.status !== 0) {
-      throw new SentinelError(
-        'ESN_INPUT',
-        `The replay step failed (exit ${replay.status ?? replay.signal}); see its message above.`,
-        { where: 'demo' },
-      );
+    const { replayCommand } = await import('./replay.js');
+    const code = await replayCommand.run(['--policy', POLICY, '--alerts', files.alerts, files.traffic]);
+    if (code !== 0) {
+      throw new SentinelError('ESN_INPUT', `The replay step failed (exit ${code}); see its message above.`, {
+        where: 'demo',
+      });
     }
 
     log('summarising flows and writing the HTML report...');
