@@ -6,6 +6,14 @@
 import { getDomain } from 'tldts';
 import type { MeshConfig } from './config.js';
 
+export interface HostInfo {
+  readonly mesh: boolean;
+  readonly ipLiteral: boolean;
+  readonly egressGateway: boolean;
+  /** eTLD+1 for external names; null for IPs and mesh names. */
+  readonly registeredDomain: string | null;
+}
+
 interface Cidr4 {
   base: number;
   mask: number;
@@ -55,6 +63,7 @@ export class MeshScope {
   private readonly gatewayExact = new Set<string>();
   private readonly gatewaySuffixes: string[] = [];
   private readonly domainCache = new Map<string, string | null>();
+  private readonly hostCache = new Map<string, HostInfo>();
 
   constructor(config: Pick<MeshConfig, 'meshCidrs' | 'meshDomains' | 'egressGatewayHosts'>) {
     for (const c of config.meshCidrs) {
@@ -106,6 +115,24 @@ export class MeshScope {
     if (this.gatewayExact.has(host)) return true;
     for (const s of this.gatewaySuffixes) if (host.endsWith(s)) return true;
     return false;
+  }
+
+  /** Everything the normaliser asks about a host, computed once per distinct host (one Map lookup per use). */
+  hostInfo(host: string): HostInfo {
+    let info = this.hostCache.get(host);
+    if (info === undefined) {
+      const ip = isIpLiteral(host);
+      const mesh = ip ? this.isMeshIp(host) : this.isMeshHost(host);
+      info = {
+        mesh,
+        ipLiteral: ip,
+        egressGateway: !ip && this.isEgressGatewayHost(host),
+        registeredDomain: ip || mesh ? null : getDomain(host),
+      };
+      if (this.hostCache.size >= 50000) this.hostCache.clear();
+      this.hostCache.set(host, info);
+    }
+    return info;
   }
 
   registeredDomain(host: string): string | null {

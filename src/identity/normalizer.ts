@@ -110,7 +110,8 @@ export class Normalizer {
       const last = cluster.lastIndexOf('|');
       if (last + 1 < cluster.length) clusterHost = cluster.slice(last + 1);
     }
-    const clusterExternal = clusterHost !== null && !scope.isMeshHost(clusterHost);
+    const clusterInfo = clusterHost === null ? null : scope.hostInfo(clusterHost);
+    const clusterExternal = clusterInfo !== null && !clusterInfo.mesh;
 
     // Destination host candidates; Istio's own mTLS SNI (`outbound_.8000_._.x.svc...`) is not one.
     let sni = r.requestedServerName;
@@ -131,7 +132,7 @@ export class Normalizer {
 
     // Path.
     let path: EgressPath;
-    const toGateway = clusterHost !== null && scope.isEgressGatewayHost(clusterHost);
+    const toGateway = clusterInfo !== null && clusterInfo.egressGateway;
     if (
       cluster !== null &&
       (cluster.startsWith('inbound|') || cluster.startsWith('InboundPassthroughCluster'))
@@ -169,14 +170,14 @@ export class Normalizer {
     const addr = useLocal ? (r.downstreamLocalAddress ?? r.upstreamHost) : (r.upstreamHost ?? null);
     d.ip = addr === null ? authIp : addrHost(addr);
     d.port = addr === null ? clusterPort : addrPort(addr) || clusterPort;
-    if (host !== null) d.external = !scope.isMeshHost(host);
+    const hostInfo = host === null ? null : scope.hostInfo(host);
+    if (hostInfo !== null) d.external = !hostInfo.mesh;
     else if (d.ip !== null) d.external = !scope.isMeshIp(d.ip);
     else d.external = path !== 'internal' && path !== 'inbound';
     if (path === 'internal' && cluster === null && d.external && reporter === 'sidecar')
       path = 'direct-external';
     e.path = path;
-    d.registeredDomain =
-      host !== null && d.external && !isIpLiteral(host) ? scope.registeredDomain(host) : null;
+    d.registeredDomain = hostInfo !== null && d.external ? hostInfo.registeredDomain : null;
 
     this.attribute(r, meta, reporter, path, time);
     return e;
@@ -234,6 +235,16 @@ export class Normalizer {
         s.attribution = 'metadata';
         s.key = this.keyOf(meta.namespace, meta.workload);
         if (ip !== null) this.workloads.observe(ip, meta.namespace, meta.workload, meta.pod, time);
+        return;
+      }
+      // No metadata (bare or Docker lines): the sidecar's own pod IP may be known from other lines.
+      const owner = ip === null || principal !== null ? null : this.workloads.lookup(ip, time);
+      if (owner !== null) {
+        s.attribution = 'pod-ip';
+        s.namespace = owner.namespace;
+        s.workload = owner.workload;
+        s.pod = owner.pod;
+        s.key = this.keyOf(owner.namespace, owner.workload);
         return;
       }
       const id = principal === null ? null : parseSpiffe(principal);

@@ -73,11 +73,20 @@ export function parseIsoTime(s: string, start: number, end: number): number {
       } else {
         return Date.parse(s.slice(start, end));
       }
-      return (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000 + ms - offsetMin * 60000;
+      // Lines arrive in date order: remember the last date's day number.
+      const dateKey = y * 10000 + mo * 100 + d;
+      if (dateKey !== lastDateKey) {
+        lastDateKey = dateKey;
+        lastDays = daysFromCivil(y, mo, d);
+      }
+      return (lastDays * 86400 + h * 3600 + mi * 60 + se) * 1000 + ms - offsetMin * 60000;
     }
   }
   return Date.parse(s.slice(start, end));
 }
+
+let lastDateKey = -1;
+let lastDays = 0;
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 

@@ -12,6 +12,7 @@ import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
 import { SinksSchema } from '../sinks/registry.js';
+import { SourcesSchema } from '../sources/registry.js';
 import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
 
 export const PipelineConfigSchema = z
@@ -19,6 +20,7 @@ export const PipelineConfigSchema = z
     name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
     parse: ParseConfigSchema.default({ format: 'auto' }).describe('How access lines are read.'),
     mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
+    sources: SourcesSchema,
     sinks: SinksSchema,
     delivery: DeliveryConfigSchema.prefault({}).describe(
       'Acknowledgement, retries and dead letters of sinks.',

@@ -8,6 +8,14 @@ import type { ShipperMeta } from '../types.js';
 import { applyLabels, describeType, shipperTime, str } from './meta.js';
 import { type InnerSink, isObject, type JsonEnvelope, type JsonObject } from './types.js';
 
+interface PodLabels {
+  readonly namespace: string | null;
+  readonly workload: string | null;
+  readonly istioLabel: string | null;
+  readonly gatewayName: string | null;
+}
+const podLabels = new Map<string, PodLabels>();
+
 export const fluentBitEnvelope: JsonEnvelope = {
   name: 'fluent-bit',
   matches(o) {
@@ -21,7 +29,24 @@ export const fluentBitEnvelope: JsonEnvelope = {
     m.podIp = str(k.pod_ip);
     m.container = str(k.container_name);
     m.node = str(k.host);
-    applyLabels(m, k.labels, null);
+    // A pod's labels do not change during its life: read them once per pod, not once per line.
+    const known = m.pod === null ? undefined : podLabels.get(m.pod);
+    if (known !== undefined && known.namespace === m.namespace) {
+      m.workload = known.workload;
+      m.istioLabel = known.istioLabel;
+      m.gatewayName = known.gatewayName;
+    } else {
+      applyLabels(m, k.labels, null);
+      if (m.pod !== null) {
+        if (podLabels.size >= 20000) podLabels.clear();
+        podLabels.set(m.pod, {
+          namespace: m.namespace,
+          workload: m.workload,
+          istioLabel: m.istioLabel,
+          gatewayName: m.gatewayName,
+        });
+      }
+    }
     m.shippedAt = shipperTime(o.time ?? o['@timestamp'] ?? o.date);
     const payload = 'log' in o ? o.log : o.message;
     if (typeof payload === 'string') sink.line(payload, m);

@@ -1,0 +1,179 @@
+/**
+ * Kafka consumer-group source (kafkajs `eachBatch`). One kafkajs batch (one topic-partition) becomes
+ * one LineBatch. Offsets are committed only when the pipeline acks a batch, in partition order: a
+ * later batch acked early waits for the earlier ones. kafkajs auto-commit is off; offsets are
+ * resolved when a batch is handed over (so the fetcher moves on) but committed only on ack, so a
+ * crash replays everything not yet acked (at-least-once). The handler waits (heartbeating) while the
+ * pipeline has not taken the previous batch, which bounds memory and lets kafkajs pause fetching.
+ */
+import { type Consumer, type EachBatchPayload, Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { SentinelError } from '../errors.js';
+import type { KafkaSourceConfig } from './config.js';
+import type { LineBatch, Source } from './types.js';
+
+type KafkaConfigInput = Pick<KafkaSourceConfig, 'brokers' | 'groupId' | 'topics'> &
+  Partial<KafkaSourceConfig>;
+
+interface Pending {
+  readonly nextOffset: string;
+  done: boolean;
+}
+
+class KafkaLineBatch implements LineBatch {
+  constructor(
+    readonly source: string,
+    readonly lines: readonly string[],
+    private readonly partition: number,
+    private readonly offsets: readonly string[],
+    private readonly onAck: () => Promise<void>,
+  ) {}
+  position(i: number): string {
+    return `${this.partition}/${this.offsets[i]}`;
+  }
+  ack(): Promise<void> {
+    return this.onAck();
+  }
+}
+
+export class KafkaSource implements Source {
+  readonly name: string;
+  private readonly kafka: Kafka;
+  private consumer: Consumer | null = null;
+  /** Batches handed over but not yet acked, per `topic/partition`, in offset order. */
+  private readonly pending = new Map<string, Pending[]>();
+  private readonly config: KafkaConfigInput;
+
+  constructor(config: KafkaConfigInput) {
+    this.config = config;
+    this.name = `kafka:${config.topics.join(',')}`;
+    const sasl: SASLOptions | undefined =
+      config.sasl === undefined ? undefined : ({ ...config.sasl } as SASLOptions);
+    this.kafka = new Kafka({
+      clientId: config.clientId ?? 'egress-sentinel',
+      brokers: config.brokers,
+      ssl: config.ssl ?? false,
+      ...(sasl === undefined ? {} : { sasl }),
+      logLevel: logLevel.WARN,
+    });
+  }
+
+  async *batches(signal: AbortSignal): AsyncIterable<LineBatch> {
+    const consumer = this.kafka.consumer({
+      groupId: this.config.groupId,
+      sessionTimeout: this.config.sessionTimeoutMs ?? 30000,
+      maxBytesPerPartition: this.config.maxBytesPerPartition ?? 1048576,
+    });
+    this.consumer = consumer;
+    const queue: LineBatch[] = [];
+    let wake: (() => void) | null = null;
+    let taken: (() => void) | null = null;
+    let failure: unknown = null;
+    const notify = (): void => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    try {
+      await consumer.connect();
+      for (const topic of this.config.topics)
+        await consumer.subscribe({ topic, fromBeginning: this.config.fromBeginning ?? false });
+    } catch (err) {
+      throw new SentinelError(
+        'ESN_SOURCE',
+        `Kafka ${this.config.brokers.join(',')}: ${(err as Error).message}`,
+        { where: this.name, cause: err },
+      );
+    }
+    const run = consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async (payload: EachBatchPayload) => {
+        const { batch } = payload;
+        if (batch.messages.length === 0 || signal.aborted) return;
+        const lines: string[] = new Array(batch.messages.length);
+        const offsets: string[] = new Array(batch.messages.length);
+        for (let i = 0; i < batch.messages.length; i++) {
+          const m = batch.messages[i];
+          lines[i] = m?.value == null ? '' : m.value.toString('utf8');
+          offsets[i] = m?.offset ?? '';
+        }
+        const last = batch.lastOffset();
+        const key = `${batch.topic}/${batch.partition}`;
+        const entry: Pending = { nextOffset: (BigInt(last) + 1n).toString(), done: false };
+        let list = this.pending.get(key);
+        if (list === undefined) {
+          list = [];
+          this.pending.set(key, list);
+        }
+        list.push(entry);
+        const ack = (): Promise<void> => this.acked(batch.topic, batch.partition, entry);
+        queue.push(new KafkaLineBatch(`kafka:${batch.topic}`, lines, batch.partition, offsets, ack));
+        notify();
+        // Wait until the pipeline took it, heartbeating so the group keeps us.
+        while (queue.length > 0 && !signal.aborted && payload.isRunning() && !payload.isStale()) {
+          await new Promise<void>((resolve) => {
+            taken = resolve;
+            setTimeout(resolve, 1000);
+          });
+          await payload.heartbeat();
+        }
+        payload.resolveOffset(last);
+      },
+    });
+    run.catch((err: unknown) => {
+      failure = err;
+      notify();
+    });
+    const onAbort = (): void => notify();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        const next = queue.shift();
+        if (next !== undefined) {
+          const t = taken as (() => void) | null;
+          taken = null;
+          t?.();
+          yield next;
+          continue;
+        }
+        if (failure !== null)
+          throw new SentinelError('ESN_SOURCE', `Kafka consumer failed: ${(failure as Error).message}`, {
+            where: this.name,
+            cause: failure,
+          });
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Marks a batch acked and commits the highest offset below which everything is acked. */
+  private async acked(topic: string, partition: number, entry: Pending): Promise<void> {
+    entry.done = true;
+    const list = this.pending.get(`${topic}/${partition}`);
+    if (list === undefined) return;
+    let commit: string | null = null;
+    while (list.length > 0 && (list[0] as Pending).done) commit = (list.shift() as Pending).nextOffset;
+    if (commit === null || this.consumer === null) return;
+    try {
+      await this.consumer.commitOffsets([{ topic, partition, offset: commit }]);
+    } catch (err) {
+      throw new SentinelError(
+        'ESN_SOURCE',
+        `committing ${topic}/${partition} offset ${commit} failed: ${(err as Error).message}`,
+        {
+          where: `kafka:${topic}/${partition}`,
+          cause: err,
+        },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.consumer?.disconnect();
+    this.consumer = null;
+  }
+}

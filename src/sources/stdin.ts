@@ -1,0 +1,17 @@
+/** Lines from standard input (replays: `zcat x.gz | egress-sentinel run --source stdin`). */
+import type { StdinSourceConfig } from './config.js';
+import { readLineBatches } from './file.js';
+import type { LineBatch, Source } from './types.js';
+
+export class StdinSource implements Source {
+  readonly name = 'stdin';
+  constructor(private readonly config: Partial<StdinSourceConfig> = {}) {}
+
+  batches(signal: AbortSignal): AsyncIterable<LineBatch> {
+    return readLineBatches(process.stdin, 'stdin', this.config.batchSize ?? 1000, signal);
+  }
+
+  async close(): Promise<void> {
+    process.stdin.pause();
+  }
+}
