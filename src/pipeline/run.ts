@@ -32,7 +32,9 @@ export interface BatchProcessor {
    */
   watermark?(): number;
   /** End of input: close every window and return what that fires. */
-  finish(onEvent: (event: EgressEvent) => void): { readonly alerts: readonly Alert[] };
+  finish(
+    onEvent: (event: EgressEvent) => void,
+  ): { readonly alerts: readonly Alert[]; readonly deadLetters?: readonly DeadLetter[] };
 }
 
 export interface RunOptions {
@@ -161,8 +163,9 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   if (!o.shutdown.aborted) {
     // Input ended (files): close every window, write it, and acknowledge everything.
     batchMax = Number.NEGATIVE_INFINITY;
-    const { alerts } = o.processor.finish(onEvent);
+    const { alerts, deadLetters } = o.processor.finish(onEvent);
     await deliver(alerts, true);
+    if (deadLetters !== undefined && o.deadLetter !== undefined) for (const d of deadLetters) await o.deadLetter(d);
     await release(true);
     summary.completed = true;
   }
