@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   setup: async () => (await import('./setup.js')).setupCommand,
   simulate: async () => (await import('./simulate.js')).simulateCommand,
   report: async () => (await import('./report.js')).reportCommand,
+  replay: async () => (await import('./replay.js')).replayCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
 };
 

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DetectionConfigSchema } from '../detect/config.js';
 import { ConfigError } from '../errors.js';
 import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
@@ -22,6 +23,13 @@ export const PipelineConfigSchema = z
     mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
     sources: SourcesSchema,
     sinks: SinksSchema,
+    detection: DetectionConfigSchema.prefault({}).describe(
+      'Event time, state, detectors, exceptions and realert.',
+    ),
+    policies: z
+      .array(z.string())
+      .default([])
+      .describe('Egress policy files: EgressPolicy or Istio AuthorizationPolicy YAML.'),
     delivery: DeliveryConfigSchema.prefault({}).describe(
       'Acknowledgement, retries and dead letters of sinks.',
     ),

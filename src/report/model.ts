@@ -101,7 +101,7 @@ const num = (v: unknown) =>
       : 0;
 const obj = (v: unknown): Flat => (v !== null && typeof v === 'object' ? (v as Flat) : {});
 
-/** An event (EgressEvent) or a flow document (`flow.connections`, `flow.bytes_up`): pair and counts. */
+/** An event (EgressEvent), a flow summary (`connections`, `bytes_up`) or an older `flow.*` document. */
 function eventEdge(
   e: Flat,
 ): { source: string; destination: string; connections: number; bytesUp: number; time: number } | null {
@@ -119,8 +119,13 @@ function eventEdge(
   return {
     source: sourceLabel(source as Parameters<typeof sourceLabel>[0]),
     destination,
-    connections: 'flow' in e ? num(flow.connections) || num(flow.requests) || 1 : 1,
-    bytesUp: 'flow' in e ? num(flow.bytes_up) : num(e.bytesUp),
+    connections:
+      'flow' in e
+        ? num(flow.connections) + num(flow.requests) || 1
+        : 'bytes_up' in e
+          ? num(e.connections) + num(e.requests) || 1
+          : 1,
+    bytesUp: 'flow' in e ? num(flow.bytes_up) : 'bytes_up' in e ? num(e.bytes_up) : num(e.bytesUp),
     time: Number.isFinite(time) ? time : Number.NaN,
   };
 }

@@ -33,10 +33,10 @@ describe('demo helpers', () => {
       (f) =>
         f.source.key === 'app-a/app-a' &&
         f.destination.domain === 'api.ibm.com' &&
-        f.observer.type === 'egress-gateway',
+        f.network.reporter === 'egress-gateway',
     );
     expect(ibm?.network.path).toBe('gateway-to-external');
-    expect(ibm?.flow.connections).toBeGreaterThan(50);
+    expect(ibm?.connections).toBeGreaterThan(50);
     expect(flows.some((f) => f.network.path === 'passthrough' && f.source.key === 'app-a/app-a')).toBe(true);
     expect(flows.some((f) => f.network.path === 'blackhole' && f.source.key === 'app-b/app-b')).toBe(true);
     expect(flows.every((f) => f.network.path !== 'inbound' && f.network.path !== 'internal')).toBe(true);

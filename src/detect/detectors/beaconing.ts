@@ -22,7 +22,7 @@ export const BeaconingConfigSchema = z
       .number()
       .int()
       .min(4)
-      .default(20)
+      .default(6)
       .describe('Connections needed before a pattern is scored.'),
     maxConnections: z.number().int().min(8).max(256).default(48).describe('Most recent connections scored.'),
     threshold: z
@@ -32,7 +32,7 @@ export const BeaconingConfigSchema = z
       .default(0.85)
       .describe('Score (0..1) at or above which the pattern is a beacon.'),
     minGap: duration('5s', 'Calls closer than this are one burst.'),
-    checkEvery: z.number().int().positive().default(4).describe('Score every N connections.'),
+    checkEvery: z.number().int().positive().default(2).describe('Score every N connections.'),
     ignoreHosts: z.array(z.string()).default([]),
   })
   .strict();
@@ -131,7 +131,7 @@ export class BeaconingDetector implements Detector {
   }
 
   observe(event: EgressEvent, emit: Emit): void {
-    if (!isEgress(event) || !event.destination.external) return;
+    if (!isEgress(event) || !event.destination.external || this.state.redundant) return;
     const key = this.state.currentHostKey;
     const t = this.table.touch(key, event.time, () => newTrack(event.time, 8));
     const size = event.bytesUp + event.bytesDown;
