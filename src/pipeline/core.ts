@@ -6,9 +6,9 @@
  */
 import type { EgressEvent } from '../identity/types.js';
 import { loadPolicyFiles } from '../policy/load.js';
+import type { DeadLetter } from '../sinks/types.js';
 import { createSource } from '../sources/registry.js';
 import type { Source } from '../sources/types.js';
-import type { DeadLetter } from '../sinks/types.js';
 import type { PipelineConfig } from './config.js';
 import { BatchProcessor as CoreProcessor } from './processor.js';
 import type { BatchProcessor } from './run.js';
@@ -25,7 +25,9 @@ export function buildCore(config: PipelineConfig): PipelineCore {
     decoder: {
       format: config.parse.format,
       ...(config.parse.customFormat === undefined ? {} : { customFormat: config.parse.customFormat }),
-      ...(config.parse.customJsonFormat === undefined ? {} : { customJsonFormat: config.parse.customJsonFormat }),
+      ...(config.parse.customJsonFormat === undefined
+        ? {}
+        : { customJsonFormat: config.parse.customJsonFormat }),
     },
     mesh: config.mesh,
     policies: loadPolicyFiles(config.policies),

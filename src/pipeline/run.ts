@@ -32,9 +32,10 @@ export interface BatchProcessor {
    */
   watermark?(): number;
   /** End of input: close every window and return what that fires. */
-  finish(
-    onEvent: (event: EgressEvent) => void,
-  ): { readonly alerts: readonly Alert[]; readonly deadLetters?: readonly DeadLetter[] };
+  finish(onEvent: (event: EgressEvent) => void): {
+    readonly alerts: readonly Alert[];
+    readonly deadLetters?: readonly DeadLetter[];
+  };
 }
 
 export interface RunOptions {
@@ -165,7 +166,8 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     batchMax = Number.NEGATIVE_INFINITY;
     const { alerts, deadLetters } = o.processor.finish(onEvent);
     await deliver(alerts, true);
-    if (deadLetters !== undefined && o.deadLetter !== undefined) for (const d of deadLetters) await o.deadLetter(d);
+    if (deadLetters !== undefined && o.deadLetter !== undefined)
+      for (const d of deadLetters) await o.deadLetter(d);
     await release(true);
     summary.completed = true;
   }
