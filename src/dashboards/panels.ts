@@ -175,9 +175,12 @@ export const PANELS: readonly Panel[] = [
 export function panelFields(p: Panel): string[] {
   const fields = new Set<string>(['@timestamp', ...p.filters.map((f) => f.field)]);
   const metric = (m: Metric) => (m.op === 'sum' ? [m.field] : []);
-  if (p.kind === 'xy') [p.breakdown, ...metric(p.metric)].forEach((f) => fields.add(f));
-  if (p.kind === 'table') [...p.rows, ...p.metrics.flatMap(metric)].forEach((f) => fields.add(f));
-  if (p.kind === 'search') p.columns.forEach((f) => fields.add(f));
+  const add = (list: readonly string[]) => {
+    for (const f of list) fields.add(f);
+  };
+  if (p.kind === 'xy') add([p.breakdown, ...metric(p.metric)]);
+  if (p.kind === 'table') add([...p.rows, ...p.metrics.flatMap(metric)]);
+  if (p.kind === 'search') add(p.columns);
   return [...fields];
 }
 
