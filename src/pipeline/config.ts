@@ -12,6 +12,7 @@ import { ConfigError } from '../errors.js';
 import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
+import { ScaleConfigSchema } from '../scale/config.js';
 import { SinksSchema } from '../sinks/registry.js';
 import { SourcesSchema } from '../sources/registry.js';
 import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
@@ -34,6 +35,7 @@ export const PipelineConfigSchema = z
       'Acknowledgement, retries and dead letters of sinks.',
     ),
     flows: FlowsConfigSchema.prefault({}).describe('Per-minute flow summaries and baseline snapshots.'),
+    scale: ScaleConfigSchema.prefault({}).describe('Several instances in one consumer group: re-keying and checkpointed state.'),
     metrics: MetricsConfigSchema.prefault({}).describe(
       'The operator HTTP port: /metrics, /healthz, /readyz.',
     ),
