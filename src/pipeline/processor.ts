@@ -9,6 +9,7 @@ import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import { Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
+import type { EgressEvent } from '../identity/types.js';
 import { type DecoderOptions, LineDecoder } from '../parse/decoder.js';
 import type { DecodeSink } from '../parse/decoder-types.js';
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
@@ -39,6 +40,8 @@ export interface ProcessorOptions {
   policies: PolicySet;
   /** Dead letters kept between `takeDeadLetters()` calls; beyond it they are only counted. */
   maxDeadLetters?: number;
+  /** Sees every analysed egress event (flow summaries, raw-event sinks); must not keep it (it is reused). */
+  onEvent?: (event: EgressEvent) => void;
 }
 
 export class BatchProcessor implements DecodeSink {
@@ -59,6 +62,7 @@ export class BatchProcessor implements DecodeSink {
   private deadLetters: DeadLetter[] = [];
   private readonly maxDeadLetters: number;
   private readonly origin: LineOrigin = { source: '', position: '' };
+  private readonly onEvent: ((event: EgressEvent) => void) | undefined;
 
   constructor(options: ProcessorOptions) {
     this.decoder = new LineDecoder(options.decoder);
@@ -67,6 +71,7 @@ export class BatchProcessor implements DecodeSink {
     this.alerts = new AlertStage({ realertMs: d.realert, severity: d.severity, exceptions: d.exceptions });
     this.engine = buildDetection(d, options.policies, (f) => this.alerts.accept(f, this.pendingAlerts));
     this.maxDeadLetters = options.maxDeadLetters ?? 10_000;
+    this.onEvent = options.onEvent;
   }
 
   /** Decodes, normalises and observes every line, then advances event time once for the batch. */
@@ -93,6 +98,7 @@ export class BatchProcessor implements DecodeSink {
       return;
     }
     this.counters.analysed++;
+    this.onEvent?.(event);
     this.engine.observe(event);
   }
 
