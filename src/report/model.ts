@@ -13,6 +13,8 @@ export interface Edge {
   destination: string;
   connections: number;
   bytesUp: number;
+  /** Registrable domain of the destination, when known (the map rolls up many hosts under one). */
+  registeredDomain: string | null;
   /** Highest severity of an alert on this pair, or null. */
   alerted: Severity | null;
   rules: Set<string>;
@@ -102,9 +104,16 @@ const num = (v: unknown) =>
 const obj = (v: unknown): Flat => (v !== null && typeof v === 'object' ? (v as Flat) : {});
 
 /** An event (EgressEvent), a flow summary (`connections`, `bytes_up`) or an older `flow.*` document. */
-function eventEdge(
-  e: Flat,
-): { source: string; destination: string; connections: number; bytesUp: number; time: number } | null {
+interface EventPair {
+  source: string;
+  destination: string;
+  registeredDomain: string | null;
+  connections: number;
+  bytesUp: number;
+  time: number;
+}
+
+function eventEdge(e: Flat): EventPair | null {
   const source = obj(e.source);
   const dest = obj(e.destination);
   const flow = obj(e.flow);
@@ -116,9 +125,11 @@ function eventEdge(
   });
   if (Object.keys(source).length === 0 || destination === 'unknown') return null;
   const time = typeof e.time === 'number' ? e.time : Date.parse(String(e['@timestamp'] ?? ''));
+  const registered = (dest.registered_domain ?? dest.registeredDomain) as string | null | undefined;
   return {
     source: sourceLabel(source as Parameters<typeof sourceLabel>[0]),
     destination,
+    registeredDomain: typeof registered === 'string' ? registered : null,
     connections:
       'flow' in e
         ? num(flow.connections) + num(flow.requests) || 1
@@ -146,11 +157,19 @@ export function buildModel(
   }
   alerts.sort((a, b) => a['@timestamp'].localeCompare(b['@timestamp']));
   const edges = new Map<string, Edge>();
-  const edge = (source: string, destination: string): Edge => {
+  const edge = (source: string, destination: string, registeredDomain: string | null): Edge => {
     const key = `${source}\u0000${destination}`;
     let e = edges.get(key);
     if (e === undefined) {
-      e = { source, destination, connections: 0, bytesUp: 0, alerted: null, rules: new Set() };
+      e = {
+        source,
+        destination,
+        registeredDomain,
+        connections: 0,
+        bytesUp: 0,
+        alerted: null,
+        rules: new Set(),
+      };
       edges.set(key, e);
     }
     return e;
@@ -161,7 +180,7 @@ export function buildModel(
     for (const v of readJsonLines(eventsFile, skipped)) {
       const pair = eventEdge(v);
       if (pair === null) continue;
-      const e = edge(pair.source, pair.destination);
+      const e = edge(pair.source, pair.destination, pair.registeredDomain);
       e.connections += pair.connections;
       e.bytesUp += pair.bytesUp;
       if (Number.isFinite(pair.time)) {
@@ -171,7 +190,11 @@ export function buildModel(
     }
   }
   for (const a of alerts) {
-    const e = edge(sourceLabel(a.source), destinationLabel(a.destination ?? null));
+    const e = edge(
+      sourceLabel(a.source),
+      destinationLabel(a.destination ?? null),
+      a.destination?.registered_domain ?? null,
+    );
     e.alerted = worse(e.alerted, a.severity);
     e.rules.add(a.rule.id);
     const t = Date.parse(a['@timestamp']);

@@ -110,7 +110,23 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     if (partitions.length === 0) return;
     o.health.set('state restored', false);
     const started = process.hrtime.bigint();
-    const restored = restorePartitions(kafka, topics.changelog, partitions, detectGroup).then((parts) => {
+    // Right after the topics were created, metadata may not name a leader yet: retry a few times.
+    const attempt = async (): Promise<Awaited<ReturnType<typeof restorePartitions>>> => {
+      for (let n = 1; ; n++) {
+        try {
+          return await restorePartitions(kafka, topics.changelog, partitions, detectGroup);
+        } catch (err) {
+          if (n >= 6 || (err as { retriable?: boolean }).retriable === false) throw err;
+          o.log('warn', 'Restore failed; retrying.', {
+            partitions: partitions.join(','),
+            attempt: n,
+            error: String(err),
+          });
+          await new Promise((r) => setTimeout(r, 500 * n));
+        }
+      }
+    };
+    const restored = attempt().then((parts) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const byPartition = new Map(parts.map((p) => [p.partition, p]));
       let keys = 0;

@@ -91,7 +91,7 @@ describe('scale-out', () => {
         'scale: { enabled: true, partitions: 4, commitIntervalMs: 500 }',
         'metrics: { enabled: true, host: 127.0.0.1, port: 0 }',
         `delivery: { dead_letter_file: ${join(dir, 'dead.jsonl')} }`,
-        'detection: { learningPeriod: 30m }',
+        "detection: { learningPeriod: 30m, detectors: { 'new-destination': { learningPeriod: 30m } } }",
         '',
       ].join('\n'),
     );
