@@ -70,7 +70,7 @@ export class AlertStage {
       a.alert.last_seen = iso(f.time);
       a['@timestamp'] = iso(f.time);
       a.reason = f.reason;
-      a.evidence = f.evidence;
+      a.evidence = { dedupKey: f.dedupKey, ...f.evidence };
       out.push(snapshot(a));
       this.standing.delete(key);
       return;

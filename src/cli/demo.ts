@@ -4,7 +4,6 @@
  * seed's AuthorizationPolicy), and prints the alerts as a table, which attacks were caught, and
  * where the alerts, the traffic and the HTML report are.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { alertTable } from '../report/table.js';
 import { ATTACK_NAMES } from '../simulate/attacks.js';
 import { generateTraffic, type Manifest } from '../simulate/generate.js';
 import { writeLinesToFile } from '../simulate/output.js';
+import { DAY } from '../simulate/topology.js';
 import type { Command } from './command.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -26,7 +26,6 @@ const ROOT =
   [resolve(HERE, '../../..'), resolve(HERE, '../..')].find((d) => existsSync(join(d, 'package.json'))) ??
   process.cwd();
 const POLICY = join(ROOT, 'deploy/istio/authorization-policy.yaml');
-const MAIN = join(HERE, 'main.js');
 
 const log = (text: string) => process.stderr.write(`demo: ${text}\n`);
 
@@ -34,22 +33,28 @@ const log = (text: string) => process.stderr.write(`demo: ${text}\n`);
 export function scoreAttacks(manifest: Manifest, alerts: readonly Alert[]): string[] {
   return manifest.attacks.map((a) => {
     const start = Date.parse(a.start);
+    // first_seen: the last record of an alert may be its resolution, stamped later.
     const hits = alerts
-      .filter((x) => x.rule.id === a.rule && Date.parse(x['@timestamp']) >= start)
-      .map((x) => Date.parse(x['@timestamp']));
+      .filter((x) => x.rule.id === a.rule && Date.parse(x.alert.first_seen) >= start)
+      .map((x) => Date.parse(x.alert.first_seen));
     if (hits.length === 0) return `  missed  ${a.name.padEnd(16)} expected ${a.rule} from ${a.start}`;
     const seconds = Math.round((Math.min(...hits) - start) / 1000);
     return `  caught  ${a.name.padEnd(16)} ${a.rule} after ${seconds < 120 ? `${seconds} s` : `${Math.round(seconds / 60)} min`}`;
   });
 }
 
-function readAlerts(file: string): Alert[] {
+/** The alerts file holds a record per change of an alert (fired, repeats counted, resolved): keep the last per id. */
+export function readAlerts(file: string): Alert[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Alert)
-    .sort((a, b) => a['@timestamp'].localeCompare(b['@timestamp']));
+  const byId = new Map<string, Alert>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const alert = JSON.parse(line) as Alert;
+    byId.set(alert.alert.id, alert);
+  }
+  return [...byId.values()].sort(
+    (a, b) => a.alert.first_seen.localeCompare(b.alert.first_seen) || a.rule.id.localeCompare(b.rule.id),
+  );
 }
 
 export const demoCommand: Command = {
@@ -78,6 +83,7 @@ export const demoCommand: Command = {
       traffic: join(out, 'traffic.log'),
       manifest: join(out, 'manifest.json'),
       alerts: join(out, 'alerts.jsonl'),
+      latest: join(out, 'alerts-latest.jsonl'),
       flows: join(out, 'flows.jsonl'),
       report: join(out, 'report.html'),
     };
@@ -89,11 +95,14 @@ export const demoCommand: Command = {
       );
 
     const started = Date.now();
-    log('simulating one day of mesh traffic with every attack (Fluent Bit envelope, Istio JSON)...');
+    // Two days: the detectors learn for 24 h, then every attack happens on the second day.
+    log('simulating two days of mesh traffic, every attack on day two (Fluent Bit envelope, Istio JSON)...');
     const traffic = generateTraffic({
       seed: values.seed ?? 1,
       format,
       envelope: 'fluent-bit',
+      durationMs: 2 * DAY,
+      rate: 40,
       attacks: ATTACK_NAMES,
     });
     writeFileSync(files.manifest, `${JSON.stringify(traffic.manifest, null, 2)}\n`);
@@ -106,30 +115,26 @@ export const demoCommand: Command = {
     log(`wrote ${lines} lines in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     log('replaying them through the pipeline (egress-sentinel replay)...');
-    const replay = spawnSync(
-      process.execPath,
-      [MAIN, 'replay', '--policy', POLICY, '--alerts', files.alerts, files.traffic],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    if (replay.status !== 0) {
-      throw new SentinelError(
-        'ESN_INPUT',
-        `The replay step failed (exit ${replay.status ?? replay.signal}); see its message above.`,
-        { where: 'demo' },
-      );
+    const { replayCommand } = await import('./replay.js');
+    const code = await replayCommand.run(['--policy', POLICY, '--alerts', files.alerts, files.traffic]);
+    if (code !== 0) {
+      throw new SentinelError('ESN_INPUT', `The replay step failed (exit ${code}); see its message above.`, {
+        where: 'demo',
+      });
     }
 
     log('summarising flows and writing the HTML report...');
     const flows = flowsFromLines(traffic);
     writeFileSync(files.flows, flows.map((f) => JSON.stringify(f)).join('\n') + (flows.length ? '\n' : ''));
-    writeFileSync(
-      files.report,
-      renderReport(
-        buildModel(files.alerts, files.flows, `egress-sentinel demo: ${traffic.manifest.start.slice(0, 10)}`),
-      ),
-    );
-
+    // The replay writes a record per change of an alert; the table and the report show each alert once.
     const alerts = readAlerts(files.alerts);
+    writeFileSync(
+      files.latest,
+      alerts.map((a) => JSON.stringify(a)).join('\n') + (alerts.length ? '\n' : ''),
+    );
+    const title = `egress-sentinel demo: ${traffic.manifest.start.slice(0, 10)} to ${traffic.manifest.end.slice(0, 10)}`;
+    writeFileSync(files.report, renderReport(buildModel(files.latest, files.flows, title)));
+
     const width = Math.max(40, (process.stdout.columns ?? 200) - 120);
     process.stdout.write(
       `\n${alerts.length} alerts from ${lines} log lines (${traffic.manifest.start} to ${traffic.manifest.end}):\n\n`,

@@ -9,8 +9,10 @@ import type { Command } from './command.js';
 const COMMANDS: Record<string, () => Promise<Command>> = {
   check: async () => (await import('./check.js')).checkCommand,
   setup: async () => (await import('./setup.js')).setupCommand,
+  run: async () => (await import('./run.js')).runCommand,
   simulate: async () => (await import('./simulate.js')).simulateCommand,
   report: async () => (await import('./report.js')).reportCommand,
+  replay: async () => (await import('./replay.js')).replayCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
 };
 

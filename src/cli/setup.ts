@@ -37,6 +37,7 @@ export const setupCommand: Command = {
   name: 'setup',
   summary: 'Prepare Elasticsearch: index templates, aliases and retention.',
   async run(args) {
+    if (args[0] === 'kibana') return (await import('./setup-kibana.js')).setupKibana(args.slice(1));
     const { values, positionals } = parseArgs({
       args: [...args],
       allowPositionals: true,

@@ -7,10 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DetectionConfigSchema } from '../detect/config.js';
 import { ConfigError } from '../errors.js';
 import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
+import { ScaleConfigSchema } from '../scale/config.js';
 import { SinksSchema } from '../sinks/registry.js';
 import { SourcesSchema } from '../sources/registry.js';
 import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
@@ -22,10 +24,18 @@ export const PipelineConfigSchema = z
     mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
     sources: SourcesSchema,
     sinks: SinksSchema,
+    detection: DetectionConfigSchema.prefault({}).describe(
+      'Event time, state, detectors, exceptions and realert.',
+    ),
+    policies: z
+      .array(z.string())
+      .default([])
+      .describe('Egress policy files: EgressPolicy or Istio AuthorizationPolicy YAML.'),
     delivery: DeliveryConfigSchema.prefault({}).describe(
       'Acknowledgement, retries and dead letters of sinks.',
     ),
     flows: FlowsConfigSchema.prefault({}).describe('Per-minute flow summaries and baseline snapshots.'),
+    scale: ScaleConfigSchema.prefault({}).describe('Several instances in one consumer group: re-keying and checkpointed state.'),
     metrics: MetricsConfigSchema.prefault({}).describe(
       'The operator HTTP port: /metrics, /healthz, /readyz.',
     ),

@@ -4,24 +4,38 @@
  * then acknowledge (commit). At least once end to end; the deterministic ids of alerts, flows and
  * events make a redelivery overwrite instead of duplicating downstream.
  *
- * With flow summaries on, a batch's ack is held until every minute it fed has been written
- * (acks stay in order), so after a crash the replay from the last commit rebuilds each open
- * minute completely; the rebuilt partial copy of an already-written minute has the same id and is
- * refused as a duplicate. On shutdown the batch in flight is finished and what is complete is
+ * A batch's ack is held (acks stay in order) until the detectors have seen its events (they hold
+ * events back for lateness) and every flow minute it fed has been written, so after a crash the
+ * replay from the last commit re-analyses every event whose alerts were not out yet and rebuilds
+ * each open minute completely; the rebuilt partial copy of an already-written minute has the same
+ * id and is refused as a duplicate. On shutdown the batch in flight is finished and what is complete is
  * committed; open minutes are not written (the restart replays them).
  */
 import type { Alert } from '../alerts/types.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import type { EgressEvent } from '../identity/types.js';
-import type { LogFn, Sink, SinkBatch } from '../sinks/types.js';
+import type { DeadLetter, LogFn, Sink, SinkBatch } from '../sinks/types.js';
 import type { LineBatch, Source } from '../sources/types.js';
 import { deliverToAll } from './deliver.js';
 
 /** The synchronous core: raw lines to alerts, telling the caller about each normalised event. */
 export interface BatchProcessor {
-  process(batch: LineBatch, onEvent: (event: EgressEvent) => void): { readonly alerts: readonly Alert[] };
+  /** `deadLetters`: lines that could not be read, stored before the batch is acknowledged. */
+  process(
+    batch: LineBatch,
+    onEvent: (event: EgressEvent) => void,
+  ): { readonly alerts: readonly Alert[]; readonly deadLetters?: readonly DeadLetter[] };
+  /**
+   * Event time up to which every observed event has reached the detectors (they hold events back
+   * for lateness). A batch is acknowledged only once this passed its events, so a crash never
+   * loses an event that was committed but not yet analysed.
+   */
+  watermark?(): number;
   /** End of input: close every window and return what that fires. */
-  finish(onEvent: (event: EgressEvent) => void): { readonly alerts: readonly Alert[] };
+  finish(onEvent: (event: EgressEvent) => void): {
+    readonly alerts: readonly Alert[];
+    readonly deadLetters?: readonly DeadLetter[];
+  };
 }
 
 export interface RunOptions {
@@ -37,8 +51,15 @@ export interface RunOptions {
   /** Aborted when the shutdown grace ran out: give up on the batch in flight. */
   readonly stop: AbortSignal;
   readonly log: LogFn;
+  /** Stores a dead letter (unreadable line); awaited before the batch is acknowledged. */
+  readonly deadLetter?: (record: DeadLetter) => Promise<void>;
   readonly onSinkFailure?: (sink: string) => void;
-  readonly onBatch?: (stats: { lines: number; events: number; alerts: number }) => void;
+  readonly onBatch?: (stats: {
+    source: string;
+    lines: number;
+    events: number;
+    alerts: readonly Alert[];
+  }) => void;
 }
 
 export interface RunSummary {
@@ -70,7 +91,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     completed: false,
   };
   const wantsEvents = o.sinks.some((s) => s.wantsEvents === true);
-  const held: Array<{ ack: () => Promise<void>; lastMinute: number }> = [];
+  const held: Array<{ ack: () => Promise<void>; maxTime: number; lastMinute: number }> = [];
   let events: EgressEvent[] = [];
   let batchMax = Number.NEGATIVE_INFINITY;
   const onEvent = (e: EgressEvent): void => {
@@ -95,11 +116,17 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     });
   };
 
-  /** Acks, in order, every held batch whose minutes are all written. */
+  /** Acks, in order, every held batch the detectors have seen and whose flow minutes are written. */
   const release = async (all: boolean): Promise<void> => {
+    const analysedUpTo = all
+      ? Number.POSITIVE_INFINITY
+      : (o.processor.watermark?.() ?? Number.POSITIVE_INFINITY);
     const openSince = all ? Number.POSITIVE_INFINITY : (o.flows?.openSince() ?? Number.POSITIVE_INFINITY);
-    while (held.length > 0 && (held[0] as { lastMinute: number }).lastMinute < openSince) {
-      await (held.shift() as { ack: () => Promise<void> }).ack();
+    for (;;) {
+      const first = held[0];
+      if (first === undefined || first.maxTime > analysedUpTo || first.lastMinute >= openSince) break;
+      held.shift();
+      await first.ack();
     }
   };
 
@@ -108,18 +135,22 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     for await (const batch of source.batches(o.shutdown)) {
       batchMax = Number.NEGATIVE_INFINITY;
       const eventsBefore = summary.events;
-      const { alerts } = o.processor.process(batch, onEvent);
+      const { alerts, deadLetters } = o.processor.process(batch, onEvent);
       await deliver(alerts, false);
+      if (deadLetters !== undefined && o.deadLetter !== undefined)
+        for (const d of deadLetters) await o.deadLetter(d);
       summary.batches++;
       summary.lines += batch.lines.length;
       o.onBatch?.({
+        source: batch.source,
         lines: batch.lines.length,
         events: summary.events - eventsBefore,
-        alerts: alerts.length,
+        alerts,
       });
-      if (o.flows !== null && o.holdAcks) {
+      if (o.holdAcks) {
         held.push({
           ack: () => batch.ack(),
+          maxTime: batchMax,
           lastMinute: Number.isFinite(batchMax) ? batchMax - (batchMax % MINUTE) : Number.NEGATIVE_INFINITY,
         });
         await release(false);
@@ -133,8 +164,10 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   if (!o.shutdown.aborted) {
     // Input ended (files): close every window, write it, and acknowledge everything.
     batchMax = Number.NEGATIVE_INFINITY;
-    const { alerts } = o.processor.finish(onEvent);
+    const { alerts, deadLetters } = o.processor.finish(onEvent);
     await deliver(alerts, true);
+    if (deadLetters !== undefined && o.deadLetter !== undefined)
+      for (const d of deadLetters) await o.deadLetter(d);
     await release(true);
     summary.completed = true;
   }

@@ -1,7 +1,7 @@
 /**
  * Access-log lines to flow summaries for the report's egress map, through the real decoder and
- * normaliser: one document per (source, destination, path, reporter) with counts, using the flow
- * field names of the Elasticsearch mappings (`source.key`, `destination.domain`, `flow.connections`...).
+ * normaliser: one document per (source, destination, path, reporter) with counts, shaped like the
+ * pipeline's FlowSummary (src/sinks/types.ts) so that `report --events` reads either.
  */
 import { MeshConfigSchema } from '../identity/config.js';
 import { Normalizer } from '../identity/normalizer.js';
@@ -12,9 +12,11 @@ export interface FlowDoc {
   '@timestamp': string;
   source: { key: string; namespace: string | null; workload: string | null; principal: string | null };
   destination: { domain: string | null; registered_domain: string | null; ip: string | null; port: number };
-  network: { path: string };
-  observer: { type: string };
-  flow: { requests: number; connections: number; bytes_up: number; bytes_down: number };
+  network: { path: string; reporter: string };
+  requests: number;
+  connections: number;
+  bytes_up: number;
+  bytes_down: number;
 }
 
 /** Flows of egress (not inbound, not in-mesh) per pair, path and reporter; first-seen time as @timestamp. */
@@ -38,16 +40,19 @@ export function flowsFromLines(lines: Iterable<string>): FlowDoc[] {
           principal: e.source.principal,
         },
         destination: { domain: d.host, registered_domain: d.registeredDomain, ip: d.ip, port: d.port },
-        network: { path: e.path },
-        observer: { type: e.reporter },
-        flow: { requests: 0, connections: 0, bytes_up: 0, bytes_down: 0 },
+        network: { path: e.path, reporter: e.reporter },
+        requests: 0,
+        connections: 0,
+        bytes_up: 0,
+        bytes_down: 0,
       };
       flows.set(key, f);
     }
-    f.flow.requests++;
-    f.flow.connections++;
-    f.flow.bytes_up += e.bytesUp;
-    f.flow.bytes_down += e.bytesDown;
+    // As FlowSummary counts them: HTTP lines are requests, TCP/TLS lines are connections.
+    if (e.protocol === 'http') f.requests++;
+    else f.connections++;
+    f.bytes_up += e.bytesUp;
+    f.bytes_down += e.bytesDown;
   };
   const sink = {
     access: (record: Parameters<Normalizer['normalize']>[0], meta: Parameters<Normalizer['normalize']>[1]) =>

@@ -13,6 +13,8 @@ export interface Edge {
   destination: string;
   connections: number;
   bytesUp: number;
+  /** Registrable domain of the destination, when known (the map rolls up many hosts under one). */
+  registeredDomain: string | null;
   /** Highest severity of an alert on this pair, or null. */
   alerted: Severity | null;
   rules: Set<string>;
@@ -101,10 +103,17 @@ const num = (v: unknown) =>
       : 0;
 const obj = (v: unknown): Flat => (v !== null && typeof v === 'object' ? (v as Flat) : {});
 
-/** An event (EgressEvent) or a flow document (`flow.connections`, `flow.bytes_up`): pair and counts. */
-function eventEdge(
-  e: Flat,
-): { source: string; destination: string; connections: number; bytesUp: number; time: number } | null {
+/** An event (EgressEvent), a flow summary (`connections`, `bytes_up`) or an older `flow.*` document. */
+interface EventPair {
+  source: string;
+  destination: string;
+  registeredDomain: string | null;
+  connections: number;
+  bytesUp: number;
+  time: number;
+}
+
+function eventEdge(e: Flat): EventPair | null {
   const source = obj(e.source);
   const dest = obj(e.destination);
   const flow = obj(e.flow);
@@ -116,11 +125,18 @@ function eventEdge(
   });
   if (Object.keys(source).length === 0 || destination === 'unknown') return null;
   const time = typeof e.time === 'number' ? e.time : Date.parse(String(e['@timestamp'] ?? ''));
+  const registered = (dest.registered_domain ?? dest.registeredDomain) as string | null | undefined;
   return {
     source: sourceLabel(source as Parameters<typeof sourceLabel>[0]),
     destination,
-    connections: 'flow' in e ? num(flow.connections) || num(flow.requests) || 1 : 1,
-    bytesUp: 'flow' in e ? num(flow.bytes_up) : num(e.bytesUp),
+    registeredDomain: typeof registered === 'string' ? registered : null,
+    connections:
+      'flow' in e
+        ? num(flow.connections) + num(flow.requests) || 1
+        : 'bytes_up' in e
+          ? num(e.connections) + num(e.requests) || 1
+          : 1,
+    bytesUp: 'flow' in e ? num(flow.bytes_up) : 'bytes_up' in e ? num(e.bytes_up) : num(e.bytesUp),
     time: Number.isFinite(time) ? time : Number.NaN,
   };
 }
@@ -141,11 +157,19 @@ export function buildModel(
   }
   alerts.sort((a, b) => a['@timestamp'].localeCompare(b['@timestamp']));
   const edges = new Map<string, Edge>();
-  const edge = (source: string, destination: string): Edge => {
+  const edge = (source: string, destination: string, registeredDomain: string | null): Edge => {
     const key = `${source}\u0000${destination}`;
     let e = edges.get(key);
     if (e === undefined) {
-      e = { source, destination, connections: 0, bytesUp: 0, alerted: null, rules: new Set() };
+      e = {
+        source,
+        destination,
+        registeredDomain,
+        connections: 0,
+        bytesUp: 0,
+        alerted: null,
+        rules: new Set(),
+      };
       edges.set(key, e);
     }
     return e;
@@ -156,7 +180,7 @@ export function buildModel(
     for (const v of readJsonLines(eventsFile, skipped)) {
       const pair = eventEdge(v);
       if (pair === null) continue;
-      const e = edge(pair.source, pair.destination);
+      const e = edge(pair.source, pair.destination, pair.registeredDomain);
       e.connections += pair.connections;
       e.bytesUp += pair.bytesUp;
       if (Number.isFinite(pair.time)) {
@@ -166,7 +190,11 @@ export function buildModel(
     }
   }
   for (const a of alerts) {
-    const e = edge(sourceLabel(a.source), destinationLabel(a.destination ?? null));
+    const e = edge(
+      sourceLabel(a.source),
+      destinationLabel(a.destination ?? null),
+      a.destination?.registered_domain ?? null,
+    );
     e.alerted = worse(e.alerted, a.severity);
     e.rules.add(a.rule.id);
     const t = Date.parse(a['@timestamp']);

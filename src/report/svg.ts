@@ -16,10 +16,47 @@ export const SEVERITY_COLOUR: Record<Severity, string> = {
 const QUIET = '#8b949e';
 const ROW = 22;
 
+/**
+ * Quiet pairs of one source to many hosts under one registrable domain (a subdomain spray, a CDN),
+ * or to many bare IP addresses (probing), become one edge, so they cannot crowd out the rest.
+ */
+export function rollUp(edges: readonly Edge[], maxHosts = 5): Edge[] {
+  const groups = new Map<string, Edge[]>();
+  for (const e of edges) {
+    const ipOnly = e.registeredDomain === null && /^[\d.:[\]a-f]+$/i.test(e.destination);
+    const key =
+      e.registeredDomain !== null
+        ? `${e.source}\u0000${e.registeredDomain}`
+        : ipOnly
+          ? `${e.source}\u0000(ip)`
+          : `\u0000${e.source}\u0000${e.destination}`;
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const out: Edge[] = [];
+  for (const group of groups.values()) {
+    const first = group[0] as Edge;
+    if (group.length <= maxHosts) out.push(...group);
+    else
+      out.push({
+        source: first.source,
+        destination:
+          first.registeredDomain === null
+            ? `${group.length} IP addresses`
+            : `${group.length} hosts under ${first.registeredDomain}`,
+        registeredDomain: first.registeredDomain,
+        connections: group.reduce((n, e) => n + e.connections, 0),
+        bytesUp: group.reduce((n, e) => n + e.bytesUp, 0),
+        alerted: null,
+        rules: new Set(),
+      });
+  }
+  return out;
+}
+
 /** The pairs worth drawing: every alerted one, then the busiest, up to `limit`. */
 export function mapEdges(edges: readonly Edge[], limit = 60): Edge[] {
   const alerted = edges.filter((e) => e.alerted !== null);
-  const quiet = edges
+  const quiet = rollUp(edges.filter((e) => e.alerted === null))
     .filter((e) => e.alerted === null)
     .sort((a, b) => b.connections - a.connections || a.destination.localeCompare(b.destination));
   return [...alerted, ...quiet.slice(0, Math.max(0, limit - alerted.length))];

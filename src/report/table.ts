@@ -13,7 +13,7 @@ function cell(text: string, width: number): string {
 
 export function alertTable(alerts: readonly Alert[], reasonWidth = 90): string {
   const cols: [string, number][] = [
-    ['time (UTC)', 19],
+    ['first seen (UTC)', 19],
     ['rule', 23],
     ['severity', 8],
     ['source', 22],
@@ -29,12 +29,12 @@ export function alertTable(alerts: readonly Alert[], reasonWidth = 90): string {
   for (const a of alerts) {
     out.push(
       line([
-        a['@timestamp'].slice(0, 19).replace('T', ' '),
+        (a.alert?.first_seen ?? a['@timestamp']).slice(0, 19).replace('T', ' '),
         a.rule.id,
         a.severity,
         sourceLabel(a.source),
         destinationLabel(a.destination ?? null),
-        a.reason,
+        a.alert?.status === 'resolved' ? `[resolved] ${a.reason}` : a.reason,
       ]),
     );
   }

@@ -43,7 +43,9 @@ describe('simulate command', () => {
 
   it('names the flag and the allowed values when a value is wrong', () => {
     expect(() => optionsFromArgs(['--duration', 'forever'])).toThrow(/--duration as a duration such as 30m/);
-    expect(optionsFromArgs(['--start', 'now-1d']).options.start).toBeGreaterThan(Date.now() - 86_400_000 - 60_000);
+    expect(optionsFromArgs(['--start', 'now-1d']).options.start).toBeGreaterThan(
+      Date.now() - 86_400_000 - 60_000,
+    );
     expect(() => optionsFromArgs(['--attack', 'ddos'])).toThrow(
       /Unknown attack "ddos".*choose from forbidden/,
     );

@@ -49,11 +49,12 @@ const esPort = Number(new URL(DEFAULT_ELASTICSEARCH_URL).port);
 const kibanaPort = Number(new URL(DEFAULT_KIBANA_URL).port);
 
 describe('docker-compose.yml', () => {
-  it('has the five services', () => {
+  it('has the five services and the one-shot Kibana dashboard import', () => {
     expect(Object.keys(compose.services).sort()).toEqual([
       'elasticsearch',
       'kafka',
       'kibana',
+      'kibana-setup',
       'pipeline',
       'simulator',
     ]);

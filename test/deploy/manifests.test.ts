@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
+import { parsePolicyText } from '../../src/policy/load.js';
 import { type Manifest, render } from './kustomize.js';
 
 const KUSTOMIZATIONS = [
@@ -93,12 +94,17 @@ describe('deploy manifests', () => {
     expect(config.sinks.map((s) => s.type)).toEqual(['elasticsearch', 'kafka']);
     const policies = parseAllDocuments(cm.data['policies.yaml'] as string).map((d) => d.toJS() as Obj);
     expect(policies.map((p) => p.kind)).toEqual(['AuthorizationPolicy']);
+    expect(parsePolicyText(cm.data['policies.yaml'] as string, 'policies.yaml').length).toBeGreaterThan(0);
     expect(cm.data['policies.yaml']).toBe(readFileSync('deploy/istio/authorization-policy.yaml', 'utf8'));
-    const args = ((((find(ms, 'Deployment') as Obj).spec as Obj).template as Obj).spec as Obj)
-      .containers as Obj[];
-    expect((args[0] as Obj).args).toEqual(
-      expect.arrayContaining(['/etc/egress-sentinel/pipeline.yaml', '/etc/egress-sentinel/policies.yaml']),
-    );
+    // The config names the policies where the ConfigMap mounts them, and the container reads that config.
+    const pod = (((find(ms, 'Deployment') as Obj).spec as Obj).template as Obj).spec as Obj;
+    const container = (pod.containers as Obj[])[0] as Obj;
+    const mount = (container.volumeMounts as Obj[]).find((m) => m.name === 'config') as Obj;
+    expect(config.policies).toEqual([`${mount.mountPath}/policies.yaml`]);
+    expect(container.args).toEqual(['run', '--config', `${mount.mountPath}/pipeline.yaml`]);
+    expect(config.sources).toEqual([
+      expect.objectContaining({ type: 'kafka', topics: ['istio-access-logs'] }),
+    ]);
   });
 
   it('turns on access logs for sidecars and the gateway, with the peer principal in the JSON format', () => {

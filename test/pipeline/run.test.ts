@@ -195,4 +195,34 @@ describe('runPipeline', () => {
     expect(log).not.toContain('ack 0');
     expect(log).toEqual(['down fail', 'down fail', 'down fail', 'down fail']);
   });
+
+  it('holds acks until the detectors have seen the batch’s events (their watermark passed them)', async () => {
+    const log: string[] = [];
+    const { source, processor } = setup([[`${T0}`], [`${T0 + 5_000}`], [`${T0 + 20_000}`]], log);
+    let maxSeen = Number.NEGATIVE_INFINITY;
+    const watching = {
+      process: (b: LineBatch, onEvent: (e: EgressEvent) => void) => {
+        log.push(`process ${b.position(0)}`);
+        return processor.process(b, (e) => {
+          maxSeen = Math.max(maxSeen, e.time);
+          onEvent(e);
+        });
+      },
+      finish: processor.finish,
+      // Like the engine: events are analysed once 10 s of later event time arrived.
+      watermark: () => maxSeen - 10_000,
+    };
+    await runPipeline({
+      ...opts,
+      sources: [source],
+      processor: watching,
+      sinks: [],
+      flows: null,
+      holdAcks: true,
+      shutdown: new AbortController().signal,
+      stop: new AbortController().signal,
+    });
+    // Batch 0 (T0) and 1 (T0+5s) are analysed when T0+20s arrives; batch 2 only at the end of input.
+    expect(log).toEqual(['process 0/0', 'process 1/0', 'process 2/0', 'ack 0', 'ack 1', 'ack 2']);
+  });
 });

@@ -1,6 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
-import { scoreAttacks } from '../../src/cli/demo.js';
+import { readAlerts, scoreAttacks } from '../../src/cli/demo.js';
 import { flowsFromLines } from '../../src/report/flows.js';
 import { alertTable } from '../../src/report/table.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
@@ -33,10 +36,10 @@ describe('demo helpers', () => {
       (f) =>
         f.source.key === 'app-a/app-a' &&
         f.destination.domain === 'api.ibm.com' &&
-        f.observer.type === 'egress-gateway',
+        f.network.reporter === 'egress-gateway',
     );
     expect(ibm?.network.path).toBe('gateway-to-external');
-    expect(ibm?.flow.connections).toBeGreaterThan(50);
+    expect(ibm?.connections).toBeGreaterThan(50);
     expect(flows.some((f) => f.network.path === 'passthrough' && f.source.key === 'app-a/app-a')).toBe(true);
     expect(flows.some((f) => f.network.path === 'blackhole' && f.source.key === 'app-b/app-b')).toBe(true);
     expect(flows.every((f) => f.network.path !== 'inbound' && f.network.path !== 'internal')).toBe(true);
@@ -59,5 +62,26 @@ describe('demo helpers', () => {
     );
     expect(table).not.toContain('\u001b');
     expect(table.split('\n')[2]).toMatch(/^2025-03-03 12:00:00 {2}beaconing {16}high/);
+  });
+
+  it('keeps the last record of each alert id (fired, then resolved) and orders by first seen', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'alerts-')), 'alerts.jsonl');
+    const fired = alert('gateway-silence', '2025-03-03T13:08:00.000Z', 'silent');
+    const resolved = {
+      ...fired,
+      '@timestamp': '2025-03-03T13:38:00.000Z',
+      alert: { ...fired.alert, status: 'resolved' as const, last_seen: '2025-03-03T13:38:00.000Z' },
+    };
+    const other = {
+      ...alert('beaconing', '2025-03-03T12:00:00.000Z', 'b'),
+      alert: { ...fired.alert, id: 'y', first_seen: '2025-03-03T12:00:00.000Z' },
+    };
+    writeFileSync(file, [fired, other, resolved].map((a) => JSON.stringify(a)).join('\n'));
+    const alerts = readAlerts(file);
+    expect(alerts.map((a) => [a.rule.id, a.alert.status])).toEqual([
+      ['beaconing', 'firing'],
+      ['gateway-silence', 'resolved'],
+    ]);
+    expect(alertTable(alerts, 60)).toMatch(/2025-03-03 13:08:00 {2}gateway-silence.*\[resolved\] silent/);
   });
 });

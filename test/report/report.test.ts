@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { escapeHtml } from '../../src/report/escape.js';
 import { renderReport } from '../../src/report/html.js';
-import { buildModel } from '../../src/report/model.js';
+import { buildModel, type Edge } from '../../src/report/model.js';
+import { mapEdges } from '../../src/report/svg.js';
 
 const FIXTURES = 'test/fixtures/report';
 const model = buildModel(`${FIXTURES}/alerts.jsonl`, `${FIXTURES}/flows.jsonl`, 'Demo <b>day</b>');
@@ -50,5 +51,31 @@ describe('report', () => {
     expect(html.match(/class="edge alerted"/g)).toHaveLength(4);
     for (const rule of ['forbidden-destination', 'gateway-bypass', 'new-destination', 'beaconing'])
       expect(html).toContain(`${rule} (1)`);
+  });
+
+  it('rolls many quiet hosts of one source under one registrable domain into one map edge', () => {
+    const edge = (destination: string, registeredDomain: string | null, connections: number): Edge => ({
+      source: 'app-a/app-a',
+      destination,
+      registeredDomain,
+      connections,
+      bytesUp: 0,
+      alerted: null,
+      rules: new Set(),
+    });
+    const spray = Array.from({ length: 12 }, (_, i) => edge(`x${i}.t.spray.example`, 'spray.example', 1));
+    const probes = Array.from({ length: 7 }, (_, i) => edge(`45.33.32.${i}:22`, null, 1));
+    const drawn = mapEdges([
+      ...spray,
+      ...probes,
+      edge('api.ibm.com', 'ibm.com', 500),
+      edge('www.ibm.com', 'ibm.com', 5),
+    ]);
+    expect(drawn.map((e) => [e.destination, e.connections])).toEqual([
+      ['api.ibm.com', 500],
+      ['12 hosts under spray.example', 12],
+      ['7 IP addresses', 7],
+      ['www.ibm.com', 5],
+    ]);
   });
 });

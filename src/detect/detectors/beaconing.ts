@@ -11,8 +11,8 @@ import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
 import { duration } from '../duration.js';
 import { type DetectorSpec, destName, eventFinding } from '../spec.js';
-import { KeyTable } from '../state/key-table.js';
-import { type DetectionState, isEgress, KEY_SEP } from '../state/store.js';
+import { BEACON_RING } from '../state/baseline.js';
+import type { DetectionState } from '../state/store.js';
 import type { Detector, Emit } from '../types.js';
 
 export const BeaconingConfigSchema = z
@@ -22,32 +22,27 @@ export const BeaconingConfigSchema = z
       .number()
       .int()
       .min(4)
-      .default(20)
+      .default(6)
       .describe('Connections needed before a pattern is scored.'),
-    maxConnections: z.number().int().min(8).max(256).default(48).describe('Most recent connections scored.'),
+    maxConnections: z
+      .number()
+      .int()
+      .min(8)
+      .max(BEACON_RING)
+      .default(BEACON_RING)
+      .describe('Most recent connections scored.'),
     threshold: z
       .number()
       .min(0)
       .max(1)
-      .default(0.85)
+      .default(0.8)
       .describe('Score (0..1) at or above which the pattern is a beacon.'),
     minGap: duration('5s', 'Calls closer than this are one burst.'),
-    checkEvery: z.number().int().positive().default(4).describe('Score every N connections.'),
+    checkEvery: z.number().int().positive().default(2).describe('Score every N connections.'),
     ignoreHosts: z.array(z.string()).default([]),
   })
   .strict();
 export type BeaconingConfig = z.infer<typeof BeaconingConfigSchema>;
-
-interface Track {
-  base: number;
-  /** Seconds since `base` of each burst start (ring). */
-  times: Uint32Array;
-  sizes: Uint32Array;
-  count: number;
-  lastMs: number;
-  /** Regular already during learning: normal. */
-  known: boolean;
-}
 
 export interface BeaconScore {
   score: number;
@@ -81,8 +76,13 @@ export function scoreBeacon(times: readonly number[], sizes: readonly number[]):
   const sizeSkew = bowley(sortedSizes);
   const gapMadRatio = gapMedian > 0 ? gapMad / gapMedian : 1;
   const sizeMadRatio = sizeMedian > 0 ? sizeMad / sizeMedian : 0;
-  const ts = (1 - Math.abs(gapSkew) + Math.max(0, 1 - gapMadRatio / 0.2)) / 2;
-  const ds = (1 - Math.abs(sizeSkew) + Math.max(0, 1 - sizeMadRatio / 0.5)) / 2;
+  // Bowley skew of a handful of gaps is noise: it weighs more once there are ten or more. The spread
+  // of the gaps (10th to 90th percentile) relative to the median is robust for few gaps.
+  const skewWeight = gaps.length >= 10 ? 0.33 : 0.15;
+  const gapSpread = gapMedian > 0 ? (quantileSorted(gaps, 0.9) - quantileSorted(gaps, 0.1)) / gapMedian : 1;
+  const gapRegularity = 0.5 * Math.max(0, 1 - gapMadRatio / 0.3) + 0.5 * Math.max(0, 1 - gapSpread);
+  const ts = skewWeight * (1 - Math.abs(gapSkew)) + (1 - skewWeight) * gapRegularity;
+  const ds = skewWeight * (1 - Math.abs(sizeSkew)) + (1 - skewWeight) * Math.max(0, 1 - sizeMadRatio / 0.5);
   return {
     score: 0.6 * ts + 0.4 * ds,
     gapSkew,
@@ -95,74 +95,32 @@ export function scoreBeacon(times: readonly number[], sizes: readonly number[]):
   };
 }
 
+/**
+ * Burst history lives in the key's Baseline (one buffer per (identity, host) key, persisted and
+ * evicted with it), so beaconing adds no per-key objects of its own.
+ */
 export class BeaconingDetector implements Detector {
   readonly ruleId = 'beaconing' as const;
-  readonly table: KeyTable<Track>;
 
   constructor(
     private readonly config: BeaconingConfig,
     private readonly state: DetectionState,
     private readonly learningMs: number,
-    maxKeys: number,
-  ) {
-    this.table = new KeyTable<Track>('beaconing', maxKeys);
-    state.register({
-      name: 'beaconing',
-      identities: () => {
-        const ids = new Set<string>();
-        for (const [k, e] of this.table.entries()) if (e.value.known) ids.add(k.slice(0, k.indexOf(KEY_SEP)));
-        return ids;
-      },
-      exportIdentity: (id) => {
-        const prefix = id + KEY_SEP;
-        const known: string[] = [];
-        for (const [k, e] of this.table.entries())
-          if (e.value.known && k.startsWith(prefix)) known.push(k.slice(prefix.length));
-        return known.length > 0 ? { known } : undefined;
-      },
-      importIdentity: (id, data) => {
-        for (const host of (data as { known: string[] }).known) {
-          const t = newTrack(0, 8);
-          t.known = true;
-          this.table.set(id + KEY_SEP + host, t);
-        }
-      },
-    });
-  }
+  ) {}
 
   observe(event: EgressEvent, emit: Emit): void {
-    if (!isEgress(event) || !event.destination.external) return;
-    const key = this.state.currentHostKey;
-    const t = this.table.touch(key, event.time, () => newTrack(event.time, 8));
-    const size = event.bytesUp + event.bytesDown;
-    if (t.count > 0 && event.time - t.lastMs < this.config.minGap) {
-      const last = (t.count - 1) % t.sizes.length;
-      t.sizes[last] = Math.min(0xffffffff, (t.sizes[last] as number) + size);
-      t.lastMs = event.time; // a burst lasts while calls keep coming closer than minGap
-      return;
-    }
-    if (t.count === 0 && t.base === 0) t.base = event.time;
-    if (t.count >= t.times.length && t.times.length < this.config.maxConnections)
-      grow(t, Math.min(this.config.maxConnections, t.times.length * 2));
-    const slot = t.count % t.times.length;
-    t.times[slot] = Math.max(0, Math.round((event.time - t.base) / 1000));
-    t.sizes[slot] = Math.min(0xffffffff, size);
-    t.count++;
-    t.lastMs = event.time;
-    if (t.count < this.config.minConnections || t.count % this.config.checkEvery !== 0) return;
+    const b = this.state.currentHost;
+    if (b === null) return;
+    if (!b.beaconAdd(event.time, event.bytesUp + event.bytesDown, this.config.minGap)) return;
+    const count = b.beaconCount;
+    if (count < this.config.minConnections || count % this.config.checkEvery !== 0) return;
     const learning = event.time < this.state.startTime + this.learningMs;
-    if (t.known && !learning) return;
-    const n = Math.min(t.count, t.times.length);
-    const times: number[] = [];
-    const sizes: number[] = [];
-    for (let i = t.count - n; i < t.count; i++) {
-      times.push(t.times[i % t.times.length] as number);
-      sizes.push(t.sizes[i % t.times.length] as number);
-    }
+    if (b.beaconKnown && !learning) return;
+    const { times, sizes } = b.beaconSeries(Math.min(this.config.maxConnections, BEACON_RING));
     const s = scoreBeacon(times, sizes);
     if (s.score < this.config.threshold) return;
     if (learning) {
-      t.known = true;
+      b.beaconKnown = true;
       return;
     }
     const host = destName(event);
@@ -174,7 +132,7 @@ export class BeaconingDetector implements Detector {
         'high',
         `${event.source.key} -> ${host}`,
         `${event.source.key} calls ${host} every ${Math.round(s.medianGapSeconds)}s with near-constant size (${Math.round(s.medianSize)} bytes): a new regular pattern scoring ${s.score.toFixed(2)} over ${s.connections} connections.`,
-        { ...s, firstSeen: new Date(t.base).toISOString() },
+        { ...s, firstSeen: new Date(b.beaconBase).toISOString() },
       ),
     );
   }
@@ -182,37 +140,13 @@ export class BeaconingDetector implements Detector {
   advance(): void {}
 
   stateSize(): number {
-    return this.table.size;
+    return this.state.hosts.size;
   }
-}
-
-function newTrack(base: number, capacity: number): Track {
-  return {
-    base,
-    times: new Uint32Array(capacity),
-    sizes: new Uint32Array(capacity),
-    count: 0,
-    lastMs: 0,
-    known: false,
-  };
-}
-
-function grow(t: Track, capacity: number): void {
-  const times = new Uint32Array(capacity);
-  const sizes = new Uint32Array(capacity);
-  times.set(t.times);
-  sizes.set(t.sizes);
-  t.times = times;
-  t.sizes = sizes;
 }
 
 export const beaconingSpec: DetectorSpec<BeaconingConfig> = {
   ruleId: 'beaconing',
   summary: 'A new, regular call pattern (RITA-style gap and size regularity) from one identity to one host.',
   config: BeaconingConfigSchema,
-  create: (config, ctx) => {
-    const d = new BeaconingDetector(config, ctx.state, ctx.learningPeriodMs, ctx.maxKeys);
-    ctx.trackTable(d.table as KeyTable<unknown>);
-    return d;
-  },
+  create: (config, ctx) => new BeaconingDetector(config, ctx.state, ctx.learningPeriodMs),
 };

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { EgressEvent } from '../../identity/types.js';
 import type { PolicySet } from '../../policy/policy-set.js';
 import { type DetectorSpec, destName, eventFinding } from '../spec.js';
+import type { DetectionState } from '../state/store.js';
 import type { Detector, Emit } from '../types.js';
 
 export const ForbiddenDestinationConfigSchema = z
@@ -28,10 +29,12 @@ export class ForbiddenDestinationDetector implements Detector {
   constructor(
     private readonly config: ForbiddenDestinationConfig,
     private readonly policies: PolicySet,
+    private readonly state: DetectionState,
   ) {}
 
   observe(event: EgressEvent, emit: Emit): void {
     if (this.policies.empty || !event.destination.external) return;
+    if (this.state.redundant && event.source.attribution !== 'principal') return;
     const p = event.path;
     if (p === 'internal' || p === 'inbound' || (p === 'blackhole' && !this.config.includeBlocked)) return;
     const d = this.policies.decideEvent(event);
@@ -47,7 +50,8 @@ export class ForbiddenDestinationDetector implements Detector {
         event,
         this.ruleId,
         'critical',
-        `${event.source.key} -> ${dest}`,
+        // One standing alert per (identity, registrable domain): a spray of hosts is one alert with repeats.
+        `${event.source.key} -> ${event.destination.registeredDomain ?? dest}`,
         `${event.source.key} reached ${dest}, which its policy does not permit: ${d.detail}.`,
         {
           policy: d.policy,
@@ -73,5 +77,5 @@ export const forbiddenDestinationSpec: DetectorSpec<ForbiddenDestinationConfig> 
   summary:
     'A source reaches an external host its allow-list (pipeline policy or Istio AuthorizationPolicy) does not permit.',
   config: ForbiddenDestinationConfigSchema,
-  create: (config, ctx) => new ForbiddenDestinationDetector(config, ctx.policies),
+  create: (config, ctx) => new ForbiddenDestinationDetector(config, ctx.policies, ctx.state),
 };

@@ -22,8 +22,10 @@ export const GatewaySilenceConfigSchema = z
       .number()
       .int()
       .positive()
-      .default(10)
-      .describe('Sidecar legs in a window needed to judge it.'),
+      .default(4)
+      .describe(
+        'Sidecar legs needed to judge a window; quieter windows are judged together with the next ones.',
+      ),
     minMatchedRatio: z
       .number()
       .min(0)
@@ -65,6 +67,9 @@ interface Bucket {
   unaccounted: Map<string, { count: number; leg: Leg }>;
 }
 
+/** Quiet windows judged together at most. */
+const MAX_CARRY_WINDOWS = 10;
+
 const GATEWAY_SOURCE: SourceIdentity = {
   principal: null,
   namespace: null,
@@ -86,6 +91,9 @@ export class GatewaySilenceDetector implements Detector {
   private firingSince = 0;
   private principalSeen = false;
   private sidecarSeen = false;
+  private carry: { sidecar: number; matched: number; gateway: number; from: number } | null = null;
+  /** Client IPs that sent sidecar legs to the gateway (bounded): a gateway leg from any other is outside the mesh. */
+  private readonly sidecarIps = new Set<string>();
 
   constructor(private readonly config: GatewaySilenceConfig) {}
 
@@ -113,6 +121,11 @@ export class GatewaySilenceDetector implements Detector {
 
   private sidecarLeg(event: EgressEvent): void {
     this.sidecarSeen = true;
+    const ip = event.source.ip;
+    if (ip !== null && !this.sidecarIps.has(ip)) {
+      if (this.sidecarIps.size >= 65_536) this.sidecarIps.clear();
+      this.sidecarIps.add(ip);
+    }
     const [b, bucket] = this.bucket(event.time);
     bucket.sidecar++;
     const key = this.matchKey(event);
@@ -148,7 +161,7 @@ export class GatewaySilenceDetector implements Detector {
           event,
           this.ruleId,
           'critical',
-          `gateway-silence/no-principal/${who}`,
+          `gateway-silence/client/${who}`,
           `The egress gateway forwarded a connection from ${who} to ${destName(event)} that carries no peer principal: a client outside the mesh or one bypassing its sidecar.`,
           {
             kind: 'no-principal',
@@ -237,13 +250,17 @@ export class GatewaySilenceDetector implements Detector {
     const entry = bucket.unaccounted.get(who) ?? { count: 0, leg };
     entry.count++;
     bucket.unaccounted.set(who, entry);
-    if (entry.count !== this.config.unaccountedMin) return;
+    // A client that never sent through a sidecar is outside the mesh: one leg is enough.
+    const outsider = src.ip !== null && !this.sidecarIps.has(src.ip);
+    if (outsider ? entry.count !== 1 : entry.count !== this.config.unaccountedMin) return;
     const finding: Finding = {
       ruleId: this.ruleId,
       severity: 'critical',
       time: leg.time,
-      dedupKey: `gateway-silence/unaccounted/${who}`,
-      reason: `The egress gateway logged ${entry.count} connections from ${who} (e.g. to ${leg.host}) that no sidecar reported sending: a client outside the mesh or one impersonating a workload.`,
+      dedupKey: `gateway-silence/client/${src.ip ?? who}`,
+      reason: outsider
+        ? `The egress gateway forwarded a connection from ${who} to ${leg.host} that no sidecar sent, from an address no sidecar uses: a client outside the mesh${src.principal === null ? '' : ` presenting ${src.principal}`}.`
+        : `The egress gateway logged ${entry.count} connections from ${who} (e.g. to ${leg.host}) that no sidecar reported sending: a client outside the mesh or one impersonating a workload.`,
       source: { ...src },
       destination: { host: leg.host, registeredDomain: null, ip: null, port: 0, external: true },
       path: 'gateway-to-external',
@@ -257,10 +274,30 @@ export class GatewaySilenceDetector implements Detector {
     emit(finding);
   }
 
-  private judge(b: number, bucket: Bucket, watermark: number, emit: Emit): void {
-    if (bucket.sidecar < this.config.minSidecarLegs) return;
+  private judge(b: number, closed: Bucket, watermark: number, emit: Emit): void {
+    // Quiet windows (night) carry over until enough sidecar legs were seen to judge them together.
+    const carry = this.carry;
+    const bucket =
+      carry === null
+        ? closed
+        : {
+            ...closed,
+            sidecar: closed.sidecar + carry.sidecar,
+            matched: closed.matched + carry.matched,
+            gateway: closed.gateway + carry.gateway,
+          };
+    const from = carry === null ? b : carry.from;
+    if (bucket.sidecar < this.config.minSidecarLegs) {
+      // A window without sidecar traffic ends the carry: there is nothing to judge.
+      this.carry =
+        bucket.sidecar === 0 || b - from >= MAX_CARRY_WINDOWS
+          ? null
+          : { sidecar: bucket.sidecar, matched: bucket.matched, gateway: bucket.gateway, from };
+      return;
+    }
+    this.carry = null;
     const ratio = bucket.matched / bucket.sidecar;
-    const start = b * this.config.window;
+    const start = from * this.config.window;
     const evidence = {
       sidecarLegs: bucket.sidecar,
       matchedLegs: bucket.matched,
@@ -286,8 +323,8 @@ export class GatewaySilenceDetector implements Detector {
         ...base,
         reason:
           bucket.gateway === 0
-            ? `The egress gateway logged nothing in the minute from ${isoMinute(start)} while sidecars sent it ${bucket.sidecar} connections: egress is no longer monitored.`
-            : `The egress gateway's logs account for ${bucket.matched} of the ${bucket.sidecar} connections sidecars sent it in the minute from ${isoMinute(start)}.`,
+            ? `The egress gateway logged nothing from ${isoMinute(start)} while sidecars sent it ${bucket.sidecar} connections: egress is no longer monitored.`
+            : `The egress gateway's logs account for ${bucket.matched} of the ${bucket.sidecar} connections sidecars sent it from ${isoMinute(start)}.`,
         evidence,
         status: 'firing',
       });

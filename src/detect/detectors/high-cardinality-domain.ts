@@ -10,7 +10,7 @@ import { hostMatch } from '../../policy/match.js';
 import { duration } from '../duration.js';
 import { type DetectorSpec, eventFinding } from '../spec.js';
 import { KeyTable } from '../state/key-table.js';
-import { KEY_SEP } from '../state/store.js';
+import { type DetectionState, KEY_SEP } from '../state/store.js';
 import type { Detector, Emit } from '../types.js';
 
 export const HighCardinalityDomainConfigSchema = z
@@ -84,6 +84,7 @@ export class HighCardinalityDomainDetector implements Detector {
 
   constructor(
     private readonly config: HighCardinalityDomainConfig,
+    private readonly state: DetectionState,
     maxKeys: number,
   ) {
     this.table = new KeyTable<Track>('high-cardinality-domain', maxKeys);
@@ -93,7 +94,7 @@ export class HighCardinalityDomainDetector implements Detector {
     const { host, registeredDomain: domain } = event.destination;
     if (host === null || domain === null || !event.destination.external || host.length <= domain.length + 1)
       return;
-    if (event.path === 'internal' || event.path === 'inbound') return;
+    if (event.path === 'internal' || event.path === 'inbound' || this.state.redundant) return;
     const sub = host.slice(0, host.length - domain.length - 1);
     if (!looksRandom(sub, this.config.minLength, this.config.minEntropy)) return;
     if (this.config.ignoreDomains.some((p) => hostMatch(p, domain))) return;
@@ -143,7 +144,7 @@ export const highCardinalityDomainSpec: DetectorSpec<HighCardinalityDomainConfig
   summary: 'Many distinct random-looking subdomains of one registrable domain from one identity.',
   config: HighCardinalityDomainConfigSchema,
   create: (config, ctx) => {
-    const d = new HighCardinalityDomainDetector(config, ctx.maxKeys);
+    const d = new HighCardinalityDomainDetector(config, ctx.state, ctx.maxKeys);
     ctx.trackTable(d.table as KeyTable<unknown>);
     return d;
   },

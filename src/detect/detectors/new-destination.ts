@@ -73,7 +73,7 @@ export class NewDestinationDetector implements Detector {
   }
 
   observe(event: EgressEvent, emit: Emit): void {
-    if (!isEgress(event) || !event.destination.external) return;
+    if (!isEgress(event) || !event.destination.external || this.state.redundant) return;
     const id = event.source.key;
     const seen = this.table.touch(id, event.time, () => ({ firstSeen: event.time, names: new Map() }));
     const host = destName(event);

@@ -105,30 +105,31 @@ export class VolumeSpikeDetector implements Detector {
             : 'host not covered by a policy';
       const target = isDomain ? `*.${event.destination.registeredDomain}` : destName(event);
       const fmt = m >= 2 ? formatBytes : (v: number) => String(Math.round(v));
-      emit(
-        eventFinding(
-          event,
-          this.ruleId,
-          'high',
-          `${event.source.key} -> ${target}`,
-          `${hostNote}, ${ratio >= 10 ? Math.round(ratio) : ratio.toFixed(1)}x normal ${WORDS[m]}: ${event.source.key} sent ${fmt(observed)} ${m >= 2 ? '' : `${WORDS[m]} `}to ${target} in one minute, usually at most ${fmt(usual)} at this hour.`.replace(
-            '  ',
-            ' ',
-          ),
-          {
-            metric: METRIC_NAMES[m],
-            observed,
-            baselineMedian: usual,
-            baselineMad: stats?.mad ?? null,
-            baselineBasis: stats?.basis ?? null,
-            baselineSamples: stats?.samples ?? 0,
-            threshold: b.threshold(m),
-            ratio,
-            policyVerdict: verdict,
-            scope: isDomain ? 'registrable-domain' : 'host',
-          },
+      const finding = eventFinding(
+        event,
+        this.ruleId,
+        'high',
+        `${event.source.key} -> ${target}`,
+        `${hostNote}, ${ratio >= 10 ? Math.round(ratio) : ratio.toFixed(1)}x normal ${WORDS[m]}: ${event.source.key} sent ${fmt(observed)} ${m >= 2 ? '' : `${WORDS[m]} `}to ${target} in one minute, usually at most ${fmt(usual)} at this hour.`.replace(
+          '  ',
+          ' ',
         ),
+        {
+          metric: METRIC_NAMES[m],
+          observed,
+          baselineMedian: usual,
+          baselineMad: stats?.mad ?? null,
+          baselineBasis: stats?.basis ?? null,
+          baselineSamples: stats?.samples ?? 0,
+          threshold: b.threshold(m),
+          ratio,
+          policyVerdict: verdict,
+          scope: isDomain ? 'registrable-domain' : 'host',
+        },
       );
+      // A domain-wide spike is about the domain, not the host whose event crossed the line.
+      if (isDomain && finding.destination !== null) finding.destination.host = null;
+      emit(finding);
       return true;
     }
     return false;

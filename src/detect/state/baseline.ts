@@ -16,7 +16,7 @@ export const BYTES_UP = 2;
 export const BYTES_DOWN = 3;
 
 /** Days of history kept per hour of day. */
-export const DAYS = 4;
+export const DAYS = 3;
 /** Recent active minutes kept. */
 export const RECENT = 16;
 
@@ -31,14 +31,22 @@ const LAST_SEEN = 11;
 export const THRESHOLD = 12;
 const THRESHOLD_MINUTE = 16;
 const FIRED_MINUTE = 17;
-const HEAD = 18;
+// Beacon track (owned by beaconing): ring base time, bursts recorded, last call time, known-regular flag.
+const BEACON_BASE = 18;
+const BEACON_COUNT = 19;
+const BEACON_LAST = 20;
+const BEACON_KNOWN = 21;
+const HEAD = 22;
 
 // Uint16 body layout.
 const HOURLY = 0; // (hour * METRICS + metric) * DAYS + day
 const RECENT_OFF = 24 * METRICS * DAYS;
 const HOUR_FILL = RECENT_OFF + RECENT * METRICS; // per hour of day: samples written (wraps at 65535)
 const RECENT_FILL = HOUR_FILL + 24;
-const BODY = RECENT_FILL + 1;
+/** Burst ring for beaconing: per burst, seconds since BEACON_BASE (hi, lo) and log-encoded size. */
+const RING_OFF = RECENT_FILL + 1;
+export const BEACON_RING = 32;
+const BODY = RING_OFF + BEACON_RING * 3;
 
 export const BASELINE_BYTES = HEAD * 8 + BODY * 2 + ((BODY * 2) % 8 === 0 ? 0 : 8 - ((BODY * 2) % 8));
 
@@ -72,6 +80,7 @@ export class Baseline {
       this.head[FIRST_SEEN] = Number.NaN;
       this.head[THRESHOLD_MINUTE] = -1;
       this.head[FIRED_MINUTE] = -1;
+      this.head[BEACON_BASE] = Number.NaN;
     }
   }
 
@@ -163,6 +172,58 @@ export class Baseline {
       h[HOUR] = hour;
     }
     h[MINUTE] = minute;
+  }
+
+  /**
+   * Records a call for beaconing: calls closer than `minGap` to the previous one extend its burst
+   * (summing size); returns true when a new burst started.
+   */
+  beaconAdd(time: number, size: number, minGap: number): boolean {
+    const h = this.head;
+    const b = this.body;
+    const count = h[BEACON_COUNT] as number;
+    if (count > 0 && time - (h[BEACON_LAST] as number) < minGap) {
+      const slot = RING_OFF + ((count - 1) % BEACON_RING) * 3 + 2;
+      b[slot] = encode(decode(b[slot] as number) + size);
+      h[BEACON_LAST] = time;
+      return false;
+    }
+    if (Number.isNaN(h[BEACON_BASE] as number)) h[BEACON_BASE] = time;
+    const secs = Math.max(0, Math.round((time - (h[BEACON_BASE] as number)) / 1000));
+    const slot = RING_OFF + (count % BEACON_RING) * 3;
+    b[slot] = Math.floor(secs / 65536) & 0xffff;
+    b[slot + 1] = secs & 0xffff;
+    b[slot + 2] = encode(size);
+    h[BEACON_COUNT] = count + 1;
+    h[BEACON_LAST] = time;
+    return true;
+  }
+
+  get beaconCount(): number {
+    return this.head[BEACON_COUNT] as number;
+  }
+  get beaconKnown(): boolean {
+    return this.head[BEACON_KNOWN] === 1;
+  }
+  set beaconKnown(known: boolean) {
+    this.head[BEACON_KNOWN] = known ? 1 : 0;
+  }
+  get beaconBase(): number {
+    return this.head[BEACON_BASE] as number;
+  }
+
+  /** The last `n` (at most BEACON_RING) bursts: start seconds since the ring base, and sizes. */
+  beaconSeries(n: number): { times: number[]; sizes: number[] } {
+    const count = this.head[BEACON_COUNT] as number;
+    const k = Math.min(n, count, BEACON_RING);
+    const times: number[] = [];
+    const sizes: number[] = [];
+    for (let i = count - k; i < count; i++) {
+      const slot = RING_OFF + (i % BEACON_RING) * 3;
+      times.push((this.body[slot] as number) * 65536 + (this.body[slot + 1] as number));
+      sizes.push(decode(this.body[slot + 2] as number));
+    }
+    return { times, sizes };
   }
 
   /** Number of per-hour samples stored for an hour of day (0..DAYS). */

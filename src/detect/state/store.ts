@@ -20,6 +20,9 @@ export interface PersistentPart {
   importIdentity(identity: string, data: unknown): void;
 }
 
+/** Sidecar legs seen within this (event time) mean sidecar logs are being collected. */
+const SIDECAR_LEGS_RECENT = 10 * 60_000;
+
 export interface StateOptions {
   maxKeys: number;
   tzOffsetMs: number;
@@ -59,6 +62,14 @@ export class DetectionState {
   currentDomainKey = '';
   /** Event time of the first event ever seen (kept across restarts): the global learning clock. */
   startTime = Number.NaN;
+  /**
+   * The current event is a gateway leg while sidecar legs are being collected too: per-identity
+   * detectors judge the sidecar leg (exact pod metadata) instead, so one connection counts once and a
+   * stale pod-IP attribution at the gateway (IPs are reused) cannot invent an identity.
+   * forbidden-destination still reads principal-attributed gateway legs (principal-based policies).
+   */
+  redundant = false;
+  private lastSidecarLeg = Number.NEGATIVE_INFINITY;
 
   constructor(readonly options: StateOptions) {
     this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys);
@@ -73,7 +84,10 @@ export class DetectionState {
     if (Number.isNaN(this.startTime)) this.startTime = event.time;
     this.currentHost = null;
     this.currentDomain = null;
-    if (!isEgress(event) || !event.destination.external) return;
+    if (event.path === 'sidecar-to-gateway') this.lastSidecarLeg = event.time;
+    this.redundant =
+      event.path === 'gateway-to-external' && event.time - this.lastSidecarLeg < SIDECAR_LEGS_RECENT;
+    if (this.redundant || !isEgress(event) || !event.destination.external) return;
     const id = event.source.key;
     const host = destinationName(event);
     const domain = event.destination.registeredDomain ?? host;

@@ -1,0 +1,167 @@
+/**
+ * `npm run bench` (detection part): end-to-end replay throughput (file -> alerts file, in one process
+ * on one core) for simulated mesh traffic, and memory per (identity, destination) key of the
+ * detection state with hour-of-day buckets (heapUsed delta after gc over 100k keys; run with
+ * --expose-gc). `--json` prints one JSON object per figure. Numbers are noisy on a shared machine.
+ */
+import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { replayCommand } from '../src/cli/replay.js';
+import { buildDetection } from '../src/detect/build.js';
+import { DetectionConfigSchema } from '../src/detect/config.js';
+import { BASELINE_BYTES, Baseline } from '../src/detect/state/baseline.js';
+import type { EgressEvent } from '../src/identity/types.js';
+import { PolicySet } from '../src/policy/policy-set.js';
+import type { EnvelopeName } from '../src/simulate/envelope.js';
+import { generateTraffic } from '../src/simulate/generate.js';
+import type { LogFormat } from '../src/simulate/render.js';
+
+const asJson = process.argv.includes('--json');
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function report(name: string, value: number, unit: string, extra: Record<string, unknown> = {}): void {
+  if (asJson)
+    process.stdout.write(`${JSON.stringify({ bench: name, value: Math.round(value), unit, ...extra })}\n`);
+  else
+    process.stdout.write(
+      `${name.padEnd(44)} ${Math.round(value).toLocaleString('en-US').padStart(12)} ${unit}${Object.keys(extra).length > 0 ? `  ${JSON.stringify(extra)}` : ''}\n`,
+    );
+}
+
+async function replayThroughput(format: LogFormat, envelope: EnvelopeName): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-detect-'));
+  const input = join(dir, 'mesh.log');
+  const traffic = generateTraffic({
+    durationMs: 3 * 86_400_000,
+    rate: 60,
+    seed: 1,
+    format,
+    envelope,
+    attacks: ['forbidden', 'bypass', 'upload-spike', 'beaconing', 'subdomain-spray', 'gateway-silence'],
+  });
+  let count = 0;
+  let chunk: string[] = [];
+  writeFileSync(input, '');
+  for (const line of traffic) {
+    chunk.push(line);
+    count++;
+    if (chunk.length === 50_000) {
+      appendFileSync(input, `${chunk.join('\n')}\n`);
+      chunk = [];
+    }
+  }
+  appendFileSync(input, chunk.length > 0 ? `${chunk.join('\n')}\n` : '');
+  const bytes = statSync(input).size;
+  const stderrWrite = process.stderr.write.bind(process.stderr);
+  let best = { wall: Number.POSITIVE_INFINITY, cpu: 0 };
+  for (let round = 0; round < 3; round++) {
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    try {
+      await replayCommand.run(['--alerts', join(dir, 'alerts.jsonl'), input]);
+    } finally {
+      process.stderr.write = stderrWrite;
+    }
+    const wall = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(cpu0);
+    if (wall < best.wall) best = { wall, cpu: (c.user + c.system) / 1e6 };
+  }
+  report(`replay ${format}/${envelope} (file -> alerts)`, count / best.wall, 'lines/s', {
+    lines: count,
+    mb: Math.round(bytes / 1e6),
+    wallSeconds: Number(best.wall.toFixed(2)),
+    linesPerCpuSecond: Math.round(count / best.cpu),
+  });
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function heapAfterGc(): number {
+  gc?.();
+  gc?.();
+  const m = process.memoryUsage();
+  // Typed-array backing stores live outside the JS heap: count them too.
+  return m.heapUsed + m.arrayBuffers;
+}
+
+function event(time: number, identity: number, host: number): EgressEvent {
+  const ns = `ns-${identity}`;
+  const h = `h${host}.api.example${host % 5}.com`;
+  return {
+    time,
+    reporter: 'sidecar',
+    protocol: 'tls',
+    path: 'sidecar-to-gateway',
+    cluster: null,
+    bytesUp: 1000 + host,
+    bytesDown: 5000,
+    durationMs: 10,
+    responseCode: 0,
+    responseFlags: null,
+    requestId: null,
+    method: null,
+    httpPath: null,
+    source: {
+      principal: null,
+      namespace: ns,
+      workload: ns,
+      pod: `${ns}-pod`,
+      ip: '10.1.0.1',
+      attribution: 'metadata',
+      key: `${ns}/${ns}`,
+    },
+    destination: { host: h, registeredDomain: `example${host % 5}.com`, ip: null, port: 443, external: true },
+    origin: 'bench',
+  };
+}
+
+function memoryPerKey(): void {
+  if (gc === undefined) {
+    process.stdout.write('memory per key: run node with --expose-gc to measure\n');
+    return;
+  }
+  const identities = 1000;
+  const hostsPerIdentity = 100;
+  const keys = identities * hostsPerIdentity;
+  // Baselines alone: the per-key time-of-day structure.
+  const before = heapAfterGc();
+  const arr: Baseline[] = [];
+  for (let i = 0; i < keys; i++) arr.push(new Baseline());
+  const baselineOnly = (heapAfterGc() - before) / keys;
+  report('memory: Baseline (hour-of-day buckets)', baselineOnly, 'bytes/key', {
+    bufferBytes: BASELINE_BYTES,
+  });
+  arr.length = 0;
+
+  // The whole detection state: host and domain tables, first-seen sets, beacon tracks.
+  const cfg = DetectionConfigSchema.parse({ maxKeys: 1_000_000, learningPeriod: '1h' });
+  const start = heapAfterGc();
+  const engine = buildDetection(cfg, new PolicySet([]), () => {});
+  const t0 = Date.parse('2025-03-03T00:00:00Z');
+  // Four passes six hours apart (each ~17 minutes of event time, 100 events/s), so minutes and hours
+  // roll into the hour-of-day history.
+  for (let pass = 0; pass < 4; pass++) {
+    for (let i = 0; i < identities; i++) {
+      for (let h = 0; h < hostsPerIdentity; h++)
+        engine.observe(event(t0 + pass * 6 * 3_600_000 + i * 1000 + h * 10, i, i * hostsPerIdentity + h));
+    }
+    engine.advance();
+  }
+  engine.flush();
+  const total = (heapAfterGc() - start) / keys;
+  report('memory: detection state per (identity, host)', total, 'bytes/key', {
+    hostKeys: engine.state.hosts.size,
+    domainKeys: engine.state.domains.size,
+    includes: 'host + registrable-domain baselines, first-seen sets, beacon tracks',
+  });
+}
+
+memoryPerKey();
+for (const [format, envelope] of [
+  ['text', 'none'],
+  ['text', 'fluent-bit'],
+  ['json', 'fluent-bit'],
+] as const) {
+  await replayThroughput(format, envelope);
+}

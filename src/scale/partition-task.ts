@@ -1,0 +1,149 @@
+/**
+ * The detector state of one partition of the by-source topic, and the bookkeeping that makes its
+ * changelog checkpoints consistent with committed offsets.
+ *
+ * The detectors hold events back for lateness, and flow minutes stay open until the watermark
+ * passes them, so the offset that may be committed lags the offset read. A checkpoint therefore
+ * records, besides the state, `seenUpTo` (next offset after the last event observed) and the
+ * watermark W: the restored state already contains every event read before `seenUpTo` whose time
+ * is at most W (the engine released them), and none of the others. After a crash the new owner
+ * replays from the committed offset; replayed events that are in the state skip detection (no
+ * double counting in baselines) but still feed the flow minutes, which are rebuilt from the replay.
+ */
+import type { Alert } from '../alerts/types.js';
+import type { EgressEvent } from '../identity/types.js';
+
+/** What the partition needs from detection (implemented over the detection engine). */
+export interface PartitionAnalyzer {
+  observe(event: EgressEvent): void;
+  /** End of a batch: advance event time and append what fired. */
+  advance(out: Alert[]): void;
+  /** Event time up to which every observed event reached the detectors. */
+  watermark(): number;
+  /** Source identities with state. */
+  stateSize(): number;
+  /** The state of each identity, or null when it has none any more (a tombstone). */
+  exportIdentities(ids: Iterable<string>): Map<string, string | null>;
+  importIdentity(id: string, state: string): void;
+  /** What is not per identity (the learning clock). */
+  exportGlobal(): Record<string, unknown>;
+  importGlobal(data: Record<string, unknown>): void;
+}
+
+/** Flow minutes per partition (FlowAggregator). */
+export interface PartitionFlows {
+  observe(event: EgressEvent): void;
+  /** Start of the oldest minute not yet written, or +Infinity. */
+  openSince(): number;
+}
+
+export interface CheckpointMeta {
+  v: 1;
+  seenUpTo: string;
+  watermark: number;
+  global: Record<string, unknown>;
+}
+
+interface HeldBatch {
+  /** Offset to commit once this batch is fully analysed and its minutes written. */
+  nextOffset: bigint;
+  maxTime: number;
+  lastMinute: number;
+}
+
+const MINUTE = 60_000;
+
+export class PartitionTask {
+  private readonly dirty = new Set<string>();
+  private readonly held: HeldBatch[] = [];
+  private seenUpTo = -1n;
+  /** From the restored checkpoint: replayed events before it that the state already holds. */
+  private replayUpTo = -1n;
+  private replayWatermark = Number.NEGATIVE_INFINITY;
+  /** Batch in progress. */
+  private batchMax = Number.NEGATIVE_INFINITY;
+  replayedSkipped = 0;
+
+  constructor(
+    readonly partition: number,
+    readonly analyzer: PartitionAnalyzer,
+    readonly flows: PartitionFlows | null,
+  ) {}
+
+  /** Imports a restored changelog partition; returns the keys imported. */
+  restore(entries: ReadonlyMap<string, string>, meta: string | null): number {
+    for (const [id, state] of entries) this.analyzer.importIdentity(id, state);
+    if (meta !== null) {
+      const m = JSON.parse(meta) as CheckpointMeta;
+      if (m.v !== 1) throw new Error(`unsupported checkpoint meta version ${String(m.v)}`);
+      this.replayUpTo = BigInt(m.seenUpTo);
+      this.replayWatermark = m.watermark;
+      this.analyzer.importGlobal(m.global);
+    }
+    return entries.size;
+  }
+
+  /** One event read at `offset` (events of a partition arrive in offset order). */
+  observe(event: EgressEvent, offset: bigint): void {
+    if (event.time > this.batchMax) this.batchMax = event.time;
+    this.flows?.observe(event);
+    if (offset < this.replayUpTo && event.time <= this.replayWatermark) {
+      this.replayedSkipped++;
+      return;
+    }
+    this.dirty.add(event.source.key);
+    this.analyzer.observe(event);
+  }
+
+  /** Closes a batch whose last offset was `lastOffset`; appends the alerts it fired. */
+  endBatch(lastOffset: bigint, out: Alert[]): void {
+    this.analyzer.advance(out);
+    const next = lastOffset + 1n;
+    if (next > this.seenUpTo) this.seenUpTo = next;
+    const max = this.batchMax;
+    this.held.push({
+      nextOffset: next,
+      maxTime: max,
+      lastMinute: Number.isFinite(max) ? max - (max % MINUTE) : Number.NEGATIVE_INFINITY,
+    });
+    this.batchMax = Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * The offset that may be committed now (every earlier event analysed, its minutes written), or
+   * null when nothing new is committable. Call after the batch's output was delivered.
+   */
+  committable(): bigint | null {
+    const watermark = this.analyzer.watermark();
+    const openSince = this.flows?.openSince() ?? Number.POSITIVE_INFINITY;
+    let offset: bigint | null = null;
+    while (this.held.length > 0) {
+      const h = this.held[0] as HeldBatch;
+      // A replayed batch the restored state already holds is analysed even before the fresh
+      // engine's watermark catches up.
+      const analysed =
+        h.maxTime <= watermark || (h.nextOffset <= this.replayUpTo && h.maxTime <= this.replayWatermark);
+      if (!analysed || h.lastMinute >= openSince) break;
+      offset = h.nextOffset;
+      this.held.shift();
+    }
+    return offset;
+  }
+
+  /** The changed identities' state and the meta record; clears the dirty set. */
+  checkpoint(): { changes: Map<string, string | null>; meta: string } {
+    const changes = this.analyzer.exportIdentities(this.dirty);
+    this.dirty.clear();
+    const meta: CheckpointMeta = {
+      v: 1,
+      seenUpTo: this.seenUpTo.toString(),
+      watermark: Math.max(this.analyzer.watermark(), this.replayWatermark),
+      global: this.analyzer.exportGlobal(),
+    };
+    return { changes, meta: JSON.stringify(meta) };
+  }
+
+  get dirtyCount(): number {
+    return this.dirty.size;
+  }
+}

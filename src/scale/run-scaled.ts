@@ -1,0 +1,334 @@
+/**
+ * One instance of a scaled pipeline. Two consumer groups, the way Kafka Streams runs a
+ * repartitioned topology:
+ *
+ *   input topic (keyed by node, or not) --stage 1: decode, normalise, re-key--> <prefix>-events-by-source
+ *   <prefix>-events-by-source --stage 2: detect, alert, summarise--> sinks
+ *                              \--checkpoint--> <prefix>-state-changelog (compacted, co-partitioned)
+ *
+ * Stage 1 is stateless: it commits its input once the by-source topic acknowledged the events.
+ * Stage 2 owns the detector state of the by-source partitions it is assigned: on assignment it
+ * restores them from the changelog (readiness waits for it), and every `commitIntervalMs` it
+ * writes each partition's changed identities to the changelog *before* committing the offsets
+ * that state corresponds to, so a crash never loses state a committed offset depends on.
+ */
+import { type Consumer, type EachBatchPayload, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import type { Alert } from '../alerts/types.js';
+import type { FlowAggregator } from '../detect/flows.js';
+import { SentinelError } from '../errors.js';
+import type { NormalizerConfig } from '../identity/normalizer.js';
+import type { Health } from '../observability/health.js';
+import type { PipelineMetrics } from '../observability/metrics.js';
+import type { DecoderOptions } from '../parse/decoder.js';
+import { deliverToAll } from '../pipeline/deliver.js';
+import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
+import type { KafkaSourceConfig } from '../sources/config.js';
+import { KafkaSource } from '../sources/kafka.js';
+import { ChangelogWriter, restorePartitions } from './changelog.js';
+import type { ScaleConfig } from './config.js';
+import { decodeEvent, newEgressEvent } from './event-codec.js';
+import { type PartitionAnalyzer, PartitionTask } from './partition-task.js';
+import { Rekeyer } from './rekey.js';
+import { ensureScaleTopics, type ScaleTopics, scaleTopicNames } from './topics.js';
+
+export interface ScaledRunOptions {
+  readonly name: string;
+  readonly input: KafkaSourceConfig;
+  readonly scale: ScaleConfig;
+  readonly decoder: DecoderOptions;
+  readonly mesh: NormalizerConfig;
+  readonly newAnalyzer: () => PartitionAnalyzer;
+  readonly newFlows: () => FlowAggregator | null;
+  readonly sinks: readonly Sink[];
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly shutdown: AbortSignal;
+  readonly stop: AbortSignal;
+  readonly log: LogFn;
+  readonly metrics: PipelineMetrics;
+  readonly health: Health;
+  readonly deadLetter: (record: DeadLetter) => Promise<void>;
+}
+
+export interface ScaledSummary {
+  lines: number;
+  events: number;
+  alerts: number;
+  flows: number;
+  restoredKeys: number;
+}
+
+interface OwnedPartition {
+  task: PartitionTask;
+  flows: FlowAggregator | null;
+  lastCheckpoint: number;
+}
+
+export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
+  const summary: ScaledSummary = { lines: 0, events: 0, alerts: 0, flows: 0, restoredKeys: 0 };
+  const topics: ScaleTopics = {
+    ...scaleTopicNames(o.scale.topicPrefix ?? o.name),
+    partitions: o.scale.partitions,
+    replicationFactor: o.scale.replicationFactor,
+  };
+  const kafka = new Kafka({
+    clientId: o.input.clientId,
+    brokers: o.input.brokers,
+    ssl: o.input.ssl,
+    ...(o.input.sasl ? { sasl: { ...o.input.sasl } as never } : {}),
+    logLevel: logLevel.WARN,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureScaleTopics(admin, topics);
+  } finally {
+    await admin.disconnect();
+  }
+  // The Java client's murmur2 partitioner: other Kafka tools agree on where a key lives.
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  const changelog = new ChangelogWriter(producer, topics.changelog);
+  o.health.require('partitions assigned');
+  o.health.require('state restored');
+
+  // ---------------------------------------------------------------- stage 2: detection per partition
+  const owned = new Map<number, Promise<OwnedPartition>>();
+  const detectGroup = `${o.input.groupId}-by-source`;
+  const consumer: Consumer = kafka.consumer({
+    groupId: detectGroup,
+    sessionTimeout: o.input.sessionTimeoutMs,
+    maxBytesPerPartition: o.input.maxBytesPerPartition,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic: topics.bySource, fromBeginning: true });
+
+  const restore = (partitions: number[]): void => {
+    if (partitions.length === 0) return;
+    o.health.set('state restored', false);
+    const started = process.hrtime.bigint();
+    // Right after the topics were created, metadata may not name a leader yet: retry a few times.
+    const attempt = async (): Promise<Awaited<ReturnType<typeof restorePartitions>>> => {
+      for (let n = 1; ; n++) {
+        try {
+          return await restorePartitions(kafka, topics.changelog, partitions, detectGroup);
+        } catch (err) {
+          if (n >= 6 || (err as { retriable?: boolean }).retriable === false) throw err;
+          o.log('warn', 'Restore failed; retrying.', {
+            partitions: partitions.join(','),
+            attempt: n,
+            error: String(err),
+          });
+          await new Promise((r) => setTimeout(r, 500 * n));
+        }
+      }
+    };
+    const restored = attempt().then((parts) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const byPartition = new Map(parts.map((p) => [p.partition, p]));
+      let keys = 0;
+      const result = new Map<number, OwnedPartition>();
+      for (const p of partitions) {
+        const flows = o.newFlows();
+        const task = new PartitionTask(p, o.newAnalyzer(), flows);
+        const r = byPartition.get(p);
+        if (r !== undefined) keys += task.restore(r.entries, r.meta);
+        o.metrics.stateKeys.set({ partition: String(p) }, task.analyzer.stateSize());
+        result.set(p, { task, flows, lastCheckpoint: Date.now() });
+      }
+      summary.restoredKeys += keys;
+      o.metrics.restoreSeconds.observe(seconds);
+      o.metrics.restoredKeys.inc(keys);
+      o.log('info', 'Restored partition state from the changelog.', {
+        partitions: partitions.join(','),
+        identities: keys,
+        records: parts.reduce((n, r) => n + r.records, 0),
+        ms: Math.round(seconds * 1000),
+        keys_per_s: seconds > 0 ? Math.round(keys / seconds) : keys,
+      });
+      return result;
+    });
+    for (const p of partitions)
+      owned.set(
+        p,
+        restored.then((m) => m.get(p) as OwnedPartition),
+      );
+    restored.then(
+      () => {
+        // Ready only when the latest assignment's restores are all done.
+        Promise.all(owned.values()).then(
+          () => o.health.set('state restored', true),
+          () => {},
+        );
+      },
+      (err: unknown) => {
+        o.log('error', 'Could not restore partition state.', {
+          partitions: partitions.join(','),
+          error: String(err),
+        });
+        o.health.fail(`restore failed: ${String(err)}`);
+      },
+    );
+  };
+
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const assigned = new Set(e.payload.memberAssignment[topics.bySource] ?? []);
+    for (const p of [...owned.keys()]) {
+      if (!assigned.has(p)) {
+        owned.delete(p);
+        o.metrics.stateKeys.remove({ partition: String(p) });
+      }
+    }
+    const fresh = [...assigned].filter((p) => !owned.has(p)).sort((a, b) => a - b);
+    o.metrics.assignedPartitions.set({ topic: topics.bySource }, assigned.size);
+    o.health.set('partitions assigned', true);
+    o.log('info', 'Partitions assigned.', {
+      topic: topics.bySource,
+      partitions: [...assigned].sort((a, b) => a - b).join(','),
+      restoring: fresh.join(','),
+    });
+    restore(fresh);
+    if (fresh.length === 0 && [...assigned].length === owned.size) o.health.set('state restored', true);
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    o.log('error', 'The detection consumer crashed.', {
+      error: String(e.payload.error),
+      restart: e.payload.restart,
+    });
+    if (!e.payload.restart) o.health.fail(`detection consumer crashed: ${String(e.payload.error)}`);
+  });
+
+  const checkpoint = async (partition: number, part: OwnedPartition): Promise<void> => {
+    const offset = part.task.committable();
+    const { changes, meta } = part.task.checkpoint();
+    const written = await changelog.write(partition, changes, meta);
+    let tombstones = 0;
+    for (const v of changes.values()) if (v === null) tombstones++;
+    o.metrics.checkpointRecords.inc({ kind: 'update' }, written - tombstones);
+    if (tombstones > 0) o.metrics.checkpointRecords.inc({ kind: 'tombstone' }, tombstones);
+    part.lastCheckpoint = Date.now();
+    if (offset !== null)
+      await consumer.commitOffsets([{ topic: topics.bySource, partition, offset: offset.toString() }]);
+  };
+
+  const event = newEgressEvent();
+  const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    if (batch.messages.length === 0) return;
+    const started = process.hrtime.bigint();
+    const pending = owned.get(batch.partition);
+    if (pending === undefined) return; // not ours any more (a rebalance is under way)
+    const part = await pending;
+    const { task } = part;
+    const alerts: Alert[] = [];
+    const deadLetters: DeadLetter[] = [];
+    let events = 0;
+    for (const m of batch.messages) {
+      if (!payload.isRunning() || payload.isStale()) return;
+      try {
+        decodeEvent(m.value?.toString() ?? '', event);
+      } catch (err) {
+        deadLetters.push({
+          '@timestamp': new Date().toISOString(),
+          sink: 'by-source',
+          reason: `Unreadable event at ${batch.topic}/${batch.partition}/${m.offset}: ${(err as Error).message}`,
+          id: null,
+          document: m.value?.toString() ?? null,
+        });
+        continue;
+      }
+      events++;
+      task.observe(event, BigInt(m.offset));
+    }
+    task.endBatch(BigInt(batch.lastOffset()), alerts);
+    const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
+    for (const d of deadLetters) await o.deadLetter(d);
+    await deliverToAll(
+      o.sinks,
+      { alerts, flows: drained.flows, baselines: drained.baselines, events: [] },
+      {
+        retryInitialMs: o.retryInitialMs,
+        retryMaxMs: o.retryMaxMs,
+        stop: o.stop,
+        log: o.log,
+        onSinkFailure: (sink) => o.metrics.sinkFailures.inc({ sink }),
+      },
+    );
+    summary.alerts += alerts.length;
+    summary.flows += drained.flows.length;
+    o.metrics.countAlerts(alerts);
+    o.metrics.eventsReceived.inc({ source: `kafka:${batch.topic}` }, events);
+    o.metrics.setLag(batch.topic, batch.partition, batch.highWatermark, batch.lastOffset());
+    o.metrics.stateKeys.set({ partition: String(batch.partition) }, task.analyzer.stateSize());
+    if (
+      Date.now() - part.lastCheckpoint >= o.scale.commitIntervalMs &&
+      owned.get(batch.partition) === pending
+    ) {
+      await checkpoint(batch.partition, part);
+    }
+    await payload.heartbeat();
+    o.metrics.batchSeconds.observe({ stage: 'detect' }, Number(process.hrtime.bigint() - started) / 1e9);
+  };
+  const stage2 = consumer.run({ autoCommit: false, eachBatch });
+
+  // ---------------------------------------------------------------- stage 1: decode, normalise, re-key
+  const source = new KafkaSource(o.input);
+  const rekeyer = new Rekeyer(o.decoder, o.mesh);
+  const stage1 = (async () => {
+    for await (const batch of source.batches(o.shutdown)) {
+      const started = process.hrtime.bigint();
+      const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
+      if (out.messages.length > 0)
+        await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
+      for (const d of out.deadLetters) {
+        await o.deadLetter({
+          '@timestamp': new Date().toISOString(),
+          sink: 'parse',
+          reason: `${d.origin}: ${d.reason}`,
+          id: d.origin,
+          document: d.raw,
+        });
+      }
+      o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
+      summary.lines += out.lines;
+      summary.events += out.events;
+      await batch.ack();
+      o.metrics.batchSeconds.observe({ stage: 'rekey' }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  })();
+
+  try {
+    await Promise.race([
+      stage1,
+      new Promise<void>((resolve) => {
+        if (o.shutdown.aborted) resolve();
+        else o.shutdown.addEventListener('abort', () => resolve(), { once: true });
+      }),
+    ]);
+    await stage1;
+  } catch (err) {
+    o.health.fail(String(err));
+    throw err instanceof SentinelError
+      ? err
+      : new SentinelError('ESN_SOURCE', `Stage 1 failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await source.close().catch(() => {});
+    // Finish the batch in flight, then checkpoint and commit what is complete, then leave the
+    // group so the partitions move at once (a rolling restart loses no baseline).
+    await consumer.stop().catch(() => {});
+    await stage2.catch(() => {});
+    for (const [p, pending] of owned) {
+      const part = await pending.catch(() => null);
+      if (part !== null)
+        await checkpoint(p, part).catch((err: unknown) =>
+          o.log('warn', 'Final checkpoint failed.', { partition: p, error: String(err) }),
+        );
+    }
+    await consumer.disconnect().catch(() => {});
+    await producer.disconnect().catch(() => {});
+  }
+  return summary;
+}

@@ -1,0 +1,104 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { replayCommand } from '../../src/cli/replay.js';
+import { SentinelError } from '../../src/errors.js';
+import { generateTraffic } from '../../src/simulate/generate.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'replay-'));
+const HOUR = 3_600_000;
+const traffic = generateTraffic({
+  durationMs: 30 * HOUR,
+  rate: 20,
+  seed: 3,
+  format: 'text',
+  envelope: 'fluent-bit',
+  attacks: ['bypass', 'blocked-probing'],
+  attackStart: Date.parse('2025-03-04T03:07:00Z'),
+});
+const input = join(dir, 'mesh.log.gz');
+const lines = [...traffic];
+writeFileSync(
+  input,
+  gzipSync(`${lines.join('\n')}\n[2025-03-04T10:00:00.000Z] "GET / HTTP/1.1" not-a-code\n`),
+);
+
+async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
+  const write = process.stderr.write.bind(process.stderr);
+  let stderr = '';
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { value: await fn(), stderr };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+describe('egress-sentinel replay', () => {
+  it('gives byte-identical alerts when the same gzip input is replayed twice', async () => {
+    const a = join(dir, 'a.jsonl');
+    const b = join(dir, 'b.jsonl');
+    const first = await quiet(() => replayCommand.run(['--alerts', a, input]));
+    await quiet(() => replayCommand.run(['--alerts', b, input]));
+    expect(first.value).toBe(0);
+    const text = readFileSync(a, 'utf8');
+    expect(text).toBe(readFileSync(b, 'utf8'));
+    const rules = new Set(
+      text
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { rule: { id: string } }).rule.id),
+    );
+    expect(rules).toContain('gateway-bypass');
+    expect(rules).toContain('blocked-egress');
+    expect(first.stderr).toMatch(/Replayed \d+ lines/);
+    expect(first.stderr).toMatch(/gateway-bypass: \d+/);
+  });
+
+  it('saves learned state with --state and loads it on the next run', async () => {
+    const state = join(dir, 'state');
+    await quiet(() => replayCommand.run(['--alerts', join(dir, 's1.jsonl'), '--state', state, input]));
+    const saved = readFileSync(join(state, 'detection-state.jsonl'), 'utf8').trim().split('\n');
+    expect(JSON.parse(saved[0] as string)).toMatchObject({ version: 1 });
+    expect(saved.some((l) => l.includes('"identity":"app-a/app-a"'))).toBe(true);
+    // A restart with the state does not re-learn: a new host for app-a right away is reported.
+    const line = lines.find(
+      (l) => l.includes('app-a-') && l.includes('api.ibm.com') && l.includes('outbound|443|'),
+    );
+    expect(line).toBeDefined();
+    const later = (line as string)
+      .replaceAll(/2025-03-0\dT\d\d:\d\d:\d\d/g, '2025-03-05T10:00:00')
+      .replaceAll('api.ibm.com', 'brand-new-host.example.org');
+    const next = join(dir, 'next.log');
+    writeFileSync(next, `${later}\n`);
+    const out = join(dir, 's2.jsonl');
+    await quiet(() => replayCommand.run(['--alerts', out, '--state', state, next]));
+    expect(readFileSync(out, 'utf8')).toContain('brand-new-host.example.org');
+    const fresh = join(dir, 's3.jsonl');
+    await quiet(() => replayCommand.run(['--alerts', fresh, next]));
+    expect(readFileSync(fresh, 'utf8')).toBe('');
+  });
+
+  it('writes malformed lines to the dead-letter file with file and line', async () => {
+    await quiet(() =>
+      replayCommand.run(['--alerts', join(dir, 'd.jsonl'), '--dead-letters', join(dir, 'dead.jsonl'), input]),
+    );
+    const dead = readFileSync(join(dir, 'dead.jsonl'), 'utf8').trim().split('\n');
+    expect(dead.length).toBeGreaterThan(0);
+    const skippedOrDead = JSON.parse(dead[0] as string) as { origin: string };
+    expect(skippedOrDead.origin).toContain(`${input}:`);
+  });
+
+  it('names the file when an input cannot be read, without a stack trace', async () => {
+    const err = await replayCommand
+      .run(['--alerts', join(dir, 'x.jsonl'), join(dir, 'missing.log')])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SentinelError);
+    expect((err as Error).message).toContain('missing.log');
+  });
+});

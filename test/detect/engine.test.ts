@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { DetectionEngine } from '../../src/detect/engine.js';
+import { DetectionState } from '../../src/detect/state/store.js';
+import type { Detector, Emit, Finding } from '../../src/detect/types.js';
+import type { EgressEvent } from '../../src/identity/types.js';
+import { egressEvent, T0 } from '../helpers/events.js';
+
+class Recorder implements Detector {
+  readonly ruleId = 'gateway-bypass' as const;
+  readonly seen: number[] = [];
+  readonly advances: number[] = [];
+  observe(event: EgressEvent): void {
+    this.seen.push(event.time);
+  }
+  advance(watermark: number): void {
+    this.advances.push(watermark);
+  }
+  stateSize(): number {
+    return 0;
+  }
+}
+
+function engine(maxKeys = 1000, maxBufferedEvents = 1000) {
+  const recorder = new Recorder();
+  const findings: Finding[] = [];
+  const emit: Emit = (f) => findings.push(f);
+  const state = new DetectionState({ maxKeys, tzOffsetMs: 0 });
+  return {
+    e: new DetectionEngine({ latenessMs: 5000, maxBufferedEvents }, state, [recorder], emit),
+    recorder,
+    findings,
+    state,
+  };
+}
+
+describe('DetectionEngine', () => {
+  it('releases events in time order only once the watermark (max time - lateness) passes them', () => {
+    const { e, recorder } = engine();
+    for (const dt of [0, 3000, 1000, 2000, 9000]) e.observe(egressEvent({ time: T0 + dt }));
+    e.advance();
+    expect(recorder.seen).toEqual([T0, T0 + 1000, T0 + 2000, T0 + 3000]);
+    expect(e.watermark).toBe(T0 + 4000);
+    e.flush();
+    expect(recorder.seen.at(-1)).toBe(T0 + 9000);
+  });
+
+  it('processes events later than the watermark at the watermark and counts them', () => {
+    const { e, recorder } = engine();
+    e.observe(egressEvent({ time: T0 + 20_000 }));
+    e.advance();
+    e.observe(egressEvent({ time: T0 }));
+    expect(e.counters.late).toBe(1);
+    expect(recorder.seen).toEqual([T0 + 15_000]);
+    e.flush();
+    expect(recorder.seen).toEqual([T0 + 15_000, T0 + 20_000]);
+  });
+
+  it('copies events so the caller may reuse its object', () => {
+    const { e, recorder } = engine();
+    const reused = egressEvent({ time: T0 });
+    e.observe(reused);
+    reused.time = T0 + 60_000;
+    e.flush();
+    expect(recorder.seen).toEqual([T0]);
+  });
+
+  it('advances detectors as event time passes, whatever the batch size', () => {
+    const { e, recorder } = engine();
+    for (let i = 0; i < 30; i++) e.observe(egressEvent({ time: T0 + i * 1000 }));
+    e.advance();
+    expect(recorder.advances.length).toBeGreaterThan(10);
+  });
+
+  it('releases the oldest events early when the buffer is full', () => {
+    const { e, recorder } = engine(1000, 10);
+    for (let i = 0; i < 11; i++) e.observe(egressEvent({ time: T0 + i }));
+    expect(e.counters.forcedReleases).toBe(1);
+    expect(recorder.seen.length).toBeGreaterThan(0);
+  });
+
+  it('evicts the least recently seen keys beyond the cap and says so in a state-eviction finding', () => {
+    const { e, findings, state } = engine(50);
+    for (let i = 0; i < 80; i++) e.observe(egressEvent({ time: T0 + i * 60_000, host: `h${i}.example.com` }));
+    e.flush();
+    expect(state.hosts.size).toBe(50);
+    const eviction = findings.filter((f) => f.ruleId === 'state-eviction');
+    expect(eviction.length).toBeGreaterThan(0);
+    expect(eviction.reduce((n, f) => n + (f.evidence.evicted as number), 0)).toBe(30);
+    expect(state.hosts.get(`app-a/app-a\u0001h0.example.com`)).toBeUndefined();
+    expect(state.hosts.get(`app-a/app-a\u0001h79.example.com`)).toBeDefined();
+  });
+});
+
+describe('DetectionState export and import per identity', () => {
+  it('round-trips one identity without touching the others', () => {
+    const { e, state } = engine();
+    for (let i = 0; i < 5; i++) {
+      e.observe(egressEvent({ time: T0 + i * 3_600_000, host: 'www.ibm.com', bytesUp: 1000 * (i + 1) }));
+      e.observe(
+        egressEvent({
+          time: T0 + i * 3_600_000 + 1,
+          host: 'api.github.com',
+          source: { ...egressEvent().source, key: 'app-b/app-b' },
+        }),
+      );
+    }
+    e.flush();
+    expect(state.keys()).toEqual(['app-a/app-a', 'app-b/app-b']);
+    const text = state.exportKey('app-a/app-a');
+    const other = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    other.importKey('app-a/app-a', text);
+    expect(other.keys()).toEqual(['app-a/app-a']);
+    const a = state.hosts.get('app-a/app-a\u0001www.ibm.com');
+    const b = other.hosts.get('app-a/app-a\u0001www.ibm.com');
+    expect(b?.stats(2, 3, 1)).toEqual(a?.stats(2, 3, 1));
+    expect(() => other.importKey('x', '{"v":2}')).toThrow(/unsupported state/);
+  });
+});

@@ -1,0 +1,253 @@
+/**
+ * Two scaled instances in one consumer group; one is SIGKILLed mid-stream. The survivor must take
+ * over the dead one's by-source partitions with their baselines restored from the changelog (no
+ * new-destination alert for anything learned before the kill), and every alert the traffic
+ * should raise must be in Elasticsearch exactly once.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateTraffic } from '../../src/simulate/generate.js';
+import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
+
+const WORKER = fileURLToPath(new URL('../../dist/src/scale/worker.js', import.meta.url));
+const MINUTE = 60_000;
+const START = Date.parse('2025-03-03T00:00:00.000Z');
+
+interface Envelope {
+  log: string;
+  kubernetes?: { namespace_name?: string; labels?: Record<string, string> };
+}
+
+/** Copies an external egress line with its destination replaced by `host` (a never-seen domain). */
+function probeLine(line: string, host: string): string | null {
+  const env = JSON.parse(line) as Envelope;
+  const inner = JSON.parse(env.log) as Record<string, string>;
+  const cluster = inner.upstream_cluster ?? '';
+  const m = /^outbound\|(\d+)\|\|(.+)$/.exec(cluster);
+  if (m === null || m[2]?.endsWith('.svc.cluster.local') || m[2]?.includes('egressgateway')) return null;
+  const original = m[2] as string;
+  for (const k of ['authority', 'requested_server_name'] as const) {
+    if (inner[k]?.startsWith(original)) inner[k] = inner[k].replace(original, host);
+  }
+  inner.upstream_cluster = `outbound|${m[1]}||${host}`;
+  env.log = JSON.stringify(inner);
+  return JSON.stringify(env);
+}
+
+async function esCount(index: string, query: unknown): Promise<number> {
+  const res = await fetch(`${elasticsearchUrl()}/${index}/_count`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
+  if (res.status === 404) return 0;
+  return ((await res.json()) as { count: number }).count;
+}
+
+async function esSearch(index: string, query: unknown, size = 1000): Promise<Record<string, unknown>[]> {
+  const res = await fetch(`${elasticsearchUrl()}/${index}/_search`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, size }),
+  });
+  if (res.status === 404) return [];
+  const body = (await res.json()) as { hits: { hits: { _id: string; _source: Record<string, unknown> }[] } };
+  return body.hits.hits.map((h) => ({ _id: h._id, ...h._source }));
+}
+
+describe('scale-out', () => {
+  const children: ChildProcess[] = [];
+  const name = uniqueName('scale');
+  const input = `${name}-input`;
+  const kafka = new Kafka({ clientId: 'scale-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const logs: string[][] = [[], []];
+  afterAll(async () => {
+    if (process.env.SCALE_TEST_LOGS) for (const l of logs) console.log(l.join(''));
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    const admin = kafka.admin();
+    await admin.connect();
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(name));
+    await admin.deleteTopics({ topics: mine }).catch(() => {});
+    await admin.disconnect();
+    await fetch(`${elasticsearchUrl()}/${name}-*`, { method: 'DELETE' }).catch(() => {});
+  });
+
+  it('survives a SIGKILL of one instance with baselines restored and every alert indexed once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scale-out-'));
+    const config = join(dir, 'pipeline.yaml');
+    writeFileSync(
+      config,
+      [
+        `name: ${name}`,
+        'sources:',
+        `  - { type: kafka, brokers: [${kafkaBrokers().join(',')}], groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
+        'sinks:',
+        `  - { type: elasticsearch, connection: { url: "${elasticsearchUrl()}" }, index_prefix: ${name} }`,
+        'scale: { enabled: true, partitions: 4, commitIntervalMs: 500 }',
+        'metrics: { enabled: true, host: 127.0.0.1, port: 0 }',
+        `delivery: { dead_letter_file: ${join(dir, 'dead.jsonl')} }`,
+        "detection: { learningPeriod: 30m, detectors: { 'new-destination': { learningPeriod: 30m } } }",
+        '',
+      ].join('\n'),
+    );
+
+    // 100 minutes of mesh traffic: learn for 30, run to 70, kill, then 30 more with probes.
+    const lines = [
+      ...generateTraffic({
+        start: START,
+        durationMs: 100 * MINUTE,
+        rate: 300,
+        format: 'json',
+        envelope: 'fluent-bit',
+        seed: 7,
+        attacks: [],
+      }),
+    ];
+    const timeOf = (l: string): number => Date.parse((JSON.parse(l) as { time: string }).time);
+    const cut = lines.findIndex((l) => timeOf(l) >= START + 70 * MINUTE);
+    const phaseA = lines.slice(0, cut);
+    const phaseB = lines.slice(cut);
+    const probes: string[] = [];
+    const probeHosts: string[] = [];
+    const candidates = phaseB
+      .map((l, i) => (probeLine(l, 'x.example') === null ? -1 : i))
+      .filter((i) => i >= 0);
+    expect(candidates.length).toBeGreaterThan(100);
+    // 24 probes spread evenly over phase B, inserted back to front so indices stay valid.
+    const picks = Array.from(
+      { length: 24 },
+      (_, k) => candidates[Math.floor((k * candidates.length) / 24)] as number,
+    );
+    for (let k = picks.length - 1; k >= 0; k--) {
+      const host = `api.probe-${k}-exfil.net`;
+      const p = probeLine(phaseB[picks[k] as number] as string, host) as string;
+      probes.push(p);
+      probeHosts.push(host);
+      phaseB.splice((picks[k] as number) + 1, 0, p);
+    }
+    expect(probes.length).toBe(24);
+
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: input, numPartitions: 4 }], waitForLeaders: true });
+    const producer = kafka.producer();
+    await producer.connect();
+    const produce = async (batch: string[]): Promise<void> => {
+      for (let i = 0; i < batch.length; i += 2000) {
+        // Shippers key by node: round-robin over partitions here, so no identity is co-located.
+        await producer.send({
+          topic: input,
+          messages: batch.slice(i, i + 2000).map((value, j) => ({ value, partition: (i + j) % 4 })),
+        });
+      }
+    };
+    await produce(phaseA);
+
+    const start = (n: number): ChildProcess => {
+      const child = spawn(process.execPath, [WORKER, '--config', config], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr?.on('data', (d: Buffer) => logs[n]?.push(d.toString()));
+      children.push(child);
+      return child;
+    };
+    start(0);
+    const victim = start(1);
+    const committed = async (group: string, topic: string): Promise<bigint> => {
+      const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+      return (offsets[0]?.partitions ?? []).reduce(
+        (n, p) => n + (p.offset === '-1' ? 0n : BigInt(p.offset)),
+        0n,
+      );
+    };
+    // Both instances own partitions and phase A is through both stages.
+    await waitFor(
+      () =>
+        logs[1]?.join('').includes('Partitions assigned') &&
+        logs[0]?.join('').includes('Partitions assigned'),
+      60_000,
+      'both instances to be assigned',
+    );
+    await waitFor(
+      async () => (await committed(name, input)) === BigInt(phaseA.length),
+      90_000,
+      'stage 1 to consume phase A',
+    );
+    // Caught up: every by-source partition reports no lag on the instance that owns it.
+    const metricsPort = (n: number): string | undefined =>
+      /Serving metrics\.[^\n]*port=(\d+)/.exec(logs[n]?.join('') ?? '')?.[1];
+    await waitFor(
+      async () => {
+        const lags = new Map<string, number>();
+        for (const n of [0, 1]) {
+          const text = await (await fetch(`http://127.0.0.1:${metricsPort(n)}/metrics`)).text();
+          for (const m of text.matchAll(
+            /consumer_lag_messages\{[^}]*topic="[^"]*events-by-source",partition="(\d+)"[^}]*\} (\d+)/g,
+          ))
+            lags.set(m[1] as string, Number(m[2]));
+        }
+        return lags.size === 4 && [...lags.values()].every((l) => l === 0);
+      },
+      90_000,
+      'stage 2 to catch up on phase A',
+    );
+    await new Promise((r) => setTimeout(r, 1500)); // one more checkpoint interval
+    const assignments = [
+      ...(logs[1]?.join('') ?? '').matchAll(/Partitions assigned\.[^\n]*partitions="?([\d,]+)/g),
+    ];
+    const ownedByVictim = assignments.at(-1)?.[1];
+    expect(ownedByVictim, logs[1]?.join('')).toBeTruthy();
+
+    victim.kill('SIGKILL');
+    await produce(phaseB);
+
+    // Every probe alerts exactly once, including those whose identities the victim owned.
+    const alerts = `${name}-alerts*`;
+    const probeQuery = {
+      bool: {
+        filter: [
+          { term: { 'rule.id': 'new-destination' } },
+          { wildcard: { 'destination.registered_domain': 'probe-*' } },
+        ],
+      },
+    };
+    await waitFor(
+      async () => (await esCount(alerts, probeQuery)) >= probes.length,
+      120_000,
+      'an alert for every probe',
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    await fetch(`${elasticsearchUrl()}/${alerts}/_refresh`, { method: 'POST' });
+    const probeAlerts = await esSearch(alerts, probeQuery);
+    const byDomain = new Map<string, number>();
+    for (const a of probeAlerts) {
+      const d = (a.destination as { registered_domain: string }).registered_domain;
+      byDomain.set(d, (byDomain.get(d) ?? 0) + 1);
+    }
+    expect([...byDomain.keys()].sort()).toEqual(probeHosts.map((h) => h.slice(4)).sort());
+    expect([...byDomain.values()].every((n) => n === 1)).toBe(true);
+    const ids = probeAlerts.map((a) => (a.alert as { id: string }).id);
+    expect(new Set(ids).size).toBe(ids.length);
+
+    // No re-learning flood: nothing learned before the kill is "new" afterwards.
+    const relearned = await esSearch(alerts, {
+      bool: {
+        filter: [
+          { term: { 'rule.id': 'new-destination' } },
+          { range: { '@timestamp': { gte: new Date(START + 70 * MINUTE).toISOString() } } },
+        ],
+        must_not: [{ wildcard: { 'destination.registered_domain': 'probe-*' } }],
+      },
+    });
+    expect(relearned.map((a) => a.reason)).toEqual([]);
+    const survivor = logs[0]?.join('') ?? '';
+    expect(survivor).toMatch(/Restored partition state from the changelog\.[^\n]*identities=[1-9]/);
+    await producer.disconnect();
+    await admin.disconnect();
+  }, 240_000);
+});

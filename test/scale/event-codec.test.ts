@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import type { EgressEvent } from '../../src/identity/types.js';
+import { decodeEvent, encodeEvent, newEgressEvent } from '../../src/scale/event-codec.js';
+
+function gatewayLeg(): EgressEvent {
+  return {
+    time: 1_741_000_000_123,
+    reporter: 'egress-gateway',
+    protocol: 'tls',
+    path: 'gateway-to-external',
+    cluster: 'outbound|443||api.stripe.com',
+    bytesUp: 1234,
+    bytesDown: 98_765,
+    durationMs: 42,
+    responseCode: 0,
+    responseFlags: null,
+    requestId: null,
+    method: null,
+    httpPath: null,
+    source: {
+      principal: 'spiffe://cluster.local/ns/shop/sa/payments',
+      namespace: 'shop',
+      workload: 'payments',
+      pod: null,
+      ip: '10.0.3.7',
+      attribution: 'principal',
+      key: 'shop/payments',
+    },
+    destination: {
+      host: 'api.stripe.com',
+      registeredDomain: 'stripe.com',
+      ip: '54.187.216.72',
+      port: 443,
+      external: true,
+    },
+    origin: 'kafka:istio-access-logs/2/99812',
+  };
+}
+
+describe('event codec', () => {
+  it('round-trips every field of an event', () => {
+    const event = gatewayLeg();
+    expect(decodeEvent(encodeEvent(event), newEgressEvent())).toEqual(event);
+    const http: EgressEvent = {
+      ...event,
+      reporter: 'sidecar',
+      protocol: 'http',
+      path: 'passthrough',
+      method: 'POST',
+      httpPath: '/v1/upload?x="y"',
+      requestId: 'a1b2',
+      responseCode: 503,
+      responseFlags: 'UF,URX',
+      source: { ...event.source, attribution: 'pod-ip', principal: null, key: 'unknown/10.0.3.7' },
+      destination: { host: null, registeredDomain: null, ip: '1.2.3.4', port: 8080, external: false },
+    };
+    expect(decodeEvent(encodeEvent(http), newEgressEvent())).toEqual(http);
+  });
+
+  it('fills the object it is given, so a consumer can reuse one event', () => {
+    const out = newEgressEvent();
+    const a = decodeEvent(encodeEvent(gatewayLeg()), out);
+    expect(a).toBe(out);
+    expect(a.source.key).toBe('shop/payments');
+  });
+
+  it('is smaller than the keyed JSON form', () => {
+    const event = gatewayLeg();
+    expect(encodeEvent(event).length).toBeLessThan(JSON.stringify(event).length * 0.75);
+  });
+
+  it('names what is wrong with a value it cannot read', () => {
+    expect(() => decodeEvent('{"time":1}', newEgressEvent())).toThrow(/not a version 1 event/);
+    const bad = JSON.parse(encodeEvent(gatewayLeg())) as unknown[];
+    bad[4] = 99;
+    expect(() => decodeEvent(JSON.stringify(bad), newEgressEvent())).toThrow('unknown path code 99');
+    expect(() => decodeEvent('[1,', newEgressEvent())).toThrow(SyntaxError);
+  });
+});
