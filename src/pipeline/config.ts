@@ -30,7 +30,7 @@ export const PipelineConfigSchema = z
     policies: z
       .array(z.string())
       .default([])
-      .describe('Egress policy files: EgressPolicy or Istio AuthorizationPolicy YAML.'),
+      .describe('Egress policy files (EgressPolicy or Istio AuthorizationPolicy YAML), relative to this config file.'),
     delivery: DeliveryConfigSchema.prefault({}).describe(
       'Acknowledgement, retries and dead letters of sinks.',
     ),
