@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: decode + normalise throughput on one core for Istio JSON and TEXT lines inside
  * Fluent Bit envelopes, against a bare JSON.parse loop over the same lines (envelope, plus the inner
- * JSON for the JSON case) measured in the same run. `-- --json` prints one JSON object per case.
+ * JSON for the JSON case) measured in the same run. `-- --json` prints one JSON object per case;
+ * `-- --no-fast-envelopes` reads every envelope with a full JSON.parse (the path before the scanner).
  * Numbers are noisy on a shared 2-core machine: each case takes the best of several rounds.
  */
 
@@ -72,7 +73,8 @@ export interface ParseBenchResult {
   avgLineBytes: number;
 }
 
-export function runParseBench(): ParseBenchResult[] {
+/** `fastEnvelopes: false` measures the full-JSON.parse envelope path, for before/after comparisons. */
+export function runParseBench(options: { fastEnvelopes?: boolean } = {}): ParseBenchResult[] {
   const cases = [
     {
       name: 'istio-json-fluent-bit',
@@ -85,7 +87,7 @@ export function runParseBench(): ParseBenchResult[] {
   for (const c of cases) {
     const lines = Array.from({ length: POOL }, (_, i) => c.make(i));
     const sink = new CountingSink(new Normalizer(MeshConfigSchema.parse({})));
-    const decoder = new LineDecoder();
+    const decoder = new LineDecoder({ fastEnvelopes: options.fastEnvelopes ?? true });
     let sinkHole: unknown;
     const yard = (l: string): void => {
       sinkHole = c.yardstick(l);
@@ -113,7 +115,8 @@ const isMain =
   process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/.*\/dist\//, '/dist/'));
 if (isMain || process.argv[1]?.endsWith('bench/parse.js')) {
   const json = process.argv.includes('--json');
-  for (const r of runParseBench()) {
+  const fastEnvelopes = !process.argv.includes('--no-fast-envelopes');
+  for (const r of runParseBench({ fastEnvelopes })) {
     if (json)
       process.stdout.write(
         `${JSON.stringify({ case: r.case, linesPerSec: r.linesPerSec, yardstickLinesPerSec: r.yardstickLinesPerSec, ratio: r.ratio, avgLineBytes: r.avgLineBytes })}\n`,

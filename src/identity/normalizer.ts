@@ -21,12 +21,20 @@
  */
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
 import type { MeshConfig } from './config.js';
-import { addrHost, addrPort, isIpLiteral, MeshScope } from './mesh.js';
+import { addrHost, addrPort, type HostInfo, isIpLiteral, MeshScope } from './mesh.js';
 import { firstSpiffeSan, parseSpiffe } from './spiffe.js';
 import type { EgressEvent, EgressPath, Reporter } from './types.js';
 import { WorkloadMap } from './workload-map.js';
 
 const GATEWAY_PORTS = new Set([8080, 8443]);
+
+/** What `outbound|PORT|SUBSET|HOST` (or another cluster name) says, computed once per name. */
+interface ClusterName {
+  readonly host: string | null;
+  readonly port: number;
+  readonly hostInfo: HostInfo | null;
+  readonly inbound: boolean;
+}
 
 export function newEgressEvent(): EgressEvent {
   return {
@@ -77,6 +85,7 @@ export class Normalizer {
   private lastNs: string | null = null;
   private lastWl: string | null = null;
   private lastKey = '';
+  private readonly clusters = new Map<string, ClusterName>();
 
   constructor(config: NormalizerConfig) {
     this.scope = new MeshScope(config);
@@ -96,26 +105,24 @@ export class Normalizer {
     e.requestId = r.requestId;
     e.method = r.method;
     e.httpPath = r.path;
-    e.origin = origin.source.startsWith('kafka:')
-      ? `${origin.source}/${origin.position}`
-      : `${origin.source}:${origin.position}`;
+    const source = origin.source;
+    e.origin =
+      source.charCodeAt(0) === 107 && source.startsWith('kafka:')
+        ? `${origin.source}/${origin.position}`
+        : `${origin.source}:${origin.position}`;
 
     const cluster = r.upstreamCluster;
     e.cluster = cluster;
-    let clusterHost: string | null = null;
-    let clusterPort = 0;
-    if (cluster !== null && cluster.startsWith('outbound|')) {
-      const p2 = cluster.indexOf('|', 9);
-      clusterPort = p2 > 9 ? toPort(cluster, 9, p2) : 0;
-      const last = cluster.lastIndexOf('|');
-      if (last + 1 < cluster.length) clusterHost = cluster.slice(last + 1);
-    }
-    const clusterInfo = clusterHost === null ? null : scope.hostInfo(clusterHost);
+    // The same few hundred cluster names repeat: split each once (host, port, kind), not per line.
+    const ci = cluster === null ? null : this.clusterOf(cluster);
+    const clusterHost = ci === null ? null : ci.host;
+    const clusterPort = ci === null ? 0 : ci.port;
+    const clusterInfo = ci === null ? null : ci.hostInfo;
     const clusterExternal = clusterInfo !== null && !clusterInfo.mesh;
 
     // Destination host candidates; Istio's own mTLS SNI (`outbound_.8000_._.x.svc...`) is not one.
     let sni = r.requestedServerName;
-    if (sni !== null && sni.startsWith('outbound_.')) sni = null;
+    if (sni !== null && sni.charCodeAt(0) === 111 && sni.startsWith('outbound_.')) sni = null;
     let authHost: string | null = null;
     let authIp: string | null = null;
     if (r.authority !== null) {
@@ -133,11 +140,7 @@ export class Normalizer {
     // Path.
     let path: EgressPath;
     const toGateway = clusterInfo !== null && clusterInfo.egressGateway;
-    if (
-      cluster !== null &&
-      (cluster.startsWith('inbound|') || cluster.startsWith('InboundPassthroughCluster'))
-    )
-      path = 'inbound';
+    if (ci !== null && ci.inbound) path = 'inbound';
     else if (
       cluster === 'BlackHoleCluster' ||
       r.routeName === 'block_all' ||
@@ -199,8 +202,10 @@ export class Normalizer {
     }
     const pod = meta.pod;
     if (pod !== null) {
-      if (pod.startsWith('istio-egressgateway')) return 'egress-gateway';
-      if (pod.startsWith('istio-ingressgateway')) return 'ingress-gateway';
+      if (pod.charCodeAt(0) === 105) {
+        if (pod.startsWith('istio-egressgateway')) return 'egress-gateway';
+        if (pod.startsWith('istio-ingressgateway')) return 'ingress-gateway';
+      }
       return 'sidecar';
     }
     if (clusterHost !== null && r.downstreamLocalAddress !== null) {
@@ -294,6 +299,29 @@ export class Normalizer {
     s.workload = null;
     s.pod = null;
     s.key = principal ?? `unknown/${ip ?? '-'}`;
+  }
+
+  private clusterOf(cluster: string): ClusterName {
+    let c = this.clusters.get(cluster);
+    if (c === undefined) {
+      let host: string | null = null;
+      let port = 0;
+      if (cluster.startsWith('outbound|')) {
+        const p2 = cluster.indexOf('|', 9);
+        port = p2 > 9 ? toPort(cluster, 9, p2) : 0;
+        const last = cluster.lastIndexOf('|');
+        if (last + 1 < cluster.length) host = cluster.slice(last + 1);
+      }
+      c = {
+        host,
+        port,
+        hostInfo: host === null ? null : this.scope.hostInfo(host),
+        inbound: cluster.startsWith('inbound|') || cluster.startsWith('InboundPassthroughCluster'),
+      };
+      if (this.clusters.size >= 20000) this.clusters.clear();
+      this.clusters.set(cluster, c);
+    }
+    return c;
   }
 
   private keyOf(ns: string, wl: string): string {

@@ -9,6 +9,8 @@
 import { CustomFormatParser } from './custom-format.js';
 import type { DecodeSink } from './decoder-types.js';
 import { type CriParts, readCri } from './envelope/cri.js';
+import { fluentBitEnvelope } from './envelope/fluent-bit.js';
+import { FluentBitScanner } from './envelope/fluent-bit-scan.js';
 import { resetMeta } from './envelope/meta.js';
 import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
 import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
@@ -28,6 +30,11 @@ export interface DecoderOptions {
   format?: FormatMode;
   customFormat?: string;
   customJsonFormat?: Record<string, string>;
+  /**
+   * Read Fluent Bit records with the scanner instead of JSON.parse of the whole record (default
+   * true; the scanner falls back to the full parse whenever it is unsure). False is for tests.
+   */
+  fastEnvelopes?: boolean;
 }
 
 // `2020-06-29T23:37:27.285550Z<TAB>info<TAB>...` (pilot-agent) and Envoy's `[2020-06-29 23:37:27.285][15][info]`.
@@ -50,9 +57,11 @@ export class LineDecoder implements InnerSink {
   private sink: DecodeSink | null = null;
   private raw = '';
   private envelope: JsonEnvelope | null = null;
+  private readonly scanner: FluentBitScanner | null;
 
   constructor(options: DecoderOptions = {}) {
     this.mode = options.format ?? 'auto';
+    this.scanner = options.fastEnvelopes === false ? null : new FluentBitScanner();
     this.custom = options.customFormat === undefined ? null : new CustomFormatParser(options.customFormat);
     const customJson =
       options.customJsonFormat === undefined
@@ -74,6 +83,15 @@ export class LineDecoder implements InnerSink {
     if (raw.charCodeAt(0) !== 123) {
       this.line(raw, meta);
       return;
+    }
+    const scanner = this.scanner;
+    if (scanner !== null) {
+      const payload = scanner.scan(raw, meta);
+      if (payload !== null) {
+        this.envelope = fluentBitEnvelope;
+        this.line(payload, meta);
+        return;
+      }
     }
     let obj: unknown;
     try {

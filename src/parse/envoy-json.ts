@@ -106,6 +106,8 @@ export class EnvoyJsonParser implements AccessLineParser {
         if (n < 0) return bad(k.key, v, 'is not a number');
         assignNumber(out, f, n);
       } else if (typeof v === 'string') {
+        // Istio 1.1.0 mapped "method" to %START_TIME% (reference §2): a method never starts with a digit.
+        if (f === F.METHOD && v.charCodeAt(0) >= 48 && v.charCodeAt(0) <= 57) continue;
         assignString(out, f, v);
       } else if (typeof v === 'number' || typeof v === 'boolean') {
         assignString(out, f, String(v));

@@ -181,12 +181,15 @@ export function compileStrftime(pattern: string): StrftimeParser {
       mi = 0,
       se = 0,
       ms = 0,
-      off = 0;
+      off = 0,
+      epoch = Number.NaN;
     for (let g = 0; g < groups.length; g++) {
       const v = m[g + 1] as string;
       switch (groups[g]) {
         case 's':
-          return Number(v) * 1000;
+          // Epoch seconds; a later %f (`%s.%3f`) still adds the fraction.
+          epoch = Number(v);
+          break;
         case 'Y':
           y = Number(v);
           break;
@@ -206,7 +209,8 @@ export function compileStrftime(pattern: string): StrftimeParser {
           se = Number(v);
           break;
         case 'f':
-          ms = Math.floor(Number(`0.${v}`) * 1000);
+          // First three digits as an integer: Number(`0.${v}`) * 1000 can land just below the integer.
+          ms = Number(`${v}00`.slice(0, 3));
           break;
         case 'b':
           mo = MONTHS.indexOf(v.toLowerCase()) + 1;
@@ -221,6 +225,7 @@ export function compileStrftime(pattern: string): StrftimeParser {
         }
       }
     }
+    if (!Number.isNaN(epoch)) return epoch * 1000 + ms;
     if (mo < 1) return Number.NaN;
     return (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000 + ms - off * 60000;
   };

@@ -1,0 +1,263 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { jsonLine, textLine } from '../../../bench/parse-lines.js';
+import { LineDecoder } from '../../../src/parse/decoder.js';
+import { FluentBitScanner } from '../../../src/parse/envelope/fluent-bit-scan.js';
+import { newShipperMeta } from '../../../src/parse/types.js';
+import { loadFixtures } from '../../fixtures/load.js';
+import { CollectingSink } from '../collecting-sink.js';
+
+const envelopeDir = new URL('../../fixtures/envelopes/', import.meta.url);
+const envelopeFixtures = readdirSync(fileURLToPath(envelopeDir)).flatMap((name) =>
+  readFileSync(fileURLToPath(new URL(name, envelopeDir)), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((line, i) => ({ name: `${name}#${i + 1}`, line })),
+);
+const accessLines = [
+  ...loadFixtures('reference-lines.txt').values(),
+  ...loadFixtures('synthetic-lines.txt').values(),
+  ...loadFixtures('bad-lines.txt').values(),
+];
+
+const kubernetes = {
+  pod_name: 'sleep-7656cf8794-8kx2v',
+  namespace_name: 'default',
+  pod_id: '3f1c2a9e-5b6d-4e7f-8a9b-0c1d2e3f4a5b',
+  labels: { app: 'sleep', 'pod-template-hash': '7656cf8794', 'service.istio.io/canonical-name': 'sleep' },
+  host: 'node-2',
+  pod_ip: '10.244.2.3',
+  container_name: 'istio-proxy',
+  container_image: 'docker.io/istio/proxyv2:1.22.3',
+};
+const gateway = {
+  pod_name: 'istio-egressgateway-5d8f9c7b6-abcde',
+  namespace_name: 'istio-system',
+  labels: { app: 'istio-egressgateway', istio: 'egressgateway' },
+  pod_ip: '10.244.0.9',
+  container_name: 'istio-proxy',
+};
+
+/** Every access fixture inside the Fluent Bit record shapes seen in the wild (CRI, Docker, `message`, epoch `date`). */
+function wrapped(): { name: string; line: string }[] {
+  const out: { name: string; line: string }[] = [];
+  for (const f of accessLines) {
+    const log = `${f.line}\n`;
+    out.push(
+      {
+        name: `${f.id} cri`,
+        line: JSON.stringify({
+          time: '2024-01-09T15:35:47.29Z',
+          stream: 'stdout',
+          logtag: 'F',
+          log,
+          kubernetes,
+        }),
+      },
+      {
+        name: `${f.id} docker`,
+        line: JSON.stringify({
+          log,
+          stream: 'stdout',
+          time: '2024-01-09T15:35:47.290Z',
+          kubernetes: gateway,
+        }),
+      },
+      { name: `${f.id} message`, line: JSON.stringify({ date: 1704814547.29, message: f.line, kubernetes }) },
+      {
+        name: `${f.id} no newline`,
+        line: JSON.stringify({ '@timestamp': '2024-01-09T15:35:47Z', log: f.line, kubernetes }),
+      },
+      {
+        name: `${f.id} pretty`,
+        line: JSON.stringify({ time: null, date: 1704814547, log, kubernetes }, null, 1).replace(/\n/g, ' '),
+      },
+    );
+  }
+  return out;
+}
+
+const ref = accessLines[0]?.line as string;
+/** Records the scan must leave to the full parse, or where it must agree on an error. */
+const tricky: { name: string; line: string }[] = [
+  {
+    name: 'kubernetes before log',
+    line: JSON.stringify({ kubernetes, log: `${ref}\n`, time: '2024-01-09T15:35:47Z' }),
+  },
+  {
+    name: 'duplicate log key (the last wins)',
+    line: `{"log":"x\\n","log":${JSON.stringify(ref)},"kubernetes":${JSON.stringify(kubernetes)}}`,
+  },
+  {
+    name: 'escaped key spelling log',
+    line: `{"lo\\u0067":${JSON.stringify(ref)},"kubernetes":${JSON.stringify(kubernetes)}}`,
+  },
+  {
+    name: 'log is an object (Merge_Log)',
+    line: JSON.stringify({
+      log: { start_time: '2024-01-09T15:35:47.283Z', response_code: '200' },
+      kubernetes,
+    }),
+  },
+  { name: 'log is null', line: JSON.stringify({ log: null, kubernetes }) },
+  { name: 'log is a number', line: JSON.stringify({ log: 5, kubernetes }) },
+  { name: 'no payload', line: JSON.stringify({ stream: 'stdout', kubernetes }) },
+  {
+    name: 'filebeat-shaped kubernetes',
+    line: JSON.stringify({ message: ref, kubernetes: { pod: { name: 'a' }, namespace: 'default' } }),
+  },
+  {
+    name: 'vector-shaped kubernetes',
+    line: JSON.stringify({ message: ref, kubernetes: { pod_name: 'a', pod_namespace: 'default' } }),
+  },
+  {
+    name: 'kubernetes without pod or namespace',
+    line: JSON.stringify({ log: ref, kubernetes: { host: 'node-1' } }),
+  },
+  { name: 'kubernetes is a string', line: JSON.stringify({ log: ref, kubernetes: 'default/sleep' }) },
+  { name: 'truncated record', line: JSON.stringify({ log: `${ref}\n`, kubernetes }).slice(0, -5) },
+  { name: 'trailing bytes', line: `${JSON.stringify({ log: `${ref}\n`, kubernetes })}x` },
+  {
+    name: 'raw tab inside log',
+    line: JSON.stringify({ log: `${ref}\n`, kubernetes }).replace(' \\"GET', '\t\\"GET'),
+  },
+  {
+    name: 'bad escape inside log',
+    line: JSON.stringify({ log: `${ref}\n`, kubernetes }).replace('\\"GET', '\\q"GET'),
+  },
+  {
+    name: 'unicode escapes in log',
+    line: JSON.stringify({ log: `${ref}\n`, kubernetes }).replace('GET', '\\u0047ET'),
+  },
+  { name: 'escaped backslash before n', line: JSON.stringify({ log: `${ref}\\n`, kubernetes }) },
+  {
+    name: 'newline text inside and not at the end',
+    line: JSON.stringify({ log: `${ref}\nmore`, stream: 'x\n', kubernetes }),
+  },
+  { name: 'time is a boolean', line: JSON.stringify({ log: `${ref}\n`, time: true, kubernetes }) },
+  {
+    name: 'time has an escape',
+    line: JSON.stringify({ log: `${ref}\n`, time: '2024-01-09T15:35:47\\Z', kubernetes }),
+  },
+  {
+    name: 'bad number',
+    line: `{"log":${JSON.stringify(ref)},"date":01,"kubernetes":${JSON.stringify(kubernetes)}}`,
+  },
+  { name: 'array value', line: JSON.stringify({ log: `${ref}\n`, tags: ['a', 'b'], kubernetes }) },
+  { name: 'otlp key present', line: JSON.stringify({ log: ref, resourceLogs: 1, kubernetes }) },
+  {
+    name: 'vector flat key present',
+    line: JSON.stringify({ log: ref, 'kubernetes.pod_name': 'a', kubernetes }),
+  },
+  {
+    name: 'kubernetes block with a closing brace in a label',
+    line: JSON.stringify({ log: `${ref}\n`, kubernetes: { ...kubernetes, labels: { app: 'we}ird"' } } }),
+  },
+  {
+    name: 'proxy log inside',
+    line: JSON.stringify({ log: '2020-06-29T23:37:27.285550Z\tinfo\tEnvoy proxy is ready\n', kubernetes }),
+  },
+  {
+    name: 'JSON access line inside log',
+    line: JSON.stringify({
+      log: `${JSON.stringify({ start_time: '2024-01-09T15:35:47.283Z', response_code: '200', authority: 'x.com' })}\n`,
+      kubernetes,
+    }),
+  },
+];
+
+const bench = Array.from({ length: 120 }, (_, i) => [
+  { name: `bench text ${i}`, line: textLine(i) },
+  { name: `bench json ${i}`, line: jsonLine(i) },
+]).flat();
+
+function decodeAll(lines: readonly string[], fast: boolean): CollectingSink[] {
+  const decoder = new LineDecoder({ fastEnvelopes: fast });
+  return lines.map((l) => {
+    const sink = new CollectingSink();
+    decoder.decode(l, sink);
+    return sink;
+  });
+}
+
+describe('Fluent Bit fast envelope scan', () => {
+  const cases = [...envelopeFixtures, ...wrapped(), ...tricky, ...bench];
+
+  it('gives exactly what the full JSON.parse path gives, on every fixture and tricky record', () => {
+    const lines = cases.map((c) => c.line);
+    // Twice in a row, so cached pod metadata (second pass) is compared too.
+    const fast = decodeAll([...lines, ...lines], true);
+    const slow = decodeAll([...lines, ...lines], false);
+    for (let i = 0; i < fast.length; i++) {
+      const name = cases[i % cases.length]?.name;
+      expect({ name, ...fast[i] }).toEqual({ name, ...slow[i] });
+    }
+    // The comparison is not vacuous: most lines are access lines and several are bad.
+    expect(fast.filter((s) => s.records.length > 0).length).toBeGreaterThan(cases.length);
+    expect(fast.filter((s) => s.bad.length > 0).length).toBeGreaterThan(10);
+  });
+
+  it('takes the fast path for ordinary Fluent Bit records with a non-JSON line', () => {
+    const scanner = new FluentBitScanner();
+    const jsonIds = new Set(accessLines.filter((f) => f.line.startsWith('{')).map((f) => f.id));
+    expect(jsonIds.size).toBeGreaterThan(0);
+    const missed = wrapped()
+      .filter((c) => !jsonIds.has(c.name.split(' ')[0] as string))
+      .filter((c) => scanner.scan(c.line, newShipperMeta()) === null)
+      .map((c) => c.name);
+    expect(missed).toEqual([]);
+    for (let i = 0; i < 200; i++) expect(scanner.scan(textLine(i), newShipperMeta())).not.toBeNull();
+  });
+
+  it('reads each pod metadata block once, not once per line', () => {
+    const scanner = new FluentBitScanner();
+    const m = newShipperMeta();
+    for (let i = 0; i < 1000; i++) scanner.scan(textLine(i), m);
+    // bench/parse-lines.ts interleaves 50 pods.
+    expect(scanner.cacheMisses).toBe(50);
+    expect(m.namespace).toMatch(/^team-\d$/);
+    expect(m.podIp).toMatch(/^10\.244\./);
+  });
+
+  it('leaves a JSON access line in "log" to the full parse, which is as fast for it', () => {
+    const c = tricky.find((t) => t.name === 'JSON access line inside log');
+    expect(new FluentBitScanner().scan(c?.line as string, newShipperMeta())).toBeNull();
+  });
+
+  it('leaves records it does not fully understand to the full parse, and leaves the metadata untouched', () => {
+    const scanner = new FluentBitScanner();
+    const leaves = [
+      'duplicate log key (the last wins)',
+      'escaped key spelling log',
+      'log is an object (Merge_Log)',
+      'filebeat-shaped kubernetes',
+      'vector-shaped kubernetes',
+      'truncated record',
+      'trailing bytes',
+      'raw tab inside log',
+      'bad escape inside log',
+      'time has an escape',
+      'bad number',
+      'array value',
+      'otlp key present',
+      'vector flat key present',
+    ];
+    for (const name of leaves) {
+      const c = tricky.find((t) => t.name === name);
+      const m = newShipperMeta();
+      expect({ name, payload: scanner.scan(c?.line as string, m) }).toEqual({ name, payload: null });
+      expect(m).toEqual(newShipperMeta());
+    }
+  });
+
+  it('reads a kubernetes block that is not last in the record by scanning to its end', () => {
+    const scanner = new FluentBitScanner();
+    const c = tricky.find((t) => t.name === 'kubernetes before log');
+    // The guess "kubernetes is last" fails once, then the scan finds the block's end itself.
+    const m = newShipperMeta();
+    expect(scanner.scan(c?.line as string, m)).toBe(`${ref}\n`);
+    expect(m.pod).toBe('sleep-7656cf8794-8kx2v');
+    expect(m.workload).toBe('sleep');
+  });
+});
