@@ -23,8 +23,8 @@ export interface PartitionAnalyzer {
   /** Source identities with state. */
   stateSize(): number;
   /** The state of each identity, or null when it has none any more (a tombstone). */
-  exportIdentities(ids: Iterable<string>): Map<string, string | null>;
-  importIdentity(id: string, state: string): void;
+  exportIdentities(ids: Iterable<string>): Map<string, Buffer | null>;
+  importIdentity(id: string, state: Uint8Array): void;
   /** What is not per identity (the learning clock). */
   exportGlobal(): Record<string, unknown>;
   importGlobal(data: Record<string, unknown>): void;
@@ -71,7 +71,7 @@ export class PartitionTask {
   ) {}
 
   /** Imports a restored changelog partition; returns the keys imported. */
-  restore(entries: ReadonlyMap<string, string>, meta: string | null): number {
+  restore(entries: ReadonlyMap<string, Uint8Array>, meta: string | null): number {
     for (const [id, state] of entries) this.analyzer.importIdentity(id, state);
     if (meta !== null) {
       const m = JSON.parse(meta) as CheckpointMeta;
@@ -131,7 +131,7 @@ export class PartitionTask {
   }
 
   /** The changed identities' state and the meta record; clears the dirty set. */
-  checkpoint(): { changes: Map<string, string | null>; meta: string } {
+  checkpoint(): { changes: Map<string, Buffer | null>; meta: string } {
     const changes = this.analyzer.exportIdentities(this.dirty);
     this.dirty.clear();
     const meta: CheckpointMeta = {

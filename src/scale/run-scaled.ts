@@ -32,6 +32,9 @@ import { type PartitionAnalyzer, PartitionTask } from './partition-task.js';
 import { Rekeyer } from './rekey.js';
 import { ensureScaleTopics, type ScaleTopics, scaleTopicNames } from './topics.js';
 
+/** Stage-1 batches whose events may be on their way to the broker at once. */
+const STAGE1_IN_FLIGHT = 4;
+
 export interface ScaledRunOptions {
   readonly name: string;
   readonly input: KafkaSourceConfig;
@@ -278,32 +281,56 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await payload.heartbeat();
     o.metrics.batchSeconds.observe({ stage: 'detect' }, Number(process.hrtime.bigint() - started) / 1e9);
   };
-  const stage2 = consumer.run({ autoCommit: false, eachBatch });
+  // Partitions are independent (own task, own checkpoint): their sink writes overlap. The shared
+  // decode target is only used in the synchronous loop, so concurrent batches do not clash.
+  const stage2 = consumer.run({
+    autoCommit: false,
+    partitionsConsumedConcurrently: Math.min(o.scale.partitions, 8),
+    eachBatch,
+  });
 
   // ---------------------------------------------------------------- stage 1: decode, normalise, re-key
   const source = new KafkaSource(o.input);
   const rekeyer = new Rekeyer(o.decoder, o.mesh);
+  // Batches are pipelined: while one batch's events travel to the broker (acks=all), the next is
+  // decoded. The source commits each input partition in order, whatever order the acks come in.
+  const inFlight = new Set<Promise<void>>();
+  let sendFailure: unknown = null;
   const stage1 = (async () => {
     for await (const batch of source.batches(o.shutdown)) {
+      if (sendFailure !== null) throw sendFailure;
       const started = process.hrtime.bigint();
       const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
-      if (out.messages.length > 0)
-        await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
-      for (const d of out.deadLetters) {
-        await o.deadLetter({
-          '@timestamp': new Date().toISOString(),
-          sink: 'parse',
-          reason: `${d.origin}: ${d.reason}`,
-          id: d.origin,
-          document: d.raw,
-        });
-      }
-      o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
-      summary.lines += out.lines;
-      summary.events += out.events;
-      await batch.ack();
-      o.metrics.batchSeconds.observe({ stage: 'rekey' }, Number(process.hrtime.bigint() - started) / 1e9);
+      const delivery = (async () => {
+        if (out.messages.length > 0)
+          await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
+        for (const d of out.deadLetters) {
+          await o.deadLetter({
+            '@timestamp': new Date().toISOString(),
+            sink: 'parse',
+            reason: `${d.origin}: ${d.reason}`,
+            id: d.origin,
+            document: d.raw,
+          });
+        }
+        o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
+        summary.lines += out.lines;
+        summary.events += out.events;
+        await batch.ack();
+        o.metrics.batchSeconds.observe({ stage: 'rekey' }, Number(process.hrtime.bigint() - started) / 1e9);
+      })();
+      inFlight.add(delivery);
+      delivery.then(
+        () => inFlight.delete(delivery),
+        (err: unknown) => {
+          sendFailure ??= err;
+          inFlight.delete(delivery);
+        },
+      );
+      while (inFlight.size >= STAGE1_IN_FLIGHT) await Promise.race(inFlight).catch(() => {});
     }
+    await Promise.allSettled([...inFlight]);
+    if (sendFailure !== null) throw sendFailure;
   })();
 
   try {
