@@ -52,6 +52,8 @@ interface HeldBatch {
 }
 
 const MINUTE = 60_000;
+/** Events between commit points within one batch. */
+const SEGMENT = 128;
 
 export class PartitionTask {
   private readonly dirty = new Set<string>();
@@ -62,6 +64,7 @@ export class PartitionTask {
   private replayWatermark = Number.NEGATIVE_INFINITY;
   /** Batch in progress. */
   private batchMax = Number.NEGATIVE_INFINITY;
+  private inSegment = 0;
   replayedSkipped = 0;
 
   constructor(
@@ -85,6 +88,9 @@ export class PartitionTask {
 
   /** One event read at `offset` (events of a partition arrive in offset order). */
   observe(event: EgressEvent, offset: bigint): void {
+    // A fetched batch can hold a partition's whole backlog; commit points every SEGMENT events
+    // within it let the committed offset follow the watermark instead of waiting for the next batch.
+    if (++this.inSegment > SEGMENT && Number.isFinite(this.batchMax)) this.hold(offset);
     if (event.time > this.batchMax) this.batchMax = event.time;
     this.flows?.observe(event);
     if (offset < this.replayUpTo && event.time <= this.replayWatermark) {
@@ -100,13 +106,19 @@ export class PartitionTask {
     this.analyzer.advance(out);
     const next = lastOffset + 1n;
     if (next > this.seenUpTo) this.seenUpTo = next;
+    this.hold(next);
+    this.batchMax = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Everything before `nextOffset` may be committed once analysed up to the running max time. */
+  private hold(nextOffset: bigint): void {
     const max = this.batchMax;
     this.held.push({
-      nextOffset: next,
+      nextOffset,
       maxTime: max,
       lastMinute: Number.isFinite(max) ? max - (max % MINUTE) : Number.NEGATIVE_INFINITY,
     });
-    this.batchMax = Number.NEGATIVE_INFINITY;
+    this.inSegment = 0;
   }
 
   /**

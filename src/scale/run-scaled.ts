@@ -66,6 +66,17 @@ interface OwnedPartition {
   task: PartitionTask;
   flows: FlowAggregator | null;
   lastCheckpoint: number;
+  /** Serialises a partition's batch (observe, deliver, checkpoint) with the idle-checkpoint timer. */
+  lock: Promise<void>;
+}
+
+function withLock<T>(part: OwnedPartition, fn: () => Promise<T>): Promise<T> {
+  const run = part.lock.then(fn);
+  part.lock = run.then(
+    () => {},
+    () => {},
+  );
+  return run;
 }
 
 export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
@@ -141,7 +152,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         const r = byPartition.get(p);
         if (r !== undefined) keys += task.restore(r.entries, r.meta);
         o.metrics.stateKeys.set({ partition: String(p) }, task.analyzer.stateSize());
-        result.set(p, { task, flows, lastCheckpoint: Date.now() });
+        result.set(p, { task, flows, lastCheckpoint: Date.now(), lock: Promise.resolve() });
       }
       summary.restoredKeys += keys;
       o.metrics.restoreSeconds.observe(seconds);
@@ -184,6 +195,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (!assigned.has(p)) {
         owned.delete(p);
         o.metrics.stateKeys.remove({ partition: String(p) });
+        // A revoked partition's lag is its new owner's to report.
+        o.metrics.consumerLag.remove({ topic: topics.bySource, partition: String(p) });
       }
     }
     const fresh = [...assigned].filter((p) => !owned.has(p)).sort((a, b) => a - b);
@@ -228,6 +241,15 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     const pending = owned.get(batch.partition);
     if (pending === undefined) return; // not ours any more (a rebalance is under way)
     const part = await pending;
+    await withLock(part, () => processBatch(payload, pending, part, started));
+  };
+  const processBatch = async (
+    payload: EachBatchPayload,
+    pending: Promise<OwnedPartition>,
+    part: OwnedPartition,
+    started: bigint,
+  ): Promise<void> => {
+    const { batch } = payload;
     const { task } = part;
     const alerts: Alert[] = [];
     const deadLetters: DeadLetter[] = [];
@@ -288,6 +310,26 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     partitionsConsumedConcurrently: Math.min(o.scale.partitions, 8),
     eachBatch,
   });
+  // A partition whose input went quiet still checkpoints and commits what became committable since
+  // its last batch (otherwise its committed offset would stay where its last batch found it, and a
+  // takeover would replay far more than the changelog needs).
+  const idleCheckpoints = setInterval(() => {
+    for (const [p, pending] of owned) {
+      pending
+        .then((part) =>
+          owned.get(p) === pending && Date.now() - part.lastCheckpoint >= o.scale.commitIntervalMs
+            ? withLock(part, () => checkpoint(p, part))
+            : undefined,
+        )
+        .catch((err: unknown) =>
+          o.log('warn', 'Idle checkpoint failed; retried at the next interval.', {
+            partition: p,
+            error: String(err),
+          }),
+        );
+    }
+  }, o.scale.commitIntervalMs);
+  idleCheckpoints.unref();
 
   // ---------------------------------------------------------------- stage 1: decode, normalise, re-key
   const source = new KafkaSource(o.input);
@@ -351,12 +393,13 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await source.close().catch(() => {});
     // Finish the batch in flight, then checkpoint and commit what is complete, then leave the
     // group so the partitions move at once (a rolling restart loses no baseline).
+    clearInterval(idleCheckpoints);
     await consumer.stop().catch(() => {});
     await stage2.catch(() => {});
     for (const [p, pending] of owned) {
       const part = await pending.catch(() => null);
       if (part !== null)
-        await checkpoint(p, part).catch((err: unknown) =>
+        await withLock(part, () => checkpoint(p, part)).catch((err: unknown) =>
           o.log('warn', 'Final checkpoint failed.', { partition: p, error: String(err) }),
         );
     }
