@@ -77,6 +77,7 @@ export const runCommand: Command = {
       log,
       env: process.env,
       signal: stop.signal,
+      onRetry: (sink) => metrics.sinkRetries.inc({ sink }),
     };
     const sinks: Sink[] = [];
     let server: MetricsServer | null = null;

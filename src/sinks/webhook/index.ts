@@ -132,12 +132,14 @@ export class WebhookSink implements Sink {
         timeoutMs: this.config.timeout_ms,
         limiter: this.limiter,
         signal: this.ctx.signal,
-        onRetry: (attempt, reason) =>
+        onRetry: (attempt, reason) => {
+          this.ctx.onRetry?.(this.name);
           this.ctx.log('warn', 'Webhook delivery will be retried.', {
             sink: this.name,
             attempt,
             error: reason,
-          }),
+          });
+        },
       });
       if (result.outcome === 'exhausted' && this.config.on_exhausted === 'pause') {
         throw new SentinelError(
