@@ -110,7 +110,9 @@ export class FluentBitScanner {
     const start = this.pStart;
     const end = this.pEnd;
     const bs = raw.indexOf('\\', start);
-    return bs >= 0 && bs < end ? (JSON.parse(raw.slice(start, end)) as string) : raw.slice(start + 1, end - 1);
+    return bs >= 0 && bs < end
+      ? (JSON.parse(raw.slice(start, end)) as string)
+      : raw.slice(start + 1, end - 1);
   }
 
   /**
