@@ -1,8 +1,9 @@
 /**
  * Fast path for the most common raw input, a Fluent Bit record `{"time":…,"log":"…","kubernetes":{…}}`,
  * without JSON.parse of the whole record. A top-level scanner finds the spans of the keys we read
- * (`log`/`message`, `kubernetes`, `time`/`@timestamp`/`date`) and skips the rest; only the `log`
- * string is decoded (JSON.parse of that slice, and only when it holds an escape). The `kubernetes`
+ * (`log`/`message`, `kubernetes`, `time`/`@timestamp`/`date`) and skips the rest. The `log` string
+ * is validated by one regex pass and decoded only on demand (JSON.parse of that slice): a 1.9+ TEXT
+ * line is read straight from its escaped form (EnvoyTextParser.parseEscaped). The `kubernetes`
  * object of one pod is byte-identical on every line that pod writes, so its ShipperMeta is read
  * once (JSON.parse + the same readFluentBitMeta as the slow path) and cached by that exact text.
  *
