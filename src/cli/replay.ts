@@ -3,7 +3,7 @@
  * writes alerts as JSON lines. The same input always gives byte-identical alerts.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RuleId } from '../alerts/types.js';
 import { loadState, saveState } from '../detect/state/persist.js';
@@ -12,8 +12,12 @@ import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
 import { BatchProcessor, type DeadLetter } from '../pipeline/processor.js';
 import { loadPolicyFiles } from '../policy/load.js';
+import { FileSource } from '../sources/file.js';
+import { StdinSource } from '../sources/stdin.js';
 import type { Command } from './command.js';
-import { readLineChunks } from './line-reader.js';
+
+/** Lines per batch: the engine advances event time once per batch. */
+const BATCH = 4096;
 
 const HELP = `Usage: egress-sentinel replay [options] [INPUT ...]
 
@@ -108,7 +112,12 @@ export const replayCommand: Command = {
         { where: '--format' },
       );
     }
-    const policies = loadPolicyFiles([...config.policies, ...(v.policy ?? [])]);
+    // Policy files named in a config are relative to that config file.
+    const configDir = v.config === undefined ? process.cwd() : dirname(resolve(v.config));
+    const policies = loadPolicyFiles([
+      ...config.policies.map((p) => resolve(configDir, p)),
+      ...(v.policy ?? []),
+    ]);
     const processor = new BatchProcessor({
       detection: config.detection,
       decoder: {
@@ -143,11 +152,31 @@ export const replayCommand: Command = {
     };
 
     const inputs = parsed.positionals.length === 0 ? ['-'] : parsed.positionals;
+    const signal = new AbortController().signal;
     for (const input of inputs) {
-      const source = input === '-' ? 'stdin' : input;
-      for await (const chunk of readLineChunks(input)) {
-        processor.processLines(chunk.lines, source, (i) => String(chunk.firstLine + i));
-        await drain();
+      const source =
+        input === '-'
+          ? new StdinSource({ batchSize: BATCH })
+          : new FileSource({ path: input, batchSize: BATCH });
+      let lastLine = 0;
+      try {
+        for await (const batch of source.batches(signal)) {
+          processor.processLines(batch.lines, batch.source, (i) => batch.position(i));
+          lastLine = Number(batch.position(batch.lines.length - 1));
+          await drain();
+        }
+      } catch (err) {
+        // Name the file and where reading stopped (a truncated gzip, a vanished file).
+        throw new SentinelError(
+          'ESN_INPUT',
+          `Cannot read ${input} after line ${lastLine}: ${(err as Error).message}`,
+          {
+            where: `${input}:${lastLine + 1}`,
+            cause: err,
+          },
+        );
+      } finally {
+        await source.close();
       }
     }
     processor.finish();

@@ -30,12 +30,16 @@ export const PipelineConfigSchema = z
     policies: z
       .array(z.string())
       .default([])
-      .describe('Egress policy files: EgressPolicy or Istio AuthorizationPolicy YAML.'),
+      .describe(
+        'Egress policy files (EgressPolicy or Istio AuthorizationPolicy YAML), relative to this config file.',
+      ),
     delivery: DeliveryConfigSchema.prefault({}).describe(
       'Acknowledgement, retries and dead letters of sinks.',
     ),
     flows: FlowsConfigSchema.prefault({}).describe('Per-minute flow summaries and baseline snapshots.'),
-    scale: ScaleConfigSchema.prefault({}).describe('Several instances in one consumer group: re-keying and checkpointed state.'),
+    scale: ScaleConfigSchema.prefault({}).describe(
+      'Several instances in one consumer group: re-keying and checkpointed state.',
+    ),
     metrics: MetricsConfigSchema.prefault({}).describe(
       'The operator HTTP port: /metrics, /healthz, /readyz.',
     ),

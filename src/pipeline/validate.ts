@@ -3,14 +3,32 @@
  * (unset secret variables, missing files). `loadCheckedConfig` runs them after the schema and
  * throws one ConfigError listing every problem, each with its path.
  */
+import { existsSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
+import { loadPolicyFiles } from '../policy/load.js';
 import { sinkProblems } from '../sinks/registry.js';
 import { loadPipelineConfig, type PipelineConfig } from './config.js';
 
 /** Extra checks other stages register (policies, sources): each returns `path: problem` lines. */
 export type ConfigCheck = (config: PipelineConfig, env: NodeJS.ProcessEnv, file: string) => string[];
 
-const checks: ConfigCheck[] = [(config, env) => sinkProblems(config.sinks, env)];
+const checks: ConfigCheck[] = [
+  (config, env) => sinkProblems(config.sinks, env),
+  // Each policy file exists and holds valid policies (the loader's message names the file and the problem).
+  (config) =>
+    config.policies.flatMap((file, i) => {
+      try {
+        loadPolicyFiles([file]);
+        return [];
+      } catch (err) {
+        return [`policies[${i}]: ${(err as Error).message}`];
+      }
+    }),
+  (config) =>
+    config.sources.flatMap((s, i) =>
+      s.type === 'file' && !existsSync(s.path) ? [`sources[${i}].path: no such file: ${s.path}`] : [],
+    ),
+];
 
 export function registerConfigCheck(check: ConfigCheck): void {
   checks.push(check);

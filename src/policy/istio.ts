@@ -177,10 +177,10 @@ function matchRule(rule: Rule, req: PolicyRequest, deny: boolean): Tri {
   return r;
 }
 
-/** Whether the rule's `from` could apply to this source (names the source's allow-lists). */
+/** Whether the rule's `from` names this source (its allow-list), for the alert's reason. */
 function fromMatches(rule: Rule, req: PolicyRequest): boolean {
   if (rule.from === undefined) return true;
-  return rule.from.some((f) => matchSource(f.source, req, false) !== FALSE);
+  return rule.from.some((f) => matchSource(f.source, req, false) === TRUE);
 }
 
 export class IstioPolicyEvaluator implements PolicyEvaluator {
@@ -278,12 +278,12 @@ export class IstioPolicyEvaluator implements PolicyEvaluator {
     return {
       verdict: 'deny',
       kind: 'istio',
-      policy: names.length > 0 ? names.join(', ') : null,
+      policy: names.length > 0 ? names.join(', ') : this.allow.map(policyName).join(', '),
       ruleIndex: single,
       detail:
         lists.length > 0
           ? `no ALLOW rule permits it (the source's allow rules: ${lists.join(', ')})`
-          : `no ALLOW policy covers this source (${this.allow.map(policyName).join(', ')} exist)`,
+          : `no rule of the ALLOW policies ${this.allow.map(policyName).join(', ')} permits it`,
     };
   }
 }

@@ -94,6 +94,17 @@ describe('egress-sentinel replay', () => {
     expect(skippedOrDead.origin).toContain(`${input}:`);
   });
 
+  it('names the file and the last line read when a gzip input is truncated', async () => {
+    const whole = gzipSync(`${lines.join('\n')}\n`);
+    const cut = join(dir, 'cut.log.gz');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+    const err = await quiet(() => replayCommand.run(['--alerts', join(dir, 'c.jsonl'), cut])).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SentinelError);
+    expect((err as Error).message).toMatch(/cut\.log\.gz after line \d+/);
+  });
+
   it('names the file when an input cannot be read, without a stack trace', async () => {
     const err = await replayCommand
       .run(['--alerts', join(dir, 'x.jsonl'), join(dir, 'missing.log')])

@@ -122,6 +122,7 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
       },
     });
     const events = await es.count({ index: `${prefix}-events` });
+    const baselines = await es.count({ index: `${prefix}-baselines` });
     const sum = (name: string) => (flows.aggregations?.[name] as { value: number }).value;
     return {
       alertIds: alerts.hits.hits.map((h) => h._source?.alert.id as string).sort(),
@@ -131,6 +132,7 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
       bytesUp: sum('bytes_up'),
       bytesDown: sum('bytes_down'),
       events: events.count,
+      baselines: baselines.count,
     };
   }
 
@@ -145,6 +147,8 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
     expect(totals.bytesUp).toBe(all.reduce((s, e) => s + e.bytesUp, 0));
     expect(totals.bytesDown).toBe(all.reduce((s, e) => s + e.bytesDown, 0));
     expect(totals.events).toBe(EVENTS);
+    // Snapshots every 2 minutes of event time: at +2 min and +4 min, one per (source, destination) pair (3 pairs).
+    expect(totals.baselines).toBe(6);
     console.log(
       `[delivery-sinks] Elasticsearch: ${totals.alertIds.length} alerts, ${totals.flowDocs} flow docs, ${totals.events} events`,
     );
