@@ -7,6 +7,7 @@ import { Client } from '@elastic/elasticsearch';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { setupCommand } from '../../src/cli/setup.js';
 import { applyRetention } from '../../src/sinks/elasticsearch/setup.js';
+import { dropTestData } from './helpers/delivery.js';
 import { elasticsearchUrl, uniqueName } from './helpers/stack.js';
 
 describe('setup elasticsearch', () => {
@@ -14,11 +15,7 @@ describe('setup elasticsearch', () => {
   const prefix = uniqueName('deliver-setup');
 
   afterAll(async () => {
-    await es.indices.delete({
-      index: `${prefix}-alerts-*,${prefix}-baselines-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
+    await dropTestData(es, prefix);
     await es.close();
   });
 
