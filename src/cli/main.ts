@@ -6,19 +6,42 @@
 import { describeError, SentinelError } from '../errors.js';
 import type { Command } from './command.js';
 
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  check: async () => (await import('./check.js')).checkCommand,
-  setup: async () => (await import('./setup.js')).setupCommand,
-  run: async () => (await import('./run.js')).runCommand,
-  simulate: async () => (await import('./simulate.js')).simulateCommand,
-  report: async () => (await import('./report.js')).reportCommand,
-  replay: async () => (await import('./replay.js')).replayCommand,
-  demo: async () => (await import('./demo.js')).demoCommand,
+/** name -> one-line summary and a lazy loader, so `--help` does not load every module. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  demo: {
+    summary: "simulate two days with the seed's attacks, detect them, print a table",
+    load: async () => (await import('./demo.js')).demoCommand,
+  },
+  replay: {
+    summary: 'detect on access-log files or stdin; alerts as JSON lines',
+    load: async () => (await import('./replay.js')).replayCommand,
+  },
+  run: {
+    summary: 'run a pipeline from its config (Kafka in; Kafka, Elasticsearch, webhooks out)',
+    load: async () => (await import('./run.js')).runCommand,
+  },
+  check: {
+    summary: 'validate a pipeline config and its policies without starting anything',
+    load: async () => (await import('./check.js')).checkCommand,
+  },
+  setup: {
+    summary: 'install Elasticsearch templates and retention, or Kibana dashboards',
+    load: async () => (await import('./setup.js')).setupCommand,
+  },
+  simulate: {
+    summary: 'write realistic mesh traffic with chosen attacks',
+    load: async () => (await import('./simulate.js')).simulateCommand,
+  },
+  report: {
+    summary: 'turn an alerts file into a self-contained HTML report',
+    load: async () => (await import('./report.js')).reportCommand,
+  },
 };
 
 function usage(): string {
-  const names = Object.keys(COMMANDS).sort();
-  return `Usage: egress-sentinel <command> [options]\n\nCommands:\n${names.map((n) => `  ${n}`).join('\n')}\n\nRun "egress-sentinel <command> --help" for a command's options.`;
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `Usage: egress-sentinel <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun "egress-sentinel <command> --help" for a command's options.`;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -27,12 +50,12 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${usage()}\n`);
     return name === undefined ? 2 : 0;
   }
-  const load = COMMANDS[name];
-  if (load === undefined) {
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
     process.stderr.write(`egress-sentinel: unknown command "${name}".\n${usage()}\n`);
     return 2;
   }
-  const command = await load();
+  const command = await entry.load();
   return command.run(rest);
 }
 

@@ -16,6 +16,7 @@ import { DeadLetterFile } from '../pipeline/dead-letters.js';
 import { stderrLog } from '../pipeline/log.js';
 import { runPipeline } from '../pipeline/run.js';
 import { loadCheckedConfig } from '../pipeline/validate.js';
+import { runScaledFromConfig } from '../scale/bootstrap.js';
 import { createSink } from '../sinks/registry.js';
 import type { Sink, SinkContext } from '../sinks/types.js';
 import type { Command } from './command.js';
@@ -50,6 +51,8 @@ export const runCommand: Command = {
       );
     const log = stderrLog(level as 'info');
     const config = loadCheckedConfig(values.config);
+    // Several instances in one group: re-keyed by source identity, state checkpointed (docs/scale-out.md).
+    if (config.scale.enabled) return runScaledFromConfig(config, log, values.config);
 
     const shutdown = new AbortController();
     const stop = new AbortController();
@@ -77,6 +80,7 @@ export const runCommand: Command = {
       log,
       env: process.env,
       signal: stop.signal,
+      onRetry: (sink) => metrics.sinkRetries.inc({ sink }),
     };
     const sinks: Sink[] = [];
     let server: MetricsServer | null = null;

@@ -26,6 +26,12 @@ const TlsSchema = z
 
 export type TlsConfig = z.infer<typeof TlsSchema>;
 
+/** An http or https URL (`z.url()` alone accepts `es:9200` as a URL with the scheme `es:`). */
+export const HttpUrlSchema = z.url({
+  protocol: /^https?$/,
+  error: 'expected an http(s) URL such as http://host:9200',
+});
+
 /** A secret: the name of an environment variable, or a file whose content (trimmed) is the secret. */
 export const SecretRefSchema = z
   .object({
@@ -70,10 +76,9 @@ export type KafkaConnection = z.infer<typeof KafkaConnectionSchema>;
 
 export const ElasticsearchConnectionSchema = z
   .object({
-    url: z
-      .url()
-      .optional()
-      .describe('Elasticsearch URL; default $ELASTICSEARCH_URL, else the default (src/config/defaults.ts).'),
+    url: HttpUrlSchema.optional().describe(
+      'Elasticsearch URL; default $ELASTICSEARCH_URL, else the default (src/config/defaults.ts).',
+    ),
     api_key: SecretRefSchema.optional().describe(
       'API key (base64 id:key); default the variable ELASTICSEARCH_API_KEY.',
     ),

@@ -17,6 +17,7 @@ import type { Alert } from '../alerts/types.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
+import type { EgressEvent } from '../identity/types.js';
 import type { Health } from '../observability/health.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { DecoderOptions } from '../parse/decoder.js';
@@ -215,6 +216,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   };
 
   const event = newEgressEvent();
+  // A sink that indexes every raw event gets copies (the decoder fills one reused object).
+  const wantsEvents = o.sinks.some((s) => s.wantsEvents === true);
   const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
     const { batch } = payload;
     if (batch.messages.length === 0) return;
@@ -225,6 +228,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     const { task } = part;
     const alerts: Alert[] = [];
     const deadLetters: DeadLetter[] = [];
+    const rawEvents: EgressEvent[] = [];
     let events = 0;
     for (const m of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) return;
@@ -242,13 +246,15 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       }
       events++;
       task.observe(event, BigInt(m.offset));
+      if (wantsEvents)
+        rawEvents.push({ ...event, source: { ...event.source }, destination: { ...event.destination } });
     }
     task.endBatch(BigInt(batch.lastOffset()), alerts);
     const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
     for (const d of deadLetters) await o.deadLetter(d);
     await deliverToAll(
       o.sinks,
-      { alerts, flows: drained.flows, baselines: drained.baselines, events: [] },
+      { alerts, flows: drained.flows, baselines: drained.baselines, events: rawEvents },
       {
         retryInitialMs: o.retryInitialMs,
         retryMaxMs: o.retryMaxMs,

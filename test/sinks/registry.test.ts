@@ -28,7 +28,7 @@ describe('sink configuration', () => {
     }
     expect(caught).toBeInstanceOf(ConfigError);
     const problems = (caught as ConfigError).problems.join('\n');
-    expect(problems).toMatch(/sinks\[1\]\.url: /);
+    expect(problems).toMatch(/sinks\[1\]\.url: expected an http\(s\) URL/);
     expect(problems).toMatch(/sinks\[2\]\.index_prefix: expected a lowercase index name prefix/);
     expect(problems).toMatch(/sinks\[2\]: Unrecognized key: "bogus"/);
     expect(problems).toMatch(/sinks\[3\]\.type: /);

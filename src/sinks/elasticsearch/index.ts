@@ -107,13 +107,15 @@ export class ElasticsearchSink implements Sink {
       this.config.retry,
       this.ctx.signal,
       this.url,
-      (attempt, pending, reason) =>
+      (attempt, pending, reason) => {
+        this.ctx.onRetry?.(this.name);
         this.ctx.log('warn', 'Elasticsearch bulk write will be retried.', {
           sink: this.name,
           attempt,
           pending,
           error: reason,
-        }),
+        });
+      },
     );
     for (const r of outcome.rejected) {
       this.ctx.log('error', 'Elasticsearch refused a document; it was dead-lettered.', {

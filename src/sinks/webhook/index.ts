@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { Alert } from '../../alerts/types.js';
-import { readSecret, SecretRefSchema, secretProblems } from '../../config/connections.js';
+import { HttpUrlSchema, readSecret, SecretRefSchema, secretProblems } from '../../config/connections.js';
 import { SentinelError } from '../../errors.js';
 import { DEFAULT_RETRY, RetrySchema } from '../backoff.js';
 import type { Sink, SinkBatch, SinkContext } from '../types.js';
@@ -45,7 +45,7 @@ const common = {
 export const WebhookSinkConfigSchema = z
   .object({
     type: z.literal('webhook'),
-    url: z.url().describe('Receiver URL.'),
+    url: HttpUrlSchema.describe('Receiver URL.'),
     secret: SecretRefSchema.optional().describe(
       'HMAC-SHA256 signing secret (env or file); unsigned without it.',
     ),
@@ -57,7 +57,7 @@ export const WebhookSinkConfigSchema = z
 export const PagerDutySinkConfigSchema = z
   .object({
     type: z.literal('pagerduty'),
-    url: z.url().default(PAGERDUTY_EVENTS_URL).describe('Events API v2 endpoint.'),
+    url: HttpUrlSchema.default(PAGERDUTY_EVENTS_URL).describe('Events API v2 endpoint.'),
     routing_key: SecretRefSchema.describe('Integration (routing) key, from env or file.'),
     ...common,
   })
@@ -132,12 +132,14 @@ export class WebhookSink implements Sink {
         timeoutMs: this.config.timeout_ms,
         limiter: this.limiter,
         signal: this.ctx.signal,
-        onRetry: (attempt, reason) =>
+        onRetry: (attempt, reason) => {
+          this.ctx.onRetry?.(this.name);
           this.ctx.log('warn', 'Webhook delivery will be retried.', {
             sink: this.name,
             attempt,
             error: reason,
-          }),
+          });
+        },
       });
       if (result.outcome === 'exhausted' && this.config.on_exhausted === 'pause') {
         throw new SentinelError(
