@@ -38,6 +38,11 @@ describe('setup elasticsearch', () => {
     expect(code).toBe(0);
     expect(out).toContain(`Installed index template ${prefix}-flows.`);
     expect(out).toContain('This cluster has no ILM: applying retention now');
+    // The read aliases exist before any document: the current period's indices were created.
+    expect(
+      (await es.indices.existsAlias({ name: `${prefix}-alerts` })) &&
+        (await es.indices.existsAlias({ name: `${prefix}-baselines` })),
+    ).toBe(true);
     const templates = await es.indices.getIndexTemplate({ name: `${prefix}-*` });
     expect(templates.index_templates.map((t) => t.name).sort()).toEqual(
       [`${prefix}-alerts`, `${prefix}-baselines`, `${prefix}-events`, `${prefix}-flows`].sort(),
