@@ -1,8 +1,9 @@
 /**
  * forbidden-destination: a source reaches an external host its allow-list does not permit, per the
  * loaded policies (the pipeline's policy file and Istio AuthorizationPolicy at the egress gateway).
- * The alert names the policy and rule that decided. Lines the policies cannot decide (a sidecar line
- * has no peer principal for a principal-based rule) are counted, never alerted.
+ * The alert names the policy and rule that decided. Sidecar lines carry no peer principal: the
+ * normaliser fills the one their workload was learned to present at the gateway; lines the policies
+ * still cannot decide (no principal learned yet for a principal-based rule) are counted, never alerted.
  */
 import { z } from 'zod';
 import type { EgressEvent } from '../../identity/types.js';
@@ -34,7 +35,10 @@ export class ForbiddenDestinationDetector implements Detector {
 
   observe(event: EgressEvent, emit: Emit): void {
     if (this.policies.empty || !event.destination.external) return;
-    if (this.state.redundant && event.source.attribution !== 'principal') return;
+    // A gateway leg while sidecar legs are collected: its sidecar leg is judged (with the principal
+    // learned for its workload). Only a principal no workload is known for is judged here.
+    if (this.state.redundant && (event.source.attribution !== 'principal' || event.source.workload !== null))
+      return;
     const p = event.path;
     if (p === 'internal' || p === 'inbound' || (p === 'blackhole' && !this.config.includeBlocked)) return;
     const d = this.policies.decideEvent(event);
