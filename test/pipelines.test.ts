@@ -33,7 +33,7 @@ describe('example pipelines', () => {
     expect(configProblems(config, env, 'production.yaml')).toEqual([]);
     expect(configProblems(config, {}, 'production.yaml')).toEqual([
       'sinks[2] (webhook).secret: the environment variable EGRESS_SENTINEL_WEBHOOK_SECRET is not set.',
-      'sinks[3] (pagerduty).routing_key: the environment variable PAGERDUTY_ROUTING_KEY is not set.',
+      'sinks[3] (pagerduty).routingKey: the environment variable PAGERDUTY_ROUTING_KEY is not set.',
       'sinks[4] (slack).url: the environment variable SLACK_WEBHOOK_URL is not set.',
     ]);
   });
