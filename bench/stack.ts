@@ -143,7 +143,7 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
     [
       `name: ${name}`,
       'sources:',
-      `  - { type: kafka, brokers: [${BROKERS.join(',')}], groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
+      `  - { type: kafka, connection: { brokers: [${BROKERS.join(',')}] }, groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
       'sinks:',
       `  - { type: elasticsearch, connection: { url: "${ES}" }, indexPrefix: ${name}, write: { alerts: true, flows: true, baselines: true, events: ${raw} } }`,
       `scale: { enabled: true, partitions: ${PARTITIONS}, commitIntervalMs: 1000 }`,

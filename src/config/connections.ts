@@ -177,8 +177,12 @@ export function resolveKafkaConfig(conn: KafkaConnection, env: NodeJS.ProcessEnv
       env,
       'Kafka SASL password',
     );
-    const mechanism =
-      conn.sasl?.mechanism ?? (env.KAFKA_SASL_MECHANISM as 'plain' | undefined) ?? 'scram-sha-512';
+    const mechanism = conn.sasl?.mechanism ?? env.KAFKA_SASL_MECHANISM ?? 'scram-sha-512';
+    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512')
+      throw new SentinelError(
+        'ESN_CONFIG',
+        `KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, got "${mechanism}".`,
+      );
     config.sasl = { mechanism, username, password } as SASLOptions;
   }
   return config;
@@ -199,8 +203,7 @@ export function resolveElasticsearchOptions(
     // The sink retries with its own backoff; the client must not retry a whole bulk behind our back.
     maxRetries: 0,
   };
-  const apiKeyRef =
-    conn.apiKey ?? (env.ELASTICSEARCH_API_KEY ? { env: 'ELASTICSEARCH_API_KEY' } : undefined);
+  const apiKeyRef = conn.apiKey ?? (env.ELASTICSEARCH_API_KEY ? { env: 'ELASTICSEARCH_API_KEY' } : undefined);
   const username = conn.username ?? env.ELASTICSEARCH_USERNAME;
   if (apiKeyRef !== undefined) {
     options.auth = { apiKey: readSecret(apiKeyRef, env, 'Elasticsearch API key') };

@@ -38,7 +38,7 @@ describe('SIGKILL mid-stream and restart', () => {
     sources: [
       {
         type: 'kafka',
-        brokers: kafkaBrokers(),
+        connection: { brokers: kafkaBrokers() },
         groupId: uniqueName('deliver-crash'),
         topics: [inTopic],
         fromBeginning: true,

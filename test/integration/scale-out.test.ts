@@ -103,7 +103,7 @@ describe('scale-out', () => {
       [
         `name: ${name}`,
         'sources:',
-        `  - { type: kafka, brokers: [${kafkaBrokers().join(',')}], groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
+        `  - { type: kafka, connection: { brokers: [${kafkaBrokers().join(',')}] }, groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
         'sinks:',
         `  - { type: elasticsearch, connection: { url: "${elasticsearchUrl()}" }, indexPrefix: ${name} }`,
         'scale: { enabled: true, partitions: 4, commitIntervalMs: 500 }',
