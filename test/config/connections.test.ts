@@ -125,4 +125,15 @@ describe('Kafka source connection (the same schema and resolver as the sinks)', 
     expect(lines).toMatch(/^sources\[0\]: Unrecognized key: "brokers"$/m);
     expect(lines).toMatch(/^sources\[0\]\.connection\.sasl\.password: /m);
   });
+
+  it('names the camelCase key an old snake_case key became', () => {
+    const r = PipelineConfigSchema.safeParse({
+      sinks: [{ type: 'elasticsearch', index_prefix: 'x' }],
+      delivery: { dead_letter_file: 'd.jsonl' },
+    });
+    expect(formatIssues(r.error?.issues ?? [])).toEqual([
+      'sinks[0]: Unrecognized key: "index_prefix" (keys are camelCase: index_prefix -> indexPrefix)',
+      'delivery: Unrecognized key: "dead_letter_file" (keys are camelCase: dead_letter_file -> deadLetterFile)',
+    ]);
+  });
 });
