@@ -175,8 +175,8 @@ export class LineDecoder implements InnerSink {
       }
     }
     if (parser === null) {
-      const head = payload.length > 40 ? `${payload.slice(0, 40)}…` : payload;
-      sink.skipped(`not an access line: ${JSON.stringify(head)}`);
+      // A fixed reason, not the line's text: skip counters are keyed by reason and must stay bounded.
+      sink.skipped('not an access line (neither TEXT nor JSON)');
       return;
     }
     const out = parser.parse(payload, this.record);

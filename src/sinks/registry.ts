@@ -18,15 +18,26 @@ import {
   webhookProblems,
 } from './webhook/index.js';
 
-export const SinkConfigSchema = z.discriminatedUnion('type', [
-  StdoutSinkConfigSchema,
-  FileSinkConfigSchema,
-  KafkaSinkConfigSchema,
-  ElasticsearchSinkConfigSchema,
-  WebhookSinkConfigSchema,
-  PagerDutySinkConfigSchema,
-  SlackSinkConfigSchema,
-]);
+export const SINK_TYPES = ['stdout', 'file', 'kafka', 'elasticsearch', 'webhook', 'pagerduty', 'slack'];
+
+export const SinkConfigSchema = z.discriminatedUnion(
+  'type',
+  [
+    StdoutSinkConfigSchema,
+    FileSinkConfigSchema,
+    KafkaSinkConfigSchema,
+    ElasticsearchSinkConfigSchema,
+    WebhookSinkConfigSchema,
+    PagerDutySinkConfigSchema,
+    SlackSinkConfigSchema,
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? `unknown sink type; expected one of ${SINK_TYPES.join(', ')}`
+        : undefined,
+  },
+);
 
 export type SinkConfig = z.infer<typeof SinkConfigSchema>;
 

@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
 import { buildCore } from '../../src/pipeline/core.js';
 import type { LineBatch } from '../../src/sources/types.js';
+import { dropTestData } from './helpers/delivery.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
 import { TRAFFIC_T0, trafficLines } from './helpers/traffic.js';
 
@@ -80,11 +81,7 @@ describe('SIGKILL mid-stream and restart', () => {
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await es.indices.delete({
-      index: `${prefix}-alerts-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
+    await dropTestData(es, prefix);
     await es.close();
   });
 

@@ -11,7 +11,7 @@ import { ElasticsearchSink, ElasticsearchSinkConfigSchema } from '../../src/sink
 import { verifySignature } from '../../src/sinks/webhook/generic.js';
 import { WebhookSink, WebhookSinkConfigSchema } from '../../src/sinks/webhook/index.js';
 import { startReceiver, testContext } from '../sinks/helpers.js';
-import { syntheticProcessor, syntheticSource } from './helpers/delivery.js';
+import { dropTestData, syntheticProcessor, syntheticSource } from './helpers/delivery.js';
 import {
   canRestartElasticsearch,
   elasticsearchUrl,
@@ -34,11 +34,7 @@ describe('delivery through outages', () => {
   const prefix = uniqueName('deliver-outage');
 
   afterAll(async () => {
-    await es.indices.delete({
-      index: `${prefix}-alerts-*,${prefix}-baselines-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
+    await dropTestData(es, prefix);
     await es.close();
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { createSink, sinkProblems } from '../../src/sinks/registry.js';
+import { createSink, SINK_TYPES, SinkConfigSchema, sinkProblems } from '../../src/sinks/registry.js';
 import { testContext } from './helpers.js';
 
 describe('sink configuration', () => {
@@ -31,7 +31,9 @@ describe('sink configuration', () => {
     expect(problems).toMatch(/sinks\[1\]\.url: expected an http\(s\) URL/);
     expect(problems).toMatch(/sinks\[2\]\.index_prefix: expected a lowercase index name prefix/);
     expect(problems).toMatch(/sinks\[2\]: Unrecognized key: "bogus"/);
-    expect(problems).toMatch(/sinks\[3\]\.type: /);
+    expect(problems).toMatch(
+      /sinks\[3\]\.type: unknown sink type; expected one of stdout, file, kafka, elasticsearch, webhook, pagerduty, slack/,
+    );
   });
 
   it('finds unset secret variables and duplicate names before anything starts', () => {
@@ -79,5 +81,9 @@ describe('sink configuration', () => {
       'elasticsearch',
       'slack',
     ]);
+  });
+
+  it('names every registered sink type in the unknown-type message', () => {
+    expect(SinkConfigSchema.options.map((o) => o.shape.type.value)).toEqual(SINK_TYPES);
   });
 });
