@@ -364,7 +364,7 @@ es_api() {
 # This build has no _data_stream REST API, so a data stream can never be deleted: the check reuses one
 # fixed data stream (and its template) rather than leaving a new one behind at every start.
 es_api_check() {
-  local ds="egress-sentinel-startup-check" n="es-startup-check-$$"
+  local ds="local-stack-startup-check" n="es-startup-check-$$"
   es_api PUT "/_index_template/$ds" "{\"index_patterns\":[\"$ds\"],\"data_stream\":{},\"priority\":500}" \
     "composable index template with data_stream"
   es_api POST "/$ds/_doc?refresh=true" '{"@timestamp":"2025-01-01T00:00:00Z","k":"a"}' \

@@ -1,12 +1,14 @@
 /**
  * Findings to alerts: exceptions first, then repeat suppression. The first finding of a condition
  * (rule + dedup key) raises an alert whose id is derived from the rule, the dedup key and the
- * realert bucket of its first event time. Repeats within `realert` of it are counted on that standing
- * alert; when its window closes (or at flush) it is re-emitted with the same id and the final
- * `repeats`, which sinks keyed by id simply overwrite. A `resolved` finding re-emits the standing
- * alert with status `resolved` and the same id.
+ * realert bucket (per rule) of its first event time. Repeats within the rule's realert window are
+ * counted on that standing alert, which is re-emitted with the same id and the repeats so far when a
+ * repeat arrives `repeatUpdate` (event time) after its last emission, and with the final count when
+ * its window closes (or at flush); sinks keyed by id simply overwrite. Updates follow the findings'
+ * event times only, so a replay gives the same records whatever the batching. A `resolved` finding
+ * re-emits the standing alert with status `resolved` and the same id.
  */
-import type { DetectionException } from '../detect/config.js';
+import type { DetectionConfig, DetectionException } from '../detect/config.js';
 import type { Finding } from '../detect/types.js';
 import { alertId } from './alert-id.js';
 import { ExceptionList } from './exceptions.js';
@@ -25,15 +27,33 @@ export const RULE_NAMES: Record<RuleId, string> = {
 };
 
 export interface AlertStageOptions {
+  /** Realert window of rules without their own in `realertPerRuleMs`. */
   realertMs: number;
+  realertPerRuleMs?: Partial<Record<RuleId, number>>;
+  /** Re-emit a standing alert with its repeats so far at most this often (event time); default: never. */
+  repeatUpdateMs?: number;
   severity: Partial<Record<RuleId, Severity>>;
   exceptions: readonly DetectionException[];
+}
+
+/** The alert stage settings of a pipeline's `detection` config. */
+export function alertStageOptions(d: DetectionConfig): AlertStageOptions {
+  return {
+    realertMs: d.realert,
+    realertPerRuleMs: d.realertPerRule,
+    repeatUpdateMs: d.repeatUpdate,
+    severity: d.severity,
+    exceptions: d.exceptions,
+  };
 }
 
 interface Standing {
   alert: Alert;
   firstTime: number;
+  realertMs: number;
   emittedRepeats: number;
+  /** Event time of the last record written for it. */
+  emittedAt: number;
 }
 
 export class AlertStage {
@@ -45,7 +65,10 @@ export class AlertStage {
   repeatsSuppressed = 0;
   exceptionsApplied = 0;
 
+  private readonly updateMs: number;
+
   constructor(private readonly options: AlertStageOptions) {
+    this.updateMs = options.repeatUpdateMs ?? Number.POSITIVE_INFINITY;
     this.exceptions = new ExceptionList(options.exceptions);
     this.raised = Object.fromEntries(RULE_IDS.map((r) => [r, 0])) as Record<RuleId, number>;
   }
@@ -76,24 +99,30 @@ export class AlertStage {
       return;
     }
     if (s !== undefined) {
-      if (f.time - s.firstTime < this.options.realertMs) {
+      if (f.time - s.firstTime < s.realertMs) {
         s.alert.alert.repeats++;
         s.alert.alert.last_seen = iso(f.time);
         this.repeatsSuppressed++;
+        if (f.time - s.emittedAt >= this.updateMs) {
+          s.emittedRepeats = s.alert.alert.repeats;
+          s.emittedAt = f.time;
+          out.push(snapshot(s.alert));
+        }
         return;
       }
       this.close(key, s, out);
     }
-    const alert = this.build(f);
+    const realertMs = this.realertOf(f.ruleId);
+    const alert = this.build(f, realertMs);
     this.raised[f.ruleId]++;
-    this.standing.set(key, { alert, firstTime: f.time, emittedRepeats: 0 });
+    this.standing.set(key, { alert, firstTime: f.time, realertMs, emittedRepeats: 0, emittedAt: f.time });
     out.push(snapshot(alert));
   }
 
   /** Event time reached `watermark`: standing alerts whose realert window ended are closed. */
   advance(watermark: number, out: Alert[]): void {
     for (const [key, s] of this.standing) {
-      if (watermark - s.firstTime >= this.options.realertMs) this.close(key, s, out);
+      if (watermark - s.firstTime >= s.realertMs) this.close(key, s, out);
     }
   }
 
@@ -112,8 +141,12 @@ export class AlertStage {
     this.standing.delete(key);
   }
 
-  private build(f: Finding): Alert {
-    const bucket = Math.floor(f.time / this.options.realertMs);
+  private realertOf(rule: RuleId): number {
+    return this.options.realertPerRuleMs?.[rule] ?? this.options.realertMs;
+  }
+
+  private build(f: Finding, realertMs: number): Alert {
+    const bucket = Math.floor(f.time / Math.max(realertMs, 1));
     const d = f.destination;
     return {
       '@timestamp': iso(f.time),

@@ -13,7 +13,7 @@ import { SentinelError } from '../errors.js';
 import { flowsFromLines } from '../report/flows.js';
 import { renderReport } from '../report/html.js';
 import { buildModel } from '../report/model.js';
-import { alertTable } from '../report/table.js';
+import { alertGroupTable, groupAlerts } from '../report/table.js';
 import { ATTACK_NAMES } from '../simulate/attacks.js';
 import { generateTraffic, type Manifest } from '../simulate/generate.js';
 import { writeLinesToFile } from '../simulate/output.js';
@@ -136,10 +136,13 @@ export const demoCommand: Command = {
     writeFileSync(files.report, renderReport(buildModel(files.latest, files.flows, title)));
 
     const width = Math.max(40, (process.stdout.columns ?? 200) - 120);
+    // One row per (rule, source, destination): a condition that continues for hours is one line
+    // with how many times it was seen, not one line per realert window.
+    const groups = groupAlerts(alerts).length;
     process.stdout.write(
-      `\n${alerts.length} alerts from ${lines} log lines (${traffic.manifest.start} to ${traffic.manifest.end}):\n\n`,
+      `\n${alerts.length} alerts from ${lines} log lines (${traffic.manifest.start} to ${traffic.manifest.end}), ${groups} distinct (rule, source, destination):\n\n`,
     );
-    process.stdout.write(`${alertTable(alerts, width)}\n\n`);
+    process.stdout.write(`${alertGroupTable(alerts, width)}\n\n`);
     process.stdout.write(
       `Injected attacks (ground truth in manifest.json):\n${scoreAttacks(traffic.manifest, alerts).join('\n')}\n\n`,
     );

@@ -3,7 +3,7 @@
  * alerts stage (realert window, severities, exceptions) and each detector's settings under its rule id.
  */
 import { z } from 'zod';
-import { RULE_IDS } from '../alerts/types.js';
+import { RULE_IDS, type RuleId } from '../alerts/types.js';
 import { BeaconingConfigSchema } from './detectors/beaconing.js';
 import { BlockedEgressConfigSchema } from './detectors/blocked-egress.js';
 import { ForbiddenDestinationConfigSchema } from './detectors/forbidden-destination.js';
@@ -13,6 +13,21 @@ import { HighCardinalityDomainConfigSchema } from './detectors/high-cardinality-
 import { NewDestinationConfigSchema } from './detectors/new-destination.js';
 import { VolumeSpikeConfigSchema } from './detectors/volume-spike.js';
 import { duration } from './duration.js';
+
+const HOUR = 3_600_000;
+/**
+ * A continuing condition (a forbidden destination still in use, a beacon still calling) stays one
+ * alert with a growing repeat count for a day; a spike is worth a new alert each hour.
+ */
+export const DEFAULT_REALERT_PER_RULE: Partial<Record<RuleId, number>> = {
+  'forbidden-destination': 24 * HOUR,
+  'gateway-bypass': 24 * HOUR,
+  beaconing: 24 * HOUR,
+  'new-destination': 24 * HOUR,
+  'gateway-silence': 24 * HOUR,
+  'blocked-egress': 6 * HOUR,
+  'high-cardinality-domain': 6 * HOUR,
+};
 
 export const SeveritySchema = z.enum(['low', 'medium', 'high', 'critical']);
 
@@ -81,7 +96,20 @@ export const DetectionConfigSchema = z
       .describe('Local time for hour-of-day baselines.'),
     realert: duration(
       '1h',
-      'Repeats of the same alert within this time are suppressed and counted on the standing alert.',
+      'Repeats of the same alert within this time are suppressed and counted on the standing alert (rules without an entry in realertPerRule).',
+    ),
+    realertPerRule: z
+      .partialRecord(z.enum(RULE_IDS), duration('1h', 'Realert window of this rule.'))
+      .default({})
+      .transform(
+        (perRule) => ({ ...DEFAULT_REALERT_PER_RULE, ...perRule }) as Partial<Record<RuleId, number>>,
+      )
+      .describe(
+        'Realert window per rule id, over the built-in ones: 24h for conditions that persist (forbidden-destination, gateway-bypass, beaconing, new-destination, gateway-silence), 6h for blocked-egress and high-cardinality-domain; volume-spike and state-eviction use `realert`.',
+      ),
+    repeatUpdate: duration(
+      '1h',
+      'A standing alert that gathered repeats is re-emitted (same id, repeats so far) at most this often, so sinks see a continuing condition grow.',
     ),
     severity: z
       .partialRecord(z.enum(RULE_IDS), SeveritySchema)

@@ -8,7 +8,8 @@
  * the release point, which keeps the detectors' ordering contract and keeps replays deterministic.
  * When the buffer is full the oldest events are released early (counted as `forcedReleases`).
  */
-import type { EgressEvent } from '../identity/types.js';
+import { newEgressEvent } from '../identity/normalizer.js';
+import type { Destination, EgressEvent, SourceIdentity } from '../identity/types.js';
 import type { KeyTable } from './state/key-table.js';
 import type { DetectionState } from './state/store.js';
 import type { Detector, Emit, Finding } from './types.js';
@@ -28,6 +29,48 @@ export interface EngineCounters {
 
 /** Detectors are advanced at least once per this much event time while events are released. */
 const TICK_MS = 1000;
+/** Released event copies kept for reuse. */
+const POOL_MAX = 8192;
+
+function byTime(a: EgressEvent, b: EgressEvent): number {
+  return a.time - b.time;
+}
+
+/** Copies `e` into `into` field by field (no spread: keeps one hidden class, allocates nothing). */
+function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
+  into.time = e.time;
+  into.reporter = e.reporter;
+  into.protocol = e.protocol;
+  into.path = e.path;
+  into.cluster = e.cluster;
+  into.bytesUp = e.bytesUp;
+  into.bytesDown = e.bytesDown;
+  into.durationMs = e.durationMs;
+  into.responseCode = e.responseCode;
+  into.responseFlags = e.responseFlags;
+  into.requestId = e.requestId;
+  into.method = e.method;
+  into.httpPath = e.httpPath;
+  into.origin = e.origin;
+  const s: SourceIdentity = into.source;
+  const f = e.source;
+  s.principal = f.principal;
+  s.principalSource = f.principalSource ?? null;
+  s.namespace = f.namespace;
+  s.workload = f.workload;
+  s.pod = f.pod;
+  s.ip = f.ip;
+  s.attribution = f.attribution;
+  s.key = f.key;
+  const d: Destination = into.destination;
+  const g = e.destination;
+  d.host = g.host;
+  d.registeredDomain = g.registeredDomain;
+  d.ip = g.ip;
+  d.port = g.port;
+  d.external = g.external;
+  return into;
+}
 
 const STATE_SOURCE = {
   principal: null,
@@ -47,7 +90,11 @@ export class DetectionEngine {
     forcedReleases: 0,
     maxBuffered: 0,
   };
+  /** Held events; `buffer[head..]` are pending (the released prefix is dropped lazily). */
   private buffer: EgressEvent[] = [];
+  private head = 0;
+  /** Released copies, refilled by `observe` instead of allocating three objects per event. */
+  private readonly pool: EgressEvent[] = [];
   private sorted = true;
   private maxTime = Number.NEGATIVE_INFINITY;
   /** Time of the last released event: nothing older may reach the detectors any more. */
@@ -75,33 +122,31 @@ export class DetectionEngine {
   }
 
   get buffered(): number {
-    return this.buffer.length;
+    return this.buffer.length - this.head;
   }
 
   /** Takes one event (copied: the caller may reuse it). Synchronous, no I/O. */
   observe(event: EgressEvent): void {
     this.counters.observed++;
-    const copy: EgressEvent = {
-      ...event,
-      source: { ...event.source },
-      destination: { ...event.destination },
-    };
+    const copy = copyInto(this.pool.pop() ?? newEgressEvent(), event);
     const floor = this.releasedUpTo > this.advancedTo ? this.releasedUpTo : this.advancedTo;
     if (copy.time < floor) {
       this.counters.late++;
       copy.time = floor;
       this.process(copy);
+      this.recycle(copy);
       return;
     }
     const buf = this.buffer;
-    if (buf.length > 0 && (buf[buf.length - 1] as EgressEvent).time > copy.time) this.sorted = false;
+    if (buf.length > this.head && (buf[buf.length - 1] as EgressEvent).time > copy.time) this.sorted = false;
     buf.push(copy);
     if (copy.time > this.maxTime) this.maxTime = copy.time;
-    if (buf.length > this.counters.maxBuffered) this.counters.maxBuffered = buf.length;
-    if (buf.length > this.options.maxBufferedEvents) {
+    const held = buf.length - this.head;
+    if (held > this.counters.maxBuffered) this.counters.maxBuffered = held;
+    if (held > this.options.maxBufferedEvents) {
       this.counters.forcedReleases++;
       this.sortBuffer();
-      const cut = (buf[Math.floor(buf.length / 2)] as EgressEvent).time;
+      const cut = (buf[this.head + Math.floor(held / 2)] as EgressEvent).time;
       this.releaseUpTo(cut);
     }
   }
@@ -116,27 +161,46 @@ export class DetectionEngine {
 
   /** End of input: releases everything and advances detectors to the last event time. */
   flush(): void {
-    if (this.buffer.length > 0) this.releaseUpTo(this.maxTime);
+    if (this.buffer.length > this.head) this.releaseUpTo(this.maxTime);
     if (this.maxTime > this.advancedTo) this.advanceDetectors(this.maxTime);
   }
 
   private sortBuffer(): void {
     if (!this.sorted) {
-      this.buffer.sort((a, b) => a.time - b.time);
+      if (this.head > 0) this.compact();
+      this.buffer.sort(byTime);
       this.sorted = true;
     }
+  }
+
+  private compact(): void {
+    this.buffer.copyWithin(0, this.head);
+    this.buffer.length -= this.head;
+    this.head = 0;
   }
 
   private releaseUpTo(time: number): void {
     this.sortBuffer();
     const buf = this.buffer;
-    let n = 0;
+    let n = this.head;
     while (n < buf.length && (buf[n] as EgressEvent).time <= time) {
-      this.process(buf[n] as EgressEvent);
+      const e = buf[n] as EgressEvent;
+      this.process(e);
+      this.recycle(e);
       n++;
     }
-    if (n === buf.length) this.buffer = [];
-    else if (n > 0) this.buffer = buf.slice(n);
+    if (n === buf.length) {
+      buf.length = 0;
+      this.head = 0;
+    } else {
+      this.head = n;
+      // Drop the released prefix once it is most of the array (amortised O(1) per event).
+      if (n > 4096 && n * 2 > buf.length) this.compact();
+    }
+  }
+
+  private recycle(e: EgressEvent): void {
+    if (this.pool.length < POOL_MAX) this.pool.push(e);
   }
 
   private process(event: EgressEvent): void {

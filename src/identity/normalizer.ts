@@ -13,15 +13,19 @@
  * destination), or whose downstream local port is a gateway listener port (8080/8443) with a cluster
  * for an external host, is a gateway (egress if the destination is external, else ingress).
  *
- * Source: sidecar lines use the metadata (and teach the pod-IP map). Gateway lines use the SPIFFE
- * principal (%DOWNSTREAM_PEER_URI_SAN%) when logged, mapped to `namespace/workload` through the
- * pod-IP map when the owner's namespace agrees; otherwise the key is the principal itself. Without a
- * principal, the caller's IP (downstream remote address, else the first X-Forwarded-For hop) is
- * looked up in the pod-IP map; otherwise the key is `unknown/<ip>`.
+ * Source: sidecar lines use the metadata (and teach the pod-IP map); their principal, which the line
+ * does not carry, is the one their workload was learned to present at the gateway
+ * (`principalSource: 'learned'`, see principal-map.ts). Gateway lines use the SPIFFE principal
+ * (%DOWNSTREAM_PEER_URI_SAN%) when logged, mapped to `namespace/workload` through the pod-IP map when
+ * the owner's namespace agrees (and then teach the principal map), else through the principal map
+ * when the principal was learned for exactly one workload; otherwise the key is the principal itself.
+ * Without a principal, the caller's IP (downstream remote address, else the first X-Forwarded-For
+ * hop) is looked up in the pod-IP map; otherwise the key is `unknown/<ip>`.
  */
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
 import type { MeshConfig } from './config.js';
 import { addrHost, addrPort, type HostInfo, isIpLiteral, MeshScope } from './mesh.js';
+import { PrincipalMap } from './principal-map.js';
 import { firstSpiffeSan, parseSpiffe } from './spiffe.js';
 import type { EgressEvent, EgressPath, Reporter } from './types.js';
 import { WorkloadMap } from './workload-map.js';
@@ -53,6 +57,7 @@ export function newEgressEvent(): EgressEvent {
     httpPath: null,
     source: {
       principal: null,
+      principalSource: null,
       namespace: null,
       workload: null,
       pod: null,
@@ -81,6 +86,7 @@ export type NormalizerConfig = Pick<MeshConfig, 'meshCidrs' | 'meshDomains' | 'e
 export class Normalizer {
   readonly scope: MeshScope;
   readonly workloads: WorkloadMap;
+  readonly principals: PrincipalMap;
   private readonly event = newEgressEvent();
   private lastNs: string | null = null;
   private lastWl: string | null = null;
@@ -90,6 +96,7 @@ export class Normalizer {
   constructor(config: NormalizerConfig) {
     this.scope = new MeshScope(config);
     this.workloads = new WorkloadMap(config.podIpMapSize, config.podIpMaxIdleMs);
+    this.principals = new PrincipalMap(config.podIpMapSize);
   }
 
   normalize(r: AccessRecord, meta: ShipperMeta, origin: LineOrigin): EgressEvent {
@@ -228,6 +235,7 @@ export class Normalizer {
     const s = this.event.source;
     const principal = firstSpiffeSan(r.peerPrincipal);
     s.principal = principal;
+    s.principalSource = principal === null ? null : 'logged';
     if (reporter === 'sidecar') {
       s.namespace = meta.namespace;
       s.workload = meta.workload;
@@ -238,8 +246,16 @@ export class Normalizer {
       s.ip = ip;
       if (meta.namespace !== null && meta.workload !== null) {
         s.attribution = 'metadata';
-        s.key = this.keyOf(meta.namespace, meta.workload);
+        const key = this.keyOf(meta.namespace, meta.workload);
+        s.key = key;
         if (ip !== null) this.workloads.observe(ip, meta.namespace, meta.workload, meta.pod, time);
+        if (principal === null && path !== 'inbound') {
+          const learned = this.principals.principalOf(key, time);
+          if (learned !== null) {
+            s.principal = learned;
+            s.principalSource = 'learned';
+          }
+        }
         return;
       }
       // No metadata (bare or Docker lines): the sidecar's own pod IP may be known from other lines.
@@ -278,7 +294,18 @@ export class Normalizer {
       if (owner !== null && owner.namespace === id.namespace) {
         s.workload = owner.workload;
         s.pod = owner.pod;
-        s.key = this.keyOf(owner.namespace, owner.workload);
+        const key = this.keyOf(owner.namespace, owner.workload);
+        s.key = key;
+        // Teach workload -> principal only from an owner fresh at this time (IPs are reused).
+        if (owner.firstSeen <= time + 5000 && time - owner.lastSeen <= this.principals.ownerFreshMs)
+          this.principals.learn(key, owner.namespace, owner.workload, principal as string, time);
+        return;
+      }
+      const learned = this.principals.workloadOf(principal as string, time);
+      if (learned !== null && learned.namespace === id.namespace) {
+        s.workload = learned.workload;
+        s.pod = null;
+        s.key = learned.workloadKey;
       } else {
         s.workload = null;
         s.pod = null;

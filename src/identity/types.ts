@@ -31,9 +31,17 @@ export type EgressPath =
 /** How the source identity was established, strongest first. */
 export type Attribution = 'principal' | 'metadata' | 'pod-ip' | 'unknown';
 
+/**
+ * Where `principal` came from: `logged` = on this line (the gateway's peer SAN); `learned` = a sidecar
+ * line's workload, paired with the principal it presents at the egress gateway (identity/principal-map.ts).
+ */
+export type PrincipalSource = 'logged' | 'learned';
+
 export interface SourceIdentity {
   /** SPIFFE id, e.g. `spiffe://cluster.local/ns/app-a/sa/app-a`. */
   principal: string | null;
+  /** How `principal` is known (absent or null when there is none). */
+  principalSource?: PrincipalSource | null;
   namespace: string | null;
   workload: string | null;
   pod: string | null;

@@ -100,6 +100,11 @@ export interface CompileOptions {
   readonly layout?: string;
   /** The last field may not contain a space (catches lines with more fields than the layout). */
   readonly strictTail?: boolean;
+  /**
+   * The lines are still JSON-escaped (the format's quotes written as `\"`): a value holding a
+   * backslash would need decoding, so it fails the parse and the caller decodes the line instead.
+   */
+  readonly escapedJson?: boolean;
 }
 
 export class CompiledTextFormat {
@@ -109,6 +114,7 @@ export class CompiledTextFormat {
   readonly label: string;
   readonly layout: string;
   private readonly strictTail: boolean;
+  private readonly escapedJson: boolean;
 
   constructor(
     readonly source: string,
@@ -161,6 +167,7 @@ export class CompiledTextFormat {
     this.label = options.label ?? 'custom access line';
     this.layout = options.layout ?? 'configured';
     this.strictTail = options.strictTail ?? false;
+    this.escapedJson = options.escapedJson ?? false;
   }
 
   /** Fills `out` from `line`; returns null on success, else the reason. Never throws. */
@@ -205,7 +212,9 @@ export class CompiledTextFormat {
           if (v < 0) return this.valueError(seg, line.slice(pos, stop), 'is not a number');
           assignNumber(out, f, v);
         } else if (!(stop - pos === 1 && line.charCodeAt(pos) === 45) && stop > pos) {
-          assignString(out, f, line.slice(pos, stop));
+          const v = line.slice(pos, stop);
+          if (this.escapedJson && v.indexOf('\\') >= 0) return `${this.label}: escaped value`;
+          assignString(out, f, v);
         }
       }
       pos = stop + seg.next.length;

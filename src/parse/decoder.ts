@@ -51,7 +51,7 @@ export class LineDecoder implements InnerSink {
     time: Number.NaN,
   };
   private readonly mode: FormatMode;
-  private readonly text: AccessLineParser | null;
+  private readonly text: EnvoyTextParser | null;
   private readonly json: EnvoyJsonParser | null;
   private readonly custom: AccessLineParser | null;
   private sink: DecodeSink | null = null;
@@ -85,13 +85,20 @@ export class LineDecoder implements InnerSink {
       return;
     }
     const scanner = this.scanner;
-    if (scanner !== null) {
-      const payload = scanner.scan(raw, meta);
-      if (payload !== null) {
-        this.envelope = fluentBitEnvelope;
-        this.line(payload, meta);
-        return;
+    if (scanner !== null && scanner.open(raw, meta)) {
+      this.envelope = fluentBitEnvelope;
+      // A TEXT line is read from its escaped form in the record when possible (no decode, no copy).
+      const text = this.text;
+      const start = this.custom === null && text !== null ? scanner.escapedStart(raw) : -1;
+      if (start >= 0 && text !== null && raw.charCodeAt(start) === 91) {
+        const escaped = raw.slice(start, scanner.escapedEnd());
+        if (!ENVOY_LOG.test(escaped) && text.parseEscaped(escaped, this.record)) {
+          sink.access(this.record, meta);
+          return;
+        }
       }
+      this.line(scanner.payloadText(raw), meta);
+      return;
     }
     let obj: unknown;
     try {
@@ -168,8 +175,8 @@ export class LineDecoder implements InnerSink {
       }
     }
     if (parser === null) {
-      const head = payload.length > 40 ? `${payload.slice(0, 40)}…` : payload;
-      sink.skipped(`not an access line: ${JSON.stringify(head)}`);
+      // A fixed reason, not the line's text: skip counters are keyed by reason and must stay bounded.
+      sink.skipped('not an access line (neither TEXT nor JSON)');
       return;
     }
     const out = parser.parse(payload, this.record);

@@ -56,8 +56,17 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
         typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
       )
       .join('');
-    return `${path || '(root)'}: ${issue.message}`;
+    return `${path || '(root)'}: ${issue.message}${camelCaseHint(issue)}`;
   });
+}
+
+/** Config keys used to be partly snake_case: name the camelCase key an old file means. */
+function camelCaseHint(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'unrecognized_keys') return '';
+  const renamed = issue.keys
+    .filter((k) => /^[a-z0-9]+(_[a-z0-9]+)+$/.test(k))
+    .map((k) => `${k} -> ${k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())}`);
+  return renamed.length === 0 ? '' : ` (keys are camelCase: ${renamed.join(', ')})`;
 }
 
 export function parsePipelineConfig(raw: unknown, file: string): PipelineConfig {

@@ -3,7 +3,7 @@
  * DetectionEngine -> AlertStage. No I/O: `replay` feeds it file lines, `run` feeds it Kafka batches
  * and hands `takeAlerts()` / `takeDeadLetters()` to the sinks before acking.
  */
-import { AlertStage } from '../alerts/stage.js';
+import { AlertStage, alertStageOptions } from '../alerts/stage.js';
 import type { Alert, RuleId } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
@@ -68,7 +68,7 @@ export class BatchProcessor implements DecodeSink {
     this.decoder = new LineDecoder(options.decoder);
     this.normalizer = new Normalizer(options.mesh);
     const d = options.detection;
-    this.alerts = new AlertStage({ realertMs: d.realert, severity: d.severity, exceptions: d.exceptions });
+    this.alerts = new AlertStage(alertStageOptions(d));
     this.engine = buildDetection(d, options.policies, (f) => this.alerts.accept(f, this.pendingAlerts));
     this.maxDeadLetters = options.maxDeadLetters ?? 10_000;
     this.onEvent = options.onEvent;

@@ -116,6 +116,20 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     });
   };
 
+  /**
+   * A failed commit (e.g. the partition was revoked in a rebalance) loses nothing: the batch is
+   * redelivered to whoever owns the partition and its ids overwrite. So it is logged, not fatal.
+   */
+  const ack = async (fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      o.log('warn', 'Acknowledging a batch failed; it will be redelivered.', {
+        error: (err as Error).message,
+      });
+    }
+  };
+
   /** Acks, in order, every held batch the detectors have seen and whose flow minutes are written. */
   const release = async (all: boolean): Promise<void> => {
     const analysedUpTo = all
@@ -126,7 +140,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
       const first = held[0];
       if (first === undefined || first.maxTime > analysedUpTo || first.lastMinute >= openSince) break;
       held.shift();
-      await first.ack();
+      await ack(first.ack);
     }
   };
 
@@ -155,7 +169,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
         });
         await release(false);
       } else {
-        await batch.ack();
+        await ack(() => batch.ack());
       }
       if (o.shutdown.aborted) break;
     }

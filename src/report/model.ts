@@ -48,9 +48,17 @@ export function sourceLabel(s: {
 }
 
 export function destinationLabel(
-  d: { domain?: string | null; host?: string | null; ip?: string | null; port?: number | null } | null,
+  d: {
+    domain?: string | null;
+    host?: string | null;
+    ip?: string | null;
+    port?: number | null;
+    registered_domain?: string | null;
+  } | null,
 ): string {
   if (d === null) return '(none)';
+  // A finding about a whole registrable domain (volume spike spread over subdomains) names no host.
+  if (!(d.domain ?? d.host) && d.registered_domain) return `*.${d.registered_domain}`;
   const name = d.domain ?? d.host ?? d.ip ?? 'unknown';
   return d.port && !(d.domain ?? d.host) ? `${name}:${d.port}` : name;
 }

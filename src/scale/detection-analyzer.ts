@@ -1,5 +1,5 @@
 /** PartitionAnalyzer over the detection engine and the alert stage: one per owned partition. */
-import { AlertStage } from '../alerts/stage.js';
+import { AlertStage, alertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
@@ -14,11 +14,7 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   private pending: Alert[] = [];
 
   constructor(config: DetectionConfig, policies: PolicySet) {
-    this.alerts = new AlertStage({
-      realertMs: config.realert,
-      severity: config.severity,
-      exceptions: config.exceptions,
-    });
+    this.alerts = new AlertStage(alertStageOptions(config));
     this.engine = buildDetection(config, policies, (f) => this.alerts.accept(f, this.pending));
   }
 

@@ -14,6 +14,7 @@
  */
 import { type Consumer, type EachBatchPayload, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import type { Alert } from '../alerts/types.js';
+import { resolveKafkaConfig } from '../config/connections.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
@@ -87,10 +88,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     replicationFactor: o.scale.replicationFactor,
   };
   const kafka = new Kafka({
-    clientId: o.input.clientId,
-    brokers: o.input.brokers,
-    ssl: o.input.ssl,
-    ...(o.input.sasl ? { sasl: { ...o.input.sasl } as never } : {}),
+    ...resolveKafkaConfig(o.input.connection, process.env),
     logLevel: logLevel.WARN,
   });
   const admin = kafka.admin();

@@ -18,15 +18,26 @@ import {
   webhookProblems,
 } from './webhook/index.js';
 
-export const SinkConfigSchema = z.discriminatedUnion('type', [
-  StdoutSinkConfigSchema,
-  FileSinkConfigSchema,
-  KafkaSinkConfigSchema,
-  ElasticsearchSinkConfigSchema,
-  WebhookSinkConfigSchema,
-  PagerDutySinkConfigSchema,
-  SlackSinkConfigSchema,
-]);
+export const SINK_TYPES = ['stdout', 'file', 'kafka', 'elasticsearch', 'webhook', 'pagerduty', 'slack'];
+
+export const SinkConfigSchema = z.discriminatedUnion(
+  'type',
+  [
+    StdoutSinkConfigSchema,
+    FileSinkConfigSchema,
+    KafkaSinkConfigSchema,
+    ElasticsearchSinkConfigSchema,
+    WebhookSinkConfigSchema,
+    PagerDutySinkConfigSchema,
+    SlackSinkConfigSchema,
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? `unknown sink type; expected one of ${SINK_TYPES.join(', ')}`
+        : undefined,
+  },
+);
 
 export type SinkConfig = z.infer<typeof SinkConfigSchema>;
 
@@ -64,7 +75,7 @@ export function sinkProblems(sinks: readonly SinkConfig[], env: NodeJS.ProcessEn
     if (s.type === 'webhook' || s.type === 'pagerduty' || s.type === 'slack')
       own.push(...webhookProblems(s, env));
     if (s.type === 'elasticsearch') {
-      own.push(...secretProblems(s.connection.api_key, env, 'connection.api_key'));
+      own.push(...secretProblems(s.connection.apiKey, env, 'connection.apiKey'));
       own.push(...secretProblems(s.connection.password, env, 'connection.password'));
     }
     if (s.type === 'kafka')

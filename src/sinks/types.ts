@@ -102,6 +102,8 @@ export interface SinkContext {
   env: NodeJS.ProcessEnv;
   /** Aborted on shutdown: retry loops stop waiting and give up. */
   signal: AbortSignal;
+  /** Called once per retried attempt (metrics). */
+  onRetry?: (sink: string) => void;
 }
 
 export const EMPTY_BATCH: SinkBatch = { alerts: [], flows: [], baselines: [], events: [] };

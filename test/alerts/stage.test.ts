@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AlertStage } from '../../src/alerts/stage.js';
+import { AlertStage, alertStageOptions } from '../../src/alerts/stage.js';
 import type { Alert } from '../../src/alerts/types.js';
+import { DetectionConfigSchema } from '../../src/detect/config.js';
 import type { Finding } from '../../src/detect/types.js';
 import { destination, HOUR, MIN, source, T0 } from '../helpers/events.js';
 
@@ -86,5 +87,37 @@ describe('AlertStage', () => {
     stage.accept(finding(T0 + 2 * HOUR), out);
     expect(out.map((a) => a.destination.domain)).toEqual(['other.org', 'evil.example.net']);
     expect(stage.exceptionCounts[0]?.suppressed).toBe(1);
+  });
+
+  it('keeps a continuing forbidden destination one alert for hours by default, its count growing hourly', () => {
+    const stage = new AlertStage(alertStageOptions(DetectionConfigSchema.parse({})));
+    const out: Alert[] = [];
+    // Every 5 minutes for 4 hours (a beacon to a forbidden host).
+    for (let t = 0; t <= 4 * HOUR; t += 5 * MIN) {
+      stage.accept(finding(T0 + t, { ruleId: 'forbidden-destination' }), out);
+      stage.advance(T0 + t, out);
+    }
+    stage.flush(out);
+    expect(new Set(out.map((a) => a.alert.id)).size).toBe(1);
+    // The first record, then one update per hour of event time with the repeats so far, then the final.
+    expect(out.map((a) => a.alert.repeats)).toEqual([0, 12, 24, 36, 48]);
+    expect(out.at(-1)?.alert.last_seen).toBe(new Date(T0 + 4 * HOUR).toISOString());
+  });
+
+  it('keeps the one-hour realert for volume spikes and honours a configured window per rule', () => {
+    const opts = alertStageOptions(
+      DetectionConfigSchema.parse({ realertPerRule: { 'gateway-bypass': '2h' }, realert: '30m' }),
+    );
+    expect(opts.realertPerRuleMs?.['forbidden-destination']).toBe(24 * HOUR);
+    expect(opts.realertPerRuleMs?.['gateway-bypass']).toBe(2 * HOUR);
+    const stage = new AlertStage(opts);
+    const out: Alert[] = [];
+    stage.accept(finding(T0, { ruleId: 'volume-spike', dedupKey: 'v' }), out);
+    stage.accept(finding(T0 + 40 * MIN, { ruleId: 'volume-spike', dedupKey: 'v' }), out);
+    stage.accept(finding(T0), out);
+    stage.accept(finding(T0 + 90 * MIN), out);
+    const ids = (rule: string) => new Set(out.filter((a) => a.rule.id === rule).map((a) => a.alert.id));
+    expect(ids('volume-spike').size).toBe(2);
+    expect(ids('gateway-bypass').size).toBe(1);
   });
 });

@@ -164,6 +164,7 @@ describe('Normalizer source attribution', () => {
     const e = event(mesh(), 'L13', sleep);
     expect(e.source).toEqual({
       principal: null,
+      principalSource: null,
       namespace: 'default',
       workload: 'sleep',
       pod: 'sleep-5c6bd9b8d4-q8wz7',

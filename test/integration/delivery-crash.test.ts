@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
 import { buildCore } from '../../src/pipeline/core.js';
 import type { LineBatch } from '../../src/sources/types.js';
+import { dropTestData } from './helpers/delivery.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
 import { TRAFFIC_T0, trafficLines } from './helpers/traffic.js';
 
@@ -37,7 +38,7 @@ describe('SIGKILL mid-stream and restart', () => {
     sources: [
       {
         type: 'kafka',
-        brokers: kafkaBrokers(),
+        connection: { brokers: kafkaBrokers() },
         groupId: uniqueName('deliver-crash'),
         topics: [inTopic],
         fromBeginning: true,
@@ -48,16 +49,16 @@ describe('SIGKILL mid-stream and restart', () => {
         type: 'kafka',
         topic: feedTopic,
         connection: { brokers: kafkaBrokers() },
-        create_topic: { partitions: 1 },
+        createTopic: { partitions: 1 },
       },
-      { type: 'elasticsearch', connection: { url: elasticsearchUrl() }, index_prefix: prefix },
+      { type: 'elasticsearch', connection: { url: elasticsearchUrl() }, indexPrefix: prefix },
     ],
     delivery: {
-      dead_letter_file: join(dir, 'dead-letters.jsonl'),
-      retry_initial_ms: 200,
-      retry_max_ms: 2000,
+      deadLetterFile: join(dir, 'dead-letters.jsonl'),
+      retryInitialMs: 200,
+      retryMaxMs: 2000,
     },
-    flows: { enabled: true, allowed_lateness_ms: 30_000, snapshot_interval_ms: 0 },
+    flows: { enabled: true, allowedLatenessMs: 30_000, snapshotIntervalMs: 0 },
     // Detectors that count over time (distinct subdomains, volumes, beacons, silence) start from empty
     // state after a crash (state checkpoints are issue 7): this test covers the per-event rules.
     detection: {
@@ -80,11 +81,7 @@ describe('SIGKILL mid-stream and restart', () => {
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await es.indices.delete({
-      index: `${prefix}-alerts-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
+    await dropTestData(es, prefix);
     await es.close();
   });
 

@@ -11,7 +11,7 @@ import { ElasticsearchSink, ElasticsearchSinkConfigSchema } from '../../src/sink
 import { verifySignature } from '../../src/sinks/webhook/generic.js';
 import { WebhookSink, WebhookSinkConfigSchema } from '../../src/sinks/webhook/index.js';
 import { startReceiver, testContext } from '../sinks/helpers.js';
-import { syntheticProcessor, syntheticSource } from './helpers/delivery.js';
+import { dropTestData, syntheticProcessor, syntheticSource } from './helpers/delivery.js';
 import {
   canRestartElasticsearch,
   elasticsearchUrl,
@@ -34,11 +34,7 @@ describe('delivery through outages', () => {
   const prefix = uniqueName('deliver-outage');
 
   afterAll(async () => {
-    await es.indices.delete({
-      index: `${prefix}-alerts-*,${prefix}-baselines-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
+    await dropTestData(es, prefix);
     await es.close();
   });
 
@@ -49,9 +45,9 @@ describe('delivery through outages', () => {
       const sink = new ElasticsearchSink(
         ElasticsearchSinkConfigSchema.parse({
           type: 'elasticsearch',
-          connection: { url: elasticsearchUrl(), request_timeout_ms: 5_000 },
-          index_prefix: prefix,
-          retry: { max_attempts: 3, initial_delay_ms: 200, max_delay_ms: 1_000 },
+          connection: { url: elasticsearchUrl(), requestTimeoutMs: 5_000 },
+          indexPrefix: prefix,
+          retry: { maxAttempts: 3, initialDelayMs: 200, maxDelayMs: 1_000 },
         }),
         ctx,
       );
@@ -115,8 +111,8 @@ describe('delivery through outages', () => {
         type: 'webhook',
         url: rx.url,
         secret: { env: 'HOOK_SECRET' },
-        retry: { max_attempts: 3, initial_delay_ms: 50, max_delay_ms: 200 },
-        rate_limit: { per_second: 500, burst: 100 },
+        retry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 200 },
+        rateLimit: { perSecond: 500, burst: 100 },
       }),
       ctx,
     );

@@ -7,6 +7,7 @@ import { Client } from '@elastic/elasticsearch';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { setupCommand } from '../../src/cli/setup.js';
 import { applyRetention } from '../../src/sinks/elasticsearch/setup.js';
+import { dropTestData } from './helpers/delivery.js';
 import { elasticsearchUrl, uniqueName } from './helpers/stack.js';
 
 describe('setup elasticsearch', () => {
@@ -14,11 +15,7 @@ describe('setup elasticsearch', () => {
   const prefix = uniqueName('deliver-setup');
 
   afterAll(async () => {
-    await es.indices.delete({
-      index: `${prefix}-alerts-*,${prefix}-baselines-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
+    await dropTestData(es, prefix);
     await es.close();
   });
 
@@ -38,6 +35,11 @@ describe('setup elasticsearch', () => {
     expect(code).toBe(0);
     expect(out).toContain(`Installed index template ${prefix}-flows.`);
     expect(out).toContain('This cluster has no ILM: applying retention now');
+    // The read aliases exist before any document: the current period's indices were created.
+    expect(
+      (await es.indices.existsAlias({ name: `${prefix}-alerts` })) &&
+        (await es.indices.existsAlias({ name: `${prefix}-baselines` })),
+    ).toBe(true);
     const templates = await es.indices.getIndexTemplate({ name: `${prefix}-*` });
     expect(templates.index_templates.map((t) => t.name).sort()).toEqual(
       [`${prefix}-alerts`, `${prefix}-baselines`, `${prefix}-events`, `${prefix}-flows`].sort(),

@@ -15,7 +15,7 @@ import type { Sink } from '../../src/sinks/types.js';
 import { verifySignature } from '../../src/sinks/webhook/generic.js';
 import { WebhookSink, WebhookSinkConfigSchema } from '../../src/sinks/webhook/index.js';
 import { type Receiver, startReceiver, testContext } from '../sinks/helpers.js';
-import { syntheticEvent, syntheticProcessor, syntheticSource } from './helpers/delivery.js';
+import { dropTestData, syntheticEvent, syntheticProcessor, syntheticSource } from './helpers/delivery.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
 
 const BATCHES = 10;
@@ -44,7 +44,7 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
           type: 'kafka',
           topic,
           connection: { brokers: kafkaBrokers() },
-          create_topic: { partitions: 2 },
+          createTopic: { partitions: 2 },
         }),
         ctx,
       ),
@@ -52,7 +52,7 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
         ElasticsearchSinkConfigSchema.parse({
           type: 'elasticsearch',
           connection: { url: elasticsearchUrl() },
-          index_prefix: prefix,
+          indexPrefix: prefix,
           write: { events: true },
         }),
         ctx,
@@ -62,7 +62,7 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
           type: 'webhook',
           url: rx.url,
           secret: { env: 'HOOK_SECRET' },
-          rate_limit: { per_second: 200, burst: 50 },
+          rateLimit: { perSecond: 200, burst: 50 },
         }),
         ctx,
       ),
@@ -73,12 +73,7 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
   afterAll(async () => {
     for (const s of sinks ?? []) await s.close();
     await rx?.close();
-    // Data streams cannot be deleted on the stripped test node (no _data_stream API); indices can.
-    await es.indices.delete({
-      index: `${prefix}-alerts-*,${prefix}-baselines-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
+    await dropTestData(es, prefix);
     await es.close();
   });
 

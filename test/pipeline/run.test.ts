@@ -225,4 +225,40 @@ describe('runPipeline', () => {
     // Batch 0 (T0) and 1 (T0+5s) are analysed when T0+20s arrives; batch 2 only at the end of input.
     expect(log).toEqual(['process 0/0', 'process 1/0', 'process 2/0', 'ack 0', 'ack 1', 'ack 2']);
   });
+
+  it('logs a failed commit and carries on (the batch is redelivered to the partition owner)', async () => {
+    const log: string[] = [];
+    const warnings: string[] = [];
+    const { source, processor } = setup([[`${T0} alert`], [`${T0 + 1}`]], log);
+    const failingFirstAck: Source = {
+      ...source,
+      async *batches(signal) {
+        let first = true;
+        for await (const b of source.batches(signal)) {
+          if (first) {
+            first = false;
+            yield {
+              ...b,
+              position: b.position,
+              ack: async () => Promise.reject(new Error('rebalance in progress')),
+            };
+          } else yield b;
+        }
+      },
+    };
+    const summary = await runPipeline({
+      ...opts,
+      log: (_level, message, fields) => warnings.push(`${message} ${String(fields?.error)}`),
+      sources: [failingFirstAck],
+      processor,
+      sinks: [recordingSink('s', log)],
+      flows: null,
+      holdAcks: false,
+      shutdown: new AbortController().signal,
+      stop: new AbortController().signal,
+    });
+    expect(summary.completed).toBe(true);
+    expect(log).toContain('ack 1');
+    expect(warnings).toContain('Acknowledging a batch failed; it will be redelivered. rebalance in progress');
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { createSink, sinkProblems } from '../../src/sinks/registry.js';
+import { createSink, SINK_TYPES, SinkConfigSchema, sinkProblems } from '../../src/sinks/registry.js';
 import { testContext } from './helpers.js';
 
 describe('sink configuration', () => {
@@ -17,7 +17,7 @@ describe('sink configuration', () => {
           sinks: [
             { type: 'stdout' },
             { type: 'webhook', url: 'not a url' },
-            { type: 'elasticsearch', index_prefix: 'Upper', bogus: 1 },
+            { type: 'elasticsearch', indexPrefix: 'Upper', bogus: 1 },
             { type: 'carrier-pigeon' },
           ],
         },
@@ -29,9 +29,11 @@ describe('sink configuration', () => {
     expect(caught).toBeInstanceOf(ConfigError);
     const problems = (caught as ConfigError).problems.join('\n');
     expect(problems).toMatch(/sinks\[1\]\.url: expected an http\(s\) URL/);
-    expect(problems).toMatch(/sinks\[2\]\.index_prefix: expected a lowercase index name prefix/);
+    expect(problems).toMatch(/sinks\[2\]\.indexPrefix: expected a lowercase index name prefix/);
     expect(problems).toMatch(/sinks\[2\]: Unrecognized key: "bogus"/);
-    expect(problems).toMatch(/sinks\[3\]\.type: /);
+    expect(problems).toMatch(
+      /sinks\[3\]\.type: unknown sink type; expected one of stdout, file, kafka, elasticsearch, webhook, pagerduty, slack/,
+    );
   });
 
   it('finds unset secret variables and duplicate names before anything starts', () => {
@@ -39,7 +41,7 @@ describe('sink configuration', () => {
       {
         sinks: [
           { type: 'webhook', url: 'http://127.0.0.1:1/h', secret: { env: 'NOPE_SECRET' } },
-          { type: 'pagerduty', routing_key: { file: '/nonexistent/key' } },
+          { type: 'pagerduty', routingKey: { file: '/nonexistent/key' } },
           { type: 'stdout' },
           { type: 'stdout' },
         ],
@@ -50,7 +52,7 @@ describe('sink configuration', () => {
     expect(problems).toContain('sinks[0] (webhook).secret: the environment variable NOPE_SECRET is not set.');
     expect(
       problems.some((p) =>
-        p.startsWith('sinks[1] (pagerduty).routing_key: cannot read the secret file /nonexistent/key'),
+        p.startsWith('sinks[1] (pagerduty).routingKey: cannot read the secret file /nonexistent/key'),
       ),
     ).toBe(true);
     expect(
@@ -79,5 +81,9 @@ describe('sink configuration', () => {
       'elasticsearch',
       'slack',
     ]);
+  });
+
+  it('names every registered sink type in the unknown-type message', () => {
+    expect(SinkConfigSchema.options.map((o) => o.shape.type.value)).toEqual(SINK_TYPES);
   });
 });

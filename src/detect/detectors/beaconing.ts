@@ -5,7 +5,6 @@
  * Calls closer than `minGap` are one burst. A pattern already regular during the learning period
  * (a metrics agent, a health check) is remembered as normal and never reported.
  */
-import { median, medianAbsoluteDeviation, quantileSorted } from 'simple-statistics';
 import { z } from 'zod';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
@@ -55,31 +54,64 @@ export interface BeaconScore {
   connections: number;
 }
 
-function bowley(sorted: number[]): number {
-  const q1 = quantileSorted(sorted, 0.25);
-  const q2 = quantileSorted(sorted, 0.5);
-  const q3 = quantileSorted(sorted, 0.75);
+/** quantileSorted of simple-statistics (same convention), on the first `n` entries of a sorted array. */
+function q(sorted: Float64Array, n: number, p: number): number {
+  const idx = n * p;
+  if (p === 1) return sorted[n - 1] as number;
+  if (p === 0) return sorted[0] as number;
+  if (idx % 1 !== 0) return sorted[Math.ceil(idx) - 1] as number;
+  if (n % 2 === 0) return ((sorted[idx - 1] as number) + (sorted[idx] as number)) / 2;
+  return sorted[idx] as number;
+}
+
+function bowley(sorted: Float64Array, n: number): number {
+  const q1 = q(sorted, n, 0.25);
+  const q2 = q(sorted, n, 0.5);
+  const q3 = q(sorted, n, 0.75);
   return q3 - q1 === 0 || q2 === q1 || q2 === q3 ? 0 : (q3 + q1 - 2 * q2) / (q3 - q1);
+}
+
+// Scratch for scoring: series are at most BEACON_RING long; scoring runs every few bursts per key,
+// so it allocates nothing.
+let GAPS = new Float64Array(BEACON_RING);
+let SIZES = new Float64Array(BEACON_RING);
+let DEV = new Float64Array(BEACON_RING);
+const SERIES_T: number[] = [];
+const SERIES_S: number[] = [];
+
+/** Median absolute deviation of the first `n` entries of a sorted array whose median is `med`. */
+function mad(sorted: Float64Array, n: number, med: number): number {
+  for (let i = 0; i < n; i++) DEV[i] = Math.abs((sorted[i] as number) - med);
+  const dev = DEV.subarray(0, n).sort();
+  return q(dev, n, 0.5);
 }
 
 /** RITA-style score of a series of connection start times (s) and sizes (bytes). */
 export function scoreBeacon(times: readonly number[], sizes: readonly number[]): BeaconScore {
-  const gaps: number[] = [];
-  for (let i = 1; i < times.length; i++) gaps.push((times[i] as number) - (times[i - 1] as number));
-  gaps.sort((a, b) => a - b);
-  const sortedSizes = [...sizes].sort((a, b) => a - b);
-  const gapMedian = median(gaps);
-  const gapMad = medianAbsoluteDeviation(gaps);
-  const sizeMedian = median(sortedSizes);
-  const sizeMad = medianAbsoluteDeviation(sortedSizes);
-  const gapSkew = bowley(gaps);
-  const sizeSkew = bowley(sortedSizes);
+  if (times.length > GAPS.length || sizes.length > SIZES.length) {
+    const n = Math.max(times.length, sizes.length);
+    GAPS = new Float64Array(n);
+    SIZES = new Float64Array(n);
+    DEV = new Float64Array(n);
+  }
+  const ng = Math.max(times.length - 1, 0);
+  for (let i = 0; i < ng; i++) GAPS[i] = (times[i + 1] as number) - (times[i] as number);
+  const gaps = GAPS.subarray(0, ng).sort();
+  const ns = sizes.length;
+  for (let i = 0; i < ns; i++) SIZES[i] = sizes[i] as number;
+  const sortedSizes = SIZES.subarray(0, ns).sort();
+  const gapMedian = q(gaps, ng, 0.5);
+  const gapMad = mad(gaps, ng, gapMedian);
+  const sizeMedian = q(sortedSizes, ns, 0.5);
+  const sizeMad = mad(sortedSizes, ns, sizeMedian);
+  const gapSkew = bowley(gaps, ng);
+  const sizeSkew = bowley(sortedSizes, ns);
   const gapMadRatio = gapMedian > 0 ? gapMad / gapMedian : 1;
   const sizeMadRatio = sizeMedian > 0 ? sizeMad / sizeMedian : 0;
   // Bowley skew of a handful of gaps is noise: it weighs more once there are ten or more. The spread
   // of the gaps (10th to 90th percentile) relative to the median is robust for few gaps.
-  const skewWeight = gaps.length >= 10 ? 0.33 : 0.15;
-  const gapSpread = gapMedian > 0 ? (quantileSorted(gaps, 0.9) - quantileSorted(gaps, 0.1)) / gapMedian : 1;
+  const skewWeight = ng >= 10 ? 0.33 : 0.15;
+  const gapSpread = gapMedian > 0 ? (q(gaps, ng, 0.9) - q(gaps, ng, 0.1)) / gapMedian : 1;
   const gapRegularity = 0.5 * Math.max(0, 1 - gapMadRatio / 0.3) + 0.5 * Math.max(0, 1 - gapSpread);
   const ts = skewWeight * (1 - Math.abs(gapSkew)) + (1 - skewWeight) * gapRegularity;
   const ds = skewWeight * (1 - Math.abs(sizeSkew)) + (1 - skewWeight) * Math.max(0, 1 - sizeMadRatio / 0.5);
@@ -116,8 +148,8 @@ export class BeaconingDetector implements Detector {
     if (count < this.config.minConnections || count % this.config.checkEvery !== 0) return;
     const learning = event.time < this.state.startTime + this.learningMs;
     if (b.beaconKnown && !learning) return;
-    const { times, sizes } = b.beaconSeries(Math.min(this.config.maxConnections, BEACON_RING));
-    const s = scoreBeacon(times, sizes);
+    b.beaconSeriesInto(Math.min(this.config.maxConnections, BEACON_RING), SERIES_T, SERIES_S);
+    const s = scoreBeacon(SERIES_T, SERIES_S);
     if (s.score < this.config.threshold) return;
     if (learning) {
       b.beaconKnown = true;

@@ -68,8 +68,13 @@ export class VolumeSpikeDetector implements Detector {
   observe(event: EgressEvent, emit: Emit): void {
     const host = this.state.currentHost;
     if (host === null) return;
-    if (this.check(host, event, emit, false)) return;
     const domain = this.state.currentDomain;
+    if (this.check(host, event, emit, false)) {
+      // The domain's minute holds the same bytes: a later event to a sibling host (api.x.com spiking,
+      // then iam.x.com) must not report the same upload again as a domain-wide spike.
+      domain?.markFired();
+      return;
+    }
     if (
       domain !== null &&
       event.destination.registeredDomain !== null &&
@@ -128,7 +133,10 @@ export class VolumeSpikeDetector implements Detector {
         },
       );
       // A domain-wide spike is about the domain, not the host whose event crossed the line.
-      if (isDomain && finding.destination !== null) finding.destination.host = null;
+      if (isDomain && finding.destination !== null) {
+        finding.destination.host = null;
+        finding.destination.ip = null;
+      }
       emit(finding);
       return true;
     }

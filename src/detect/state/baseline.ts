@@ -214,16 +214,23 @@ export class Baseline {
 
   /** The last `n` (at most BEACON_RING) bursts: start seconds since the ring base, and sizes. */
   beaconSeries(n: number): { times: number[]; sizes: number[] } {
-    const count = this.head[BEACON_COUNT] as number;
-    const k = Math.min(n, count, BEACON_RING);
     const times: number[] = [];
     const sizes: number[] = [];
+    this.beaconSeriesInto(n, times, sizes);
+    return { times, sizes };
+  }
+
+  /** As `beaconSeries`, into the caller's (reused) arrays. */
+  beaconSeriesInto(n: number, times: number[], sizes: number[]): void {
+    const count = this.head[BEACON_COUNT] as number;
+    const k = Math.min(n, count, BEACON_RING);
+    times.length = 0;
+    sizes.length = 0;
     for (let i = count - k; i < count; i++) {
       const slot = RING_OFF + (i % BEACON_RING) * 3;
       times.push((this.body[slot] as number) * 65536 + (this.body[slot + 1] as number));
       sizes.push(decode(this.body[slot + 2] as number));
     }
-    return { times, sizes };
   }
 
   /** Number of per-hour samples stored for an hour of day (0..DAYS). */

@@ -1,8 +1,9 @@
 /**
  * Fast path for the most common raw input, a Fluent Bit record `{"time":…,"log":"…","kubernetes":{…}}`,
  * without JSON.parse of the whole record. A top-level scanner finds the spans of the keys we read
- * (`log`/`message`, `kubernetes`, `time`/`@timestamp`/`date`) and skips the rest; only the `log`
- * string is decoded (JSON.parse of that slice, and only when it holds an escape). The `kubernetes`
+ * (`log`/`message`, `kubernetes`, `time`/`@timestamp`/`date`) and skips the rest. The `log` string
+ * is validated by one regex pass and decoded only on demand (JSON.parse of that slice): a 1.9+ TEXT
+ * line is read straight from its escaped form (EnvoyTextParser.parseEscaped). The `kubernetes`
  * object of one pod is byte-identical on every line that pod writes, so its ShipperMeta is read
  * once (JSON.parse + the same readFluentBitMeta as the slow path) and cached by that exact text.
  *
@@ -98,13 +99,54 @@ export class FluentBitScanner {
    * payload; returns null (and leaves `m` untouched) when the slow path must decide.
    */
   scan(raw: string, m: ShipperMeta): string | null {
+    return this.open(raw, m) ? this.payloadText(raw) : null;
+  }
+
+  /** Span of the payload string (with its quotes) in the raw input, set by `open`. */
+  private pStart = 0;
+  private pEnd = 0;
+
+  /** The payload, decoded (JSON.parse of just that string, and only when it holds an escape). */
+  payloadText(raw: string): string {
+    const start = this.pStart;
+    const end = this.pEnd;
+    const bs = raw.indexOf('\\', start);
+    return bs >= 0 && bs < end
+      ? (JSON.parse(raw.slice(start, end)) as string)
+      : raw.slice(start + 1, end - 1);
+  }
+
+  /**
+   * Start of the payload still JSON-escaped, when it ends with an escaped newline (as shipped lines
+   * do): `raw.slice(escapedStart(), escapedEnd())` is the line without its newline, quotes as `\"`.
+   * -1 when it does not end so. Parsers that can read the escaped form skip decoding the payload.
+   */
+  escapedStart(raw: string): number {
+    const end = this.pEnd;
+    return raw.charCodeAt(end - 2) === 110 && raw.charCodeAt(end - 3) === 92 && raw.charCodeAt(end - 4) !== 92
+      ? this.pStart + 1
+      : -1;
+  }
+
+  escapedEnd(): number {
+    return this.pEnd - 3;
+  }
+
+  /**
+   * Fills `m` and returns true when `raw` is certainly a Fluent Bit record with a string payload
+   * (then read it with payloadText / escapedStart); false (and `m` untouched) when the slow path
+   * must decide.
+   */
+  open(raw: string, m: ShipperMeta): boolean {
     const len = raw.length;
     if (this.guessPaused > 0) this.guessPaused--;
     let i = skipWs(raw, 0);
-    if (raw.charCodeAt(i) !== OPEN) return null;
+    if (raw.charCodeAt(i) !== OPEN) return false;
     i = skipWs(raw, i + 1);
-    let log: string | null = null;
-    let message: string | null = null;
+    let logStart = -1;
+    let logEnd = -1;
+    let msgStart = -1;
+    let msgEnd = -1;
     let pod: PodMeta | null | undefined;
     // Time candidates in the slow path's `o.time ?? o['@timestamp'] ?? o.date` order: [start, end).
     let timeStart = -1;
@@ -115,33 +157,33 @@ export class FluentBitScanner {
     let dateEnd = -1;
     for (;;) {
       // Key: a plain string (an escaped key could spell "log"; the slow path handles those).
-      if (raw.charCodeAt(i) !== Q) return null;
+      if (raw.charCodeAt(i) !== Q) return false;
       const keyStart = i + 1;
       const keyEnd = plainStringEnd(raw, keyStart);
-      if (keyEnd < 0) return null;
+      if (keyEnd < 0) return false;
       const keyLen = keyEnd - keyStart;
       i = skipWs(raw, keyEnd + 1);
-      if (raw.charCodeAt(i) !== COLON) return null;
+      if (raw.charCodeAt(i) !== COLON) return false;
       i = skipWs(raw, i + 1);
       const vStart = i;
       const c = raw.charCodeAt(i);
       let vEnd: number;
-      let decoded: string | null = null;
       if (
         c === Q &&
         ((keyLen === 3 && same(raw, keyStart, 'log')) || (keyLen === 7 && same(raw, keyStart, 'message')))
       ) {
         // A JSON access line inside `log` is decoded as fast by the full parse: leave it to that.
-        if (raw.charCodeAt(vStart + 1) === OPEN && keyLen === 3) return null;
-        vEnd = this.payloadEnd(raw, vStart);
-        if (vEnd < 0) return null;
-        decoded = this.payload;
+        if (raw.charCodeAt(vStart + 1) === OPEN && keyLen === 3) return false;
+        // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
+        STRING.lastIndex = i;
+        if (!STRING.test(raw)) return false;
+        vEnd = STRING.lastIndex;
       } else if (c === Q) {
         STRING.lastIndex = i;
-        if (!STRING.test(raw)) return null;
+        if (!STRING.test(raw)) return false;
         vEnd = STRING.lastIndex;
       } else if (c === OPEN) {
-        if (keyLen !== 10 || !same(raw, keyStart, 'kubernetes') || pod !== undefined) return null;
+        if (keyLen !== 10 || !same(raw, keyStart, 'kubernetes') || pod !== undefined) return false;
         // Usually the kubernetes filter's block closes the record: try that first (no scan at all).
         const last = this.guessPaused === 0 ? this.kubernetesLast(raw, vStart) : undefined;
         if (last !== undefined) {
@@ -149,30 +191,32 @@ export class FluentBitScanner {
           break;
         }
         vEnd = objectEnd(raw, i);
-        if (vEnd < 0) return null;
+        if (vEnd < 0) return false;
         pod = this.lookup(raw, vStart, vEnd);
         if (pod === undefined) pod = this.podMeta(raw.slice(vStart, vEnd), undefined);
       } else {
         vEnd = scalarEnd(raw, i);
-        if (vEnd < 0) return null;
+        if (vEnd < 0) return false;
       }
       // Which key? Length first; a key of interest seen twice goes to the slow path (last one wins there).
       if (keyLen === 3 && same(raw, keyStart, 'log')) {
-        if (log !== null || decoded === null) return null;
-        log = decoded;
+        if (logStart >= 0 || c !== Q) return false;
+        logStart = vStart;
+        logEnd = vEnd;
       } else if (keyLen === 7 && same(raw, keyStart, 'message')) {
-        if (message !== null || decoded === null) return null;
-        message = decoded;
+        if (msgStart >= 0 || c !== Q) return false;
+        msgStart = vStart;
+        msgEnd = vEnd;
       } else if (keyLen === 4 && same(raw, keyStart, 'time')) {
-        if (timeStart >= 0) return null;
+        if (timeStart >= 0) return false;
         timeStart = vStart;
         timeEnd = vEnd;
       } else if (keyLen === 10 && same(raw, keyStart, '@timestamp')) {
-        if (tsStart >= 0) return null;
+        if (tsStart >= 0) return false;
         tsStart = vStart;
         tsEnd = vEnd;
       } else if (keyLen === 4 && same(raw, keyStart, 'date')) {
-        if (dateStart >= 0) return null;
+        if (dateStart >= 0) return false;
         dateStart = vStart;
         dateEnd = vEnd;
       } else if (
@@ -181,7 +225,7 @@ export class FluentBitScanner {
         same(raw, keyStart, 'resourceLogs')
       ) {
         // Vector's flat keys, OTLP, or a kubernetes value that is not an object: the slow path decides.
-        return null;
+        return false;
       }
       i = skipWs(raw, vEnd);
       const sep = raw.charCodeAt(i);
@@ -189,25 +233,30 @@ export class FluentBitScanner {
         i = skipWs(raw, i + 1);
         continue;
       }
-      if (sep !== CLOSE) return null;
+      if (sep !== CLOSE) return false;
       i = skipWs(raw, i + 1);
-      if (i !== len) return null;
+      if (i !== len) return false;
       break;
     }
-    if (pod === undefined || pod === null) return null;
+    if (pod === undefined || pod === null) return false;
     // `'log' in o ? o.log : o.message`
-    const payload = log ?? message;
-    if (payload === null) return null;
+    if (logStart >= 0) {
+      this.pStart = logStart;
+      this.pEnd = logEnd;
+    } else if (msgStart >= 0) {
+      this.pStart = msgStart;
+      this.pEnd = msgEnd;
+    } else return false;
     const t = timeValue(raw, timeStart, timeEnd);
-    if (t === undefined) return null;
+    if (t === undefined) return false;
     let shippedAt = t;
     if (shippedAt === null) {
       const ts = timeValue(raw, tsStart, tsEnd);
-      if (ts === undefined) return null;
+      if (ts === undefined) return false;
       shippedAt = ts;
       if (shippedAt === null) {
         const d = timeValue(raw, dateStart, dateEnd);
-        if (d === undefined) return null;
+        if (d === undefined) return false;
         shippedAt = d ?? Number.NaN;
       }
     }
@@ -220,40 +269,7 @@ export class FluentBitScanner {
     m.istioLabel = pod.istioLabel;
     m.gatewayName = pod.gatewayName;
     m.shippedAt = shippedAt;
-    return payload;
-  }
-
-  /** Set by payloadEnd: the decoded string. */
-  private payload = '';
-
-  /**
-   * End (exclusive) of the `log`/`message` string at `start`, its value left in `payload`; -1 when it
-   * is not a valid string. Shipped lines end in a newline, so the string usually ends `\n"`: one
-   * native search finds that, and JSON.parse of the slice both decodes and proves it (a slice that
-   * is one valid string cannot stop before the string's real end, nor run past it).
-   */
-  private payloadEnd(raw: string, start: number): number {
-    const nl = raw.indexOf('\\n"', start + 1);
-    if (nl > 0) {
-      try {
-        this.payload = JSON.parse(raw.slice(start, nl + 3)) as string;
-        return nl + 3;
-      } catch {
-        // Not the end after all (or not valid): the general scan below decides.
-      }
-    }
-    STRING.lastIndex = start;
-    if (!STRING.test(raw)) return -1;
-    const end = STRING.lastIndex;
-    const bs = raw.indexOf('\\', start);
-    if (bs >= 0 && bs < end) {
-      try {
-        this.payload = JSON.parse(raw.slice(start, end)) as string;
-      } catch {
-        return -1;
-      }
-    } else this.payload = raw.slice(start + 1, end - 1);
-    return end;
+    return true;
   }
 
   /**

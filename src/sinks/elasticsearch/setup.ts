@@ -6,7 +6,7 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import { SentinelError } from '../../errors.js';
-import { datedIndexStart, indexNames, indexTemplates } from './mappings.js';
+import { datedIndex, datedIndexStart, indexNames, indexTemplates } from './mappings.js';
 
 export interface ApiCheck {
   readonly ilm: boolean;
@@ -126,6 +126,7 @@ export async function installTemplates(
   url: string,
   o: SetupOptions,
   api: ApiCheck,
+  now = Date.now(),
 ): Promise<string[]> {
   const done: string[] = [];
   let policy: string | null = null;
@@ -152,6 +153,15 @@ export async function installTemplates(
     })) {
       await client.indices.putIndexTemplate(t);
       done.push(`index template ${t.name}`);
+    }
+    // The current period's index, so the read aliases exist (dashboards) before the first alert.
+    const n = indexNames(o.prefix);
+    for (const index of [datedIndex(n.alerts, now, 'month'), datedIndex(n.baselines, now, 'day')]) {
+      const exists = await client.indices.exists({ index });
+      if (!exists) {
+        await client.indices.create({ index }, { ignore: [400] });
+        done.push(`index ${index}`);
+      }
     }
   } catch (err) {
     throw describeEsError(err, url, 'installing index templates');

@@ -3,6 +3,7 @@
  * real servers without depending on parsing or detection: line `n` of batch `b` becomes an event at
  * T0 + n seconds and, every `alertEvery` lines, an alert with a deterministic id.
  */
+import type { Client } from '@elastic/elasticsearch';
 import type { Alert } from '../../../src/alerts/types.js';
 import type { EgressEvent } from '../../../src/identity/types.js';
 import type { BatchProcessor } from '../../../src/pipeline/run.js';
@@ -97,4 +98,23 @@ export function syntheticProcessor(alertEvery: number): BatchProcessor {
     },
     finish: () => ({ alerts: [] }),
   };
+}
+
+/**
+ * Removes what a test wrote under `prefix`: dated indices are deleted; data streams cannot be on the
+ * stripped test node (no _data_stream API), so they are emptied by a rollover and deleting the old
+ * backing indices.
+ */
+export async function dropTestData(es: Client, prefix: string): Promise<void> {
+  await es.indices.delete({
+    index: `${prefix}-alerts-*,${prefix}-baselines-*`,
+    ignore_unavailable: true,
+    allow_no_indices: true,
+  });
+  const resolved = await es.indices.resolveIndex({ name: `${prefix}-*` });
+  for (const ds of resolved.data_streams) {
+    const backing = Array.isArray(ds.backing_indices) ? ds.backing_indices : [ds.backing_indices];
+    await es.indices.rollover({ alias: ds.name });
+    await es.indices.delete({ index: backing.join(','), ignore_unavailable: true });
+  }
 }

@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { jsonLine, textLine } from '../../../bench/parse-lines.js';
 import { LineDecoder } from '../../../src/parse/decoder.js';
 import { FluentBitScanner } from '../../../src/parse/envelope/fluent-bit-scan.js';
+import { EnvoyTextParser } from '../../../src/parse/envoy-text.js';
 import { newShipperMeta } from '../../../src/parse/types.js';
 import { loadFixtures } from '../../fixtures/load.js';
 import { CollectingSink } from '../collecting-sink.js';
@@ -167,6 +168,39 @@ const tricky: { name: string; line: string }[] = [
   },
 ];
 
+// Values that need decoding (read from the escaped line they would be wrong): the decoded path must be taken.
+const l1 = accessLines[0]?.line as string;
+tricky.push(
+  {
+    name: 'user agent with a quote',
+    line: JSON.stringify({ log: `${l1.replace('curl/7.87.0-DEV', 'say "hi"')}\n`, kubernetes }),
+  },
+  {
+    name: 'path with a backslash',
+    line: JSON.stringify({ log: `${l1.replace('/politics', '/a\\b')}\n`, kubernetes }),
+  },
+  { name: 'tab in the route name', line: JSON.stringify({ log: `${l1}\tx\n`, kubernetes }) },
+  {
+    name: 'quote in a skipped field',
+    line: JSON.stringify({
+      log: `${l1.replace('via_upstream - "-"', 'via_upstream - "a"b"')}\n`,
+      kubernetes,
+    }),
+  },
+  {
+    name: 'Envoy proxy log in brackets',
+    line: JSON.stringify({ log: '[2020-06-29 23:37:27.285][15][info][main] starting\n', kubernetes }),
+  },
+  {
+    name: 'pre-1.1 line',
+    line: JSON.stringify({ log: `${accessLines.find((f) => f.tag === 'pre-1.1')?.line}\n`, kubernetes }),
+  },
+  {
+    name: '1.3-1.7 line',
+    line: JSON.stringify({ log: `${accessLines.find((f) => f.tag === '1.3-1.7')?.line}\n`, kubernetes }),
+  },
+);
+
 const bench = Array.from({ length: 120 }, (_, i) => [
   { name: `bench text ${i}`, line: textLine(i) },
   { name: `bench json ${i}`, line: jsonLine(i) },
@@ -208,6 +242,22 @@ describe('Fluent Bit fast envelope scan', () => {
       .map((c) => c.name);
     expect(missed).toEqual([]);
     for (let i = 0; i < 200; i++) expect(scanner.scan(textLine(i), newShipperMeta())).not.toBeNull();
+  });
+
+  it('reads 1.9+ TEXT lines from their escaped form, without decoding the payload', () => {
+    const decodedParse = vi.spyOn(EnvoyTextParser.prototype, 'parse');
+    try {
+      const sink = new CollectingSink();
+      const decoder = new LineDecoder();
+      for (let i = 0; i < 50; i++) decoder.decode(textLine(i), sink);
+      expect(sink.records).toHaveLength(50);
+      expect(decodedParse).not.toHaveBeenCalled();
+      decoder.decode(tricky.find((t) => t.name === 'user agent with a quote')?.line as string, sink);
+      expect(decodedParse).toHaveBeenCalledTimes(1);
+      expect(sink.records[50]?.record.userAgent).toBe('say "hi"');
+    } finally {
+      decodedParse.mockRestore();
+    }
   });
 
   it('reads each pod metadata block once, not once per line', () => {
