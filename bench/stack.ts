@@ -218,7 +218,9 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
       const s: Sample = { lines: 0, stage2Events: 0, rekeySeconds: 0, detectSeconds: 0 };
       for (const port of ports) {
         if (port === undefined) continue;
-        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text().catch(() => '');
+        const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+          .then((r) => r.text())
+          .catch(() => ''); // an instance that died is reported below, with its log
         parseMetrics(text, s);
       }
       return s;
