@@ -23,9 +23,15 @@ export const ForbiddenDestinationConfigSchema = z
   .strict();
 export type ForbiddenDestinationConfig = z.infer<typeof ForbiddenDestinationConfigSchema>;
 
+/** A caller whose sidecar legs were judged this recently has its gateway legs skipped. */
+const SIDECAR_FRESH_MS = 2 * 60_000;
+const MAX_CALLERS = 100_000;
+
 export class ForbiddenDestinationDetector implements Detector {
   readonly ruleId = 'forbidden-destination' as const;
   undecided = 0;
+  /** Pod IP -> event time of its last sidecar leg judged with a principal. */
+  private readonly judgedSidecar = new Map<string, number>();
 
   constructor(
     private readonly config: ForbiddenDestinationConfig,
@@ -35,16 +41,27 @@ export class ForbiddenDestinationDetector implements Detector {
 
   observe(event: EgressEvent, emit: Emit): void {
     if (this.policies.empty || !event.destination.external) return;
-    // A gateway leg while sidecar legs are collected: its sidecar leg is judged (with the principal
-    // learned for its workload). Only a principal no workload is known for is judged here.
-    if (this.state.redundant && (event.source.attribution !== 'principal' || event.source.workload !== null))
-      return;
+    const src = event.source;
+    if (this.state.redundant) {
+      if (src.attribution !== 'principal') return;
+      // A gateway leg while sidecar legs are collected: when this caller's sidecar legs were judged
+      // just now (with the principal learned for its workload), its own sidecar leg decides and this
+      // one would count the connection twice. A caller whose sidecar is silent (its logs not
+      // collected, or turned off) is judged here, by the principal the gateway saw.
+      const judged = src.ip === null ? undefined : this.judgedSidecar.get(src.ip);
+      if (judged !== undefined && event.time - judged <= SIDECAR_FRESH_MS) return;
+    }
     const p = event.path;
     if (p === 'internal' || p === 'inbound' || (p === 'blackhole' && !this.config.includeBlocked)) return;
     const d = this.policies.decideEvent(event);
     if (d.verdict === 'unknown') {
       this.undecided++;
       return;
+    }
+    if (event.reporter === 'sidecar' && src.principal !== null && src.ip !== null) {
+      if (this.judgedSidecar.size >= MAX_CALLERS && !this.judgedSidecar.has(src.ip))
+        this.judgedSidecar.clear();
+      this.judgedSidecar.set(src.ip, event.time);
     }
     if (d.verdict !== 'deny') return;
     const dest = destName(event);
@@ -72,7 +89,7 @@ export class ForbiddenDestinationDetector implements Detector {
   advance(): void {}
 
   stateSize(): number {
-    return 0;
+    return this.judgedSidecar.size;
   }
 }
 

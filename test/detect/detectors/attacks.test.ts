@@ -71,6 +71,45 @@ describe('detectors on their attacks', () => {
     expect(h.rules()).not.toContain('volume-spike');
   });
 
+  it('forbidden-destination counts a connection once when its sidecar leg carries the learned principal', () => {
+    const app = source('app-a', 'app-a', {
+      principal: 'spiffe://cluster.local/ns/app-a/sa/app-a',
+      principalSource: 'learned',
+    });
+    const legs = [0, 1, 2].flatMap((i) => {
+      const e = egressEvent({ time: ATTACK + i * MIN, host: 'mongo1.composedb.com', source: app });
+      const gw = gatewayLeg(e);
+      gw.source = { ...gw.source, workload: 'app-a', key: 'app-a/app-a' };
+      return [e, gw];
+    });
+    const h = run(legs, {}, [policy]);
+    expect(h.of('forbidden-destination').map((f) => f.path)).toEqual([
+      'sidecar-to-gateway',
+      'sidecar-to-gateway',
+      'sidecar-to-gateway',
+    ]);
+  });
+
+  it('forbidden-destination judges the gateway leg of a caller whose sidecar logs are silent', () => {
+    // Other workloads' sidecar legs keep flowing (benign traffic), app-c's sidecar logs nothing.
+    const e = egressEvent({
+      time: ATTACK,
+      host: 'mongo1.composedb.com',
+      source: source('app-c', 'app-c', { ip: '10.0.0.77' }),
+    });
+    const gw = gatewayLeg(e);
+    gw.source = { ...gw.source, workload: 'app-c', key: 'app-c/app-c' };
+    const deny = new PipelinePolicyEvaluator(
+      {
+        defaultAction: 'allow',
+        policies: [{ name: 'app-c-none', source: { namespace: 'app-c' }, allow: [] }],
+      },
+      'policy.yaml',
+    );
+    const h = run([gw], {}, [deny]);
+    expect(h.of('forbidden-destination')[0]?.source.key).toBe('app-c/app-c');
+  });
+
   it('gateway-bypass fires when the sidecar goes straight out via PassthroughCluster', () => {
     const e = egressEvent({
       time: ATTACK,
