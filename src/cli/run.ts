@@ -65,7 +65,7 @@ export const runCommand: Command = {
       }
       log('info', 'Shutting down: finishing the batch in flight.', { signal });
       shutdown.abort();
-      graceTimer = setTimeout(() => stop.abort(), config.delivery.shutdown_grace_ms);
+      graceTimer = setTimeout(() => stop.abort(), config.delivery.shutdownGraceMs);
       graceTimer.unref();
     };
     process.on('SIGTERM', onSignal);
@@ -74,7 +74,7 @@ export const runCommand: Command = {
     const metrics = new PipelineMetrics({ labels: { pipeline: config.name } });
     const health = new Health();
     health.require('sinks started');
-    const deadLetters = new DeadLetterFile(config.delivery.dead_letter_file);
+    const deadLetters = new DeadLetterFile(config.delivery.deadLetterFile);
     const ctx: SinkContext = {
       deadLetter: (r) => deadLetters.write(r),
       log,
@@ -113,8 +113,8 @@ export const runCommand: Command = {
       log('info', 'Pipeline started.', { pipeline: config.name, sinks: sinks.map((s) => s.name).join(',') });
       const flows = config.flows.enabled
         ? new FlowAggregator({
-            allowedLatenessMs: config.flows.allowed_lateness_ms,
-            snapshotIntervalMs: config.flows.snapshot_interval_ms,
+            allowedLatenessMs: config.flows.allowedLatenessMs,
+            snapshotIntervalMs: config.flows.snapshotIntervalMs,
             baselineTtlMs: 7 * 86_400_000,
           })
         : null;
@@ -123,9 +123,9 @@ export const runCommand: Command = {
         processor: core.processor,
         sinks,
         flows,
-        holdAcks: config.flows.hold_acks,
-        retryInitialMs: config.delivery.retry_initial_ms,
-        retryMaxMs: config.delivery.retry_max_ms,
+        holdAcks: config.flows.holdAcks,
+        retryInitialMs: config.delivery.retryInitialMs,
+        retryMaxMs: config.delivery.retryMaxMs,
         shutdown: shutdown.signal,
         stop: stop.signal,
         log,

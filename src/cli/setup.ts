@@ -66,7 +66,7 @@ export const setupCommand: Command = {
         throw new SentinelError('ESN_CONFIG', `--${name}: expected an integer >= ${min}, got "${v}".`);
       return n;
     };
-    let connection: ElasticsearchConnection = { request_timeout_ms: 30_000 };
+    let connection: ElasticsearchConnection = { requestTimeoutMs: 30_000 };
     let prefix = 'egress-sentinel';
     let shards = 1;
     let replicas = 0;
@@ -75,7 +75,7 @@ export const setupCommand: Command = {
       if (es === undefined)
         throw new SentinelError('ESN_CONFIG', `${values.config} has no elasticsearch sink.`);
       connection = es.connection;
-      prefix = es.index_prefix;
+      prefix = es.indexPrefix;
       shards = es.shards;
       replicas = es.replicas;
     }

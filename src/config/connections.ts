@@ -14,10 +14,10 @@ import { DEFAULT_ELASTICSEARCH_URL, DEFAULT_KAFKA_BROKERS } from './defaults.js'
 const TlsSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Use TLS.'),
-    ca_file: z.string().optional().describe('PEM file of the CA that signed the server certificate.'),
-    cert_file: z.string().optional().describe('PEM client certificate (mutual TLS).'),
-    key_file: z.string().optional().describe('PEM client key (mutual TLS).'),
-    reject_unauthorized: z
+    caFile: z.string().optional().describe('PEM file of the CA that signed the server certificate.'),
+    certFile: z.string().optional().describe('PEM client certificate (mutual TLS).'),
+    keyFile: z.string().optional().describe('PEM client key (mutual TLS).'),
+    rejectUnauthorized: z
       .boolean()
       .default(true)
       .describe('Refuse servers whose certificate does not verify.'),
@@ -58,7 +58,7 @@ export const KafkaConnectionSchema = z
       .describe(
         'Bootstrap brokers; default $KAFKA_BROKERS (comma-separated), else the default (src/config/defaults.ts).',
       ),
-    client_id: z.string().default('egress-sentinel').describe('Kafka client id.'),
+    clientId: z.string().default('egress-sentinel').describe('Kafka client id.'),
     tls: TlsSchema.optional().describe('TLS to the brokers; also enabled by KAFKA_TLS=true.'),
     sasl: z
       .object({
@@ -79,7 +79,7 @@ export const ElasticsearchConnectionSchema = z
     url: HttpUrlSchema.optional().describe(
       'Elasticsearch URL; default $ELASTICSEARCH_URL, else the default (src/config/defaults.ts).',
     ),
-    api_key: SecretRefSchema.optional().describe(
+    apiKey: SecretRefSchema.optional().describe(
       'API key (base64 id:key); default the variable ELASTICSEARCH_API_KEY.',
     ),
     username: z.string().optional().describe('Basic auth user; default $ELASTICSEARCH_USERNAME.'),
@@ -87,7 +87,7 @@ export const ElasticsearchConnectionSchema = z
       'Basic auth password; default the variable ELASTICSEARCH_PASSWORD.',
     ),
     tls: TlsSchema.optional().describe('TLS settings for an https URL.'),
-    request_timeout_ms: z.number().int().positive().default(30_000).describe('Per-request timeout.'),
+    requestTimeoutMs: z.number().int().positive().default(30_000).describe('Per-request timeout.'),
   })
   .strict();
 
@@ -141,11 +141,11 @@ function tlsOptions(tls: TlsConfig): {
   rejectUnauthorized: boolean;
 } {
   const out: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean } = {
-    rejectUnauthorized: tls.reject_unauthorized,
+    rejectUnauthorized: tls.rejectUnauthorized,
   };
-  const ca = readPem(tls.ca_file, 'TLS CA');
-  const cert = readPem(tls.cert_file, 'TLS certificate');
-  const key = readPem(tls.key_file, 'TLS key');
+  const ca = readPem(tls.caFile, 'TLS CA');
+  const cert = readPem(tls.certFile, 'TLS certificate');
+  const key = readPem(tls.keyFile, 'TLS key');
   if (ca !== undefined) out.ca = ca;
   if (cert !== undefined) out.cert = cert;
   if (key !== undefined) out.key = key;
@@ -162,7 +162,7 @@ export function kafkaBrokers(conn: KafkaConnection, env: NodeJS.ProcessEnv): str
 
 /** kafkajs client options from the config and the environment. */
 export function resolveKafkaConfig(conn: KafkaConnection, env: NodeJS.ProcessEnv): KafkaConfig {
-  const config: KafkaConfig = { brokers: kafkaBrokers(conn, env), clientId: conn.client_id };
+  const config: KafkaConfig = { brokers: kafkaBrokers(conn, env), clientId: conn.clientId };
   const tls = conn.tls ?? (env.KAFKA_TLS === 'true' ? TlsSchema.parse({}) : undefined);
   if (tls?.enabled) config.ssl = tlsOptions(tls);
   const username = conn.sasl?.username ?? env.KAFKA_SASL_USERNAME;
@@ -177,8 +177,12 @@ export function resolveKafkaConfig(conn: KafkaConnection, env: NodeJS.ProcessEnv
       env,
       'Kafka SASL password',
     );
-    const mechanism =
-      conn.sasl?.mechanism ?? (env.KAFKA_SASL_MECHANISM as 'plain' | undefined) ?? 'scram-sha-512';
+    const mechanism = conn.sasl?.mechanism ?? env.KAFKA_SASL_MECHANISM ?? 'scram-sha-512';
+    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512')
+      throw new SentinelError(
+        'ESN_CONFIG',
+        `KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, got "${mechanism}".`,
+      );
     config.sasl = { mechanism, username, password } as SASLOptions;
   }
   return config;
@@ -195,12 +199,11 @@ export function resolveElasticsearchOptions(
 ): ClientOptions {
   const options: ClientOptions = {
     node: elasticsearchUrl(conn, env),
-    requestTimeout: conn.request_timeout_ms,
+    requestTimeout: conn.requestTimeoutMs,
     // The sink retries with its own backoff; the client must not retry a whole bulk behind our back.
     maxRetries: 0,
   };
-  const apiKeyRef =
-    conn.api_key ?? (env.ELASTICSEARCH_API_KEY ? { env: 'ELASTICSEARCH_API_KEY' } : undefined);
+  const apiKeyRef = conn.apiKey ?? (env.ELASTICSEARCH_API_KEY ? { env: 'ELASTICSEARCH_API_KEY' } : undefined);
   const username = conn.username ?? env.ELASTICSEARCH_USERNAME;
   if (apiKeyRef !== undefined) {
     options.auth = { apiKey: readSecret(apiKeyRef, env, 'Elasticsearch API key') };

@@ -5,6 +5,7 @@
  * once with its path.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DetectionConfigSchema } from '../detect/config.js';
@@ -56,8 +57,17 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
         typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
       )
       .join('');
-    return `${path || '(root)'}: ${issue.message}`;
+    return `${path || '(root)'}: ${issue.message}${camelCaseHint(issue)}`;
   });
+}
+
+/** Config keys used to be partly snake_case: name the camelCase key an old file means. */
+function camelCaseHint(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'unrecognized_keys') return '';
+  const renamed = issue.keys
+    .filter((k) => /^[a-z0-9]+(_[a-z0-9]+)+$/.test(k))
+    .map((k) => `${k} -> ${k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())}`);
+  return renamed.length === 0 ? '' : ` (keys are camelCase: ${renamed.join(', ')})`;
 }
 
 export function parsePipelineConfig(raw: unknown, file: string): PipelineConfig {
@@ -81,5 +91,8 @@ export function loadPipelineConfig(file: string): PipelineConfig {
   } catch (err) {
     throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
   }
-  return parsePipelineConfig(raw, file);
+  const config = parsePipelineConfig(raw, file);
+  // Policy paths are relative to the config file (as documented), not to the working directory.
+  config.policies = config.policies.map((p) => resolve(dirname(file), p));
+  return config;
 }

@@ -5,12 +5,10 @@
  * for the flow summaries, and the detectors' watermark for holding acks.
  */
 
-import { readSecret } from '../config/connections.js';
-import { SentinelError } from '../errors.js';
 import type { EgressEvent } from '../identity/types.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import type { DeadLetter } from '../sinks/types.js';
-import { createSource, type SourceConfig } from '../sources/registry.js';
+import { createSource } from '../sources/registry.js';
 import type { Source } from '../sources/types.js';
 import type { PipelineConfig } from './config.js';
 import { BatchProcessor as CoreProcessor } from './processor.js';
@@ -19,28 +17,6 @@ import type { BatchProcessor } from './run.js';
 export interface PipelineCore {
   readonly sources: Source[];
   readonly processor: BatchProcessor;
-}
-
-/** Kafka sources take TLS and SASL from the environment when the config has none (as the Kafka sink does). */
-export function withKafkaEnv(source: SourceConfig, env: NodeJS.ProcessEnv): SourceConfig {
-  if (source.type !== 'kafka') return source;
-  const out = { ...source };
-  if (!out.ssl && env.KAFKA_TLS === 'true') out.ssl = true;
-  const username = env.KAFKA_SASL_USERNAME;
-  if (out.sasl === undefined && username !== undefined && username !== '') {
-    const mechanism = env.KAFKA_SASL_MECHANISM ?? 'scram-sha-512';
-    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512')
-      throw new SentinelError(
-        'ESN_CONFIG',
-        `KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, got "${mechanism}".`,
-      );
-    out.sasl = {
-      mechanism,
-      username,
-      password: readSecret({ env: 'KAFKA_SASL_PASSWORD' }, env, 'Kafka SASL password'),
-    };
-  }
-  return out;
 }
 
 export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = process.env): PipelineCore {
@@ -79,5 +55,5 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     },
     watermark: () => core.engine.watermark,
   };
-  return { sources: config.sources.map((s) => createSource(withKafkaEnv(s, env))), processor };
+  return { sources: config.sources.map((s) => createSource(s, env)), processor };
 }

@@ -51,7 +51,7 @@ export async function deliverToAll(
     pending = failed;
     if (o.stop.aborted) break;
     await sleep(
-      backoffDelay(attempt, { initial_delay_ms: o.retryInitialMs, max_delay_ms: o.retryMaxMs }),
+      backoffDelay(attempt, { initialDelayMs: o.retryInitialMs, maxDelayMs: o.retryMaxMs }),
       o.stop,
     );
     if (o.stop.aborted) break;

@@ -3,26 +3,26 @@ import { z } from 'zod';
 
 export const DeliveryConfigSchema = z
   .object({
-    dead_letter_file: z
+    deadLetterFile: z
       .string()
       .min(1)
       .default('dead-letters/sinks.jsonl')
       .describe(
         'JSON-lines file for what a sink gave up on (a document Elasticsearch refused, a webhook 400), with the reason.',
       ),
-    retry_initial_ms: z
+    retryInitialMs: z
       .number()
       .int()
       .positive()
       .default(500)
       .describe('First pause after a sink failed a whole batch; doubles.'),
-    retry_max_ms: z
+    retryMaxMs: z
       .number()
       .int()
       .positive()
       .default(30_000)
       .describe('Longest pause between retries of a failed batch.'),
-    shutdown_grace_ms: z
+    shutdownGraceMs: z
       .number()
       .int()
       .positive()
@@ -36,19 +36,19 @@ export const DeliveryConfigSchema = z
 export const FlowsConfigSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Build per-minute flow summaries and baseline snapshots.'),
-    allowed_lateness_ms: z
+    allowedLatenessMs: z
       .number()
       .int()
       .min(0)
       .default(30_000)
       .describe('How long a minute stays open for out-of-order events before its summary is written.'),
-    snapshot_interval_ms: z
+    snapshotIntervalMs: z
       .number()
       .int()
       .min(0)
       .default(3_600_000)
       .describe('Event-time period of baseline snapshots; 0 disables them.'),
-    hold_acks: z
+    holdAcks: z
       .boolean()
       .default(true)
       .describe(

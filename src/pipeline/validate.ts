@@ -4,6 +4,7 @@
  * throws one ConfigError listing every problem, each with its path.
  */
 import { existsSync } from 'node:fs';
+import { secretProblems } from '../config/connections.js';
 import { ConfigError } from '../errors.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import { sinkProblems } from '../sinks/registry.js';
@@ -27,6 +28,12 @@ const checks: ConfigCheck[] = [
   (config) =>
     config.sources.flatMap((s, i) =>
       s.type === 'file' && !existsSync(s.path) ? [`sources[${i}].path: no such file: ${s.path}`] : [],
+    ),
+  (config, env) =>
+    config.sources.flatMap((s, i) =>
+      s.type === 'kafka'
+        ? secretProblems(s.connection.sasl?.password, env, `sources[${i}].connection.sasl.password`)
+        : [],
     ),
 ];
 

@@ -42,14 +42,14 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       signal,
     });
     shutdown.abort();
-    setTimeout(() => stop.abort(), config.delivery.shutdown_grace_ms).unref();
+    setTimeout(() => stop.abort(), config.delivery.shutdownGraceMs).unref();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
   const metrics = new PipelineMetrics({ labels: { pipeline: config.name } });
   const health = new Health();
-  const deadLetters = new DeadLetterFile(config.delivery.dead_letter_file);
+  const deadLetters = new DeadLetterFile(config.delivery.deadLetterFile);
   const ctx: SinkContext = {
     deadLetter: (r) => deadLetters.write(r),
     log,
@@ -97,14 +97,14 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       newFlows: () =>
         config.flows.enabled
           ? new FlowAggregator({
-              allowedLatenessMs: config.flows.allowed_lateness_ms,
-              snapshotIntervalMs: config.flows.snapshot_interval_ms,
+              allowedLatenessMs: config.flows.allowedLatenessMs,
+              snapshotIntervalMs: config.flows.snapshotIntervalMs,
               baselineTtlMs: 7 * 86_400_000,
             })
           : null,
       sinks,
-      retryInitialMs: config.delivery.retry_initial_ms,
-      retryMaxMs: config.delivery.retry_max_ms,
+      retryInitialMs: config.delivery.retryInitialMs,
+      retryMaxMs: config.delivery.retryMaxMs,
       shutdown: shutdown.signal,
       stop: stop.signal,
       log,

@@ -1,6 +1,6 @@
 /**
  * Detector state checkpointed to a compacted topic, keyed by source identity, value = the state
- * that identity exported (a tombstone when it was evicted). Partition p of the changelog holds the
+ * that identity exported as bytes (a tombstone when it was evicted). Partition p of the changelog holds the
  * state of partition p of the by-source topic, so an instance restores exactly the partitions it
  * was assigned. One extra record per partition (key META_KEY) holds what is not per identity: the
  * learning clock, the watermark and the input position the state corresponds to.
@@ -15,7 +15,7 @@ export const META_KEY = '\u0000meta';
 export interface RestoredPartition {
   partition: number;
   /** Latest value per key (tombstoned keys removed); META_KEY is not in it. */
-  entries: Map<string, string>;
+  entries: Map<string, Buffer>;
   meta: string | null;
   /** Records read (compaction may not have removed superseded versions yet). */
   records: number;
@@ -33,7 +33,11 @@ export class ChangelogWriter {
    * The meta record is always the partition's last record: it is never compacted away (it is the
    * latest version of its key), so a restore always finds a record at high watermark - 1.
    */
-  async write(partition: number, changes: ReadonlyMap<string, string | null>, meta: string): Promise<number> {
+  async write(
+    partition: number,
+    changes: ReadonlyMap<string, Buffer | string | null>,
+    meta: string,
+  ): Promise<number> {
     // The broker refuses record batches over message.max.bytes (1 MiB by default): send in
     // chunks, one after the other so the meta record stays the last one in the partition.
     let messages: Message[] = [];
@@ -138,7 +142,7 @@ export async function restorePartitions(
               const key = m.key?.toString() ?? '';
               if (key === META_KEY) r.meta = m.value?.toString() ?? null;
               else if (m.value === null) entries.delete(key);
-              else entries.set(key, m.value.toString());
+              else entries.set(key, m.value); // binary state: no copy, no decoding
             }
             const last = batch.messages.length > 0 ? BigInt(batch.lastOffset()) : -1n;
             if (last + 1n >= end) {

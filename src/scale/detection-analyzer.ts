@@ -37,19 +37,19 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     return this.engine.state.hosts.size + this.engine.state.domains.size;
   }
 
-  exportIdentities(ids: Iterable<string>): Map<string, string | null> {
-    const out = new Map<string, string | null>();
+  exportIdentities(ids: Iterable<string>): Map<string, Buffer | null> {
+    const out = new Map<string, Buffer | null>();
     const state = this.engine.state;
     for (const id of ids) {
-      const text = state.exportKey(id);
-      // An identity whose baselines were all evicted exports an empty object: a tombstone.
-      out.set(id, text.length <= EMPTY_EXPORT_MAX && isEmptyExport(text) ? null : text);
+      const bytes = state.exportKeyBytes(id);
+      // An identity whose baselines were all evicted exports only the empty header: a tombstone.
+      out.set(id, bytes.length <= EMPTY_EXPORT_BYTES ? null : bytes);
     }
     return out;
   }
 
-  importIdentity(id: string, state: string): void {
-    this.engine.state.importKey(id, state);
+  importIdentity(id: string, state: Uint8Array): void {
+    this.engine.state.importKeyBytes(id, state);
   }
 
   exportGlobal(): Record<string, unknown> {
@@ -68,12 +68,5 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   }
 }
 
-const EMPTY_EXPORT_MAX = 64;
-function isEmptyExport(text: string): boolean {
-  const o = JSON.parse(text) as { hosts?: object; domains?: object; parts?: object };
-  return (
-    Object.keys(o.hosts ?? {}).length === 0 &&
-    Object.keys(o.domains ?? {}).length === 0 &&
-    Object.keys(o.parts ?? {}).length === 0
-  );
-}
+/** Version byte, two zero counts and a zero parts length. */
+const EMPTY_EXPORT_BYTES = 13;

@@ -23,8 +23,8 @@ export interface PartitionAnalyzer {
   /** Source identities with state. */
   stateSize(): number;
   /** The state of each identity, or null when it has none any more (a tombstone). */
-  exportIdentities(ids: Iterable<string>): Map<string, string | null>;
-  importIdentity(id: string, state: string): void;
+  exportIdentities(ids: Iterable<string>): Map<string, Buffer | null>;
+  importIdentity(id: string, state: Uint8Array): void;
   /** What is not per identity (the learning clock). */
   exportGlobal(): Record<string, unknown>;
   importGlobal(data: Record<string, unknown>): void;
@@ -52,6 +52,8 @@ interface HeldBatch {
 }
 
 const MINUTE = 60_000;
+/** Events between commit points within one batch. */
+const SEGMENT = 128;
 
 export class PartitionTask {
   private readonly dirty = new Set<string>();
@@ -62,6 +64,7 @@ export class PartitionTask {
   private replayWatermark = Number.NEGATIVE_INFINITY;
   /** Batch in progress. */
   private batchMax = Number.NEGATIVE_INFINITY;
+  private inSegment = 0;
   replayedSkipped = 0;
 
   constructor(
@@ -71,7 +74,7 @@ export class PartitionTask {
   ) {}
 
   /** Imports a restored changelog partition; returns the keys imported. */
-  restore(entries: ReadonlyMap<string, string>, meta: string | null): number {
+  restore(entries: ReadonlyMap<string, Uint8Array>, meta: string | null): number {
     for (const [id, state] of entries) this.analyzer.importIdentity(id, state);
     if (meta !== null) {
       const m = JSON.parse(meta) as CheckpointMeta;
@@ -85,6 +88,9 @@ export class PartitionTask {
 
   /** One event read at `offset` (events of a partition arrive in offset order). */
   observe(event: EgressEvent, offset: bigint): void {
+    // A fetched batch can hold a partition's whole backlog; commit points every SEGMENT events
+    // within it let the committed offset follow the watermark instead of waiting for the next batch.
+    if (++this.inSegment > SEGMENT && Number.isFinite(this.batchMax)) this.hold(offset);
     if (event.time > this.batchMax) this.batchMax = event.time;
     this.flows?.observe(event);
     if (offset < this.replayUpTo && event.time <= this.replayWatermark) {
@@ -100,13 +106,19 @@ export class PartitionTask {
     this.analyzer.advance(out);
     const next = lastOffset + 1n;
     if (next > this.seenUpTo) this.seenUpTo = next;
+    this.hold(next);
+    this.batchMax = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Everything before `nextOffset` may be committed once analysed up to the running max time. */
+  private hold(nextOffset: bigint): void {
     const max = this.batchMax;
     this.held.push({
-      nextOffset: next,
+      nextOffset,
       maxTime: max,
       lastMinute: Number.isFinite(max) ? max - (max % MINUTE) : Number.NEGATIVE_INFINITY,
     });
-    this.batchMax = Number.NEGATIVE_INFINITY;
+    this.inSegment = 0;
   }
 
   /**
@@ -131,7 +143,7 @@ export class PartitionTask {
   }
 
   /** The changed identities' state and the meta record; clears the dirty set. */
-  checkpoint(): { changes: Map<string, string | null>; meta: string } {
+  checkpoint(): { changes: Map<string, Buffer | null>; meta: string } {
     const changes = this.analyzer.exportIdentities(this.dirty);
     this.dirty.clear();
     const meta: CheckpointMeta = {

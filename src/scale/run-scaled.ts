@@ -14,6 +14,7 @@
  */
 import { type Consumer, type EachBatchPayload, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import type { Alert } from '../alerts/types.js';
+import { resolveKafkaConfig } from '../config/connections.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
@@ -31,6 +32,9 @@ import { decodeEvent, newEgressEvent } from './event-codec.js';
 import { type PartitionAnalyzer, PartitionTask } from './partition-task.js';
 import { Rekeyer } from './rekey.js';
 import { ensureScaleTopics, type ScaleTopics, scaleTopicNames } from './topics.js';
+
+/** Stage-1 batches whose events may be on their way to the broker at once. */
+const STAGE1_IN_FLIGHT = 4;
 
 export interface ScaledRunOptions {
   readonly name: string;
@@ -63,6 +67,17 @@ interface OwnedPartition {
   task: PartitionTask;
   flows: FlowAggregator | null;
   lastCheckpoint: number;
+  /** Serialises a partition's batch (observe, deliver, checkpoint) with the idle-checkpoint timer. */
+  lock: Promise<void>;
+}
+
+function withLock<T>(part: OwnedPartition, fn: () => Promise<T>): Promise<T> {
+  const run = part.lock.then(fn);
+  part.lock = run.then(
+    () => {},
+    () => {},
+  );
+  return run;
 }
 
 export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
@@ -73,10 +88,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     replicationFactor: o.scale.replicationFactor,
   };
   const kafka = new Kafka({
-    clientId: o.input.clientId,
-    brokers: o.input.brokers,
-    ssl: o.input.ssl,
-    ...(o.input.sasl ? { sasl: { ...o.input.sasl } as never } : {}),
+    ...resolveKafkaConfig(o.input.connection, process.env),
     logLevel: logLevel.WARN,
   });
   const admin = kafka.admin();
@@ -138,7 +150,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         const r = byPartition.get(p);
         if (r !== undefined) keys += task.restore(r.entries, r.meta);
         o.metrics.stateKeys.set({ partition: String(p) }, task.analyzer.stateSize());
-        result.set(p, { task, flows, lastCheckpoint: Date.now() });
+        result.set(p, { task, flows, lastCheckpoint: Date.now(), lock: Promise.resolve() });
       }
       summary.restoredKeys += keys;
       o.metrics.restoreSeconds.observe(seconds);
@@ -181,6 +193,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (!assigned.has(p)) {
         owned.delete(p);
         o.metrics.stateKeys.remove({ partition: String(p) });
+        // A revoked partition's lag is its new owner's to report.
+        o.metrics.consumerLag.remove({ topic: topics.bySource, partition: String(p) });
       }
     }
     const fresh = [...assigned].filter((p) => !owned.has(p)).sort((a, b) => a - b);
@@ -225,6 +239,15 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     const pending = owned.get(batch.partition);
     if (pending === undefined) return; // not ours any more (a rebalance is under way)
     const part = await pending;
+    await withLock(part, () => processBatch(payload, pending, part, started));
+  };
+  const processBatch = async (
+    payload: EachBatchPayload,
+    pending: Promise<OwnedPartition>,
+    part: OwnedPartition,
+    started: bigint,
+  ): Promise<void> => {
+    const { batch } = payload;
     const { task } = part;
     const alerts: Alert[] = [];
     const deadLetters: DeadLetter[] = [];
@@ -278,32 +301,76 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await payload.heartbeat();
     o.metrics.batchSeconds.observe({ stage: 'detect' }, Number(process.hrtime.bigint() - started) / 1e9);
   };
-  const stage2 = consumer.run({ autoCommit: false, eachBatch });
+  // Partitions are independent (own task, own checkpoint): their sink writes overlap. The shared
+  // decode target is only used in the synchronous loop, so concurrent batches do not clash.
+  const stage2 = consumer.run({
+    autoCommit: false,
+    partitionsConsumedConcurrently: Math.min(o.scale.partitions, 8),
+    eachBatch,
+  });
+  // A partition whose input went quiet still checkpoints and commits what became committable since
+  // its last batch (otherwise its committed offset would stay where its last batch found it, and a
+  // takeover would replay far more than the changelog needs).
+  const idleCheckpoints = setInterval(() => {
+    for (const [p, pending] of owned) {
+      pending
+        .then((part) =>
+          owned.get(p) === pending && Date.now() - part.lastCheckpoint >= o.scale.commitIntervalMs
+            ? withLock(part, () => checkpoint(p, part))
+            : undefined,
+        )
+        .catch((err: unknown) =>
+          o.log('warn', 'Idle checkpoint failed; retried at the next interval.', {
+            partition: p,
+            error: String(err),
+          }),
+        );
+    }
+  }, o.scale.commitIntervalMs);
+  idleCheckpoints.unref();
 
   // ---------------------------------------------------------------- stage 1: decode, normalise, re-key
   const source = new KafkaSource(o.input);
   const rekeyer = new Rekeyer(o.decoder, o.mesh);
+  // Batches are pipelined: while one batch's events travel to the broker (acks=all), the next is
+  // decoded. The source commits each input partition in order, whatever order the acks come in.
+  const inFlight = new Set<Promise<void>>();
+  let sendFailure: unknown = null;
   const stage1 = (async () => {
     for await (const batch of source.batches(o.shutdown)) {
+      if (sendFailure !== null) throw sendFailure;
       const started = process.hrtime.bigint();
       const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
-      if (out.messages.length > 0)
-        await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
-      for (const d of out.deadLetters) {
-        await o.deadLetter({
-          '@timestamp': new Date().toISOString(),
-          sink: 'parse',
-          reason: `${d.origin}: ${d.reason}`,
-          id: d.origin,
-          document: d.raw,
-        });
-      }
-      o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
-      summary.lines += out.lines;
-      summary.events += out.events;
-      await batch.ack();
-      o.metrics.batchSeconds.observe({ stage: 'rekey' }, Number(process.hrtime.bigint() - started) / 1e9);
+      const delivery = (async () => {
+        if (out.messages.length > 0)
+          await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
+        for (const d of out.deadLetters) {
+          await o.deadLetter({
+            '@timestamp': new Date().toISOString(),
+            sink: 'parse',
+            reason: `${d.origin}: ${d.reason}`,
+            id: d.origin,
+            document: d.raw,
+          });
+        }
+        o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
+        summary.lines += out.lines;
+        summary.events += out.events;
+        await batch.ack();
+        o.metrics.batchSeconds.observe({ stage: 'rekey' }, Number(process.hrtime.bigint() - started) / 1e9);
+      })();
+      inFlight.add(delivery);
+      delivery.then(
+        () => inFlight.delete(delivery),
+        (err: unknown) => {
+          sendFailure ??= err;
+          inFlight.delete(delivery);
+        },
+      );
+      while (inFlight.size >= STAGE1_IN_FLIGHT) await Promise.race(inFlight).catch(() => {});
     }
+    await Promise.allSettled([...inFlight]);
+    if (sendFailure !== null) throw sendFailure;
   })();
 
   try {
@@ -324,12 +391,13 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await source.close().catch(() => {});
     // Finish the batch in flight, then checkpoint and commit what is complete, then leave the
     // group so the partitions move at once (a rolling restart loses no baseline).
+    clearInterval(idleCheckpoints);
     await consumer.stop().catch(() => {});
     await stage2.catch(() => {});
     for (const [p, pending] of owned) {
       const part = await pending.catch(() => null);
       if (part !== null)
-        await checkpoint(p, part).catch((err: unknown) =>
+        await withLock(part, () => checkpoint(p, part)).catch((err: unknown) =>
           o.log('warn', 'Final checkpoint failed.', { partition: p, error: String(err) }),
         );
     }

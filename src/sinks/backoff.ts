@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 export const RetrySchema = z
   .object({
-    max_attempts: z
+    maxAttempts: z
       .number()
       .int()
       .min(1)
@@ -12,27 +12,27 @@ export const RetrySchema = z
       .describe(
         'Attempts per write before the sink gives up (the pipeline then pauses and retries the batch).',
       ),
-    initial_delay_ms: z
+    initialDelayMs: z
       .number()
       .int()
       .positive()
       .default(200)
       .describe('Delay before the first retry; doubles each time.'),
-    max_delay_ms: z.number().int().positive().default(10_000).describe('Upper bound of one delay.'),
+    maxDelayMs: z.number().int().positive().default(10_000).describe('Upper bound of one delay.'),
   })
   .strict();
 
 export type RetryConfig = z.infer<typeof RetrySchema>;
 
-export const DEFAULT_RETRY: RetryConfig = { max_attempts: 6, initial_delay_ms: 200, max_delay_ms: 10_000 };
+export const DEFAULT_RETRY: RetryConfig = { maxAttempts: 6, initialDelayMs: 200, maxDelayMs: 10_000 };
 
 /** Delay before retry number `attempt` (1-based): uniform in [d/2, d] with d = initial * 2^(attempt-1), capped. */
 export function backoffDelay(
   attempt: number,
-  retry: Pick<RetryConfig, 'initial_delay_ms' | 'max_delay_ms'>,
+  retry: Pick<RetryConfig, 'initialDelayMs' | 'maxDelayMs'>,
   random = Math.random,
 ): number {
-  const d = Math.min(retry.max_delay_ms, retry.initial_delay_ms * 2 ** Math.max(0, attempt - 1));
+  const d = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(d / 2 + random() * (d / 2));
 }
 

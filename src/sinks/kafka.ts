@@ -16,18 +16,18 @@ export const KafkaSinkConfigSchema = z
     type: z.literal('kafka'),
     name: z.string().optional().describe('A name for logs and metrics; defaults to `kafka:<topic>`.'),
     topic: z.string().min(1).default(DEFAULT_ALERT_TOPIC).describe('Topic for the alert feed.'),
-    connection: KafkaConnectionSchema.default({ client_id: 'egress-sentinel' }).describe(
+    connection: KafkaConnectionSchema.default({ clientId: 'egress-sentinel' }).describe(
       'Brokers, TLS and SASL.',
     ),
-    create_topic: z
+    createTopic: z
       .object({
         partitions: z.number().int().positive().default(3),
-        replication_factor: z.number().int().positive().default(1),
+        replicationFactor: z.number().int().positive().default(1),
       })
       .strict()
       .optional()
       .describe('Create the topic at start when it does not exist.'),
-    timeout_ms: z
+    timeoutMs: z
       .number()
       .int()
       .positive()
@@ -85,7 +85,7 @@ export class KafkaSink implements Sink {
 
   async start(): Promise<void> {
     try {
-      if (this.config.create_topic !== undefined) {
+      if (this.config.createTopic !== undefined) {
         const admin = this.kafka.admin();
         await admin.connect();
         try {
@@ -96,8 +96,8 @@ export class KafkaSink implements Sink {
               topics: [
                 {
                   topic: this.config.topic,
-                  numPartitions: this.config.create_topic.partitions,
-                  replicationFactor: this.config.create_topic.replication_factor,
+                  numPartitions: this.config.createTopic.partitions,
+                  replicationFactor: this.config.createTopic.replicationFactor,
                 },
               ],
             });
@@ -126,7 +126,7 @@ export class KafkaSink implements Sink {
       await this.producer.send({
         topic: this.config.topic,
         acks: -1,
-        timeout: this.config.timeout_ms,
+        timeout: this.config.timeoutMs,
         messages: batch.alerts.map((a) => ({
           key: a.alert.id,
           value: JSON.stringify(a),

@@ -75,7 +75,7 @@ export function sinkProblems(sinks: readonly SinkConfig[], env: NodeJS.ProcessEn
     if (s.type === 'webhook' || s.type === 'pagerduty' || s.type === 'slack')
       own.push(...webhookProblems(s, env));
     if (s.type === 'elasticsearch') {
-      own.push(...secretProblems(s.connection.api_key, env, 'connection.api_key'));
+      own.push(...secretProblems(s.connection.apiKey, env, 'connection.apiKey'));
       own.push(...secretProblems(s.connection.password, env, 'connection.password'));
     }
     if (s.type === 'kafka')

@@ -1,5 +1,6 @@
 /** Source config schemas: `sources: [{type: file|stdin|kafka, ...}]`. */
 import { z } from 'zod';
+import { KafkaConnectionSchema } from '../config/connections.js';
 
 export const FileSourceConfigSchema = z
   .object({
@@ -19,11 +20,9 @@ export const StdinSourceConfigSchema = z
 export const KafkaSourceConfigSchema = z
   .object({
     type: z.literal('kafka'),
-    brokers: z
-      .array(z.string().min(1))
-      .min(1)
-      .default(['127.0.0.1:9092'])
-      .describe('Bootstrap brokers, host:port.'),
+    connection: KafkaConnectionSchema.prefault({}).describe(
+      'Brokers, client id, TLS and SASL, as for the Kafka sink: brokers default to $KAFKA_BROKERS, TLS and SASL also come from KAFKA_TLS / KAFKA_SASL_*, passwords only from an env variable or file.',
+    ),
     groupId: z
       .string()
       .min(1)
@@ -37,17 +36,6 @@ export const KafkaSourceConfigSchema = z
       .boolean()
       .default(false)
       .describe('Start at the earliest offset when the group has none.'),
-    clientId: z.string().default('egress-sentinel').describe('Kafka client id.'),
-    ssl: z.boolean().default(false).describe('Use TLS to the brokers.'),
-    sasl: z
-      .object({
-        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-        username: z.string(),
-        password: z.string(),
-      })
-      .strict()
-      .optional()
-      .describe('SASL credentials.'),
     sessionTimeoutMs: z.number().int().positive().default(30000).describe('Consumer session timeout.'),
     maxBytesPerPartition: z.number().int().positive().default(1048576).describe('Fetch size per partition.'),
   })

@@ -6,13 +6,11 @@
  * crash replays everything not yet acked (at-least-once). The handler waits (heartbeating) while the
  * pipeline has not taken the previous batch, which bounds memory and lets kafkajs pause fetching.
  */
-import { type Consumer, type EachBatchPayload, Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { type Consumer, type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
+import { kafkaBrokers, resolveKafkaConfig } from '../config/connections.js';
 import { SentinelError } from '../errors.js';
 import type { KafkaSourceConfig } from './config.js';
 import type { LineBatch, Source } from './types.js';
-
-type KafkaConfigInput = Pick<KafkaSourceConfig, 'brokers' | 'groupId' | 'topics'> &
-  Partial<KafkaSourceConfig>;
 
 interface Pending {
   readonly nextOffset: string;
@@ -41,27 +39,22 @@ export class KafkaSource implements Source {
   private consumer: Consumer | null = null;
   /** Batches handed over but not yet acked, per `topic/partition`, in offset order. */
   private readonly pending = new Map<string, Pending[]>();
-  private readonly config: KafkaConfigInput;
+  private readonly config: KafkaSourceConfig;
+  private readonly brokers: readonly string[];
 
-  constructor(config: KafkaConfigInput) {
+  /** Brokers, TLS and SASL resolve as for the Kafka sink (config, then the environment, then the defaults). */
+  constructor(config: KafkaSourceConfig, env: NodeJS.ProcessEnv = process.env) {
     this.config = config;
     this.name = `kafka:${config.topics.join(',')}`;
-    const sasl: SASLOptions | undefined =
-      config.sasl === undefined ? undefined : ({ ...config.sasl } as SASLOptions);
-    this.kafka = new Kafka({
-      clientId: config.clientId ?? 'egress-sentinel',
-      brokers: config.brokers,
-      ssl: config.ssl ?? false,
-      ...(sasl === undefined ? {} : { sasl }),
-      logLevel: logLevel.WARN,
-    });
+    this.brokers = kafkaBrokers(config.connection, env);
+    this.kafka = new Kafka({ ...resolveKafkaConfig(config.connection, env), logLevel: logLevel.WARN });
   }
 
   async *batches(signal: AbortSignal): AsyncIterable<LineBatch> {
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
-      sessionTimeout: this.config.sessionTimeoutMs ?? 30000,
-      maxBytesPerPartition: this.config.maxBytesPerPartition ?? 1048576,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      maxBytesPerPartition: this.config.maxBytesPerPartition,
     });
     this.consumer = consumer;
     const queue: LineBatch[] = [];
@@ -76,13 +69,12 @@ export class KafkaSource implements Source {
     try {
       await consumer.connect();
       for (const topic of this.config.topics)
-        await consumer.subscribe({ topic, fromBeginning: this.config.fromBeginning ?? false });
+        await consumer.subscribe({ topic, fromBeginning: this.config.fromBeginning });
     } catch (err) {
-      throw new SentinelError(
-        'ESN_SOURCE',
-        `Kafka ${this.config.brokers.join(',')}: ${(err as Error).message}`,
-        { where: this.name, cause: err },
-      );
+      throw new SentinelError('ESN_SOURCE', `Kafka ${this.brokers.join(',')}: ${(err as Error).message}`, {
+        where: this.name,
+        cause: err,
+      });
     }
     const run = consumer.run({
       autoCommit: false,

@@ -18,13 +18,13 @@ export const SourcesSchema = z
   .default([{ type: 'stdin', batchSize: 1000 }])
   .describe('Where lines come from: file (plain or .gz), stdin, kafka.');
 
-export function createSource(config: SourceConfig): Source {
+export function createSource(config: SourceConfig, env: NodeJS.ProcessEnv = process.env): Source {
   switch (config.type) {
     case 'file':
       return new FileSource(config);
     case 'stdin':
       return new StdinSource(config);
     case 'kafka':
-      return new KafkaSource(config);
+      return new KafkaSource(config, env);
   }
 }

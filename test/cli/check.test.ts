@@ -23,7 +23,7 @@ sinks:
   - type: webhook
     url: not-a-url
   - type: pagerduty
-    routing_key: { env: CHECK_TEST_UNSET_KEY }
+    routingKey: { env: CHECK_TEST_UNSET_KEY }
 `);
     const err = await checkCommand.run(['--config', file]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
@@ -38,11 +38,11 @@ sources:
 policies: [/nonexistent/policy.yaml]
 sinks:
   - type: pagerduty
-    routing_key: { env: CHECK_TEST_UNSET_KEY }
+    routingKey: { env: CHECK_TEST_UNSET_KEY }
 `);
     const err2 = (await checkCommand.run(['--config', fixed]).catch((e: unknown) => e)) as ConfigError;
     expect(err2.problems).toEqual([
-      'sinks[0] (pagerduty).routing_key: the environment variable CHECK_TEST_UNSET_KEY is not set.',
+      'sinks[0] (pagerduty).routingKey: the environment variable CHECK_TEST_UNSET_KEY is not set.',
       expect.stringMatching(/^policies\[0\]: Cannot read policy file \/nonexistent\/policy.yaml/),
       'sources[0].path: no such file: /nonexistent/access.log',
     ]);

@@ -67,24 +67,73 @@ describe('Elasticsearch connection', () => {
   });
 });
 
-describe('Kafka source credentials from the environment', async () => {
-  const { withKafkaEnv } = await import('../../src/pipeline/core.js');
-  const { SourceConfigSchema } = await import('../../src/sources/registry.js');
+describe('Kafka source connection (the same schema and resolver as the sinks)', async () => {
+  const { SourceConfigSchema, createSource } = await import('../../src/sources/registry.js');
+  const { PipelineConfigSchema, formatIssues } = await import('../../src/pipeline/config.js');
   const source = SourceConfigSchema.parse({ type: 'kafka', topics: ['t'] });
+  if (source.type !== 'kafka') throw new Error('expected a kafka source');
+
+  it('takes brokers from KAFKA_BROKERS when the config names none', () => {
+    expect(source.connection).toEqual({ clientId: 'egress-sentinel' });
+    expect(resolveKafkaConfig(source.connection, { KAFKA_BROKERS: 'kafka:9092' }).brokers).toEqual([
+      'kafka:9092',
+    ]);
+  });
 
   it('adds SASL and TLS from KAFKA_* when the config has none', () => {
-    const out = withKafkaEnv(source, {
+    const out = resolveKafkaConfig(source.connection, {
       KAFKA_SASL_USERNAME: 'u',
       KAFKA_SASL_PASSWORD: 'p',
       KAFKA_SASL_MECHANISM: 'plain',
       KAFKA_TLS: 'true',
     });
-    expect(out).toMatchObject({ ssl: true, sasl: { mechanism: 'plain', username: 'u', password: 'p' } });
+    expect(out).toMatchObject({
+      ssl: { rejectUnauthorized: true },
+      sasl: { mechanism: 'plain', username: 'u', password: 'p' },
+    });
   });
 
-  it('names the missing password variable', () => {
-    expect(() => withKafkaEnv(source, { KAFKA_SASL_USERNAME: 'u' })).toThrow(
+  it('rejects an unknown KAFKA_SASL_MECHANISM by name', () => {
+    expect(() =>
+      resolveKafkaConfig(source.connection, {
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: 'p',
+        KAFKA_SASL_MECHANISM: 'gssapi',
+      }),
+    ).toThrow('KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, got "gssapi".');
+  });
+
+  it('names the missing password variable when the source is created', () => {
+    expect(() => createSource(source, { KAFKA_SASL_USERNAME: 'u' })).toThrow(
       'KAFKA_SASL_PASSWORD is not set',
     );
+  });
+
+  it('refuses a literal SASL password and the old top-level brokers, with their paths', () => {
+    const r = PipelineConfigSchema.safeParse({
+      sources: [
+        {
+          type: 'kafka',
+          topics: ['t'],
+          brokers: ['kafka:9092'],
+          connection: { sasl: { username: 'u', password: 'secret' } },
+        },
+      ],
+    });
+    expect(r.success).toBe(false);
+    const lines = formatIssues(r.error?.issues ?? []).join('\n');
+    expect(lines).toMatch(/^sources\[0\]: Unrecognized key: "brokers"$/m);
+    expect(lines).toMatch(/^sources\[0\]\.connection\.sasl\.password: /m);
+  });
+
+  it('names the camelCase key an old snake_case key became', () => {
+    const r = PipelineConfigSchema.safeParse({
+      sinks: [{ type: 'elasticsearch', index_prefix: 'x' }],
+      delivery: { dead_letter_file: 'd.jsonl' },
+    });
+    expect(formatIssues(r.error?.issues ?? [])).toEqual([
+      'sinks[0]: Unrecognized key: "index_prefix" (keys are camelCase: index_prefix -> indexPrefix)',
+      'delivery: Unrecognized key: "dead_letter_file" (keys are camelCase: dead_letter_file -> deadLetterFile)',
+    ]);
   });
 });

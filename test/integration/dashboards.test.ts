@@ -74,7 +74,7 @@ describe('Egress overview dashboard on real Elasticsearch', () => {
     ElasticsearchSinkConfigSchema.parse({
       type: 'elasticsearch',
       connection: { url: elasticsearchUrl() },
-      index_prefix: prefix,
+      indexPrefix: prefix,
       write: { baselines: false },
     }),
     testContext(),

@@ -38,7 +38,7 @@ describe('SIGKILL mid-stream and restart', () => {
     sources: [
       {
         type: 'kafka',
-        brokers: kafkaBrokers(),
+        connection: { brokers: kafkaBrokers() },
         groupId: uniqueName('deliver-crash'),
         topics: [inTopic],
         fromBeginning: true,
@@ -49,16 +49,16 @@ describe('SIGKILL mid-stream and restart', () => {
         type: 'kafka',
         topic: feedTopic,
         connection: { brokers: kafkaBrokers() },
-        create_topic: { partitions: 1 },
+        createTopic: { partitions: 1 },
       },
-      { type: 'elasticsearch', connection: { url: elasticsearchUrl() }, index_prefix: prefix },
+      { type: 'elasticsearch', connection: { url: elasticsearchUrl() }, indexPrefix: prefix },
     ],
     delivery: {
-      dead_letter_file: join(dir, 'dead-letters.jsonl'),
-      retry_initial_ms: 200,
-      retry_max_ms: 2000,
+      deadLetterFile: join(dir, 'dead-letters.jsonl'),
+      retryInitialMs: 200,
+      retryMaxMs: 2000,
     },
-    flows: { enabled: true, allowed_lateness_ms: 30_000, snapshot_interval_ms: 0 },
+    flows: { enabled: true, allowedLatenessMs: 30_000, snapshotIntervalMs: 0 },
     // Detectors that count over time (distinct subdomains, volumes, beacons, silence) start from empty
     // state after a crash (state checkpoints are issue 7): this test covers the per-event rules.
     detection: {

@@ -45,9 +45,9 @@ describe('delivery through outages', () => {
       const sink = new ElasticsearchSink(
         ElasticsearchSinkConfigSchema.parse({
           type: 'elasticsearch',
-          connection: { url: elasticsearchUrl(), request_timeout_ms: 5_000 },
-          index_prefix: prefix,
-          retry: { max_attempts: 3, initial_delay_ms: 200, max_delay_ms: 1_000 },
+          connection: { url: elasticsearchUrl(), requestTimeoutMs: 5_000 },
+          indexPrefix: prefix,
+          retry: { maxAttempts: 3, initialDelayMs: 200, maxDelayMs: 1_000 },
         }),
         ctx,
       );
@@ -111,8 +111,8 @@ describe('delivery through outages', () => {
         type: 'webhook',
         url: rx.url,
         secret: { env: 'HOOK_SECRET' },
-        retry: { max_attempts: 3, initial_delay_ms: 50, max_delay_ms: 200 },
-        rate_limit: { per_second: 500, burst: 100 },
+        retry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 200 },
+        rateLimit: { perSecond: 500, burst: 100 },
       }),
       ctx,
     );

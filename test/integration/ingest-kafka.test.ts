@@ -13,6 +13,7 @@ import type { EgressEvent } from '../../src/identity/types.js';
 import { type DeadLetter, deadLetter } from '../../src/parse/dead-letter.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import type { LineOrigin } from '../../src/parse/types.js';
+import { KafkaSourceConfigSchema } from '../../src/sources/config.js';
 import { KafkaSource } from '../../src/sources/kafka.js';
 import { loadFixtures } from '../fixtures/load.js';
 import { kafkaBrokers, uniqueName } from './helpers/stack.js';
@@ -69,7 +70,15 @@ describe('ingest from Kafka', () => {
     await producer.send({ topic, messages: MESSAGES.map((value) => ({ value })) });
     await producer.disconnect();
 
-    const source = new KafkaSource({ brokers, groupId, topics: [topic], fromBeginning: true });
+    const source = new KafkaSource(
+      KafkaSourceConfigSchema.parse({
+        type: 'kafka',
+        connection: { brokers },
+        groupId,
+        topics: [topic],
+        fromBeginning: true,
+      }),
+    );
     const decoder = new LineDecoder();
     const normalizer = new Normalizer(MeshConfigSchema.parse({}));
     const got: Consumed = { events: [], dead: [], skipped: [] };

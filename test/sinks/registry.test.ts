@@ -17,7 +17,7 @@ describe('sink configuration', () => {
           sinks: [
             { type: 'stdout' },
             { type: 'webhook', url: 'not a url' },
-            { type: 'elasticsearch', index_prefix: 'Upper', bogus: 1 },
+            { type: 'elasticsearch', indexPrefix: 'Upper', bogus: 1 },
             { type: 'carrier-pigeon' },
           ],
         },
@@ -29,7 +29,7 @@ describe('sink configuration', () => {
     expect(caught).toBeInstanceOf(ConfigError);
     const problems = (caught as ConfigError).problems.join('\n');
     expect(problems).toMatch(/sinks\[1\]\.url: expected an http\(s\) URL/);
-    expect(problems).toMatch(/sinks\[2\]\.index_prefix: expected a lowercase index name prefix/);
+    expect(problems).toMatch(/sinks\[2\]\.indexPrefix: expected a lowercase index name prefix/);
     expect(problems).toMatch(/sinks\[2\]: Unrecognized key: "bogus"/);
     expect(problems).toMatch(
       /sinks\[3\]\.type: unknown sink type; expected one of stdout, file, kafka, elasticsearch, webhook, pagerduty, slack/,
@@ -41,7 +41,7 @@ describe('sink configuration', () => {
       {
         sinks: [
           { type: 'webhook', url: 'http://127.0.0.1:1/h', secret: { env: 'NOPE_SECRET' } },
-          { type: 'pagerduty', routing_key: { file: '/nonexistent/key' } },
+          { type: 'pagerduty', routingKey: { file: '/nonexistent/key' } },
           { type: 'stdout' },
           { type: 'stdout' },
         ],
@@ -52,7 +52,7 @@ describe('sink configuration', () => {
     expect(problems).toContain('sinks[0] (webhook).secret: the environment variable NOPE_SECRET is not set.');
     expect(
       problems.some((p) =>
-        p.startsWith('sinks[1] (pagerduty).routing_key: cannot read the secret file /nonexistent/key'),
+        p.startsWith('sinks[1] (pagerduty).routingKey: cannot read the secret file /nonexistent/key'),
       ),
     ).toBe(true);
     expect(

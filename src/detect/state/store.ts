@@ -161,6 +161,88 @@ export class DetectionState {
       if (partData !== undefined) part.importIdentity(identity, partData);
     }
   }
+
+  /**
+   * The state of one identity as bytes, for changelogs: the baselines' own bytes (no base64, no
+   * JSON around them) and the detectors' parts as one small JSON block. Layout: u8 version (2),
+   * then for hosts and domains: u32 count, per entry u16 name length, name (UTF-8), BASELINE_BYTES;
+   * then u32 length and the parts JSON. A JSON export starts with '{', so readers can tell them apart.
+   */
+  exportKeyBytes(identity: string): Buffer {
+    const prefix = identity + KEY_SEP;
+    const tables = [this.hosts, this.domains];
+    const picked: [Buffer, Baseline][][] = [[], []];
+    let size = 1 + 8 + 4;
+    for (let t = 0; t < 2; t++) {
+      for (const [key, entry] of (tables[t] as KeyTable<Baseline>).entries()) {
+        if (!key.startsWith(prefix)) continue;
+        const name = Buffer.from(key.slice(prefix.length), 'utf8');
+        (picked[t] as [Buffer, Baseline][]).push([name, entry.value]);
+        size += 2 + name.length + BASELINE_BYTES;
+      }
+    }
+    const parts: Record<string, unknown> = {};
+    let anyPart = false;
+    for (const part of this.parts) {
+      const data = part.exportIdentity(identity);
+      if (data !== undefined) {
+        parts[part.name] = data;
+        anyPart = true;
+      }
+    }
+    const partsJson = anyPart ? Buffer.from(JSON.stringify(parts), 'utf8') : Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(size + partsJson.length);
+    let o = out.writeUInt8(2, 0);
+    for (const entries of picked) {
+      o = out.writeUInt32LE(entries.length, o);
+      for (const [name, baseline] of entries) {
+        o = out.writeUInt16LE(name.length, o);
+        o += name.copy(out, o);
+        out.set(new Uint8Array(baseline.buffer), o);
+        o += BASELINE_BYTES;
+      }
+    }
+    o = out.writeUInt32LE(partsJson.length, o);
+    partsJson.copy(out, o);
+    return out;
+  }
+
+  /** Restores what `exportKeyBytes` (or, for old changelogs, `exportKey`) produced. */
+  importKeyBytes(identity: string, bytes: Uint8Array): void {
+    if (bytes[0] === 0x7b) {
+      this.importKey(identity, Buffer.from(bytes).toString('utf8'));
+      return;
+    }
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (b.length < 13 || b[0] !== 2) throw new Error(`unsupported binary state for ${identity}`);
+    const prefix = identity + KEY_SEP;
+    let o = 1;
+    for (const table of [this.hosts, this.domains]) {
+      const count = b.readUInt32LE(o);
+      o += 4;
+      for (let k = 0; k < count; k++) {
+        const len = b.readUInt16LE(o);
+        o += 2;
+        const name = b.toString('utf8', o, o + len);
+        o += len;
+        if (o + BASELINE_BYTES > b.length)
+          throw new Error(`binary state for ${identity} is truncated at ${name}`);
+        const buf = new ArrayBuffer(BASELINE_BYTES);
+        new Uint8Array(buf).set(b.subarray(o, o + BASELINE_BYTES));
+        o += BASELINE_BYTES;
+        const baseline = new Baseline(buf);
+        table.set(prefix + name, baseline, Math.floor(baseline.lastSeen / 60_000));
+      }
+    }
+    const partsLength = b.readUInt32LE(o);
+    o += 4;
+    if (partsLength === 0) return;
+    const parts = JSON.parse(b.toString('utf8', o, o + partsLength)) as Record<string, unknown>;
+    for (const part of this.parts) {
+      const partData = parts[part.name];
+      if (partData !== undefined) part.importIdentity(identity, partData);
+    }
+  }
 }
 
 function newBaseline(): Baseline {

@@ -103,7 +103,7 @@ export async function bulkWrite(
     }
     pending = retryNext;
     if (pending.length === 0) break;
-    if (attempt >= retry.max_attempts || signal.aborted) {
+    if (attempt >= retry.maxAttempts || signal.aborted) {
       throw new SentinelError(
         'ESN_SERVER_UNREACHABLE',
         `Elasticsearch ${where}: ${pending.length} document(s) still failing after ${attempt} attempt(s): ${lastReason}`,

@@ -21,10 +21,10 @@ export const ElasticsearchSinkConfigSchema = z
   .object({
     type: z.literal('elasticsearch'),
     name: z.string().optional().describe('A name for logs and metrics; defaults to `elasticsearch`.'),
-    connection: ElasticsearchConnectionSchema.default({ request_timeout_ms: 30_000 }).describe(
+    connection: ElasticsearchConnectionSchema.default({ requestTimeoutMs: 30_000 }).describe(
       'URL, auth and TLS.',
     ),
-    index_prefix: z
+    indexPrefix: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected a lowercase index name prefix')
       .default('egress-sentinel')
@@ -50,7 +50,7 @@ export const ElasticsearchSinkConfigSchema = z
       })
       .strict()
       .default({ alerts: true, flows: true, baselines: true, events: false }),
-    install_templates: z.boolean().default(true).describe('Install or update the index templates at start.'),
+    installTemplates: z.boolean().default(true).describe('Install or update the index templates at start.'),
     shards: z.number().int().positive().default(1).describe('Primary shards for new indices.'),
     replicas: z.number().int().min(0).default(0).describe('Replicas for new indices (0 on a single node).'),
     retry: RetrySchema.default(DEFAULT_RETRY).describe('Retries of transient failures within one write.'),
@@ -75,20 +75,20 @@ export class ElasticsearchSink implements Sink {
     this.name = config.name ?? 'elasticsearch';
     this.url = elasticsearchUrl(config.connection, ctx.env);
     this.client = new Client(resolveElasticsearchOptions(config.connection, ctx.env));
-    this.names = indexNames(config.index_prefix);
+    this.names = indexNames(config.indexPrefix);
     this.select = config.write;
     this.wantsEvents = config.write.events;
   }
 
   async start(): Promise<void> {
     const api = await checkApis(this.client, this.url);
-    if (this.config.install_templates) {
+    if (this.config.installTemplates) {
       // Retention (ILM policy or deleting old indices) is the setup command's job.
       await installTemplates(
         this.client,
         this.url,
         {
-          prefix: this.config.index_prefix,
+          prefix: this.config.indexPrefix,
           shards: this.config.shards,
           replicas: this.config.replicas,
           retentionDays: null,

@@ -2,7 +2,7 @@
  * Paging sinks: the generic signed webhook, PagerDuty Events v2 and Slack incoming webhooks. Each
  * endpoint has a route (severity, rules, statuses), a token-bucket rate limit and retries with
  * backoff. A status that can never succeed (400, 401, 404, ...) is dead-lettered with the reason at
- * once. When retries of a transient failure run out, `on_exhausted` decides: `pause` (default)
+ * once. When retries of a transient failure run out, `onExhausted` decides: `pause` (default)
  * fails the write so the pipeline stops consuming and retries the batch later, losing nothing;
  * `dead_letter` records the alert and moves on, so a dead pager never holds up the other sinks.
  * Alerts already delivered are remembered (bounded), so a retried batch does not page twice.
@@ -26,15 +26,15 @@ const common = {
   retry: RetrySchema.default(DEFAULT_RETRY).describe(
     'Retries per alert, with exponential backoff and jitter.',
   ),
-  rate_limit: z
+  rateLimit: z
     .object({
-      per_second: z.number().positive().default(5).describe('Sustained requests per second.'),
+      perSecond: z.number().positive().default(5).describe('Sustained requests per second.'),
       burst: z.number().int().positive().default(10).describe('Requests allowed at once.'),
     })
     .strict()
-    .default({ per_second: 5, burst: 10 }),
-  timeout_ms: z.number().int().positive().default(10_000).describe('Timeout of one request.'),
-  on_exhausted: z
+    .default({ perSecond: 5, burst: 10 }),
+  timeoutMs: z.number().int().positive().default(10_000).describe('Timeout of one request.'),
+  onExhausted: z
     .enum(['pause', 'dead_letter'])
     .default('pause')
     .describe(
@@ -58,7 +58,7 @@ export const PagerDutySinkConfigSchema = z
   .object({
     type: z.literal('pagerduty'),
     url: HttpUrlSchema.default(PAGERDUTY_EVENTS_URL).describe('Events API v2 endpoint.'),
-    routing_key: SecretRefSchema.describe('Integration (routing) key, from env or file.'),
+    routingKey: SecretRefSchema.describe('Integration (routing) key, from env or file.'),
     ...common,
   })
   .strict()
@@ -81,7 +81,7 @@ export type AnyWebhookConfig = WebhookSinkConfig | PagerDutySinkConfig | SlackSi
 /** Cross-field checks that need the environment: secrets that are unset or unreadable. */
 export function webhookProblems(config: AnyWebhookConfig, env: NodeJS.ProcessEnv): string[] {
   if (config.type === 'webhook') return secretProblems(config.secret, env, 'secret');
-  if (config.type === 'pagerduty') return secretProblems(config.routing_key, env, 'routing_key');
+  if (config.type === 'pagerduty') return secretProblems(config.routingKey, env, 'routingKey');
   const problems = secretProblems(config.url, env, 'url');
   if (problems.length === 0 && !URL.canParse(readSecret(config.url, env, 'url')))
     problems.push('url: the secret is not a URL');
@@ -103,14 +103,14 @@ export class WebhookSink implements Sink {
     private readonly ctx: SinkContext,
   ) {
     this.name = config.name ?? config.type;
-    this.limiter = new TokenBucket(config.rate_limit.per_second, config.rate_limit.burst);
+    this.limiter = new TokenBucket(config.rateLimit.perSecond, config.rateLimit.burst);
     if (config.type === 'webhook') {
       const secret =
         config.secret === undefined ? null : readSecret(config.secret, ctx.env, `${this.name}: secret`);
       this.request = (a) => genericRequest(config.url, a, secret);
       this.endpoint = config.url;
     } else if (config.type === 'pagerduty') {
-      const key = readSecret(config.routing_key, ctx.env, `${this.name}: routing_key`);
+      const key = readSecret(config.routingKey, ctx.env, `${this.name}: routingKey`);
       this.request = (a) => pagerDutyRequest(config.url, a, key);
       this.endpoint = config.url;
     } else {
@@ -129,7 +129,7 @@ export class WebhookSink implements Sink {
       if (this.delivered.has(key)) continue;
       const result = await deliver(this.request(alert), {
         retry: this.config.retry,
-        timeoutMs: this.config.timeout_ms,
+        timeoutMs: this.config.timeoutMs,
         limiter: this.limiter,
         signal: this.ctx.signal,
         onRetry: (attempt, reason) => {
@@ -141,7 +141,7 @@ export class WebhookSink implements Sink {
           });
         },
       });
-      if (result.outcome === 'exhausted' && this.config.on_exhausted === 'pause') {
+      if (result.outcome === 'exhausted' && this.config.onExhausted === 'pause') {
         throw new SentinelError(
           'ESN_SINK',
           `${this.name}: ${result.reason} (after ${result.attempts} attempts)`,

@@ -73,10 +73,10 @@ export async function deliver(req: HttpRequest, o: DeliveryOptions): Promise<Del
   };
   try {
     const status = await pRetry(attempt, {
-      retries: o.retry.max_attempts - 1,
+      retries: o.retry.maxAttempts - 1,
       factor: 2,
-      minTimeout: o.retry.initial_delay_ms,
-      maxTimeout: o.retry.max_delay_ms,
+      minTimeout: o.retry.initialDelayMs,
+      maxTimeout: o.retry.maxDelayMs,
       randomize: true,
       signal: o.signal,
       onFailedAttempt: (e) => {

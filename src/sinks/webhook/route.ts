@@ -6,12 +6,12 @@ const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, cr
 
 export const RouteSchema = z
   .object({
-    min_severity: z
+    minSeverity: z
       .enum(['low', 'medium', 'high', 'critical'])
       .default('low')
       .describe('Send alerts of at least this severity.'),
     rules: z.array(z.enum(RULE_IDS)).min(1).optional().describe('Only these rule ids (default: every rule).'),
-    exclude_rules: z.array(z.enum(RULE_IDS)).default([]).describe('Never these rule ids.'),
+    excludeRules: z.array(z.enum(RULE_IDS)).default([]).describe('Never these rule ids.'),
     statuses: z
       .array(z.enum(['firing', 'resolved']))
       .min(1)
@@ -23,14 +23,14 @@ export const RouteSchema = z
 export type Route = z.infer<typeof RouteSchema>;
 
 export const DEFAULT_ROUTE: Route = {
-  min_severity: 'low',
-  exclude_rules: [],
+  minSeverity: 'low',
+  excludeRules: [],
   statuses: ['firing', 'resolved'],
 };
 
 export function routeMatches(route: Route, alert: Alert): boolean {
-  if (SEVERITY_RANK[alert.severity] < SEVERITY_RANK[route.min_severity]) return false;
+  if (SEVERITY_RANK[alert.severity] < SEVERITY_RANK[route.minSeverity]) return false;
   if (route.rules !== undefined && !route.rules.includes(alert.rule.id)) return false;
-  if (route.exclude_rules.includes(alert.rule.id)) return false;
+  if (route.excludeRules.includes(alert.rule.id)) return false;
   return route.statuses.includes(alert.alert.status);
 }

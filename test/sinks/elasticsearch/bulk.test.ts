@@ -60,7 +60,7 @@ async function fakeBulk(
   return { client: new Client({ node: `http://127.0.0.1:${port}`, maxRetries: 0 }), seen };
 }
 
-const retry = { max_attempts: 4, initial_delay_ms: 5, max_delay_ms: 20 };
+const retry = { maxAttempts: 4, initialDelayMs: 5, maxDelayMs: 20 };
 const docs: BulkDoc[] = ['ok', 'dup', 'busy', 'bad'].map((id) => ({
   index: 'x',
   id,
@@ -101,7 +101,7 @@ describe('bulkWrite', () => {
   it('retries when the server is unreachable', async () => {
     const client = new Client({ node: 'http://127.0.0.1:1', maxRetries: 0 });
     await expect(
-      bulkWrite(client, docs.slice(0, 1), { ...retry, max_attempts: 2 }, new AbortController().signal, 'es'),
+      bulkWrite(client, docs.slice(0, 1), { ...retry, maxAttempts: 2 }, new AbortController().signal, 'es'),
     ).rejects.toThrow(/still failing after 2 attempt/);
   });
 });

@@ -8,7 +8,7 @@ import {
 } from '../../../src/sinks/webhook/index.js';
 import { makeAlert, type Receiver, startReceiver, testContext } from '../helpers.js';
 
-const fastRetry = { max_attempts: 4, initial_delay_ms: 5, max_delay_ms: 20 };
+const fastRetry = { maxAttempts: 4, initialDelayMs: 5, maxDelayMs: 20 };
 
 describe('WebhookSink', () => {
   let rx: Receiver;
@@ -70,16 +70,16 @@ describe('WebhookSink', () => {
     expect(ctx.deadLetters).toHaveLength(0);
   });
 
-  it('dead-letters after the last retry when on_exhausted is dead_letter', async () => {
+  it('dead-letters after the last retry when onExhausted is dead_letter', async () => {
     rx.respond = () => 503;
-    const { sink, ctx } = genericSink({ on_exhausted: 'dead_letter' });
+    const { sink, ctx } = genericSink({ onExhausted: 'dead_letter' });
     await sink.write({ ...EMPTY_BATCH, alerts: [makeAlert({ id: 'lost' })] });
     expect(rx.requests).toHaveLength(4);
     expect(ctx.deadLetters[0]?.reason).toMatch(/503.*after 4 attempts/);
   });
 
   it('sends only the alerts its route selects', async () => {
-    const { sink } = genericSink({ route: { min_severity: 'high', exclude_rules: ['beaconing'] } });
+    const { sink } = genericSink({ route: { minSeverity: 'high', excludeRules: ['beaconing'] } });
     await sink.write({
       ...EMPTY_BATCH,
       alerts: [
@@ -92,7 +92,7 @@ describe('WebhookSink', () => {
   });
 
   it('holds to the per-endpoint rate limit', async () => {
-    const { sink } = genericSink({ rate_limit: { per_second: 20, burst: 1 } });
+    const { sink } = genericSink({ rateLimit: { perSecond: 20, burst: 1 } });
     const t0 = Date.now();
     await sink.write({
       ...EMPTY_BATCH,
@@ -104,7 +104,7 @@ describe('WebhookSink', () => {
 
   it('never logs the signing secret', async () => {
     rx.respond = () => 503;
-    const { sink, ctx } = genericSink({ on_exhausted: 'dead_letter' });
+    const { sink, ctx } = genericSink({ onExhausted: 'dead_letter' });
     await sink.write({ ...EMPTY_BATCH, alerts: [makeAlert()] });
     expect(JSON.stringify(ctx.logs) + JSON.stringify(ctx.deadLetters)).not.toContain('k3y');
   });
@@ -112,7 +112,7 @@ describe('WebhookSink', () => {
   it('sends PagerDuty a trigger and then a resolve with the same dedup_key', async () => {
     const ctx = testContext({ PD_KEY: 'routing-123' });
     const sink = new WebhookSink(
-      PagerDutySinkConfigSchema.parse({ type: 'pagerduty', url: rx.url, routing_key: { env: 'PD_KEY' } }),
+      PagerDutySinkConfigSchema.parse({ type: 'pagerduty', url: rx.url, routingKey: { env: 'PD_KEY' } }),
       ctx,
     );
     await sink.write({ ...EMPTY_BATCH, alerts: [makeAlert({ id: 'pd1' })] });
