@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveKafkaConfig } from '../src/config/connections.js';
 import { loadPipelineConfig } from '../src/pipeline/config.js';
@@ -37,6 +37,12 @@ describe('example pipelines', () => {
       'sinks[3] (pagerduty).routingKey: the environment variable PAGERDUTY_ROUTING_KEY is not set.',
       'sinks[4] (slack).url: the environment variable SLACK_WEBHOOK_URL is not set.',
     ]);
+  });
+
+  it('resolves policy files relative to the config file, whatever the working directory', () => {
+    const config = loadPipelineConfig(join(DIR, 'embedded.yaml'));
+    expect(config.policies).toEqual([resolve(DIR, '../deploy/istio/authorization-policy.yaml')]);
+    expect(configProblems(config, {}, 'embedded.yaml')).toEqual([]);
   });
 
   it('production.yaml takes the Kafka brokers of its source and alert feed from KAFKA_BROKERS', () => {

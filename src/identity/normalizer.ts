@@ -31,6 +31,8 @@ import type { EgressEvent, EgressPath, Reporter } from './types.js';
 import { WorkloadMap } from './workload-map.js';
 
 const GATEWAY_PORTS = new Set([8080, 8443]);
+/** A pod's first sidecar line may be logged a little after its first gateway leg. */
+const OWNER_GRACE_MS = 5000;
 
 /** What `outbound|PORT|SUBSET|HOST` (or another cluster name) says, computed once per name. */
 interface ClusterName {
@@ -277,6 +279,8 @@ export class Normalizer {
     // Gateway line: the caller is the downstream peer.
     let ip = r.downstreamRemoteAddress === null ? null : addrHost(r.downstreamRemoteAddress);
     let owner = ip === null ? null : this.workloads.lookup(ip, time);
+    // Only the direct peer's IP may teach workload -> principal: X-Forwarded-For is the client's word.
+    const direct = owner !== null;
     if (owner === null && r.xForwardedFor !== null) {
       const comma = r.xForwardedFor.indexOf(',');
       const first = (comma < 0 ? r.xForwardedFor : r.xForwardedFor.slice(0, comma)).trim();
@@ -297,7 +301,11 @@ export class Normalizer {
         const key = this.keyOf(owner.namespace, owner.workload);
         s.key = key;
         // Teach workload -> principal only from an owner fresh at this time (IPs are reused).
-        if (owner.firstSeen <= time + 5000 && time - owner.lastSeen <= this.principals.ownerFreshMs)
+        if (
+          direct &&
+          owner.firstSeen <= time + OWNER_GRACE_MS &&
+          time - owner.lastSeen <= this.principals.ownerFreshMs
+        )
           this.principals.learn(key, owner.namespace, owner.workload, principal as string, time);
         return;
       }

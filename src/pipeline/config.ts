@@ -5,6 +5,7 @@
  * once with its path.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DetectionConfigSchema } from '../detect/config.js';
@@ -90,5 +91,8 @@ export function loadPipelineConfig(file: string): PipelineConfig {
   } catch (err) {
     throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
   }
-  return parsePipelineConfig(raw, file);
+  const config = parsePipelineConfig(raw, file);
+  // Policy paths are relative to the config file (as documented), not to the working directory.
+  config.policies = config.policies.map((p) => resolve(dirname(file), p));
+  return config;
 }

@@ -83,6 +83,31 @@ describe('deploy manifests', () => {
     expect(((service.spec as Obj).ports as Obj[])[0]).toMatchObject({ port: 9464, targetPort: 'metrics' });
   });
 
+  it.each([
+    'deploy/k8s/base',
+    'deploy/k8s/overlays/production',
+  ])('%s mounts a pipeline config that validates and takes its Kafka brokers from KAFKA_BROKERS', (dir) => {
+    const ms = render(dir);
+    const cm = find(ms, 'ConfigMap', 'egress-sentinel-config') as Manifest & { data: Record<string, string> };
+    const config = parsePipelineConfig(parseYaml(cm.data['pipeline.yaml'] as string), `${dir} pipeline.yaml`);
+    const source = config.sources[0];
+    expect(source?.type === 'kafka' ? source.connection.brokers : 'not kafka').toBeUndefined();
+    const container = (
+      ((((find(ms, 'Deployment') as Obj).spec as Obj).template as Obj).spec as Obj).containers as Obj[]
+    )[0] as Obj;
+    const env = (container.env as { name: string; value?: string }[]).find((e) => e.name === 'KAFKA_BROKERS');
+    expect(env?.value).toMatch(/^[^\s:,]+:\d+(,[^\s:,]+:\d+)*$/);
+  });
+
+  it('the scaled overlay pipeline config validates and takes its Kafka brokers from KAFKA_BROKERS', () => {
+    // The test renderer does not do `replicas:`, so the overlay's config file is read directly.
+    const file = 'deploy/k8s/overlays/scaled/pipeline.yaml';
+    const config = parsePipelineConfig(parseYaml(readFileSync(file, 'utf8')), file);
+    expect(config.scale.enabled).toBe(true);
+    const source = config.sources[0];
+    expect(source?.type === 'kafka' ? source.connection.brokers : 'not kafka').toBeUndefined();
+  });
+
   it('mounts a ConfigMap whose pipeline config validates with the real schema and whose policies parse', () => {
     const ms = render('deploy/k8s/base');
     const cm = find(ms, 'ConfigMap', 'egress-sentinel-config') as Manifest & { data: Record<string, string> };

@@ -32,7 +32,13 @@ function sidecarLeg(
 }
 
 /** The egress gateway's leg: the caller's principal and pod IP. */
-function gatewayLeg(n: Normalizer, time: number, callerIp: string, principal: string | null): EgressEvent {
+function gatewayLeg(
+  n: Normalizer,
+  time: number,
+  callerIp: string,
+  principal: string | null,
+  xff: string | null = null,
+): EgressEvent {
   const r = newAccessRecord();
   r.startTime = time;
   r.upstreamCluster = 'outbound|443||api.ibm.com';
@@ -41,6 +47,7 @@ function gatewayLeg(n: Normalizer, time: number, callerIp: string, principal: st
   r.downstreamRemoteAddress = `${callerIp}:34868`;
   r.requestedServerName = 'api.ibm.com';
   r.peerPrincipal = principal;
+  r.xForwardedFor = xff;
   const meta = {
     ...newShipperMeta(),
     namespace: 'istio-system',
@@ -102,6 +109,13 @@ describe('learning workload principals from gateway legs', () => {
     // An hour later a pod of another app-a workload (service account "reporter") reuses the IP.
     gatewayLeg(n, T0 + 60 * MIN, '10.244.0.12', A2);
     expect(n.principals.principalOf('app-a/app-a', T0 + 61 * MIN)).toBe(A);
+  });
+
+  it('learns nothing from an X-Forwarded-For hop, which the client writes itself', () => {
+    const n = new Normalizer(MeshConfigSchema.parse({}));
+    sidecarLeg(n, T0, 'app-a', 'app-a', 'app-a-1', '10.244.0.12');
+    gatewayLeg(n, T0 + 2, '10.9.9.9', A2, '10.244.0.12');
+    expect(n.principals.principalOf('app-a/app-a', T0 + MIN)).toBeNull();
   });
 
   it('forgets pairings idle longer than the limit, by event time', () => {
