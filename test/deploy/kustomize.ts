@@ -108,7 +108,13 @@ export function render(dir: string): Manifest[] {
       data[f.split('/').pop() as string] = readFileSync(join(dir, f), 'utf8');
     for (const l of (g.literals as string[] | undefined) ?? [])
       data[l.slice(0, l.indexOf('='))] = l.slice(l.indexOf('=') + 1);
-    out.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: String(g.name) }, data });
+    // behavior: merge (an overlay replacing files of a base's generated ConfigMap).
+    const base =
+      g.behavior === 'merge'
+        ? out.find((m) => m.kind === 'ConfigMap' && m.metadata.name === g.name)
+        : undefined;
+    if (base !== undefined) base.data = { ...(base.data as Record<string, string>), ...data };
+    else out.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: String(g.name) }, data });
   }
   for (const p of (k.patches as Obj[] | undefined) ?? []) {
     const text = typeof p.path === 'string' ? readFileSync(join(dir, p.path), 'utf8') : String(p.patch);
