@@ -87,7 +87,7 @@ describe('deploy manifests', () => {
   it.each([
     'deploy/k8s/base',
     'deploy/k8s/overlays/production',
-  'deploy/k8s/overlays/scaled',
+    'deploy/k8s/overlays/scaled',
   ])('%s mounts a pipeline config that validates and takes its Kafka brokers from KAFKA_BROKERS', (dir) => {
     const ms = render(dir);
     const cm = find(ms, 'ConfigMap', 'egress-sentinel-config') as Manifest & { data: Record<string, string> };
