@@ -3,9 +3,21 @@
  * once per minute of event time (cheap approximate LRU: Map keeps insertion order, so the first
  * entries are the coldest). Evictions are counted so the engine can say so in a `state-eviction`
  * finding instead of growing without limit.
+ *
+ * With `groupSep`, keys are `group + groupSep + name` and the table also keeps an index from group
+ * to its entries, so one group's entries (one identity's baselines, for export) are found without
+ * scanning the table. The index is kept on insert, replace, delete and eviction; `touch` of an
+ * existing key (the hot path) does not touch it.
  */
+export interface KeyTableEntry<V> {
+  value: V;
+  touched: number;
+}
+
 export class KeyTable<V> {
-  private readonly map = new Map<string, { value: V; touched: number }>();
+  private readonly map = new Map<string, KeyTableEntry<V>>();
+  /** group -> (name after the separator -> the same entry object as in `map`). */
+  private readonly groups: Map<string, Map<string, KeyTableEntry<V>>> | null;
   /** Evictions since the last `takeEvictions()`. */
   private evictedSinceReport = 0;
   private lastEvictedKey: string | null = null;
@@ -14,7 +26,10 @@ export class KeyTable<V> {
   constructor(
     readonly name: string,
     readonly maxKeys: number,
-  ) {}
+    readonly groupSep: string | null = null,
+  ) {
+    this.groups = groupSep === null ? null : new Map();
+  }
 
   get size(): number {
     return this.map.size;
@@ -43,11 +58,41 @@ export class KeyTable<V> {
 
   /** Inserts (or replaces) state, e.g. on import; may evict the coldest key. */
   set(key: string, value: V, minute = 0): void {
-    this.map.delete(key);
-    this.map.set(key, { value, touched: minute });
+    const entry: KeyTableEntry<V> = { value, touched: minute };
+    if (this.map.delete(key)) this.unindex(key);
+    this.map.set(key, entry);
+    if (this.groups !== null) this.index(key, entry);
     while (this.map.size > this.maxKeys) {
       const coldest = this.map.keys().next().value as string;
       this.map.delete(coldest);
+      this.unindex(coldest);
+      this.evictedSinceReport++;
+      this.evictedTotal++;
+      this.lastEvictedKey = coldest;
+    }
+  }
+
+  /**
+   * Inserts (or replaces) `names` of one group (import of one identity): the group is looked up
+   * once and the full key built once per name. Same eviction as `set`.
+   */
+  setInGroup(group: string, name: string, value: V, minute = 0): void {
+    const key = group + (this.groupSep ?? '') + name;
+    const entry: KeyTableEntry<V> = { value, touched: minute };
+    if (this.map.delete(key)) this.unindex(key);
+    this.map.set(key, entry);
+    if (this.groups !== null) {
+      let g = this.groups.get(group);
+      if (g === undefined) {
+        g = new Map();
+        this.groups.set(group, g);
+      }
+      g.set(name, entry);
+    }
+    while (this.map.size > this.maxKeys) {
+      const coldest = this.map.keys().next().value as string;
+      this.map.delete(coldest);
+      this.unindex(coldest);
       this.evictedSinceReport++;
       this.evictedTotal++;
       this.lastEvictedKey = coldest;
@@ -55,11 +100,21 @@ export class KeyTable<V> {
   }
 
   delete(key: string): void {
-    this.map.delete(key);
+    if (this.map.delete(key)) this.unindex(key);
   }
 
-  entries(): IterableIterator<[string, { value: V; touched: number }]> {
+  entries(): IterableIterator<[string, KeyTableEntry<V>]> {
     return this.map.entries();
+  }
+
+  /** The entries of one group, by name after the separator (empty without `groupSep`). O(group). */
+  group(group: string): ReadonlyMap<string, KeyTableEntry<V>> {
+    return this.groups?.get(group) ?? EMPTY;
+  }
+
+  /** Every group that has at least one entry. O(groups). */
+  groupNames(): IterableIterator<string> {
+    return (this.groups ?? EMPTY_GROUPS).keys();
   }
 
   /** Evictions since the last call, and one example key, then resets the count. */
@@ -69,4 +124,32 @@ export class KeyTable<V> {
     this.lastEvictedKey = null;
     return out;
   }
+
+  private index(key: string, entry: KeyTableEntry<V>): void {
+    const groups = this.groups as Map<string, Map<string, KeyTableEntry<V>>>;
+    const at = key.indexOf(this.groupSep as string);
+    if (at < 0) throw new Error(`${this.name} key without group separator: ${JSON.stringify(key)}`);
+    const group = key.slice(0, at);
+    let g = groups.get(group);
+    if (g === undefined) {
+      g = new Map();
+      groups.set(group, g);
+    }
+    g.set(key.slice(at + (this.groupSep as string).length), entry);
+  }
+
+  private unindex(key: string): void {
+    if (this.groups === null) return;
+    const sep = this.groupSep as string;
+    const at = key.indexOf(sep);
+    if (at < 0) return;
+    const group = key.slice(0, at);
+    const g = this.groups.get(group);
+    if (g === undefined) return;
+    g.delete(key.slice(at + sep.length));
+    if (g.size === 0) this.groups.delete(group);
+  }
 }
+
+const EMPTY = new Map<string, never>();
+const EMPTY_GROUPS = new Map<string, never>();

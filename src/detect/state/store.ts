@@ -72,8 +72,9 @@ export class DetectionState {
   private lastSidecarLeg = Number.NEGATIVE_INFINITY;
 
   constructor(readonly options: StateOptions) {
-    this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys);
-    this.domains = new KeyTable<Baseline>('identity-domain', options.maxKeys);
+    // Grouped by identity: export/import of one identity is O(its entries), not O(table).
+    this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys, KEY_SEP);
+    this.domains = new KeyTable<Baseline>('identity-domain', options.maxKeys, KEY_SEP);
   }
 
   register(part: PersistentPart): void {
@@ -106,25 +107,21 @@ export class DetectionState {
   /** Every identity that has any state. */
   keys(): string[] {
     const ids = new Set<string>();
-    for (const table of [this.hosts, this.domains]) {
-      for (const [key] of table.entries()) ids.add(key.slice(0, key.indexOf(KEY_SEP)));
-    }
+    for (const id of this.hosts.groupNames()) ids.add(id);
+    for (const id of this.domains.groupNames()) ids.add(id);
     for (const part of this.parts) for (const id of part.identities()) ids.add(id);
     return [...ids].sort();
   }
 
-  /** The state of one identity as a JSON string (baselines base64-encoded). O(keys). */
+  /** The state of one identity as a JSON string (baselines base64-encoded). O(its entries). */
   exportKey(identity: string): string {
-    const prefix = identity + KEY_SEP;
     const out: ExportedState = { v: 1, hosts: {}, domains: {}, parts: {} };
     for (const [name, table] of [
       ['hosts', this.hosts],
       ['domains', this.domains],
     ] as const) {
-      for (const [key, entry] of table.entries()) {
-        if (key.startsWith(prefix))
-          out[name][key.slice(prefix.length)] = Buffer.from(entry.value.buffer).toString('base64');
-      }
+      for (const [dest, entry] of table.group(identity))
+        out[name][dest] = Buffer.from(entry.value.buffer).toString('base64');
     }
     for (const part of this.parts) {
       const data = part.exportIdentity(identity);
@@ -139,7 +136,6 @@ export class DetectionState {
     if (data.v !== 1 || typeof data.hosts !== 'object' || typeof data.domains !== 'object') {
       throw new Error(`unsupported state for ${identity}`);
     }
-    const prefix = identity + KEY_SEP;
     for (const [name, table] of [
       ['hosts', this.hosts],
       ['domains', this.domains],
@@ -153,7 +149,7 @@ export class DetectionState {
         const buf = new ArrayBuffer(BASELINE_BYTES);
         new Uint8Array(buf).set(bytes);
         const baseline = new Baseline(buf);
-        table.set(prefix + dest, baseline, Math.floor(baseline.lastSeen / 60_000));
+        table.setInGroup(identity, dest, baseline, Math.floor(baseline.lastSeen / 60_000));
       }
     }
     for (const part of this.parts) {
@@ -169,14 +165,12 @@ export class DetectionState {
    * then u32 length and the parts JSON. A JSON export starts with '{', so readers can tell them apart.
    */
   exportKeyBytes(identity: string): Buffer {
-    const prefix = identity + KEY_SEP;
     const tables = [this.hosts, this.domains];
     const picked: [Buffer, Baseline][][] = [[], []];
     let size = 1 + 8 + 4;
     for (let t = 0; t < 2; t++) {
-      for (const [key, entry] of (tables[t] as KeyTable<Baseline>).entries()) {
-        if (!key.startsWith(prefix)) continue;
-        const name = Buffer.from(key.slice(prefix.length), 'utf8');
+      for (const [dest, entry] of (tables[t] as KeyTable<Baseline>).group(identity)) {
+        const name = Buffer.from(dest, 'utf8');
         (picked[t] as [Buffer, Baseline][]).push([name, entry.value]);
         size += 2 + name.length + BASELINE_BYTES;
       }
@@ -215,7 +209,6 @@ export class DetectionState {
     }
     const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (b.length < 13 || b[0] !== 2) throw new Error(`unsupported binary state for ${identity}`);
-    const prefix = identity + KEY_SEP;
     let o = 1;
     for (const table of [this.hosts, this.domains]) {
       const count = b.readUInt32LE(o);
@@ -227,11 +220,11 @@ export class DetectionState {
         o += len;
         if (o + BASELINE_BYTES > b.length)
           throw new Error(`binary state for ${identity} is truncated at ${name}`);
-        const buf = new ArrayBuffer(BASELINE_BYTES);
-        new Uint8Array(buf).set(b.subarray(o, o + BASELINE_BYTES));
+        // One native allocate-and-copy per baseline (no view objects in between).
+        const start = b.byteOffset + o;
+        const baseline = new Baseline(b.buffer.slice(start, start + BASELINE_BYTES) as ArrayBuffer);
         o += BASELINE_BYTES;
-        const baseline = new Baseline(buf);
-        table.set(prefix + name, baseline, Math.floor(baseline.lastSeen / 60_000));
+        table.setInGroup(identity, name, baseline, Math.floor(baseline.lastSeen / 60_000));
       }
     }
     const partsLength = b.readUInt32LE(o);

@@ -75,3 +75,51 @@ describe('DetectionState binary export per identity', () => {
     expect(stateWithTraffic().exportKeyBytes('nobody/here').length).toBe(13);
   });
 });
+
+describe('DetectionState per-identity index', () => {
+  it('does not export baselines that were evicted, and drops an identity left with none', () => {
+    const state = new DetectionState({ maxKeys: 4, tzOffsetMs: 0 });
+    const source = (key: string) => ({ ...egressEvent().source, key });
+    // app-a gets 3 hosts first (coldest), then app-b 3 hosts: the cap of 4 evicts 2 of app-a's.
+    for (let i = 0; i < 3; i++)
+      state.observe(
+        egressEvent({ time: T0 + i * 60_000, host: `www.a${i}.com`, source: source('app-a/app-a') }),
+      );
+    for (let i = 0; i < 3; i++)
+      state.observe(
+        egressEvent({ time: T0 + (10 + i) * 60_000, host: `www.b${i}.com`, source: source('app-b/app-b') }),
+      );
+    const hostsLeft = [...state.hosts.entries()]
+      .map(([k]) => k)
+      .filter((k) => k.startsWith('app-a/app-a\u0001'));
+    expect(hostsLeft).toEqual(['app-a/app-a\u0001www.a2.com']);
+    expect([...state.domains.group('app-a/app-a').keys()]).toEqual(['a2.com']);
+    const other = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    other.importKeyBytes('app-a/app-a', state.exportKeyBytes('app-a/app-a'));
+    expect([...other.hosts.entries()].map(([k]) => k)).toEqual(hostsLeft);
+    const json = JSON.parse(state.exportKey('app-a/app-a')) as { hosts: Record<string, string> };
+    expect(Object.keys(json.hosts)).toEqual(['www.a2.com']);
+
+    // More app-b traffic evicts app-a's last host and domain: it has no state and exports the empty header.
+    for (let i = 3; i < 8; i++)
+      state.observe(
+        egressEvent({ time: T0 + (20 + i) * 60_000, host: `www.b${i}.com`, source: source('app-b/app-b') }),
+      );
+    expect(state.keys()).toEqual(['app-b/app-b']);
+    expect(state.exportKeyBytes('app-a/app-a').length).toBe(13);
+  });
+
+  it('replaces rather than duplicates a baseline imported twice', () => {
+    const state = stateWithTraffic();
+    const bytes = state.exportKeyBytes('app-a/app-a');
+    const other = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    other.importKeyBytes('app-a/app-a', bytes);
+    other.importKeyBytes('app-a/app-a', bytes);
+    expect(other.hosts.size).toBe(state.hosts.group('app-a/app-a').size);
+    expect(other.hosts.group('app-a/app-a').size).toBe(2);
+    for (const [host, entry] of state.hosts.group('app-a/app-a')) {
+      const copy = other.hosts.group('app-a/app-a').get(host)?.value;
+      expect(Buffer.from(copy?.buffer as ArrayBuffer)).toEqual(Buffer.from(entry.value.buffer));
+    }
+  });
+});
