@@ -6,19 +6,13 @@
  * second signal, or the shutdown grace running out, stops at once without committing the batch.
  */
 import { parseArgs } from 'node:util';
-import { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
-import { Health } from '../observability/health.js';
-import { PipelineMetrics } from '../observability/metrics.js';
-import { type MetricsServer, startMetricsServer } from '../observability/server.js';
 import { buildCore } from '../pipeline/core.js';
-import { DeadLetterFile } from '../pipeline/dead-letters.js';
 import { stderrLog } from '../pipeline/log.js';
 import { runPipeline } from '../pipeline/run.js';
+import { startRuntime } from '../pipeline/runtime.js';
 import { loadCheckedConfig } from '../pipeline/validate.js';
 import { runScaledFromConfig } from '../scale/bootstrap.js';
-import { createSink } from '../sinks/registry.js';
-import type { Sink, SinkContext } from '../sinks/types.js';
 import type { Command } from './command.js';
 
 const HELP = `Usage: egress-sentinel run --config pipelines/FILE.yaml [--log-level debug|info|warn|error]
@@ -54,80 +48,24 @@ export const runCommand: Command = {
     // Several instances in one group: re-keyed by source identity, state checkpointed (docs/scale-out.md).
     if (config.scale.enabled) return runScaledFromConfig(config, log, values.config);
 
-    const shutdown = new AbortController();
-    const stop = new AbortController();
-    let graceTimer: NodeJS.Timeout | undefined;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (shutdown.signal.aborted) {
-        log('warn', 'Second signal: stopping now without committing the batch in flight.', { signal });
-        stop.abort();
-        return;
-      }
-      log('info', 'Shutting down: finishing the batch in flight.', { signal });
-      shutdown.abort();
-      graceTimer = setTimeout(() => stop.abort(), config.delivery.shutdownGraceMs);
-      graceTimer.unref();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-
-    const metrics = new PipelineMetrics({ labels: { pipeline: config.name } });
-    const health = new Health();
-    health.require('sinks started');
-    const deadLetters = new DeadLetterFile(config.delivery.deadLetterFile);
-    const ctx: SinkContext = {
-      deadLetter: (r) => deadLetters.write(r),
-      log,
-      env: process.env,
-      signal: stop.signal,
-      onRetry: (sink) => metrics.sinkRetries.inc({ sink }),
-    };
-    const sinks: Sink[] = [];
-    let server: MetricsServer | null = null;
+    const rt = await startRuntime(config, log, 'Shutting down: finishing the batch in flight.');
+    const { metrics, deadLetters } = rt;
     const core = buildCore(config);
     try {
-      if (config.metrics.enabled) {
-        server = await startMetricsServer({
-          host: config.metrics.host,
-          port: config.metrics.port,
-          registry: metrics.registry,
-          health,
-        });
-        log('info', 'Serving metrics.', { port: server.port });
-      }
-      for (const [i, sinkConfig] of config.sinks.entries()) {
-        const sink = createSink(sinkConfig, ctx);
-        try {
-          await sink.start();
-        } catch (err) {
-          const e = err as Error;
-          throw new SentinelError(
-            err instanceof SentinelError ? err.code : 'ESN_SINK',
-            `sinks[${i}] (${sink.name}) cannot start: ${e.message}`,
-            { cause: err, where: sink.name },
-          );
-        }
-        sinks.push(sink);
-      }
-      health.set('sinks started', true);
-      log('info', 'Pipeline started.', { pipeline: config.name, sinks: sinks.map((s) => s.name).join(',') });
-      const flows = config.flows.enabled
-        ? new FlowAggregator({
-            allowedLatenessMs: config.flows.allowedLatenessMs,
-            snapshotIntervalMs: config.flows.snapshotIntervalMs,
-            baselineTtlMs: 7 * 86_400_000,
-          })
-        : null;
+      log('info', 'Pipeline started.', {
+        pipeline: config.name,
+        sinks: rt.sinks.map((s) => s.name).join(','),
+      });
       const summary = await runPipeline({
         sources: core.sources,
         processor: core.processor,
-        sinks,
-        flows,
+        sinks: rt.sinks,
+        flows: rt.newFlows(),
         holdAcks: config.flows.holdAcks,
         retryInitialMs: config.delivery.retryInitialMs,
         retryMaxMs: config.delivery.retryMaxMs,
-        shutdown: shutdown.signal,
-        stop: stop.signal,
+        shutdown: rt.shutdown,
+        stop: rt.stop,
         log,
         deadLetter: (r) => deadLetters.write(r),
         onSinkFailure: (sink) => metrics.sinkFailures.inc({ sink }),
@@ -154,18 +92,8 @@ export const runCommand: Command = {
       );
       return 0;
     } finally {
-      clearTimeout(graceTimer);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
       for (const s of core.sources) await s.close().catch(() => {});
-      for (const s of sinks)
-        await s
-          .close()
-          .catch((err: unknown) =>
-            log('warn', 'A sink did not close cleanly.', { sink: s.name, error: String(err) }),
-          );
-      await deadLetters.close();
-      await server?.close();
+      await rt.close();
     }
   },
 };
