@@ -70,10 +70,14 @@ export class Baseline {
   readonly head: Float64Array;
   readonly body: Uint16Array;
 
-  constructor(buffer?: ArrayBuffer) {
+  /**
+   * A fresh baseline, or one over BASELINE_BYTES of `buffer` at `byteOffset` (a multiple of 8):
+   * a restore puts all of one identity's baselines in one buffer.
+   */
+  constructor(buffer?: ArrayBuffer, byteOffset = 0) {
     const buf = buffer ?? new ArrayBuffer(BASELINE_BYTES);
-    this.head = new Float64Array(buf, 0, HEAD);
-    this.body = new Uint16Array(buf, HEAD * 8, BODY);
+    this.head = new Float64Array(buf, byteOffset, HEAD);
+    this.body = new Uint16Array(buf, byteOffset + HEAD * 8, BODY);
     if (buffer === undefined) {
       this.head[MINUTE] = -1;
       this.head[HOUR] = -1;
@@ -84,8 +88,9 @@ export class Baseline {
     }
   }
 
-  get buffer(): ArrayBuffer {
-    return this.head.buffer as ArrayBuffer;
+  /** This baseline's BASELINE_BYTES (a view, not a copy). */
+  get bytes(): Uint8Array {
+    return new Uint8Array(this.head.buffer, this.head.byteOffset, BASELINE_BYTES);
   }
   get firstSeen(): number {
     return this.head[FIRST_SEEN] as number;

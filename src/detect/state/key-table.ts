@@ -61,37 +61,29 @@ export class KeyTable<V> {
 
   /** Inserts (or replaces) state, e.g. on import; may evict the coldest key. */
   set(key: string, value: V, minute = 0): void {
-    const entry: KeyTableEntry<V> = { value, touched: minute };
-    if (this.map.delete(key)) this.unindex(key);
-    this.map.set(key, entry);
-    if (this.groups !== null) this.index(key);
-    while (this.map.size > this.maxKeys) {
-      const coldest = this.map.keys().next().value as string;
-      this.map.delete(coldest);
-      this.unindex(coldest);
-      this.evictedSinceReport++;
-      this.evictedTotal++;
-      this.lastEvictedKey = coldest;
-    }
+    this.insert(key, null, value, minute);
   }
 
   /**
-   * Inserts (or replaces) `names` of one group (import of one identity): the group is looked up
-   * once and the full key built once per name. Same eviction as `set`.
+   * `set(group + groupSep + name, ...)` for a caller that has the group apart (import of one
+   * identity): saves finding the separator in the key to index it.
    */
   setInGroup(group: string, name: string, value: V, minute = 0): void {
-    const key = group + (this.groupSep ?? '') + name;
-    const entry: KeyTableEntry<V> = { value, touched: minute };
-    if (this.map.delete(key)) this.unindex(key);
-    this.map.set(key, entry);
-    if (this.groups !== null) {
-      let g = this.groups.get(group);
-      if (g === undefined) {
-        g = new Set();
-        this.groups.set(group, g);
-      }
-      g.add(key);
+    this.insert(group + (this.groupSep ?? '') + name, group, value, minute);
+  }
+
+  private insert(key: string, group: string | null, value: V, minute: number): void {
+    const old = this.map.get(key);
+    if (old !== undefined) {
+      // A replace keeps its index entry; it becomes the most recently seen key.
+      old.value = value;
+      old.touched = minute;
+      this.map.delete(key);
+      this.map.set(key, old);
+      return;
     }
+    this.map.set(key, { value, touched: minute });
+    if (this.groups !== null) this.index(key, group);
     while (this.map.size > this.maxKeys) {
       const coldest = this.map.keys().next().value as string;
       this.map.delete(coldest);
@@ -141,11 +133,14 @@ export class KeyTable<V> {
     return out;
   }
 
-  private index(key: string): void {
+  private index(key: string, knownGroup: string | null): void {
     const groups = this.groups as Map<string, Set<string>>;
-    const at = key.indexOf(this.groupSep as string);
-    if (at < 0) throw new Error(`${this.name} key without group separator: ${JSON.stringify(key)}`);
-    const group = key.slice(0, at);
+    let group = knownGroup;
+    if (group === null) {
+      const at = key.indexOf(this.groupSep as string);
+      if (at < 0) throw new Error(`${this.name} key without group separator: ${JSON.stringify(key)}`);
+      group = key.slice(0, at);
+    }
     let g = groups.get(group);
     if (g === undefined) {
       g = new Set();

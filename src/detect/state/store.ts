@@ -121,7 +121,7 @@ export class DetectionState {
       ['domains', this.domains],
     ] as const) {
       for (const [dest, entry] of table.group(identity))
-        out[name][dest] = Buffer.from(entry.value.buffer).toString('base64');
+        out[name][dest] = Buffer.from(entry.value.bytes).toString('base64');
     }
     for (const part of this.parts) {
       const data = part.exportIdentity(identity);
@@ -192,7 +192,7 @@ export class DetectionState {
       for (const [name, baseline] of entries) {
         o = out.writeUInt16LE(name.length, o);
         o += name.copy(out, o);
-        out.set(new Uint8Array(baseline.buffer), o);
+        out.set(baseline.bytes, o);
         o += BASELINE_BYTES;
       }
     }
@@ -207,9 +207,27 @@ export class DetectionState {
       this.importKey(identity, Buffer.from(bytes).toString('utf8'));
       return;
     }
-    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (b.length < 13 || b[0] !== 2) throw new Error(`unsupported binary state for ${identity}`);
+    // All of the identity's baselines go into one new buffer (one allocation, one native copy per
+    // baseline): ArrayBuffer allocations and their GC were most of the restore's import time.
+    // Its memory is freed once all of them are evicted.
+    let total = 0;
     let o = 1;
+    for (let t = 0; t < 2; t++) {
+      if (o + 4 > b.length) throw new Error(`binary state for ${identity} is truncated`);
+      const count = b.readUInt32LE(o);
+      o += 4;
+      total += count;
+      for (let k = 0; k < count; k++) {
+        if (o + 2 > b.length) throw new Error(`binary state for ${identity} is truncated`);
+        o += 2 + b.readUInt16LE(o) + BASELINE_BYTES;
+      }
+    }
+    if (o + 4 > b.length) throw new Error(`binary state for ${identity} is truncated`);
+    const slab = new Uint8Array(total * BASELINE_BYTES);
+    let at = 0;
+    o = 1;
     for (const table of [this.hosts, this.domains]) {
       const count = b.readUInt32LE(o);
       o += 4;
@@ -218,12 +236,10 @@ export class DetectionState {
         o += 2;
         const name = b.toString('utf8', o, o + len);
         o += len;
-        if (o + BASELINE_BYTES > b.length)
-          throw new Error(`binary state for ${identity} is truncated at ${name}`);
-        // One native allocate-and-copy per baseline (no view objects in between).
-        const start = b.byteOffset + o;
-        const baseline = new Baseline(b.buffer.slice(start, start + BASELINE_BYTES) as ArrayBuffer);
+        b.copy(slab, at, o, o + BASELINE_BYTES);
         o += BASELINE_BYTES;
+        const baseline = new Baseline(slab.buffer, at);
+        at += BASELINE_BYTES;
         table.setInGroup(identity, name, baseline, Math.floor(baseline.lastSeen / 60_000));
       }
     }

@@ -46,7 +46,7 @@ describe('DetectionState binary export per identity', () => {
       const a = state.hosts.get(`app-a/app-a\u0001${host}`);
       const b = other.hosts.get(`app-a/app-a\u0001${host}`);
       expect(b).toBeDefined();
-      expect(Buffer.from(b?.buffer as ArrayBuffer)).toEqual(Buffer.from(a?.buffer as ArrayBuffer));
+      expect(Buffer.from(b?.bytes as Uint8Array)).toEqual(Buffer.from(a?.bytes as Uint8Array));
     }
     expect(parts.get('app-a/app-a')).toHaveLength(6);
     expect(other.exportKeyBytes('app-a/app-a')).toEqual(bytes);
@@ -119,7 +119,7 @@ describe('DetectionState per-identity index', () => {
     expect(other.hosts.groupSize('app-a/app-a')).toBe(2);
     for (const [host, entry] of state.hosts.group('app-a/app-a')) {
       const copy = other.hosts.get(`app-a/app-a\u0001${host}`);
-      expect(Buffer.from(copy?.buffer as ArrayBuffer)).toEqual(Buffer.from(entry.value.buffer));
+      expect(Buffer.from(copy?.bytes as Uint8Array)).toEqual(Buffer.from(entry.value.bytes));
     }
   });
 });
