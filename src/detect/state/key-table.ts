@@ -16,8 +16,11 @@ export interface KeyTableEntry<V> {
 
 export class KeyTable<V> {
   private readonly map = new Map<string, KeyTableEntry<V>>();
-  /** group -> (name after the separator -> the same entry object as in `map`). */
-  private readonly groups: Map<string, Map<string, KeyTableEntry<V>>> | null;
+  /**
+   * group -> its full keys (the same strings as in `map`: no new strings per key; a Set entry is
+   * the smallest per-key cost, which matters against the 2 KB/key budget).
+   */
+  private readonly groups: Map<string, Set<string>> | null;
   /** Evictions since the last `takeEvictions()`. */
   private evictedSinceReport = 0;
   private lastEvictedKey: string | null = null;
@@ -61,7 +64,7 @@ export class KeyTable<V> {
     const entry: KeyTableEntry<V> = { value, touched: minute };
     if (this.map.delete(key)) this.unindex(key);
     this.map.set(key, entry);
-    if (this.groups !== null) this.index(key, entry);
+    if (this.groups !== null) this.index(key);
     while (this.map.size > this.maxKeys) {
       const coldest = this.map.keys().next().value as string;
       this.map.delete(coldest);
@@ -84,10 +87,10 @@ export class KeyTable<V> {
     if (this.groups !== null) {
       let g = this.groups.get(group);
       if (g === undefined) {
-        g = new Map();
+        g = new Set();
         this.groups.set(group, g);
       }
-      g.set(name, entry);
+      g.add(key);
     }
     while (this.map.size > this.maxKeys) {
       const coldest = this.map.keys().next().value as string;
@@ -107,9 +110,22 @@ export class KeyTable<V> {
     return this.map.entries();
   }
 
-  /** The entries of one group, by name after the separator (empty without `groupSep`). O(group). */
-  group(group: string): ReadonlyMap<string, KeyTableEntry<V>> {
-    return this.groups?.get(group) ?? EMPTY;
+  /**
+   * The entries of one group as [name after the separator, entry], in insertion order (empty without
+   * `groupSep`). O(entries of the group).
+   */
+  group(group: string): [string, KeyTableEntry<V>][] {
+    const keys = this.groups?.get(group);
+    if (keys === undefined) return [];
+    const skip = group.length + (this.groupSep as string).length;
+    const out: [string, KeyTableEntry<V>][] = [];
+    for (const key of keys) out.push([key.slice(skip), this.map.get(key) as KeyTableEntry<V>]);
+    return out;
+  }
+
+  /** How many entries `group` has. */
+  groupSize(group: string): number {
+    return this.groups?.get(group)?.size ?? 0;
   }
 
   /** Every group that has at least one entry. O(groups). */
@@ -125,17 +141,17 @@ export class KeyTable<V> {
     return out;
   }
 
-  private index(key: string, entry: KeyTableEntry<V>): void {
-    const groups = this.groups as Map<string, Map<string, KeyTableEntry<V>>>;
+  private index(key: string): void {
+    const groups = this.groups as Map<string, Set<string>>;
     const at = key.indexOf(this.groupSep as string);
     if (at < 0) throw new Error(`${this.name} key without group separator: ${JSON.stringify(key)}`);
     const group = key.slice(0, at);
     let g = groups.get(group);
     if (g === undefined) {
-      g = new Map();
+      g = new Set();
       groups.set(group, g);
     }
-    g.set(key.slice(at + (this.groupSep as string).length), entry);
+    g.add(key);
   }
 
   private unindex(key: string): void {
@@ -146,10 +162,9 @@ export class KeyTable<V> {
     const group = key.slice(0, at);
     const g = this.groups.get(group);
     if (g === undefined) return;
-    g.delete(key.slice(at + sep.length));
+    g.delete(key);
     if (g.size === 0) this.groups.delete(group);
   }
 }
 
-const EMPTY = new Map<string, never>();
 const EMPTY_GROUPS = new Map<string, never>();
