@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { EgressEvent } from '../../src/identity/types.js';
 import { newEgressEvent } from '../../src/identity/normalizer.js';
+import type { EgressEvent } from '../../src/identity/types.js';
 import { decodeEvent, encodeEvent } from '../../src/scale/event-codec.js';
 
 function gatewayLeg(): EgressEvent {
