@@ -7,15 +7,15 @@
 import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AlertStage, alertStageOptions } from '../src/alerts/stage.js';
+import type { Alert } from '../src/alerts/types.js';
 import { replayCommand } from '../src/cli/replay.js';
 import { buildDetection } from '../src/detect/build.js';
 import { DetectionConfigSchema } from '../src/detect/config.js';
 import { BASELINE_BYTES, Baseline } from '../src/detect/state/baseline.js';
-import type { EgressEvent } from '../src/identity/types.js';
-import { AlertStage, alertStageOptions } from '../src/alerts/stage.js';
-import type { Alert } from '../src/alerts/types.js';
 import { MeshConfigSchema } from '../src/identity/config.js';
 import { copyEvent } from '../src/identity/normalizer.js';
+import type { EgressEvent } from '../src/identity/types.js';
 import { BatchProcessor } from '../src/pipeline/processor.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import type { EnvelopeName } from '../src/simulate/envelope.js';

@@ -1,6 +1,8 @@
 /** Encode + decode rate of the internal-topic event codec vs keyed JSON (`node dist/bench/event-codec.js`). */
+
+import { newEgressEvent } from '../src/identity/normalizer.js';
 import type { EgressEvent } from '../src/identity/types.js';
-import { decodeEvent, encodeEvent, newEgressEvent } from '../src/scale/event-codec.js';
+import { decodeEvent, encodeEvent } from '../src/scale/event-codec.js';
 
 const base: EgressEvent = {
   time: 1_741_000_000_123,

@@ -34,7 +34,9 @@ export class ConfigError extends SentinelError {
   readonly problems: readonly string[];
 
   constructor(file: string, problems: readonly string[]) {
-    super('ESN_CONFIG', `Invalid config ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, { where: file });
+    super('ESN_CONFIG', `Invalid config ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+      where: file,
+    });
     this.name = 'ConfigError';
     this.problems = problems;
   }

@@ -10,19 +10,13 @@ import { CustomFormatParser } from './custom-format.js';
 import type { DecodeSink } from './decoder-types.js';
 import { type CriParts, readCri } from './envelope/cri.js';
 import { fluentBitEnvelope } from './envelope/fluent-bit.js';
-import { FluentBitScanner } from './envelope/fluent-bit-scan.js';
-import { resetMeta } from './envelope/meta.js';
+import { FluentBitScanner, timeAt } from './envelope/fluent-bit-scan.js';
+import { LazyShipperMeta, resetMeta } from './envelope/meta.js';
 import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
 import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
 import { EnvoyTextParser } from './envoy-text.js';
 import { JSON_ENVELOPES } from './registry.js';
-import {
-  type AccessLineParser,
-  type AccessRecord,
-  newAccessRecord,
-  newShipperMeta,
-  type ShipperMeta,
-} from './types.js';
+import { type AccessLineParser, type AccessRecord, newAccessRecord, type ShipperMeta } from './types.js';
 
 export type FormatMode = 'auto' | 'text' | 'json' | 'custom';
 
@@ -44,7 +38,7 @@ const ENVOY_LOG = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[.\d]*\]\[/;
 
 export class LineDecoder implements InnerSink {
   private readonly record: AccessRecord = newAccessRecord();
-  private readonly meta: ShipperMeta = newShipperMeta();
+  private readonly meta = new LazyShipperMeta();
   private readonly cri: CriParts = {
     payloadStart: 0,
     partial: false,
@@ -86,6 +80,7 @@ export class LineDecoder implements InnerSink {
     }
     const scanner = this.scanner;
     if (scanner !== null && scanner.open(raw, meta)) {
+      if (scanner.tStart >= 0) meta.deferShippedAt(raw, scanner.tStart, scanner.tEnd, timeAt);
       this.envelope = fluentBitEnvelope;
       // A TEXT line is read from its escaped form in the record when possible (no decode, no copy).
       const text = this.text;

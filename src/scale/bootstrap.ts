@@ -4,8 +4,8 @@
  */
 import { SentinelError } from '../errors.js';
 import type { PipelineConfig } from '../pipeline/config.js';
-import { loadPolicyFiles } from '../policy/load.js';
 import { startRuntime } from '../pipeline/runtime.js';
+import { loadPolicyFiles } from '../policy/load.js';
 import type { LogFn } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { DetectionAnalyzer } from './detection-analyzer.js';

@@ -3,11 +3,18 @@
  * `JSON.stringify`/`JSON.parse` are native code in V8 and beat any hand-written JS binary codec
  * for mixed strings and numbers (measured in bench/event-codec.ts), while field names and
  * enum strings are left out (enums as small integers), which halves the size of the keyed object
- * form. Version 1 is the first element, so a later layout can be told apart.
+ * form. The version is the first element, so a later layout can be told apart (2 added principalSource).
  */
-import type { Attribution, EgressEvent, EgressPath, Protocol, Reporter } from '../identity/types.js';
+import type {
+  Attribution,
+  EgressEvent,
+  EgressPath,
+  PrincipalSource,
+  Protocol,
+  Reporter,
+} from '../identity/types.js';
 
-const VERSION = 1;
+const VERSION = 2;
 const REPORTERS: readonly Reporter[] = ['sidecar', 'egress-gateway', 'ingress-gateway'];
 const PROTOCOLS: readonly Protocol[] = ['http', 'tcp', 'tls'];
 const PATHS: readonly EgressPath[] = [
@@ -20,13 +27,16 @@ const PATHS: readonly EgressPath[] = [
   'inbound',
 ];
 const ATTRIBUTIONS: readonly Attribution[] = ['principal', 'metadata', 'pod-ip', 'unknown'];
+// Index 0 is "not known" (null), so a learned principal stays told apart from a logged one.
+const PRINCIPAL_SOURCES: readonly (PrincipalSource | null)[] = [null, 'logged', 'learned'];
+const PRINCIPAL_SOURCE_CODE = new Map(PRINCIPAL_SOURCES.map((v, i) => [v, i]));
 
 const REPORTER_CODE = new Map(REPORTERS.map((v, i) => [v, i]));
 const PROTOCOL_CODE = new Map(PROTOCOLS.map((v, i) => [v, i]));
 const PATH_CODE = new Map(PATHS.map((v, i) => [v, i]));
 const ATTRIBUTION_CODE = new Map(ATTRIBUTIONS.map((v, i) => [v, i]));
 
-const FIELDS = 26;
+const FIELDS = 27;
 
 // Reused across calls: the only allocation per event is JSON.stringify's string.
 const row: unknown[] = new Array(FIELDS);
@@ -61,36 +71,8 @@ export function encodeEvent(e: EgressEvent): string {
   // Port and external flag share a slot: port * 2 + external.
   row[24] = d.port * 2 + (d.external ? 1 : 0);
   row[25] = e.origin;
+  row[26] = PRINCIPAL_SOURCE_CODE.get(s.principalSource ?? null) ?? 0;
   return JSON.stringify(row);
-}
-
-export function newEgressEvent(): EgressEvent {
-  return {
-    time: 0,
-    reporter: 'sidecar',
-    protocol: 'http',
-    path: 'internal',
-    cluster: null,
-    bytesUp: 0,
-    bytesDown: 0,
-    durationMs: 0,
-    responseCode: 0,
-    responseFlags: null,
-    requestId: null,
-    method: null,
-    httpPath: null,
-    source: {
-      principal: null,
-      namespace: null,
-      workload: null,
-      pod: null,
-      ip: null,
-      attribution: 'unknown',
-      key: '',
-    },
-    destination: { host: null, registeredDomain: null, ip: null, port: 0, external: false },
-    origin: '',
-  };
 }
 
 function pick<T>(table: readonly T[], code: unknown, what: string): T {
@@ -137,5 +119,6 @@ export function decodeEvent(text: string, out: EgressEvent): EgressEvent {
   d.port = portExt >>> 1;
   d.external = (portExt & 1) === 1;
   out.origin = r[25] as string;
+  s.principalSource = pick(PRINCIPAL_SOURCES, r[26], 'principal source');
   return out;
 }

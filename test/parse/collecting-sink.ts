@@ -7,7 +7,7 @@ export class CollectingSink implements DecodeSink {
   readonly skips: string[] = [];
   readonly bad: { reason: string; raw: string }[] = [];
   access(record: AccessRecord, meta: ShipperMeta): void {
-    this.records.push({ record: { ...record }, meta: { ...meta } });
+    this.records.push({ record: { ...record }, meta: { ...meta, shippedAt: meta.shippedAt } });
   }
   skipped(reason: string): void {
     this.skips.push(reason);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { newEgressEvent } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { decodeEvent, encodeEvent, newEgressEvent } from '../../src/scale/event-codec.js';
+import { decodeEvent, encodeEvent } from '../../src/scale/event-codec.js';
 
 function gatewayLeg(): EgressEvent {
   return {
@@ -19,6 +20,7 @@ function gatewayLeg(): EgressEvent {
     httpPath: null,
     source: {
       principal: 'spiffe://cluster.local/ns/shop/sa/payments',
+      principalSource: 'logged',
       namespace: 'shop',
       workload: 'payments',
       pod: null,
@@ -51,7 +53,13 @@ describe('event codec', () => {
       requestId: 'a1b2',
       responseCode: 503,
       responseFlags: 'UF,URX',
-      source: { ...event.source, attribution: 'pod-ip', principal: null, key: 'unknown/10.0.3.7' },
+      source: {
+        ...event.source,
+        attribution: 'pod-ip',
+        principal: null,
+        principalSource: null,
+        key: 'unknown/10.0.3.7',
+      },
       destination: { host: null, registeredDomain: null, ip: '1.2.3.4', port: 8080, external: false },
     };
     expect(decodeEvent(encodeEvent(http), newEgressEvent())).toEqual(http);
@@ -70,7 +78,7 @@ describe('event codec', () => {
   });
 
   it('names what is wrong with a value it cannot read', () => {
-    expect(() => decodeEvent('{"time":1}', newEgressEvent())).toThrow(/not a version 1 event/);
+    expect(() => decodeEvent('{"time":1}', newEgressEvent())).toThrow(/not a version 2 event/);
     const bad = JSON.parse(encodeEvent(gatewayLeg())) as unknown[];
     bad[4] = 99;
     expect(() => decodeEvent(JSON.stringify(bad), newEgressEvent())).toThrow('unknown path code 99');

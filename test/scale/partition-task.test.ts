@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
+import { newEgressEvent } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { newEgressEvent } from '../../src/scale/event-codec.js';
 import { type PartitionAnalyzer, PartitionTask } from '../../src/scale/partition-task.js';
 
 /** Counts events per identity and releases them at once (watermark = max time seen - lateness). */

@@ -99,7 +99,18 @@ export class FluentBitScanner {
    * payload; returns null (and leaves `m` untouched) when the slow path must decide.
    */
   scan(raw: string, m: ShipperMeta): string | null {
-    return this.open(raw, m) ? this.payloadText(raw) : null;
+    if (!this.open(raw, m)) return null;
+    m.shippedAt = this.shippedAt(raw);
+    return this.payloadText(raw);
+  }
+
+  /** Span of the record's own time value in the raw input, set by `open`; tStart -1 when none. */
+  tStart = -1;
+  tEnd = -1;
+
+  /** The record's own time (ms) from the span `open` chose; NaN when it has none. */
+  shippedAt(raw: string): number {
+    return timeAt(raw, this.tStart, this.tEnd);
   }
 
   /** Span of the payload string (with its quotes) in the raw input, set by `open`. */
@@ -133,9 +144,10 @@ export class FluentBitScanner {
   }
 
   /**
-   * Fills `m` and returns true when `raw` is certainly a Fluent Bit record with a string payload
-   * (then read it with payloadText / escapedStart); false (and `m` untouched) when the slow path
-   * must decide.
+   * Fills `m` but for `shippedAt` and returns true when `raw` is certainly a Fluent Bit record with
+   * a string payload (then read it with payloadText / escapedStart, and the record's time with
+   * shippedAt, only when needed: most access lines carry their own START_TIME); false (and `m`
+   * untouched) when the slow path must decide.
    */
   open(raw: string, m: ShipperMeta): boolean {
     const len = raw.length;
@@ -179,9 +191,14 @@ export class FluentBitScanner {
         if (!STRING.test(raw)) return false;
         vEnd = STRING.lastIndex;
       } else if (c === Q) {
-        STRING.lastIndex = i;
-        if (!STRING.test(raw)) return false;
-        vEnd = STRING.lastIndex;
+        // Other values (`stream`, `time`) are short and plain: a loop beats a regex call; escapes take the regex.
+        const close = plainStringEnd(raw, i + 1);
+        if (close >= 0) vEnd = close + 1;
+        else {
+          STRING.lastIndex = i;
+          if (!STRING.test(raw)) return false;
+          vEnd = STRING.lastIndex;
+        }
       } else if (c === OPEN) {
         if (keyLen !== 10 || !same(raw, keyStart, 'kubernetes') || pod !== undefined) return false;
         // Usually the kubernetes filter's block closes the record: try that first (no scan at all).
@@ -247,19 +264,20 @@ export class FluentBitScanner {
       this.pStart = msgStart;
       this.pEnd = msgEnd;
     } else return false;
-    const t = timeValue(raw, timeStart, timeEnd);
-    if (t === undefined) return false;
-    let shippedAt = t;
-    if (shippedAt === null) {
-      const ts = timeValue(raw, tsStart, tsEnd);
-      if (ts === undefined) return false;
-      shippedAt = ts;
-      if (shippedAt === null) {
-        const d = timeValue(raw, dateStart, dateEnd);
-        if (d === undefined) return false;
-        shippedAt = d ?? Number.NaN;
+    // `o.time ?? o['@timestamp'] ?? o.date`: pick the span now, parse it only if asked (shippedAt).
+    let tStart = timeStart;
+    let tEnd = timeEnd;
+    if (isNullTime(raw, tStart)) {
+      tStart = tsStart;
+      tEnd = tsEnd;
+      if (isNullTime(raw, tStart)) {
+        tStart = dateStart;
+        tEnd = dateEnd;
       }
     }
+    if (tStart >= 0 && raw.charCodeAt(tStart) === Q && hasBackslash(raw, tStart, tEnd)) return false;
+    this.tStart = tStart >= 0 && raw.charCodeAt(tStart) !== 110 ? tStart : -1;
+    this.tEnd = tEnd;
     m.namespace = pod.namespace;
     m.pod = pod.pod;
     m.podIp = pod.podIp;
@@ -268,7 +286,6 @@ export class FluentBitScanner {
     m.workload = pod.workload;
     m.istioLabel = pod.istioLabel;
     m.gatewayName = pod.gatewayName;
-    m.shippedAt = shippedAt;
     return true;
   }
 
@@ -395,18 +412,24 @@ function scalarEnd(s: string, i: number): number {
 
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
+/** True when the time value at `start` is absent or JSON null (so `??` moves on). */
+function isNullTime(s: string, start: number): boolean {
+  return start < 0 || s.charCodeAt(start) === 110;
+}
+
+function hasBackslash(s: string, start: number, end: number): boolean {
+  for (let j = start; j < end; j++) if (s.charCodeAt(j) === 92) return true;
+  return false;
+}
+
 /**
- * A time value's epoch ms; null when absent or JSON null (so `??` moves on); undefined when the
- * fast path does not handle it (escaped strings, booleans).
+ * The epoch ms of a time value `open` accepted (a string without escapes, a number, true/false,
+ * as the slow path's shipperTime reads them); NaN when `start` is -1.
  */
-function timeValue(s: string, start: number, end: number): number | null | undefined {
-  if (start < 0) return null;
+export function timeAt(s: string, start: number, end: number): number {
+  if (start < 0) return Number.NaN;
   const c = s.charCodeAt(start);
-  if (c === Q) {
-    const v = s.slice(start + 1, end - 1);
-    return v.indexOf('\\') >= 0 ? undefined : shipperTime(v);
-  }
-  if (c === 110) return null; // null
+  if (c === Q) return shipperTime(s.slice(start + 1, end - 1));
   if (c === 116 || c === 102) return shipperTime(c === 116); // true/false: NaN, as the slow path
   return shipperTime(Number(s.slice(start, end)));
 }

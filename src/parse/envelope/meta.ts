@@ -3,6 +3,55 @@ import { parseIsoTime } from '../time.js';
 import type { ShipperMeta } from '../types.js';
 import { isObject, type JsonObject } from './types.js';
 
+/**
+ * The decoder's reused ShipperMeta. The Fluent Bit scanner leaves `shippedAt` pending (the span of
+ * the record's time value) and it is parsed on first read: the normaliser reads it only for lines
+ * without their own START_TIME, so most lines never pay for it. `shippedAt` is an accessor: copy
+ * it explicitly (`{ ...m }` skips it). Assigning it (resetMeta does) drops the pending span.
+ */
+export class LazyShipperMeta implements ShipperMeta {
+  namespace: string | null = null;
+  pod: string | null = null;
+  podIp: string | null = null;
+  container: string | null = null;
+  node: string | null = null;
+  workload: string | null = null;
+  istioLabel: string | null = null;
+  gatewayName: string | null = null;
+  #value = Number.NaN;
+  #pendingRaw: string | null = null;
+  #pendingStart = -1;
+  #pendingEnd = -1;
+  #pendingParse: ((raw: string, start: number, end: number) => number) | null = null;
+
+  get shippedAt(): number {
+    const raw = this.#pendingRaw;
+    if (raw !== null && this.#pendingParse !== null) {
+      this.#value = this.#pendingParse(raw, this.#pendingStart, this.#pendingEnd);
+      this.#pendingRaw = null;
+    }
+    return this.#value;
+  }
+
+  set shippedAt(v: number) {
+    this.#value = v;
+    this.#pendingRaw = null;
+  }
+
+  /** `shippedAt` is `parse(raw, start, end)`, computed on first read. */
+  deferShippedAt(
+    raw: string,
+    start: number,
+    end: number,
+    parse: (raw: string, start: number, end: number) => number,
+  ): void {
+    this.#pendingRaw = raw;
+    this.#pendingStart = start;
+    this.#pendingEnd = end;
+    this.#pendingParse = parse;
+  }
+}
+
 export function resetMeta(m: ShipperMeta): void {
   m.namespace = null;
   m.pod = null;

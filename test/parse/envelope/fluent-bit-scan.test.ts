@@ -2,7 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { jsonLine, textLine } from '../../../bench/parse-lines.js';
+import { MeshConfigSchema } from '../../../src/identity/config.js';
+import { Normalizer } from '../../../src/identity/normalizer.js';
 import { LineDecoder } from '../../../src/parse/decoder.js';
+import type { DecodeSink } from '../../../src/parse/decoder-types.js';
 import { FluentBitScanner } from '../../../src/parse/envelope/fluent-bit-scan.js';
 import { EnvoyTextParser } from '../../../src/parse/envoy-text.js';
 import { newShipperMeta } from '../../../src/parse/types.js';
@@ -309,5 +312,46 @@ describe('Fluent Bit fast envelope scan', () => {
     expect(scanner.scan(c?.line as string, m)).toBe(`${ref}\n`);
     expect(m.pod).toBe('sleep-7656cf8794-8kx2v');
     expect(m.workload).toBe('sleep');
+  });
+
+  it('uses the record time for a line without START_TIME, resolved lazily and never carried to the next line', () => {
+    // Same line with START_TIME "-": the normaliser must fall back to the record's own `time`.
+    const noStart = ref.replace(/^\[[^\]]*\]/, '[-]');
+    expect(noStart.startsWith('[-] ')).toBe(true);
+    const normalizer = new Normalizer(MeshConfigSchema.parse({}));
+    const times: number[] = [];
+    const sink: DecodeSink = {
+      access: (record, meta) => {
+        times.push(normalizer.normalize(record, meta, { source: 'test', position: '1' }).time);
+      },
+      skipped: (reason) => {
+        throw new Error(reason);
+      },
+      malformed: (reason) => {
+        throw new Error(reason);
+      },
+    };
+    const lines = [
+      JSON.stringify({ log: `${noStart}\n`, time: '2025-03-04T05:06:07.891Z', kubernetes }),
+      JSON.stringify({ log: `${noStart}\n`, time: 1741064767.5, kubernetes }),
+      JSON.stringify({ log: `${noStart}\n`, time: null, '@timestamp': '2025-03-04T05:06:08Z', kubernetes }),
+      JSON.stringify({ log: `${noStart}\n`, kubernetes }),
+      JSON.stringify({ log: `${ref}\n`, time: '2025-03-04T05:06:07.891Z', kubernetes }),
+    ];
+    for (const fast of [true, false]) {
+      times.length = 0;
+      const decoder = new LineDecoder({ fastEnvelopes: fast });
+      for (const l of lines) decoder.decode(l, sink);
+      expect({ fast, times }).toEqual({
+        fast,
+        times: [
+          Date.parse('2025-03-04T05:06:07.891Z'),
+          1741064767500,
+          Date.parse('2025-03-04T05:06:08Z'),
+          Number.NaN,
+          Date.parse(ref.slice(1, ref.indexOf(']'))),
+        ],
+      });
+    }
   });
 });
