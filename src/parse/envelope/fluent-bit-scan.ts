@@ -13,7 +13,7 @@
  * bytes), and the decoder then takes the slow path, whose result the fast one must equal
  * (test/parse/envelope/fluent-bit-scan.test.ts checks this on every fixture).
  */
-import type { ShipperMeta } from '../types.js';
+import { newShipperMeta, type ShipperMeta } from '../types.js';
 import { isFluentBitKubernetes, readFluentBitMeta } from './fluent-bit.js';
 import { shipperTime } from './meta.js';
 import { isObject } from './types.js';
@@ -330,17 +330,7 @@ export class FluentBitScanner {
     this.cacheMisses++;
     let meta: PodMeta | null = null;
     if (isObject(parsed) && isFluentBitKubernetes(parsed)) {
-      const m: ShipperMeta = {
-        namespace: null,
-        pod: null,
-        podIp: null,
-        container: null,
-        node: null,
-        workload: null,
-        istioLabel: null,
-        gatewayName: null,
-        shippedAt: Number.NaN,
-      };
+      const m = newShipperMeta();
       readFluentBitMeta(parsed, m);
       meta = m;
     }
