@@ -124,11 +124,25 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     if (partitions.length === 0) return;
     o.health.set('state restored', false);
     const started = process.hrtime.bigint();
-    // Right after the topics were created, metadata may not name a leader yet: retry a few times.
-    const attempt = async (): Promise<Awaited<ReturnType<typeof restorePartitions>>> => {
+    // Right after the topics were created, metadata may not name a leader yet: retry a few times,
+    // each time into fresh state (a failed attempt may have imported part of a partition).
+    const attempt = async (): Promise<{ parts: Map<number, OwnedPartition>; records: number }> => {
       for (let n = 1; ; n++) {
+        const parts = new Map<number, OwnedPartition>();
+        for (const p of partitions) {
+          const flows = o.newFlows();
+          const task = new PartitionTask(p, o.newAnalyzer(), flows);
+          parts.set(p, { task, flows, lastCheckpoint: 0, lock: Promise.resolve() });
+        }
         try {
-          return await restorePartitions(kafka, topics.changelog, partitions, detectGroup);
+          const stats = await restorePartitions(
+            kafka,
+            topics.changelog,
+            partitions,
+            detectGroup,
+            (p) => (parts.get(p) as OwnedPartition).task,
+          );
+          return { parts, records: stats.reduce((sum, r) => sum + r.records, 0) };
         } catch (err) {
           if (n >= 6 || (err as { retriable?: boolean }).retriable === false) throw err;
           o.log('warn', 'Restore failed; retrying.', {
@@ -140,18 +154,13 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         }
       }
     };
-    const restored = attempt().then((parts) => {
+    const restored = attempt().then(({ parts, records }) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const byPartition = new Map(parts.map((p) => [p.partition, p]));
       let keys = 0;
-      const result = new Map<number, OwnedPartition>();
-      for (const p of partitions) {
-        const flows = o.newFlows();
-        const task = new PartitionTask(p, o.newAnalyzer(), flows);
-        const r = byPartition.get(p);
-        if (r !== undefined) keys += task.restore(r.entries, r.meta);
-        o.metrics.stateKeys.set({ partition: String(p) }, task.analyzer.stateSize());
-        result.set(p, { task, flows, lastCheckpoint: Date.now(), lock: Promise.resolve() });
+      for (const [p, part] of parts) {
+        keys += part.task.analyzer.identityCount();
+        o.metrics.stateKeys.set({ partition: String(p) }, part.task.analyzer.stateSize());
+        part.lastCheckpoint = Date.now();
       }
       summary.restoredKeys += keys;
       o.metrics.restoreSeconds.observe(seconds);
@@ -159,11 +168,11 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       o.log('info', 'Restored partition state from the changelog.', {
         partitions: partitions.join(','),
         identities: keys,
-        records: parts.reduce((n, r) => n + r.records, 0),
+        records,
         ms: Math.round(seconds * 1000),
         keys_per_s: seconds > 0 ? Math.round(keys / seconds) : keys,
       });
-      return result;
+      return parts;
     });
     for (const p of partitions)
       owned.set(
