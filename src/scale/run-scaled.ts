@@ -27,9 +27,10 @@ import { deliverToAll } from '../pipeline/deliver.js';
 import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
+import { BySourceRecords } from './by-source-records.js';
 import { ChangelogWriter, restorePartitions } from './changelog.js';
 import type { ScaleConfig } from './config.js';
-import { decodeEvent } from './event-codec.js';
+import { decodeEventRecord, fillEvent } from './event-codec.js';
 import { type PartitionAnalyzer, PartitionTask } from './partition-task.js';
 import { Rekeyer } from './rekey.js';
 import { ensureScaleTopics, type ScaleTopics, scaleTopicNames } from './topics.js';
@@ -79,6 +80,22 @@ function withLock<T>(part: OwnedPartition, fn: () => Promise<T>): Promise<T> {
     () => {},
   );
   return run;
+}
+
+function unreadable(
+  topic: string,
+  partition: number,
+  at: string,
+  err: unknown,
+  document: string | null,
+): DeadLetter {
+  return {
+    '@timestamp': new Date().toISOString(),
+    sink: 'by-source',
+    reason: `Unreadable event at ${topic}/${partition}/${at}: ${(err as Error).message}`,
+    id: null,
+    document,
+  };
 }
 
 export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
@@ -265,22 +282,30 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     let events = 0;
     for (const m of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) return;
+      let rows: unknown[];
       try {
-        decodeEvent(m.value?.toString() ?? '', event);
+        rows = decodeEventRecord(m.value?.toString() ?? '');
       } catch (err) {
-        deadLetters.push({
-          '@timestamp': new Date().toISOString(),
-          sink: 'by-source',
-          reason: `Unreadable event at ${batch.topic}/${batch.partition}/${m.offset}: ${(err as Error).message}`,
-          id: null,
-          document: m.value?.toString() ?? null,
-        });
+        deadLetters.push(
+          unreadable(batch.topic, batch.partition, m.offset, err, m.value?.toString() ?? null),
+        );
         continue;
       }
-      events++;
-      task.observe(event, BigInt(m.offset));
-      if (wantsEvents)
-        rawEvents.push({ ...event, source: { ...event.source }, destination: { ...event.destination } });
+      const offset = BigInt(m.offset);
+      for (let r = 0; r < rows.length; r++) {
+        try {
+          fillEvent(rows[r], event);
+        } catch (err) {
+          deadLetters.push(
+            unreadable(batch.topic, batch.partition, `${m.offset}[${r}]`, err, JSON.stringify(rows[r])),
+          );
+          continue;
+        }
+        events++;
+        task.observe(event, offset);
+        if (wantsEvents)
+          rawEvents.push({ ...event, source: { ...event.source }, destination: { ...event.destination } });
+      }
     }
     task.endBatch(BigInt(batch.lastOffset()), alerts);
     const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
@@ -342,6 +367,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   // ---------------------------------------------------------------- stage 1: decode, normalise, re-key
   const source = new KafkaSource(o.input);
   const rekeyer = new Rekeyer(o.decoder, o.mesh);
+  const bySourceRecords = new BySourceRecords(topics.bySource, topics.partitions);
   // Batches are pipelined: while one batch's events travel to the broker (acks=all), the next is
   // decoded. The source commits each input partition in order, whatever order the acks come in.
   const inFlight = new Set<Promise<void>>();
@@ -351,9 +377,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (sendFailure !== null) throw sendFailure;
       const started = process.hrtime.bigint();
       const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
+      const records = bySourceRecords.records(out.messages);
       const delivery = (async () => {
-        if (out.messages.length > 0)
-          await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
+        if (records.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: records });
         for (const d of out.deadLetters) {
           await o.deadLetter({
             '@timestamp': new Date().toISOString(),
@@ -364,6 +390,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
           });
         }
         o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
+        o.metrics.rekeyedEvents.inc(out.events);
         summary.lines += out.lines;
         summary.events += out.events;
         await batch.ack();
