@@ -55,7 +55,6 @@ export class LineDecoder implements InnerSink {
 
   constructor(options: DecoderOptions = {}) {
     this.mode = options.format ?? 'auto';
-    this.scanner = options.fastEnvelopes === false ? null : new FluentBitScanner();
     this.custom = options.customFormat === undefined ? null : new CustomFormatParser(options.customFormat);
     const customJson =
       options.customJsonFormat === undefined
@@ -65,7 +64,16 @@ export class LineDecoder implements InnerSink {
       throw new Error('format "custom" needs customFormat or customJsonFormat');
     }
     this.text = this.mode === 'auto' || this.mode === 'text' ? new EnvoyTextParser() : null;
-    this.json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
+    const json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
+    this.json = json;
+    // A JSON line in a Fluent Bit record is read from its escaped form when nothing else (a custom
+    // TEXT format, tried first) could claim it.
+    const record = this.record;
+    const reader =
+      json !== null && this.custom === null
+        ? (raw: string, start: number) => json.parseEscaped(raw, start, record)
+        : null;
+    this.scanner = options.fastEnvelopes === false ? null : new FluentBitScanner(reader);
   }
 
   decode(raw: string, sink: DecodeSink): void {
@@ -82,6 +90,10 @@ export class LineDecoder implements InnerSink {
     if (scanner !== null && scanner.open(raw, meta)) {
       if (scanner.tStart >= 0) meta.deferShippedAt(raw, scanner.tStart, scanner.tEnd, timeAt);
       this.envelope = fluentBitEnvelope;
+      if (scanner.parsedJson) {
+        sink.access(this.record, meta);
+        return;
+      }
       // A TEXT line is read from its escaped form in the record when possible (no decode, no copy).
       const text = this.text;
       const start = this.custom === null && text !== null ? scanner.escapedStart(raw) : -1;

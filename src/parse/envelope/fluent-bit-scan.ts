@@ -95,6 +95,16 @@ export class FluentBitScanner {
   cacheMisses = 0;
 
   /**
+   * @param jsonReader reads a JSON access line straight from its escaped form at `start` (the `{`)
+   *   and returns the index past the string's closing quote, or -1 when unsure (see
+   *   EnvoyJsonParser.parseEscaped); then `parsedJson` says the chosen payload was read so.
+   */
+  constructor(private readonly jsonReader: ((raw: string, start: number) => number) | null = null) {}
+
+  /** Set by `open`: the payload is a JSON line that `jsonReader` already read (no decode needed). */
+  parsedJson = false;
+
+  /**
    * Fills `m` and returns the inner line when `raw` is certainly a Fluent Bit record with a string
    * payload; returns null (and leaves `m` untouched) when the slow path must decide.
    */
@@ -117,8 +127,12 @@ export class FluentBitScanner {
   private pStart = 0;
   private pEnd = 0;
 
+  /** A JSON payload decoded by `open` (it proved that string valid by decoding it), else null. */
+  private decoded: string | null = null;
+
   /** The payload, decoded (JSON.parse of just that string, and only when it holds an escape). */
   payloadText(raw: string): string {
+    if (this.decoded !== null) return this.decoded;
     const start = this.pStart;
     const end = this.pEnd;
     const bs = raw.indexOf('\\', start);
@@ -159,6 +173,11 @@ export class FluentBitScanner {
     let logEnd = -1;
     let msgStart = -1;
     let msgEnd = -1;
+    // A payload starting with `{` whose string was delimited but not yet validated (see quotedEnd).
+    let logJson = false;
+    let msgJson = false;
+    // The payload jsonReader read last (it fills one record: only that payload counts as read).
+    let readStart = -1;
     let pod: PodMeta | null | undefined;
     // Time candidates in the slow path's `o.time ?? o['@timestamp'] ?? o.date` order: [start, end).
     let timeStart = -1;
@@ -184,12 +203,26 @@ export class FluentBitScanner {
         c === Q &&
         ((keyLen === 3 && same(raw, keyStart, 'log')) || (keyLen === 7 && same(raw, keyStart, 'message')))
       ) {
-        // A JSON access line inside `log` is decoded as fast by the full parse: leave it to that.
-        if (raw.charCodeAt(vStart + 1) === OPEN && keyLen === 3) return false;
-        // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
-        STRING.lastIndex = i;
-        if (!STRING.test(raw)) return false;
-        vEnd = STRING.lastIndex;
+        if (raw.charCodeAt(vStart + 1) === OPEN) {
+          // A JSON access line: read in place when the reader can (that proves the string valid);
+          // else find its closing quote only, and let the decode below (JSON.parse of just this
+          // string) prove it valid, as the regex would cost as much again.
+          const read = this.jsonReader === null ? -1 : this.jsonReader(raw, vStart + 1);
+          if (read >= 0) {
+            vEnd = read;
+            readStart = vStart;
+          } else {
+            vEnd = quotedEnd(raw, i);
+            if (vEnd < 0) return false;
+            if (keyLen === 3) logJson = true;
+            else msgJson = true;
+          }
+        } else {
+          // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
+          STRING.lastIndex = i;
+          if (!STRING.test(raw)) return false;
+          vEnd = STRING.lastIndex;
+        }
       } else if (c === Q) {
         // Other values (`stream`, `time`) are short and plain: a loop beats a regex call; escapes take the regex.
         const close = plainStringEnd(raw, i + 1);
@@ -257,12 +290,17 @@ export class FluentBitScanner {
     }
     if (pod === undefined || pod === null) return false;
     // `'log' in o ? o.log : o.message`
+    let decodeJson = false;
     if (logStart >= 0) {
+      // An unused `message` must still be a valid string, as the full parse would require.
+      if (msgJson && !isJsonString(raw, msgStart)) return false;
       this.pStart = logStart;
       this.pEnd = logEnd;
+      decodeJson = logJson;
     } else if (msgStart >= 0) {
       this.pStart = msgStart;
       this.pEnd = msgEnd;
+      decodeJson = msgJson;
     } else return false;
     // `o.time ?? o['@timestamp'] ?? o.date`: pick the span now, parse it only if asked (shippedAt).
     let tStart = timeStart;
@@ -276,6 +314,16 @@ export class FluentBitScanner {
       }
     }
     if (tStart >= 0 && raw.charCodeAt(tStart) === Q && hasBackslash(raw, tStart, tEnd)) return false;
+    let decoded: string | null = null;
+    if (decodeJson) {
+      try {
+        decoded = JSON.parse(raw.slice(this.pStart, this.pEnd)) as string;
+      } catch {
+        return false;
+      }
+    }
+    this.decoded = decoded;
+    this.parsedJson = readStart >= 0 && readStart === this.pStart;
     this.tStart = tStart >= 0 && raw.charCodeAt(tStart) !== 110 ? tStart : -1;
     this.tEnd = tEnd;
     m.namespace = pod.namespace;
@@ -359,6 +407,26 @@ export class FluentBitScanner {
     }
     return undefined;
   }
+}
+
+/**
+ * End (exclusive) of the string whose opening quote is at `i`: the first quote not escaped by an odd
+ * run of backslashes, or -1. Delimits only; the caller must still prove the string valid.
+ */
+function quotedEnd(s: string, i: number): number {
+  let q = s.indexOf('"', i + 1);
+  while (q >= 0) {
+    let b = q - 1;
+    while (s.charCodeAt(b) === 92) b--;
+    if ((q - 1 - b) % 2 === 0) return q + 1;
+    q = s.indexOf('"', q + 1);
+  }
+  return -1;
+}
+
+function isJsonString(s: string, i: number): boolean {
+  STRING.lastIndex = i;
+  return STRING.test(s);
 }
 
 /** End (exclusive) of the object starting at `i`, skipping strings; -1 when unbalanced. */
