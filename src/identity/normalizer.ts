@@ -148,8 +148,8 @@ export class Normalizer {
 
     // Path.
     let path: EgressPath;
-    const toGateway = clusterInfo !== null && clusterInfo.egressGateway;
-    if (ci !== null && ci.inbound) path = 'inbound';
+    const toGateway = clusterInfo?.egressGateway === true;
+    if (ci?.inbound) path = 'inbound';
     else if (
       cluster === 'BlackHoleCluster' ||
       r.routeName === 'block_all' ||

@@ -36,6 +36,16 @@ interface PodEntry {
   readonly meta: PodMeta | null;
 }
 
+/**
+ * Reads a JSON string literal in place (a format parser over the still-escaped line): `read` gets
+ * the record and the index of the opening quote and returns the index after the closing quote when
+ * it read the whole string (which proves it valid JSON), else -1 (the scanner then validates it and
+ * the caller decodes it). It may fill its own output either way; the caller decides what counts.
+ */
+export interface InlineStringReader {
+  read(raw: string, quoteAt: number): number;
+}
+
 /** Samples every 16th char (pod_id and pod_ip always get samples); a collision only costs one more compare. */
 function sampledHash(s: string, start: number, end: number): number {
   let h = end - start;
@@ -113,6 +123,9 @@ export class FluentBitScanner {
     return timeAt(raw, this.tStart, this.tEnd);
   }
 
+  /** Set by `open`: the reader read the payload in place (the `log` string was chosen and read). */
+  payloadRead = false;
+
   /** Span of the payload string (with its quotes) in the raw input, set by `open`. */
   private pStart = 0;
   private pEnd = 0;
@@ -128,28 +141,14 @@ export class FluentBitScanner {
   }
 
   /**
-   * Start of the payload still JSON-escaped, when it ends with an escaped newline (as shipped lines
-   * do): `raw.slice(escapedStart(), escapedEnd())` is the line without its newline, quotes as `\"`.
-   * -1 when it does not end so. Parsers that can read the escaped form skip decoding the payload.
-   */
-  escapedStart(raw: string): number {
-    const end = this.pEnd;
-    return raw.charCodeAt(end - 2) === 110 && raw.charCodeAt(end - 3) === 92 && raw.charCodeAt(end - 4) !== 92
-      ? this.pStart + 1
-      : -1;
-  }
-
-  escapedEnd(): number {
-    return this.pEnd - 3;
-  }
-
-  /**
    * Fills `m` but for `shippedAt` and returns true when `raw` is certainly a Fluent Bit record with
    * a string payload (then read it with payloadText / escapedStart, and the record's time with
    * shippedAt, only when needed: most access lines carry their own START_TIME); false (and `m`
-   * untouched) when the slow path must decide.
+   * untouched) when the slow path must decide. A `reader` gets the first look at the `log` string:
+   * when it reads it in place (see InlineStringReader), `payloadRead` is true and the payload needs
+   * no decoding nor validating.
    */
-  open(raw: string, m: ShipperMeta): boolean {
+  open(raw: string, m: ShipperMeta, reader: InlineStringReader | null = null): boolean {
     const len = raw.length;
     if (this.guessPaused > 0) this.guessPaused--;
     let i = skipWs(raw, 0);
@@ -157,6 +156,7 @@ export class FluentBitScanner {
     i = skipWs(raw, i + 1);
     let logStart = -1;
     let logEnd = -1;
+    let logRead = false;
     let msgStart = -1;
     let msgEnd = -1;
     let pod: PodMeta | null | undefined;
@@ -186,10 +186,14 @@ export class FluentBitScanner {
       ) {
         // A JSON access line inside `log` is decoded as fast by the full parse: leave it to that.
         if (raw.charCodeAt(vStart + 1) === OPEN && keyLen === 3) return false;
-        // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
-        STRING.lastIndex = i;
-        if (!STRING.test(raw)) return false;
-        vEnd = STRING.lastIndex;
+        vEnd = reader !== null && keyLen === 3 ? reader.read(raw, i) : -1;
+        if (vEnd >= 0) logRead = true;
+        else {
+          // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
+          STRING.lastIndex = i;
+          if (!STRING.test(raw)) return false;
+          vEnd = STRING.lastIndex;
+        }
       } else if (c === Q) {
         // Other values (`stream`, `time`) are short and plain: a loop beats a regex call; escapes take the regex.
         const close = plainStringEnd(raw, i + 1);
@@ -264,6 +268,7 @@ export class FluentBitScanner {
       this.pStart = msgStart;
       this.pEnd = msgEnd;
     } else return false;
+    this.payloadRead = logRead;
     // `o.time ?? o['@timestamp'] ?? o.date`: pick the span now, parse it only if asked (shippedAt).
     let tStart = timeStart;
     let tEnd = timeEnd;
