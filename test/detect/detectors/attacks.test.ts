@@ -237,6 +237,22 @@ describe('detectors on their attacks', () => {
     expect(alerts.at(-1)?.alert.status).toBe('resolved');
   });
 
+  it('gateway-silence with judgeSilence off (a scaled partition) leaves the silence to the mesh-wide evaluator', () => {
+    function* filtered(): Generator<EgressEvent> {
+      for (const e of benignTraffic(3)) {
+        if (e.reporter === 'egress-gateway' && e.time >= ATTACK && e.time < ATTACK + 10 * MIN) continue;
+        yield e;
+      }
+    }
+    const h = new Harness({
+      learningPeriod: '24h',
+      detectors: { 'gateway-silence': { judgeSilence: false } },
+    })
+      .feed(filtered())
+      .finish();
+    expect(h.of('gateway-silence')).toEqual([]);
+  });
+
   it('gateway-silence flags gateway legs no sidecar sent (outside client)', () => {
     const outside: EgressEvent[] = [];
     for (let i = 0; i < 5; i++) {
@@ -259,5 +275,8 @@ describe('detectors on their attacks', () => {
     const h = run(outside);
     expect(firstDelay(h, 'gateway-silence')).toBeLessThan(2 * MIN);
     expect(h.of('gateway-silence')[0]?.evidence.kind).toBe('unaccounted-gateway-legs');
+    // A scaled partition keeps the per-client reasons.
+    const partition = run(outside, { detectors: { 'gateway-silence': { judgeSilence: false } } });
+    expect(partition.of('gateway-silence')[0]?.evidence.kind).toBe('unaccounted-gateway-legs');
   });
 });
