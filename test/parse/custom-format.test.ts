@@ -178,3 +178,38 @@ describe('custom JSON label maps (json_format / Telemetry labels)', () => {
     });
   });
 });
+
+describe('CompiledTextFormat.readJsonString (a line still inside its JSON string)', () => {
+  const format =
+    '[%START_TIME(%Y/%m/%d %T)%] "%REQ(:METHOD)% %REQ(:PATH)%" %RESPONSE_CODE% [%REQ(:AUTHORITY)%] %GRPC_STATUS% | %UPSTREAM_CLUSTER% %BYTES_SENT%\n';
+  const compiled = new CompiledTextFormat(format);
+  const lines = [
+    '[2024/01/09 15:35:47] "GET /a-b HTTP" 200 [x.com] OK | outbound|443||x.com 55',
+    '[2024/01/09 15:35:47] "- -" 0 [-] - | PassthroughCluster -',
+    '[2024/01/09 15:35:47] "GET /a]b" 200 [x.com] OK | outbound|443||x.com 55',
+    '[2024/01/09 15:35:47] "GET /a\\b" 200 [x.com] OK | outbound|443||x.com 55',
+    '[2024/01/09 15:35:47] "GET /a" 2x0 [x.com] OK | outbound|443||x.com 55',
+    '[2024/01/09 15:35:47] "GET /a" 200 [x.com] OK | outbound|443||x.com 55 66',
+  ];
+
+  it.each(lines)('reads %s as parse reads the decoded line, or leaves it to parse', (line) => {
+    const raw = `{"log":${JSON.stringify(`${line}\n`)}}`;
+    const inPlace = newAccessRecord();
+    const end = compiled.readJsonString(raw, 7, inPlace);
+    const decoded = newAccessRecord();
+    const reason = compiled.parse(line, decoded);
+    if (end >= 0) {
+      expect(end).toBe(raw.length - 1);
+      expect(reason).toBeNull();
+      expect(inPlace).toEqual(decoded);
+    } else expect(line.includes('\\') || reason !== null).toBe(true);
+  });
+
+  it('reads the plain lines in place and refuses the ones that need decoding or are bad', () => {
+    const read = lines.map(
+      (l) => compiled.readJsonString(`{"log":${JSON.stringify(`${l}\n`)}}`, 7, newAccessRecord()) >= 0,
+    );
+    // `]` inside the path is fine (the path ends at `"`); `55 66` is not a number.
+    expect(read).toEqual([true, true, true, false, false, false]);
+  });
+});

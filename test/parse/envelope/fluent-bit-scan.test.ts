@@ -7,6 +7,7 @@ import { Normalizer } from '../../../src/identity/normalizer.js';
 import { LineDecoder } from '../../../src/parse/decoder.js';
 import type { DecodeSink } from '../../../src/parse/decoder-types.js';
 import { FluentBitScanner } from '../../../src/parse/envelope/fluent-bit-scan.js';
+import { EnvoyJsonParser } from '../../../src/parse/envoy-json.js';
 import { EnvoyTextParser } from '../../../src/parse/envoy-text.js';
 import { newShipperMeta } from '../../../src/parse/types.js';
 import { loadFixtures } from '../../fixtures/load.js';
@@ -270,6 +271,38 @@ tricky.push(
   },
 );
 
+// Edges of reading the 1.9+ line in place (one regex over the escaped line): each must agree with
+// decoding the line and parsing it, whether it reads it or leaves it to that path.
+const inPlace: [string, string][] = [
+  ['response code details starting with a digit', l1.replace('via_upstream', '5xx_upstream')],
+  ['empty response code details', l1.replace(' via_upstream ', '  ')],
+  ['closing bracket inside the start time', l1.replace('15:35:47.283Z', '15:35]:47.283Z')],
+  ['start time "-"', l1.replace('[2024-01-09T15:35:47.283Z]', '[-]')],
+  ['start time that is not a time', l1.replace('2024-01-09T15:35:47.283Z', 'yesterday')],
+  ['empty byte count', l1.replace(' 0 0 2 2 ', ' 0  2 2 ')],
+  ['byte count "-"', l1.replace(' 0 0 2 2 ', ' - 0 2 2 ')],
+  ['byte count that is not a number', l1.replace(' 0 0 2 2 ', ' 0 1e3 2 2 ')],
+  ['byte count beyond 2^53', l1.replace(' 0 0 2 2 ', ' 0 123456789012345678901 2 2 ')],
+  [
+    'pre-1.23 cluster with its ";"',
+    l1.replace('outbound|80||edition.cnn.com', 'outbound|80||edition.cnn.com;'),
+  ],
+  ['cluster that is only ";"', l1.replace('outbound|80||edition.cnn.com', ';')],
+  ['space inside the protocol', l1.replace('HTTP/1.1"', 'HTTP/1.1 extra"')],
+  ['non-ASCII path', l1.replace('/politics', '/pol\u00edtica/\u{1f600}')],
+  ['empty route name', l1.replace(/ default\.forward-cnn-from-egress-gateway\.0$/, ' ')],
+  ['one field too many', `${l1} extra`],
+  ['one field too few', l1.replace(/ default\.forward-cnn-from-egress-gateway\.0$/, '')],
+  ['CRLF line ending', `${l1}\r`],
+  ['backslash in a skipped field', l1.replace('via_upstream - "-"', 'via_upstream - "a\\b"')],
+];
+for (const [name, line] of inPlace) {
+  tricky.push(
+    { name, line: JSON.stringify({ log: `${line}\n`, stream: 'stdout', kubernetes }) },
+    { name: `${name} (no newline)`, line: JSON.stringify({ log: line, kubernetes }) },
+  );
+}
+
 const bench = Array.from({ length: 120 }, (_, i) => [
   { name: `bench text ${i}`, line: textLine(i) },
   { name: `bench json ${i}`, line: jsonLine(i) },
@@ -329,6 +362,46 @@ describe('Fluent Bit fast envelope scan', () => {
     }
   });
 
+  it('reads the 1.9+ edge lines in place only where that gives the decoded parse', () => {
+    const decodedParse = vi.spyOn(EnvoyTextParser.prototype, 'parse');
+    try {
+      const decoder = new LineDecoder();
+      const readInPlace = (name: string): boolean => {
+        const line = tricky.find((t) => t.name === name)?.line as string;
+        decodedParse.mockClear();
+        decoder.decode(line, new CollectingSink());
+        return decodedParse.mock.calls.length === 0;
+      };
+      for (const name of [
+        'empty response code details',
+        'start time "-"',
+        'byte count "-"',
+        'byte count beyond 2^53',
+        'pre-1.23 cluster with its ";"',
+        'cluster that is only ";"',
+        'space inside the protocol',
+        'non-ASCII path',
+        'empty route name',
+      ])
+        expect({ name, inPlace: readInPlace(name) }).toEqual({ name, inPlace: true });
+      for (const name of [
+        'response code details starting with a digit',
+        'closing bracket inside the start time',
+        'start time that is not a time',
+        'empty byte count',
+        'byte count that is not a number',
+        'one field too many',
+        'one field too few',
+        'CRLF line ending',
+        'backslash in a skipped field',
+        'empty byte count (no newline)',
+      ])
+        expect({ name, inPlace: readInPlace(name) }).toEqual({ name, inPlace: false });
+    } finally {
+      decodedParse.mockRestore();
+    }
+  });
+
   it('reads each pod metadata block once, not once per line', () => {
     const scanner = new FluentBitScanner();
     const m = newShipperMeta();
@@ -347,6 +420,25 @@ describe('Fluent Bit fast envelope scan', () => {
     expect(JSON.parse(payload as string).user_agent).toBe('say "hi"');
     expect(m.workload).toBe('sleep');
     for (let i = 0; i < 50; i++) expect(scanner.scan(jsonLine(i), newShipperMeta())).not.toBeNull();
+  });
+
+  it('reads JSON lines in place through the decoder, without decoding the payload or parsing the line', () => {
+    const decodedParse = vi.spyOn(EnvoyJsonParser.prototype, 'parse');
+    try {
+      const sink = new CollectingSink();
+      const decoder = new LineDecoder();
+      for (let i = 0; i < 50; i++) decoder.decode(jsonLine(i), sink);
+      expect(sink.records).toHaveLength(50);
+      expect(decodedParse).not.toHaveBeenCalled();
+      decoder.decode(
+        tricky.find((t) => t.name === 'JSON line with an escaped quote in a value')?.line as string,
+        sink,
+      );
+      expect(decodedParse).toHaveBeenCalledTimes(1);
+      expect(sink.records[50]?.record.userAgent).toBe('say "hi"');
+    } finally {
+      decodedParse.mockRestore();
+    }
   });
 
   it('leaves a JSON payload whose string is not valid JSON to the full parse', () => {
