@@ -102,6 +102,7 @@ export class Normalizer {
   private lastNs: string | null = null;
   private lastWl: string | null = null;
   private lastKey = '';
+  private readonly keys = new Map<string, Map<string, string>>();
   /** `kafka:topic` + `/partition/offset`, else `file` + `:line`: decided once per source name. */
   private lastSource = '';
   private lastSourceSep = ':';
@@ -384,13 +385,30 @@ export class Normalizer {
     return c;
   }
 
+  /**
+   * `namespace/workload`, the same string object for the same pair: lines of many pods interleave,
+   * and a fresh key per line would be built, flattened and hashed again by every Map it is looked
+   * up in. The namespace and workload strings come from the per-pod metadata cache, so finding
+   * them is cheap.
+   */
   private keyOf(ns: string, wl: string): string {
-    if (ns !== this.lastNs || wl !== this.lastWl) {
-      this.lastNs = ns;
-      this.lastWl = wl;
-      this.lastKey = `${ns}/${wl}`;
+    if (ns === this.lastNs && wl === this.lastWl) return this.lastKey;
+    let byWl = this.keys.get(ns);
+    if (byWl === undefined) {
+      if (this.keys.size >= 10000) this.keys.clear();
+      byWl = new Map();
+      this.keys.set(ns, byWl);
     }
-    return this.lastKey;
+    let key = byWl.get(wl);
+    if (key === undefined) {
+      if (byWl.size >= 100000) byWl.clear();
+      key = `${ns}/${wl}`;
+      byWl.set(wl, key);
+    }
+    this.lastNs = ns;
+    this.lastWl = wl;
+    this.lastKey = key;
+    return key;
   }
 }
 

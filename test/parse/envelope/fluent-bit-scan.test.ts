@@ -246,6 +246,10 @@ tricky.push(
     line: JSON.stringify({ log: `${l1.replace('curl/7.87.0-DEV', 'say "hi"')}\n`, kubernetes }),
   },
   {
+    name: 'forwarded-for with a quote',
+    line: JSON.stringify({ log: `${l1.replace('"172.30.239.55"', '"say "hi""')}\n`, kubernetes }),
+  },
+  {
     name: 'path with a backslash',
     line: JSON.stringify({ log: `${l1.replace('/politics', '/a\\b')}\n`, kubernetes }),
   },
@@ -354,9 +358,9 @@ describe('Fluent Bit fast envelope scan', () => {
       for (let i = 0; i < 50; i++) decoder.decode(textLine(i), sink);
       expect(sink.records).toHaveLength(50);
       expect(decodedParse).not.toHaveBeenCalled();
-      decoder.decode(tricky.find((t) => t.name === 'user agent with a quote')?.line as string, sink);
+      decoder.decode(tricky.find((t) => t.name === 'forwarded-for with a quote')?.line as string, sink);
       expect(decodedParse).toHaveBeenCalledTimes(1);
-      expect(sink.records[50]?.record.userAgent).toBe('say "hi"');
+      expect(sink.records[50]?.record.xForwardedFor).toBe('say "hi"');
     } finally {
       decodedParse.mockRestore();
     }
