@@ -185,7 +185,7 @@ const jsonAccess = (extra: Record<string, string> = {}) =>
 tricky.push(
   {
     name: 'JSON line with an escaped quote in a value',
-    line: JSON.stringify({ log: `${jsonAccess({ user_agent: 'say "hi"' })}\n`, kubernetes }),
+    line: JSON.stringify({ log: `${jsonAccess({ path: '/say "hi"' })}\n`, kubernetes }),
   },
   {
     name: 'JSON line with backslashes before a quote',
@@ -421,7 +421,7 @@ describe('Fluent Bit fast envelope scan', () => {
     const c = tricky.find((t) => t.name === 'JSON line with an escaped quote in a value');
     const m = newShipperMeta();
     const payload = scanner.scan(c?.line as string, m);
-    expect(JSON.parse(payload as string).user_agent).toBe('say "hi"');
+    expect(JSON.parse(payload as string).path).toBe('/say "hi"');
     expect(m.workload).toBe('sleep');
     for (let i = 0; i < 50; i++) expect(scanner.scan(jsonLine(i), newShipperMeta())).not.toBeNull();
   });
@@ -439,7 +439,7 @@ describe('Fluent Bit fast envelope scan', () => {
         sink,
       );
       expect(decodedParse).toHaveBeenCalledTimes(1);
-      expect(sink.records[50]?.record.userAgent).toBe('say "hi"');
+      expect(sink.records[50]?.record.path).toBe('/say "hi"');
     } finally {
       decodedParse.mockRestore();
     }
