@@ -2,6 +2,9 @@
  * Starts a scaled pipeline instance from a loaded config: metrics port, sinks, dead letters, then
  * `runScaled`. `egress-sentinel run` calls it when `scale.enabled` is true.
  */
+
+import { alertStageOptions } from '../alerts/stage.js';
+import type { DetectionConfig } from '../detect/config.js';
 import { SentinelError } from '../errors.js';
 import type { PipelineConfig } from '../pipeline/config.js';
 import { startRuntime } from '../pipeline/runtime.js';
@@ -9,6 +12,7 @@ import { loadPolicyFiles } from '../policy/load.js';
 import type { LogFn } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { DetectionAnalyzer } from './detection-analyzer.js';
+import type { GatewayEvaluatorOptions } from './gateway-evaluator.js';
 import { runScaled } from './run-scaled.js';
 
 export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, file: string): Promise<number> {
@@ -41,7 +45,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
           : { customJsonFormat: config.parse.customJsonFormat }),
       },
       mesh: config.mesh,
-      newAnalyzer: () => new DetectionAnalyzer(detection, policies),
+      newAnalyzer: () => new DetectionAnalyzer(partitionDetection(detection), policies),
       newFlows: rt.newFlows,
       sinks: rt.sinks,
       retryInitialMs: config.delivery.retryInitialMs,
@@ -52,6 +56,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       metrics: rt.metrics,
       health: rt.health,
       deadLetter: (r) => rt.deadLetters.write(r),
+      gatewaySilence: gatewaySilenceOf(detection, (input[0] as KafkaSourceConfig).sessionTimeoutMs),
     });
     log('info', 'Stopped; state checkpointed and offsets committed.', {
       ...summary,
@@ -61,4 +66,38 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
   } finally {
     await rt.close();
   }
+}
+
+/**
+ * A by-source partition sees only some identities' legs: there gateway-silence keeps its per-client
+ * reasons (unaccounted legs, no principal) and leaves "the gateway went silent" to the mesh-wide
+ * evaluator (gateway-evaluator.ts).
+ */
+export function partitionDetection(detection: DetectionConfig): DetectionConfig {
+  const gs = detection.detectors['gateway-silence'];
+  return {
+    ...detection,
+    detectors: { ...detection.detectors, 'gateway-silence': { ...gs, judgeSilence: false } },
+  };
+}
+
+/** The mesh-wide evaluator's settings, from the same detector config; null when it is disabled. */
+export function gatewaySilenceOf(
+  detection: DetectionConfig,
+  sessionTimeoutMs: number,
+): { evaluator: GatewayEvaluatorOptions; alerts: ReturnType<typeof alertStageOptions> } | null {
+  const gs = detection.detectors['gateway-silence'];
+  if (!gs.enabled || !gs.judgeSilence) return null;
+  return {
+    evaluator: {
+      windowMs: gs.window,
+      matchToleranceMs: gs.matchTolerance,
+      latenessMs: detection.lateness,
+      minSidecarLegs: gs.minSidecarLegs,
+      minMatchedRatio: gs.minMatchedRatio,
+      // A crashed instance's input is re-read by another after the session timeout; wait that long.
+      publisherTimeoutMs: sessionTimeoutMs + 10_000,
+    },
+    alerts: alertStageOptions(detection),
+  };
 }

@@ -4,15 +4,16 @@
  * Kafka and kafkajs cost about as much per record as encoding the event itself (partitioner call,
  * record encoding and CRC on produce; record objects and offsets on fetch), so one record per event
  * cost stage 1 and 2 about a tenth of their CPU. The partition is the one Kafka's default partitioner
- * (murmur2 of the identity key, as in the Java client) gives the identity, so other Kafka tools still
- * agree on where a key lives; records carry no key (they hold several identities).
+ * (murmur2, as in the Java client) gives the event's partition key (namespace or identity,
+ * `scale.partitionBy`), so other Kafka tools still agree on where a key lives; records carry no
+ * key (they hold several).
  */
 import { type Message, Partitioners, type PartitionMetadata } from 'kafkajs';
 import { encodeEventRecord } from './event-codec.js';
 
 /** Below the broker's default 1 MiB message.max.bytes, with room for the record batch around it. */
 const RECORD_BYTES = 256 * 1024;
-/** Identity keys whose partition is remembered (a murmur2 per event otherwise). */
+/** Partition keys whose partition is remembered (a murmur2 per event otherwise). */
 const CACHED_KEYS = 100_000;
 
 export class BySourceRecords {
@@ -34,7 +35,7 @@ export class BySourceRecords {
     }));
   }
 
-  /** The by-source partition of an identity key. */
+  /** The by-source partition of a partition key. */
   partitionOf(key: string): number {
     let p = this.cache.get(key);
     if (p === undefined) {
@@ -49,7 +50,7 @@ export class BySourceRecords {
     return p;
   }
 
-  /** `messages` (key = identity, value = one encoded event) as one record per partition and size. */
+  /** `messages` (key = partition key, value = one encoded event) as one record per partition and size. */
   records(messages: readonly Message[]): Message[] {
     const values: string[][] = Array.from({ length: this.partitions }, () => []);
     const sizes = new Array<number>(this.partitions).fill(0);

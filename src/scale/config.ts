@@ -17,6 +17,12 @@ export const ScaleConfigSchema = z
       .describe(
         'Partitions of the internal by-source and changelog topics: the most instances that share the detection work. Fixed once the topics exist.',
       ),
+    partitionBy: z
+      .enum(['namespace', 'identity'])
+      .default('namespace')
+      .describe(
+        'Key of the by-source topic: namespace (default; a sidecar leg and the gateway leg of the same connection always share a partition, so gateway-silence can pair them) or identity (namespace/workload, else principal: finer load spreading for a mesh with one huge namespace, but a gateway leg whose principal was not yet learned lands apart from its sidecar leg). Fixed once the topics exist, like partitions.',
+      ),
     topicPrefix: z
       .string()
       .regex(/^[a-zA-Z0-9._-]+$/)

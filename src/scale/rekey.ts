@@ -4,6 +4,19 @@
  * (murmur2 of the key, as in the Java client) then sends every event of one identity to one
  * partition, whatever node's shipper read it, which is what lets stage 2 keep that identity's
  * baselines in one place. Synchronous, like the processor it stands in front of.
+ *
+ * Partition key (`scale.partitionBy`): by default the source's namespace, not its identity key.
+ * Gateway-silence pairs a sidecar's leg (sidecar -> egress gateway, keyed namespace/workload from
+ * the shipper's metadata) with the gateway's leg of the same connection, whose caller is only a
+ * SPIFFE principal (`spiffe://<td>/ns/<namespace>/sa/<sa>`) and a pod IP. Which workload uses which
+ * service account is learned (identity/principal-map.ts), and a stage-1 instance may not have
+ * learned it yet (cold start, or the sidecar's lines are read by another instance): keyed by
+ * identity, the two legs then land on different partitions. The namespace is on both legs from
+ * the first line (metadata; the principal), so keyed by namespace they always share a partition,
+ * and every identity of a namespace (its baselines) still lives on exactly one partition. The cost
+ * is coarser load spreading: one namespace's traffic is one partition's. `identity` keeps the old
+ * key (namespace/workload, else principal) for meshes with one huge namespace, and then relies on
+ * the learned pairings alone.
  */
 import type { Message } from 'kafkajs';
 import { Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
@@ -25,6 +38,23 @@ export interface GatewayLegCounts {
   gateway: number;
 }
 
+/** What the partition key of the by-source topic is made of (see the file comment). */
+export type PartitionBy = 'namespace' | 'identity';
+
+/** What stage 1 tells the mesh-wide gateway-silence evaluator (gateway-heartbeat.ts). */
+export interface GatewayTally {
+  counts: Map<number, GatewayLegCounts>;
+  /** Newest event time decoded so far (any line), or null before the first. */
+  maxTime: number | null;
+  /** No line was decoded since the previous tally. */
+  idle: boolean;
+}
+
+/** The by-source message key of an event: its namespace when known, else its identity key. */
+export function partitionKeyOf(event: EgressEvent, by: PartitionBy): string {
+  return by === 'namespace' ? (event.source.namespace ?? event.source.key) : event.source.key;
+}
+
 export interface RekeyedBatch {
   messages: Message[];
   lines: number;
@@ -41,11 +71,14 @@ export class Rekeyer implements DecodeSink {
   private out: RekeyedBatch = emptyBatch();
   /** Gateway-route leg counts per window start, since the last `takeGatewayCounts()`. */
   private gatewayCounts = new Map<number, GatewayLegCounts>();
+  private maxTime = Number.NEGATIVE_INFINITY;
+  private decodedSinceTally = 0;
 
   constructor(
     decoder: DecoderOptions,
     mesh: NormalizerConfig,
     private readonly gatewayWindowMs = 60_000,
+    private readonly partitionBy: PartitionBy = 'namespace',
   ) {
     this.decoder = new LineDecoder(decoder);
     this.normalizer = new Normalizer(mesh);
@@ -68,13 +101,15 @@ export class Rekeyer implements DecodeSink {
       this.malformed('no start time and no shipper timestamp', '');
       return;
     }
+    this.decodedSinceTally++;
+    if (event.time > this.maxTime) this.maxTime = event.time;
     if (event.path === 'inbound' || event.path === 'internal') {
       this.out.notEgress++;
       return;
     }
     this.countGatewayLeg(event);
     this.out.events++;
-    this.out.messages.push({ key: event.source.key, value: encodeEvent(event) });
+    this.out.messages.push({ key: partitionKeyOf(event, this.partitionBy), value: encodeEvent(event) });
   }
 
   skipped(reason: string): void {
@@ -104,6 +139,17 @@ export class Rekeyer implements DecodeSink {
     const out = this.gatewayCounts;
     this.gatewayCounts = new Map();
     return out;
+  }
+
+  /** Leg counts since the last tally, the newest event time and whether any line came in. */
+  takeGatewayTally(): GatewayTally {
+    const idle = this.decodedSinceTally === 0;
+    this.decodedSinceTally = 0;
+    return {
+      counts: this.takeGatewayCounts(),
+      maxTime: this.maxTime === Number.NEGATIVE_INFINITY ? null : this.maxTime,
+      idle,
+    };
   }
 }
 

@@ -13,6 +13,7 @@
  * that state corresponds to, so a crash never loses state a committed offset depends on.
  */
 import { type Consumer, type EachBatchPayload, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import type { AlertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { resolveKafkaConfig } from '../config/connections.js';
 import type { FlowAggregator } from '../detect/flows.js';
@@ -31,6 +32,8 @@ import { BySourceRecords } from './by-source-records.js';
 import { ChangelogWriter, restorePartitions } from './changelog.js';
 import type { ScaleConfig } from './config.js';
 import { decodeEventRecord, fillEvent } from './event-codec.js';
+import type { GatewayEvaluatorOptions } from './gateway-evaluator.js';
+import { HeartbeatPublisher, startGatewayEvaluator } from './gateway-heartbeat.js';
 import { type PartitionAnalyzer, PartitionTask } from './partition-task.js';
 import { Rekeyer } from './rekey.js';
 import { ensureScaleTopics, type ScaleTopics, scaleTopicNames } from './topics.js';
@@ -55,6 +58,8 @@ export interface ScaledRunOptions {
   readonly metrics: PipelineMetrics;
   readonly health: Health;
   readonly deadLetter: (record: DeadLetter) => Promise<void>;
+  /** The mesh-wide gateway-silence evaluator's settings; null when gateway-silence is disabled. */
+  readonly gatewaySilence: { evaluator: GatewayEvaluatorOptions; alerts: AlertStageOptions } | null;
 }
 
 export interface ScaledSummary {
@@ -366,8 +371,49 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
 
   // ---------------------------------------------------------------- stage 1: decode, normalise, re-key
   const source = new KafkaSource(o.input);
-  const rekeyer = new Rekeyer(o.decoder, o.mesh);
+  const gs = o.gatewaySilence;
+  const rekeyer = new Rekeyer(o.decoder, o.mesh, gs?.evaluator.windowMs, o.scale.partitionBy);
   const bySourceRecords = new BySourceRecords(topics.bySource, topics.partitions);
+  // Mesh-wide gateway silence: every instance publishes its stage-1 leg counts; one evaluates them.
+  const publisher =
+    gs === null
+      ? null
+      : new HeartbeatPublisher({
+          producer,
+          topic: topics.heartbeat,
+          windowMs: gs.evaluator.windowMs,
+          intervalMs: o.scale.commitIntervalMs,
+          take: () => rekeyer.takeGatewayTally(),
+          log: o.log,
+        });
+  const evaluator =
+    gs === null
+      ? null
+      : await startGatewayEvaluator({
+          kafka,
+          topic: topics.heartbeat,
+          groupId: `${o.input.groupId}-gateway-heartbeat`,
+          sessionTimeoutMs: o.input.sessionTimeoutMs,
+          evaluator: gs.evaluator,
+          alerts: gs.alerts,
+          rebuildMs: Math.max(30 * 60_000, 15 * gs.evaluator.windowMs),
+          deliver: async (alerts) => {
+            await deliverToAll(
+              o.sinks,
+              { alerts, flows: [], baselines: [], events: [] },
+              {
+                retryInitialMs: o.retryInitialMs,
+                retryMaxMs: o.retryMaxMs,
+                stop: o.stop,
+                log: o.log,
+                onSinkFailure: (sink) => o.metrics.sinkFailures.inc({ sink }),
+              },
+            );
+            summary.alerts += alerts.length;
+            o.metrics.countAlerts(alerts);
+          },
+          log: o.log,
+        });
   // Batches are pipelined: while one batch's events travel to the broker (acks=all), the next is
   // decoded. The source commits each input partition in order, whatever order the acks come in.
   const inFlight = new Set<Promise<void>>();
@@ -439,6 +485,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         );
     }
     await consumer.disconnect().catch(() => {});
+    await publisher?.stop();
+    await evaluator?.stop();
     await producer.disconnect().catch(() => {});
   }
   return summary;

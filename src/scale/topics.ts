@@ -52,7 +52,11 @@ export async function ensureScaleTopics(admin: Admin, topics: ScaleTopics): Prom
       topic: topics.heartbeat,
       numPartitions: 1,
       replicationFactor: topics.replicationFactor,
-      configEntries: [{ name: 'retention.ms', value: String(3_600_000) }],
+      // Short segments, so the hour of retention is what an evaluator taking over re-reads at most.
+      configEntries: [
+        { name: 'retention.ms', value: String(3_600_000) },
+        { name: 'segment.ms', value: String(600_000) },
+      ],
     },
   ];
   const existing = new Set(await admin.listTopics());

@@ -38,6 +38,12 @@ export const GatewaySilenceConfigSchema = z
       .positive()
       .default(3)
       .describe('Unaccounted gateway legs from one client in a window that raise a finding.'),
+    judgeSilence: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Judge "the gateway went silent" (legs per window). Scaled mode turns it off on each partition and judges it mesh-wide from every instance\'s leg counts; the per-client reasons stay.',
+      ),
     requirePrincipal: z
       .enum(['auto', 'always', 'never'])
       .default('auto')
@@ -296,6 +302,7 @@ export class GatewaySilenceDetector implements Detector {
       return;
     }
     this.carry = null;
+    if (!this.config.judgeSilence) return;
     const ratio = bucket.matched / bucket.sidecar;
     const start = from * this.config.window;
     const evidence = {

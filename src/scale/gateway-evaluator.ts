@@ -1,0 +1,206 @@
+/**
+ * The mesh-wide half of gateway-silence in a scaled deployment. No by-source partition sees every
+ * leg, so stage 1 counts, per event-time window, the legs sidecars sent to the egress gateway and
+ * the legs the gateway logged, and publishes them to the single-partition gateway-heartbeat topic
+ * (gateway-heartbeat.ts). The one instance the group assigns that partition feeds every record here:
+ * the windows are summed across publishers and judged the way the per-engine detector judges them
+ * (detect/detectors/gateway-silence.ts): a window closes when the watermark passes its end plus the
+ * match tolerance; quiet windows are carried into the next ones; when sidecars sent at least
+ * `minSidecarLegs` and the gateway logged fewer than `minMatchedRatio` of them, it fires, and it
+ * resolves at the first healthy window. Counts, not matched pairs: pairing needs both legs in one
+ * place, which is what the per-partition detector still does for its per-client reasons.
+ *
+ * Event time across publishers: each heartbeat carries the newest event time its stage 1 read. The
+ * watermark is the lowest of those among publishers that are receiving lines (minus the allowed
+ * lateness), so a stage-1 instance that lags (catching up a backlog, or a slow partition) holds the
+ * windows open instead of having its counts arrive after the judgement. An idle publisher (no lines
+ * since its last heartbeat) holds nothing open, and one not heard from for `publisherTimeoutMs`
+ * (record timestamps, so a rebuild replays the same decisions) is forgotten. Counts for a window
+ * already judged are dropped and counted (`lateCounts`).
+ *
+ * Deterministic: findings carry the judged window's end as their time, so the alert stage gives a
+ * rebuilt evaluator (takeover) the same alert id.
+ */
+import { z } from 'zod';
+import { isoMinute as minute } from '../detect/spec.js';
+import type { Emit } from '../detect/types.js';
+import type { SourceIdentity } from '../identity/types.js';
+
+export interface GatewayEvaluatorOptions {
+  windowMs: number;
+  matchToleranceMs: number;
+  latenessMs: number;
+  minSidecarLegs: number;
+  minMatchedRatio: number;
+  /** A publisher not heard from for this long (record time) stops holding windows open. */
+  publisherTimeoutMs: number;
+}
+
+/** One stage-1 instance's report (the value of a gateway-heartbeat record). */
+export const HeartbeatSchema = z
+  .object({
+    v: z.literal(1),
+    publisher: z.string().min(1),
+    windowMs: z.number().int().positive(),
+    maxTime: z.number().nullable(),
+    idle: z.boolean(),
+    /** [window start, sidecar-to-gateway legs, gateway legs] */
+    counts: z.array(z.tuple([z.number(), z.number().int().min(0), z.number().int().min(0)])),
+  })
+  .strict();
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+
+interface Publisher {
+  maxTime: number | null;
+  idle: boolean;
+  lastSeen: number;
+}
+
+interface Sums {
+  sidecar: number;
+  gateway: number;
+}
+
+/** Quiet windows judged together at most (as the per-engine detector). */
+const MAX_CARRY_WINDOWS = 10;
+
+const GATEWAY_SOURCE: SourceIdentity = {
+  principal: null,
+  namespace: null,
+  workload: 'egress-gateway',
+  pod: null,
+  ip: null,
+  attribution: 'unknown',
+  key: 'egress-gateway',
+};
+
+export class GatewaySilenceEvaluator {
+  private readonly publishers = new Map<string, Publisher>();
+  private readonly windows = new Map<number, Sums>();
+  private newestRecord = Number.NEGATIVE_INFINITY;
+  private carry: (Sums & { from: number }) | null = null;
+  private firing = false;
+  private firingSince = 0;
+  /** Event time up to which windows were judged (the mesh-wide watermark). */
+  watermark = Number.NEGATIVE_INFINITY;
+  lateCounts = 0;
+  records = 0;
+
+  constructor(private readonly o: GatewayEvaluatorOptions) {}
+
+  /** One heartbeat record (`timestamp`: the record's time); judges the windows it closes. */
+  accept(h: Heartbeat, timestamp: number, emit: Emit): void {
+    this.records++;
+    if (timestamp > this.newestRecord) this.newestRecord = timestamp;
+    const p = this.publishers.get(h.publisher);
+    const maxTime =
+      p?.maxTime != null && (h.maxTime === null || h.maxTime < p.maxTime) ? p.maxTime : h.maxTime;
+    this.publishers.set(h.publisher, { maxTime, idle: h.idle, lastSeen: timestamp });
+    for (const [start, sidecar, gateway] of h.counts) {
+      if (sidecar === 0 && gateway === 0) continue;
+      const b = Math.floor(start / this.o.windowMs);
+      if (this.closed(b)) {
+        this.lateCounts += sidecar + gateway;
+        continue;
+      }
+      const w = this.windows.get(b);
+      if (w === undefined) this.windows.set(b, { sidecar, gateway });
+      else {
+        w.sidecar += sidecar;
+        w.gateway += gateway;
+      }
+    }
+    this.advance(emit);
+  }
+
+  /** Publishers currently known (not timed out). */
+  get publisherCount(): number {
+    return this.publishers.size;
+  }
+
+  private closed(b: number): boolean {
+    return (b + 1) * this.o.windowMs + this.o.matchToleranceMs <= this.watermark;
+  }
+
+  private advance(emit: Emit): void {
+    let low = Number.POSITIVE_INFINITY;
+    let high = Number.NEGATIVE_INFINITY;
+    let busy = false;
+    for (const [id, p] of this.publishers) {
+      if (this.newestRecord - p.lastSeen > this.o.publisherTimeoutMs) {
+        this.publishers.delete(id);
+        continue;
+      }
+      if (p.maxTime === null) continue;
+      if (p.maxTime > high) high = p.maxTime;
+      if (!p.idle) {
+        busy = true;
+        if (p.maxTime < low) low = p.maxTime;
+      }
+    }
+    // Everyone idle: everything read so far is in, judge up to the newest.
+    const upTo = (busy ? low : high) - this.o.latenessMs;
+    if (!(upTo > this.watermark)) return;
+    this.watermark = upTo;
+    const due = [...this.windows.keys()].filter((b) => this.closed(b)).sort((a, b) => a - b);
+    for (const b of due) {
+      this.judge(b, this.windows.get(b) as Sums, emit);
+      this.windows.delete(b);
+    }
+  }
+
+  private judge(b: number, closed: Sums, emit: Emit): void {
+    const carry = this.carry;
+    const sidecar = closed.sidecar + (carry?.sidecar ?? 0);
+    const gateway = closed.gateway + (carry?.gateway ?? 0);
+    const from = carry?.from ?? b;
+    if (sidecar < this.o.minSidecarLegs) {
+      this.carry = sidecar === 0 || b - from >= MAX_CARRY_WINDOWS ? null : { sidecar, gateway, from };
+      return;
+    }
+    this.carry = null;
+    const ratio = Math.min(gateway, sidecar) / sidecar;
+    const start = from * this.o.windowMs;
+    const end = (b + 1) * this.o.windowMs;
+    const evidence = {
+      kind: 'mesh-wide',
+      sidecarLegs: sidecar,
+      gatewayLegs: gateway,
+      ratio,
+      windowStart: new Date(start).toISOString(),
+      windowMs: end - start,
+      publishers: this.publishers.size,
+    };
+    const base = {
+      ruleId: 'gateway-silence' as const,
+      severity: 'critical' as const,
+      time: end,
+      dedupKey: 'gateway-silence/egress-gateway',
+      source: { ...GATEWAY_SOURCE },
+      destination: null,
+      path: 'sidecar-to-gateway' as const,
+      protocol: null,
+    };
+    if (ratio < this.o.minMatchedRatio) {
+      if (!this.firing) this.firingSince = start;
+      this.firing = true;
+      emit({
+        ...base,
+        reason:
+          gateway === 0
+            ? `The egress gateway logged nothing from ${minute(start)} while sidecars across the mesh sent it ${sidecar} connections: egress is no longer monitored.`
+            : `The egress gateway logged ${gateway} connections from ${minute(start)} while sidecars across the mesh sent it ${sidecar}: far fewer than they sent.`,
+        evidence,
+        status: 'firing',
+      });
+    } else if (this.firing) {
+      this.firing = false;
+      emit({
+        ...base,
+        reason: `The egress gateway logged ${gateway} connections for the ${sidecar} sidecars sent it from ${minute(start)} again (silent since ${minute(this.firingSince)}).`,
+        evidence,
+        status: 'resolved',
+      });
+    }
+  }
+}

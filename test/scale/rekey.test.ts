@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { newEgressEvent } from '../../src/identity/normalizer.js';
+import { decodeEvent } from '../../src/scale/event-codec.js';
+import { type PartitionBy, Rekeyer } from '../../src/scale/rekey.js';
+import { generateTraffic } from '../../src/simulate/generate.js';
+
+const MESH = {
+  meshCidrs: ['10.0.0.0/8'],
+  meshDomains: ['cluster.local'],
+  egressGatewayHosts: ['istio-egressgateway.istio-system.svc.cluster.local'],
+};
+
+function traffic(): string[] {
+  return [
+    ...generateTraffic({
+      start: Date.parse('2025-03-03T08:00:00.000Z'),
+      durationMs: 20 * 60_000,
+      rate: 300,
+      format: 'json',
+      envelope: 'fluent-bit',
+      seed: 11,
+      attacks: [],
+    }),
+  ];
+}
+
+interface Leg {
+  key: string;
+  path: string;
+  namespace: string | null;
+  principal: string | null;
+  sourceKey: string;
+}
+
+/**
+ * Two stage-1 instances, the way node-keyed input splits them at worst: one reads only the
+ * egress gateway's lines (and never a sidecar line, so it cannot learn any pod IP or pairing),
+ * the other reads everything else.
+ */
+function rekeyApart(lines: string[], by: PartitionBy): Leg[] {
+  const gatewayLines = lines.filter((l) => l.includes('"pod_name":"istio-egressgateway'));
+  const sidecarLines = lines.filter((l) => !l.includes('"pod_name":"istio-egressgateway'));
+  const legs: Leg[] = [];
+  const e = newEgressEvent();
+  for (const [n, part] of [gatewayLines, sidecarLines].entries()) {
+    const out = new Rekeyer({ format: 'json' }, MESH, 60_000, by).rekey(part, `kafka:in/${n}`, String);
+    for (const m of out.messages) {
+      decodeEvent(String(m.value), e);
+      if (e.path !== 'sidecar-to-gateway' && e.path !== 'gateway-to-external') continue;
+      legs.push({
+        key: String(m.key),
+        path: e.path,
+        namespace: e.source.namespace,
+        principal: e.source.principal,
+        sourceKey: e.source.key,
+      });
+    }
+  }
+  return legs;
+}
+
+describe('Rekeyer partition key', () => {
+  it('puts a gateway leg known only by its SPIFFE principal on its sidecar legs partition key, even when no pairing was learned', () => {
+    const legs = rekeyApart(traffic(), 'namespace');
+    const gateway = legs.filter((l) => l.path === 'gateway-to-external');
+    const sidecar = legs.filter((l) => l.path === 'sidecar-to-gateway');
+    expect(gateway.length).toBeGreaterThan(100);
+    expect(sidecar.length).toBeGreaterThan(100);
+    // The gateway-only instance never saw a sidecar line: its legs keep the bare principal as identity...
+    expect(gateway.every((l) => l.sourceKey.startsWith('spiffe://'))).toBe(true);
+    // ...yet each is keyed by the principal's namespace, which is what its sidecar legs are keyed by.
+    const sidecarKeys = new Map(sidecar.map((l) => [l.namespace, l.key]));
+    for (const g of gateway) {
+      const ns = /\/ns\/([^/]+)\//.exec(g.principal ?? '')?.[1];
+      expect(g.key).toBe(ns);
+      expect(sidecarKeys.get(ns ?? '')).toBe(g.key);
+    }
+    expect(new Set(gateway.map((l) => l.key))).toEqual(new Set(sidecar.map((l) => l.key)));
+  });
+
+  it('splits the two legs when partitioning by identity and nothing was learned (the measured gap)', () => {
+    const legs = rekeyApart(traffic(), 'identity');
+    const gatewayKeys = new Set(legs.filter((l) => l.path === 'gateway-to-external').map((l) => l.key));
+    const sidecarKeys = new Set(legs.filter((l) => l.path === 'sidecar-to-gateway').map((l) => l.key));
+    expect([...gatewayKeys].some((k) => sidecarKeys.has(k))).toBe(false);
+  });
+
+  it('re-keys the gateway leg to the sidecar identity once one instance saw both the pod IP and the principal', () => {
+    const lines = traffic();
+    const out = new Rekeyer({ format: 'json' }, MESH, 60_000, 'namespace').rekey(lines, 'kafka:in/0', String);
+    const e = newEgressEvent();
+    const late: string[] = [];
+    for (const m of out.messages.slice(Math.floor(out.messages.length / 2))) {
+      decodeEvent(String(m.value), e);
+      if (e.path === 'gateway-to-external') late.push(e.source.key);
+    }
+    expect(late.length).toBeGreaterThan(50);
+    expect(late.filter((k) => k.startsWith('spiffe://'))).toEqual([]);
+  });
+
+  it('tallies gateway and sidecar legs per window with the newest event time, and reports idleness', () => {
+    const lines = traffic();
+    const r = new Rekeyer({ format: 'json' }, MESH, 60_000, 'namespace');
+    const out = r.rekey(lines, 'kafka:in/0', String);
+    const tally = r.takeGatewayTally();
+    const e = newEgressEvent();
+    let sidecar = 0;
+    let gateway = 0;
+    let max = 0;
+    for (const m of out.messages) {
+      decodeEvent(String(m.value), e);
+      if (e.path === 'sidecar-to-gateway') sidecar++;
+      if (e.path === 'gateway-to-external' && e.reporter === 'egress-gateway') gateway++;
+      max = Math.max(max, e.time);
+    }
+    const sums = [...tally.counts.values()].reduce(
+      (s, c) => ({ s: s.s + c.sidecarToGateway, g: s.g + c.gateway }),
+      { s: 0, g: 0 },
+    );
+    expect(sums).toEqual({ s: sidecar, g: gateway });
+    expect([...tally.counts.keys()].every((w) => w % 60_000 === 0)).toBe(true);
+    expect(tally.idle).toBe(false);
+    expect(tally.maxTime).toBeGreaterThanOrEqual(max);
+    const next = r.takeGatewayTally();
+    expect(next.idle).toBe(true);
+    expect(next.counts.size).toBe(0);
+    expect(next.maxTime).toBe(tally.maxTime);
+  });
+});
