@@ -41,7 +41,10 @@ if (port !== null) {
       post({ type: 'chunk', partition, last, buffer: buffer.buffer as ArrayBuffer }, [
         buffer.buffer as ArrayBuffer,
       ]);
-      while (outstanding > IMPORT_BACKLOG_BYTES) await new Promise<void>((w) => (wake = w));
+      while (outstanding > IMPORT_BACKLOG_BYTES)
+        await new Promise<void>((w) => {
+          wake = w;
+        });
     },
   ).then(
     () => {
