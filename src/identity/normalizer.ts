@@ -24,7 +24,16 @@
  */
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
 import type { MeshConfig } from './config.js';
-import { addrHost, addrPort, type HostInfo, isIpLiteral, MeshScope } from './mesh.js';
+import {
+  addrHost,
+  addrPort,
+  type HostInfo,
+  hostBefore,
+  isIpLiteral,
+  MeshScope,
+  portAfter,
+  portColon,
+} from './mesh.js';
 import { PrincipalMap } from './principal-map.js';
 import { firstSpiffeSan, parseSpiffe } from './spiffe.js';
 import type { EgressEvent, EgressPath, Reporter } from './types.js';
@@ -93,6 +102,10 @@ export class Normalizer {
   private lastNs: string | null = null;
   private lastWl: string | null = null;
   private lastKey = '';
+  private readonly keys = new Map<string, Map<string, string>>();
+  /** `kafka:topic` + `/partition/offset`, else `file` + `:line`: decided once per source name. */
+  private lastSource = '';
+  private lastSourceSep = ':';
   private readonly clusters = new Map<string, ClusterName>();
 
   constructor(config: NormalizerConfig) {
@@ -115,10 +128,11 @@ export class Normalizer {
     e.method = r.method;
     e.httpPath = r.path;
     const source = origin.source;
-    e.origin =
-      source.charCodeAt(0) === 107 && source.startsWith('kafka:')
-        ? `${origin.source}/${origin.position}`
-        : `${origin.source}:${origin.position}`;
+    if (source !== this.lastSource) {
+      this.lastSource = source;
+      this.lastSourceSep = source.startsWith('kafka:') ? '/' : ':';
+    }
+    e.origin = `${source}${this.lastSourceSep}${origin.position}`;
 
     const cluster = r.upstreamCluster;
     e.cluster = cluster;
@@ -148,8 +162,8 @@ export class Normalizer {
 
     // Path.
     let path: EgressPath;
-    const toGateway = clusterInfo !== null && clusterInfo.egressGateway;
-    if (ci !== null && ci.inbound) path = 'inbound';
+    const toGateway = clusterInfo?.egressGateway === true;
+    if (ci?.inbound) path = 'inbound';
     else if (
       cluster === 'BlackHoleCluster' ||
       r.routeName === 'block_all' ||
@@ -180,9 +194,21 @@ export class Normalizer {
       reporter === 'sidecar' &&
       (path === 'sidecar-to-gateway' || path === 'inbound' || r.upstreamHost === null);
     const addr = useLocal ? (r.downstreamLocalAddress ?? r.upstreamHost) : (r.upstreamHost ?? null);
-    d.ip = addr === null ? authIp : addrHost(addr);
-    d.port = addr === null ? clusterPort : addrPort(addr) || clusterPort;
-    const hostInfo = host === null ? null : scope.hostInfo(host);
+    if (addr === null) {
+      d.ip = authIp;
+      d.port = clusterPort;
+    } else {
+      const colon = portColon(addr);
+      d.ip = hostBefore(addr, colon);
+      d.port = portAfter(addr, colon) || clusterPort;
+    }
+    // Usually the cluster's own host (SNI or authority naming it): its facts are already at hand.
+    const hostInfo =
+      host === null
+        ? null
+        : clusterInfo !== null && host === clusterHost
+          ? clusterInfo
+          : scope.hostInfo(host);
     if (hostInfo !== null) d.external = !hostInfo.mesh;
     else if (d.ip !== null) d.external = !scope.isMeshIp(d.ip);
     else d.external = path !== 'internal' && path !== 'inbound';
@@ -359,13 +385,30 @@ export class Normalizer {
     return c;
   }
 
+  /**
+   * `namespace/workload`, the same string object for the same pair: lines of many pods interleave,
+   * and a fresh key per line would be built, flattened and hashed again by every Map it is looked
+   * up in. The namespace and workload strings come from the per-pod metadata cache, so finding
+   * them is cheap.
+   */
   private keyOf(ns: string, wl: string): string {
-    if (ns !== this.lastNs || wl !== this.lastWl) {
-      this.lastNs = ns;
-      this.lastWl = wl;
-      this.lastKey = `${ns}/${wl}`;
+    if (ns === this.lastNs && wl === this.lastWl) return this.lastKey;
+    let byWl = this.keys.get(ns);
+    if (byWl === undefined) {
+      if (this.keys.size >= 10000) this.keys.clear();
+      byWl = new Map();
+      this.keys.set(ns, byWl);
     }
-    return this.lastKey;
+    let key = byWl.get(wl);
+    if (key === undefined) {
+      if (byWl.size >= 100000) byWl.clear();
+      key = `${ns}/${wl}`;
+      byWl.set(wl, key);
+    }
+    this.lastNs = ns;
+    this.lastWl = wl;
+    this.lastKey = key;
+    return key;
   }
 }
 

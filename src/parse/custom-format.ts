@@ -100,11 +100,18 @@ export interface CompileOptions {
   readonly layout?: string;
   /** The last field may not contain a space (catches lines with more fields than the layout). */
   readonly strictTail?: boolean;
-  /**
-   * The lines are still JSON-escaped (the format's quotes written as `\"`): a value holding a
-   * backslash would need decoding, so it fails the parse and the caller decodes the line instead.
-   */
-  readonly escapedJson?: boolean;
+}
+
+/** Characters a regex character class needs escaped. */
+function classChar(c: string): string {
+  return /[\\\]^-]/.test(c) ? `\\${c}` : c;
+}
+
+/** A literal as it appears inside a JSON string, as regex source. */
+function escapedLiteral(lit: string): string {
+  return JSON.stringify(lit)
+    .slice(1, -1)
+    .replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
 export class CompiledTextFormat {
@@ -114,7 +121,10 @@ export class CompiledTextFormat {
   readonly label: string;
   readonly layout: string;
   private readonly strictTail: boolean;
-  private readonly escapedJson: boolean;
+  /** See readJsonString; null when the format cannot be read that way (a value that spans its own literal). */
+  private readonly inJson: RegExp | null;
+  /** The segment of each capture group of `inJson`, in order. */
+  private readonly inJsonSegments: readonly Segment[];
 
   constructor(
     readonly source: string,
@@ -167,7 +177,77 @@ export class CompiledTextFormat {
     this.label = options.label ?? 'custom access line';
     this.layout = options.layout ?? 'configured';
     this.strictTail = options.strictTail ?? false;
-    this.escapedJson = options.escapedJson ?? false;
+    const inJson = this.compileInJson();
+    this.inJson = inJson === null ? null : new RegExp(inJson.source, 'y');
+    this.inJsonSegments = inJson === null ? [] : inJson.captured;
+  }
+
+  /**
+   * A sticky regex over a JSON string literal (quotes included) holding one line of this format and
+   * its newline (`"…\n"`), as shippers write it: the format's literals JSON-escaped, every value a
+   * run of characters that needs no JSON escape and holds neither the first character of the literal
+   * after it nor (strictTail) a space on the last field. A match is therefore both a valid JSON
+   * string (what JSON.parse accepts) and the same split `parse` makes of the decoded line: `parse`
+   * cuts each value at the first occurrence of the next literal, and no earlier one can start inside
+   * a value. Values nobody reads are not captured.
+   */
+  private compileInJson(): { source: string; captured: Segment[] } | null {
+    const noEscape = '"\\\\\\x00-\\x1f';
+    let source = `"${escapedLiteral(this.prefix)}`;
+    const captured: Segment[] = [];
+    const segs = this.segments;
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i] as Segment;
+      if (seg.skip > 0) return null;
+      const next = escapedLiteral(seg.next);
+      const stopAt = seg.next === '' ? (this.strictTail ? ' ' : '') : (JSON.stringify(seg.next)[1] as string);
+      if (seg.next === '' && i !== segs.length - 1) return null;
+      const value = `[^${noEscape}${stopAt === '' ? '' : classChar(stopAt)}]*`;
+      if (seg.field === F.SKIP) source += value;
+      else {
+        source += `(${value})`;
+        captured.push(seg);
+      }
+      source += next;
+    }
+    return { source: `${source}\\\\n"`, captured };
+  }
+
+  /**
+   * Reads the JSON string literal at `raw[at]` (its opening quote) when it holds one line of this
+   * format plus its newline and no value needs unescaping: fills `out` and returns the index after
+   * the closing quote. Returns -1 when it cannot be read so (another shape, an escape inside a value,
+   * a bad value): the caller then decodes the string and calls `parse`, which gives the reason.
+   */
+  readJsonString(raw: string, at: number, out: AccessRecord): number {
+    const re = this.inJson;
+    if (re === null) return -1;
+    re.lastIndex = at;
+    const m = re.exec(raw);
+    if (m === null) return -1;
+    resetRecord(out);
+    const segs = this.inJsonSegments;
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i] as Segment;
+      const v = m[i + 1] as string;
+      const f = seg.field;
+      // `-` is absent (0 for numbers, as the reset left it); an empty string too, but for a time or a number.
+      if (v.length === 1 && v.charCodeAt(0) === 45) continue;
+      if (v.length === 0) {
+        if (f === F.START_TIME || isNumericField(f)) return -1;
+        continue;
+      }
+      if (f === F.START_TIME) {
+        const t = seg.strftime === null ? parseIsoTime(v, 0, v.length) : seg.strftime(v);
+        if (Number.isNaN(t)) return -1;
+        out.startTime = t;
+      } else if (isNumericField(f)) {
+        const n = readUint(v, 0, v.length);
+        if (n < 0) return -1;
+        assignNumber(out, f, n);
+      } else assignString(out, f, v);
+    }
+    return re.lastIndex;
   }
 
   /** Fills `out` from `line`; returns null on success, else the reason. Never throws. */
@@ -212,9 +292,7 @@ export class CompiledTextFormat {
           if (v < 0) return this.valueError(seg, line.slice(pos, stop), 'is not a number');
           assignNumber(out, f, v);
         } else if (!(stop - pos === 1 && line.charCodeAt(pos) === 45) && stop > pos) {
-          const v = line.slice(pos, stop);
-          if (this.escapedJson && v.indexOf('\\') >= 0) return `${this.label}: escaped value`;
-          assignString(out, f, v);
+          assignString(out, f, line.slice(pos, stop));
         }
       }
       pos = stop + seg.next.length;

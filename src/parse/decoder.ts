@@ -10,7 +10,7 @@ import { CustomFormatParser } from './custom-format.js';
 import type { DecodeSink } from './decoder-types.js';
 import { type CriParts, readCri } from './envelope/cri.js';
 import { fluentBitEnvelope } from './envelope/fluent-bit.js';
-import { FluentBitScanner, timeAt } from './envelope/fluent-bit-scan.js';
+import { FluentBitScanner, type InlineStringReader, timeAt } from './envelope/fluent-bit-scan.js';
 import { LazyShipperMeta, resetMeta } from './envelope/meta.js';
 import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
 import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
@@ -52,6 +52,8 @@ export class LineDecoder implements InnerSink {
   private raw = '';
   private envelope: JsonEnvelope | null = null;
   private readonly scanner: FluentBitScanner | null;
+  /** The TEXT or JSON parser reading `log` in place during the scan (not when a custom format goes first). */
+  private readonly inline: InlineStringReader | null;
 
   constructor(options: DecoderOptions = {}) {
     this.mode = options.format ?? 'auto';
@@ -66,6 +68,23 @@ export class LineDecoder implements InnerSink {
     }
     this.text = this.mode === 'auto' || this.mode === 'text' ? new EnvoyTextParser() : null;
     this.json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
+    const text = this.text;
+    const json = this.json;
+    const record = this.record;
+    // A JSON line (`{`) goes to the JSON parser's in-place reader, anything else to the TEXT one's.
+    this.inline =
+      (text === null && json === null) || this.custom !== null
+        ? null
+        : {
+            read: (raw: string, quoteAt: number) =>
+              raw.charCodeAt(quoteAt + 1) === 123
+                ? json === null
+                  ? -1
+                  : json.parseEscaped(raw, quoteAt + 1, record)
+                : text === null
+                  ? -1
+                  : text.readJsonString(raw, quoteAt, record),
+          };
   }
 
   decode(raw: string, sink: DecodeSink): void {
@@ -79,18 +98,13 @@ export class LineDecoder implements InnerSink {
       return;
     }
     const scanner = this.scanner;
-    if (scanner !== null && scanner.open(raw, meta)) {
+    if (scanner?.open(raw, meta, this.inline)) {
       if (scanner.tStart >= 0) meta.deferShippedAt(raw, scanner.tStart, scanner.tEnd, timeAt);
       this.envelope = fluentBitEnvelope;
-      // A TEXT line is read from its escaped form in the record when possible (no decode, no copy).
-      const text = this.text;
-      const start = this.custom === null && text !== null ? scanner.escapedStart(raw) : -1;
-      if (start >= 0 && text !== null && raw.charCodeAt(start) === 91) {
-        const escaped = raw.slice(start, scanner.escapedEnd());
-        if (!ENVOY_LOG.test(escaped) && text.parseEscaped(escaped, this.record)) {
-          sink.access(this.record, meta);
-          return;
-        }
+      // A 1.9+ TEXT or a JSON line read in place from the record (no decode, no copy, no second pass).
+      if (scanner.payloadRead) {
+        sink.access(this.record, meta);
+        return;
       }
       this.line(scanner.payloadText(raw), meta);
       return;
@@ -158,7 +172,7 @@ export class LineDecoder implements InnerSink {
       return;
     }
     const custom = this.custom;
-    if (custom !== null && custom.accepts(payload)) {
+    if (custom?.accepts(payload)) {
       const out = custom.parse(payload, this.record);
       if (out.kind === 'access') {
         sink.access(this.record, meta);

@@ -44,31 +44,6 @@ function compile(layout: IstioTextLayout): CompiledTextFormat {
 
 // 1.23+ has the same field order as 1.9+; the 1.9+ parser (which strips a trailing ';') reads both.
 const V19 = compile('1.9+');
-/** 1.9+ over the still-JSON-escaped line inside a shipper record (see parseEscaped). */
-const V19_ESCAPED = new CompiledTextFormat(ISTIO_TEXT_FORMATS['1.9+'].replaceAll('"', '\\"'), {
-  label: 'TEXT access line',
-  layout: '1.9+',
-  strictTail: true,
-  escapedJson: true,
-});
-
-/**
- * family() over the JSON-escaped line: true when the unescaped line's family would be the 1.9+ one
- * (a well-formed head followed by a bare word). Escaping maps `"` to `\"` and never creates a quote,
- * so each literal's first occurrence lines up with its first occurrence in the unescaped line.
- */
-function escapedIs19(line: string): boolean {
-  const close = line.indexOf('] \\"', 1);
-  if (close < 0) return false;
-  const reqEnd = line.indexOf('\\" ', close + 4);
-  if (reqEnd < 0) return false;
-  const codeEnd = line.indexOf(' ', reqEnd + 3);
-  if (codeEnd < 0) return false;
-  const flagsEnd = line.indexOf(' ', codeEnd + 1);
-  if (flagsEnd < 0) return false;
-  const c = line.charCodeAt(flagsEnd + 1);
-  return c !== 92 && !(c >= 48 && c <= 57) && !Number.isNaN(c);
-}
 const FAMILY_QUOTED_TWO = [compile('1.3-1.7'), compile('1.2')] as const;
 const FAMILY_QUOTED_ONE = [compile('1.8'), compile('1.1')] as const;
 const FAMILY_NUMBER = [compile('pre-1.1'), compile('envoy-default')] as const;
@@ -104,16 +79,23 @@ export class EnvoyTextParser implements AccessLineParser {
   }
 
   /**
-   * Reads a 1.9+/1.23+ line straight from its JSON-escaped form inside a shipper record (without
-   * the trailing newline), saving the decode of the whole line. Returns false when that is not
-   * certain to give what `parse` of the decoded line gives (another layout, an escaped value, any
-   * error): the caller then decodes the line and calls `parse`.
+   * Reads a 1.9+/1.23+ line straight from the JSON string literal at `raw[at]` inside a shipper
+   * record (CompiledTextFormat.readJsonString: no decode, no copy of the line, one regex pass that
+   * also proves the string valid JSON). Returns the index after the closing quote, or -1 when that
+   * is not certain to give what `parse` of the decoded line gives (another layout, a value holding
+   * an escape, any error): the caller then decodes the string and calls `parse`.
    */
-  parseEscaped(escaped: string, out: AccessRecord): boolean {
-    if (escaped.charCodeAt(0) !== 91 || !escapedIs19(escaped)) return false;
-    if (V19_ESCAPED.parse(escaped, out) !== null) return false;
+  readJsonString(raw: string, at: number, out: AccessRecord): number {
+    const end = V19.readJsonString(raw, at, out);
+    if (end < 0) return -1;
+    // family(): a digit after RESPONSE_FLAGS would make it a pre-1.1 / Envoy-default line.
+    const details = out.responseCodeDetails;
+    if (details !== null) {
+      const c = details.charCodeAt(0);
+      if (c >= 48 && c <= 57) return -1;
+    }
     this.lastLayout = V19.layout;
-    return true;
+    return end;
   }
 
   parse(line: string, out: AccessRecord): ParseOutcome {

@@ -1,7 +1,9 @@
 /**
  * The Envoy command operators egress-sentinel reads, and how each one lands in an AccessRecord.
  * Shared by the TEXT compiler, the JSON key map and the custom-format compiler, so a command means
- * the same thing in every encoding. Commands not listed here are skipped without being sliced.
+ * the same thing in every encoding. Commands not listed here are skipped without being sliced:
+ * that includes %PROTOCOL% and %REQ(USER-AGENT)%, which nothing downstream reads (the event's
+ * protocol comes from the method and SNI, see identity/normalizer.ts).
  */
 import type { AccessRecord } from './types.js';
 
@@ -10,7 +12,6 @@ export const F = {
   START_TIME: 1,
   METHOD: 2,
   PATH: 3,
-  PROTOCOL: 4,
   RESPONSE_CODE: 5,
   RESPONSE_FLAGS: 6,
   RESPONSE_CODE_DETAILS: 7,
@@ -19,7 +20,6 @@ export const F = {
   DURATION: 10,
   REQUEST_ID: 11,
   AUTHORITY: 12,
-  USER_AGENT: 13,
   XFF: 14,
   UPSTREAM_HOST: 15,
   /** %UPSTREAM_CLUSTER%: pre-1.23 proxies may append a `;` (alt_stat_name), stripped. */
@@ -41,7 +41,6 @@ export function isNumericField(f: FieldId): boolean {
 
 const SIMPLE: Record<string, FieldId> = {
   START_TIME: F.START_TIME,
-  PROTOCOL: F.PROTOCOL,
   RESPONSE_CODE: F.RESPONSE_CODE,
   RESPONSE_FLAGS: F.RESPONSE_FLAGS,
   RESPONSE_CODE_DETAILS: F.RESPONSE_CODE_DETAILS,
@@ -67,7 +66,6 @@ const HEADERS: Record<string, FieldId> = {
   ':authority': F.AUTHORITY,
   host: F.AUTHORITY,
   'x-request-id': F.REQUEST_ID,
-  'user-agent': F.USER_AGENT,
   'x-forwarded-for': F.XFF,
 };
 
@@ -81,7 +79,6 @@ export function resetRecord(r: AccessRecord): void {
   r.startTime = Number.NaN;
   r.method = null;
   r.path = null;
-  r.protocol = null;
   r.responseCode = 0;
   r.responseFlags = null;
   r.responseCodeDetails = null;
@@ -90,7 +87,6 @@ export function resetRecord(r: AccessRecord): void {
   r.durationMs = 0;
   r.requestId = null;
   r.authority = null;
-  r.userAgent = null;
   r.xForwardedFor = null;
   r.upstreamHost = null;
   r.upstreamCluster = null;
@@ -124,9 +120,6 @@ export function assignString(r: AccessRecord, f: FieldId, v: string | null): voi
     case F.PATH:
       r.path = v;
       break;
-    case F.PROTOCOL:
-      r.protocol = v;
-      break;
     case F.RESPONSE_FLAGS:
       r.responseFlags = v;
       break;
@@ -138,9 +131,6 @@ export function assignString(r: AccessRecord, f: FieldId, v: string | null): voi
       break;
     case F.AUTHORITY:
       r.authority = v;
-      break;
-    case F.USER_AGENT:
-      r.userAgent = v;
       break;
     case F.XFF:
       r.xForwardedFor = v;

@@ -1,6 +1,8 @@
 /**
  * What the parsers produce. One `AccessRecord` is reused for every line (the hot path fills it in
  * place), so a parser must reset every field it owns. Absent values ("-" in Envoy) are `null`/NaN.
+ * Only fields something downstream reads are here (%PROTOCOL% and the user agent are not: parsers
+ * skip them without copying).
  */
 export interface AccessRecord {
   /** %START_TIME% as epoch milliseconds; NaN when the line has none. */
@@ -8,8 +10,6 @@ export interface AccessRecord {
   method: string | null;
   /** %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% */
   path: string | null;
-  /** %PROTOCOL%: "HTTP/1.1", "HTTP/2", or null for TCP. */
-  protocol: string | null;
   /** 0 when no response started (TCP, client reset). */
   responseCode: number;
   responseFlags: string | null;
@@ -19,7 +19,6 @@ export interface AccessRecord {
   durationMs: number;
   requestId: string | null;
   authority: string | null;
-  userAgent: string | null;
   xForwardedFor: string | null;
   /** "ip:port" of the chosen upstream, or null. */
   upstreamHost: string | null;
@@ -85,7 +84,6 @@ export function newAccessRecord(): AccessRecord {
     startTime: Number.NaN,
     method: null,
     path: null,
-    protocol: null,
     responseCode: 0,
     responseFlags: null,
     responseCodeDetails: null,
@@ -94,7 +92,6 @@ export function newAccessRecord(): AccessRecord {
     durationMs: 0,
     requestId: null,
     authority: null,
-    userAgent: null,
     xForwardedFor: null,
     upstreamHost: null,
     upstreamCluster: null,

@@ -219,3 +219,73 @@ export function gatewayLeg(e: EgressEvent, delayMs = 2): EgressEvent {
     destination: { ...e.destination },
   };
 }
+
+export interface BeaconShape {
+  /** Sleep between check-ins, ms. */
+  periodMs: number;
+  /** Jitter as a fraction of the period. */
+  jitter: number;
+  /**
+   * 'symmetric': each gap is period x (1 +- jitter), uniform (Sliver, Mythic); 'cobalt': each gap is
+   * period x (1 - jitter x U) (Cobalt Strike's sleep jitter only shortens).
+   */
+  style: 'symmetric' | 'cobalt';
+}
+
+/**
+ * A C2 implant's check-ins from `start`: jittered gaps, request and response sizes varying by +-15 %
+ * (padding, cookies), and on every tenth check-in from the fourth a task whose response is ten
+ * times larger (the operator ran a command).
+ */
+export function beaconCalls(
+  seed: number,
+  start: number,
+  count: number,
+  shape: BeaconShape,
+): { time: number; bytesUp: number; bytesDown: number }[] {
+  const r = rng(seed);
+  const out: { time: number; bytesUp: number; bytesDown: number }[] = [];
+  let t = start;
+  for (let i = 0; i < count; i++) {
+    const task = i % 10 === 3;
+    out.push({
+      time: Math.round(t),
+      bytesUp: Math.round(420 * (1 + (r() * 2 - 1) * 0.15)),
+      bytesDown: Math.round((task ? 40_000 : 3400) * (1 + (r() * 2 - 1) * 0.15)),
+    });
+    const j = shape.style === 'symmetric' ? (r() * 2 - 1) * shape.jitter : -r() * shape.jitter;
+    t += shape.periodMs * (1 + j);
+  }
+  return out;
+}
+
+/**
+ * A person browsing a site: sessions of a few page views (each a handful of calls within a second)
+ * separated by think times of seconds to minutes (log-normal), sessions separated by breaks of
+ * 5 to 60 minutes; page sizes vary widely.
+ */
+export function browsingCalls(
+  seed: number,
+  start: number,
+  durationMs: number,
+): { time: number; bytesUp: number; bytesDown: number }[] {
+  const r = rng(seed);
+  const out: { time: number; bytesUp: number; bytesDown: number }[] = [];
+  let t = start;
+  while (t < start + durationMs) {
+    const pages = 1 + Math.floor(r() * 8);
+    for (let p = 0; p < pages; p++) {
+      const calls = 1 + Math.floor(r() * 6);
+      for (let c = 0; c < calls; c++)
+        out.push({
+          time: Math.round(t + c * 150),
+          bytesUp: 400 + Math.floor(r() * 1500),
+          bytesDown: Math.round(Math.exp(7 + r() * 5)),
+        });
+      // Think time: median 25 s, from a few seconds to a few minutes.
+      t += 25_000 * Math.exp((r() + r() + r() - 1.5) * 1.8);
+    }
+    t += 5 * MIN + r() * 55 * MIN;
+  }
+  return out.filter((c) => c.time < start + durationMs);
+}

@@ -1,9 +1,10 @@
 /**
  * beaconing: a new, regular call pattern from one identity to one external host, scored the way
- * RITA scores beacons: the gaps between connections (Bowley skewness near 0, small median absolute
- * deviation relative to the median gap) and their sizes (same two measures), over many connections.
- * Calls closer than `minGap` are one burst. A pattern already regular during the learning period
- * (a metrics agent, a health check) is remembered as normal and never reported.
+ * RITA scores beacons: a time score from the gaps between connections (Bowley skewness near 0,
+ * small dispersion, and RITA's connection count) and a data-size score (Bowley skewness, median
+ * absolute deviation relative to the median, smallness), over many connections. Calls closer than
+ * `minGap` are one burst. A pattern already regular during the learning period (a metrics agent, a
+ * health check) is remembered as normal and never reported.
  */
 import { z } from 'zod';
 import type { EgressEvent } from '../../identity/types.js';
@@ -36,6 +37,14 @@ export const BeaconingConfigSchema = z
       .max(1)
       .default(0.8)
       .describe('Score (0..1) at or above which the pattern is a beacon.'),
+    jitter: z
+      .number()
+      .gt(0)
+      .max(0.9)
+      .default(0.3)
+      .describe(
+        'Gap jitter (a fraction of the period, either way) that still counts as fully regular; C2 frameworks are commonly configured with 10-30 %.',
+      ),
     minGap: duration('5s', 'Calls closer than this are one burst.'),
     checkEvery: z.number().int().positive().default(2).describe('Score every N connections.'),
     ignoreHosts: z.array(z.string()).default([]),
@@ -45,13 +54,28 @@ export type BeaconingConfig = z.infer<typeof BeaconingConfigSchema>;
 
 export interface BeaconScore {
   score: number;
+  /** Time score (gap regularity and continuity), 0..1. */
+  timeScore: number;
+  /** Data-size score (size regularity and smallness), 0..1. */
+  sizeScore: number;
   gapSkew: number;
   gapMadRatio: number;
+  /** Implied jitter of the gaps: (p90 - p10) / (p90 + p10), the "+-" a uniform jitter would need. */
+  gapJitter: number;
+  /** Connections seen over connections a steady pattern at the median gap makes in the same span. */
+  continuity: number;
   sizeSkew: number;
   sizeMadRatio: number;
   medianGapSeconds: number;
   medianSize: number;
   connections: number;
+}
+
+export interface BeaconScoreOptions {
+  /** Gap jitter (fraction of the period) that still scores as fully regular. Default 0.3. */
+  jitter?: number;
+  /** The burst window: gaps are never shorter than this, so it is taken off before measuring. */
+  minGapSeconds?: number;
 }
 
 /** quantileSorted of simple-statistics (same convention), on the first `n` entries of a sorted array. */
@@ -86,8 +110,40 @@ function mad(sorted: Float64Array, n: number, med: number): number {
   return q(dev, n, 0.5);
 }
 
-/** RITA-style score of a series of connection start times (s) and sizes (bytes). */
-export function scoreBeacon(times: readonly number[], sizes: readonly number[]): BeaconScore {
+/** 1 up to `tolerance`, falling linearly to 0 at `tolerance * (1 + slack)`. */
+function within(x: number, tolerance: number, slack: number): number {
+  return x <= tolerance ? 1 : Math.max(0, 1 - (x - tolerance) / (tolerance * slack));
+}
+
+/** Gaps from which Bowley skewness counts fully (RITA-like weight); quartiles of a handful are noise. */
+const SKEW_GAPS = 30;
+/** RITA's smallness reference: sizes at or above this score 0. */
+const SMALL_BYTES = 65_535;
+
+/**
+ * RITA-style score of a series of connection start times (s) and sizes (bytes).
+ *
+ * Time score: Bowley skew of the gaps, their dispersion and RITA's connection count. Dispersion is
+ * measured relative to the period rather than in absolute seconds (RITA's 30 s cut-off would call a
+ * jittered 5-minute beacon irregular) and against the jitter C2 frameworks use: the implied jitter
+ * of the gaps ((p90 - p10) / (p90 + p10): all gaps, for few; the middle 80 %, for many) scores 1 up
+ * to `jitter` and falls steeply beyond; MAD over median scores 1 up to `jitter` too (a uniform
+ * jitter puts it anywhere from 0 to about that) and falls to 0 at twice it. With 5 gaps that is close to the best possible test: a uniform +-30 % jitter
+ * always passes, Poisson arrivals pass about 0.5 % of the time (the chance that 5 exponential gaps
+ * fall within a factor 1.86 of each other). The connection count is RITA's (connections over the
+ * time range), with the pattern's own median gap as the unit instead of RITA's fixed 10 s: 1 for a
+ * steady pattern, low for bursts separated by long silences. Skewness weighs little on few gaps and
+ * grows to a quarter of the time score at 30 gaps.
+ *
+ * Size score: Bowley skew and MAD over median of the sizes, and RITA's smallness.
+ */
+export function scoreBeacon(
+  times: readonly number[],
+  sizes: readonly number[],
+  options: BeaconScoreOptions = {},
+): BeaconScore {
+  const jitter = options.jitter ?? 0.3;
+  const floor = options.minGapSeconds ?? 0;
   if (times.length > GAPS.length || sizes.length > SIZES.length) {
     const n = Math.max(times.length, sizes.length);
     GAPS = new Float64Array(n);
@@ -95,7 +151,9 @@ export function scoreBeacon(times: readonly number[], sizes: readonly number[]):
     DEV = new Float64Array(n);
   }
   const ng = Math.max(times.length - 1, 0);
-  for (let i = 0; i < ng; i++) GAPS[i] = (times[i + 1] as number) - (times[i] as number);
+  // Merging calls into bursts makes every gap at least minGap: busy traffic would look regular
+  // (gaps of 6-10 s) unless the floor is taken off (what is left is exponential again).
+  for (let i = 0; i < ng; i++) GAPS[i] = Math.max(0, (times[i + 1] as number) - (times[i] as number) - floor);
   const gaps = GAPS.subarray(0, ng).sort();
   const ns = sizes.length;
   for (let i = 0; i < ns; i++) SIZES[i] = sizes[i] as number;
@@ -108,20 +166,35 @@ export function scoreBeacon(times: readonly number[], sizes: readonly number[]):
   const sizeSkew = bowley(sortedSizes, ns);
   const gapMadRatio = gapMedian > 0 ? gapMad / gapMedian : 1;
   const sizeMadRatio = sizeMedian > 0 ? sizeMad / sizeMedian : 0;
-  // Bowley skew of a handful of gaps is noise: it weighs more once there are ten or more. The spread
-  // of the gaps (10th to 90th percentile) relative to the median is robust for few gaps.
-  const skewWeight = ng >= 10 ? 0.33 : 0.15;
-  const gapSpread = gapMedian > 0 ? (q(gaps, ng, 0.9) - q(gaps, ng, 0.1)) / gapMedian : 1;
-  const gapRegularity = 0.5 * Math.max(0, 1 - gapMadRatio / 0.3) + 0.5 * Math.max(0, 1 - gapSpread);
-  const ts = skewWeight * (1 - Math.abs(gapSkew)) + (1 - skewWeight) * gapRegularity;
-  const ds = skewWeight * (1 - Math.abs(sizeSkew)) + (1 - skewWeight) * Math.max(0, 1 - sizeMadRatio / 0.5);
+  const lo = q(gaps, ng, 0.1);
+  const hi = q(gaps, ng, 0.9);
+  const gapJitter = hi + lo > 0 ? (hi - lo) / (hi + lo) : 1;
+  const span = ng > 0 ? (times[ng] as number) - (times[0] as number) - ng * floor : 0;
+  const continuity = span > 0 ? Math.min(1, (ng * gapMedian) / span) : 0;
+
+  const skewWeight = Math.max(0.1, (0.25 * Math.min(ng, SKEW_GAPS)) / SKEW_GAPS);
+  const countWeight = 0.1;
+  const dispersion = 0.5 * within(gapJitter, jitter, 0.15) + 0.5 * within(gapMadRatio, jitter, 1);
+  const timeScore =
+    skewWeight * (1 - Math.abs(gapSkew)) +
+    (1 - skewWeight - countWeight) * dispersion +
+    countWeight * continuity;
+  const smallWeight = 0.15;
+  const sizeScore =
+    skewWeight * (1 - Math.abs(sizeSkew)) +
+    (1 - skewWeight - smallWeight) * Math.max(0, 1 - sizeMadRatio / 0.5) +
+    smallWeight * Math.max(0, 1 - sizeMedian / SMALL_BYTES);
   return {
-    score: 0.6 * ts + 0.4 * ds,
+    score: 0.6 * timeScore + 0.4 * sizeScore,
+    timeScore,
+    sizeScore,
     gapSkew,
     gapMadRatio,
+    gapJitter,
+    continuity,
     sizeSkew,
     sizeMadRatio,
-    medianGapSeconds: gapMedian,
+    medianGapSeconds: gapMedian + floor,
     medianSize: sizeMedian,
     connections: times.length,
   };
@@ -149,7 +222,10 @@ export class BeaconingDetector implements Detector {
     const learning = event.time < this.state.startTime + this.learningMs;
     if (b.beaconKnown && !learning) return;
     b.beaconSeriesInto(Math.min(this.config.maxConnections, BEACON_RING), SERIES_T, SERIES_S);
-    const s = scoreBeacon(SERIES_T, SERIES_S);
+    const s = scoreBeacon(SERIES_T, SERIES_S, {
+      jitter: this.config.jitter,
+      minGapSeconds: this.config.minGap / 1000,
+    });
     if (s.score < this.config.threshold) return;
     if (learning) {
       b.beaconKnown = true;
@@ -163,7 +239,7 @@ export class BeaconingDetector implements Detector {
         this.ruleId,
         'high',
         `${event.source.key} -> ${host}`,
-        `${event.source.key} calls ${host} every ${Math.round(s.medianGapSeconds)}s with near-constant size (${Math.round(s.medianSize)} bytes): a new regular pattern scoring ${s.score.toFixed(2)} over ${s.connections} connections.`,
+        `${event.source.key} calls ${host} every ${Math.round(s.medianGapSeconds)}s (±${Math.round(s.gapJitter * 100)}%) with similar sizes (about ${Math.round(s.medianSize)} bytes): a new regular pattern scoring ${s.score.toFixed(2)} over ${s.connections} connections.`,
         { ...s, firstSeen: new Date(b.beaconBase).toISOString() },
       ),
     );

@@ -36,6 +36,16 @@ interface PodEntry {
   readonly meta: PodMeta | null;
 }
 
+/**
+ * Reads a JSON string literal in place (a format parser over the still-escaped line): `read` gets
+ * the record and the index of the opening quote and returns the index after the closing quote when
+ * it read the whole string (which proves it valid JSON), else -1 (the scanner then validates it and
+ * the caller decodes it). It may fill its own output either way; the caller decides what counts.
+ */
+export interface InlineStringReader {
+  read(raw: string, quoteAt: number): number;
+}
+
 /** Samples every 16th char (pod_id and pod_ip always get samples); a collision only costs one more compare. */
 function sampledHash(s: string, start: number, end: number): number {
   let h = end - start;
@@ -113,12 +123,19 @@ export class FluentBitScanner {
     return timeAt(raw, this.tStart, this.tEnd);
   }
 
+  /** Set by `open`: the reader read the payload in place (the `log` string was chosen and read). */
+  payloadRead = false;
+
   /** Span of the payload string (with its quotes) in the raw input, set by `open`. */
   private pStart = 0;
   private pEnd = 0;
 
+  /** A JSON payload decoded by `open` (it proved that string valid by decoding it), else null. */
+  private decoded: string | null = null;
+
   /** The payload, decoded (JSON.parse of just that string, and only when it holds an escape). */
   payloadText(raw: string): string {
+    if (this.decoded !== null) return this.decoded;
     const start = this.pStart;
     const end = this.pEnd;
     const bs = raw.indexOf('\\', start);
@@ -128,28 +145,14 @@ export class FluentBitScanner {
   }
 
   /**
-   * Start of the payload still JSON-escaped, when it ends with an escaped newline (as shipped lines
-   * do): `raw.slice(escapedStart(), escapedEnd())` is the line without its newline, quotes as `\"`.
-   * -1 when it does not end so. Parsers that can read the escaped form skip decoding the payload.
-   */
-  escapedStart(raw: string): number {
-    const end = this.pEnd;
-    return raw.charCodeAt(end - 2) === 110 && raw.charCodeAt(end - 3) === 92 && raw.charCodeAt(end - 4) !== 92
-      ? this.pStart + 1
-      : -1;
-  }
-
-  escapedEnd(): number {
-    return this.pEnd - 3;
-  }
-
-  /**
    * Fills `m` but for `shippedAt` and returns true when `raw` is certainly a Fluent Bit record with
    * a string payload (then read it with payloadText / escapedStart, and the record's time with
    * shippedAt, only when needed: most access lines carry their own START_TIME); false (and `m`
-   * untouched) when the slow path must decide.
+   * untouched) when the slow path must decide. A `reader` gets the first look at the `log` string:
+   * when it reads it in place (see InlineStringReader), `payloadRead` is true and the payload needs
+   * no decoding nor validating.
    */
-  open(raw: string, m: ShipperMeta): boolean {
+  open(raw: string, m: ShipperMeta, reader: InlineStringReader | null = null): boolean {
     const len = raw.length;
     if (this.guessPaused > 0) this.guessPaused--;
     let i = skipWs(raw, 0);
@@ -157,8 +160,12 @@ export class FluentBitScanner {
     i = skipWs(raw, i + 1);
     let logStart = -1;
     let logEnd = -1;
+    let logRead = false;
     let msgStart = -1;
     let msgEnd = -1;
+    // A JSON payload (starts with `{`) that was delimited but not yet validated (see quotedEnd).
+    let logJson = false;
+    let msgJson = false;
     let pod: PodMeta | null | undefined;
     // Time candidates in the slow path's `o.time ?? o['@timestamp'] ?? o.date` order: [start, end).
     let timeStart = -1;
@@ -167,29 +174,44 @@ export class FluentBitScanner {
     let tsEnd = -1;
     let dateStart = -1;
     let dateEnd = -1;
+    let timeEscaped = false;
+    let tsEscaped = false;
+    let dateEscaped = false;
     for (;;) {
       // Key: a plain string (an escaped key could spell "log"; the slow path handles those).
       if (raw.charCodeAt(i) !== Q) return false;
       const keyStart = i + 1;
       const keyEnd = plainStringEnd(raw, keyStart);
       if (keyEnd < 0) return false;
-      const keyLen = keyEnd - keyStart;
+      const key = keyOf(raw, keyStart, keyEnd - keyStart);
+      // Vector's flat keys or OTLP: the slow path decides.
+      if (key === K_REFUSE) return false;
       i = skipWs(raw, keyEnd + 1);
       if (raw.charCodeAt(i) !== COLON) return false;
       i = skipWs(raw, i + 1);
       const vStart = i;
       const c = raw.charCodeAt(i);
+      // A kubernetes value that is not an object: the slow path decides.
+      if (key === K_KUBERNETES && c !== OPEN) return false;
       let vEnd: number;
-      if (
-        c === Q &&
-        ((keyLen === 3 && same(raw, keyStart, 'log')) || (keyLen === 7 && same(raw, keyStart, 'message')))
-      ) {
-        // A JSON access line inside `log` is decoded as fast by the full parse: leave it to that.
-        if (raw.charCodeAt(vStart + 1) === OPEN && keyLen === 3) return false;
-        // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
-        STRING.lastIndex = i;
-        if (!STRING.test(raw)) return false;
-        vEnd = STRING.lastIndex;
+      /** The string value held an escape (it took the regex). */
+      let escaped = false;
+      if (c === Q && (key === K_LOG || key === K_MESSAGE)) {
+        vEnd = reader !== null && key === K_LOG ? reader.read(raw, i) : -1;
+        if (vEnd >= 0) logRead = true;
+        else if (raw.charCodeAt(vStart + 1) === OPEN) {
+          // A JSON access line the reader did not read is decoded anyway: find its closing quote
+          // only, and let the decode below (JSON.parse of just this string) prove it valid.
+          vEnd = quotedEnd(raw, i);
+          if (vEnd < 0) return false;
+          if (key === K_LOG) logJson = true;
+          else msgJson = true;
+        } else {
+          // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
+          STRING.lastIndex = i;
+          if (!STRING.test(raw)) return false;
+          vEnd = STRING.lastIndex;
+        }
       } else if (c === Q) {
         // Other values (`stream`, `time`) are short and plain: a loop beats a regex call; escapes take the regex.
         const close = plainStringEnd(raw, i + 1);
@@ -198,9 +220,10 @@ export class FluentBitScanner {
           STRING.lastIndex = i;
           if (!STRING.test(raw)) return false;
           vEnd = STRING.lastIndex;
+          escaped = true;
         }
       } else if (c === OPEN) {
-        if (keyLen !== 10 || !same(raw, keyStart, 'kubernetes') || pod !== undefined) return false;
+        if (key !== K_KUBERNETES || pod !== undefined) return false;
         // Usually the kubernetes filter's block closes the record: try that first (no scan at all).
         const last = this.guessPaused === 0 ? this.kubernetesLast(raw, vStart) : undefined;
         if (last !== undefined) {
@@ -215,34 +238,36 @@ export class FluentBitScanner {
         vEnd = scalarEnd(raw, i);
         if (vEnd < 0) return false;
       }
-      // Which key? Length first; a key of interest seen twice goes to the slow path (last one wins there).
-      if (keyLen === 3 && same(raw, keyStart, 'log')) {
-        if (logStart >= 0 || c !== Q) return false;
-        logStart = vStart;
-        logEnd = vEnd;
-      } else if (keyLen === 7 && same(raw, keyStart, 'message')) {
-        if (msgStart >= 0 || c !== Q) return false;
-        msgStart = vStart;
-        msgEnd = vEnd;
-      } else if (keyLen === 4 && same(raw, keyStart, 'time')) {
-        if (timeStart >= 0) return false;
-        timeStart = vStart;
-        timeEnd = vEnd;
-      } else if (keyLen === 10 && same(raw, keyStart, '@timestamp')) {
-        if (tsStart >= 0) return false;
-        tsStart = vStart;
-        tsEnd = vEnd;
-      } else if (keyLen === 4 && same(raw, keyStart, 'date')) {
-        if (dateStart >= 0) return false;
-        dateStart = vStart;
-        dateEnd = vEnd;
-      } else if (
-        (keyLen === 10 && same(raw, keyStart, 'kubernetes') && c !== OPEN) ||
-        same(raw, keyStart, 'kubernetes.') ||
-        same(raw, keyStart, 'resourceLogs')
-      ) {
-        // Vector's flat keys, OTLP, or a kubernetes value that is not an object: the slow path decides.
-        return false;
+      // A key of interest seen twice goes to the slow path (the last one wins there).
+      switch (key) {
+        case K_LOG:
+          if (logStart >= 0 || c !== Q) return false;
+          logStart = vStart;
+          logEnd = vEnd;
+          break;
+        case K_MESSAGE:
+          if (msgStart >= 0 || c !== Q) return false;
+          msgStart = vStart;
+          msgEnd = vEnd;
+          break;
+        case K_TIME:
+          if (timeStart >= 0) return false;
+          timeStart = vStart;
+          timeEnd = vEnd;
+          timeEscaped = escaped;
+          break;
+        case K_TIMESTAMP:
+          if (tsStart >= 0) return false;
+          tsStart = vStart;
+          tsEnd = vEnd;
+          tsEscaped = escaped;
+          break;
+        case K_DATE:
+          if (dateStart >= 0) return false;
+          dateStart = vStart;
+          dateEnd = vEnd;
+          dateEscaped = escaped;
+          break;
       }
       i = skipWs(raw, vEnd);
       const sep = raw.charCodeAt(i);
@@ -257,25 +282,44 @@ export class FluentBitScanner {
     }
     if (pod === undefined || pod === null) return false;
     // `'log' in o ? o.log : o.message`
+    let decodeJson = false;
     if (logStart >= 0) {
+      // An unused `message` must still be a valid string, as the full parse would require.
+      if (msgJson && !isJsonString(raw, msgStart)) return false;
       this.pStart = logStart;
       this.pEnd = logEnd;
+      decodeJson = logJson;
     } else if (msgStart >= 0) {
       this.pStart = msgStart;
       this.pEnd = msgEnd;
+      decodeJson = msgJson;
     } else return false;
+    this.payloadRead = logRead;
     // `o.time ?? o['@timestamp'] ?? o.date`: pick the span now, parse it only if asked (shippedAt).
     let tStart = timeStart;
     let tEnd = timeEnd;
+    let tEscaped = timeEscaped;
     if (isNullTime(raw, tStart)) {
       tStart = tsStart;
       tEnd = tsEnd;
+      tEscaped = tsEscaped;
       if (isNullTime(raw, tStart)) {
         tStart = dateStart;
         tEnd = dateEnd;
+        tEscaped = dateEscaped;
       }
     }
-    if (tStart >= 0 && raw.charCodeAt(tStart) === Q && hasBackslash(raw, tStart, tEnd)) return false;
+    // timeAt reads the string without decoding it.
+    if (tEscaped) return false;
+    let decoded: string | null = null;
+    if (decodeJson) {
+      try {
+        decoded = JSON.parse(raw.slice(this.pStart, this.pEnd)) as string;
+      } catch {
+        return false;
+      }
+    }
+    this.decoded = decoded;
     this.tStart = tStart >= 0 && raw.charCodeAt(tStart) !== 110 ? tStart : -1;
     this.tEnd = tEnd;
     m.namespace = pod.namespace;
@@ -361,6 +405,26 @@ export class FluentBitScanner {
   }
 }
 
+/**
+ * End (exclusive) of the string whose opening quote is at `i`: the first quote not escaped by an odd
+ * run of backslashes, or -1. Delimits only; the caller must still prove the string valid.
+ */
+function quotedEnd(s: string, i: number): number {
+  let q = s.indexOf('"', i + 1);
+  while (q >= 0) {
+    let b = q - 1;
+    while (s.charCodeAt(b) === 92) b--;
+    if ((q - 1 - b) % 2 === 0) return q + 1;
+    q = s.indexOf('"', q + 1);
+  }
+  return -1;
+}
+
+function isJsonString(s: string, i: number): boolean {
+  STRING.lastIndex = i;
+  return STRING.test(s);
+}
+
 /** End (exclusive) of the object starting at `i`, skipping strings; -1 when unbalanced. */
 function objectEnd(s: string, i: number): number {
   let depth = 0;
@@ -407,11 +471,6 @@ function isNullTime(s: string, start: number): boolean {
   return start < 0 || s.charCodeAt(start) === 110;
 }
 
-function hasBackslash(s: string, start: number, end: number): boolean {
-  for (let j = start; j < end; j++) if (s.charCodeAt(j) === 92) return true;
-  return false;
-}
-
 /**
  * The epoch ms of a time value `open` accepted (a string without escapes, a number, true/false,
  * as the slow path's shipperTime reads them); NaN when `start` is -1.
@@ -430,6 +489,38 @@ export function timeAt(s: string, start: number, end: number): number {
  */
 function ownCopy(s: string): string {
   return JSON.parse(JSON.stringify(s)) as string;
+}
+
+const K_OTHER = 0;
+const K_LOG = 1;
+const K_MESSAGE = 2;
+const K_TIME = 3;
+const K_TIMESTAMP = 4;
+const K_DATE = 5;
+const K_KUBERNETES = 6;
+/** `kubernetes.*` (Vector's flat keys) or `resourceLogs*` (OTLP): not a Fluent Bit record. */
+const K_REFUSE = 7;
+
+/** Which key of interest `s[start, start + len)` is: by length first, one compare. */
+function keyOf(s: string, start: number, len: number): number {
+  switch (len) {
+    case 3:
+      return same(s, start, 'log') ? K_LOG : K_OTHER;
+    case 4: {
+      const c = s.charCodeAt(start);
+      if (c === 116) return same(s, start, 'time') ? K_TIME : K_OTHER;
+      return c === 100 && same(s, start, 'date') ? K_DATE : K_OTHER;
+    }
+    case 6:
+      return K_OTHER; // `stream`
+    case 7:
+      return same(s, start, 'message') ? K_MESSAGE : K_OTHER;
+    case 10:
+      if (s.charCodeAt(start) === 64) return same(s, start, '@timestamp') ? K_TIMESTAMP : K_OTHER;
+      return same(s, start, 'kubernetes') ? K_KUBERNETES : K_OTHER;
+  }
+  if (len >= 11 && same(s, start, 'kubernetes.')) return K_REFUSE;
+  return len >= 12 && same(s, start, 'resourceLogs') ? K_REFUSE : K_OTHER;
 }
 
 /** `s[at, at + word.length)` equals `word` (startsWith at an offset is a slow path in V8). */

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { EgressEvent } from '../../../src/identity/types.js';
 import { PipelinePolicyEvaluator } from '../../../src/policy/pipeline.js';
 import {
+  type BeaconShape,
+  beaconCalls,
   benignTraffic,
   DAY,
   destination,
@@ -156,6 +158,28 @@ describe('detectors on their attacks', () => {
     }
     const h = run(beacon);
     expect(firstDelay(h, 'beaconing')).toBeLessThan(30 * MIN);
+  });
+
+  it.each<[string, BeaconShape]>([
+    ['+-25 %', { periodMs: 5 * MIN, jitter: 0.25, style: 'symmetric' }],
+    ['+-30 %', { periodMs: 5 * MIN, jitter: 0.3, style: 'symmetric' }],
+    ['-30 % (Cobalt Strike style)', { periodMs: 5 * MIN, jitter: 0.3, style: 'cobalt' }],
+  ])('beaconing catches a 5-minute beacon with %s jitter and varying sizes within 30 minutes, for several seeds', (_name, shape) => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const calls = beaconCalls(seed, ATTACK, 24, shape);
+      const legs = calls.flatMap((c) => {
+        const e = egressEvent({ ...c, host: 'sync.cdn-telemetry.io' });
+        return [e, gatewayLeg(e)];
+      });
+      const h = run(legs);
+      const f = h.of('beaconing')[0];
+      expect(f, `seed ${seed}: beaconing should fire`).toBeDefined();
+      expect(f?.source.key).toBe('app-a/app-a');
+      // Time to detect from the attack's first event, in event time; at the sixth connection.
+      expect((f?.time ?? 0) - ATTACK, `seed ${seed}`).toBeLessThan(30 * MIN);
+      expect(f?.evidence.connections, `seed ${seed}`).toBeLessThanOrEqual(6);
+      expect(f?.time).toBe((calls[5] as { time: number }).time);
+    }
   });
 
   it('high-cardinality-domain fires on a random-subdomain spray', () => {

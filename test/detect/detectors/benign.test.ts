@@ -1,10 +1,51 @@
 import { describe, expect, it } from 'vitest';
-import { benignTraffic, Harness } from '../../helpers/events.js';
+import type { EgressEvent } from '../../../src/identity/types.js';
+import {
+  benignTraffic,
+  browsingCalls,
+  DAY,
+  egressEvent,
+  gatewayLeg,
+  Harness,
+  HOUR,
+  T0,
+} from '../../helpers/events.js';
+
+function* withExtra(a: Iterable<EgressEvent>, b: EgressEvent[]): Generator<EgressEvent> {
+  b.sort((x, y) => x.time - y.time);
+  let i = 0;
+  for (const e of a) {
+    while (i < b.length && (b[i] as EgressEvent).time <= e.time) yield b[i++] as EgressEvent;
+    yield e;
+  }
+  while (i < b.length) yield b[i++] as EgressEvent;
+}
 
 describe('benign traffic', () => {
   it('raises no alerts over three days of diurnal load, a nightly batch, a metrics agent and pod restarts', () => {
     const h = new Harness({ learningPeriod: '24h' }).feed(benignTraffic(3)).finish();
     expect(h.engine.counters.released).toBeGreaterThan(50_000);
     expect(h.findings.map((f) => `${f.ruleId}: ${f.reason}`)).toEqual([]);
+  });
+
+  it('raises no beaconing for a person browsing a new host irregularly for a working day, for several seeds', () => {
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const calls = browsingCalls(seed, T0 + 2 * DAY + 8 * HOUR, 9 * HOUR);
+      const legs = calls.flatMap((c) => {
+        const e = egressEvent({ ...c, host: 'docs.newvendor.dev' });
+        return [e, gatewayLeg(e)];
+      });
+      const h = new Harness({ learningPeriod: '24h' }).feed(withExtra(benignTraffic(3), legs)).finish();
+      // It is a new host (new-destination may say so), but not a beacon.
+      expect(calls.length, `seed ${seed}`).toBeGreaterThan(100);
+      expect(
+        h.of('beaconing').map((f) => f.reason),
+        `seed ${seed}`,
+      ).toEqual([]);
+      expect(
+        h.rules().filter((r) => r !== 'new-destination'),
+        `seed ${seed}`,
+      ).toEqual([]);
+    }
   });
 });

@@ -7,6 +7,7 @@ import { Normalizer } from '../../../src/identity/normalizer.js';
 import { LineDecoder } from '../../../src/parse/decoder.js';
 import type { DecodeSink } from '../../../src/parse/decoder-types.js';
 import { FluentBitScanner } from '../../../src/parse/envelope/fluent-bit-scan.js';
+import { EnvoyJsonParser } from '../../../src/parse/envoy-json.js';
 import { EnvoyTextParser } from '../../../src/parse/envoy-text.js';
 import { newShipperMeta } from '../../../src/parse/types.js';
 import { loadFixtures } from '../../fixtures/load.js';
@@ -171,12 +172,82 @@ const tricky: { name: string; line: string }[] = [
   },
 ];
 
+// JSON access lines inside `log`/`message`: the scan only delimits the string and lets its decode validate it.
+const jsonAccess = (extra: Record<string, string> = {}) =>
+  JSON.stringify({
+    start_time: '2024-01-09T15:35:47.283Z',
+    response_code: '200',
+    bytes_sent: '120',
+    authority: 'api.example.com',
+    upstream_cluster: 'outbound|443||api.example.com',
+    ...extra,
+  });
+tricky.push(
+  {
+    name: 'JSON line with an escaped quote in a value',
+    line: JSON.stringify({ log: `${jsonAccess({ path: '/say "hi"' })}\n`, kubernetes }),
+  },
+  {
+    name: 'JSON line with backslashes before a quote',
+    line: JSON.stringify({ log: `${jsonAccess({ path: '/a\\', user_agent: '\\"x' })}\n`, kubernetes }),
+  },
+  {
+    name: 'JSON line with a raw tab',
+    line: JSON.stringify({ log: `${jsonAccess()}\n`, kubernetes }).replace(
+      'api.example.com',
+      'api\t.example.com',
+    ),
+  },
+  {
+    name: 'JSON line with a bad escape',
+    line: JSON.stringify({ log: `${jsonAccess()}\n`, kubernetes }).replace(
+      'api.example.com',
+      'api\\q.example.com',
+    ),
+  },
+  {
+    name: 'JSON line without its closing quote',
+    line: `{"log":${JSON.stringify(jsonAccess()).slice(0, -1)}}`,
+  },
+  {
+    name: 'JSON line that is not valid JSON inside a valid string',
+    line: JSON.stringify({ log: `${jsonAccess().slice(0, -3)}\n`, kubernetes }),
+  },
+  {
+    name: 'JSON line in message',
+    line: JSON.stringify({ date: 1704814547.29, message: jsonAccess(), kubernetes }),
+  },
+  {
+    name: 'TEXT in log, JSON in message (unused)',
+    line: JSON.stringify({ log: `${ref}\n`, message: jsonAccess(), kubernetes }),
+  },
+  {
+    name: 'TEXT in log, bad JSON string in message (unused)',
+    line: JSON.stringify({ log: `${ref}\n`, message: jsonAccess(), kubernetes }).replace(
+      'api.example.com',
+      'api\\q.example.com',
+    ),
+  },
+  {
+    name: 'JSON in log and in message',
+    line: JSON.stringify({
+      log: jsonAccess({ authority: 'log.example.com' }),
+      message: jsonAccess(),
+      kubernetes,
+    }),
+  },
+);
+
 // Values that need decoding (read from the escaped line they would be wrong): the decoded path must be taken.
 const l1 = accessLines[0]?.line as string;
 tricky.push(
   {
     name: 'user agent with a quote',
     line: JSON.stringify({ log: `${l1.replace('curl/7.87.0-DEV', 'say "hi"')}\n`, kubernetes }),
+  },
+  {
+    name: 'forwarded-for with a quote',
+    line: JSON.stringify({ log: `${l1.replace('"172.30.239.55"', '"say "hi""')}\n`, kubernetes }),
   },
   {
     name: 'path with a backslash',
@@ -203,6 +274,38 @@ tricky.push(
     line: JSON.stringify({ log: `${accessLines.find((f) => f.tag === '1.3-1.7')?.line}\n`, kubernetes }),
   },
 );
+
+// Edges of reading the 1.9+ line in place (one regex over the escaped line): each must agree with
+// decoding the line and parsing it, whether it reads it or leaves it to that path.
+const inPlace: [string, string][] = [
+  ['response code details starting with a digit', l1.replace('via_upstream', '5xx_upstream')],
+  ['empty response code details', l1.replace(' via_upstream ', '  ')],
+  ['closing bracket inside the start time', l1.replace('15:35:47.283Z', '15:35]:47.283Z')],
+  ['start time "-"', l1.replace('[2024-01-09T15:35:47.283Z]', '[-]')],
+  ['start time that is not a time', l1.replace('2024-01-09T15:35:47.283Z', 'yesterday')],
+  ['empty byte count', l1.replace(' 0 0 2 2 ', ' 0  2 2 ')],
+  ['byte count "-"', l1.replace(' 0 0 2 2 ', ' - 0 2 2 ')],
+  ['byte count that is not a number', l1.replace(' 0 0 2 2 ', ' 0 1e3 2 2 ')],
+  ['byte count beyond 2^53', l1.replace(' 0 0 2 2 ', ' 0 123456789012345678901 2 2 ')],
+  [
+    'pre-1.23 cluster with its ";"',
+    l1.replace('outbound|80||edition.cnn.com', 'outbound|80||edition.cnn.com;'),
+  ],
+  ['cluster that is only ";"', l1.replace('outbound|80||edition.cnn.com', ';')],
+  ['space inside the protocol', l1.replace('HTTP/1.1"', 'HTTP/1.1 extra"')],
+  ['non-ASCII path', l1.replace('/politics', '/pol\u00edtica/\u{1f600}')],
+  ['empty route name', l1.replace(/ default\.forward-cnn-from-egress-gateway\.0$/, ' ')],
+  ['one field too many', `${l1} extra`],
+  ['one field too few', l1.replace(/ default\.forward-cnn-from-egress-gateway\.0$/, '')],
+  ['CRLF line ending', `${l1}\r`],
+  ['backslash in a skipped field', l1.replace('via_upstream - "-"', 'via_upstream - "a\\b"')],
+];
+for (const [name, line] of inPlace) {
+  tricky.push(
+    { name, line: JSON.stringify({ log: `${line}\n`, stream: 'stdout', kubernetes }) },
+    { name: `${name} (no newline)`, line: JSON.stringify({ log: line, kubernetes }) },
+  );
+}
 
 const bench = Array.from({ length: 120 }, (_, i) => [
   { name: `bench text ${i}`, line: textLine(i) },
@@ -255,9 +358,49 @@ describe('Fluent Bit fast envelope scan', () => {
       for (let i = 0; i < 50; i++) decoder.decode(textLine(i), sink);
       expect(sink.records).toHaveLength(50);
       expect(decodedParse).not.toHaveBeenCalled();
-      decoder.decode(tricky.find((t) => t.name === 'user agent with a quote')?.line as string, sink);
+      decoder.decode(tricky.find((t) => t.name === 'forwarded-for with a quote')?.line as string, sink);
       expect(decodedParse).toHaveBeenCalledTimes(1);
-      expect(sink.records[50]?.record.userAgent).toBe('say "hi"');
+      expect(sink.records[50]?.record.xForwardedFor).toBe('say "hi"');
+    } finally {
+      decodedParse.mockRestore();
+    }
+  });
+
+  it('reads the 1.9+ edge lines in place only where that gives the decoded parse', () => {
+    const decodedParse = vi.spyOn(EnvoyTextParser.prototype, 'parse');
+    try {
+      const decoder = new LineDecoder();
+      const readInPlace = (name: string): boolean => {
+        const line = tricky.find((t) => t.name === name)?.line as string;
+        decodedParse.mockClear();
+        decoder.decode(line, new CollectingSink());
+        return decodedParse.mock.calls.length === 0;
+      };
+      for (const name of [
+        'empty response code details',
+        'start time "-"',
+        'byte count "-"',
+        'byte count beyond 2^53',
+        'pre-1.23 cluster with its ";"',
+        'cluster that is only ";"',
+        'space inside the protocol',
+        'non-ASCII path',
+        'empty route name',
+      ])
+        expect({ name, inPlace: readInPlace(name) }).toEqual({ name, inPlace: true });
+      for (const name of [
+        'response code details starting with a digit',
+        'closing bracket inside the start time',
+        'start time that is not a time',
+        'empty byte count',
+        'byte count that is not a number',
+        'one field too many',
+        'one field too few',
+        'CRLF line ending',
+        'backslash in a skipped field',
+        'empty byte count (no newline)',
+      ])
+        expect({ name, inPlace: readInPlace(name) }).toEqual({ name, inPlace: false });
     } finally {
       decodedParse.mockRestore();
     }
@@ -273,9 +416,48 @@ describe('Fluent Bit fast envelope scan', () => {
     expect(m.podIp).toMatch(/^10\.244\./);
   });
 
-  it('leaves a JSON access line in "log" to the full parse, which is as fast for it', () => {
-    const c = tricky.find((t) => t.name === 'JSON access line inside log');
-    expect(new FluentBitScanner().scan(c?.line as string, newShipperMeta())).toBeNull();
+  it('reads a JSON access line in "log" by decoding just that string, without a full parse of the record', () => {
+    const scanner = new FluentBitScanner();
+    const c = tricky.find((t) => t.name === 'JSON line with an escaped quote in a value');
+    const m = newShipperMeta();
+    const payload = scanner.scan(c?.line as string, m);
+    expect(JSON.parse(payload as string).path).toBe('/say "hi"');
+    expect(m.workload).toBe('sleep');
+    for (let i = 0; i < 50; i++) expect(scanner.scan(jsonLine(i), newShipperMeta())).not.toBeNull();
+  });
+
+  it('reads JSON lines in place through the decoder, without decoding the payload or parsing the line', () => {
+    const decodedParse = vi.spyOn(EnvoyJsonParser.prototype, 'parse');
+    try {
+      const sink = new CollectingSink();
+      const decoder = new LineDecoder();
+      for (let i = 0; i < 50; i++) decoder.decode(jsonLine(i), sink);
+      expect(sink.records).toHaveLength(50);
+      expect(decodedParse).not.toHaveBeenCalled();
+      decoder.decode(
+        tricky.find((t) => t.name === 'JSON line with an escaped quote in a value')?.line as string,
+        sink,
+      );
+      expect(decodedParse).toHaveBeenCalledTimes(1);
+      expect(sink.records[50]?.record.path).toBe('/say "hi"');
+    } finally {
+      decodedParse.mockRestore();
+    }
+  });
+
+  it('leaves a JSON payload whose string is not valid JSON to the full parse', () => {
+    const scanner = new FluentBitScanner();
+    for (const name of [
+      'JSON line with a raw tab',
+      'JSON line with a bad escape',
+      'JSON line without its closing quote',
+      'TEXT in log, bad JSON string in message (unused)',
+    ]) {
+      const c = tricky.find((t) => t.name === name);
+      const m = newShipperMeta();
+      expect({ name, payload: scanner.scan(c?.line as string, m) }).toEqual({ name, payload: null });
+      expect(m).toEqual(newShipperMeta());
+    }
   });
 
   it('leaves records it does not fully understand to the full parse, and leaves the metadata untouched', () => {
