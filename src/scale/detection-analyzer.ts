@@ -8,8 +8,10 @@
  * allowed lateness), the way Kafka Streams picks the lowest timestamp across a task's partitions;
  * a stream that delivered nothing for `STREAM_IDLE_MS` (wall time, as Kafka Streams'
  * max.task.idle.ms) no longer holds it. Which streams feed a partition is only known once they
- * deliver, so for the first `STREAM_IDLE_MS` after the partition's first event the watermark does
- * not move at all: every stream that is delivering has by then shown where it is. Otherwise the slow stream's events arrive behind the
+ * deliver: a stream whose first events come after others advanced the watermark is late (its legs
+ * still pair within gateway-silence's partition tolerance, `PARTITION_MATCH_TOLERANCE_MS`). The
+ * watermark moves only at batch ends, so when input stops, events newer than the slowest stream
+ * wait for the next batch, as they wait for the lateness anyway. Otherwise the slow stream's events arrive behind the
  * watermark and are processed out of their time (gateway-silence would pair a gateway leg with
  * nothing and call it unaccounted).
  */
@@ -32,7 +34,6 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   private lastStream = '';
   private lastState: InputStream | null = null;
   private clock = Date.now();
-  private firstAt: number | null = null;
   private readonly latenessMs: number;
 
   /**
@@ -85,8 +86,6 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
         s.delivered = false;
       }
     }
-    if (this.streams.size > 0) this.firstAt ??= this.clock;
-    if (this.firstAt === null || this.clock - this.firstAt < STREAM_IDLE_MS) return;
     let slowest = Number.POSITIVE_INFINITY;
     for (const [stream, s] of this.streams) {
       if (this.clock - s.seenAt > STREAM_IDLE_MS) {
