@@ -123,7 +123,7 @@ export class FluentBitScanner {
     return timeAt(raw, this.tStart, this.tEnd);
   }
 
-  /** Set by `open`: the reader read the payload in place (the `log` string was chosen and read). */
+  /** Set by `open`: the reader read the chosen payload (`log`, else `message`) in place. */
   payloadRead = false;
 
   /** Span of the payload string (with its quotes) in the raw input, set by `open`. */
@@ -144,7 +144,7 @@ export class FluentBitScanner {
    * Fills `m` but for `shippedAt` and returns true when `raw` is certainly a Fluent Bit record with
    * a string payload (then read it with payloadText / escapedStart, and the record's time with
    * shippedAt, only when needed: most access lines carry their own START_TIME); false (and `m`
-   * untouched) when the slow path must decide. A `reader` gets the first look at the `log` string:
+   * untouched) when the slow path must decide. A `reader` gets the first look at the payload string:
    * when it reads it in place (see InlineStringReader), `payloadRead` is true and the payload needs
    * no decoding nor validating.
    */
@@ -157,6 +157,7 @@ export class FluentBitScanner {
     let logStart = -1;
     let logEnd = -1;
     let logRead = false;
+    let msgRead = false;
     let msgStart = -1;
     let msgEnd = -1;
     let pod: PodMeta | null | undefined;
@@ -192,9 +193,13 @@ export class FluentBitScanner {
       if (c === Q && (key === K_LOG || key === K_MESSAGE)) {
         // A JSON access line inside `log` is decoded as fast by the full parse: leave it to that.
         if (key === K_LOG && raw.charCodeAt(vStart + 1) === OPEN) return false;
-        vEnd = reader !== null && key === K_LOG ? reader.read(raw, i) : -1;
-        if (vEnd >= 0) logRead = true;
-        else {
+        // The reader fills one record: `message` only while no `log` (which wins) was seen; a later
+        // `log` is read over it or leaves payloadRead false, and the caller parses it.
+        vEnd = reader !== null && (key === K_LOG || logStart < 0) ? reader.read(raw, i) : -1;
+        if (vEnd >= 0) {
+          if (key === K_LOG) logRead = true;
+          else msgRead = true;
+        } else {
           // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
           STRING.lastIndex = i;
           if (!STRING.test(raw)) return false;
@@ -277,7 +282,7 @@ export class FluentBitScanner {
       this.pStart = msgStart;
       this.pEnd = msgEnd;
     } else return false;
-    this.payloadRead = logRead;
+    this.payloadRead = logStart >= 0 ? logRead : msgRead;
     // `o.time ?? o['@timestamp'] ?? o.date`: pick the span now, parse it only if asked (shippedAt).
     let tStart = timeStart;
     let tEnd = timeEnd;
