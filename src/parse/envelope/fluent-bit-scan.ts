@@ -1,9 +1,10 @@
 /**
  * Fast path for the most common raw input, a Fluent Bit record `{"time":…,"log":"…","kubernetes":{…}}`,
  * without JSON.parse of the whole record. A top-level scanner finds the spans of the keys we read
- * (`log`/`message`, `kubernetes`, `time`/`@timestamp`/`date`) and skips the rest. The `log` string
- * is validated by one regex pass and decoded only on demand (JSON.parse of that slice): a 1.9+ TEXT
- * line is read straight from its escaped form (EnvoyTextParser.parseEscaped). The `kubernetes`
+ * (`log`/`message`, `kubernetes`, `time`/`@timestamp`/`date`) and skips the rest. The payload
+ * string is first offered to an InlineStringReader (the decoder's: a 1.9+ TEXT line is read in
+ * place, validated and split by one regex, EnvoyTextParser.readJsonString); otherwise it is
+ * validated by one regex pass and decoded only on demand (JSON.parse of that slice). The `kubernetes`
  * object of one pod is byte-identical on every line that pod writes, so its ShipperMeta is read
  * once (JSON.parse + the same readFluentBitMeta as the slow path) and cached by that exact text.
  *
@@ -142,7 +143,7 @@ export class FluentBitScanner {
 
   /**
    * Fills `m` but for `shippedAt` and returns true when `raw` is certainly a Fluent Bit record with
-   * a string payload (then read it with payloadText / escapedStart, and the record's time with
+   * a string payload (then read it with payloadText unless payloadRead, and the record's time with
    * shippedAt, only when needed: most access lines carry their own START_TIME); false (and `m`
    * untouched) when the slow path must decide. A `reader` gets the first look at the payload string:
    * when it reads it in place (see InlineStringReader), `payloadRead` is true and the payload needs
