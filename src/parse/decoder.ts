@@ -52,7 +52,7 @@ export class LineDecoder implements InnerSink {
   private raw = '';
   private envelope: JsonEnvelope | null = null;
   private readonly scanner: FluentBitScanner | null;
-  /** The TEXT parser reading `log` in place during the scan (not when a custom format goes first). */
+  /** The TEXT or JSON parser reading `log` in place during the scan (not when a custom format goes first). */
   private readonly inline: InlineStringReader | null;
 
   constructor(options: DecoderOptions = {}) {
@@ -69,11 +69,22 @@ export class LineDecoder implements InnerSink {
     this.text = this.mode === 'auto' || this.mode === 'text' ? new EnvoyTextParser() : null;
     this.json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
     const text = this.text;
+    const json = this.json;
     const record = this.record;
+    // A JSON line (`{`) goes to the JSON parser's in-place reader, anything else to the TEXT one's.
     this.inline =
-      text === null || this.custom !== null
+      (text === null && json === null) || this.custom !== null
         ? null
-        : { read: (raw: string, quoteAt: number) => text.readJsonString(raw, quoteAt, record) };
+        : {
+            read: (raw: string, quoteAt: number) =>
+              raw.charCodeAt(quoteAt + 1) === 123
+                ? json === null
+                  ? -1
+                  : json.parseEscaped(raw, quoteAt + 1, record)
+                : text === null
+                  ? -1
+                  : text.readJsonString(raw, quoteAt, record),
+          };
   }
 
   decode(raw: string, sink: DecodeSink): void {
@@ -90,7 +101,7 @@ export class LineDecoder implements InnerSink {
     if (scanner?.open(raw, meta, this.inline)) {
       if (scanner.tStart >= 0) meta.deferShippedAt(raw, scanner.tStart, scanner.tEnd, timeAt);
       this.envelope = fluentBitEnvelope;
-      // A 1.9+ TEXT line read in place from the record (no decode, no copy, no second pass).
+      // A 1.9+ TEXT or a JSON line read in place from the record (no decode, no copy, no second pass).
       if (scanner.payloadRead) {
         sink.access(this.record, meta);
         return;

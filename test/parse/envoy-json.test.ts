@@ -151,4 +151,115 @@ describe('EnvoyJsonParser', () => {
     expect(looksLikeJsonAccess({ level: 'info', msg: 'Envoy proxy is ready' })).toBe(false);
     expect(Object.keys(ISTIO_JSON_FORMAT)).toContain('upstream_transport_failure_reason');
   });
+
+  describe('reading a line in place from its escaped form (parseEscaped)', () => {
+    const istio = (extra: Record<string, string> = {}) =>
+      JSON.stringify({
+        start_time: '2025-03-03T10:00:00.234Z',
+        route_name: '-',
+        method: 'POST',
+        path: '/v1/upload',
+        protocol: 'HTTP/1.1',
+        response_code: '200',
+        response_flags: '-',
+        connection_termination_details: '-',
+        bytes_received: '52000',
+        bytes_sent: '230',
+        duration: '147',
+        user_agent: 'curl/8.5.0',
+        request_id: '6c1c1b62-3a7a-4b0c-9d2e-1f0b8b2c0f11',
+        authority: 'api.example.com',
+        upstream_host: '10.244.0.23:8443',
+        upstream_cluster: 'outbound|443||api.example.com',
+        downstream_remote_address: '10.244.0.14:35481',
+        requested_server_name: '-',
+        downstream_peer_uri_san: 'spiffe://cluster.local/ns/app-a/sa/app-a',
+        ...extra,
+      });
+    /** The line as a Fluent Bit record carries it: `{"log":"<escaped line>\n","stream":"stdout"}`. */
+    const record = (line: string, newline = '\n') =>
+      `{"log":${JSON.stringify(line + newline)},"stream":"stdout"}`;
+    const START = '{"log":"'.length;
+
+    /** parseEscaped's result, or null when it declined; the end must be the log string's end. */
+    function inPlace(parser: EnvoyJsonParser, line: string, newline = '\n') {
+      const raw = record(line, newline);
+      const rec = newAccessRecord();
+      const end = parser.parseEscaped(raw, START, rec);
+      if (end < 0) return null;
+      expect(raw.slice(end)).toBe(',"stream":"stdout"}');
+      return rec;
+    }
+
+    const readable = [
+      istio(),
+      istio({ method: '-', path: '-', protocol: '-', response_code: '0', user_agent: '' }),
+      istio({ method: '2019-03-20T10:12:01.120Z' }),
+      istio({ upstream_cluster: 'outbound|443||api.example.com;' }),
+      istio({ bytes_sent: '0', extra_key: 'x.y(z)+*' }),
+      fixture('reference-lines.txt', 'L16'),
+      istio110,
+      `{"start_time":"2025-03-03T10:00:00Z","authority":"a.example.com","authority":"b.example.com"}`,
+      `{"start_time":"2025-03-03T10:00:00Z","authority":"a.example.com","authority":"-"}`,
+      `{ "start_time" : "2025-03-03T10:00:00Z" , "response_code":"503" }`,
+      '{"start_time":"2025-03-03T10:00:00Z","path":"/café"}',
+    ];
+
+    it('fills exactly what parsing the decoded line fills, key by key and through the learned pattern', () => {
+      const parser = new EnvoyJsonParser();
+      // Three rounds: read key by key, compiled on the repeat, then matched by the compiled patterns.
+      for (let round = 0; round < 3; round++) {
+        for (const line of readable) {
+          for (let twice = 0; twice < 2; twice++) {
+            const rec = inPlace(parser, line);
+            expect({ round, line, rec }).toEqual({ round, line, rec: parse(line).rec });
+          }
+        }
+      }
+      // Without the trailing newline too.
+      expect(inPlace(parser, istio(), '')).toEqual(parse(istio()).rec);
+    });
+
+    it('declines what it cannot prove the same as the full parse, whether or not a pattern was learned', () => {
+      const declined = [
+        istio({ user_agent: 'say "hi"' }),
+        istio({ path: '/a\\b' }),
+        istio({ user_agent: 'tab\there' }),
+        istio({ bytes_sent: 'lots' }),
+        istio({ start_time: 'yesterday' }),
+        `{"start_time":"2025-03-03T10:00:00Z","response_code":200}`,
+        `{"start_time":"2025-03-03T10:00:00Z","response_code":null}`,
+        `{"start_time":"2025-03-03T10:00:00Z","labels":{"a":"b"}}`,
+        '{"start_time":"2025-03-03T10:00:00Z",\t"response_code":"200"}',
+        `{}`,
+        `[1,2]`,
+      ];
+      for (const warm of [false, true]) {
+        const parser = new EnvoyJsonParser();
+        if (warm) for (let i = 0; i < 3; i++) expect(inPlace(parser, istio())).not.toBeNull();
+        for (const line of declined)
+          expect({ warm, line, rec: inPlace(parser, line) }).toEqual({ warm, line, rec: null });
+        // Trailing text after the line, and a line cut short.
+        expect(inPlace(parser, istio(), ' ')).toBeNull();
+        expect(inPlace(parser, istio(), 'x')).toBeNull();
+        expect(inPlace(parser, istio().slice(0, -2))).toBeNull();
+      }
+    });
+
+    it('declines a record whose string is broken by a raw quote or control character', () => {
+      for (const warm of [false, true]) {
+        const parser = new EnvoyJsonParser();
+        if (warm) for (let i = 0; i < 3; i++) expect(inPlace(parser, istio())).not.toBeNull();
+        const good = record(istio());
+        for (const raw of [
+          good.replace('curl/8.5.0', 'curl/"8.5.0'),
+          good.replace('curl/8.5.0', 'curl/\t8.5.0'),
+          good.replace('curl/8.5.0', 'curl/\n8.5.0'),
+        ]) {
+          expect(() => JSON.parse(raw)).toThrow();
+          expect(parser.parseEscaped(raw, START, newAccessRecord())).toBe(-1);
+        }
+      }
+    });
+  });
 });

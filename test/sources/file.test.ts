@@ -33,6 +33,18 @@ describe('FileSource', () => {
     expect(batches.flatMap((b) => b.lines)).toEqual(lines);
   });
 
+  it('reads a file of several read chunks with UTF-8 characters across their boundaries, ASCII and not', async () => {
+    const path = join(dir, 'big.log');
+    // ~2.6 MB: 1 MiB reads split lines and (odd offsets) two-byte characters; one chunk is all ASCII.
+    const big = Array.from({ length: 30_000 }, (_, i) =>
+      i > 12_000 && i < 24_000 ? `ascii line ${i} ${'x'.repeat(70)}` : `line ${i} ${'é'.repeat(i % 50)}ü`,
+    );
+    writeFileSync(path, `${big.join('\n')}\n`);
+    const batches = await collect(new FileSource({ path, batchSize: 4096 }));
+    expect(batches.flatMap((b) => b.lines)).toEqual(big);
+    expect(batches.at(-1)?.position(0)).toBe(String(7 * 4096 + 1));
+  });
+
   it('names the file when it cannot be read', async () => {
     await expect(collect(new FileSource({ path: join(dir, 'missing.log') }))).rejects.toThrow(
       /missing\.log: ENOENT/,

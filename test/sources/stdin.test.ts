@@ -52,6 +52,22 @@ describe('StdinSource', () => {
     expect(input.writableEnded).toBe(false);
   });
 
+  it('keeps UTF-8 characters whole when a chunk ends inside one, and reads a last line without a newline', async () => {
+    const input = new PassThrough();
+    pipeIn(input);
+    const lines = ['{"path":"/café/ü"}', 'plain ascii', '[…] "GET /日本 HTTP/1.1"', '', 'last é'];
+    const bytes = Buffer.from(lines.join('\n'), 'utf8');
+    // One byte at a time: every multi-byte character is split across chunks.
+    setImmediate(() => {
+      for (let i = 0; i < bytes.length; i++) input.write(bytes.subarray(i, i + 1));
+      input.end();
+    });
+    const got: string[] = [];
+    for await (const b of new StdinSource({ batchSize: 2 }).batches(new AbortController().signal))
+      got.push(...b.lines);
+    expect(got).toEqual(lines);
+  });
+
   it('pauses stdin on close', async () => {
     const input = new PassThrough();
     pipeIn(input);

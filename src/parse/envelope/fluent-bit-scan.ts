@@ -131,8 +131,12 @@ export class FluentBitScanner {
   private pStart = 0;
   private pEnd = 0;
 
+  /** A JSON payload decoded by `open` (it proved that string valid by decoding it), else null. */
+  private decoded: string | null = null;
+
   /** The payload, decoded (JSON.parse of just that string, and only when it holds an escape). */
   payloadText(raw: string): string {
+    if (this.decoded !== null) return this.decoded;
     const start = this.pStart;
     const end = this.pEnd;
     const bs = raw.indexOf('\\', start);
@@ -161,6 +165,9 @@ export class FluentBitScanner {
     let msgRead = false;
     let msgStart = -1;
     let msgEnd = -1;
+    // A JSON payload (starts with `{`) that was delimited but not yet validated (see quotedEnd).
+    let logJson = false;
+    let msgJson = false;
     let pod: PodMeta | null | undefined;
     // Time candidates in the slow path's `o.time ?? o['@timestamp'] ?? o.date` order: [start, end).
     let timeStart = -1;
@@ -192,14 +199,19 @@ export class FluentBitScanner {
       /** The string value held an escape (it took the regex). */
       let escaped = false;
       if (c === Q && (key === K_LOG || key === K_MESSAGE)) {
-        // A JSON access line inside `log` is decoded as fast by the full parse: leave it to that.
-        if (key === K_LOG && raw.charCodeAt(vStart + 1) === OPEN) return false;
         // The reader fills one record: `message` only while no `log` (which wins) was seen; a later
         // `log` is read over it or leaves payloadRead false, and the caller parses it.
         vEnd = reader !== null && (key === K_LOG || logStart < 0) ? reader.read(raw, i) : -1;
         if (vEnd >= 0) {
           if (key === K_LOG) logRead = true;
           else msgRead = true;
+        } else if (raw.charCodeAt(vStart + 1) === OPEN) {
+          // A JSON access line the reader did not read is decoded anyway: find its closing quote
+          // only, and let the decode below (JSON.parse of just this string) prove it valid.
+          vEnd = quotedEnd(raw, i);
+          if (vEnd < 0) return false;
+          if (key === K_LOG) logJson = true;
+          else msgJson = true;
         } else {
           // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
           STRING.lastIndex = i;
@@ -276,12 +288,17 @@ export class FluentBitScanner {
     }
     if (pod === undefined || pod === null) return false;
     // `'log' in o ? o.log : o.message`
+    let decodeJson = false;
     if (logStart >= 0) {
+      // An unused `message` must still be a valid string, as the full parse would require.
+      if (msgJson && !isJsonString(raw, msgStart)) return false;
       this.pStart = logStart;
       this.pEnd = logEnd;
+      decodeJson = logJson;
     } else if (msgStart >= 0) {
       this.pStart = msgStart;
       this.pEnd = msgEnd;
+      decodeJson = msgJson;
     } else return false;
     this.payloadRead = logStart >= 0 ? logRead : msgRead;
     // `o.time ?? o['@timestamp'] ?? o.date`: pick the span now, parse it only if asked (shippedAt).
@@ -300,6 +317,15 @@ export class FluentBitScanner {
     }
     // timeAt reads the string without decoding it.
     if (tEscaped) return false;
+    let decoded: string | null = null;
+    if (decodeJson) {
+      try {
+        decoded = JSON.parse(raw.slice(this.pStart, this.pEnd)) as string;
+      } catch {
+        return false;
+      }
+    }
+    this.decoded = decoded;
     this.tStart = tStart >= 0 && raw.charCodeAt(tStart) !== 110 ? tStart : -1;
     this.tEnd = tEnd;
     m.namespace = pod.namespace;
@@ -383,6 +409,26 @@ export class FluentBitScanner {
     }
     return undefined;
   }
+}
+
+/**
+ * End (exclusive) of the string whose opening quote is at `i`: the first quote not escaped by an odd
+ * run of backslashes, or -1. Delimits only; the caller must still prove the string valid.
+ */
+function quotedEnd(s: string, i: number): number {
+  let q = s.indexOf('"', i + 1);
+  while (q >= 0) {
+    let b = q - 1;
+    while (s.charCodeAt(b) === 92) b--;
+    if ((q - 1 - b) % 2 === 0) return q + 1;
+    q = s.indexOf('"', q + 1);
+  }
+  return -1;
+}
+
+function isJsonString(s: string, i: number): boolean {
+  STRING.lastIndex = i;
+  return STRING.test(s);
 }
 
 /** End (exclusive) of the object starting at `i`, skipping strings; -1 when unbalanced. */

@@ -7,6 +7,7 @@ import { Normalizer } from '../../../src/identity/normalizer.js';
 import { LineDecoder } from '../../../src/parse/decoder.js';
 import type { DecodeSink } from '../../../src/parse/decoder-types.js';
 import { FluentBitScanner } from '../../../src/parse/envelope/fluent-bit-scan.js';
+import { EnvoyJsonParser } from '../../../src/parse/envoy-json.js';
 import { EnvoyTextParser } from '../../../src/parse/envoy-text.js';
 import { newShipperMeta } from '../../../src/parse/types.js';
 import { loadFixtures } from '../../fixtures/load.js';
@@ -170,6 +171,72 @@ const tricky: { name: string; line: string }[] = [
     }),
   },
 ];
+
+// JSON access lines inside `log`/`message`: the scan only delimits the string and lets its decode validate it.
+const jsonAccess = (extra: Record<string, string> = {}) =>
+  JSON.stringify({
+    start_time: '2024-01-09T15:35:47.283Z',
+    response_code: '200',
+    bytes_sent: '120',
+    authority: 'api.example.com',
+    upstream_cluster: 'outbound|443||api.example.com',
+    ...extra,
+  });
+tricky.push(
+  {
+    name: 'JSON line with an escaped quote in a value',
+    line: JSON.stringify({ log: `${jsonAccess({ path: '/say "hi"' })}\n`, kubernetes }),
+  },
+  {
+    name: 'JSON line with backslashes before a quote',
+    line: JSON.stringify({ log: `${jsonAccess({ path: '/a\\', user_agent: '\\"x' })}\n`, kubernetes }),
+  },
+  {
+    name: 'JSON line with a raw tab',
+    line: JSON.stringify({ log: `${jsonAccess()}\n`, kubernetes }).replace(
+      'api.example.com',
+      'api\t.example.com',
+    ),
+  },
+  {
+    name: 'JSON line with a bad escape',
+    line: JSON.stringify({ log: `${jsonAccess()}\n`, kubernetes }).replace(
+      'api.example.com',
+      'api\\q.example.com',
+    ),
+  },
+  {
+    name: 'JSON line without its closing quote',
+    line: `{"log":${JSON.stringify(jsonAccess()).slice(0, -1)}}`,
+  },
+  {
+    name: 'JSON line that is not valid JSON inside a valid string',
+    line: JSON.stringify({ log: `${jsonAccess().slice(0, -3)}\n`, kubernetes }),
+  },
+  {
+    name: 'JSON line in message',
+    line: JSON.stringify({ date: 1704814547.29, message: jsonAccess(), kubernetes }),
+  },
+  {
+    name: 'TEXT in log, JSON in message (unused)',
+    line: JSON.stringify({ log: `${ref}\n`, message: jsonAccess(), kubernetes }),
+  },
+  {
+    name: 'TEXT in log, bad JSON string in message (unused)',
+    line: JSON.stringify({ log: `${ref}\n`, message: jsonAccess(), kubernetes }).replace(
+      'api.example.com',
+      'api\\q.example.com',
+    ),
+  },
+  {
+    name: 'JSON in log and in message',
+    line: JSON.stringify({
+      log: jsonAccess({ authority: 'log.example.com' }),
+      message: jsonAccess(),
+      kubernetes,
+    }),
+  },
+);
 
 // Values that need decoding (read from the escaped line they would be wrong): the decoded path must be taken.
 const l1 = accessLines[0]?.line as string;
@@ -368,9 +435,48 @@ describe('Fluent Bit fast envelope scan', () => {
     expect(m.podIp).toMatch(/^10\.244\./);
   });
 
-  it('leaves a JSON access line in "log" to the full parse, which is as fast for it', () => {
-    const c = tricky.find((t) => t.name === 'JSON access line inside log');
-    expect(new FluentBitScanner().scan(c?.line as string, newShipperMeta())).toBeNull();
+  it('reads a JSON access line in "log" by decoding just that string, without a full parse of the record', () => {
+    const scanner = new FluentBitScanner();
+    const c = tricky.find((t) => t.name === 'JSON line with an escaped quote in a value');
+    const m = newShipperMeta();
+    const payload = scanner.scan(c?.line as string, m);
+    expect(JSON.parse(payload as string).path).toBe('/say "hi"');
+    expect(m.workload).toBe('sleep');
+    for (let i = 0; i < 50; i++) expect(scanner.scan(jsonLine(i), newShipperMeta())).not.toBeNull();
+  });
+
+  it('reads JSON lines in place through the decoder, without decoding the payload or parsing the line', () => {
+    const decodedParse = vi.spyOn(EnvoyJsonParser.prototype, 'parse');
+    try {
+      const sink = new CollectingSink();
+      const decoder = new LineDecoder();
+      for (let i = 0; i < 50; i++) decoder.decode(jsonLine(i), sink);
+      expect(sink.records).toHaveLength(50);
+      expect(decodedParse).not.toHaveBeenCalled();
+      decoder.decode(
+        tricky.find((t) => t.name === 'JSON line with an escaped quote in a value')?.line as string,
+        sink,
+      );
+      expect(decodedParse).toHaveBeenCalledTimes(1);
+      expect(sink.records[50]?.record.path).toBe('/say "hi"');
+    } finally {
+      decodedParse.mockRestore();
+    }
+  });
+
+  it('leaves a JSON payload whose string is not valid JSON to the full parse', () => {
+    const scanner = new FluentBitScanner();
+    for (const name of [
+      'JSON line with a raw tab',
+      'JSON line with a bad escape',
+      'JSON line without its closing quote',
+      'TEXT in log, bad JSON string in message (unused)',
+    ]) {
+      const c = tricky.find((t) => t.name === name);
+      const m = newShipperMeta();
+      expect({ name, payload: scanner.scan(c?.line as string, m) }).toEqual({ name, payload: null });
+      expect(m).toEqual(newShipperMeta());
+    }
   });
 
   it('leaves records it does not fully understand to the full parse, and leaves the metadata untouched', () => {
