@@ -52,6 +52,14 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     this.engine.state.importKeyBytes(id, state);
   }
 
+  deleteIdentity(id: string): void {
+    this.engine.state.deleteKey(id);
+  }
+
+  identityCount(): number {
+    return this.engine.state.identityCount();
+  }
+
   exportGlobal(): Record<string, unknown> {
     return { startTime: Number.isNaN(this.engine.state.startTime) ? null : this.engine.state.startTime };
   }
