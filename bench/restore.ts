@@ -1,106 +1,161 @@
 /**
- * Restore rate of detector state from the changelog: writes K identities' binary state (a real
- * `DetectionState.exportKeyBytes` value with `--baselines` baselines, by default one host and one
- * domain baseline) to a fresh compacted topic of P partitions on the real broker, then times
- * `restorePartitions` for all of them (read) and the import into a fresh DetectionState, and prints
- * keys/s and MB/s. `npm run bench:restore -- [--keys 100000] [--baselines 2] [--partitions 4] [--json]`.
+ * Restore rate of detector state from the changelog. Writes K identities' state to a fresh compacted
+ * topic of P partitions on the real broker (the value is a real identity's export from the real
+ * detectors after two days of traffic: `--baselines` host and domain baselines, by default one host
+ * and its domain, plus the new-destination detector's part), then times two restores of all of it:
+ * reading alone, and end to end (read and import into fresh detection engines, one per partition, as
+ * `egress-sentinel run` does on assignment; till every partition is ready), and prints keys/s.
+ * `npm run bench:restore -- [--keys 100000] [--baselines 2] [--partitions 4] [--json]`
+ * (`--topic T --keep` reuse and keep a topic, `--no-read` skips reading alone: e.g. to profile a restore).
  * Needs Kafka on KAFKA_BROKERS (default 127.0.0.1:9092).
  */
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEFAULT_KAFKA_BROKERS } from '../src/config/defaults.js';
-import { Baseline } from '../src/detect/state/baseline.js';
-import { DetectionState } from '../src/detect/state/store.js';
+import { DetectionConfigSchema } from '../src/detect/config.js';
+import { newEgressEvent } from '../src/identity/normalizer.js';
+import { PolicySet } from '../src/policy/policy-set.js';
 import { ChangelogWriter, restorePartitions } from '../src/scale/changelog.js';
+import { DetectionAnalyzer } from '../src/scale/detection-analyzer.js';
+import { PartitionTask } from '../src/scale/partition-task.js';
 
 const { values } = parseArgs({
   options: {
     keys: { type: 'string', default: '100000' },
     baselines: { type: 'string', default: '2' },
     partitions: { type: 'string', default: '4' },
+    topic: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    'no-read': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
 const keys = Number(values.keys);
 const baselines = Number(values.baselines);
-// A real identity's state: `baselines` host/domain baselines with some traffic in them.
-const template = new DetectionState({ maxKeys: 1_000_000, tzOffsetMs: 0 });
-for (let b = 0; b < baselines; b++) {
-  const table = b % 2 === 0 ? template.hosts : template.domains;
-  const baseline = table.touch(`ns/w\u0001host-${b}.example.com`, 0, () => new Baseline());
-  for (let h = 0; h < 48; h++)
-    baseline.add(1_740_960_000_000 + h * 3_600_000, 0, 10 + h, 1, 5000 * h, 300 * h);
-}
-const value = template.exportKeyBytes('ns/w');
-const valueBytes = value.length;
+if (!(baselines >= 2 && baselines % 2 === 0)) throw new Error('--baselines: an even number >= 2 (hosts x 2)');
 const partitions = Number(values.partitions);
+const detection = DetectionConfigSchema.parse({ maxKeys: Math.max(200_000, keys * baselines) });
+const policies = new PolicySet([]);
+
+// A real identity's state: two days of calls every 7 minutes to baselines/2 hosts, each under its own
+// registrable domain, through the real detectors (baselines + new-destination's first-seen names).
+const template = new DetectionAnalyzer(detection, policies);
+const e = newEgressEvent();
+e.path = 'sidecar-to-gateway';
+e.reporter = 'sidecar';
+e.protocol = 'tls';
+e.source.key = 'ns/w';
+e.source.namespace = 'ns';
+e.source.workload = 'w';
+e.destination.external = true;
+e.destination.port = 443;
+for (let m = 0; m < 48 * 60; m += 7) {
+  for (let h = 0; h < baselines / 2; h++) {
+    e.time = 1_740_960_000_000 + m * 60_000 + h;
+    e.destination.host = `api.service-${h}.example${h}.com`;
+    e.destination.registeredDomain = `example${h}.com`;
+    e.bytesUp = 800 + m;
+    e.bytesDown = 5_000 + 3 * m;
+    template.observe(e);
+  }
+}
+template.advance([]);
+const value = template.exportIdentities(['ns/w']).get('ns/w');
+if (value == null) throw new Error('the template identity exported no state');
+const valueBytes = value.length;
+
 const kafka = new Kafka({
   clientId: 'bench-restore',
   brokers: (process.env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS).split(','),
   logLevel: logLevel.NOTHING,
 });
-const topic = `bench-changelog-${Date.now().toString(36)}`;
-
+const topic = values.topic ?? `bench-changelog-${Date.now().toString(36)}`;
 const admin = kafka.admin();
 await admin.connect();
-await admin.createTopics({
-  topics: [
-    { topic, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-  ],
-  waitForLeaders: true,
-});
-const producer = kafka.producer();
-await producer.connect();
-const writer = new ChangelogWriter(producer, topic);
-const t0 = Date.now();
-const CHUNK = 2000;
-for (let start = 0; start < keys; start += CHUNK * partitions) {
-  await Promise.all(
-    Array.from({ length: partitions }, (_, p) => {
-      const changes = new Map<string, Buffer | null>();
-      for (let i = start + p; i < Math.min(keys, start + CHUNK * partitions); i += partitions)
-        changes.set(`ns${i % 97}/workload-${i}`, value);
-      return writer.write(p, changes, JSON.stringify({ upTo: start }));
-    }),
-  );
+let writeKeysPerSec: number | null = null;
+const existing = await admin.listTopics();
+if (!existing.includes(topic)) {
+  await admin.createTopics({
+    topics: [
+      { topic, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    ],
+    waitForLeaders: true,
+  });
+  const producer = kafka.producer();
+  await producer.connect();
+  const writer = new ChangelogWriter(producer, topic);
+  const t0 = Date.now();
+  const CHUNK = 2000;
+  for (let start = 0; start < keys; start += CHUNK * partitions) {
+    await Promise.all(
+      Array.from({ length: partitions }, (_, p) => {
+        const changes = new Map<string, Buffer | null>();
+        for (let i = start + p; i < Math.min(keys, start + CHUNK * partitions); i += partitions)
+          changes.set(`ns${i % 97}/workload-${i}`, value);
+        const meta = { v: 1, seenUpTo: String(start), watermark: 0, global: { startTime: 0 } };
+        return writer.write(p, changes, JSON.stringify(meta));
+      }),
+    );
+  }
+  writeKeysPerSec = Math.round(keys / ((Date.now() - t0) / 1000));
+  await producer.disconnect();
 }
-const writeMs = Date.now() - t0;
-await producer.disconnect();
+const all = Array.from({ length: partitions }, (_, p) => p);
 
-const t1 = process.hrtime.bigint();
-const restored = await restorePartitions(
-  kafka,
-  topic,
-  Array.from({ length: partitions }, (_, p) => p),
-  'bench',
-);
-const ms = Number(process.hrtime.bigint() - t1) / 1e6;
+// Reading alone: every record handed to an importer that only counts.
+let read = 0;
+let records = 0;
+let readMs = Number.NaN;
+if (!values['no-read']) {
+  const t1 = process.hrtime.bigint();
+  const readStats = await restorePartitions(kafka, topic, all, 'bench', () => ({
+    put: () => {
+      read++;
+    },
+    delete: () => {},
+    meta: () => {},
+  }));
+  readMs = Number(process.hrtime.bigint() - t1) / 1e6;
+  records = readStats.reduce((n, r) => n + r.records, 0);
+}
+
+// End to end: into fresh detection engines, as a newly assigned instance does.
+const cpu0 = process.cpuUsage();
 const t2 = process.hrtime.bigint();
-const into = new DetectionState({ maxKeys: keys * baselines + 1, tzOffsetMs: 0 });
-for (const r of restored) for (const [id, bytes] of r.entries) into.importKeyBytes(id, bytes);
-const importMs = Number(process.hrtime.bigint() - t2) / 1e6;
-const restoredKeys = restored.reduce((n, r) => n + r.entries.size, 0);
-const records = restored.reduce((n, r) => n + r.records, 0);
-await admin.deleteTopics({ topics: [topic] });
+const tasks = all.map((p) => new PartitionTask(p, new DetectionAnalyzer(detection, policies), null));
+const e2eStats = await restorePartitions(kafka, topic, all, 'bench', (p) => tasks[p] as PartitionTask);
+records = e2eStats.reduce((n, r) => n + r.records, 0);
+const e2eMs = Number(process.hrtime.bigint() - t2) / 1e6;
+const cpu = process.cpuUsage(cpu0);
+const identities = tasks.reduce((n, t) => n + t.analyzer.identityCount(), 0);
+const stateKeys = tasks.reduce((n, t) => n + t.analyzer.stateSize(), 0);
+
+if (!values.keep) await admin.deleteTopics({ topics: [topic] });
 await admin.disconnect();
 const result = {
-  keys: restoredKeys,
+  keys: identities,
   records,
   valueBytes,
+  baselinesPerKey: baselines,
   partitions,
-  restoreMs: Math.round(ms),
-  keysPerSec: Math.round(restoredKeys / (ms / 1000)),
-  importMs: Math.round(importMs),
-  keysPerSecWithImport: Math.round(restoredKeys / ((ms + importMs) / 1000)),
-  mbPerSec: Number(((records * valueBytes) / 1e6 / (ms / 1000)).toFixed(1)),
-  writeKeysPerSec: Math.round(keys / (writeMs / 1000)),
+  readMs: Math.round(readMs),
+  keysPerSecRead: Math.round(read / (readMs / 1000)),
+  mbPerSecRead: Number(((records * valueBytes) / 1e6 / (readMs / 1000)).toFixed(1)),
+  restoreMs: Math.round(e2eMs),
+  keysPerSec: Math.round(identities / (e2eMs / 1000)),
+  restoreCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+  writeKeysPerSec,
+  load1: Number(loadavg()[0]?.toFixed(2)),
 };
 if (values.json) console.log(JSON.stringify(result));
 else
   console.log(
-    `restored ${result.keys} keys (${records} records of ~${valueBytes} B, ${partitions} partitions) in ${result.restoreMs} ms: ${result.keysPerSec} keys/s, ${result.mbPerSec} MB/s; with the import into detector state ${result.keysPerSecWithImport} keys/s (checkpoint write ${result.writeKeysPerSec} keys/s); includes the throw-away group join`,
+    `restored ${identities} identities (${stateKeys} baselines; ${records} records of ${valueBytes} B, ${partitions} partitions) end to end, read and imported into detection state, in ${result.restoreMs} ms: ${result.keysPerSec} keys/s (${result.restoreCpuMs} CPU-ms); reading alone ${result.keysPerSecRead} keys/s, ${result.mbPerSecRead} MB/s; both include the throw-away group join; load average ${result.load1}`,
   );
-if (restoredKeys !== keys) {
-  console.error(`expected ${keys} keys, restored ${restoredKeys}`);
+if (identities !== keys || stateKeys !== keys * baselines) {
+  console.error(
+    `expected ${keys} identities with ${keys * baselines} baselines, got ${identities} and ${stateKeys}`,
+  );
   process.exitCode = 1;
 }

@@ -17,6 +17,7 @@
  * Then the same single-instance run with every raw event indexed too (`--no-raw` skips it).
  * Per-stage wall time (stage-1 re-key vs stage-2 detect+deliver) and the instances' CPU use say
  * what bounds the rate. Noisy on a shared 2-core box: Kafka, Elasticsearch and the bench share it.
+ * `BENCH_INSTANCE_NODE_ARGS` adds node options to the instances (NODE_OPTIONS refuses --cpu-prof).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,8 @@ const ES = (process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200').replace(/\
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const PARTITIONS = 4;
 const START = Date.parse('2025-03-03T06:00:00.000Z');
+/** Extra node options for the instances, e.g. `BENCH_INSTANCE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"`. */
+const INSTANCE_NODE_ARGS = (process.env.BENCH_INSTANCE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const kafka = new Kafka({ clientId: 'bench-stack', brokers: BROKERS, logLevel: logLevel.NOTHING });
 
 interface RunResult {
@@ -65,6 +68,8 @@ interface RunResult {
   cpuMsPer1kLines: number;
   /** Alerts in Elasticsearch at the end, by rule (the traffic has no attacks besides the probes). */
   alertsByRule: Record<string, number>;
+  /** gateway-silence alerts by evidence.kind (mesh-wide, unaccounted-gateway-legs, no-principal). */
+  gatewaySilenceByKind: Record<string, number>;
 }
 
 const say = (msg: string): void => {
@@ -91,6 +96,8 @@ function percentile(sorted: number[], p: number): number | null {
 
 interface Sample {
   lines: number;
+  /** Events stage 1 produced to the by-source topic. */
+  rekeyedEvents: number;
   stage2Events: number;
   rekeySeconds: number;
   detectSeconds: number;
@@ -101,6 +108,7 @@ function parseMetrics(text: string, into: Sample): void {
     if (line.startsWith('#')) continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (line.startsWith('egress_sentinel_lines_received_total')) into.lines += value;
+    else if (line.startsWith('egress_sentinel_rekeyed_events_total')) into.rekeyedEvents += value;
     else if (line.startsWith('egress_sentinel_events_received_total')) into.stage2Events += value;
     else if (line.startsWith('egress_sentinel_batch_duration_seconds_sum')) {
       if (line.includes('stage="rekey"')) into.rekeySeconds += value;
@@ -202,7 +210,7 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
     const ports: (string | undefined)[] = [];
     const logs: string[] = [];
     for (let n = 0; n < instances; n++) {
-      const child = spawn(process.execPath, [CLI, 'run', '--config', config], {
+      const child = spawn(process.execPath, [...INSTANCE_NODE_ARGS, CLI, 'run', '--config', config], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let log = '';
@@ -215,7 +223,7 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
       children.push(child);
     }
     const sample = async (): Promise<Sample> => {
-      const s: Sample = { lines: 0, stage2Events: 0, rekeySeconds: 0, detectSeconds: 0 };
+      const s: Sample = { lines: 0, rekeyedEvents: 0, stage2Events: 0, rekeySeconds: 0, detectSeconds: 0 };
       for (const port of ports) {
         if (port === undefined) continue;
         const text = await fetch(`http://127.0.0.1:${port}/metrics`)
@@ -233,21 +241,15 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
 
     // ---- throughput: drain the backlog
     let first: { at: number; cpu: number; s: Sample } | null = null;
-    let bySource: number | undefined;
     let last: Sample;
     const deadline = Date.now() + 120_000;
     for (;;) {
       await new Promise((r) => setTimeout(r, 250));
       last = await sample();
       if (first === null && last.lines > 0) first = { at: Date.now(), cpu: cpu(), s: last };
-      if (last.lines >= backlog) {
-        // Stage 1 has produced every event: stage 2 is done when it has read them all.
-        bySource ??= (await admin.fetchTopicOffsets(`${name}-events-by-source`)).reduce(
-          (n, p) => n + Number(p.high),
-          0,
-        );
-        if (last.stage2Events >= bySource) break;
-      }
+      // Stage 1 has produced every event (it counts lines once the broker acknowledged their
+      // events): stage 2 is done when it has read them all.
+      if (last.lines >= backlog && last.stage2Events >= last.rekeyedEvents) break;
       const dead = children.findIndex((c) => c.exitCode !== null);
       if (dead >= 0 || Date.now() > deadline)
         throw new Error(
@@ -272,6 +274,7 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
       rekeyMsPer1kLines: Number(((last.rekeySeconds * 1e6) / lines).toFixed(1)),
       detectDeliverMsPer1kLines: Number(((last.detectSeconds * 1e6) / lines).toFixed(1)),
       alertsByRule: {},
+      gatewaySilenceByKind: {},
       cpuMsPer1kLines: Number((((cpu() - f.cpu) * 1e6) / (lines - f.s.lines)).toFixed(1)),
       instanceCpuCores: Number(((cpu() - f.cpu) / (drainedAt / 1000 - f.at / 1000)).toFixed(2)),
     };
@@ -365,6 +368,20 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
           .aggregations.rules.buckets
       : [];
     result.alertsByRule = Object.fromEntries(buckets.map((b) => [b.key, b.doc_count]));
+    const silence = await es(`/${name}-alerts*/_search`, {
+      size: 1000,
+      _source: ['evidence.kind'],
+      query: { term: { 'rule.id': 'gateway-silence' } },
+    });
+    if (silence.ok) {
+      const hits = (
+        (await silence.json()) as { hits: { hits: { _source: { evidence?: { kind?: string } } }[] } }
+      ).hits.hits;
+      for (const h of hits) {
+        const kind = h._source.evidence?.kind ?? 'partition-silence';
+        result.gatewaySilenceByKind[kind] = (result.gatewaySilenceByKind[kind] ?? 0) + 1;
+      }
+    }
     await producer.disconnect();
     return result;
   } finally {
@@ -403,7 +420,7 @@ for (const [instances, raw] of runs) {
         `alert latency p50 ${r.alertLatencyP50Ms} ms, p99 ${r.alertLatencyP99Ms} ms ` +
         `(${r.probesAlerted}/${r.probes} probes alerted at ${r.latencyPhaseLinesPerSec} lines/s); ` +
         `RSS ${r.rssMb} MB/instance; stage time per 1k lines: re-key ${r.rekeyMsPer1kLines} ms, ` +
-        `detect+deliver ${r.detectDeliverMsPer1kLines} ms; instances used ${r.instanceCpuCores} cores, ${r.cpuMsPer1kLines} CPU ms per 1k lines; alerts by rule ${JSON.stringify(r.alertsByRule)}`,
+        `detect+deliver ${r.detectDeliverMsPer1kLines} ms; instances used ${r.instanceCpuCores} cores, ${r.cpuMsPer1kLines} CPU ms per 1k lines; alerts by rule ${JSON.stringify(r.alertsByRule)}, gateway-silence by kind ${JSON.stringify(r.gatewaySilenceByKind)}`,
     );
   }
 }

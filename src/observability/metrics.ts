@@ -14,6 +14,8 @@ export class PipelineMetrics {
   readonly linesReceived: Counter<'source'>;
   /** Normalised egress events that reached detection. */
   readonly eventsReceived: Counter<'source'>;
+  /** Scaled mode: events stage 1 re-keyed onto the by-source topic (stage 2 counts them in eventsReceived). */
+  readonly rekeyedEvents: Counter<never>;
   /** Lines that are not access logs (Envoy/agent messages, blanks), by reason. */
   readonly linesSkipped: Counter<'reason'>;
   /** Lines that should have been access logs but could not be read. */
@@ -54,6 +56,11 @@ export class PipelineMetrics {
       name: `${PREFIX}events_received_total`,
       help: 'Normalised egress events that reached detection.',
       labelNames: ['source'],
+      registers,
+    });
+    this.rekeyedEvents = new Counter({
+      name: `${PREFIX}rekeyed_events_total`,
+      help: 'Scaled mode: normalised egress events stage 1 re-keyed onto the by-source topic.',
       registers,
     });
     this.linesSkipped = new Counter({

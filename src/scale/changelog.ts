@@ -6,19 +6,41 @@
  * learning clock, the watermark and the input position the state corresponds to.
  */
 import { randomUUID } from 'node:crypto';
-import { AssignerProtocol, type Kafka, type Message, type PartitionAssigner, type Producer } from 'kafkajs';
+import {
+  AssignerProtocol,
+  type Kafka,
+  type KafkaMessage,
+  type Message,
+  type PartitionAssigner,
+  type Producer,
+} from 'kafkajs';
 import { SentinelError } from '../errors.js';
 
 /** Cannot be a source identity key (those never start with a NUL). */
 export const META_KEY = '\u0000meta';
 
-export interface RestoredPartition {
+/**
+ * Where a restore puts one partition's records, in offset order: a later version of a key
+ * replaces the earlier one, a tombstone deletes it (compaction may not have removed superseded
+ * versions yet, so both arrive). Throws on a value it cannot read; the restore then fails.
+ */
+export interface ChangelogImporter {
+  put(key: string, value: Buffer): void;
+  delete(key: string): void;
+  /** A META_KEY record; the last one read is the partition's position. */
+  meta(text: string): void;
+}
+
+/** A changelog record that cannot be imported: retrying reads the same bytes again. */
+export class ChangelogImportError extends SentinelError {
+  readonly retriable = false;
+}
+
+export interface RestoreStats {
   partition: number;
-  /** Latest value per key (tombstoned keys removed); META_KEY is not in it. */
-  entries: Map<string, Buffer>;
-  meta: string | null;
-  /** Records read (compaction may not have removed superseded versions yet). */
+  /** Records read, META_KEY ones included. */
   records: number;
+  tombstones: number;
 }
 
 export class ChangelogWriter {
@@ -82,17 +104,40 @@ function fixedAssigner(topic: string, partitions: readonly number[]): PartitionA
   });
 }
 
+/** Fetched records waiting to be imported before the next fetch is held back. */
+const IMPORT_BACKLOG_BYTES = 64 * 1024 * 1024;
+/** Records imported between yields to the event loop (so the next fetch's bytes are read meanwhile). */
+const IMPORT_SLICE = 512;
+
+interface PendingBatch {
+  partition: number;
+  importer: ChangelogImporter;
+  messages: KafkaMessage[];
+  /** Messages before this index are imported. */
+  next: number;
+  /** High watermark at the start of the restore: records at or after it are not restored. */
+  end: bigint;
+  bytes: number;
+  /** The partition's last batch: it is restored once this one is imported. */
+  last: boolean;
+}
+
 /**
- * Reads `partitions` of the changelog from the beginning to their current high watermark. kafkajs
- * has no manual partition assignment, so a throw-away consumer group with an assigner that hands
- * its one member exactly these partitions does it (it never commits; the broker forgets it).
+ * Reads `partitions` of the changelog from the beginning to their current high watermark and
+ * imports every record into `importerFor(partition)` as it arrives, resolving when all are imported.
+ * Import overlaps the reading: each fetched batch is handed over and the next fetch goes out while
+ * it is imported (the way Kafka Streams restores), in slices so the response is read meanwhile.
+ * kafkajs has no manual partition assignment, so a throw-away consumer group with an assigner that
+ * hands its one member exactly these partitions does the reading (it never commits; the broker
+ * forgets it).
  */
 export async function restorePartitions(
   kafka: Kafka,
   topic: string,
   partitions: readonly number[],
   groupPrefix: string,
-): Promise<RestoredPartition[]> {
+  importerFor: (partition: number) => ChangelogImporter,
+): Promise<RestoreStats[]> {
   if (partitions.length === 0) return [];
   const admin = kafka.admin();
   await admin.connect();
@@ -102,23 +147,27 @@ export async function restorePartitions(
   } finally {
     await admin.disconnect();
   }
-  const results = new Map<number, RestoredPartition>();
+  const stats = new Map<number, RestoreStats>();
+  const importers = new Map<number, ChangelogImporter>();
   const remaining = new Set<number>();
   for (const p of partitions) {
     const o = offsets.find((x) => x.partition === p);
     if (o === undefined)
       throw new SentinelError('ESN_STATE', `Changelog ${topic} has no partition ${p}.`, { where: topic });
-    results.set(p, { partition: p, entries: new Map(), meta: null, records: 0 });
+    stats.set(p, { partition: p, records: 0, tombstones: 0 });
+    importers.set(p, importerFor(p));
     if (BigInt(o.high) > BigInt(o.low)) remaining.add(p);
   }
-  if (remaining.size === 0) return [...results.values()];
+  if (remaining.size === 0) return [...stats.values()];
   const high = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  /** Partitions whose last record was read but maybe not imported yet. */
+  const unimported = new Set(remaining);
 
   const consumer = kafka.consumer({
     groupId: `${groupPrefix}-restore-${randomUUID()}`,
     partitionAssigners: [fixedAssigner(topic, [...remaining])],
-    maxBytes: 64 * 1024 * 1024,
-    maxBytesPerPartition: 16 * 1024 * 1024,
+    maxBytes: 32 * 1024 * 1024,
+    maxBytesPerPartition: 8 * 1024 * 1024,
     maxWaitTimeInMs: 50,
     sessionTimeout: 30_000,
   });
@@ -126,36 +175,111 @@ export async function restorePartitions(
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
+      const queue: PendingBatch[] = [];
+      let queuedBytes = 0;
+      let pumping = false;
+      /** Wakes an eachBatch waiting for the import backlog to shrink. */
+      let drained: (() => void) | null = null;
+      let failed = false;
+      const fail = (err: unknown): void => {
+        failed = true;
+        drained?.();
+        drained = null;
+        reject(err);
+      };
+      consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
+
+      /** Imports up to IMPORT_SLICE records, then yields; stops when the queue is empty. */
+      const pump = (): void => {
+        if (failed) return;
+        let budget = IMPORT_SLICE;
+        try {
+          while (budget > 0 && queue.length > 0) {
+            const b = queue[0] as PendingBatch;
+            const r = stats.get(b.partition) as RestoreStats;
+            const stop = Math.min(b.messages.length, b.next + budget);
+            for (let i = b.next; i < stop; i++) {
+              const m = b.messages[i] as KafkaMessage;
+              if (BigInt(m.offset) >= b.end) break;
+              r.records++;
+              const key = m.key?.toString() ?? '';
+              try {
+                if (key === META_KEY) b.importer.meta(m.value?.toString() ?? '');
+                else if (m.value === null) {
+                  r.tombstones++;
+                  b.importer.delete(key);
+                } else b.importer.put(key, m.value);
+              } catch (err) {
+                throw new ChangelogImportError(
+                  'ESN_STATE',
+                  `Cannot restore ${topic}/${b.partition}/${m.offset} (key ${JSON.stringify(key)}): ${(err as Error).message}`,
+                  { where: `${topic}/${b.partition}/${m.offset}`, cause: err },
+                );
+              }
+            }
+            budget -= stop - b.next;
+            b.next = stop;
+            if (b.next < b.messages.length) continue;
+            queue.shift();
+            queuedBytes -= b.bytes;
+            if (b.last) {
+              unimported.delete(b.partition);
+              if (unimported.size === 0) resolve();
+            }
+          }
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        if (queuedBytes <= IMPORT_BACKLOG_BYTES && drained !== null) {
+          const wake = drained;
+          drained = null;
+          wake();
+        }
+        if (queue.length > 0) setImmediate(pump);
+        else pumping = false;
+      };
+
       consumer
         .run({
           // Never commits (the group is thrown away); batches auto-resolve so the position advances.
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            const r = results.get(batch.partition);
-            if (r === undefined || !remaining.has(batch.partition)) return;
-            const entries = r.entries;
+            if (failed || !remaining.has(batch.partition)) return;
             const end = high.get(batch.partition) as bigint;
-            for (const m of batch.messages) {
-              if (BigInt(m.offset) >= end) break;
-              r.records++;
-              const key = m.key?.toString() ?? '';
-              if (key === META_KEY) r.meta = m.value?.toString() ?? null;
-              else if (m.value === null) entries.delete(key);
-              else entries.set(key, m.value); // binary state: no copy, no decoding
-            }
-            const last = batch.messages.length > 0 ? BigInt(batch.lastOffset()) : -1n;
-            if (last + 1n >= end) {
+            const lastOffset = batch.messages.length > 0 ? BigInt(batch.lastOffset()) : -1n;
+            const last = lastOffset + 1n >= end;
+            if (last) {
               remaining.delete(batch.partition);
               consumer.pause([{ topic, partitions: [batch.partition] }]);
-              if (remaining.size === 0) resolve();
             }
+            let bytes = 0;
+            for (const m of batch.messages) bytes += (m.value?.length ?? 0) + 64;
+            queue.push({
+              partition: batch.partition,
+              importer: importers.get(batch.partition) as ChangelogImporter,
+              messages: batch.messages,
+              next: 0,
+              end,
+              bytes,
+              last,
+            });
+            queuedBytes += bytes;
+            if (!pumping) {
+              pumping = true;
+              setImmediate(pump);
+            }
+            // Hand the batch over and let the next fetch go out, unless too much is still waiting.
+            if (queuedBytes > IMPORT_BACKLOG_BYTES)
+              await new Promise<void>((wake) => {
+                drained = wake;
+              });
           },
         })
-        .catch(reject);
+        .catch(fail);
     });
   } finally {
     await consumer.disconnect();
   }
-  return [...results.values()];
+  return [...stats.values()];
 }

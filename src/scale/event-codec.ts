@@ -86,9 +86,33 @@ function pick<T>(table: readonly T[], code: unknown, what: string): T {
  * (the caller dead-letters it with its topic/partition/offset).
  */
 export function decodeEvent(text: string, out: EgressEvent): EgressEvent {
-  const r = JSON.parse(text) as unknown[];
+  return fillEvent(JSON.parse(text), out);
+}
+
+/**
+ * Several encoded events in one record (a JSON array of them): Kafka and kafkajs cost about as much
+ * per record as the event's own encoding, so stage 1 sends one record per by-source partition and
+ * batch instead of one per event.
+ */
+export function encodeEventRecord(encoded: readonly string[]): string {
+  return `[${encoded.join(',')}]`;
+}
+
+/**
+ * The events of a record as rows for `fillEvent`: several (`encodeEventRecord`) or one
+ * (`encodeEvent`, what earlier versions wrote). Throws on text that is neither.
+ */
+export function decodeEventRecord(text: string): unknown[] {
+  const r = JSON.parse(text) as unknown;
+  if (!Array.isArray(r)) throw new Error(`not an event record (${text.slice(0, 40)})`);
+  return r.length > 0 && !Array.isArray(r[0]) ? [r] : r;
+}
+
+/** Fills `out` from one decoded row; throws naming what is wrong on a malformed one. */
+export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
+  const r = row as unknown[];
   if (!Array.isArray(r) || r.length !== FIELDS || r[0] !== VERSION) {
-    throw new Error(`not a version ${VERSION} event (${text.slice(0, 40)})`);
+    throw new Error(`not a version ${VERSION} event (${JSON.stringify(row).slice(0, 40)})`);
   }
   out.time = r[1] as number;
   out.reporter = pick(REPORTERS, r[2], 'reporter');

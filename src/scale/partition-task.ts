@@ -12,6 +12,7 @@
  */
 import type { Alert } from '../alerts/types.js';
 import type { EgressEvent } from '../identity/types.js';
+import type { ChangelogImporter } from './changelog.js';
 
 /** What the partition needs from detection (implemented over the detection engine). */
 export interface PartitionAnalyzer {
@@ -24,7 +25,12 @@ export interface PartitionAnalyzer {
   stateSize(): number;
   /** The state of each identity, or null when it has none any more (a tombstone). */
   exportIdentities(ids: Iterable<string>): Map<string, Buffer | null>;
+  /** Replaces whatever the identity had with `state` (what exportIdentities wrote). */
   importIdentity(id: string, state: Uint8Array): void;
+  /** Forgets the identity (a tombstone). */
+  deleteIdentity(id: string): void;
+  /** Identities with state (for the restore log). */
+  identityCount(): number;
   /** What is not per identity (the learning clock). */
   exportGlobal(): Record<string, unknown>;
   importGlobal(data: Record<string, unknown>): void;
@@ -55,7 +61,7 @@ const MINUTE = 60_000;
 /** Events between commit points within one batch. */
 const SEGMENT = 128;
 
-export class PartitionTask {
+export class PartitionTask implements ChangelogImporter {
   private readonly dirty = new Set<string>();
   private readonly held: HeldBatch[] = [];
   private seenUpTo = -1n;
@@ -73,17 +79,28 @@ export class PartitionTask {
     readonly flows: PartitionFlows | null,
   ) {}
 
-  /** Imports a restored changelog partition; returns the keys imported. */
-  restore(entries: ReadonlyMap<string, Uint8Array>, meta: string | null): number {
-    for (const [id, state] of entries) this.analyzer.importIdentity(id, state);
-    if (meta !== null) {
-      const m = JSON.parse(meta) as CheckpointMeta;
-      if (m.v !== 1) throw new Error(`unsupported checkpoint meta version ${String(m.v)}`);
-      this.replayUpTo = BigInt(m.seenUpTo);
-      this.replayWatermark = m.watermark;
-      this.analyzer.importGlobal(m.global);
-    }
+  /** Imports a restored changelog partition's latest state (tests; a restore streams `put`s). */
+  restore(entries: ReadonlyMap<string, Buffer>, meta: string | null): number {
+    for (const [id, state] of entries) this.put(id, state);
+    if (meta !== null) this.meta(meta);
     return entries.size;
+  }
+
+  // ChangelogImporter: records of the partition's changelog in offset order (the latest wins).
+  put(id: string, state: Buffer): void {
+    this.analyzer.importIdentity(id, state);
+  }
+
+  delete(id: string): void {
+    this.analyzer.deleteIdentity(id);
+  }
+
+  meta(text: string): void {
+    const m = JSON.parse(text) as CheckpointMeta;
+    if (m.v !== 1) throw new Error(`unsupported checkpoint meta version ${String(m.v)}`);
+    this.replayUpTo = BigInt(m.seenUpTo);
+    this.replayWatermark = m.watermark;
+    this.analyzer.importGlobal(m.global);
   }
 
   /** One event read at `offset` (events of a partition arrive in offset order). */

@@ -28,9 +28,10 @@ import { deliverToAll } from '../pipeline/deliver.js';
 import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
+import { BySourceRecords } from './by-source-records.js';
 import { ChangelogWriter, restorePartitions } from './changelog.js';
 import type { ScaleConfig } from './config.js';
-import { decodeEvent } from './event-codec.js';
+import { decodeEventRecord, fillEvent } from './event-codec.js';
 import type { GatewayEvaluatorOptions } from './gateway-evaluator.js';
 import { HeartbeatPublisher, startGatewayEvaluator } from './gateway-heartbeat.js';
 import { type PartitionAnalyzer, PartitionTask } from './partition-task.js';
@@ -86,6 +87,22 @@ function withLock<T>(part: OwnedPartition, fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
+function unreadable(
+  topic: string,
+  partition: number,
+  at: string,
+  err: unknown,
+  document: string | null,
+): DeadLetter {
+  return {
+    '@timestamp': new Date().toISOString(),
+    sink: 'by-source',
+    reason: `Unreadable event at ${topic}/${partition}/${at}: ${(err as Error).message}`,
+    id: null,
+    document,
+  };
+}
+
 export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   const summary: ScaledSummary = { lines: 0, events: 0, alerts: 0, flows: 0, restoredKeys: 0 };
   const topics: ScaleTopics = {
@@ -129,11 +146,25 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     if (partitions.length === 0) return;
     o.health.set('state restored', false);
     const started = process.hrtime.bigint();
-    // Right after the topics were created, metadata may not name a leader yet: retry a few times.
-    const attempt = async (): Promise<Awaited<ReturnType<typeof restorePartitions>>> => {
+    // Right after the topics were created, metadata may not name a leader yet: retry a few times,
+    // each time into fresh state (a failed attempt may have imported part of a partition).
+    const attempt = async (): Promise<{ parts: Map<number, OwnedPartition>; records: number }> => {
       for (let n = 1; ; n++) {
+        const parts = new Map<number, OwnedPartition>();
+        for (const p of partitions) {
+          const flows = o.newFlows();
+          const task = new PartitionTask(p, o.newAnalyzer(), flows);
+          parts.set(p, { task, flows, lastCheckpoint: 0, lock: Promise.resolve() });
+        }
         try {
-          return await restorePartitions(kafka, topics.changelog, partitions, detectGroup);
+          const stats = await restorePartitions(
+            kafka,
+            topics.changelog,
+            partitions,
+            detectGroup,
+            (p) => (parts.get(p) as OwnedPartition).task,
+          );
+          return { parts, records: stats.reduce((sum, r) => sum + r.records, 0) };
         } catch (err) {
           if (n >= 6 || (err as { retriable?: boolean }).retriable === false) throw err;
           o.log('warn', 'Restore failed; retrying.', {
@@ -145,18 +176,13 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         }
       }
     };
-    const restored = attempt().then((parts) => {
+    const restored = attempt().then(({ parts, records }) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const byPartition = new Map(parts.map((p) => [p.partition, p]));
       let keys = 0;
-      const result = new Map<number, OwnedPartition>();
-      for (const p of partitions) {
-        const flows = o.newFlows();
-        const task = new PartitionTask(p, o.newAnalyzer(), flows);
-        const r = byPartition.get(p);
-        if (r !== undefined) keys += task.restore(r.entries, r.meta);
-        o.metrics.stateKeys.set({ partition: String(p) }, task.analyzer.stateSize());
-        result.set(p, { task, flows, lastCheckpoint: Date.now(), lock: Promise.resolve() });
+      for (const [p, part] of parts) {
+        keys += part.task.analyzer.identityCount();
+        o.metrics.stateKeys.set({ partition: String(p) }, part.task.analyzer.stateSize());
+        part.lastCheckpoint = Date.now();
       }
       summary.restoredKeys += keys;
       o.metrics.restoreSeconds.observe(seconds);
@@ -164,11 +190,11 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       o.log('info', 'Restored partition state from the changelog.', {
         partitions: partitions.join(','),
         identities: keys,
-        records: parts.reduce((n, r) => n + r.records, 0),
+        records,
         ms: Math.round(seconds * 1000),
         keys_per_s: seconds > 0 ? Math.round(keys / seconds) : keys,
       });
-      return result;
+      return parts;
     });
     for (const p of partitions)
       owned.set(
@@ -261,22 +287,30 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     let events = 0;
     for (const m of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) return;
+      let rows: unknown[];
       try {
-        decodeEvent(m.value?.toString() ?? '', event);
+        rows = decodeEventRecord(m.value?.toString() ?? '');
       } catch (err) {
-        deadLetters.push({
-          '@timestamp': new Date().toISOString(),
-          sink: 'by-source',
-          reason: `Unreadable event at ${batch.topic}/${batch.partition}/${m.offset}: ${(err as Error).message}`,
-          id: null,
-          document: m.value?.toString() ?? null,
-        });
+        deadLetters.push(
+          unreadable(batch.topic, batch.partition, m.offset, err, m.value?.toString() ?? null),
+        );
         continue;
       }
-      events++;
-      task.observe(event, BigInt(m.offset));
-      if (wantsEvents)
-        rawEvents.push({ ...event, source: { ...event.source }, destination: { ...event.destination } });
+      const offset = BigInt(m.offset);
+      for (let r = 0; r < rows.length; r++) {
+        try {
+          fillEvent(rows[r], event);
+        } catch (err) {
+          deadLetters.push(
+            unreadable(batch.topic, batch.partition, `${m.offset}[${r}]`, err, JSON.stringify(rows[r])),
+          );
+          continue;
+        }
+        events++;
+        task.observe(event, offset);
+        if (wantsEvents)
+          rawEvents.push({ ...event, source: { ...event.source }, destination: { ...event.destination } });
+      }
     }
     task.endBatch(BigInt(batch.lastOffset()), alerts);
     const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
@@ -339,6 +373,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   const source = new KafkaSource(o.input);
   const gs = o.gatewaySilence;
   const rekeyer = new Rekeyer(o.decoder, o.mesh, gs?.evaluator.windowMs, o.scale.partitionBy);
+  const bySourceRecords = new BySourceRecords(topics.bySource, topics.partitions);
   // Mesh-wide gateway silence: every instance publishes its stage-1 leg counts; one evaluates them.
   const publisher =
     gs === null
@@ -388,9 +423,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (sendFailure !== null) throw sendFailure;
       const started = process.hrtime.bigint();
       const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
+      const records = bySourceRecords.records(out.messages);
       const delivery = (async () => {
-        if (out.messages.length > 0)
-          await producer.send({ topic: topics.bySource, acks: -1, messages: out.messages });
+        if (records.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: records });
         for (const d of out.deadLetters) {
           await o.deadLetter({
             '@timestamp': new Date().toISOString(),
@@ -401,6 +436,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
           });
         }
         o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
+        o.metrics.rekeyedEvents.inc(out.events);
         summary.lines += out.lines;
         summary.events += out.events;
         await batch.ack();

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { newEgressEvent } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { decodeEvent, encodeEvent } from '../../src/scale/event-codec.js';
+import {
+  decodeEvent,
+  decodeEventRecord,
+  encodeEvent,
+  encodeEventRecord,
+  fillEvent,
+} from '../../src/scale/event-codec.js';
 
 function gatewayLeg(): EgressEvent {
   return {
@@ -83,5 +89,25 @@ describe('event codec', () => {
     bad[4] = 99;
     expect(() => decodeEvent(JSON.stringify(bad), newEgressEvent())).toThrow('unknown path code 99');
     expect(() => decodeEvent('[1,', newEgressEvent())).toThrow(SyntaxError);
+  });
+});
+
+describe('event records', () => {
+  it('carries several events in one record, and still reads a record of one event', () => {
+    const a = gatewayLeg();
+    const b: EgressEvent = { ...gatewayLeg(), time: a.time + 1, source: { ...a.source, key: 'shop/cart' } };
+    const rows = decodeEventRecord(encodeEventRecord([encodeEvent(a), encodeEvent(b)]));
+    expect(rows).toHaveLength(2);
+    expect(fillEvent(rows[0], newEgressEvent())).toEqual(a);
+    expect(fillEvent(rows[1], newEgressEvent())).toEqual(b);
+    const single = decodeEventRecord(encodeEvent(a));
+    expect(single).toHaveLength(1);
+    expect(fillEvent(single[0], newEgressEvent())).toEqual(a);
+  });
+
+  it('names what is wrong with a record or one of its rows', () => {
+    expect(() => decodeEventRecord('{"not":"a record"}')).toThrow(/not an event record/);
+    const rows = decodeEventRecord(`[${encodeEvent(gatewayLeg())},[1,2,3]]`);
+    expect(() => fillEvent(rows[1], newEgressEvent())).toThrow(/not a version 2 event/);
   });
 });

@@ -28,6 +28,12 @@ class CountingAnalyzer implements PartitionAnalyzer {
   importIdentity(id: string, state: Uint8Array): void {
     this.counts.set(id, Number(Buffer.from(state).toString()));
   }
+  deleteIdentity(id: string): void {
+    this.counts.delete(id);
+  }
+  identityCount(): number {
+    return this.counts.size;
+  }
   exportGlobal(): Record<string, unknown> {
     return { startTime: this.startTime };
   }

@@ -69,6 +69,39 @@ export class NewDestinationDetector implements Detector {
         const d = data as { firstSeen: number; names: [string, number][] };
         this.table.set(id, { firstSeen: d.firstSeen, names: new Map(d.names) });
       },
+      deleteIdentity: (id) => this.table.delete(id),
+      // f64 firstSeen, u32 count, per name: u16 length, name (UTF-8), f64 first seen.
+      exportIdentityBytes: (id) => {
+        const s = this.table.get(id);
+        if (s === undefined) return undefined;
+        let size = 12;
+        for (const name of s.names.keys()) size += 10 + Buffer.byteLength(name, 'utf8');
+        const out = Buffer.allocUnsafe(size);
+        let o = out.writeDoubleLE(s.firstSeen, 0);
+        o = out.writeUInt32LE(s.names.size, o);
+        for (const [name, time] of s.names) {
+          const length = out.write(name, o + 2, 'utf8');
+          o = out.writeUInt16LE(length, o) + length;
+          o = out.writeDoubleLE(time, o);
+        }
+        return out;
+      },
+      importIdentityBytes: (id, b, start, end) => {
+        if (start + 12 > end) throw new Error(`new-destination state of ${id} is truncated`);
+        const firstSeen = b.readDoubleLE(start);
+        const count = b.readUInt32LE(start + 8);
+        const names = new Map<string, number>();
+        let o = start + 12;
+        for (let i = 0; i < count; i++) {
+          if (o + 2 > end) throw new Error(`new-destination state of ${id} is truncated`);
+          const length = b.readUInt16LE(o);
+          const nameEnd = o + 2 + length;
+          if (nameEnd + 8 > end) throw new Error(`new-destination state of ${id} is truncated`);
+          names.set(b.toString('utf8', o + 2, nameEnd), b.readDoubleLE(nameEnd));
+          o = nameEnd + 8;
+        }
+        this.table.set(id, { firstSeen, names });
+      },
     });
   }
 

@@ -68,16 +68,19 @@ export interface BaselineStats {
 
 export class Baseline {
   readonly head: Float64Array;
-  readonly body: Uint16Array;
+  /**
+   * The Uint16 view, made on first use: a typed-array view costs about as much as the rest of a
+   * restored baseline's import, and many restored baselines are evicted before they are used.
+   */
+  private bodyView: Uint16Array | null = null;
 
   /**
    * A fresh baseline, or one over BASELINE_BYTES of `buffer` at `byteOffset` (a multiple of 8):
-   * a restore puts all of one identity's baselines in one buffer.
+   * a restore puts many baselines in one buffer.
    */
   constructor(buffer?: ArrayBuffer, byteOffset = 0) {
     const buf = buffer ?? new ArrayBuffer(BASELINE_BYTES);
     this.head = new Float64Array(buf, byteOffset, HEAD);
-    this.body = new Uint16Array(buf, byteOffset + HEAD * 8, BODY);
     if (buffer === undefined) {
       this.head[MINUTE] = -1;
       this.head[HOUR] = -1;
@@ -86,6 +89,12 @@ export class Baseline {
       this.head[FIRED_MINUTE] = -1;
       this.head[BEACON_BASE] = Number.NaN;
     }
+  }
+
+  get body(): Uint16Array {
+    if (this.bodyView === null)
+      this.bodyView = new Uint16Array(this.head.buffer, this.head.byteOffset + HEAD * 8, BODY);
+    return this.bodyView;
   }
 
   /** This baseline's BASELINE_BYTES (a view, not a copy). */
@@ -231,10 +240,11 @@ export class Baseline {
     const k = Math.min(n, count, BEACON_RING);
     times.length = 0;
     sizes.length = 0;
+    const b = this.body;
     for (let i = count - k; i < count; i++) {
       const slot = RING_OFF + (i % BEACON_RING) * 3;
-      times.push((this.body[slot] as number) * 65536 + (this.body[slot + 1] as number));
-      sizes.push(decode(this.body[slot + 2] as number));
+      times.push((b[slot] as number) * 65536 + (b[slot + 1] as number));
+      sizes.push(decode(b[slot + 2] as number));
     }
   }
 
@@ -266,15 +276,16 @@ export class Baseline {
     if (all.length >= minSamples) return summarise(all, 'all-hours');
     const recent: number[] = [];
     const n = this.recentSamples();
-    for (let s = 0; s < n; s++) recent.push(decode(this.body[RECENT_OFF + s * METRICS + metric] as number));
+    const b = this.body;
+    for (let s = 0; s < n; s++) recent.push(decode(b[RECENT_OFF + s * METRICS + metric] as number));
     if (recent.length >= minSamples) return summarise(recent, 'recent-minutes');
     return null;
   }
 
   private collectHour(hod: number, metric: number, out: number[]): void {
     const n = this.hourSamples(hod);
-    for (let d = 0; d < n; d++)
-      out.push(decode(this.body[HOURLY + (hod * METRICS + metric) * DAYS + d] as number));
+    const b = this.body;
+    for (let d = 0; d < n; d++) out.push(decode(b[HOURLY + (hod * METRICS + metric) * DAYS + d] as number));
   }
 }
 

@@ -17,10 +17,11 @@ export interface KeyTableEntry<V> {
 export class KeyTable<V> {
   private readonly map = new Map<string, KeyTableEntry<V>>();
   /**
-   * group -> its full keys (the same strings as in `map`: no new strings per key; a Set entry is
-   * the smallest per-key cost, which matters against the 2 KB/key budget).
+   * group -> its full keys (the same strings as in `map`: no new strings per key). A group of one
+   * key (most identities talk to few destinations; a restore inserts a million of them) holds the
+   * key string itself and allocates nothing; a Set only from the second key on.
    */
-  private readonly groups: Map<string, Set<string>> | null;
+  private readonly groups: Map<string, string | Set<string>> | null;
   /** Evictions since the last `takeEvictions()`. */
   private evictedSinceReport = 0;
   private lastEvictedKey: string | null = null;
@@ -110,6 +111,7 @@ export class KeyTable<V> {
     const keys = this.groups?.get(group);
     if (keys === undefined) return [];
     const skip = group.length + (this.groupSep as string).length;
+    if (typeof keys === 'string') return [[keys.slice(skip), this.map.get(keys) as KeyTableEntry<V>]];
     const out: [string, KeyTableEntry<V>][] = [];
     for (const key of keys) out.push([key.slice(skip), this.map.get(key) as KeyTableEntry<V>]);
     return out;
@@ -117,7 +119,26 @@ export class KeyTable<V> {
 
   /** How many entries `group` has. */
   groupSize(group: string): number {
-    return this.groups?.get(group)?.size ?? 0;
+    const keys = this.groups?.get(group);
+    return keys === undefined ? 0 : typeof keys === 'string' ? 1 : keys.size;
+  }
+
+  /** Deletes every entry of `group` (not counted as evictions); returns how many. O(its entries). */
+  deleteGroup(group: string): number {
+    const keys = this.groups?.get(group);
+    if (keys === undefined) return 0;
+    (this.groups as Map<string, string | Set<string>>).delete(group);
+    if (typeof keys === 'string') {
+      this.map.delete(keys);
+      return 1;
+    }
+    for (const key of keys) this.map.delete(key);
+    return keys.size;
+  }
+
+  /** How many groups have at least one entry. */
+  get groupCount(): number {
+    return this.groups?.size ?? 0;
   }
 
   /** Every group that has at least one entry. O(groups). */
@@ -134,19 +155,17 @@ export class KeyTable<V> {
   }
 
   private index(key: string, knownGroup: string | null): void {
-    const groups = this.groups as Map<string, Set<string>>;
+    const groups = this.groups as Map<string, string | Set<string>>;
     let group = knownGroup;
     if (group === null) {
       const at = key.indexOf(this.groupSep as string);
       if (at < 0) throw new Error(`${this.name} key without group separator: ${JSON.stringify(key)}`);
       group = key.slice(0, at);
     }
-    let g = groups.get(group);
-    if (g === undefined) {
-      g = new Set();
-      groups.set(group, g);
-    }
-    g.add(key);
+    const g = groups.get(group);
+    if (g === undefined) groups.set(group, key);
+    else if (typeof g === 'string') groups.set(group, new Set([g, key]));
+    else g.add(key);
   }
 
   private unindex(key: string): void {
@@ -157,8 +176,14 @@ export class KeyTable<V> {
     const group = key.slice(0, at);
     const g = this.groups.get(group);
     if (g === undefined) return;
+    if (typeof g === 'string') {
+      if (g === key) this.groups.delete(group);
+      return;
+    }
     g.delete(key);
-    if (g.size === 0) this.groups.delete(group);
+    // Back to the plain key when one is left, so a group that shrank costs what a fresh one does.
+    if (g.size === 1) this.groups.set(group, g.values().next().value as string);
+    else if (g.size === 0) this.groups.delete(group);
   }
 }
 

@@ -18,6 +18,15 @@ export interface PersistentPart {
   /** JSON-serialisable state of one identity, or undefined when it has none. */
   exportIdentity(identity: string): unknown;
   importIdentity(identity: string, data: unknown): void;
+  /** Forgets the identity (its state was superseded by a version without this part, or deleted). */
+  deleteIdentity(identity: string): void;
+  /**
+   * Optional binary form of `exportIdentity` / `importIdentity` for changelogs: a restore imports
+   * every identity, and JSON parsing was a third of it. `importIdentityBytes` reads
+   * `from[start..end)` and throws on malformed bytes.
+   */
+  exportIdentityBytes?(identity: string): Buffer | undefined;
+  importIdentityBytes?(identity: string, from: Buffer, start: number, end: number): void;
 }
 
 /** Sidecar legs seen within this (event time) mean sidecar logs are being collected. */
@@ -70,6 +79,9 @@ export class DetectionState {
    */
   redundant = false;
   private lastSidecarLeg = Number.NEGATIVE_INFINITY;
+  /** The shared buffer restored baselines are being copied into, and how much of it is used. */
+  private slab: Uint8Array = EMPTY_SLAB;
+  private slabUsed = 0;
 
   constructor(readonly options: StateOptions) {
     // Grouped by identity: export/import of one identity is O(its entries), not O(table).
@@ -113,6 +125,13 @@ export class DetectionState {
     return [...ids].sort();
   }
 
+  /** Identities with at least one baseline. O(identities). */
+  identityCount(): number {
+    let n = this.hosts.groupCount;
+    for (const id of this.domains.groupNames()) if (this.hosts.groupSize(id) === 0) n++;
+    return n;
+  }
+
   /** The state of one identity as a JSON string (baselines base64-encoded). O(its entries). */
   exportKey(identity: string): string {
     const out: ExportedState = { v: 1, hosts: {}, domains: {}, parts: {} };
@@ -130,12 +149,24 @@ export class DetectionState {
     return JSON.stringify(out);
   }
 
-  /** Restores what `exportKey` produced; throws on a malformed state string. */
+  /** Forgets everything about one identity (a changelog tombstone). O(its entries). */
+  deleteKey(identity: string): void {
+    this.hosts.deleteGroup(identity);
+    this.domains.deleteGroup(identity);
+    for (const part of this.parts) part.deleteIdentity(identity);
+  }
+
+  /**
+   * Restores what `exportKey` produced, replacing whatever the identity had (a later changelog
+   * version wins); throws on a malformed state string.
+   */
   importKey(identity: string, text: string): void {
     const data = JSON.parse(text) as ExportedState;
     if (data.v !== 1 || typeof data.hosts !== 'object' || typeof data.domains !== 'object') {
       throw new Error(`unsupported state for ${identity}`);
     }
+    this.hosts.deleteGroup(identity);
+    this.domains.deleteGroup(identity);
     for (const [name, table] of [
       ['hosts', this.hosts],
       ['domains', this.domains],
@@ -155,104 +186,217 @@ export class DetectionState {
     for (const part of this.parts) {
       const partData = data.parts?.[part.name];
       if (partData !== undefined) part.importIdentity(identity, partData);
+      else part.deleteIdentity(identity);
     }
   }
 
   /**
    * The state of one identity as bytes, for changelogs: the baselines' own bytes (no base64, no
-   * JSON around them) and the detectors' parts as one small JSON block. Layout: u8 version (2),
-   * then for hosts and domains: u32 count, per entry u16 name length, name (UTF-8), BASELINE_BYTES;
-   * then u32 length and the parts JSON. A JSON export starts with '{', so readers can tell them apart.
+   * JSON around them) and the detectors' parts. Layout (version 3): u8 3, u32 host count H, u32
+   * domain count D, H + D names (u16 length, UTF-8), u32 length of the parts section, per part with
+   * state: u8 name length, name (ASCII), u8 encoding (0 JSON, 1 the part's own bytes), u32 length,
+   * data; then the H + D baselines back to back, BASELINE_BYTES each, at the end (one copy restores
+   * them all). Readers also take version 2 (names and baselines interleaved, the parts as one JSON
+   * object) and the JSON export (starts with '{').
    */
   exportKeyBytes(identity: string): Buffer {
-    const tables = [this.hosts, this.domains];
-    const picked: [Buffer, Baseline][][] = [[], []];
-    let size = 1 + 8 + 4;
-    for (let t = 0; t < 2; t++) {
-      for (const [dest, entry] of (tables[t] as KeyTable<Baseline>).group(identity)) {
+    const hosts = this.hosts.group(identity);
+    const domains = this.domains.group(identity);
+    const names: Buffer[] = [];
+    let size = 1 + 4 + 4 + 4;
+    for (const entries of [hosts, domains])
+      for (const [dest] of entries) {
         const name = Buffer.from(dest, 'utf8');
-        (picked[t] as [Buffer, Baseline][]).push([name, entry.value]);
+        names.push(name);
         size += 2 + name.length + BASELINE_BYTES;
       }
-    }
-    const parts: Record<string, unknown> = {};
-    let anyPart = false;
+    const parts: [PersistentPart, number, Buffer][] = [];
+    let partsSize = 0;
     for (const part of this.parts) {
-      const data = part.exportIdentity(identity);
-      if (data !== undefined) {
-        parts[part.name] = data;
-        anyPart = true;
+      let data: Buffer | undefined;
+      let encoding = PART_BYTES;
+      if (part.exportIdentityBytes !== undefined) data = part.exportIdentityBytes(identity);
+      else {
+        const json = part.exportIdentity(identity);
+        if (json !== undefined) data = Buffer.from(JSON.stringify(json), 'utf8');
+        encoding = PART_JSON;
       }
+      if (data === undefined) continue;
+      parts.push([part, encoding, data]);
+      partsSize += 1 + part.name.length + 1 + 4 + data.length;
     }
-    const partsJson = anyPart ? Buffer.from(JSON.stringify(parts), 'utf8') : Buffer.alloc(0);
-    const out = Buffer.allocUnsafe(size + partsJson.length);
-    let o = out.writeUInt8(2, 0);
-    for (const entries of picked) {
-      o = out.writeUInt32LE(entries.length, o);
-      for (const [name, baseline] of entries) {
-        o = out.writeUInt16LE(name.length, o);
-        o += name.copy(out, o);
-        out.set(baseline.bytes, o);
+    const out = Buffer.allocUnsafe(size + partsSize);
+    let o = out.writeUInt8(3, 0);
+    o = out.writeUInt32LE(hosts.length, o);
+    o = out.writeUInt32LE(domains.length, o);
+    for (const name of names) {
+      o = out.writeUInt16LE(name.length, o);
+      o += name.copy(out, o);
+    }
+    o = out.writeUInt32LE(partsSize, o);
+    for (const [part, encoding, data] of parts) {
+      o = out.writeUInt8(part.name.length, o);
+      o += out.write(part.name, o, 'latin1');
+      o = out.writeUInt8(encoding, o);
+      o = out.writeUInt32LE(data.length, o);
+      o += data.copy(out, o);
+    }
+    for (const entries of [hosts, domains])
+      for (const [, entry] of entries) {
+        out.set(entry.value.bytes, o);
         o += BASELINE_BYTES;
       }
-    }
-    o = out.writeUInt32LE(partsJson.length, o);
-    partsJson.copy(out, o);
     return out;
   }
 
-  /** Restores what `exportKeyBytes` (or, for old changelogs, `exportKey`) produced. */
+  /**
+   * Restores what `exportKeyBytes` (or, for old changelogs, `exportKey`) produced, replacing whatever
+   * the identity had: a changelog restore imports every version in offset order, so the latest wins
+   * (baselines and parts the newer version no longer has are dropped). Checks the bytes before it
+   * changes anything; throws on malformed ones.
+   */
   importKeyBytes(identity: string, bytes: Uint8Array): void {
     if (bytes[0] === 0x7b) {
       this.importKey(identity, Buffer.from(bytes).toString('utf8'));
       return;
     }
     const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (b.length < 13 || b[0] !== 2) throw new Error(`unsupported binary state for ${identity}`);
-    // All of the identity's baselines go into one new buffer (one allocation, one native copy per
-    // baseline): ArrayBuffer allocations and their GC were most of the restore's import time.
-    // Its memory is freed once all of them are evicted.
-    let total = 0;
+    if (b.length >= 13 && b[0] === 3) this.importV3(identity, b);
+    else if (b.length >= 13 && b[0] === 2) this.importV2(identity, b);
+    else throw new Error(`unsupported binary state for ${identity}`);
+  }
+
+  private importV3(identity: string, b: Buffer): void {
+    const hostCount = b.readUInt32LE(1);
+    const count = hostCount + b.readUInt32LE(5);
+    const baselinesAt = b.length - count * BASELINE_BYTES;
+    let o = 9;
+    for (let k = 0; k < count && o <= baselinesAt; k++)
+      o += 2 + (o + 2 <= baselinesAt ? b.readUInt16LE(o) : 0);
+    if (o + 4 > baselinesAt || o + 4 + b.readUInt32LE(o) !== baselinesAt)
+      throw new Error(`binary state for ${identity} is truncated`);
+    this.hosts.deleteGroup(identity);
+    this.domains.deleteGroup(identity);
+    // All baselines with one copy into the current restore slab.
+    const need = count * BASELINE_BYTES;
+    if (this.slabUsed + need > this.slab.length) {
+      this.slab = new Uint8Array(Math.max(RESTORE_SLAB_BYTES, need));
+      this.slabUsed = 0;
+    }
+    const slab = this.slab;
+    let at = this.slabUsed;
+    if (count > 0) b.copy(slab, at, baselinesAt, b.length);
+    this.slabUsed = at + need;
+    o = 9;
+    for (let k = 0; k < count; k++) {
+      const length = b.readUInt16LE(o);
+      const name = b.toString('utf8', o + 2, o + 2 + length);
+      o += 2 + length;
+      const baseline = new Baseline(slab.buffer as ArrayBuffer, at);
+      at += BASELINE_BYTES;
+      (k < hostCount ? this.hosts : this.domains).setInGroup(
+        identity,
+        name,
+        baseline,
+        Math.floor(baseline.lastSeen / 60_000),
+      );
+    }
+    this.importParts(identity, b, o + 4, baselinesAt);
+  }
+
+  /** Parts as written by version 3: b[start..end). */
+  private importParts(identity: string, b: Buffer, start: number, end: number): void {
+    // Parts are written in registration order: `next` follows it, so the usual case finds each
+    // part where expected; parts absent from this version lose what they had of the identity.
+    let next = 0;
+    let o = start;
+    while (o < end) {
+      const nameLength = b.readUInt8(o);
+      if (o + 1 + nameLength + 5 > end) throw new Error(`binary state for ${identity} is truncated`);
+      const name = b.toString('latin1', o + 1, o + 1 + nameLength);
+      o += 1 + nameLength;
+      const encoding = b.readUInt8(o);
+      const dataEnd = o + 5 + b.readUInt32LE(o + 1);
+      o += 5;
+      if (dataEnd > end) throw new Error(`binary state for ${identity} is truncated (part ${name})`);
+      let at = next;
+      while (at < this.parts.length && (this.parts[at] as PersistentPart).name !== name) at++;
+      if (at === this.parts.length) at = this.parts.findIndex((p) => p.name === name);
+      // A part of a detector this pipeline does not run is skipped.
+      if (at >= 0) {
+        for (let skipped = next; skipped < at; skipped++)
+          (this.parts[skipped] as PersistentPart).deleteIdentity(identity);
+        const part = this.parts[at] as PersistentPart;
+        if (encoding === PART_JSON) part.importIdentity(identity, JSON.parse(b.toString('utf8', o, dataEnd)));
+        else if (encoding === PART_BYTES && part.importIdentityBytes !== undefined)
+          part.importIdentityBytes(identity, b, o, dataEnd);
+        else
+          throw new Error(`binary state for ${identity}: part ${name} has an unknown encoding ${encoding}`);
+        if (at >= next) next = at + 1;
+      }
+      o = dataEnd;
+    }
+    for (let rest = next; rest < this.parts.length; rest++)
+      (this.parts[rest] as PersistentPart).deleteIdentity(identity);
+  }
+
+  /** Version 2: per table u32 count, per entry u16 name length, name, baseline; u32 + parts JSON. */
+  private importV2(identity: string, b: Buffer): void {
     let o = 1;
     for (let t = 0; t < 2; t++) {
       if (o + 4 > b.length) throw new Error(`binary state for ${identity} is truncated`);
       const count = b.readUInt32LE(o);
       o += 4;
-      total += count;
       for (let k = 0; k < count; k++) {
         if (o + 2 > b.length) throw new Error(`binary state for ${identity} is truncated`);
         o += 2 + b.readUInt16LE(o) + BASELINE_BYTES;
       }
     }
-    if (o + 4 > b.length) throw new Error(`binary state for ${identity} is truncated`);
-    const slab = new Uint8Array(total * BASELINE_BYTES);
-    let at = 0;
+    if (o + 4 > b.length || o + 4 + b.readUInt32LE(o) > b.length)
+      throw new Error(`binary state for ${identity} is truncated`);
+    this.hosts.deleteGroup(identity);
+    this.domains.deleteGroup(identity);
     o = 1;
-    for (const table of [this.hosts, this.domains]) {
+    for (let t = 0; t < 2; t++) {
+      const table = t === 0 ? this.hosts : this.domains;
       const count = b.readUInt32LE(o);
       o += 4;
       for (let k = 0; k < count; k++) {
-        const len = b.readUInt16LE(o);
-        o += 2;
-        const name = b.toString('utf8', o, o + len);
-        o += len;
-        b.copy(slab, at, o, o + BASELINE_BYTES);
+        const length = b.readUInt16LE(o);
+        const name = b.toString('utf8', o + 2, o + 2 + length);
+        o += 2 + length;
+        const buffer = new ArrayBuffer(BASELINE_BYTES);
+        b.copy(new Uint8Array(buffer), 0, o, o + BASELINE_BYTES);
         o += BASELINE_BYTES;
-        const baseline = new Baseline(slab.buffer, at);
-        at += BASELINE_BYTES;
+        const baseline = new Baseline(buffer);
         table.setInGroup(identity, name, baseline, Math.floor(baseline.lastSeen / 60_000));
       }
     }
-    const partsLength = b.readUInt32LE(o);
+    const partsEnd = o + 4 + b.readUInt32LE(o);
     o += 4;
-    if (partsLength === 0) return;
-    const parts = JSON.parse(b.toString('utf8', o, o + partsLength)) as Record<string, unknown>;
+    const parts =
+      partsEnd === o ? null : (JSON.parse(b.toString('utf8', o, partsEnd)) as Record<string, unknown>);
     for (const part of this.parts) {
-      const partData = parts[part.name];
+      const partData = parts?.[part.name];
       if (partData !== undefined) part.importIdentity(identity, partData);
+      else part.deleteIdentity(identity);
     }
   }
 }
+
+const PART_JSON = 0;
+const PART_BYTES = 1;
+
+/**
+ * Restored baselines are copied into shared buffers of this size (about 230 baselines each) rather
+ * than one ArrayBuffer each: an ArrayBuffer costs about 2.5 µs to allocate and collect, more than
+ * the rest of a restored identity. A buffer is freed when all of its baselines are gone, so after a
+ * restore this memory never exceeds what was restored, but it shrinks only as whole buffers empty.
+ * Baselines created by traffic keep one buffer each (eviction churn would otherwise pin buffers).
+ */
+const RESTORE_SLAB_BYTES = 256 * 1024;
+
+const EMPTY_SLAB = new Uint8Array(0);
 
 function newBaseline(): Baseline {
   return new Baseline();

@@ -39,7 +39,12 @@ describe('KeyTable group index', () => {
       if (op < 6) table.touch(key, i * 30_000, () => i);
       else if (op < 8) table.set(key, i, i);
       else if (op < 9) table.delete(key);
-      else {
+      else if (i % 50 === 0) {
+        const group = key.slice(0, key.indexOf(SEP));
+        const before = table.size;
+        expect(table.deleteGroup(group)).toBe(before - table.size);
+        expect(table.groupSize(group)).toBe(0);
+      } else {
         const at = key.indexOf(SEP);
         table.setInGroup(key.slice(0, at), key.slice(at + 1), i, i);
       }
@@ -63,6 +68,28 @@ describe('KeyTable group index', () => {
       ['y', 2],
       ['z', 3],
     ]);
+  });
+
+  it('keeps a group through one key, several and back to one, and deletes a whole group', () => {
+    const table = new KeyTable<number>('t', 10, SEP);
+    table.set(`a${SEP}x`, 1);
+    expect(table.group('a')).toEqual([['x', { value: 1, touched: 0 }]]);
+    table.set(`a${SEP}y`, 2);
+    table.set(`b${SEP}z`, 3);
+    expect(table.group('a').map(([name]) => name)).toEqual(['x', 'y']);
+    table.delete(`a${SEP}x`);
+    expect(table.group('a').map(([name]) => name)).toEqual(['y']);
+    expect(table.groupSize('a')).toBe(1);
+    table.set(`a${SEP}w`, 4);
+    expect(table.groupSize('a')).toBe(2);
+    expect(table.deleteGroup('a')).toBe(2);
+    expect(table.get(`a${SEP}y`)).toBeUndefined();
+    expect(table.size).toBe(1);
+    expect([...table.groupNames()]).toEqual(['b']);
+    expect(table.groupCount).toBe(1);
+    expect(table.deleteGroup('nobody')).toBe(0);
+    // Deleting a group is not an eviction.
+    expect(table.takeEvictions().count).toBe(0);
   });
 
   it('has no groups without a separator', () => {

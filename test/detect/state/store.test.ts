@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { buildDetection } from '../../../src/detect/build.js';
+import { DetectionConfigSchema } from '../../../src/detect/config.js';
+import { BASELINE_BYTES } from '../../../src/detect/state/baseline.js';
 import { DetectionState } from '../../../src/detect/state/store.js';
+import { PolicySet } from '../../../src/policy/policy-set.js';
 import { egressEvent, T0 } from '../../helpers/events.js';
 
 function stateWithTraffic(): DetectionState {
@@ -10,6 +14,7 @@ function stateWithTraffic(): DetectionState {
     identities: () => [...seen.keys()],
     exportIdentity: (id) => seen.get(id),
     importIdentity: (id, data) => seen.set(id, data as string[]),
+    deleteIdentity: (id) => seen.delete(id),
   });
   for (let i = 0; i < 6; i++) {
     const host = i % 2 === 0 ? 'www.ibm.com' : 'ünïcode.example.org';
@@ -31,7 +36,7 @@ describe('DetectionState binary export per identity', () => {
   it('round-trips baselines and detector parts of one identity, byte for byte', () => {
     const state = stateWithTraffic();
     const bytes = state.exportKeyBytes('app-a/app-a');
-    expect(bytes[0]).toBe(2);
+    expect(bytes[0]).toBe(3);
     const other = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
     const parts = new Map<string, unknown>();
     other.register({
@@ -39,6 +44,7 @@ describe('DetectionState binary export per identity', () => {
       identities: () => [...parts.keys()],
       exportIdentity: (id) => parts.get(id),
       importIdentity: (id, data) => parts.set(id, data),
+      deleteIdentity: (id) => parts.delete(id),
     });
     other.importKeyBytes('app-a/app-a', bytes);
     expect(other.keys()).toEqual(['app-a/app-a']);
@@ -121,5 +127,147 @@ describe('DetectionState per-identity index', () => {
       const copy = other.hosts.get(`app-a/app-a\u0001${host}`);
       expect(Buffer.from(copy?.bytes as Uint8Array)).toEqual(Buffer.from(entry.value.bytes));
     }
+  });
+});
+
+/** What version 2 of exportKeyBytes wrote (names and baselines interleaved, parts as JSON). */
+function exportVersion2(state: DetectionState, identity: string, parts: Record<string, unknown>): Buffer {
+  const chunks: Buffer[] = [Buffer.from([2])];
+  for (const table of [state.hosts, state.domains]) {
+    const entries = table.group(identity);
+    const count = Buffer.alloc(4);
+    count.writeUInt32LE(entries.length);
+    chunks.push(count);
+    for (const [dest, entry] of entries) {
+      const name = Buffer.from(dest, 'utf8');
+      const length = Buffer.alloc(2);
+      length.writeUInt16LE(name.length);
+      chunks.push(length, name, Buffer.from(entry.value.bytes));
+    }
+  }
+  const json = Buffer.from(Object.keys(parts).length > 0 ? JSON.stringify(parts) : '', 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(json.length);
+  chunks.push(length, json);
+  return Buffer.concat(chunks);
+}
+
+function seenPart(store: Map<string, unknown>) {
+  return {
+    name: 'seen-hosts',
+    identities: () => [...store.keys()],
+    exportIdentity: (id: string) => store.get(id),
+    importIdentity: (id: string, data: unknown) => void store.set(id, data),
+    deleteIdentity: (id: string) => void store.delete(id),
+  };
+}
+
+function hostsOf(state: DetectionState, identity: string): string[] {
+  return state.hosts.group(identity).map(([name]) => name);
+}
+
+describe('DetectionState import as a changelog restore does it', () => {
+  it('reads a version 2 export from an older changelog', () => {
+    const state = stateWithTraffic();
+    const v2 = exportVersion2(state, 'app-a/app-a', { 'seen-hosts': ['www.ibm.com'] });
+    const parts = new Map<string, unknown>();
+    const other = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    other.register(seenPart(parts));
+    other.importKeyBytes('app-a/app-a', v2);
+    expect(hostsOf(other, 'app-a/app-a')).toEqual(hostsOf(state, 'app-a/app-a'));
+    const a = state.hosts.get('app-a/app-a\u0001www.ibm.com');
+    const b = other.hosts.get('app-a/app-a\u0001www.ibm.com');
+    expect(Buffer.from(b?.bytes as Uint8Array)).toEqual(Buffer.from(a?.bytes as Uint8Array));
+    expect(parts.get('app-a/app-a')).toEqual(['www.ibm.com']);
+  });
+
+  it('lets a later version win: baselines and parts it no longer has are dropped', () => {
+    const parts = new Map<string, unknown>();
+    const state = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    state.register(seenPart(parts));
+    for (const host of ['www.ibm.com', 'api.github.com']) state.observe(egressEvent({ time: T0, host }));
+    parts.set('app-a/app-a', ['www.ibm.com', 'api.github.com']);
+    const older = state.exportKeyBytes('app-a/app-a');
+    // Later: api.github.com was evicted and the part forgot the identity.
+    state.hosts.delete('app-a/app-a\u0001api.github.com');
+    state.domains.delete('app-a/app-a\u0001github.com');
+    parts.clear();
+    const newer = state.exportKeyBytes('app-a/app-a');
+
+    const restoredParts = new Map<string, unknown>();
+    const restored = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    restored.register(seenPart(restoredParts));
+    restored.importKeyBytes('app-a/app-a', older);
+    expect(hostsOf(restored, 'app-a/app-a').sort()).toEqual(['api.github.com', 'www.ibm.com']);
+    expect(restoredParts.has('app-a/app-a')).toBe(true);
+    restored.importKeyBytes('app-a/app-a', newer);
+    expect(hostsOf(restored, 'app-a/app-a')).toEqual(['www.ibm.com']);
+    expect(restored.domains.group('app-a/app-a').map(([d]) => d)).toEqual(['ibm.com']);
+    expect(restored.hosts.size).toBe(1);
+    expect(restoredParts.has('app-a/app-a')).toBe(false);
+    expect(restored.exportKeyBytes('app-a/app-a')).toEqual(newer);
+  });
+
+  it('forgets an identity on a tombstone and leaves the others alone', () => {
+    const parts = new Map<string, unknown>();
+    const state = stateWithTraffic();
+    const restored = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    restored.register(seenPart(parts));
+    for (const id of ['app-a/app-a', 'app-b/app-b']) restored.importKeyBytes(id, state.exportKeyBytes(id));
+    parts.set('app-a/app-a', ['x']);
+    expect(restored.identityCount()).toBe(2);
+    restored.deleteKey('app-a/app-a');
+    expect(restored.keys()).toEqual(['app-b/app-b']);
+    expect(restored.identityCount()).toBe(1);
+    expect(parts.has('app-a/app-a')).toBe(false);
+  });
+
+  it('gives each restored baseline its own bytes although they share buffers', () => {
+    const state = stateWithTraffic();
+    const restored = new DetectionState({ maxKeys: 1000, tzOffsetMs: 0 });
+    for (let i = 0; i < 300; i++) restored.importKeyBytes(`ns/w${i}`, state.exportKeyBytes('app-a/app-a'));
+    const first = restored.hosts.get('ns/w0\u0001www.ibm.com');
+    const last = restored.hosts.get('ns/w299\u0001www.ibm.com');
+    expect(first?.head.buffer).not.toBe(last?.head.buffer);
+    const before = Buffer.from(last?.bytes as Uint8Array);
+    first?.add(T0 + 86_400_000, 0, 1, 1, 100, 100);
+    expect(Buffer.from(last?.bytes as Uint8Array)).toEqual(before);
+    expect(Buffer.from(first?.bytes as Uint8Array)).not.toEqual(before);
+    expect(restored.hosts.size).toBe(600);
+  });
+
+  it('refuses a version 3 export whose sections do not add up', () => {
+    const bytes = stateWithTraffic().exportKeyBytes('app-a/app-a');
+    const other = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    const longer = Buffer.concat([bytes, Buffer.alloc(8)]);
+    expect(() => other.importKeyBytes('app-a/app-a', longer)).toThrow(/app-a\/app-a is truncated/);
+    const lying = Buffer.from(bytes);
+    lying.writeUInt32LE(1_000_000, 1);
+    expect(() => other.importKeyBytes('app-a/app-a', lying)).toThrow(/truncated/);
+    expect(other.hosts.size).toBe(0);
+  });
+
+  it('round-trips the new-destination detector part in its binary form', () => {
+    const config = DetectionConfigSchema.parse({});
+    const engine = buildDetection(config, new PolicySet([]), () => {});
+    for (const host of ['www.ibm.com', 'ünïcode.example.org'])
+      engine.observe(egressEvent({ time: T0, host }));
+    engine.flush();
+    const bytes = engine.state.exportKeyBytes('app-a/app-a');
+    expect(bytes.includes(Buffer.from('new-destination'))).toBe(true);
+    expect(bytes.length).toBe(
+      bytes.indexOf(Buffer.from('new-destination')) +
+        'new-destination'.length +
+        5 +
+        12 +
+        [...['www.ibm.com', '.ibm.com', 'ünïcode.example.org', '.example.org']].reduce(
+          (n, name) => n + 10 + Buffer.byteLength(name),
+          0,
+        ) +
+        4 * BASELINE_BYTES,
+    );
+    const other = buildDetection(config, new PolicySet([]), () => {});
+    other.state.importKeyBytes('app-a/app-a', bytes);
+    expect(other.state.exportKeyBytes('app-a/app-a')).toEqual(bytes);
   });
 });
