@@ -68,6 +68,8 @@ interface RunResult {
   cpuMsPer1kLines: number;
   /** Alerts in Elasticsearch at the end, by rule (the traffic has no attacks besides the probes). */
   alertsByRule: Record<string, number>;
+  /** gateway-silence alerts by evidence.kind (mesh-wide, unaccounted-gateway-legs, no-principal). */
+  gatewaySilenceByKind: Record<string, number>;
 }
 
 const say = (msg: string): void => {
@@ -272,6 +274,7 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
       rekeyMsPer1kLines: Number(((last.rekeySeconds * 1e6) / lines).toFixed(1)),
       detectDeliverMsPer1kLines: Number(((last.detectSeconds * 1e6) / lines).toFixed(1)),
       alertsByRule: {},
+      gatewaySilenceByKind: {},
       cpuMsPer1kLines: Number((((cpu() - f.cpu) * 1e6) / (lines - f.s.lines)).toFixed(1)),
       instanceCpuCores: Number(((cpu() - f.cpu) / (drainedAt / 1000 - f.at / 1000)).toFixed(2)),
     };
@@ -365,6 +368,20 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
           .aggregations.rules.buckets
       : [];
     result.alertsByRule = Object.fromEntries(buckets.map((b) => [b.key, b.doc_count]));
+    const silence = await es(`/${name}-alerts*/_search`, {
+      size: 1000,
+      _source: ['evidence.kind'],
+      query: { term: { 'rule.id': 'gateway-silence' } },
+    });
+    if (silence.ok) {
+      const hits = (
+        (await silence.json()) as { hits: { hits: { _source: { evidence?: { kind?: string } } }[] } }
+      ).hits.hits;
+      for (const h of hits) {
+        const kind = h._source.evidence?.kind ?? 'partition-silence';
+        result.gatewaySilenceByKind[kind] = (result.gatewaySilenceByKind[kind] ?? 0) + 1;
+      }
+    }
     await producer.disconnect();
     return result;
   } finally {
@@ -403,7 +420,7 @@ for (const [instances, raw] of runs) {
         `alert latency p50 ${r.alertLatencyP50Ms} ms, p99 ${r.alertLatencyP99Ms} ms ` +
         `(${r.probesAlerted}/${r.probes} probes alerted at ${r.latencyPhaseLinesPerSec} lines/s); ` +
         `RSS ${r.rssMb} MB/instance; stage time per 1k lines: re-key ${r.rekeyMsPer1kLines} ms, ` +
-        `detect+deliver ${r.detectDeliverMsPer1kLines} ms; instances used ${r.instanceCpuCores} cores, ${r.cpuMsPer1kLines} CPU ms per 1k lines; alerts by rule ${JSON.stringify(r.alertsByRule)}`,
+        `detect+deliver ${r.detectDeliverMsPer1kLines} ms; instances used ${r.instanceCpuCores} cores, ${r.cpuMsPer1kLines} CPU ms per 1k lines; alerts by rule ${JSON.stringify(r.alertsByRule)}, gateway-silence by kind ${JSON.stringify(r.gatewaySilenceByKind)}`,
     );
   }
 }

@@ -151,9 +151,13 @@ export class DetectionEngine {
     }
   }
 
-  /** Called once per input batch: releases what the watermark passed and advances detectors. */
-  advance(): void {
-    const watermark = this.maxTime - this.options.latenessMs;
+  /**
+   * Called once per input batch: releases what the watermark passed and advances detectors.
+   * `upTo` caps the watermark (a caller that merges several ordered streams holds it at the slowest).
+   */
+  advance(upTo = Number.POSITIVE_INFINITY): void {
+    const own = this.maxTime - this.options.latenessMs;
+    const watermark = upTo < own ? upTo : own;
     if (watermark <= this.advancedTo) return;
     this.releaseUpTo(watermark);
     this.advanceDetectors(watermark);

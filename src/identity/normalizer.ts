@@ -27,6 +27,7 @@ import type { MeshConfig } from './config.js';
 import {
   addrHost,
   addrPort,
+  detachString,
   type HostInfo,
   hostBefore,
   isIpLiteral,
@@ -40,11 +41,13 @@ import type { EgressEvent, EgressPath, Reporter } from './types.js';
 import { WorkloadMap } from './workload-map.js';
 
 const GATEWAY_PORTS = new Set([8080, 8443]);
+const RECENT_CLUSTERS_MASK = 255;
 /** A pod's first sidecar line may be logged a little after its first gateway leg. */
 const OWNER_GRACE_MS = 5000;
 
 /** What `outbound|PORT|SUBSET|HOST` (or another cluster name) says, computed once per name. */
 interface ClusterName {
+  readonly name: string;
   readonly host: string | null;
   readonly port: number;
   readonly hostInfo: HostInfo | null;
@@ -107,6 +110,9 @@ export class Normalizer {
   private lastSource = '';
   private lastSourceSep = ':';
   private readonly clusters = new Map<string, ClusterName>();
+  private readonly recentClusters: (ClusterName | undefined)[] = new Array(RECENT_CLUSTERS_MASK + 1).fill(
+    undefined,
+  );
 
   constructor(config: NormalizerConfig) {
     this.scope = new MeshScope(config);
@@ -363,8 +369,20 @@ export class Normalizer {
   }
 
   private clusterOf(cluster: string): ClusterName {
+    // Each line's cluster name is a fresh string: a Map lookup hashes all of it first. A small
+    // direct-mapped cache indexed by a few characters answers most lines with one compare.
+    const len = cluster.length;
+    const slot =
+      (len * 7 +
+        cluster.charCodeAt(len - 1) * 31 +
+        cluster.charCodeAt(len >> 1) * 17 +
+        cluster.charCodeAt(len - 5)) &
+      RECENT_CLUSTERS_MASK;
+    const recent = this.recentClusters[slot];
+    if (recent !== undefined && recent.name === cluster) return recent;
     let c = this.clusters.get(cluster);
     if (c === undefined) {
+      cluster = detachString(cluster);
       let host: string | null = null;
       let port = 0;
       if (cluster.startsWith('outbound|')) {
@@ -374,6 +392,7 @@ export class Normalizer {
         if (last + 1 < cluster.length) host = cluster.slice(last + 1);
       }
       c = {
+        name: cluster,
         host,
         port,
         hostInfo: host === null ? null : this.scope.hostInfo(host),
@@ -382,6 +401,7 @@ export class Normalizer {
       if (this.clusters.size >= 20000) this.clusters.clear();
       this.clusters.set(cluster, c);
     }
+    this.recentClusters[slot] = c;
     return c;
   }
 
@@ -397,13 +417,13 @@ export class Normalizer {
     if (byWl === undefined) {
       if (this.keys.size >= 10000) this.keys.clear();
       byWl = new Map();
-      this.keys.set(ns, byWl);
+      this.keys.set(detachString(ns), byWl);
     }
     let key = byWl.get(wl);
     if (key === undefined) {
       if (byWl.size >= 100000) byWl.clear();
-      key = `${ns}/${wl}`;
-      byWl.set(wl, key);
+      key = detachString(`${ns}/${wl}`);
+      byWl.set(detachString(wl), key);
     }
     this.lastNs = ns;
     this.lastWl = wl;

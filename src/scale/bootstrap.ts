@@ -68,6 +68,9 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
   }
 }
 
+/** Pairing tolerance of gateway-silence on a by-source partition (see partitionDetection). */
+export const PARTITION_MATCH_TOLERANCE_MS = 60_000;
+
 /**
  * A by-source partition sees only some identities' legs: there gateway-silence keeps its per-client
  * reasons (unaccounted legs, no principal) and leaves "the gateway went silent" to the mesh-wide
@@ -75,9 +78,14 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
  */
 export function partitionDetection(detection: DetectionConfig): DetectionConfig {
   const gs = detection.detectors['gateway-silence'];
+  // The two legs reach a partition through different stage-1 instances, which read at their own
+  // pace: a sidecar leg can arrive later than the allowed lateness (then it is processed at the
+  // release point, not its own time). Pairing them with a wider tolerance keeps such a leg from
+  // leaving the gateway's leg "unaccounted".
+  const matchTolerance = Math.max(gs.matchTolerance, PARTITION_MATCH_TOLERANCE_MS);
   return {
     ...detection,
-    detectors: { ...detection.detectors, 'gateway-silence': { ...gs, judgeSilence: false } },
+    detectors: { ...detection.detectors, 'gateway-silence': { ...gs, judgeSilence: false, matchTolerance } },
   };
 }
 

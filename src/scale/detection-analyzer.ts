@@ -1,4 +1,20 @@
-/** PartitionAnalyzer over the detection engine and the alert stage: one per owned partition. */
+/**
+ * PartitionAnalyzer over the detection engine and the alert stage: one per owned partition.
+ *
+ * A by-source partition merges streams: the events of each input partition arrive in order, but
+ * several stage-1 instances (and one instance's input partitions) produce at their own pace, so
+ * while a backlog drains one stream can run minutes of event time ahead of another. The watermark
+ * is therefore held at the slowest stream that is still delivering (its newest event time minus the
+ * allowed lateness), the way Kafka Streams picks the lowest timestamp across a task's partitions;
+ * a stream that delivered nothing for `STREAM_IDLE_MS` (wall time, as Kafka Streams'
+ * max.task.idle.ms) no longer holds it. Which streams feed a partition is only known once they
+ * deliver: a stream whose first events come after others advanced the watermark is late (its legs
+ * still pair within gateway-silence's partition tolerance, `PARTITION_MATCH_TOLERANCE_MS`). The
+ * watermark moves only at batch ends, so when input stops, events newer than the slowest stream
+ * wait for the next batch, as they wait for the lateness anyway. Otherwise the slow stream's events arrive behind the
+ * watermark and are processed out of their time (gateway-silence would pair a gateway leg with
+ * nothing and call it unaccounted).
+ */
 import { AlertStage, alertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
@@ -7,23 +23,82 @@ import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import type { PartitionAnalyzer } from './partition-task.js';
+import { STREAM_IDLE_MS } from './rekey.js';
 
 export class DetectionAnalyzer implements PartitionAnalyzer {
   readonly engine: DetectionEngine;
   private readonly alerts: AlertStage;
   private pending: Alert[] = [];
+  /** Newest event time per input stream (origin `kafka:topic/partition`) and when it last delivered. */
+  private readonly streams = new Map<string, InputStream>();
+  private lastStream = '';
+  private lastState: InputStream | null = null;
+  private clock = Date.now();
+  private readonly latenessMs: number;
+
+  /**
+   * Gateway legs up to this time are not judged "unaccounted" after a restore: the detector's
+   * pending legs are not checkpointed, and the replay skips the sidecar legs the restored state
+   * already holds, so a gateway leg just after the checkpoint would find its sidecar leg missing.
+   */
+  private pairedFrom = Number.NEGATIVE_INFINITY;
+  private readonly pairingMs: number;
+  /** Unaccounted-leg findings dropped after a restore (see `pairedFrom`). */
+  unpairedAfterRestore = 0;
 
   constructor(config: DetectionConfig, policies: PolicySet) {
+    this.latenessMs = config.lateness;
+    this.pairingMs = config.detectors['gateway-silence'].matchTolerance + config.lateness;
     this.alerts = new AlertStage(alertStageOptions(config));
-    this.engine = buildDetection(config, policies, (f) => this.alerts.accept(f, this.pending));
+    this.engine = buildDetection(config, policies, (f) => {
+      if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
+        this.unpairedAfterRestore++;
+        return;
+      }
+      this.alerts.accept(f, this.pending);
+    });
   }
 
   observe(event: EgressEvent): void {
     this.engine.observe(event);
+    const origin = event.origin;
+    const cut = origin.lastIndexOf('/');
+    let s = this.lastState;
+    if (s === null || cut !== this.lastStream.length || !origin.startsWith(this.lastStream)) {
+      const stream = origin.slice(0, cut);
+      s = this.streams.get(stream) ?? null;
+      if (s === null) {
+        s = { max: event.time, seenAt: this.clock, delivered: true };
+        this.streams.set(stream, s);
+      }
+      this.lastStream = stream;
+      this.lastState = s;
+    }
+    if (event.time > s.max) s.max = event.time;
+    s.delivered = true;
   }
 
   advance(out: Alert[]): void {
-    this.engine.advance();
+    this.clock = Date.now();
+    for (const s of this.streams.values()) {
+      if (s.delivered) {
+        s.seenAt = this.clock;
+        s.delivered = false;
+      }
+    }
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const [stream, s] of this.streams) {
+      if (this.clock - s.seenAt > STREAM_IDLE_MS) {
+        // Long gone (revoked input partition, node drained): forget it.
+        if (this.clock - s.seenAt > 100 * STREAM_IDLE_MS) {
+          this.streams.delete(stream);
+          if (this.lastState === s) this.lastState = null;
+        }
+        continue;
+      }
+      if (s.max < slowest) slowest = s.max;
+    }
+    this.engine.advance(slowest - this.latenessMs);
     this.alerts.advance(this.engine.watermark, this.pending);
     for (const a of this.pending) out.push(a);
     this.pending = [];
@@ -61,12 +136,17 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   }
 
   exportGlobal(): Record<string, unknown> {
-    return { startTime: Number.isNaN(this.engine.state.startTime) ? null : this.engine.state.startTime };
+    return {
+      startTime: Number.isNaN(this.engine.state.startTime) ? null : this.engine.state.startTime,
+      watermark: Number.isFinite(this.engine.watermark) ? this.engine.watermark : null,
+    };
   }
 
   importGlobal(data: Record<string, unknown>): void {
     // The learning clock is global: keep the earliest any partition knew, so a restored partition
     // does not start learning again (and swallow alerts) on its new owner.
+    if (typeof data.watermark === 'number' && data.watermark + this.pairingMs > this.pairedFrom)
+      this.pairedFrom = data.watermark + this.pairingMs;
     const t = data.startTime;
     if (
       typeof t === 'number' &&
@@ -74,6 +154,15 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     )
       this.engine.state.startTime = t;
   }
+}
+
+interface InputStream {
+  /** Newest event time it delivered. */
+  max: number;
+  /** Wall time of the batch end at which it last delivered. */
+  seenAt: number;
+  /** Delivered in the batch in progress. */
+  delivered: boolean;
 }
 
 /** Version byte, two zero counts and a zero parts length. */

@@ -92,9 +92,9 @@ export class GatewaySilenceEvaluator {
   accept(h: Heartbeat, timestamp: number, emit: Emit): void {
     this.records++;
     if (timestamp > this.newestRecord) this.newestRecord = timestamp;
-    const p = this.publishers.get(h.publisher);
-    const maxTime =
-      p?.maxTime != null && (h.maxTime === null || h.maxTime < p.maxTime) ? p.maxTime : h.maxTime;
+    // As reported, even when lower than before: an instance given a lagging input partition must
+    // hold the windows open again (the mesh-wide watermark itself never goes back).
+    const maxTime = h.maxTime ?? this.publishers.get(h.publisher)?.maxTime ?? null;
     this.publishers.set(h.publisher, { maxTime, idle: h.idle, lastSeen: timestamp });
     for (const [start, sidecar, gateway] of h.counts) {
       if (sidecar === 0 && gateway === 0) continue;

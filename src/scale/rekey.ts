@@ -44,7 +44,13 @@ export type PartitionBy = 'namespace' | 'identity';
 /** What stage 1 tells the mesh-wide gateway-silence evaluator (gateway-heartbeat.ts). */
 export interface GatewayTally {
   counts: Map<number, GatewayLegCounts>;
-  /** Newest event time decoded so far (any line), or null before the first. */
+  /**
+   * Event time this instance has read up to: the lowest of the newest event times of the input
+   * partitions that delivered lines in the last `STREAM_IDLE_MS` (one partition's batch can run
+   * minutes of event time ahead of another's while a backlog drains); during the first
+   * `STREAM_IDLE_MS` after the first line, while its partitions show where they are, the oldest event
+   * time read; when none delivered lately, the newest of all. Null before the first line.
+   */
   maxTime: number | null;
   /** No line was decoded since the previous tally. */
   idle: boolean;
@@ -54,6 +60,9 @@ export interface GatewayTally {
 export function partitionKeyOf(event: EgressEvent, by: PartitionBy): string {
   return by === 'namespace' ? (event.source.namespace ?? event.source.key) : event.source.key;
 }
+
+/** An input partition that delivered nothing for this long (wall time) no longer holds event time back. */
+export const STREAM_IDLE_MS = 10_000;
 
 export interface RekeyedBatch {
   messages: Message[];
@@ -72,13 +81,20 @@ export class Rekeyer implements DecodeSink {
   /** Gateway-route leg counts per window start, since the last `takeGatewayCounts()`. */
   private gatewayCounts = new Map<number, GatewayLegCounts>();
   private maxTime = Number.NEGATIVE_INFINITY;
-  private decodedSinceTally = 0;
+  private minTime = Number.POSITIVE_INFINITY;
+  private batchMax = Number.NEGATIVE_INFINITY;
+  private batchMin = Number.POSITIVE_INFINITY;
+  /** Newest event time per input partition (`source/partition`) and when (wall) it last delivered. */
+  private readonly streams = new Map<string, { max: number; seenAt: number }>();
+  private firstLineAt: number | null = null;
+  private linesSinceTally = false;
 
   constructor(
     decoder: DecoderOptions,
     mesh: NormalizerConfig,
     private readonly gatewayWindowMs = 60_000,
     private readonly partitionBy: PartitionBy = 'namespace',
+    private readonly clock: () => number = Date.now,
   ) {
     this.decoder = new LineDecoder(decoder);
     this.normalizer = new Normalizer(mesh);
@@ -87,10 +103,29 @@ export class Rekeyer implements DecodeSink {
   rekey(lines: readonly string[], source: string, position: (i: number) => string): RekeyedBatch {
     this.out = emptyBatch();
     this.origin.source = source;
+    this.batchMax = Number.NEGATIVE_INFINITY;
+    this.batchMin = Number.POSITIVE_INFINITY;
     for (let i = 0; i < lines.length; i++) {
       this.out.lines++;
       this.origin.position = position(i);
       this.decoder.decode(lines[i] as string, this);
+    }
+    if (this.batchMax !== Number.NEGATIVE_INFINITY) {
+      // A batch is one input partition's; its positions are `partition/offset`.
+      const first = position(0);
+      const slash = first.indexOf('/');
+      const stream = `${source}/${slash < 0 ? '' : first.slice(0, slash)}`;
+      const now = this.clock();
+      const st = this.streams.get(stream);
+      if (st === undefined) this.streams.set(stream, { max: this.batchMax, seenAt: now });
+      else {
+        if (this.batchMax > st.max) st.max = this.batchMax;
+        st.seenAt = now;
+      }
+      this.firstLineAt ??= now;
+      this.linesSinceTally = true;
+      if (this.batchMax > this.maxTime) this.maxTime = this.batchMax;
+      if (this.batchMin < this.minTime) this.minTime = this.batchMin;
     }
     return this.out;
   }
@@ -101,8 +136,8 @@ export class Rekeyer implements DecodeSink {
       this.malformed('no start time and no shipper timestamp', '');
       return;
     }
-    this.decodedSinceTally++;
-    if (event.time > this.maxTime) this.maxTime = event.time;
+    if (event.time > this.batchMax) this.batchMax = event.time;
+    if (event.time < this.batchMin) this.batchMin = event.time;
     if (event.path === 'inbound' || event.path === 'internal') {
       this.out.notEgress++;
       return;
@@ -143,13 +178,18 @@ export class Rekeyer implements DecodeSink {
 
   /** Leg counts since the last tally, the newest event time and whether any line came in. */
   takeGatewayTally(): GatewayTally {
-    const idle = this.decodedSinceTally === 0;
-    this.decodedSinceTally = 0;
-    return {
-      counts: this.takeGatewayCounts(),
-      maxTime: this.maxTime === Number.NEGATIVE_INFINITY ? null : this.maxTime,
-      idle,
-    };
+    const idle = !this.linesSinceTally;
+    this.linesSinceTally = false;
+    const counts = this.takeGatewayCounts();
+    if (this.firstLineAt === null) return { counts, maxTime: null, idle };
+    const now = this.clock();
+    if (now - this.firstLineAt < STREAM_IDLE_MS) return { counts, maxTime: this.minTime, idle };
+    let low = Number.POSITIVE_INFINITY;
+    for (const [stream, st] of this.streams) {
+      if (now - st.seenAt <= STREAM_IDLE_MS) low = Math.min(low, st.max);
+      else if (now - st.seenAt > 100 * STREAM_IDLE_MS) this.streams.delete(stream);
+    }
+    return { counts, maxTime: low === Number.POSITIVE_INFINITY ? this.maxTime : low, idle };
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newEgressEvent } from '../../src/identity/normalizer.js';
 import { decodeEvent } from '../../src/scale/event-codec.js';
-import { type PartitionBy, Rekeyer } from '../../src/scale/rekey.js';
+import { type PartitionBy, Rekeyer, STREAM_IDLE_MS } from '../../src/scale/rekey.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 
 const MESH = {
@@ -98,21 +98,26 @@ describe('Rekeyer partition key', () => {
     expect(late.filter((k) => k.startsWith('spiffe://'))).toEqual([]);
   });
 
-  it('tallies gateway and sidecar legs per window with the newest event time, and reports idleness', () => {
+  it('tallies gateway and sidecar legs per window, holds event time back at first, and reports idleness', () => {
     const lines = traffic();
-    const r = new Rekeyer({ format: 'json' }, MESH, 60_000, 'namespace');
-    const out = r.rekey(lines, 'kafka:in/0', String);
-    const tally = r.takeGatewayTally();
+    let now = 0;
+    const r = new Rekeyer({ format: 'json' }, MESH, 60_000, 'namespace', () => now);
+    const out = r.rekey(lines, 'kafka:in', (i) => `0/${i}`);
     const e = newEgressEvent();
     let sidecar = 0;
     let gateway = 0;
+    let min = Number.POSITIVE_INFINITY;
     let max = 0;
     for (const m of out.messages) {
       decodeEvent(String(m.value), e);
       if (e.path === 'sidecar-to-gateway') sidecar++;
       if (e.path === 'gateway-to-external' && e.reporter === 'egress-gateway') gateway++;
+      min = Math.min(min, e.time);
       max = Math.max(max, e.time);
     }
+    // Right after the first line its input partitions may not all have delivered: the oldest time.
+    now = 1000;
+    const tally = r.takeGatewayTally();
     const sums = [...tally.counts.values()].reduce(
       (s, c) => ({ s: s.s + c.sidecarToGateway, g: s.g + c.gateway }),
       { s: 0, g: 0 },
@@ -120,10 +125,33 @@ describe('Rekeyer partition key', () => {
     expect(sums).toEqual({ s: sidecar, g: gateway });
     expect([...tally.counts.keys()].every((w) => w % 60_000 === 0)).toBe(true);
     expect(tally.idle).toBe(false);
-    expect(tally.maxTime).toBeGreaterThanOrEqual(max);
+    expect(tally.maxTime).toBeLessThanOrEqual(min);
+    expect(tally.maxTime).toBeGreaterThan(min - 60_000);
+    // Later, with nothing read meanwhile: idle, no counts, and everything read is in.
+    now = STREAM_IDLE_MS + 2000;
     const next = r.takeGatewayTally();
     expect(next.idle).toBe(true);
     expect(next.counts.size).toBe(0);
-    expect(next.maxTime).toBe(tally.maxTime);
+    expect(next.maxTime).toBeGreaterThanOrEqual(max);
+  });
+
+  it('reports the event time of its slowest busy input partition, so a partition that drained ahead does not close windows early', () => {
+    const lines = traffic();
+    const timeOf = (l: string): number => Date.parse((JSON.parse(l) as { time: string }).time);
+    const start = timeOf(lines[0] as string);
+    const ahead = lines.filter((l) => timeOf(l) < start + 10 * 60_000);
+    const behind = lines.filter((l) => timeOf(l) < start + 2 * 60_000);
+    let now = 0;
+    const r = new Rekeyer({ format: 'json' }, MESH, 60_000, 'namespace', () => now);
+    r.rekey(ahead, 'kafka:in', (i) => `0/${i}`);
+    r.rekey(behind, 'kafka:in', (i) => `1/${i}`);
+    now = STREAM_IDLE_MS;
+    const both = r.takeGatewayTally();
+    expect(both.maxTime).toBeGreaterThan(start + 60_000);
+    expect(both.maxTime).toBeLessThan(start + 2 * 60_000 + 10_000);
+    // Partition 1 delivers nothing for longer than STREAM_IDLE_MS: partition 0 alone sets the pace.
+    now = 2 * STREAM_IDLE_MS + 1000;
+    r.rekey(ahead.slice(-10), 'kafka:in', (i) => `0/${i + ahead.length}`);
+    expect(r.takeGatewayTally().maxTime).toBeGreaterThan(start + 9 * 60_000);
   });
 });

@@ -1,9 +1,10 @@
 /**
  * Fast path for the most common raw input, a Fluent Bit record `{"time":…,"log":"…","kubernetes":{…}}`,
  * without JSON.parse of the whole record. A top-level scanner finds the spans of the keys we read
- * (`log`/`message`, `kubernetes`, `time`/`@timestamp`/`date`) and skips the rest. The `log` string
- * is validated by one regex pass and decoded only on demand (JSON.parse of that slice): a 1.9+ TEXT
- * line is read straight from its escaped form (EnvoyTextParser.parseEscaped). The `kubernetes`
+ * (`log`/`message`, `kubernetes`, `time`/`@timestamp`/`date`) and skips the rest. The payload
+ * string is first offered to an InlineStringReader (the decoder's: a 1.9+ TEXT line is read in
+ * place, validated and split by one regex, EnvoyTextParser.readJsonString); otherwise it is
+ * validated by one regex pass and decoded only on demand (JSON.parse of that slice). The `kubernetes`
  * object of one pod is byte-identical on every line that pod writes, so its ShipperMeta is read
  * once (JSON.parse + the same readFluentBitMeta as the slow path) and cached by that exact text.
  *
@@ -123,7 +124,7 @@ export class FluentBitScanner {
     return timeAt(raw, this.tStart, this.tEnd);
   }
 
-  /** Set by `open`: the reader read the payload in place (the `log` string was chosen and read). */
+  /** Set by `open`: the reader read the chosen payload (`log`, else `message`) in place. */
   payloadRead = false;
 
   /** Span of the payload string (with its quotes) in the raw input, set by `open`. */
@@ -146,9 +147,9 @@ export class FluentBitScanner {
 
   /**
    * Fills `m` but for `shippedAt` and returns true when `raw` is certainly a Fluent Bit record with
-   * a string payload (then read it with payloadText / escapedStart, and the record's time with
+   * a string payload (then read it with payloadText unless payloadRead, and the record's time with
    * shippedAt, only when needed: most access lines carry their own START_TIME); false (and `m`
-   * untouched) when the slow path must decide. A `reader` gets the first look at the `log` string:
+   * untouched) when the slow path must decide. A `reader` gets the first look at the payload string:
    * when it reads it in place (see InlineStringReader), `payloadRead` is true and the payload needs
    * no decoding nor validating.
    */
@@ -161,6 +162,7 @@ export class FluentBitScanner {
     let logStart = -1;
     let logEnd = -1;
     let logRead = false;
+    let msgRead = false;
     let msgStart = -1;
     let msgEnd = -1;
     // A JSON payload (starts with `{`) that was delimited but not yet validated (see quotedEnd).
@@ -197,9 +199,13 @@ export class FluentBitScanner {
       /** The string value held an escape (it took the regex). */
       let escaped = false;
       if (c === Q && (key === K_LOG || key === K_MESSAGE)) {
-        vEnd = reader !== null && key === K_LOG ? reader.read(raw, i) : -1;
-        if (vEnd >= 0) logRead = true;
-        else if (raw.charCodeAt(vStart + 1) === OPEN) {
+        // The reader fills one record: `message` only while no `log` (which wins) was seen; a later
+        // `log` is read over it or leaves payloadRead false, and the caller parses it.
+        vEnd = reader !== null && (key === K_LOG || logStart < 0) ? reader.read(raw, i) : -1;
+        if (vEnd >= 0) {
+          if (key === K_LOG) logRead = true;
+          else msgRead = true;
+        } else if (raw.charCodeAt(vStart + 1) === OPEN) {
           // A JSON access line the reader did not read is decoded anyway: find its closing quote
           // only, and let the decode below (JSON.parse of just this string) prove it valid.
           vEnd = quotedEnd(raw, i);
@@ -294,7 +300,7 @@ export class FluentBitScanner {
       this.pEnd = msgEnd;
       decodeJson = msgJson;
     } else return false;
-    this.payloadRead = logRead;
+    this.payloadRead = logStart >= 0 ? logRead : msgRead;
     // `o.time ?? o['@timestamp'] ?? o.date`: pick the span now, parse it only if asked (shippedAt).
     let tStart = timeStart;
     let tEnd = timeEnd;

@@ -300,6 +300,22 @@ const inPlace: [string, string][] = [
   ['CRLF line ending', `${l1}\r`],
   ['backslash in a skipped field', l1.replace('via_upstream - "-"', 'via_upstream - "a\\b"')],
 ];
+const l2 = accessLines[1]?.line as string;
+tricky.push(
+  { name: 'message payload', line: JSON.stringify({ message: `${l1}\n`, kubernetes }) },
+  {
+    name: 'message before log (log wins)',
+    line: JSON.stringify({ message: `${l2}\n`, log: `${l1}\n`, kubernetes }),
+  },
+  {
+    name: 'log before message (log wins)',
+    line: JSON.stringify({ log: `${l1}\n`, message: `${l2}\n`, kubernetes }),
+  },
+  {
+    name: 'message before a log that needs decoding',
+    line: JSON.stringify({ message: `${l2}\n`, log: `${l1.replace('/politics', '/a\\b')}\n`, kubernetes }),
+  },
+);
 for (const [name, line] of inPlace) {
   tricky.push(
     { name, line: JSON.stringify({ log: `${line}\n`, stream: 'stdout', kubernetes }) },
@@ -386,6 +402,8 @@ describe('Fluent Bit fast envelope scan', () => {
         'space inside the protocol',
         'non-ASCII path',
         'empty route name',
+        'message payload',
+        'message before log (log wins)',
       ])
         expect({ name, inPlace: readInPlace(name) }).toEqual({ name, inPlace: true });
       for (const name of [
@@ -399,6 +417,7 @@ describe('Fluent Bit fast envelope scan', () => {
         'CRLF line ending',
         'backslash in a skipped field',
         'empty byte count (no newline)',
+        'message before a log that needs decoding',
       ])
         expect({ name, inPlace: readInPlace(name) }).toEqual({ name, inPlace: false });
     } finally {
