@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stack [-- --json] [-- --instances 1,2 --backlog 300000 --rate 5000 --seconds 15]`
+ * `npm run bench:stack [-- --json] [-- --instances 1,2 --backlog 300000 --rate 5000 --seconds 15 --partition-by namespace]`
  *
  * Drives the real broker and Elasticsearch (KAFKA_BROKERS / ELASTICSEARCH_URL, default the local
  * stack) with simulated mesh traffic through `egress-sentinel run` instances with `scale.enabled`,
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '5000' },
     seconds: { type: 'string', default: '15' },
     'no-raw': { type: 'boolean', default: false },
+    'partition-by': { type: 'string', default: 'namespace' },
   },
 });
 const BROKERS = (process.env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS).split(',');
@@ -159,7 +160,7 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
       `  - { type: kafka, connection: { brokers: [${BROKERS.join(',')}] }, groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
       'sinks:',
       `  - { type: elasticsearch, connection: { url: "${ES}" }, indexPrefix: ${name}, write: { alerts: true, flows: true, baselines: true, events: ${raw} } }`,
-      `scale: { enabled: true, partitions: ${PARTITIONS}, commitIntervalMs: 1000 }`,
+      `scale: { enabled: true, partitions: ${PARTITIONS}, commitIntervalMs: 1000, partitionBy: ${values['partition-by']} }`,
       'metrics: { enabled: true, host: 127.0.0.1, port: 0 }',
       `delivery: { deadLetterFile: ${join(dir, 'dead.jsonl')} }`,
       "detection: { learningPeriod: 5m, detectors: { 'new-destination': { learningPeriod: 5m } } }",

@@ -73,8 +73,16 @@ export class KeyTable<V> {
     this.insert(group + (this.groupSep ?? '') + name, group, value, minute);
   }
 
-  private insert(key: string, group: string | null, value: V, minute: number): void {
-    const old = this.map.get(key);
+  /**
+   * `setInGroup` with the full key built by the caller (`group + groupSep + name`). `absent`: the
+   * caller knows the key is not in the table (its group was just deleted), which saves a lookup.
+   */
+  setGroupKey(group: string, key: string, value: V, minute: number, absent: boolean): void {
+    this.insert(key, group, value, minute, absent);
+  }
+
+  private insert(key: string, group: string | null, value: V, minute: number, absent = false): void {
+    const old = absent ? undefined : this.map.get(key);
     if (old !== undefined) {
       // A replace keeps its index entry; it becomes the most recently seen key.
       old.value = value;

@@ -281,8 +281,8 @@ export class DetectionState {
       o += 2 + (o + 2 <= baselinesAt ? b.readUInt16LE(o) : 0);
     if (o + 4 > baselinesAt || o + 4 + b.readUInt32LE(o) !== baselinesAt)
       throw new Error(`binary state for ${identity} is truncated`);
-    this.hosts.deleteGroup(identity);
-    this.domains.deleteGroup(identity);
+    const hostsAbsent = this.hosts.deleteGroup(identity) === 0;
+    const domainsAbsent = this.domains.deleteGroup(identity) === 0;
     let shared: Float64Array;
     let at: number;
     if (owned && (b.byteOffset + baselinesAt) % 8 === 0) {
@@ -304,19 +304,28 @@ export class DetectionState {
       if (count > 0) b.copy(this.slab, at, baselinesAt, b.length);
       this.slabUsed = at + need;
     }
+    // Table keys (identity + KEY_SEP + name) are decoded in one piece from a scratch buffer holding
+    // the identity, the separator and the name: no name string, no concatenation to flatten. Only
+    // for an ASCII identity, whose UTF-8 bytes decode back to exactly the same string.
+    let prefix = -1;
+    if (identity.length <= 256) {
+      prefix = keyScratch.write(identity, 0, 'utf8');
+      if (prefix !== identity.length) prefix = -1;
+      else keyScratch[prefix++] = 1; // KEY_SEP
+    }
     o = 9;
     for (let k = 0; k < count; k++) {
       const length = b.readUInt16LE(o);
-      const name = b.toString('utf8', o + 2, o + 2 + length);
-      o += 2 + length;
       const baseline = new Baseline(shared, at);
       at += BASELINE_BYTES;
-      (k < hostCount ? this.hosts : this.domains).setInGroup(
-        identity,
-        name,
-        baseline,
-        Math.floor(baseline.lastSeen / 60_000),
-      );
+      const table = k < hostCount ? this.hosts : this.domains;
+      const minute = Math.floor(baseline.lastSeen / 60_000);
+      if (prefix >= 0 && prefix + length <= keyScratch.length) {
+        for (let i = 0; i < length; i++) keyScratch[prefix + i] = b[o + 2 + i] as number;
+        const key = keyScratch.toString('utf8', 0, prefix + length);
+        table.setGroupKey(identity, key, baseline, minute, k < hostCount ? hostsAbsent : domainsAbsent);
+      } else table.setInGroup(identity, b.toString('utf8', o + 2, o + 2 + length), baseline, minute);
+      o += 2 + length;
     }
     this.importParts(identity, b, o + 4, baselinesAt);
   }
@@ -414,6 +423,8 @@ const PART_BYTES = 1;
 const RESTORE_SLAB_BYTES = 256 * 1024;
 
 const EMPTY_SLAB = new Uint8Array(0);
+/** See importV3: an identity of up to 256 characters, the separator and a name. */
+const keyScratch = Buffer.alloc(256 + 1 + 4096);
 
 function newBaseline(): Baseline {
   return new Baseline();

@@ -236,6 +236,20 @@ describe('DetectionState import as a changelog restore does it', () => {
     expect(restored.hosts.size).toBe(600);
   });
 
+  it('finds restored baselines by their keys whatever the identity and host are written in', () => {
+    const bytes = stateWithTraffic().exportKeyBytes('app-a/app-a');
+    const restored = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    for (const id of ['ns/ascii', 'ns/wörk', `ns/${'x'.repeat(300)}`]) {
+      restored.importKeyBytes(id, bytes);
+      for (const host of ['www.ibm.com', 'ünïcode.example.org'])
+        expect(restored.hosts.get(`${id}\u0001${host}`), `${id} ${host}`).toBeDefined();
+      expect(hostsOf(restored, id).sort()).toEqual(['www.ibm.com', 'ünïcode.example.org']);
+      restored.importKeyBytes(id, bytes);
+      expect(restored.hosts.groupSize(id)).toBe(2);
+    }
+    expect(restored.hosts.size).toBe(6);
+  });
+
   it('uses owned, aligned baselines in place and copies the others', () => {
     const bytes = stateWithTraffic().exportKeyBytes('app-a/app-a');
     // The value placed so that it ends at a multiple of 8, as the changelog reader worker packs it.
