@@ -6,8 +6,9 @@
  * while a backlog drains one stream can run minutes of event time ahead of another. The watermark
  * is therefore held at the slowest stream that is still delivering (its newest event time minus the
  * allowed lateness), the way Kafka Streams picks the lowest timestamp across a task's partitions;
- * a stream that delivered nothing for `STREAM_IDLE_MS` (wall time, as Kafka Streams'
- * max.task.idle.ms) no longer holds it. Which streams feed a partition is only known once they
+ * a stream that delivered nothing for `PARTITION_STREAM_IDLE_MS` (wall time, as Kafka Streams'
+ * max.task.idle.ms) no longer holds it. Short, because a sparse stream (a node with few pods of this
+ * partition's namespaces) holds every alert of the partition for that long after each delivery. Which streams feed a partition is only known once they
  * deliver: a stream whose first events come after others advanced the watermark is late (its legs
  * still pair within gateway-silence's partition tolerance, `PARTITION_MATCH_TOLERANCE_MS`). The
  * watermark moves only at batch ends, so when input stops, events newer than the slowest stream
@@ -23,7 +24,6 @@ import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import type { PartitionAnalyzer } from './partition-task.js';
-import { STREAM_IDLE_MS } from './rekey.js';
 
 export class DetectionAnalyzer implements PartitionAnalyzer {
   readonly engine: DetectionEngine;
@@ -88,9 +88,9 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     }
     let slowest = Number.POSITIVE_INFINITY;
     for (const [stream, s] of this.streams) {
-      if (this.clock - s.seenAt > STREAM_IDLE_MS) {
+      if (this.clock - s.seenAt > PARTITION_STREAM_IDLE_MS) {
         // Long gone (revoked input partition, node drained): forget it.
-        if (this.clock - s.seenAt > 100 * STREAM_IDLE_MS) {
+        if (this.clock - s.seenAt > 100 * PARTITION_STREAM_IDLE_MS) {
           this.streams.delete(stream);
           if (this.lastState === s) this.lastState = null;
         }
@@ -155,6 +155,9 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
       this.engine.state.startTime = t;
   }
 }
+
+/** A stream that delivered nothing for this long (wall time) no longer holds the watermark back. */
+export const PARTITION_STREAM_IDLE_MS = 2000;
 
 interface InputStream {
   /** Newest event time it delivered. */
