@@ -13,8 +13,8 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AlertStage, alertStageOptions } from '../src/alerts/stage.js';
 import type { Alert } from '../src/alerts/types.js';
 import { replayCommand } from '../src/cli/replay.js';
