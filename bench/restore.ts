@@ -6,7 +6,8 @@
  * reading alone, and end to end (read and import into fresh detection engines, one per partition, as
  * `egress-sentinel run` does on assignment; till every partition is ready), and prints keys/s.
  * `npm run bench:restore -- [--keys 100000] [--baselines 2] [--partitions 4] [--json]`
- * (`--topic T --keep` reuse and keep a topic, `--no-read` skips reading alone: e.g. to profile a restore).
+ * (`--topic T --keep` reuse and keep a topic, `--no-read` skips reading alone: e.g. to profile a restore;
+ * `--in-thread` reads in the importing thread instead of a worker).
  * Needs Kafka on KAFKA_BROKERS (default 127.0.0.1:9092).
  */
 import { loadavg } from 'node:os';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     topic: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'no-read': { type: 'boolean', default: false },
+    'in-thread': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -65,11 +67,13 @@ const value = template.exportIdentities(['ns/w']).get('ns/w');
 if (value == null) throw new Error('the template identity exported no state');
 const valueBytes = value.length;
 
-const kafka = new Kafka({
+const kafkaConfig = {
   clientId: 'bench-restore',
   brokers: (process.env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS).split(','),
-  logLevel: logLevel.NOTHING,
-});
+};
+const kafka = new Kafka({ ...kafkaConfig, logLevel: logLevel.NOTHING });
+// As `egress-sentinel run` restores: the changelog read in a worker thread (`--in-thread`: not).
+const reader = values['in-thread'] ? kafka : kafkaConfig;
 const topic = values.topic ?? `bench-changelog-${Date.now().toString(36)}`;
 const admin = kafka.admin();
 await admin.connect();
@@ -109,7 +113,7 @@ let records = 0;
 let readMs = Number.NaN;
 if (!values['no-read']) {
   const t1 = process.hrtime.bigint();
-  const readStats = await restorePartitions(kafka, topic, all, 'bench', () => ({
+  const readStats = await restorePartitions(reader, topic, all, 'bench', () => ({
     put: () => {
       read++;
     },
@@ -124,7 +128,7 @@ if (!values['no-read']) {
 const cpu0 = process.cpuUsage();
 const t2 = process.hrtime.bigint();
 const tasks = all.map((p) => new PartitionTask(p, new DetectionAnalyzer(detection, policies), null));
-const e2eStats = await restorePartitions(kafka, topic, all, 'bench', (p) => tasks[p] as PartitionTask);
+const e2eStats = await restorePartitions(reader, topic, all, 'bench', (p) => tasks[p] as PartitionTask);
 records = e2eStats.reduce((n, r) => n + r.records, 0);
 const e2eMs = Number(process.hrtime.bigint() - t2) / 1e6;
 const cpu = process.cpuUsage(cpu0);

@@ -121,6 +121,7 @@ export class MeshScope {
   hostInfo(host: string): HostInfo {
     let info = this.hostCache.get(host);
     if (info === undefined) {
+      host = detachString(host);
       const ip = isIpLiteral(host);
       const mesh = ip ? this.isMeshIp(host) : this.isMeshHost(host);
       info = {
@@ -143,6 +144,16 @@ export class MeshScope {
     this.domainCache.set(host, d);
     return d;
   }
+}
+
+/**
+ * A copy of `s` that does not keep the string it was sliced from alive. Parsers hand out slices of the
+ * raw line (V8 sliced strings point at their parent), so a cache keyed by a slice would pin a whole
+ * ~1 KB log line per entry. Used only on cache misses.
+ */
+export function detachString(s: string): string {
+  // Concatenating forces a flat copy; the slice of that copy points at the copy, not at the line.
+  return ` ${s}`.slice(1);
 }
 
 /** Index of the ':' before the port in `ip:port` / `[v6]:port` / `host:port`, or -1. */

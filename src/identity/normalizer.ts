@@ -27,6 +27,7 @@ import type { MeshConfig } from './config.js';
 import {
   addrHost,
   addrPort,
+  detachString,
   type HostInfo,
   hostBefore,
   isIpLiteral,
@@ -381,6 +382,7 @@ export class Normalizer {
     if (recent !== undefined && recent.name === cluster) return recent;
     let c = this.clusters.get(cluster);
     if (c === undefined) {
+      cluster = detachString(cluster);
       let host: string | null = null;
       let port = 0;
       if (cluster.startsWith('outbound|')) {
@@ -415,13 +417,13 @@ export class Normalizer {
     if (byWl === undefined) {
       if (this.keys.size >= 10000) this.keys.clear();
       byWl = new Map();
-      this.keys.set(ns, byWl);
+      this.keys.set(detachString(ns), byWl);
     }
     let key = byWl.get(wl);
     if (key === undefined) {
       if (byWl.size >= 100000) byWl.clear();
-      key = `${ns}/${wl}`;
-      byWl.set(wl, key);
+      key = detachString(`${ns}/${wl}`);
+      byWl.set(detachString(wl), key);
     }
     this.lastNs = ns;
     this.lastWl = wl;

@@ -74,14 +74,28 @@ export class BatchProcessor implements DecodeSink {
     this.onEvent = options.onEvent;
   }
 
-  /** Decodes, normalises and observes every line, then advances event time once for the batch. */
-  processLines(lines: readonly string[], source: string, position: (i: number) => string): void {
+  /**
+   * Decodes, normalises and observes every line, then advances event time once for the batch
+   * (unless `advance` is false: the caller then calls `advance()` itself, e.g. once per several
+   * smaller batches, so fewer lines are held in memory at a time with the same alerts).
+   */
+  processLines(
+    lines: readonly string[],
+    source: string,
+    position: (i: number) => string,
+    advance = true,
+  ): void {
     this.origin.source = source;
     for (let i = 0; i < lines.length; i++) {
       this.counters.lines++;
       this.origin.position = position(i);
       this.decoder.decode(lines[i] as string, this);
     }
+    if (advance) this.advance();
+  }
+
+  /** Advances event time: releases what the watermark passed to the detectors and the alert stage. */
+  advance(): void {
     this.engine.advance();
     this.alerts.advance(this.engine.watermark, this.pendingAlerts);
   }

@@ -6,10 +6,15 @@
  * learning clock, the watermark and the input position the state corresponds to.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import {
   AssignerProtocol,
-  type Kafka,
+  Kafka,
+  type KafkaConfig,
   type KafkaMessage,
+  logLevel,
   type Message,
   type PartitionAssigner,
   type Producer,
@@ -25,7 +30,8 @@ export const META_KEY = '\u0000meta';
  * versions yet, so both arrive). Throws on a value it cannot read; the restore then fails.
  */
 export interface ChangelogImporter {
-  put(key: string, value: Buffer): void;
+  /** `owned`: the bytes are never written again, so the importer may keep them instead of a copy. */
+  put(key: string, value: Buffer, owned: boolean): void;
   delete(key: string): void;
   /** A META_KEY record; the last one read is the partition's position. */
   meta(text: string): void;
@@ -105,40 +111,26 @@ function fixedAssigner(topic: string, partitions: readonly number[]): PartitionA
 }
 
 /** Fetched records waiting to be imported before the next fetch is held back. */
-const IMPORT_BACKLOG_BYTES = 64 * 1024 * 1024;
+export const IMPORT_BACKLOG_BYTES = 64 * 1024 * 1024;
 /** Records imported between yields to the event loop (so the next fetch's bytes are read meanwhile). */
 const IMPORT_SLICE = 512;
 
-interface PendingBatch {
-  partition: number;
-  importer: ChangelogImporter;
-  messages: KafkaMessage[];
-  /** Messages before this index are imported. */
-  next: number;
-  /** High watermark at the start of the restore: records at or after it are not restored. */
-  end: bigint;
-  bytes: number;
-  /** The partition's last batch: it is restored once this one is imported. */
-  last: boolean;
-}
-
 /**
- * Reads `partitions` of the changelog from the beginning to their current high watermark and
- * imports every record into `importerFor(partition)` as it arrives, resolving when all are imported.
- * Import overlaps the reading: each fetched batch is handed over and the next fetch goes out while
- * it is imported (the way Kafka Streams restores), in slices so the response is read meanwhile.
- * kafkajs has no manual partition assignment, so a throw-away consumer group with an assigner that
- * hands its one member exactly these partitions does the reading (it never commits; the broker
- * forgets it).
+ * Reads `partitions` of the changelog from the beginning to their high watermark at the start and
+ * hands each fetched batch to `onBatch` (records at or after `end` are not part of the restore;
+ * `last` marks a partition's last batch); resolves once every partition's last batch was handed
+ * over. kafkajs has no manual partition assignment, so a throw-away consumer group with an
+ * assigner that hands its one member exactly these partitions does the reading (it never commits;
+ * the broker forgets it). The next fetch goes out when `onBatch` resolves.
  */
-export async function restorePartitions(
+export async function readChangelog(
   kafka: Kafka,
   topic: string,
   partitions: readonly number[],
   groupPrefix: string,
-  importerFor: (partition: number) => ChangelogImporter,
-): Promise<RestoreStats[]> {
-  if (partitions.length === 0) return [];
+  onBatch: (partition: number, messages: KafkaMessage[], end: bigint, last: boolean) => Promise<void>,
+): Promise<void> {
+  if (partitions.length === 0) return;
   const admin = kafka.admin();
   await admin.connect();
   let offsets: { partition: number; high: string; low: string }[];
@@ -147,27 +139,21 @@ export async function restorePartitions(
   } finally {
     await admin.disconnect();
   }
-  const stats = new Map<number, RestoreStats>();
-  const importers = new Map<number, ChangelogImporter>();
   const remaining = new Set<number>();
   for (const p of partitions) {
     const o = offsets.find((x) => x.partition === p);
     if (o === undefined)
       throw new SentinelError('ESN_STATE', `Changelog ${topic} has no partition ${p}.`, { where: topic });
-    stats.set(p, { partition: p, records: 0, tombstones: 0 });
-    importers.set(p, importerFor(p));
     if (BigInt(o.high) > BigInt(o.low)) remaining.add(p);
   }
-  if (remaining.size === 0) return [...stats.values()];
+  if (remaining.size === 0) return;
   const high = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
-  /** Partitions whose last record was read but maybe not imported yet. */
-  const unimported = new Set(remaining);
-
   const consumer = kafka.consumer({
     groupId: `${groupPrefix}-restore-${randomUUID()}`,
     partitionAssigners: [fixedAssigner(topic, [...remaining])],
-    maxBytes: 32 * 1024 * 1024,
-    maxBytesPerPartition: 8 * 1024 * 1024,
+    // Small fetches: the first batch arrives sooner and reading and importing overlap more finely.
+    maxBytes: 4 * 1024 * 1024,
+    maxBytesPerPartition: 1024 * 1024,
     maxWaitTimeInMs: 50,
     sessionTimeout: 30_000,
   });
@@ -175,71 +161,11 @@ export async function restorePartitions(
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const queue: PendingBatch[] = [];
-      let queuedBytes = 0;
-      let pumping = false;
-      /** Wakes an eachBatch waiting for the import backlog to shrink. */
-      let drained: (() => void) | null = null;
       let failed = false;
-      const fail = (err: unknown): void => {
+      consumer.on(consumer.events.CRASH, (e) => {
         failed = true;
-        drained?.();
-        drained = null;
-        reject(err);
-      };
-      consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
-
-      /** Imports up to IMPORT_SLICE records, then yields; stops when the queue is empty. */
-      const pump = (): void => {
-        if (failed) return;
-        let budget = IMPORT_SLICE;
-        try {
-          while (budget > 0 && queue.length > 0) {
-            const b = queue[0] as PendingBatch;
-            const r = stats.get(b.partition) as RestoreStats;
-            const stop = Math.min(b.messages.length, b.next + budget);
-            for (let i = b.next; i < stop; i++) {
-              const m = b.messages[i] as KafkaMessage;
-              if (BigInt(m.offset) >= b.end) break;
-              r.records++;
-              const key = m.key?.toString() ?? '';
-              try {
-                if (key === META_KEY) b.importer.meta(m.value?.toString() ?? '');
-                else if (m.value === null) {
-                  r.tombstones++;
-                  b.importer.delete(key);
-                } else b.importer.put(key, m.value);
-              } catch (err) {
-                throw new ChangelogImportError(
-                  'ESN_STATE',
-                  `Cannot restore ${topic}/${b.partition}/${m.offset} (key ${JSON.stringify(key)}): ${(err as Error).message}`,
-                  { where: `${topic}/${b.partition}/${m.offset}`, cause: err },
-                );
-              }
-            }
-            budget -= stop - b.next;
-            b.next = stop;
-            if (b.next < b.messages.length) continue;
-            queue.shift();
-            queuedBytes -= b.bytes;
-            if (b.last) {
-              unimported.delete(b.partition);
-              if (unimported.size === 0) resolve();
-            }
-          }
-        } catch (err) {
-          fail(err);
-          return;
-        }
-        if (queuedBytes <= IMPORT_BACKLOG_BYTES && drained !== null) {
-          const wake = drained;
-          drained = null;
-          wake();
-        }
-        if (queue.length > 0) setImmediate(pump);
-        else pumping = false;
-      };
-
+        reject(e.payload.error);
+      });
       consumer
         .run({
           // Never commits (the group is thrown away); batches auto-resolve so the position advances.
@@ -253,33 +179,350 @@ export async function restorePartitions(
               remaining.delete(batch.partition);
               consumer.pause([{ topic, partitions: [batch.partition] }]);
             }
-            let bytes = 0;
-            for (const m of batch.messages) bytes += (m.value?.length ?? 0) + 64;
-            queue.push({
-              partition: batch.partition,
-              importer: importers.get(batch.partition) as ChangelogImporter,
-              messages: batch.messages,
-              next: 0,
-              end,
-              bytes,
-              last,
-            });
-            queuedBytes += bytes;
-            if (!pumping) {
-              pumping = true;
-              setImmediate(pump);
+            try {
+              await onBatch(batch.partition, batch.messages, end, last);
+            } catch (err) {
+              failed = true;
+              reject(err);
+              return;
             }
-            // Hand the batch over and let the next fetch go out, unless too much is still waiting.
-            if (queuedBytes > IMPORT_BACKLOG_BYTES)
-              await new Promise<void>((wake) => {
-                drained = wake;
-              });
+            if (last && remaining.size === 0) resolve();
           },
         })
-        .catch(fail);
+        .catch(reject);
     });
   } finally {
     await consumer.disconnect();
   }
+}
+
+/**
+ * Records of one partition for the importer, in offset order: kafkajs messages (read in this
+ * thread) or records packed by the reader worker (see packRecords).
+ */
+interface PendingChunk {
+  partition: number;
+  messages: KafkaMessage[] | null;
+  /** High watermark at the start: kafkajs messages at or after it are not restored. */
+  end: bigint;
+  packed: Buffer | null;
+  /** Packed records: byte position of the next one. Messages: index of the next one. */
+  next: number;
+  bytes: number;
+  /** The partition's last chunk: it is restored once this one is imported. */
+  last: boolean;
+}
+
+const KIND_PUT = 0;
+const KIND_TOMBSTONE = 1;
+const KIND_META = 2;
+/** kind, key length, value position (from the record's start), value length: u32 each. */
+const PACKED_HEADER = 16;
+
+/**
+ * A batch's records in one buffer to transfer from the reader worker: per record (starting at a
+ * multiple of 8) a PACKED_HEADER, the key (UTF-8), padding, and the value placed so that it ends at
+ * a multiple of 8. State values keep their baselines at their end (format 3), so those are aligned
+ * for a Float64Array and the importer uses them in place, without a copy.
+ */
+export function packRecords(
+  messages: readonly KafkaMessage[],
+  end: bigint,
+): { buffer: Buffer; count: number } {
+  let size = 0;
+  let count = 0;
+  for (const m of messages) {
+    if (BigInt(m.offset) >= end) break;
+    const keyLength = m.key?.length ?? 0;
+    const valueLength = m.value?.length ?? 0;
+    size += PACKED_HEADER + keyLength + valueLength;
+    size += (8 - (size % 8)) % 8;
+    count++;
+  }
+  const buffer = Buffer.from(new ArrayBuffer(size));
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const m = messages[i] as KafkaMessage;
+    const key = m.key ?? EMPTY;
+    const value = m.value;
+    const valueLength = value?.length ?? 0;
+    const isMeta = key.length === META_KEY_BYTES.length && key.equals(META_KEY_BYTES);
+    const kind = isMeta ? KIND_META : value === null ? KIND_TOMBSTONE : KIND_PUT;
+    let valueAt = PACKED_HEADER + key.length;
+    valueAt += (8 - ((at + valueAt + valueLength) % 8)) % 8;
+    buffer.writeUInt32LE(kind, at);
+    buffer.writeUInt32LE(key.length, at + 4);
+    buffer.writeUInt32LE(valueAt, at + 8);
+    buffer.writeUInt32LE(valueLength, at + 12);
+    key.copy(buffer, at + PACKED_HEADER);
+    if (value !== null) value.copy(buffer, at + valueAt);
+    at += valueAt + valueLength;
+  }
+  return { buffer, count };
+}
+
+const EMPTY = Buffer.alloc(0);
+const META_KEY_BYTES = Buffer.from(META_KEY, 'utf8');
+
+/**
+ * Imports chunks in arrival order, IMPORT_SLICE records at a time between yields to the event loop,
+ * so the reader's next fetch is read meanwhile.
+ */
+class ImportQueue {
+  private readonly queue: PendingChunk[] = [];
+  private queuedBytes = 0;
+  private pumping = false;
+  private unimported: Set<number>;
+  private space: (() => void) | null = null;
+  private failure: unknown = null;
+  readonly done: Promise<void>;
+  private resolveDone: () => void = () => {};
+  private rejectDone: (err: unknown) => void = () => {};
+
+  constructor(
+    private readonly topic: string,
+    private readonly importers: ReadonlyMap<number, ChangelogImporter>,
+    private readonly stats: ReadonlyMap<number, RestoreStats>,
+    partitions: Iterable<number>,
+    /** Told how many bytes of chunks were imported (the worker's backpressure). */
+    private readonly onImported: (bytes: number) => void = () => {},
+  ) {
+    this.unimported = new Set(partitions);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => {});
+    if (this.unimported.size === 0) this.resolveDone();
+  }
+
+  push(chunk: PendingChunk): void {
+    if (this.failure !== null) return;
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.bytes;
+    if (!this.pumping) {
+      this.pumping = true;
+      setImmediate(this.pump);
+    }
+  }
+
+  /** Resolves once the queue holds at most IMPORT_BACKLOG_BYTES (at once when it does). */
+  async room(): Promise<void> {
+    while (this.failure === null && this.queuedBytes > IMPORT_BACKLOG_BYTES)
+      await new Promise<void>((wake) => {
+        this.space = wake;
+      });
+  }
+
+  fail(err: unknown): void {
+    if (this.failure !== null) return;
+    this.failure = err;
+    this.space?.();
+    this.space = null;
+    this.rejectDone(err);
+  }
+
+  private readonly pump = (): void => {
+    if (this.failure !== null) return;
+    let budget = IMPORT_SLICE;
+    try {
+      while (budget > 0 && this.queue.length > 0) {
+        const c = this.queue[0] as PendingChunk;
+        budget -= c.packed !== null ? this.importPacked(c, budget) : this.importMessages(c, budget);
+        if (!this.finished(c)) continue;
+        this.queue.shift();
+        this.queuedBytes -= c.bytes;
+        this.onImported(c.bytes);
+        if (c.last) {
+          this.unimported.delete(c.partition);
+          if (this.unimported.size === 0) this.resolveDone();
+        }
+      }
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.queuedBytes <= IMPORT_BACKLOG_BYTES && this.space !== null) {
+      const wake = this.space;
+      this.space = null;
+      wake();
+    }
+    if (this.queue.length > 0) setImmediate(this.pump);
+    else this.pumping = false;
+  };
+
+  private finished(c: PendingChunk): boolean {
+    return c.packed !== null ? c.next >= c.packed.length : c.next >= (c.messages as KafkaMessage[]).length;
+  }
+
+  private importMessages(c: PendingChunk, budget: number): number {
+    const messages = c.messages as KafkaMessage[];
+    const importer = this.importers.get(c.partition) as ChangelogImporter;
+    const r = this.stats.get(c.partition) as RestoreStats;
+    const stop = Math.min(messages.length, c.next + budget);
+    let i = c.next;
+    for (; i < stop; i++) {
+      const m = messages[i] as KafkaMessage;
+      if (BigInt(m.offset) >= c.end) {
+        i = messages.length;
+        break;
+      }
+      const key = m.key?.toString() ?? '';
+      const kind = key === META_KEY ? KIND_META : m.value === null ? KIND_TOMBSTONE : KIND_PUT;
+      this.importOne(importer, r, c.partition, m.offset, kind, key, m.value, false);
+    }
+    const done = Math.min(i, stop) - c.next;
+    c.next = i;
+    return done;
+  }
+
+  private importPacked(c: PendingChunk, budget: number): number {
+    const b = c.packed as Buffer;
+    const importer = this.importers.get(c.partition) as ChangelogImporter;
+    const r = this.stats.get(c.partition) as RestoreStats;
+    let n = 0;
+    let at = c.next;
+    while (n < budget && at < b.length) {
+      const kind = b.readUInt32LE(at);
+      const keyLength = b.readUInt32LE(at + 4);
+      const valueAt = at + b.readUInt32LE(at + 8);
+      const valueEnd = valueAt + b.readUInt32LE(at + 12);
+      const key = b.toString('utf8', at + PACKED_HEADER, at + PACKED_HEADER + keyLength);
+      this.importOne(importer, r, c.partition, null, kind, key, b.subarray(valueAt, valueEnd), true);
+      at = valueEnd;
+      n++;
+    }
+    c.next = at;
+    return n;
+  }
+
+  private importOne(
+    importer: ChangelogImporter,
+    r: RestoreStats,
+    partition: number,
+    /** null for packed records (the worker does not send offsets): the record's position is named. */
+    offset: string | null,
+    kind: number,
+    key: string,
+    value: Buffer | null,
+    owned: boolean,
+  ): void {
+    r.records++;
+    try {
+      if (kind === KIND_META) importer.meta(value?.toString() ?? '');
+      else if (kind === KIND_TOMBSTONE) {
+        r.tombstones++;
+        importer.delete(key);
+      } else importer.put(key, value as Buffer, owned);
+    } catch (err) {
+      const at = offset ?? `record ${r.records - 1}`;
+      throw new ChangelogImportError(
+        'ESN_STATE',
+        `Cannot restore ${this.topic}/${partition}/${at} (key ${JSON.stringify(key)}): ${(err as Error).message}`,
+        { where: `${this.topic}/${partition}/${at}`, cause: err },
+      );
+    }
+  }
+}
+
+/** The reader worker's module (next to this one once built; absent when running from sources). */
+const WORKER_URL = new URL('./changelog-worker.js', import.meta.url);
+const WORKER_AVAILABLE = existsSync(fileURLToPath(WORKER_URL));
+
+/** What the reader worker posts. */
+export type ReaderMessage =
+  | { type: 'chunk'; partition: number; last: boolean; buffer: ArrayBuffer }
+  | { type: 'done' }
+  | { type: 'error'; message: string; retriable: boolean };
+
+/**
+ * Reads `partitions` of the changelog from the beginning to their current high watermark and
+ * imports every record into `importerFor(partition)` as it arrives, in offset order; resolves when
+ * all are imported. Import overlaps the reading, the way Kafka Streams restores: with a
+ * KafkaConfig, a worker thread fetches and decodes (kafkajs) on the other core and transfers each
+ * batch packed into one buffer, so this thread only imports; with a Kafka client (or from sources,
+ * where the worker module is not built), each fetched batch is handed over and the next fetch goes
+ * out while it is imported.
+ */
+export async function restorePartitions(
+  source: Kafka | KafkaConfig,
+  topic: string,
+  partitions: readonly number[],
+  groupPrefix: string,
+  importerFor: (partition: number) => ChangelogImporter,
+): Promise<RestoreStats[]> {
+  const stats = new Map<number, RestoreStats>();
+  const importers = new Map<number, ChangelogImporter>();
+  for (const p of partitions) {
+    stats.set(p, { partition: p, records: 0, tombstones: 0 });
+    importers.set(p, importerFor(p));
+  }
+  if (partitions.length === 0) return [];
+  if (source instanceof Kafka || !WORKER_AVAILABLE) {
+    const kafka = source instanceof Kafka ? source : new Kafka({ ...source, logLevel: logLevel.WARN });
+    const seen = new Set<number>();
+    const queue = new ImportQueue(topic, importers, stats, partitions);
+    try {
+      await readChangelog(kafka, topic, partitions, groupPrefix, async (partition, messages, end, last) => {
+        let bytes = 0;
+        for (const m of messages) bytes += (m.value?.length ?? 0) + 64;
+        seen.add(partition);
+        queue.push({ partition, messages, end, packed: null, next: 0, bytes, last });
+        // Hand the batch over and let the next fetch go out, unless too much is still waiting.
+        await queue.room();
+      });
+    } catch (err) {
+      queue.fail(err);
+      throw err;
+    }
+    // Partitions with nothing to restore were never handed over.
+    for (const p of partitions) if (!seen.has(p)) queue.push(emptyLast(p));
+    await queue.done;
+    return [...stats.values()];
+  }
+  const worker = new Worker(WORKER_URL, {
+    workerData: { config: source, topic, partitions: [...partitions], groupPrefix },
+  });
+  const seen = new Set<number>();
+  const queue = new ImportQueue(topic, importers, stats, partitions, (bytes) =>
+    worker.postMessage({ consumed: bytes }),
+  );
+  worker.on('message', (m: ReaderMessage) => {
+    if (m.type === 'chunk') {
+      seen.add(m.partition);
+      const packed = Buffer.from(m.buffer);
+      queue.push({
+        partition: m.partition,
+        messages: null,
+        end: 0n,
+        packed,
+        next: 0,
+        bytes: packed.length,
+        last: m.last,
+      });
+    } else if (m.type === 'done') {
+      for (const p of partitions) if (!seen.has(p)) queue.push(emptyLast(p));
+    } else {
+      const err = new SentinelError('ESN_STATE', `Reading changelog ${topic}: ${m.message}`, {
+        where: topic,
+      });
+      if (!m.retriable) Object.defineProperty(err, 'retriable', { value: false });
+      queue.fail(err);
+    }
+  });
+  worker.on('error', (err) => queue.fail(err));
+  worker.on('exit', (code) => {
+    if (code !== 0)
+      queue.fail(new SentinelError('ESN_STATE', `The changelog reader exited with code ${code}.`));
+  });
+  try {
+    await queue.done;
+  } finally {
+    await worker.terminate();
+  }
   return [...stats.values()];
+}
+
+function emptyLast(partition: number): PendingChunk {
+  return { partition, messages: [], end: 0n, packed: null, next: 0, bytes: 0, last: true };
 }

@@ -131,8 +131,8 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     return out;
   }
 
-  importIdentity(id: string, state: Uint8Array): void {
-    this.engine.state.importKeyBytes(id, state);
+  importIdentity(id: string, state: Uint8Array, owned = false): void {
+    this.engine.state.importKeyBytes(id, state, owned);
   }
 
   deleteIdentity(id: string): void {

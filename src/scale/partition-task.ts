@@ -25,8 +25,11 @@ export interface PartitionAnalyzer {
   stateSize(): number;
   /** The state of each identity, or null when it has none any more (a tombstone). */
   exportIdentities(ids: Iterable<string>): Map<string, Buffer | null>;
-  /** Replaces whatever the identity had with `state` (what exportIdentities wrote). */
-  importIdentity(id: string, state: Uint8Array): void;
+  /**
+   * Replaces whatever the identity had with `state` (what exportIdentities wrote); `owned`: the
+   * bytes are never written again and may be kept instead of copied.
+   */
+  importIdentity(id: string, state: Uint8Array, owned?: boolean): void;
   /** Forgets the identity (a tombstone). */
   deleteIdentity(id: string): void;
   /** Identities with state (for the restore log). */
@@ -87,8 +90,8 @@ export class PartitionTask implements ChangelogImporter {
   }
 
   // ChangelogImporter: records of the partition's changelog in offset order (the latest wins).
-  put(id: string, state: Buffer): void {
-    this.analyzer.importIdentity(id, state);
+  put(id: string, state: Buffer, owned = false): void {
+    this.analyzer.importIdentity(id, state, owned);
   }
 
   delete(id: string): void {

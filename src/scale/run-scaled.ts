@@ -110,10 +110,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     partitions: o.scale.partitions,
     replicationFactor: o.scale.replicationFactor,
   };
-  const kafka = new Kafka({
-    ...resolveKafkaConfig(o.input.connection, process.env),
-    logLevel: logLevel.WARN,
-  });
+  const kafkaConfig = resolveKafkaConfig(o.input.connection, process.env);
+  const kafka = new Kafka({ ...kafkaConfig, logLevel: logLevel.WARN });
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -157,8 +155,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
           parts.set(p, { task, flows, lastCheckpoint: 0, lock: Promise.resolve() });
         }
         try {
+          // The config, not the client: the changelog is read in a worker thread.
           const stats = await restorePartitions(
-            kafka,
+            kafkaConfig,
             topics.changelog,
             partitions,
             detectGroup,

@@ -65,18 +65,10 @@ export async function* readLineBatches(
         rest = [];
         start = nl + 1;
       }
-      // Decoded in spans of about DECODE_SPAN bytes ending at a newline: a string that size is
-      // allocated in the young generation, where a 1 MiB one would go to large-object space and
-      // bring on a full GC every few dozen chunks.
-      while (start <= lastNl) {
-        let end = lastNl;
-        if (end - start > DECODE_SPAN) {
-          end = chunk.lastIndexOf(10, start + DECODE_SPAN);
-          if (end < start) end = chunk.indexOf(10, start + DECODE_SPAN);
-        }
-        splitLines(decode(chunk, start, end), lines);
-        start = end + 1;
-      }
+      // Each line its own string, not a slice of a decoded chunk: what detection keeps of a line
+      // (a host, a principal sliced from it) then holds that line alive, not a whole chunk; and a
+      // string per chunk would be a large object, which brings on full GCs.
+      if (start <= lastNl) splitLines(chunk, start, lastNl, isAscii(chunk.subarray(start, lastNl)), lines);
       // A copy: the chunk's memory may be reused for the next read.
       if (lastNl + 1 < chunk.length) rest.push(Buffer.from(chunk.subarray(lastNl + 1)));
       while (lines.length >= batchSize) {
@@ -94,25 +86,21 @@ export async function* readLineBatches(
   }
 }
 
-/** Bytes decoded into one string at most (but for a longer line): below V8's large-object size. */
-const DECODE_SPAN = 64 * 1024;
-
 /** `buf[start, end)` as text (`end` -1: to the end); latin1 equals UTF-8 on ASCII and is a plain copy. */
 function decode(buf: Buffer, start: number, end: number): string {
   const span = end < 0 ? (start === 0 ? buf : buf.subarray(start)) : buf.subarray(start, end);
   return isAscii(span) ? span.toString('latin1') : span.toString('utf8');
 }
 
-/** Appends the "\n"-separated lines of `text` (which does not end with one) to `lines`. */
-function splitLines(text: string, lines: string[]): void {
-  let start = 0;
-  let nl = text.indexOf('\n');
-  while (nl >= 0) {
-    lines.push(stripCr(text.slice(start, nl)));
+/** Appends the lines of `buf[start, end]` (`buf[end]` is a "\n"), each decoded alone, to `lines`. */
+function splitLines(buf: Buffer, start: number, end: number, ascii: boolean, lines: string[]): void {
+  const encoding = ascii ? 'latin1' : 'utf8';
+  while (start <= end) {
+    const nl = buf.indexOf(10, start);
+    const stop = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+    lines.push(buf.toString(encoding, start, stop));
     start = nl + 1;
-    nl = text.indexOf('\n', start);
   }
-  lines.push(stripCr(start === 0 ? text : text.slice(start)));
 }
 
 function stripCr(line: string): string {

@@ -2,9 +2,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { replayCommand } from '../../src/cli/replay.js';
 import { SentinelError } from '../../src/errors.js';
+import { parsePipelineConfig } from '../../src/pipeline/config.js';
+import { BatchProcessor } from '../../src/pipeline/processor.js';
+import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'replay-'));
@@ -58,6 +61,35 @@ describe('egress-sentinel replay', () => {
     expect(rules).toContain('blocked-egress');
     expect(first.stderr).toMatch(/Replayed \d+ lines/);
     expect(first.stderr).toMatch(/gateway-bypass: \d+/);
+  });
+
+  it('advances event time once per 4096 lines however the input is read, as a direct 4096-line batch run does', async () => {
+    const all = [...lines, '[2025-03-04T10:00:00.000Z] "GET / HTTP/1.1" not-a-code'];
+    const config = parsePipelineConfig({}, '(defaults)');
+    const direct = new BatchProcessor({
+      detection: config.detection,
+      decoder: { format: config.parse.format },
+      mesh: config.mesh,
+      policies: new PolicySet([]),
+    });
+    for (let i = 0; i < all.length; i += 4096)
+      direct.processLines(all.slice(i, i + 4096), `file:${input}`, (j) => String(i + j + 1));
+    direct.finish();
+    const expected = direct
+      .takeAlerts()
+      .map((a) => `${JSON.stringify(a)}\n`)
+      .join('');
+    expect(expected.length).toBeGreaterThan(0);
+
+    const advance = vi.spyOn(BatchProcessor.prototype, 'advance');
+    try {
+      const out = join(dir, 'direct.jsonl');
+      await quiet(() => replayCommand.run(['--alerts', out, input]));
+      expect(advance).toHaveBeenCalledTimes(Math.ceil(all.length / 4096));
+      expect(readFileSync(out, 'utf8')).toBe(expected);
+    } finally {
+      advance.mockRestore();
+    }
   });
 
   it('saves learned state with --state and loads it on the next run', async () => {

@@ -1,5 +1,13 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { addrHost, addrPort } from '../../src/identity/mesh.js';
+import { addrHost, addrPort, MeshScope } from '../../src/identity/mesh.js';
+
+/** A full garbage collection, without starting vitest with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 describe('address splitting', () => {
   it.each([
@@ -15,5 +23,23 @@ describe('address splitting', () => {
   ])('splits %s into host %s and port %d', (addr, host, port) => {
     expect(addrHost(addr)).toBe(host);
     expect(addrPort(addr)).toBe(port);
+  });
+});
+
+describe('host cache', () => {
+  it('does not keep alive the log lines its cached hosts were sliced from', () => {
+    const scope = new MeshScope({ meshCidrs: [], meshDomains: ['svc.cluster.local'], egressGatewayHosts: [] });
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 20_000; i++) {
+      // A ~2 KB line with the host in the middle, the way parsers hand out slices of the raw line.
+      const line = `${'x'.repeat(1000)} host${i}.example${i % 50}.com ${'y'.repeat(1000)}`;
+      scope.hostInfo(line.slice(1001, line.indexOf(' ', 1001)));
+    }
+    collectGarbage();
+    const retainedMb = (process.memoryUsage().heapUsed - before) / 1e6;
+    expect(scope.hostInfo('host7.example7.com').registeredDomain).toBe('example7.com');
+    // 20,000 pinned lines would be ~44 MB; the cached hosts and their facts take a few MB.
+    expect(retainedMb).toBeLessThan(15);
   });
 });

@@ -130,6 +130,75 @@ describe('changelog restore', () => {
     expect(stats.find((s) => s.partition === 1)).toMatchObject({ records: 4008, tombstones: 0 });
   }, 60_000);
 
+  it('reads in a worker thread when built, handing over the same records in the same order', async () => {
+    // From sources the worker module is not built: this test uses the built module (npm run build).
+    const built = (await import(
+      new URL('../../dist/src/scale/changelog.js', import.meta.url).href
+    )) as typeof import('../../src/scale/changelog.js');
+    const topic = await changelogTopic(2);
+    const producer = kafka.producer();
+    await producer.connect();
+    const writer = new built.ChangelogWriter(producer, topic);
+    const a1 = stateFor('a/a', ['www.ibm.com', 'api.github.com']);
+    const a2 = stateFor('a/a', ['www.ibm.com']);
+    await writer.write(
+      0,
+      new Map([
+        ['a/a', a1],
+        ['b/b', stateFor('b/b', ['www.ibm.com'])],
+      ]),
+      meta(10),
+    );
+    await writer.write(
+      0,
+      new Map<string, Buffer | null>([
+        ['a/a', a2],
+        ['b/b', null],
+      ]),
+      meta(20),
+    );
+    const many = stateFor('x/x', ['api.example.com']);
+    for (let start = 0; start < 2000; start += 500) {
+      const changes = new Map<string, Buffer | null>();
+      for (let i = start; i < start + 500; i++) changes.set(`many/w${i}`, many);
+      await writer.write(1, changes, meta(start));
+    }
+    await producer.disconnect();
+    const calls: string[] = [];
+    const values = new Map<string, Buffer>();
+    let manyPuts = 0;
+    let aligned = 0;
+    const stats = await built.restorePartitions(
+      { clientId: 'test-changelog-worker', brokers: kafkaBrokers() },
+      topic,
+      [0, 1],
+      'test',
+      (p) => ({
+        put: (key, value, owned) => {
+          if (p === 1) {
+            manyPuts++;
+            expect(value.equals(many)).toBe(true);
+            // Baselines (at the value's end) are aligned for use in place.
+            if (owned && (value.byteOffset + value.length) % 8 === 0) aligned++;
+            return;
+          }
+          calls.push(`put ${key}`);
+          values.set(`${key}#${calls.length}`, Buffer.from(value));
+        },
+        delete: (key) => void calls.push(`delete ${key}`),
+        meta: (text) => {
+          if (p === 0) calls.push(`meta ${JSON.parse(text).seenUpTo}`);
+        },
+      }),
+    );
+    expect(calls).toEqual(['put a/a', 'put b/b', 'meta 10', 'put a/a', 'delete b/b', 'meta 20']);
+    expect(values.get('a/a#1')?.equals(a1)).toBe(true);
+    expect(values.get('a/a#4')?.equals(a2)).toBe(true);
+    expect(manyPuts).toBe(2000);
+    expect(aligned).toBe(2000);
+    expect(stats.find((s) => s.partition === 1)).toMatchObject({ records: 2004, tombstones: 0 });
+  }, 60_000);
+
   it('fails naming the record when a value cannot be imported', async () => {
     const topic = await changelogTopic(1);
     const producer = kafka.producer();

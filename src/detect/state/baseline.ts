@@ -67,68 +67,75 @@ export interface BaselineStats {
 }
 
 export class Baseline {
-  readonly head: Float64Array;
   /**
-   * The Uint16 view, made on first use: a typed-array view costs about as much as the rest of a
-   * restored baseline's import, and many restored baselines are evicted before they are used.
+   * A Float64 view of the buffer that holds this baseline, and the index of its head in it. A
+   * restore puts many baselines in one buffer and they share one view: a typed-array view costs
+   * about as much to create and collect as the rest of a restored baseline's import.
    */
+  readonly f: Float64Array;
+  readonly o: number;
+  /** The Uint16 view of the body, made on first use (many restored baselines are never used). */
   private bodyView: Uint16Array | null = null;
 
   /**
-   * A fresh baseline, or one over BASELINE_BYTES of `buffer` at `byteOffset` (a multiple of 8):
-   * a restore puts many baselines in one buffer.
+   * A fresh baseline in its own buffer, or the one at `byteOffset` (a multiple of 8) of the buffer
+   * `shared` views from the start.
    */
-  constructor(buffer?: ArrayBuffer, byteOffset = 0) {
-    const buf = buffer ?? new ArrayBuffer(BASELINE_BYTES);
-    this.head = new Float64Array(buf, byteOffset, HEAD);
-    if (buffer === undefined) {
-      this.head[MINUTE] = -1;
-      this.head[HOUR] = -1;
-      this.head[FIRST_SEEN] = Number.NaN;
-      this.head[THRESHOLD_MINUTE] = -1;
-      this.head[FIRED_MINUTE] = -1;
-      this.head[BEACON_BASE] = Number.NaN;
+  constructor(shared?: Float64Array, byteOffset = 0) {
+    if (shared === undefined) {
+      this.f = new Float64Array(BASELINE_BYTES / 8);
+      this.o = 0;
+      const h = this.f;
+      h[MINUTE] = -1;
+      h[HOUR] = -1;
+      h[FIRST_SEEN] = Number.NaN;
+      h[THRESHOLD_MINUTE] = -1;
+      h[FIRED_MINUTE] = -1;
+      h[BEACON_BASE] = Number.NaN;
+    } else {
+      this.f = shared;
+      this.o = byteOffset / 8;
     }
   }
 
   get body(): Uint16Array {
     if (this.bodyView === null)
-      this.bodyView = new Uint16Array(this.head.buffer, this.head.byteOffset + HEAD * 8, BODY);
+      this.bodyView = new Uint16Array(this.f.buffer, this.f.byteOffset + (this.o + HEAD) * 8, BODY);
     return this.bodyView;
   }
 
   /** This baseline's BASELINE_BYTES (a view, not a copy). */
   get bytes(): Uint8Array {
-    return new Uint8Array(this.head.buffer, this.head.byteOffset, BASELINE_BYTES);
+    return new Uint8Array(this.f.buffer, this.f.byteOffset + this.o * 8, BASELINE_BYTES);
   }
   get firstSeen(): number {
-    return this.head[FIRST_SEEN] as number;
+    return this.f[this.o + FIRST_SEEN] as number;
   }
   get lastSeen(): number {
-    return this.head[LAST_SEEN] as number;
+    return this.f[this.o + LAST_SEEN] as number;
   }
   get minute(): number {
-    return this.head[MINUTE] as number;
+    return this.f[this.o + MINUTE] as number;
   }
   current(metric: number): number {
-    return this.head[CUR + metric] as number;
+    return this.f[this.o + CUR + metric] as number;
   }
   thresholdMinute(): number {
-    return this.head[THRESHOLD_MINUTE] as number;
+    return this.f[this.o + THRESHOLD_MINUTE] as number;
   }
   setThresholds(minute: number, values: readonly number[]): void {
-    this.head[THRESHOLD_MINUTE] = minute;
-    for (let m = 0; m < METRICS; m++) this.head[THRESHOLD + m] = values[m] ?? Number.POSITIVE_INFINITY;
+    this.f[this.o + THRESHOLD_MINUTE] = minute;
+    for (let m = 0; m < METRICS; m++) this.f[this.o + THRESHOLD + m] = values[m] ?? Number.POSITIVE_INFINITY;
   }
   threshold(metric: number): number {
-    return this.head[THRESHOLD + metric] as number;
+    return this.f[this.o + THRESHOLD + metric] as number;
   }
   /** Whether a spike already fired for the current minute (one finding per key-minute). */
   firedThisMinute(): boolean {
-    return this.head[FIRED_MINUTE] === this.head[MINUTE];
+    return this.f[this.o + FIRED_MINUTE] === this.f[this.o + MINUTE];
   }
   markFired(): void {
-    this.head[FIRED_MINUTE] = this.head[MINUTE] as number;
+    this.f[this.o + FIRED_MINUTE] = this.f[this.o + MINUTE] as number;
   }
 
   /**
@@ -143,49 +150,51 @@ export class Baseline {
     bytesUp: number,
     bytesDown: number,
   ): void {
-    const h = this.head;
-    if (Number.isNaN(h[FIRST_SEEN] as number)) h[FIRST_SEEN] = time;
-    h[LAST_SEEN] = time;
+    const h = this.f;
+    const o = this.o;
+    if (Number.isNaN(h[o + FIRST_SEEN] as number)) h[o + FIRST_SEEN] = time;
+    h[o + LAST_SEEN] = time;
     const minute = Math.floor((time + tzOffsetMs) / 60_000);
-    if (minute !== h[MINUTE]) this.roll(minute);
-    h[CUR] = (h[CUR] as number) + requests;
-    h[CUR + 1] = (h[CUR + 1] as number) + connections;
-    h[CUR + 2] = (h[CUR + 2] as number) + bytesUp;
-    h[CUR + 3] = (h[CUR + 3] as number) + bytesDown;
+    if (minute !== h[o + MINUTE]) this.roll(minute);
+    h[o + CUR] = (h[o + CUR] as number) + requests;
+    h[o + CUR + 1] = (h[o + CUR + 1] as number) + connections;
+    h[o + CUR + 2] = (h[o + CUR + 2] as number) + bytesUp;
+    h[o + CUR + 3] = (h[o + CUR + 3] as number) + bytesDown;
   }
 
   private roll(minute: number): void {
-    const h = this.head;
+    const h = this.f;
+    const o = this.o;
     const b = this.body;
-    const prev = h[MINUTE] as number;
+    const prev = h[o + MINUTE] as number;
     if (prev >= 0) {
       // Close the minute: it becomes a recent sample and feeds the hour's peak.
       const fill = b[RECENT_FILL] as number;
       const slot = fill % RECENT;
       for (let m = 0; m < METRICS; m++) {
-        const v = h[CUR + m] as number;
+        const v = h[o + CUR + m] as number;
         b[RECENT_OFF + slot * METRICS + m] = encode(v);
-        if (v > (h[PEAK + m] as number)) h[PEAK + m] = v;
-        h[CUR + m] = 0;
+        if (v > (h[o + PEAK + m] as number)) h[o + PEAK + m] = v;
+        h[o + CUR + m] = 0;
       }
       b[RECENT_FILL] = fill + 1 >= 65535 ? RECENT + (fill % RECENT) + 1 : fill + 1;
     }
     const hour = Math.floor(minute / 60);
-    if (hour !== h[HOUR]) {
-      const prevHour = h[HOUR] as number;
+    if (hour !== h[o + HOUR]) {
+      const prevHour = h[o + HOUR] as number;
       if (prevHour >= 0) {
         const hod = prevHour % 24;
         const fill = b[HOUR_FILL + hod] as number;
         const day = fill % DAYS;
         for (let m = 0; m < METRICS; m++) {
-          b[HOURLY + (hod * METRICS + m) * DAYS + day] = encode(h[PEAK + m] as number);
-          h[PEAK + m] = 0;
+          b[HOURLY + (hod * METRICS + m) * DAYS + day] = encode(h[o + PEAK + m] as number);
+          h[o + PEAK + m] = 0;
         }
         b[HOUR_FILL + hod] = fill + 1 >= 65535 ? DAYS + (fill % DAYS) + 1 : fill + 1;
       }
-      h[HOUR] = hour;
+      h[o + HOUR] = hour;
     }
-    h[MINUTE] = minute;
+    h[o + MINUTE] = minute;
   }
 
   /**
@@ -193,37 +202,38 @@ export class Baseline {
    * (summing size); returns true when a new burst started.
    */
   beaconAdd(time: number, size: number, minGap: number): boolean {
-    const h = this.head;
+    const h = this.f;
+    const o = this.o;
     const b = this.body;
-    const count = h[BEACON_COUNT] as number;
-    if (count > 0 && time - (h[BEACON_LAST] as number) < minGap) {
+    const count = h[o + BEACON_COUNT] as number;
+    if (count > 0 && time - (h[o + BEACON_LAST] as number) < minGap) {
       const slot = RING_OFF + ((count - 1) % BEACON_RING) * 3 + 2;
       b[slot] = encode(decode(b[slot] as number) + size);
-      h[BEACON_LAST] = time;
+      h[o + BEACON_LAST] = time;
       return false;
     }
-    if (Number.isNaN(h[BEACON_BASE] as number)) h[BEACON_BASE] = time;
-    const secs = Math.max(0, Math.round((time - (h[BEACON_BASE] as number)) / 1000));
+    if (Number.isNaN(h[o + BEACON_BASE] as number)) h[o + BEACON_BASE] = time;
+    const secs = Math.max(0, Math.round((time - (h[o + BEACON_BASE] as number)) / 1000));
     const slot = RING_OFF + (count % BEACON_RING) * 3;
     b[slot] = Math.floor(secs / 65536) & 0xffff;
     b[slot + 1] = secs & 0xffff;
     b[slot + 2] = encode(size);
-    h[BEACON_COUNT] = count + 1;
-    h[BEACON_LAST] = time;
+    h[o + BEACON_COUNT] = count + 1;
+    h[o + BEACON_LAST] = time;
     return true;
   }
 
   get beaconCount(): number {
-    return this.head[BEACON_COUNT] as number;
+    return this.f[this.o + BEACON_COUNT] as number;
   }
   get beaconKnown(): boolean {
-    return this.head[BEACON_KNOWN] === 1;
+    return this.f[this.o + BEACON_KNOWN] === 1;
   }
   set beaconKnown(known: boolean) {
-    this.head[BEACON_KNOWN] = known ? 1 : 0;
+    this.f[this.o + BEACON_KNOWN] = known ? 1 : 0;
   }
   get beaconBase(): number {
-    return this.head[BEACON_BASE] as number;
+    return this.f[this.o + BEACON_BASE] as number;
   }
 
   /** The last `n` (at most BEACON_RING) bursts: start seconds since the ring base, and sizes. */
@@ -236,7 +246,7 @@ export class Baseline {
 
   /** As `beaconSeries`, into the caller's (reused) arrays. */
   beaconSeriesInto(n: number, times: number[], sizes: number[]): void {
-    const count = this.head[BEACON_COUNT] as number;
+    const count = this.f[this.o + BEACON_COUNT] as number;
     const k = Math.min(n, count, BEACON_RING);
     times.length = 0;
     sizes.length = 0;

@@ -81,7 +81,11 @@ export class DetectionState {
   private lastSidecarLeg = Number.NEGATIVE_INFINITY;
   /** The shared buffer restored baselines are being copied into, and how much of it is used. */
   private slab: Uint8Array = EMPTY_SLAB;
+  /** A Float64 view of all of `slab`, shared by its baselines. */
+  private slabView: Float64Array = new Float64Array(0);
   private slabUsed = 0;
+  /** The view restored baselines used in place share (the buffer the last owned bytes came in). */
+  private ownedView: Float64Array = new Float64Array(0);
 
   constructor(readonly options: StateOptions) {
     // Grouped by identity: export/import of one identity is O(its entries), not O(table).
@@ -179,7 +183,7 @@ export class DetectionState {
           );
         const buf = new ArrayBuffer(BASELINE_BYTES);
         new Uint8Array(buf).set(bytes);
-        const baseline = new Baseline(buf);
+        const baseline = new Baseline(new Float64Array(buf));
         table.setInGroup(identity, dest, baseline, Math.floor(baseline.lastSeen / 60_000));
       }
     }
@@ -253,20 +257,22 @@ export class DetectionState {
    * Restores what `exportKeyBytes` (or, for old changelogs, `exportKey`) produced, replacing whatever
    * the identity had: a changelog restore imports every version in offset order, so the latest wins
    * (baselines and parts the newer version no longer has are dropped). Checks the bytes before it
-   * changes anything; throws on malformed ones.
+   * changes anything; throws on malformed ones. `owned`: the caller never writes these bytes again,
+   * so baselines that are aligned for a Float64Array are used in place instead of copied (their
+   * buffer then stays alive while any of them does).
    */
-  importKeyBytes(identity: string, bytes: Uint8Array): void {
+  importKeyBytes(identity: string, bytes: Uint8Array, owned = false): void {
     if (bytes[0] === 0x7b) {
       this.importKey(identity, Buffer.from(bytes).toString('utf8'));
       return;
     }
     const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (b.length >= 13 && b[0] === 3) this.importV3(identity, b);
+    if (b.length >= 13 && b[0] === 3) this.importV3(identity, b, owned);
     else if (b.length >= 13 && b[0] === 2) this.importV2(identity, b);
     else throw new Error(`unsupported binary state for ${identity}`);
   }
 
-  private importV3(identity: string, b: Buffer): void {
+  private importV3(identity: string, b: Buffer, owned: boolean): void {
     const hostCount = b.readUInt32LE(1);
     const count = hostCount + b.readUInt32LE(5);
     const baselinesAt = b.length - count * BASELINE_BYTES;
@@ -277,22 +283,33 @@ export class DetectionState {
       throw new Error(`binary state for ${identity} is truncated`);
     this.hosts.deleteGroup(identity);
     this.domains.deleteGroup(identity);
-    // All baselines with one copy into the current restore slab.
-    const need = count * BASELINE_BYTES;
-    if (this.slabUsed + need > this.slab.length) {
-      this.slab = new Uint8Array(Math.max(RESTORE_SLAB_BYTES, need));
-      this.slabUsed = 0;
+    let shared: Float64Array;
+    let at: number;
+    if (owned && (b.byteOffset + baselinesAt) % 8 === 0) {
+      // In place: one Float64 view per buffer the bytes come in, shared by its baselines.
+      if (this.ownedView.buffer !== b.buffer)
+        this.ownedView = new Float64Array(b.buffer, 0, Math.floor(b.buffer.byteLength / 8));
+      shared = this.ownedView;
+      at = b.byteOffset + baselinesAt;
+    } else {
+      // All baselines with one copy into the current restore slab.
+      const need = count * BASELINE_BYTES;
+      if (this.slabUsed + need > this.slab.length) {
+        this.slab = new Uint8Array(Math.max(RESTORE_SLAB_BYTES, need));
+        this.slabView = new Float64Array(this.slab.buffer);
+        this.slabUsed = 0;
+      }
+      shared = this.slabView;
+      at = this.slabUsed;
+      if (count > 0) b.copy(this.slab, at, baselinesAt, b.length);
+      this.slabUsed = at + need;
     }
-    const slab = this.slab;
-    let at = this.slabUsed;
-    if (count > 0) b.copy(slab, at, baselinesAt, b.length);
-    this.slabUsed = at + need;
     o = 9;
     for (let k = 0; k < count; k++) {
       const length = b.readUInt16LE(o);
       const name = b.toString('utf8', o + 2, o + 2 + length);
       o += 2 + length;
-      const baseline = new Baseline(slab.buffer as ArrayBuffer, at);
+      const baseline = new Baseline(shared, at);
       at += BASELINE_BYTES;
       (k < hostCount ? this.hosts : this.domains).setInGroup(
         identity,
@@ -368,7 +385,7 @@ export class DetectionState {
         const buffer = new ArrayBuffer(BASELINE_BYTES);
         b.copy(new Uint8Array(buffer), 0, o, o + BASELINE_BYTES);
         o += BASELINE_BYTES;
-        const baseline = new Baseline(buffer);
+        const baseline = new Baseline(new Float64Array(buffer));
         table.setInGroup(identity, name, baseline, Math.floor(baseline.lastSeen / 60_000));
       }
     }

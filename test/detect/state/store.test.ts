@@ -228,12 +228,32 @@ describe('DetectionState import as a changelog restore does it', () => {
     for (let i = 0; i < 300; i++) restored.importKeyBytes(`ns/w${i}`, state.exportKeyBytes('app-a/app-a'));
     const first = restored.hosts.get('ns/w0\u0001www.ibm.com');
     const last = restored.hosts.get('ns/w299\u0001www.ibm.com');
-    expect(first?.head.buffer).not.toBe(last?.head.buffer);
+    expect(first?.f.buffer).not.toBe(last?.f.buffer);
     const before = Buffer.from(last?.bytes as Uint8Array);
     first?.add(T0 + 86_400_000, 0, 1, 1, 100, 100);
     expect(Buffer.from(last?.bytes as Uint8Array)).toEqual(before);
     expect(Buffer.from(first?.bytes as Uint8Array)).not.toEqual(before);
     expect(restored.hosts.size).toBe(600);
+  });
+
+  it('uses owned, aligned baselines in place and copies the others', () => {
+    const bytes = stateWithTraffic().exportKeyBytes('app-a/app-a');
+    // The value placed so that it ends at a multiple of 8, as the changelog reader worker packs it.
+    const chunk = new ArrayBuffer(bytes.length + 64);
+    const at = 64 - (bytes.length % 8);
+    const value = Buffer.from(chunk, at, bytes.length);
+    bytes.copy(value);
+    const inPlace = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    inPlace.importKeyBytes('app-a/app-a', value, true);
+    expect(inPlace.hosts.get('app-a/app-a\u0001www.ibm.com')?.f.buffer).toBe(chunk);
+    const copied = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    copied.importKeyBytes('app-a/app-a', value);
+    const baseline = copied.hosts.get('app-a/app-a\u0001www.ibm.com');
+    expect(baseline?.f.buffer).not.toBe(chunk);
+    const before = Buffer.from(baseline?.bytes as Uint8Array);
+    value.fill(0);
+    expect(Buffer.from(baseline?.bytes as Uint8Array)).toEqual(before);
+    expect(copied.hosts.groupSize('app-a/app-a')).toBe(2);
   });
 
   it('refuses a version 3 export whose sections do not add up', () => {
