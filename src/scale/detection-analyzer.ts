@@ -6,8 +6,10 @@
  * while a backlog drains one stream can run minutes of event time ahead of another. The watermark
  * is therefore held at the slowest stream that is still delivering (its newest event time minus the
  * allowed lateness), the way Kafka Streams picks the lowest timestamp across a task's partitions;
- * a stream that delivered nothing for `STREAM_IDLE_MS` (wall time, as Kafka Streams'
- * max.task.idle.ms) no longer holds it. Which streams feed a partition is only known once they
+ * a stream that delivered nothing for `PARTITION_STREAM_IDLE_MS` (wall time, as Kafka Streams'
+ * max.task.idle.ms) or in the last `PARTITION_STREAM_IDLE_BATCHES` batches no longer holds it. Short,
+ * because a sparse stream (a node with few pods of this partition's namespaces) holds every alert of
+ * the partition that long after each delivery. Which streams feed a partition is only known once they
  * deliver: a stream whose first events come after others advanced the watermark is late (its legs
  * still pair within gateway-silence's partition tolerance, `PARTITION_MATCH_TOLERANCE_MS`). The
  * watermark moves only at batch ends, so when input stops, events newer than the slowest stream
@@ -23,7 +25,6 @@ import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import type { PartitionAnalyzer } from './partition-task.js';
-import { STREAM_IDLE_MS } from './rekey.js';
 
 export class DetectionAnalyzer implements PartitionAnalyzer {
   readonly engine: DetectionEngine;
@@ -34,6 +35,8 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   private lastStream = '';
   private lastState: InputStream | null = null;
   private clock = Date.now();
+  /** Batches ended (`advance` calls). */
+  private batches = 0;
   private readonly latenessMs: number;
 
   /**
@@ -68,7 +71,7 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
       const stream = origin.slice(0, cut);
       s = this.streams.get(stream) ?? null;
       if (s === null) {
-        s = { max: event.time, seenAt: this.clock, delivered: true };
+        s = { max: event.time, seenAt: this.clock, seenBatch: this.batches, delivered: true };
         this.streams.set(stream, s);
       }
       this.lastStream = stream;
@@ -80,17 +83,22 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
 
   advance(out: Alert[]): void {
     this.clock = Date.now();
+    this.batches++;
     for (const s of this.streams.values()) {
       if (s.delivered) {
         s.seenAt = this.clock;
+        s.seenBatch = this.batches;
         s.delivered = false;
       }
     }
     let slowest = Number.POSITIVE_INFINITY;
     for (const [stream, s] of this.streams) {
-      if (this.clock - s.seenAt > STREAM_IDLE_MS) {
+      if (
+        this.clock - s.seenAt > PARTITION_STREAM_IDLE_MS ||
+        this.batches - s.seenBatch > PARTITION_STREAM_IDLE_BATCHES
+      ) {
         // Long gone (revoked input partition, node drained): forget it.
-        if (this.clock - s.seenAt > 100 * STREAM_IDLE_MS) {
+        if (this.clock - s.seenAt > 100 * PARTITION_STREAM_IDLE_MS) {
           this.streams.delete(stream);
           if (this.lastState === s) this.lastState = null;
         }
@@ -156,11 +164,22 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   }
 }
 
+/** A stream that delivered nothing for this long (wall time) no longer holds the watermark back. */
+export const PARTITION_STREAM_IDLE_MS = 2000;
+/**
+ * ... or for this many of the partition's batches. Live, batches follow each other every few hundred
+ * ms and a sparse stream would otherwise hold every alert for the 2 s; while a backlog drains, a
+ * batch holds records of every stream that is producing.
+ */
+export const PARTITION_STREAM_IDLE_BATCHES = 3;
+
 interface InputStream {
   /** Newest event time it delivered. */
   max: number;
   /** Wall time of the batch end at which it last delivered. */
   seenAt: number;
+  /** The batch (count of `advance` calls) in which it last delivered. */
+  seenBatch: number;
   /** Delivered in the batch in progress. */
   delivered: boolean;
 }

@@ -28,7 +28,11 @@ describe('address splitting', () => {
 
 describe('host cache', () => {
   it('does not keep alive the log lines its cached hosts were sliced from', () => {
-    const scope = new MeshScope({ meshCidrs: [], meshDomains: ['svc.cluster.local'], egressGatewayHosts: [] });
+    const scope = new MeshScope({
+      meshCidrs: [],
+      meshDomains: ['svc.cluster.local'],
+      egressGatewayHosts: [],
+    });
     collectGarbage();
     const before = process.memoryUsage().heapUsed;
     for (let i = 0; i < 20_000; i++) {
