@@ -101,6 +101,8 @@ let GAPS = new Float64Array(BEACON_RING);
 let SIZES = new Float64Array(BEACON_RING);
 let DEV = new Float64Array(BEACON_RING);
 const SERIES_T: number[] = [];
+/** Calls at the pattern's period inside the learning period that make it "running since the start". */
+const LEARNED_BURSTS = 3;
 const SERIES_S: number[] = [];
 
 /** Median absolute deviation of the first `n` entries of a sorted array whose median is `med`. */
@@ -227,7 +229,7 @@ export class BeaconingDetector implements Detector {
       minGapSeconds: this.config.minGap / 1000,
     });
     if (s.score < this.config.threshold) return;
-    if (learning) {
+    if (learning || this.runningSinceLearning(b.beaconBase, b.beaconCount, s.medianGapSeconds)) {
       b.beaconKnown = true;
       return;
     }
@@ -243,6 +245,30 @@ export class BeaconingDetector implements Detector {
         { ...s, firstSeen: new Date(b.beaconBase).toISOString() },
       ),
     );
+  }
+
+  /**
+   * Whether the pattern just scored was already running while the detector learned: at least
+   * `LEARNED_BURSTS` of its calls fell in the learning period, and every gap from the first call up
+   * to the first one after learning is within the jitter of the pattern's period. A job slower than
+   * learningPeriod / minConnections (a 6-hourly certificate check under a 24 h learning period)
+   * cannot reach minConnections while learning, yet it is present since the start of the history,
+   * hence normal. A beacon to a host the source only called now and then while learning does not
+   * qualify: those calls are not at the beacon's period. Reads SERIES_T as filled for the score.
+   */
+  private runningSinceLearning(base: number, count: number, periodSeconds: number): boolean {
+    // The series must still hold the key's first call (it does until the ring wraps).
+    if (count > SERIES_T.length || periodSeconds <= 0) return false;
+    const learningEnd = (this.state.startTime + this.learningMs - base) / 1000;
+    const tolerance = periodSeconds * this.config.jitter * 1.15;
+    let inLearning = 0;
+    for (let i = 0; i < SERIES_T.length; i++) {
+      const t = SERIES_T[i] as number;
+      if (i > 0 && Math.abs(t - (SERIES_T[i - 1] as number) - periodSeconds) > tolerance) return false;
+      if (t >= learningEnd) return inLearning >= LEARNED_BURSTS;
+      inLearning++;
+    }
+    return false;
   }
 
   advance(): void {}

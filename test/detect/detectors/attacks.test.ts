@@ -182,6 +182,20 @@ describe('detectors on their attacks', () => {
     }
   });
 
+  it('beaconing still fires on a beacon that made only two calls before learning ended', () => {
+    // Fewer than three calls inside the learning period: not a pattern "running since the start".
+    const start = T0 + DAY - 7 * MIN;
+    const calls = beaconCalls(3, start, 24, { periodMs: 5 * MIN, jitter: 0.1, style: 'symmetric' });
+    expect(calls.filter((c) => c.time < T0 + DAY).length).toBe(2);
+    const legs = calls.flatMap((c) => {
+      const e = egressEvent({ ...c, host: 'sync.cdn-telemetry.io' });
+      return [e, gatewayLeg(e)];
+    });
+    const f = run(legs).of('beaconing')[0];
+    expect(f, 'beaconing should fire').toBeDefined();
+    expect((f?.time ?? 0) - start).toBeLessThan(30 * MIN);
+  });
+
   it('high-cardinality-domain fires on a random-subdomain spray', () => {
     const spray: EgressEvent[] = [];
     for (let i = 0; i < 40; i++) {

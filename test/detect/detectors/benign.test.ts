@@ -28,6 +28,23 @@ describe('benign traffic', () => {
     expect(h.findings.map((f) => `${f.ruleId}: ${f.reason}`)).toEqual([]);
   });
 
+  it('raises no beaconing for a 6-hourly job that was already running while the detector learned', () => {
+    // Too slow to make six calls inside a 24 h learning period, but present since the start of the history.
+    const job: EgressEvent[] = [];
+    for (let i = 0; i < 12; i++) {
+      const e = egressEvent({
+        time: T0 + HOUR + i * 6 * HOUR + ((i * 7919) % 600) * 1000,
+        host: 'acme-v02.api.letsencrypt.org',
+        bytesUp: 900,
+        bytesDown: 4200,
+      });
+      job.push(e, gatewayLeg(e));
+    }
+    const h = new Harness({ learningPeriod: '24h' }).feed(withExtra(benignTraffic(3), job)).finish();
+    expect(h.of('beaconing').map((f) => f.reason)).toEqual([]);
+    expect(h.findings.map((f) => `${f.ruleId}: ${f.reason}`)).toEqual([]);
+  });
+
   it('raises no beaconing for a person browsing a new host irregularly for a working day, for several seeds', () => {
     for (const seed of [1, 2, 3, 4, 5, 6]) {
       const calls = browsingCalls(seed, T0 + 2 * DAY + 8 * HOUR, 9 * HOUR);
