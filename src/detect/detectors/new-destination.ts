@@ -40,10 +40,59 @@ export const NewDestinationConfigSchema = z
   .strict();
 export type NewDestinationConfig = z.infer<typeof NewDestinationConfigSchema>;
 
-interface Seen {
-  firstSeen: number;
+/**
+ * What one identity used. A restore imports every identity and most are not seen again soon, so a
+ * restored one keeps its names as the changelog bytes it came in (already checked) and builds the
+ * map on first use: a Map and two strings per identity were a fifth of a restore's import.
+ */
+class Seen {
+  private map: Map<string, number> | null;
+  private raw: Buffer | null = null;
+  private rawStart = 0;
+  private rawEnd = 0;
+
+  constructor(
+    readonly firstSeen: number,
+    names: Map<string, number> | null,
+  ) {
+    this.map = names;
+  }
+
+  /** A restored identity whose names are `raw[start..end)` in the exportIdentityBytes layout. */
+  static restored(firstSeen: number, raw: Buffer, start: number, end: number): Seen {
+    const s = new Seen(firstSeen, null);
+    s.raw = raw;
+    s.rawStart = start;
+    s.rawEnd = end;
+    return s;
+  }
+
   /** host or `.domain` -> first seen time. */
-  names: Map<string, number>;
+  get names(): Map<string, number> {
+    if (this.map === null) {
+      this.map = decodeNames(this.raw as Buffer, this.rawStart);
+      this.raw = null;
+    }
+    return this.map;
+  }
+
+  /** The restored bytes while the names were never used (export copies them as they are). */
+  rawBytes(): Buffer | null {
+    return this.map === null ? (this.raw as Buffer).subarray(this.rawStart, this.rawEnd) : null;
+  }
+}
+
+/** The names of checked exportIdentityBytes bytes at `start`. */
+function decodeNames(b: Buffer, start: number): Map<string, number> {
+  const names = new Map<string, number>();
+  const count = b.readUInt32LE(start + 8);
+  let o = start + 12;
+  for (let i = 0; i < count; i++) {
+    const nameEnd = o + 2 + b.readUInt16LE(o);
+    names.set(b.toString('utf8', o + 2, nameEnd), b.readDoubleLE(nameEnd));
+    o = nameEnd + 8;
+  }
+  return names;
 }
 
 export class NewDestinationDetector implements Detector {
@@ -67,13 +116,15 @@ export class NewDestinationDetector implements Detector {
       },
       importIdentity: (id, data) => {
         const d = data as { firstSeen: number; names: [string, number][] };
-        this.table.set(id, { firstSeen: d.firstSeen, names: new Map(d.names) });
+        this.table.set(id, new Seen(d.firstSeen, new Map(d.names)));
       },
       deleteIdentity: (id) => this.table.delete(id),
       // f64 firstSeen, u32 count, per name: u16 length, name (UTF-8), f64 first seen.
       exportIdentityBytes: (id) => {
         const s = this.table.get(id);
         if (s === undefined) return undefined;
+        const raw = s.rawBytes();
+        if (raw !== null) return Buffer.from(raw);
         let size = 12;
         for (const name of s.names.keys()) size += 10 + Buffer.byteLength(name, 'utf8');
         const out = Buffer.allocUnsafe(size);
@@ -86,21 +137,22 @@ export class NewDestinationDetector implements Detector {
         }
         return out;
       },
-      importIdentityBytes: (id, b, start, end) => {
+      importIdentityBytes: (id, b, start, end, owned) => {
         if (start + 12 > end) throw new Error(`new-destination state of ${id} is truncated`);
-        const firstSeen = b.readDoubleLE(start);
         const count = b.readUInt32LE(start + 8);
-        const names = new Map<string, number>();
+        // Checked now (a restore fails on malformed bytes), decoded on first use when the bytes are
+        // never written again; otherwise (a buffer the caller reuses) now.
         let o = start + 12;
         for (let i = 0; i < count; i++) {
           if (o + 2 > end) throw new Error(`new-destination state of ${id} is truncated`);
-          const length = b.readUInt16LE(o);
-          const nameEnd = o + 2 + length;
-          if (nameEnd + 8 > end) throw new Error(`new-destination state of ${id} is truncated`);
-          names.set(b.toString('utf8', o + 2, nameEnd), b.readDoubleLE(nameEnd));
-          o = nameEnd + 8;
+          o += 2 + b.readUInt16LE(o) + 8;
+          if (o > end) throw new Error(`new-destination state of ${id} is truncated`);
         }
-        this.table.set(id, { firstSeen, names });
+        const firstSeen = b.readDoubleLE(start);
+        this.table.set(
+          id,
+          owned === true ? Seen.restored(firstSeen, b, start, o) : new Seen(firstSeen, decodeNames(b, start)),
+        );
       },
     });
   }
@@ -108,7 +160,7 @@ export class NewDestinationDetector implements Detector {
   observe(event: EgressEvent, emit: Emit): void {
     if (!isEgress(event) || !event.destination.external || this.state.redundant) return;
     const id = event.source.key;
-    const seen = this.table.touch(id, event.time, () => ({ firstSeen: event.time, names: new Map() }));
+    const seen = this.table.touch(id, event.time, () => new Seen(event.time, new Map()));
     const host = destName(event);
     if (seen.names.has(host)) return;
     const domain = event.destination.registeredDomain;

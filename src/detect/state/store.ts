@@ -23,10 +23,11 @@ export interface PersistentPart {
   /**
    * Optional binary form of `exportIdentity` / `importIdentity` for changelogs: a restore imports
    * every identity, and JSON parsing was a third of it. `importIdentityBytes` reads
-   * `from[start..end)` and throws on malformed bytes.
+   * `from[start..end)` and throws on malformed bytes; `owned`: `from` is never written again, so the
+   * part may keep it (e.g. to decode on first use) instead of decoding or copying now.
    */
   exportIdentityBytes?(identity: string): Buffer | undefined;
-  importIdentityBytes?(identity: string, from: Buffer, start: number, end: number): void;
+  importIdentityBytes?(identity: string, from: Buffer, start: number, end: number, owned?: boolean): void;
 }
 
 /** Sidecar legs seen within this (event time) mean sidecar logs are being collected. */
@@ -327,11 +328,11 @@ export class DetectionState {
       } else table.setInGroup(identity, b.toString('utf8', o + 2, o + 2 + length), baseline, minute);
       o += 2 + length;
     }
-    this.importParts(identity, b, o + 4, baselinesAt);
+    this.importParts(identity, b, o + 4, baselinesAt, owned);
   }
 
   /** Parts as written by version 3: b[start..end). */
-  private importParts(identity: string, b: Buffer, start: number, end: number): void {
+  private importParts(identity: string, b: Buffer, start: number, end: number, owned: boolean): void {
     // Parts are written in registration order: `next` follows it, so the usual case finds each
     // part where expected; parts absent from this version lose what they had of the identity.
     let next = 0;
@@ -339,15 +340,22 @@ export class DetectionState {
     while (o < end) {
       const nameLength = b.readUInt8(o);
       if (o + 1 + nameLength + 5 > end) throw new Error(`binary state for ${identity} is truncated`);
-      const name = b.toString('latin1', o + 1, o + 1 + nameLength);
+      const nameAt = o + 1;
       o += 1 + nameLength;
       const encoding = b.readUInt8(o);
       const dataEnd = o + 5 + b.readUInt32LE(o + 1);
       o += 5;
-      if (dataEnd > end) throw new Error(`binary state for ${identity} is truncated (part ${name})`);
+      if (dataEnd > end)
+        throw new Error(
+          `binary state for ${identity} is truncated (part ${partName(b, nameAt, nameLength)})`,
+        );
+      // The name is compared in place (no string per record): the expected part first.
       let at = next;
-      while (at < this.parts.length && (this.parts[at] as PersistentPart).name !== name) at++;
-      if (at === this.parts.length) at = this.parts.findIndex((p) => p.name === name);
+      while (at < this.parts.length && !nameIs(this.parts[at] as PersistentPart, b, nameAt, nameLength)) at++;
+      if (at === this.parts.length) {
+        const name = partName(b, nameAt, nameLength);
+        at = this.parts.findIndex((p) => p.name === name);
+      }
       // A part of a detector this pipeline does not run is skipped.
       if (at >= 0) {
         for (let skipped = next; skipped < at; skipped++)
@@ -355,9 +363,11 @@ export class DetectionState {
         const part = this.parts[at] as PersistentPart;
         if (encoding === PART_JSON) part.importIdentity(identity, JSON.parse(b.toString('utf8', o, dataEnd)));
         else if (encoding === PART_BYTES && part.importIdentityBytes !== undefined)
-          part.importIdentityBytes(identity, b, o, dataEnd);
+          part.importIdentityBytes(identity, b, o, dataEnd, owned);
         else
-          throw new Error(`binary state for ${identity}: part ${name} has an unknown encoding ${encoding}`);
+          throw new Error(
+            `binary state for ${identity}: part ${part.name} has an unknown encoding ${encoding}`,
+          );
         if (at >= next) next = at + 1;
       }
       o = dataEnd;
@@ -408,6 +418,18 @@ export class DetectionState {
       else part.deleteIdentity(identity);
     }
   }
+}
+
+/** Whether `b[at..at+length)` is the (ASCII) name of `part`. */
+function nameIs(part: PersistentPart, b: Buffer, at: number, length: number): boolean {
+  const name = part.name;
+  if (name.length !== length) return false;
+  for (let i = 0; i < length; i++) if (name.charCodeAt(i) !== b[at + i]) return false;
+  return true;
+}
+
+function partName(b: Buffer, at: number, length: number): string {
+  return b.toString('latin1', at, at + length);
 }
 
 const PART_JSON = 0;

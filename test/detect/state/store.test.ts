@@ -304,4 +304,40 @@ describe('DetectionState import as a changelog restore does it', () => {
     other.state.importKeyBytes('app-a/app-a', bytes);
     expect(other.state.exportKeyBytes('app-a/app-a')).toEqual(bytes);
   });
+
+  it('keeps a restored new-destination part as its owned bytes and still knows its names when traffic comes', () => {
+    const config = DetectionConfigSchema.parse({});
+    const engine = buildDetection(config, new PolicySet([]), () => {});
+    for (const host of ['www.ibm.com', 'ünïcode.example.org'])
+      engine.observe(egressEvent({ time: T0, host }));
+    engine.flush();
+    const bytes = engine.state.exportKeyBytes('app-a/app-a');
+    const chunk = new ArrayBuffer(bytes.length + 64);
+    const value = Buffer.from(chunk, 64 - (bytes.length % 8), bytes.length);
+    bytes.copy(value);
+    const findings: string[] = [];
+    const other = buildDetection(config, new PolicySet([]), (f) =>
+      findings.push(`${f.ruleId} ${f.dedupKey}`),
+    );
+    other.state.importKeyBytes('app-a/app-a', value, true);
+    // Exported again before any traffic: the same bytes.
+    expect(other.state.exportKeyBytes('app-a/app-a')).toEqual(bytes);
+    other.state.startTime = T0;
+    const later = T0 + 2 * 86_400_000;
+    other.observe(egressEvent({ time: later, host: 'www.ibm.com' }));
+    other.observe(egressEvent({ time: later + 1000, host: 'ünïcode.example.org' }));
+    other.observe(egressEvent({ time: later + 2000, host: 'exfil.example.net' }));
+    other.flush();
+    expect(findings.filter((f) => f.startsWith('new-destination'))).toEqual([
+      'new-destination app-a/app-a -> example.net',
+    ]);
+    // A malformed part is refused at import although it would be decoded only later.
+    const cut = Buffer.from(bytes);
+    const partAt = cut.indexOf(Buffer.from('new-destination')) + 'new-destination'.length + 1;
+    cut.writeUInt32LE(cut.readUInt32LE(partAt + 4 + 8) + 5, partAt + 4 + 8);
+    const third = buildDetection(config, new PolicySet([]), () => {});
+    expect(() => third.state.importKeyBytes('app-a/app-a', cut, true)).toThrow(
+      /new-destination state of app-a\/app-a is truncated/,
+    );
+  });
 });
