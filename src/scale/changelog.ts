@@ -431,6 +431,7 @@ const WORKER_AVAILABLE = existsSync(fileURLToPath(WORKER_URL));
 
 /** What the reader worker posts. */
 export type ReaderMessage =
+  | { type: 'ready' }
   | { type: 'chunk'; partition: number; last: boolean; buffer: ArrayBuffer }
   | { type: 'done' }
   | { type: 'error'; message: string; retriable: boolean };
@@ -480,9 +481,10 @@ export async function restorePartitions(
     await queue.done;
     return [...stats.values()];
   }
-  const worker = new Worker(WORKER_URL, {
-    workerData: { config: source, topic, partitions: [...partitions], groupPrefix },
-  });
+  const spare = takeSpareReader(source);
+  const worker = spare ?? startReader(source);
+  worker.ref();
+  worker.postMessage({ read: { topic, partitions: [...partitions], groupPrefix } });
   const seen = new Set<number>();
   const queue = new ImportQueue(topic, importers, stats, partitions, (bytes) =>
     worker.postMessage({ consumed: bytes }),
@@ -500,6 +502,8 @@ export async function restorePartitions(
         bytes: packed.length,
         last: m.last,
       });
+    } else if (m.type === 'ready') {
+      // Started for this restore: it reads once told to, which it already was.
     } else if (m.type === 'done') {
       for (const p of partitions) if (!seen.has(p)) queue.push(emptyLast(p));
     } else {
@@ -520,7 +524,62 @@ export async function restorePartitions(
   } finally {
     await worker.terminate();
   }
+  // The next restore (a rebalance) finds a reader ready too.
+  if (spare !== null) void prestartChangelogReader(source).catch(() => {});
   return [...stats.values()];
+}
+
+/**
+ * A reader worker started before a restore needs it: loading its modules (kafkajs) is about 70 ms
+ * of a restore's start. `egress-sentinel run` starts one at start-up, before it joins the group, so
+ * the restore on assignment only sends it the partitions; each restore that used one starts the
+ * next. Resolves when it is ready; an idle one does not keep the process alive.
+ */
+export function prestartChangelogReader(config: KafkaConfig): Promise<void> {
+  if (!WORKER_AVAILABLE) return Promise.resolve();
+  const key = JSON.stringify(config);
+  if (spareReader?.key === key) return spareReader.ready;
+  if (spareReader !== null) void spareReader.worker.terminate();
+  const worker = startReader(config);
+  worker.unref();
+  let listeners: [string, (...args: unknown[]) => void][] = [];
+  const ready = new Promise<void>((resolve, reject) => {
+    const onExit = (code: number): void => {
+      // Gone before it was used: the next restore starts a fresh one.
+      if (spareReader?.worker === worker) spareReader = null;
+      reject(new SentinelError('ESN_STATE', `The changelog reader exited with code ${code} before use.`));
+    };
+    listeners = [
+      ['message', () => resolve()],
+      ['error', (err: unknown) => reject(err)],
+      ['exit', (code: unknown) => onExit(code as number)],
+    ];
+    for (const [event, f] of listeners) worker.once(event, f);
+  });
+  ready.catch(() => {});
+  spareReader = { worker, key, ready, listeners };
+  return ready;
+}
+
+let spareReader: {
+  worker: Worker;
+  key: string;
+  ready: Promise<void>;
+  listeners: [string, (...args: unknown[]) => void][];
+} | null = null;
+
+function takeSpareReader(config: KafkaConfig): Worker | null {
+  if (spareReader === null || spareReader.key !== JSON.stringify(config)) return null;
+  const { worker, listeners } = spareReader;
+  spareReader = null;
+  // Only these: Worker's own listeners deliver its messages.
+  for (const [event, f] of listeners) worker.off(event, f);
+  return worker;
+}
+
+/** A reader worker that reads once it is sent `{ read }` (and says `ready` before that). */
+function startReader(config: KafkaConfig): Worker {
+  return new Worker(WORKER_URL, { workerData: { config } });
 }
 
 function emptyLast(partition: number): PendingChunk {

@@ -29,7 +29,7 @@ import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
 import { BySourceRecords } from './by-source-records.js';
-import { ChangelogWriter, restorePartitions } from './changelog.js';
+import { ChangelogWriter, prestartChangelogReader, restorePartitions } from './changelog.js';
 import type { ScaleConfig } from './config.js';
 import { decodeEventRecord, fillEvent } from './event-codec.js';
 import type { GatewayEvaluatorOptions } from './gateway-evaluator.js';
@@ -112,6 +112,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   };
   const kafkaConfig = resolveKafkaConfig(o.input.connection, process.env);
   const kafka = new Kafka({ ...kafkaConfig, logLevel: logLevel.WARN });
+  // The restore on assignment then finds its reader thread loaded (a failed start: it starts one).
+  void prestartChangelogReader(kafkaConfig).catch(() => {});
   const admin = kafka.admin();
   await admin.connect();
   try {
