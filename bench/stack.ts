@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stack [-- --json] [-- --instances 1,2 --backlog 300000 --rate 5000 --seconds 15 --partition-by namespace]`
+ * `npm run bench:stack [-- --json] [-- --instances 1,2 --backlog 300000 --rate 5000 --seconds 15 --partition-by namespace --show-silence]`
  *
  * Drives the real broker and Elasticsearch (KAFKA_BROKERS / ELASTICSEARCH_URL, default the local
  * stack) with simulated mesh traffic through `egress-sentinel run` instances with `scale.enabled`,
@@ -38,6 +38,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '15' },
     'no-raw': { type: 'boolean', default: false },
     'partition-by': { type: 'string', default: 'namespace' },
+    /** Prints each gateway-silence alert (time, client, reason) to stderr: what the rule fired on. */
+    'show-silence': { type: 'boolean', default: false },
   },
 });
 const BROKERS = (process.env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS).split(',');
@@ -371,7 +373,7 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
     result.alertsByRule = Object.fromEntries(buckets.map((b) => [b.key, b.doc_count]));
     const silence = await es(`/${name}-alerts*/_search`, {
       size: 1000,
-      _source: ['evidence.kind'],
+      _source: values['show-silence'] ? true : ['evidence.kind'],
       query: { term: { 'rule.id': 'gateway-silence' } },
     });
     if (silence.ok) {
@@ -379,10 +381,16 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
         (await silence.json()) as { hits: { hits: { _source: { evidence?: { kind?: string } } }[] } }
       ).hits.hits;
       for (const h of hits) {
+        if (values['show-silence']) say(`${name}: gateway-silence alert ${JSON.stringify(h._source)}`);
         const kind = h._source.evidence?.kind ?? 'partition-silence';
         result.gatewaySilenceByKind[kind] = (result.gatewaySilenceByKind[kind] ?? 0) + 1;
       }
     }
+    if (values['show-silence'])
+      for (const [n, log] of logs.entries()) {
+        writeFileSync(join(dir, `instance-${n}.log`), log ?? '');
+        say(`${name}: instance ${n} log in ${join(dir, `instance-${n}.log`)}`);
+      }
     await producer.disconnect();
     return result;
   } finally {

@@ -48,6 +48,8 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   private readonly pairingMs: number;
   /** Unaccounted-leg findings dropped after a restore (see `pairedFrom`). */
   unpairedAfterRestore = 0;
+  /** Events dropped as copies of an input line already observed (see `observe`). */
+  duplicates = 0;
 
   constructor(config: DetectionConfig, policies: PolicySet) {
     this.latenessMs = config.lateness;
@@ -63,7 +65,6 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   }
 
   observe(event: EgressEvent): void {
-    this.engine.observe(event);
     const origin = event.origin;
     const cut = origin.lastIndexOf('/');
     let s = this.lastState;
@@ -71,7 +72,7 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
       const stream = origin.slice(0, cut);
       s = this.streams.get(stream) ?? null;
       if (s === null) {
-        s = { max: event.time, seenAt: this.clock, seenBatch: this.batches, delivered: true };
+        s = { max: event.time, seenAt: this.clock, seenBatch: this.batches, delivered: true, offset: -1 };
         this.streams.set(stream, s);
       }
       this.lastStream = stream;
@@ -79,6 +80,21 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     }
     if (event.time > s.max) s.max = event.time;
     s.delivered = true;
+    // Stage 1 is at least once: an input partition that moves (or stays) across a rebalance is read
+    // again from its committed offset and its lines re-keyed a second time. A line's events reach this
+    // partition in input order, so one at or before the newest input offset already seen from its
+    // stream is such a copy. Counted twice it would skew baselines, and a copied gateway leg whose
+    // sidecar leg (another node's input partition) was not read again pairs with nothing:
+    // "unaccounted", the false gateway-silence alerts of two instances.
+    const offset = inputOffsetOf(origin, cut);
+    if (offset >= 0) {
+      if (offset <= s.offset) {
+        this.duplicates++;
+        return;
+      }
+      s.offset = offset;
+    }
+    this.engine.observe(event);
   }
 
   advance(out: Alert[]): void {
@@ -182,6 +198,21 @@ interface InputStream {
   seenBatch: number;
   /** Delivered in the batch in progress. */
   delivered: boolean;
+  /** Newest input offset observed (the origin's `partition/offset`), -1 before any. */
+  offset: number;
+}
+
+/** The offset after `origin`'s last '/' (`kafka:topic/partition/offset`), or -1 when there is none. */
+export function inputOffsetOf(origin: string, cut: number): number {
+  let n = 0;
+  const end = origin.length;
+  if (cut < 0 || cut + 1 >= end) return -1;
+  for (let i = cut + 1; i < end; i++) {
+    const c = origin.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 /** Version byte, two zero counts and a zero parts length. */

@@ -68,6 +68,8 @@ export class PartitionTask implements ChangelogImporter {
   private readonly dirty = new Set<string>();
   private readonly held: HeldBatch[] = [];
   private seenUpTo = -1n;
+  /** Next record offset this task has not read (see `unread`). */
+  private readUpTo = -1n;
   /** From the restored checkpoint: replayed events before it that the state already holds. */
   private replayUpTo = -1n;
   private replayWatermark = Number.NEGATIVE_INFINITY;
@@ -75,6 +77,8 @@ export class PartitionTask implements ChangelogImporter {
   private batchMax = Number.NEGATIVE_INFINITY;
   private inSegment = 0;
   replayedSkipped = 0;
+  /** Records fetched again that this task had already read (see `unread`). */
+  rereadSkipped = 0;
 
   constructor(
     readonly partition: number,
@@ -106,6 +110,23 @@ export class PartitionTask implements ChangelogImporter {
     this.analyzer.importGlobal(m.global);
   }
 
+  /**
+   * Whether the record at `offset` is new to this task; call once per record before observing its
+   * events. A partition kept across a rebalance is fetched again from its committed offset (kafkajs
+   * resolves offsets afresh on every assignment), which lags what the task read by the lateness and
+   * the open flow minute; and a batch abandoned mid-way (rebalance) is fetched again whole. Reading
+   * those records again would count their events twice: a sidecar leg and its gateway leg then pair
+   * across copies and leave a copy of the gateway leg "unaccounted".
+   */
+  unread(offset: bigint): boolean {
+    if (offset < this.readUpTo) {
+      this.rereadSkipped++;
+      return false;
+    }
+    this.readUpTo = offset + 1n;
+    return true;
+  }
+
   /** One event read at `offset` (events of a partition arrive in offset order). */
   observe(event: EgressEvent, offset: bigint): void {
     // A fetched batch can hold a partition's whole backlog; commit points every SEGMENT events
@@ -125,9 +146,14 @@ export class PartitionTask implements ChangelogImporter {
   endBatch(lastOffset: bigint, out: Alert[]): void {
     this.analyzer.advance(out);
     const next = lastOffset + 1n;
-    if (next > this.seenUpTo) this.seenUpTo = next;
-    this.hold(next);
+    // A batch of records read before (fetched again) holds nothing new: committing its end would
+    // move the committed offset back.
+    if (next > this.seenUpTo) {
+      this.seenUpTo = next;
+      this.hold(next);
+    }
     this.batchMax = Number.NEGATIVE_INFINITY;
+    this.inSegment = 0;
   }
 
   /** Everything before `nextOffset` may be committed once analysed up to the running max time. */

@@ -288,6 +288,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     let events = 0;
     for (const m of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) return;
+      const offset = BigInt(m.offset);
+      if (!task.unread(offset)) continue;
       let rows: unknown[];
       try {
         rows = decodeEventRecord(m.value?.toString() ?? '');
@@ -297,7 +299,6 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         );
         continue;
       }
-      const offset = BigInt(m.offset);
       for (let r = 0; r < rows.length; r++) {
         try {
           fillEvent(rows[r], event);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { newEgressEvent } from '../../src/identity/normalizer.js';
+import type { EgressEvent } from '../../src/identity/types.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { partitionDetection } from '../../src/scale/bootstrap.js';
 import { DetectionAnalyzer, PARTITION_STREAM_IDLE_BATCHES } from '../../src/scale/detection-analyzer.js';
@@ -40,5 +41,94 @@ describe('DetectionAnalyzer event time over several input streams', () => {
       a.advance(out);
     }
     expect(a.watermark()).toBe(T0 + (12 + PARTITION_STREAM_IDLE_BATCHES) * 60_000 - config.lateness);
+  });
+});
+
+/** One TLS connection's two legs: the sidecar's (a sidecar node's input partition) and the gateway's. */
+function legs(i: number): [EgressEvent, EgressEvent] {
+  const time = T0 + i * 1_000;
+  const sidecar = newEgressEvent();
+  sidecar.time = time;
+  sidecar.path = 'sidecar-to-gateway';
+  sidecar.reporter = 'sidecar';
+  sidecar.protocol = 'tls';
+  sidecar.bytesUp = 1_000 + i;
+  sidecar.source.key = 'app-b/app-b';
+  sidecar.source.namespace = 'app-b';
+  sidecar.source.workload = 'app-b';
+  sidecar.source.ip = '10.244.0.15';
+  sidecar.destination.host = 'mongo1.composedb.com';
+  sidecar.destination.port = 27017;
+  sidecar.destination.external = true;
+  sidecar.origin = `kafka:input/1/${i}`;
+  const gateway = newEgressEvent();
+  gateway.time = time + 3;
+  gateway.path = 'gateway-to-external';
+  gateway.reporter = 'egress-gateway';
+  gateway.protocol = 'tls';
+  gateway.bytesUp = 1_000 + i;
+  gateway.source.key = 'app-b/app-b';
+  gateway.source.namespace = 'app-b';
+  gateway.source.principal = 'spiffe://cluster.local/ns/app-b/sa/app-b';
+  gateway.source.ip = '10.244.0.15';
+  gateway.destination.host = 'mongo1.composedb.com';
+  gateway.destination.port = 27017;
+  gateway.destination.external = true;
+  gateway.origin = `kafka:input/0/${i}`;
+  return [sidecar, gateway];
+}
+
+describe('DetectionAnalyzer with input read twice by stage 1', () => {
+  it('does not call a gateway leg re-keyed a second time (its input partition moved in a rebalance) unaccounted', () => {
+    const a = new DetectionAnalyzer(config, new PolicySet([]));
+    const out: Alert[] = [];
+    // Ten minutes of connections, one a second, in batches of 20.
+    for (let i = 0; i < 600; i++) {
+      const [sidecar, gateway] = legs(i);
+      a.observe(sidecar);
+      a.observe(gateway);
+      // The gateway node's input partition changes owner at 5 minutes: the new stage-1 owner reads
+      // it again from its committed offset, 30 lines back, and re-keys those lines a second time.
+      // The sidecars' partition stayed where it was: their legs come once.
+      if (i === 300) for (let j = 270; j <= 300; j++) a.observe(legs(j)[1]);
+      if (i % 20 === 19) a.advance(out);
+    }
+    for (let b = 0; b < 5; b++) {
+      const [sidecar, gateway] = legs(600 + 60 * b);
+      a.observe(sidecar);
+      a.observe(gateway);
+      a.advance(out);
+    }
+    expect(out.filter((x) => x.rule.id === 'gateway-silence').map((x) => x.reason)).toEqual([]);
+    expect(a.duplicates).toBe(31);
+  });
+
+  it('still calls gateway legs no sidecar sent unaccounted, from an input partition it has read before', () => {
+    const a = new DetectionAnalyzer(config, new PolicySet([]));
+    const out: Alert[] = [];
+    for (let i = 0; i < 600; i++) {
+      const [sidecar, gateway] = legs(i);
+      a.observe(sidecar);
+      a.observe(gateway);
+      // An impersonating client from 10.244.0.15: three gateway legs no sidecar sent, new lines
+      // (new offsets) on the gateway's input partition.
+      if (i >= 300 && i < 303) {
+        const forged = legs(i)[1];
+        forged.destination.host = 'paste.example.net';
+        forged.origin = `kafka:input/0/${100_000 + i}`;
+        a.observe(forged);
+      }
+      if (i % 20 === 19) a.advance(out);
+    }
+    for (let b = 0; b < 5; b++) {
+      const [sidecar, gateway] = legs(600 + 60 * b);
+      sidecar.origin = `kafka:input/1/${200_000 + b}`;
+      gateway.origin = `kafka:input/0/${200_000 + b}`;
+      a.observe(sidecar);
+      a.observe(gateway);
+      a.advance(out);
+    }
+    const silence = out.filter((x) => x.rule.id === 'gateway-silence');
+    expect(silence.map((x) => x.evidence.kind)).toEqual(['unaccounted-gateway-legs']);
   });
 });

@@ -98,4 +98,29 @@ describe('partition task', () => {
     expect(Number(offset)).toBeGreaterThan(800);
     expect(Number(offset)).toBeLessThanOrEqual(995);
   });
+
+  it('reads a record once when a partition it keeps across a rebalance is fetched again from the committed offset', () => {
+    const analyzer = new CountingAnalyzer(5_000);
+    const t = new PartitionTask(2, analyzer, null);
+    const read = (from: number, to: number): void => {
+      for (let i = from; i <= to; i++) {
+        if (!t.unread(BigInt(i))) continue;
+        t.observe(event('ns/a', 1_000 * i), BigInt(i));
+      }
+      t.endBatch(BigInt(to), []);
+    };
+    read(0, 9);
+    read(10, 19);
+    // Watermark 14 s: the first batch is committable; the second is read but not committed.
+    const committed = t.committable();
+    expect(committed).toBe(10n);
+    // A rebalance leaves the partition here: kafkajs fetches it again from the committed offset,
+    // and then the batch after it.
+    read(Number(committed), 19);
+    expect(t.rereadSkipped).toBe(10);
+    expect(t.committable()).toBeNull(); // nothing new: the committed offset does not go back
+    read(20, 29);
+    expect(analyzer.counts.get('ns/a')).toBe(30);
+    expect(t.committable()).toBe(20n);
+  });
 });
