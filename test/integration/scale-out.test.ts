@@ -225,14 +225,30 @@ describe('scale-out', () => {
     const ownedByVictim = assignments.at(-1)?.[1];
     expect(ownedByVictim, logs[1]?.join('')).toBeTruthy();
 
-    // The detection group has committed (nearly) everything: after the kill the survivor replays only
-    // the last moments, so its baselines for the victim's identities can only come from the changelog.
+    // The detection group has committed most of phase A: after the kill the survivor replays only the
+    // uncommitted tail, so its baselines for the victim's identities (learned in the first 30 of phase
+    // A's 70 minutes) can only come from the changelog. A by-source record is one batch of events, and
+    // commits stop at the detectors' watermark minus lateness and the open flow minute, so the last
+    // records stay uncommitted: 35-44 of 56 records seen committed (62-79 %). The tail replayed must stay
+    // clear of the learning period: more than 30/70 committed; 50 % leaves a margin for uneven batches.
+    // Commits follow the watermark on a timer, so poll for a few checkpoint intervals.
     const bySource = `${name}-events-by-source`;
-    const high = await admin.fetchTopicOffsets(bySource);
-    const done = await admin.fetchOffsets({ groupId: `${name}-by-source`, topics: [bySource] });
-    const total = high.reduce((n, p) => n + Number(p.high), 0);
-    const committedTotal = (done[0]?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-    expect(committedTotal / total, `committed ${committedTotal} of ${total}`).toBeGreaterThan(0.75);
+    let committedTotal = 0;
+    let total = 0;
+    const committedShare = async (): Promise<number> => {
+      const high = await admin.fetchTopicOffsets(bySource);
+      const done = await admin.fetchOffsets({ groupId: `${name}-by-source`, topics: [bySource] });
+      total = high.reduce((n, p) => n + Number(p.high), 0);
+      committedTotal = (done[0]?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+      return total > 0 ? committedTotal / total : 0;
+    };
+    await waitFor(
+      async () => (await committedShare()) > 0.5,
+      30_000,
+      'stage 2 to commit most of phase A',
+      500,
+    ).catch(() => undefined);
+    expect(committedTotal / total, `committed ${committedTotal} of ${total}`).toBeGreaterThan(0.5);
 
     victim.kill('SIGKILL');
     await produce(phaseB);
