@@ -289,3 +289,14 @@ export function browsingCalls(
   }
   return out.filter((c) => c.time < start + durationMs);
 }
+
+/** `a` (in time order) with the events of `b` slotted in by time: benign traffic with injected events. */
+export function* mergeByTime(a: Iterable<EgressEvent>, b: EgressEvent[]): Generator<EgressEvent> {
+  b.sort((x, y) => x.time - y.time);
+  let i = 0;
+  for (const e of a) {
+    while (i < b.length && (b[i] as EgressEvent).time <= e.time) yield b[i++] as EgressEvent;
+    yield e;
+  }
+  while (i < b.length) yield b[i++] as EgressEvent;
+}

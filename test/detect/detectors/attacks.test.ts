@@ -16,21 +16,12 @@ import {
   Harness,
   HOUR,
   MIN,
+  mergeByTime,
   source,
   T0,
 } from '../../helpers/events.js';
 
 const ATTACK = T0 + 2 * DAY + 14 * HOUR + 7 * MIN + 13_000;
-
-function* merge(a: Iterable<EgressEvent>, b: EgressEvent[]): Generator<EgressEvent> {
-  b.sort((x, y) => x.time - y.time);
-  let i = 0;
-  for (const e of a) {
-    while (i < b.length && (b[i] as EgressEvent).time <= e.time) yield b[i++] as EgressEvent;
-    yield e;
-  }
-  while (i < b.length) yield b[i++] as EgressEvent;
-}
 
 function run(
   attack: EgressEvent[],
@@ -38,7 +29,7 @@ function run(
   policies: PipelinePolicyEvaluator[] = [],
 ): Harness {
   return new Harness({ learningPeriod: '24h', ...config }, policies)
-    .feed(merge(benignTraffic(3), attack))
+    .feed(mergeByTime(benignTraffic(3), attack))
     .finish();
 }
 

@@ -8,18 +8,9 @@ import {
   gatewayLeg,
   Harness,
   HOUR,
+  mergeByTime,
   T0,
 } from '../../helpers/events.js';
-
-function* withExtra(a: Iterable<EgressEvent>, b: EgressEvent[]): Generator<EgressEvent> {
-  b.sort((x, y) => x.time - y.time);
-  let i = 0;
-  for (const e of a) {
-    while (i < b.length && (b[i] as EgressEvent).time <= e.time) yield b[i++] as EgressEvent;
-    yield e;
-  }
-  while (i < b.length) yield b[i++] as EgressEvent;
-}
 
 describe('benign traffic', () => {
   it('raises no alerts over three days of diurnal load, a nightly batch, a metrics agent and pod restarts', () => {
@@ -40,7 +31,7 @@ describe('benign traffic', () => {
       });
       job.push(e, gatewayLeg(e));
     }
-    const h = new Harness({ learningPeriod: '24h' }).feed(withExtra(benignTraffic(3), job)).finish();
+    const h = new Harness({ learningPeriod: '24h' }).feed(mergeByTime(benignTraffic(3), job)).finish();
     expect(h.of('beaconing').map((f) => f.reason)).toEqual([]);
     expect(h.findings.map((f) => `${f.ruleId}: ${f.reason}`)).toEqual([]);
   });
@@ -52,7 +43,7 @@ describe('benign traffic', () => {
         const e = egressEvent({ ...c, host: 'docs.newvendor.dev' });
         return [e, gatewayLeg(e)];
       });
-      const h = new Harness({ learningPeriod: '24h' }).feed(withExtra(benignTraffic(3), legs)).finish();
+      const h = new Harness({ learningPeriod: '24h' }).feed(mergeByTime(benignTraffic(3), legs)).finish();
       // It is a new host (new-destination may say so), but not a beacon.
       expect(calls.length, `seed ${seed}`).toBeGreaterThan(100);
       expect(
