@@ -22,9 +22,9 @@
  * rebuilt evaluator (takeover) the same alert id.
  */
 import { z } from 'zod';
+import { gatewaySilenceFinding } from '../detect/detectors/gateway-silence.js';
 import { isoMinute as minute } from '../detect/spec.js';
 import type { Emit } from '../detect/types.js';
-import type { SourceIdentity } from '../identity/types.js';
 
 export interface GatewayEvaluatorOptions {
   windowMs: number;
@@ -63,16 +63,6 @@ interface Sums {
 
 /** Quiet windows judged together at most (as the per-engine detector). */
 const MAX_CARRY_WINDOWS = 10;
-
-const GATEWAY_SOURCE: SourceIdentity = {
-  principal: null,
-  namespace: null,
-  workload: 'egress-gateway',
-  pod: null,
-  ip: null,
-  attribution: 'unknown',
-  key: 'egress-gateway',
-};
 
 export class GatewaySilenceEvaluator {
   private readonly publishers = new Map<string, Publisher>();
@@ -171,36 +161,29 @@ export class GatewaySilenceEvaluator {
       windowMs: end - start,
       publishers: this.publishers.size,
     };
-    const base = {
-      ruleId: 'gateway-silence' as const,
-      severity: 'critical' as const,
-      time: end,
-      dedupKey: 'gateway-silence/egress-gateway',
-      source: { ...GATEWAY_SOURCE },
-      destination: null,
-      path: 'sidecar-to-gateway' as const,
-      protocol: null,
-    };
     if (ratio < this.o.minMatchedRatio) {
       if (!this.firing) this.firingSince = start;
       this.firing = true;
-      emit({
-        ...base,
-        reason:
+      emit(
+        gatewaySilenceFinding(
+          end,
+          'firing',
           gateway === 0
             ? `The egress gateway logged nothing from ${minute(start)} while sidecars across the mesh sent it ${sidecar} connections: egress is no longer monitored.`
             : `The egress gateway logged ${gateway} connections from ${minute(start)} while sidecars across the mesh sent it ${sidecar}: far fewer than they sent.`,
-        evidence,
-        status: 'firing',
-      });
+          evidence,
+        ),
+      );
     } else if (this.firing) {
       this.firing = false;
-      emit({
-        ...base,
-        reason: `The egress gateway logged ${gateway} connections for the ${sidecar} sidecars sent it from ${minute(start)} again (silent since ${minute(this.firingSince)}).`,
-        evidence,
-        status: 'resolved',
-      });
+      emit(
+        gatewaySilenceFinding(
+          end,
+          'resolved',
+          `The egress gateway logged ${gateway} connections for the ${sidecar} sidecars sent it from ${minute(start)} again (silent since ${minute(this.firingSince)}).`,
+          evidence,
+        ),
+      );
     }
   }
 }

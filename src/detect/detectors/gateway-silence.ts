@@ -86,6 +86,31 @@ const GATEWAY_SOURCE: SourceIdentity = {
   key: 'egress-gateway',
 };
 
+/**
+ * The "gateway went silent" finding and its resolve: one dedup key for the whole mesh, so the
+ * per-partition detector and the scaled mode's mesh-wide evaluator raise the same alert id.
+ */
+export function gatewaySilenceFinding(
+  time: number,
+  status: 'firing' | 'resolved',
+  reason: string,
+  evidence: Record<string, unknown>,
+): Finding {
+  return {
+    ruleId: 'gateway-silence',
+    severity: 'critical',
+    time,
+    dedupKey: 'gateway-silence/egress-gateway',
+    source: { ...GATEWAY_SOURCE },
+    destination: null,
+    path: 'sidecar-to-gateway',
+    protocol: null,
+    reason,
+    evidence,
+    status,
+  };
+}
+
 export class GatewaySilenceDetector implements Detector {
   readonly ruleId = 'gateway-silence' as const;
   private readonly pendingSidecar = new Map<string, Leg[]>();
@@ -313,36 +338,29 @@ export class GatewaySilenceDetector implements Detector {
       windowStart: new Date(start).toISOString(),
       windowMs: this.config.window,
     };
-    const base = {
-      ruleId: this.ruleId,
-      severity: 'critical' as const,
-      time: watermark,
-      dedupKey: 'gateway-silence/egress-gateway',
-      source: { ...GATEWAY_SOURCE },
-      destination: null,
-      path: 'sidecar-to-gateway' as const,
-      protocol: null,
-    };
     if (ratio < this.config.minMatchedRatio) {
       if (!this.firing) this.firingSince = start;
       this.firing = true;
-      emit({
-        ...base,
-        reason:
+      emit(
+        gatewaySilenceFinding(
+          watermark,
+          'firing',
           bucket.gateway === 0
             ? `The egress gateway logged nothing from ${isoMinute(start)} while sidecars sent it ${bucket.sidecar} connections: egress is no longer monitored.`
             : `The egress gateway's logs account for ${bucket.matched} of the ${bucket.sidecar} connections sidecars sent it from ${isoMinute(start)}.`,
-        evidence,
-        status: 'firing',
-      });
+          evidence,
+        ),
+      );
     } else if (this.firing) {
       this.firing = false;
-      emit({
-        ...base,
-        reason: `The egress gateway's logs account for ${bucket.matched} of ${bucket.sidecar} sidecar connections again (silent since ${isoMinute(this.firingSince)}).`,
-        evidence,
-        status: 'resolved',
-      });
+      emit(
+        gatewaySilenceFinding(
+          watermark,
+          'resolved',
+          `The egress gateway's logs account for ${bucket.matched} of ${bucket.sidecar} sidecar connections again (silent since ${isoMinute(this.firingSince)}).`,
+          evidence,
+        ),
+      );
     }
   }
 
