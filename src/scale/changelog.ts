@@ -110,6 +110,12 @@ function fixedAssigner(topic: string, partitions: readonly number[]): PartitionA
   });
 }
 
+/**
+ * Fetch sizes of a restore's reader. Small fetches: the first batch arrives sooner and reading and
+ * importing overlap more finely (4 x 4 MiB fetches were slower with kafkajs: bigger joins).
+ */
+export const RESTORE_FETCH = { maxBytes: 4 * 1024 * 1024, maxBytesPerPartition: 1024 * 1024, maxWaitMs: 50 };
+
 /** Fetched records waiting to be imported before the next fetch is held back. */
 export const IMPORT_BACKLOG_BYTES = 64 * 1024 * 1024;
 /** Records imported between yields to the event loop (so the next fetch's bytes are read meanwhile). */
@@ -151,10 +157,9 @@ export async function readChangelog(
   const consumer = kafka.consumer({
     groupId: `${groupPrefix}-restore-${randomUUID()}`,
     partitionAssigners: [fixedAssigner(topic, [...remaining])],
-    // Small fetches: the first batch arrives sooner and reading and importing overlap more finely.
-    maxBytes: 4 * 1024 * 1024,
-    maxBytesPerPartition: 1024 * 1024,
-    maxWaitTimeInMs: 50,
+    maxBytes: RESTORE_FETCH.maxBytes,
+    maxBytesPerPartition: RESTORE_FETCH.maxBytesPerPartition,
+    maxWaitTimeInMs: RESTORE_FETCH.maxWaitMs,
     sessionTimeout: 30_000,
   });
   await consumer.connect();
