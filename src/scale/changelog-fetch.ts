@@ -38,13 +38,15 @@ export class RecordRefs {
 export class DirectFetchUnsupported extends Error {}
 
 let pos = 0;
+/** End of the batch being read: varints do not read past it. */
+let limit = 0;
 
 /** A zigzag varint (Kafka record fields) at `pos`; advances `pos`. */
 function varint(b: Buffer): number {
   let value = 0;
   let shift = 0;
   for (;;) {
-    if (pos >= b.length) throw new Error('record truncated inside a varint');
+    if (pos >= limit) throw new Error('record batch truncated inside a varint');
     const byte = b[pos++] as number;
     value += (byte & 0x7f) * 2 ** shift;
     if (byte < 0x80) break;
@@ -86,6 +88,7 @@ export function scanRecordBatches(
     // Control batches (transaction markers) hold no changelog records.
     if ((attributes & 0x20) === 0) {
       pos = at + BATCH_HEADER;
+      limit = batchEnd;
       for (let i = 0; i < count; i++) {
         const length = varint(b);
         const recordEnd = pos + length;
@@ -96,6 +99,7 @@ export function scanRecordBatches(
         const keyLength = varint(b);
         const keyAt = pos;
         pos += Math.max(0, keyLength);
+        if (pos > recordEnd) throw new Error(`record at offset ${offset} overruns its length`);
         const valueLength = varint(b);
         const valueAt = pos;
         if (valueAt + Math.max(0, valueLength) > recordEnd)
@@ -129,7 +133,8 @@ export function packRecordRefs(b: Buffer, refs: RecordRefs, metaKey: Buffer): Bu
     const valueAt = r[i + 2] as number;
     const valueLength = r[i + 3] as number;
     const length = Math.max(0, valueLength);
-    const isMeta = keyLength === metaKey.length && b.compare(metaKey, 0, keyLength, keyAt, keyAt + keyLength) === 0;
+    const isMeta =
+      keyLength === metaKey.length && b.compare(metaKey, 0, keyLength, keyAt, keyAt + keyLength) === 0;
     const kind = isMeta ? KIND_META : valueLength < 0 ? KIND_TOMBSTONE : KIND_PUT;
     let valueFrom = PACKED_HEADER + keyLength;
     valueFrom += (8 - ((at + valueFrom + length) % 8)) % 8;
@@ -170,8 +175,7 @@ class BrokerSocket {
   private headerHave = 0;
   private response: Buffer | null = null;
   private have = 0;
-  private waiting: { resolve: (b: Buffer) => void; reject: (e: Error) => void; id: number } | null =
-    null;
+  private waiting: { resolve: (b: Buffer) => void; reject: (e: Error) => void; id: number } | null = null;
   private failure: Error | null = null;
   readonly ready: Promise<void>;
 
@@ -301,9 +305,11 @@ export async function readChangelogDirect(
     if (high <= low) continue;
     const leader = leaders.get(p);
     if (leader === undefined || !brokers.has(leader))
-      throw new SentinelError('ESN_STATE', `Changelog ${topic}/${p} has no leader.`, { where: `${topic}/${p}` });
-    let m = byLeader.get(leader);
-    if (m === undefined) byLeader.set(leader, (m = new Map()));
+      throw new SentinelError('ESN_STATE', `Changelog ${topic}/${p} has no leader.`, {
+        where: `${topic}/${p}`,
+      });
+    const m = byLeader.get(leader) ?? new Map<number, [number, number]>();
+    byLeader.set(leader, m);
     m.set(p, [low, high]);
   }
   await Promise.all(

@@ -54,7 +54,9 @@ if (port !== null) {
   const handOver = async (partition: number, buffer: Buffer, last: boolean): Promise<void> => {
     handedOver = true;
     outstanding += buffer.length;
-    post({ type: 'chunk', partition, last, buffer: buffer.buffer as ArrayBuffer }, [buffer.buffer as ArrayBuffer]);
+    post({ type: 'chunk', partition, last, buffer: buffer.buffer as ArrayBuffer }, [
+      buffer.buffer as ArrayBuffer,
+    ]);
     while (outstanding > IMPORT_BACKLOG_BYTES)
       await new Promise<void>((w) => {
         wake = w;
