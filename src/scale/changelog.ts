@@ -385,13 +385,15 @@ class ImportQueue {
     const b = c.packed as Buffer;
     const importer = this.importers.get(c.partition) as ChangelogImporter;
     const r = this.stats.get(c.partition) as RestoreStats;
+    // A DataView reads the headers with one load each (Buffer.readUInt32LE: four, bounds-checked).
+    const v = new DataView(b.buffer, b.byteOffset, b.length);
     let n = 0;
     let at = c.next;
     while (n < budget && at < b.length) {
-      const kind = b.readUInt32LE(at);
-      const keyLength = b.readUInt32LE(at + 4);
-      const valueAt = at + b.readUInt32LE(at + 8);
-      const valueEnd = valueAt + b.readUInt32LE(at + 12);
+      const kind = v.getUint32(at, true);
+      const keyLength = v.getUint32(at + 4, true);
+      const valueAt = at + v.getUint32(at + 8, true);
+      const valueEnd = valueAt + v.getUint32(at + 12, true);
       const key = b.toString('utf8', at + PACKED_HEADER, at + PACKED_HEADER + keyLength);
       this.importOne(importer, r, c.partition, null, kind, key, b.subarray(valueAt, valueEnd), true);
       at = valueEnd;
