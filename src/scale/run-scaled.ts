@@ -28,7 +28,7 @@ import { deliverToAll } from '../pipeline/deliver.js';
 import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
-import { BySourceRecords } from './by-source-records.js';
+import { BySourceRecords, readProgress } from './by-source-records.js';
 import { ChangelogWriter, prestartChangelogReader, restorePartitions } from './changelog.js';
 import type { ScaleConfig } from './config.js';
 import { decodeEventRecord, fillEvent } from './event-codec.js';
@@ -290,6 +290,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (!payload.isRunning() || payload.isStale()) return;
       const offset = BigInt(m.offset);
       if (!task.unread(offset)) continue;
+      const progress = readProgress(m.headers);
       let rows: unknown[];
       try {
         rows = decodeEventRecord(m.value?.toString() ?? '');
@@ -297,6 +298,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         deadLetters.push(
           unreadable(batch.topic, batch.partition, m.offset, err, m.value?.toString() ?? null),
         );
+        if (progress !== null) task.analyzer.progress(progress);
         continue;
       }
       for (let r = 0; r < rows.length; r++) {
@@ -313,6 +315,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         if (wantsEvents)
           rawEvents.push({ ...event, source: { ...event.source }, destination: { ...event.destination } });
       }
+      // After the record's events: the mark says how far its input partition is now behind us.
+      if (progress !== null) task.analyzer.progress(progress);
     }
     task.endBatch(BigInt(batch.lastOffset()), alerts);
     const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
@@ -425,7 +429,11 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (sendFailure !== null) throw sendFailure;
       const started = process.hrtime.bigint();
       const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
-      const records = bySourceRecords.records(out.messages);
+      const read = rekeyer.progress;
+      const records = bySourceRecords.records(
+        out.messages,
+        read === null ? null : { ...read, caughtUp: batch.caughtUp === true },
+      );
       const delivery = (async () => {
         if (records.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: records });
         for (const d of out.deadLetters) {

@@ -24,6 +24,7 @@ class KafkaLineBatch implements LineBatch {
     private readonly partition: number,
     private readonly offsets: readonly string[],
     private readonly onAck: () => Promise<void>,
+    readonly caughtUp: boolean,
   ) {}
   position(i: number): string {
     return `${this.partition}/${this.offsets[i]}`;
@@ -99,7 +100,10 @@ export class KafkaSource implements Source {
         }
         list.push(entry);
         const ack = (): Promise<void> => this.acked(batch.topic, batch.partition, entry);
-        queue.push(new KafkaLineBatch(`kafka:${batch.topic}`, lines, batch.partition, offsets, ack));
+        const caughtUp = BigInt(batch.highWatermark) <= BigInt(last) + 1n;
+        queue.push(
+          new KafkaLineBatch(`kafka:${batch.topic}`, lines, batch.partition, offsets, ack, caughtUp),
+        );
         notify();
         // Wait until the pipeline took it, heartbeating so the group keeps us.
         while (queue.length > 0 && !signal.aborted && payload.isRunning() && !payload.isStale()) {
