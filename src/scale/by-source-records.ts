@@ -30,10 +30,18 @@ export const PROGRESS_HEADER = 'progress';
 /** Empty progress records to one by-source partition per input partition, at most this often. */
 export const MARK_INTERVAL_MS = 200;
 
+/**
+ * The mark for an input partition assigned to this instance with lines to read, none read yet: stage 2
+ * waits for it (a fetch can serve some partitions minutes of event time before others).
+ */
+export function unreadMark(stream: string): StreamProgress {
+  return { stream, time: Number.NEGATIVE_INFINITY, caughtUp: false };
+}
+
 /** How far stage 1 has read one input partition (`kafka:topic/partition`). */
 export interface StreamProgress {
   stream: string;
-  /** Newest event time read from it. */
+  /** Newest event time read from it (-Infinity: none yet). */
   time: number;
   /** Nothing more was there to read when its batch was fetched. */
   caughtUp: boolean;
@@ -58,7 +66,9 @@ export function readProgress(headers: IHeaders | undefined): StreamProgress | nu
   if (a < 0 || b !== a + 2) return null;
   const time = Number(text.slice(0, a));
   const flag = text.charCodeAt(a + 1);
-  if (!Number.isFinite(time) || (flag !== 48 && flag !== 49) || b + 1 >= text.length) return null;
+  // -Infinity: an assigned input partition not read yet (`unreadMark`).
+  if (Number.isNaN(time) || time === Number.POSITIVE_INFINITY) return null;
+  if ((flag !== 48 && flag !== 49) || b + 1 >= text.length) return null;
   return { stream: text.slice(b + 1), time, caughtUp: flag === 49 };
 }
 

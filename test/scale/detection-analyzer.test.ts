@@ -74,6 +74,19 @@ describe('DetectionAnalyzer event time over several input streams', () => {
     a.progress(mark(2, T0 + 4 * 60_000, true));
     a.advance(out);
     expect(a.watermark()).toBe(T0 + 10 * 60_000 - config.lateness);
+    // Stream 3 is assigned to a stage-1 reader that has not read it yet: wait for it, however long,
+    // while its reader keeps saying so.
+    a.progress({ ...mark(3, Number.NEGATIVE_INFINITY), caughtUp: false });
+    observe(a, 0, T0 + 11 * 60_000);
+    for (let b = 0; b < 100; b++) {
+      wall.now += 300;
+      a.progress({ ...mark(3, Number.NEGATIVE_INFINITY), caughtUp: false });
+      a.advance(out);
+    }
+    expect(a.watermark()).toBe(T0 + 10 * 60_000 - config.lateness);
+    a.progress(mark(3, T0 + 11 * 60_000, true));
+    a.advance(out);
+    expect(a.watermark()).toBe(T0 + 11 * 60_000 - config.lateness);
     // A caught-up stream that sends events again holds again.
     observe(a, 2, T0 + 12 * 60_000);
     observe(a, 0, T0 + 20 * 60_000);
