@@ -94,7 +94,9 @@ describe('by-source records', () => {
     it('read back what was written, and nothing from headers this version did not write', () => {
       const mark = { stream: 'kafka:a|b/0', time: 1_741_000_000_123, caughtUp: true };
       expect(readProgress({ progress: Buffer.from(progressHeader(mark)) })).toEqual(mark);
-      expect(readProgress({ progress: progressHeader(unreadMark('kafka:in/2')) })).toEqual(unreadMark('kafka:in/2'));
+      expect(readProgress({ progress: progressHeader(unreadMark('kafka:in/2')) })).toEqual(
+        unreadMark('kafka:in/2'),
+      );
       expect(readProgress(undefined)).toBeNull();
       expect(readProgress({ progress: 'Infinity|1|s' })).toBeNull();
       expect(readProgress({ progress: 'x|1|s' })).toBeNull();

@@ -35,7 +35,10 @@ const mark = (stream: number, time: number, caughtUp = false) => ({
 describe('DetectionAnalyzer event time over several input streams', () => {
   it('holds the watermark at the slowest stream still behind, until it catches up or falls silent', () => {
     const wall = manualClock();
-    const a = new DetectionAnalyzer(config, new PolicySet([]), { streamTimeoutMs: 20_000, clock: wall.clock });
+    const a = new DetectionAnalyzer(config, new PolicySet([]), {
+      streamTimeoutMs: 20_000,
+      clock: wall.clock,
+    });
     const out: Alert[] = [];
     // Stream 0 drained ten minutes ahead; stream 1 is still at minute one.
     for (let m = 0; m <= 10; m++) observe(a, 0, T0 + m * 60_000);
@@ -64,7 +67,10 @@ describe('DetectionAnalyzer event time over several input streams', () => {
 
   it('lets a stream whose mark says it is caught up go at once, and holds for one it only heard of by marks', () => {
     const wall = manualClock();
-    const a = new DetectionAnalyzer(config, new PolicySet([]), { streamTimeoutMs: 20_000, clock: wall.clock });
+    const a = new DetectionAnalyzer(config, new PolicySet([]), {
+      streamTimeoutMs: 20_000,
+      clock: wall.clock,
+    });
     const out: Alert[] = [];
     observe(a, 0, T0 + 10 * 60_000);
     // Stream 2 has sent this partition no event, but its marks say it is read up to minute three.
