@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { MeshConfigSchema } from '../../src/identity/config.js';
 import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
@@ -42,6 +42,39 @@ interface Consumed {
   skipped: string[];
 }
 
+/** Creates `topic` with `partitions` partitions and produces `messages` to it. */
+async function topicWith(
+  kafka: Kafka,
+  topic: string,
+  partitions: number,
+  messages: Message[],
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages });
+  await producer.disconnect();
+}
+
+/** The Kafka source of one topic from its beginning, in consumer group `groupId`. */
+function sourceFor(brokers: string[], groupId: string, topic: string): KafkaSource {
+  return new KafkaSource(
+    KafkaSourceConfigSchema.parse({
+      type: 'kafka',
+      connection: { brokers },
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+    }),
+  );
+}
+
 async function committed(kafka: Kafka, groupId: string, topic: string): Promise<string> {
   const admin = kafka.admin();
   await admin.connect();
@@ -59,27 +92,14 @@ describe('ingest from Kafka', () => {
     const topic = uniqueName('ingest');
     const groupId = uniqueName('ingest-group');
     const kafka = new Kafka({ clientId: 'ingest-test', brokers, logLevel: logLevel.WARN });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic, messages: MESSAGES.map((value) => ({ value })) });
-    await producer.disconnect();
-
-    const source = new KafkaSource(
-      KafkaSourceConfigSchema.parse({
-        type: 'kafka',
-        connection: { brokers },
-        groupId,
-        topics: [topic],
-        fromBeginning: true,
-      }),
+    await topicWith(
+      kafka,
+      topic,
+      1,
+      MESSAGES.map((value) => ({ value })),
     );
+
+    const source = sourceFor(brokers, groupId, topic);
     const decoder = new LineDecoder();
     const normalizer = new Normalizer(MeshConfigSchema.parse({}));
     const got: Consumed = { events: [], dead: [], skipped: [] };
@@ -155,34 +175,13 @@ describe('Kafka source: where each partition stands', () => {
     const topic = uniqueName('unread');
     const groupId = uniqueName('unread-group');
     const kafka = new Kafka({ clientId: 'unread-test', brokers, logLevel: logLevel.WARN });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: 3, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
     // Partitions 0 and 1 have lines; partition 2 stays empty (nothing to wait for).
-    await producer.send({
-      topic,
-      messages: [
-        { partition: 0, value: 'a' },
-        { partition: 0, value: 'b' },
-        { partition: 1, value: 'c' },
-      ],
-    });
-    await producer.disconnect();
-    const source = new KafkaSource(
-      KafkaSourceConfigSchema.parse({
-        type: 'kafka',
-        connection: { brokers },
-        groupId,
-        topics: [topic],
-        fromBeginning: true,
-      }),
-    );
+    await topicWith(kafka, topic, 3, [
+      { partition: 0, value: 'a' },
+      { partition: 0, value: 'b' },
+      { partition: 1, value: 'c' },
+    ]);
+    const source = sourceFor(brokers, groupId, topic);
     const controller = new AbortController();
     const guard = setTimeout(() => controller.abort(), 60_000);
     const stream = (p: number): string => `kafka:${topic}/${p}`;
