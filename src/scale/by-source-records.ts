@@ -11,8 +11,9 @@
  * Progress marks carry event time across the re-keying, as watermarks cross a shuffle in Flink:
  * every record of a batch has a `progress` header saying how far in event time stage 1 has read the
  * batch's input partition and whether that partition is caught up, and a partition that got none of
- * the batch's events gets an empty record with the header (at most every MARK_INTERVAL_MS per input
- * partition, unless its caught-up flag changed). A by-source partition reads its records in order,
+ * the batch's events gets an empty record with the header when the caught-up flag changed or, while the
+ * input partition is behind, at most every MARK_INTERVAL_MS (a caught-up partition, i.e. live
+ * traffic, adds no records: many input partitions times many by-source partitions would add up). A by-source partition reads its records in order,
  * so a mark tells it that every event of that input partition up to the mark's time is already
  * behind it. Stage 2 then holds its watermark at the slowest input partition that is still behind
  * (detection-analyzer.ts) instead of guessing from its own, sparse, view which streams exist.
@@ -151,10 +152,12 @@ export class BySourceRecords {
       covered[m.partition as number] = true;
     }
     for (let p = 0; p < this.partitions; p++) {
+      // A caught-up stream holds nothing back: only the change needs telling. One still behind is
+      // told every interval, so partitions it sends no events to see it advance.
       const due =
         covered[p] === true ||
-        now - (sent.at[p] as number) >= MARK_INTERVAL_MS ||
-        sent.caughtUp[p] !== progress.caughtUp;
+        sent.caughtUp[p] !== progress.caughtUp ||
+        (!progress.caughtUp && now - (sent.at[p] as number) >= MARK_INTERVAL_MS);
       if (!due) continue;
       if (covered[p] !== true) out.push({ partition: p, value: EMPTY_RECORD, headers });
       sent.at[p] = now;

@@ -75,7 +75,7 @@ describe('by-source records', () => {
       expect(decodeEventRecord(out.find((m) => m.partition === p)?.value as string)).toHaveLength(1);
     });
 
-    it('are sent to an event-less partition at most every interval, unless caught-up changed', () => {
+    it('are sent to an event-less partition every interval while behind, and once when it caught up', () => {
       const records = new BySourceRecords('t', 4);
       const key = 'ns-a';
       const p = records.partitionOf(key);
@@ -83,12 +83,17 @@ describe('by-source records', () => {
       // Within the interval only the partition with events hears of the stream.
       const soon = records.records([message(key, 2)], at(2_000), 10_000 + MARK_INTERVAL_MS - 1);
       expect([...marks(soon).keys()]).toEqual([p]);
-      // The stream caught up: every partition must learn it holds nothing back any more.
-      const caughtUp = records.records([], at(2_000, true), 10_000 + MARK_INTERVAL_MS - 1);
+      const next = records.records([message(key, 3)], at(3_000), 10_000 + MARK_INTERVAL_MS);
+      expect(next).toHaveLength(4);
+      // The stream caught up: every partition must learn it holds nothing back any more ...
+      const caughtUp = records.records([], at(3_000, true), 10_000 + MARK_INTERVAL_MS + 1);
       expect(caughtUp).toHaveLength(4);
       for (const mark of marks(caughtUp).values()) expect(mark?.caughtUp).toBe(true);
-      const later = records.records([message(key, 3)], at(3_000, true), 10_000 + 2 * MARK_INTERVAL_MS);
-      expect(later).toHaveLength(4);
+      // ... and while it stays caught up (live traffic) the others get no more empty records.
+      const live = records.records([message(key, 4)], at(4_000, true), 10_000 + 10 * MARK_INTERVAL_MS);
+      expect([...marks(live).keys()]).toEqual([p]);
+      // Behind again: all are told at once.
+      expect(records.records([message(key, 5)], at(5_000), 10_000 + 10 * MARK_INTERVAL_MS)).toHaveLength(4);
     });
 
     it('read back what was written, and nothing from headers this version did not write', () => {
