@@ -17,6 +17,7 @@
  * watermark and be processed out of their time (gateway-silence would pair a gateway leg with
  * nothing and call it unaccounted).
  */
+import { z } from 'zod';
 import { AlertStage, alertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
@@ -184,6 +185,14 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     return {
       startTime: Number.isNaN(this.engine.state.startTime) ? null : this.engine.state.startTime,
       watermark: Number.isFinite(this.engine.watermark) ? this.engine.watermark : null,
+      // Where each input stream stood: a new owner holds the watermark for them from the start,
+      // instead of learning them one by one from the records it replays (and running ahead of one
+      // whose next record comes later).
+      streams: [...this.streams].map(([name, s]) => [
+        name,
+        Number.isFinite(s.max) ? s.max : null,
+        s.caughtUp,
+      ]),
     };
   }
 
@@ -192,6 +201,15 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     // does not start learning again (and swallow alerts) on its new owner.
     if (typeof data.watermark === 'number' && data.watermark + this.pairingMs > this.pairedFrom)
       this.pairedFrom = data.watermark + this.pairingMs;
+    const streams = CheckpointStreamsSchema.safeParse(data.streams);
+    // Older checkpoints have none: the streams are then learned from the records.
+    if (streams.success)
+      for (const [name, max, caughtUp] of streams.data) {
+        const s = this.stream(name, max ?? Number.NEGATIVE_INFINITY);
+        if (max !== null && max > s.max) s.max = max;
+        s.caughtUp = caughtUp;
+        s.delivered = false;
+      }
     const t = data.startTime;
     if (
       typeof t === 'number' &&
@@ -213,6 +231,9 @@ interface InputStream {
   /** Newest input offset observed (the origin's `partition/offset`), -1 before any. */
   offset: number;
 }
+
+/** `exportGlobal().streams`: [input stream, newest event time or null, caught up]. */
+const CheckpointStreamsSchema = z.array(z.tuple([z.string(), z.number().nullable(), z.boolean()]));
 
 /** The offset after `origin`'s last '/' (`kafka:topic/partition/offset`), or -1 when there is none. */
 export function inputOffsetOf(origin: string, cut: number): number {

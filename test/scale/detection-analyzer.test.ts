@@ -101,6 +101,32 @@ describe('DetectionAnalyzer event time over several input streams', () => {
   });
 });
 
+describe('DetectionAnalyzer input streams across a change of owner', () => {
+  it('restores where each input stream stood, so the new owner waits for the one behind', () => {
+    const wall = manualClock();
+    const options = { streamTimeoutMs: 20_000, clock: wall.clock };
+    const before = new DetectionAnalyzer(config, new PolicySet([]), options);
+    const out: Alert[] = [];
+    observe(before, 0, T0 + 10 * 60_000);
+    observe(before, 1, T0 + 2 * 60_000);
+    before.progress(mark(2, T0 + 9 * 60_000, true));
+    before.advance(out);
+    expect(before.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
+    // The checkpoint goes through the changelog as JSON.
+    const global = JSON.parse(JSON.stringify(before.exportGlobal())) as Record<string, unknown>;
+    const after = new DetectionAnalyzer(config, new PolicySet([]), options);
+    after.importGlobal(global);
+    // The new owner's first records are all from stream 0: stream 1 still holds it back.
+    observe(after, 0, T0 + 11 * 60_000);
+    after.advance(out);
+    expect(after.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
+    observe(after, 1, T0 + 3 * 60_000);
+    after.advance(out);
+    expect(after.watermark()).toBe(T0 + 3 * 60_000 - config.lateness);
+    expect(after.engine.counters.late).toBe(0);
+  });
+});
+
 /** One TLS connection's two legs: the sidecar's (a sidecar node's input partition) and the gateway's. */
 function legs(i: number): [EgressEvent, EgressEvent] {
   const time = T0 + i * 1_000;
