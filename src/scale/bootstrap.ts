@@ -45,7 +45,11 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
           : { customJsonFormat: config.parse.customJsonFormat }),
       },
       mesh: config.mesh,
-      newAnalyzer: () => new DetectionAnalyzer(partitionDetection(detection), policies),
+      // A stream whose reader left is taken over once the group notices (the session timeout).
+      newAnalyzer: () =>
+        new DetectionAnalyzer(partitionDetection(detection), policies, {
+          streamTimeoutMs: (input[0] as KafkaSourceConfig).sessionTimeoutMs + 10_000,
+        }),
       newFlows: rt.newFlows,
       sinks: rt.sinks,
       retryInitialMs: config.delivery.retryInitialMs,

@@ -7,19 +7,77 @@
  * (murmur2, as in the Java client) gives the event's partition key (namespace or identity,
  * `scale.partitionBy`), so other Kafka tools still agree on where a key lives; records carry no
  * key (they hold several).
+ *
+ * Progress marks carry event time across the re-keying, as watermarks cross a shuffle in Flink:
+ * every record of a batch has a `progress` header saying how far in event time stage 1 has read the
+ * batch's input partition and whether that partition is caught up, and a partition that got none of
+ * the batch's events gets an empty record with the header when the caught-up flag changed or, while the
+ * input partition is behind, at most every MARK_INTERVAL_MS (a caught-up partition, i.e. live
+ * traffic, adds no records: many input partitions times many by-source partitions would add up). A by-source partition reads its records in order,
+ * so a mark tells it that every event of that input partition up to the mark's time is already
+ * behind it. Stage 2 then holds its watermark at the slowest input partition that is still behind
+ * (detection-analyzer.ts) instead of guessing from its own, sparse, view which streams exist.
  */
-import { type Message, Partitioners, type PartitionMetadata } from 'kafkajs';
+import { type IHeaders, type Message, Partitioners, type PartitionMetadata } from 'kafkajs';
 import { encodeEventRecord } from './event-codec.js';
 
 /** Below the broker's default 1 MiB message.max.bytes, with room for the record batch around it. */
 const RECORD_BYTES = 256 * 1024;
+const EMPTY_RECORD = encodeEventRecord([]);
 /** Partition keys whose partition is remembered (a murmur2 per event otherwise). */
 const CACHED_KEYS = 100_000;
+/** Header of every by-source record: `<event time>|<caught-up 1/0>|<input stream>`. */
+export const PROGRESS_HEADER = 'progress';
+/** Empty progress records to one by-source partition per input partition, at most this often. */
+export const MARK_INTERVAL_MS = 200;
+
+/**
+ * The mark for an input partition assigned to this instance with lines to read, none read yet: stage 2
+ * waits for it (a fetch can serve some partitions minutes of event time before others).
+ */
+export function unreadMark(stream: string): StreamProgress {
+  return { stream, time: Number.NEGATIVE_INFINITY, caughtUp: false };
+}
+
+/** How far stage 1 has read one input partition (`kafka:topic/partition`). */
+export interface StreamProgress {
+  stream: string;
+  /** Newest event time read from it (-Infinity: none yet). */
+  time: number;
+  /** Nothing more was there to read when its batch was fetched. */
+  caughtUp: boolean;
+}
+
+interface MarksSent {
+  at: number[];
+  caughtUp: boolean[];
+}
+
+export function progressHeader(p: StreamProgress): string {
+  return `${p.time}|${p.caughtUp ? 1 : 0}|${p.stream}`;
+}
+
+/** The progress a by-source record carries, or null (none, or not one this version wrote). */
+export function readProgress(headers: IHeaders | undefined): StreamProgress | null {
+  const raw = headers?.[PROGRESS_HEADER];
+  if (raw === undefined) return null;
+  const text = (Array.isArray(raw) ? raw[0] : raw)?.toString() ?? '';
+  const a = text.indexOf('|');
+  const b = text.indexOf('|', a + 1);
+  if (a < 0 || b !== a + 2) return null;
+  const time = Number(text.slice(0, a));
+  const flag = text.charCodeAt(a + 1);
+  // -Infinity: an assigned input partition not read yet (`unreadMark`).
+  if (Number.isNaN(time) || time === Number.POSITIVE_INFINITY) return null;
+  if ((flag !== 48 && flag !== 49) || b + 1 >= text.length) return null;
+  return { stream: text.slice(b + 1), time, caughtUp: flag === 49 };
+}
 
 export class BySourceRecords {
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly metadata: PartitionMetadata[];
   private readonly cache = new Map<string, number>();
+  private readonly marks = new Map<string, MarksSent>();
 
   constructor(
     private readonly topic: string,
@@ -50,8 +108,11 @@ export class BySourceRecords {
     return p;
   }
 
-  /** `messages` (key = partition key, value = one encoded event) as one record per partition and size. */
-  records(messages: readonly Message[]): Message[] {
+  /**
+   * `messages` (key = partition key, value = one encoded event) as one record per partition and
+   * size; with `progress`, every record carries it and partitions due a mark get an empty record.
+   */
+  records(messages: readonly Message[], progress: StreamProgress | null = null, now = Date.now()): Message[] {
     const values: string[][] = Array.from({ length: this.partitions }, () => []);
     const sizes = new Array<number>(this.partitions).fill(0);
     const out: Message[] = [];
@@ -71,6 +132,36 @@ export class BySourceRecords {
       const list = values[p] as string[];
       if (list.length > 0) out.push({ partition: p, value: encodeEventRecord(list) });
     }
+    if (progress !== null) this.mark(out, progress, now);
     return out;
+  }
+
+  private mark(out: Message[], progress: StreamProgress, now: number): void {
+    const headers = { [PROGRESS_HEADER]: progressHeader(progress) };
+    let sent = this.marks.get(progress.stream);
+    if (sent === undefined) {
+      sent = {
+        at: new Array<number>(this.partitions).fill(Number.NEGATIVE_INFINITY),
+        caughtUp: new Array<boolean>(this.partitions).fill(false),
+      };
+      this.marks.set(progress.stream, sent);
+    }
+    const covered = new Array<boolean>(this.partitions).fill(false);
+    for (const m of out) {
+      m.headers = headers;
+      covered[m.partition as number] = true;
+    }
+    for (let p = 0; p < this.partitions; p++) {
+      // A caught-up stream holds nothing back: only the change needs telling. One still behind is
+      // told every interval, so partitions it sends no events to see it advance.
+      const due =
+        covered[p] === true ||
+        sent.caughtUp[p] !== progress.caughtUp ||
+        (!progress.caughtUp && now - (sent.at[p] as number) >= MARK_INTERVAL_MS);
+      if (!due) continue;
+      if (covered[p] !== true) out.push({ partition: p, value: EMPTY_RECORD, headers });
+      sent.at[p] = now;
+      sent.caughtUp[p] = progress.caughtUp;
+    }
   }
 }

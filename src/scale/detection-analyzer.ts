@@ -4,19 +4,20 @@
  * A by-source partition merges streams: the events of each input partition arrive in order, but
  * several stage-1 instances (and one instance's input partitions) produce at their own pace, so
  * while a backlog drains one stream can run minutes of event time ahead of another. The watermark
- * is therefore held at the slowest stream that is still delivering (its newest event time minus the
- * allowed lateness), the way Kafka Streams picks the lowest timestamp across a task's partitions;
- * a stream that delivered nothing for `PARTITION_STREAM_IDLE_MS` (wall time, as Kafka Streams'
- * max.task.idle.ms) or in the last `PARTITION_STREAM_IDLE_BATCHES` batches no longer holds it. Short,
- * because a sparse stream (a node with few pods of this partition's namespaces) holds every alert of
- * the partition that long after each delivery. Which streams feed a partition is only known once they
- * deliver: a stream whose first events come after others advanced the watermark is late (its legs
- * still pair within gateway-silence's partition tolerance, `PARTITION_MATCH_TOLERANCE_MS`). The
- * watermark moves only at batch ends, so when input stops, events newer than the slowest stream
- * wait for the next batch, as they wait for the lateness anyway. Otherwise the slow stream's events arrive behind the
- * watermark and are processed out of their time (gateway-silence would pair a gateway leg with
+ * is therefore held at the slowest stream that still has events to send (its newest event time
+ * minus the allowed lateness), the way Kafka Streams picks the lowest timestamp across a task's
+ * partitions. Stage 1 tells each partition where every input partition it reads stands, with
+ * progress marks on the records (by-source-records.ts), even when none of that input's events are
+ * for this partition. A stream holds the watermark until its mark says it is caught up (nothing
+ * more to read: live traffic, so it holds nothing back), and while it is merely quiet, e.g. its
+ * stage-1 reader left in a rebalance or crashed and the group has not handed it on yet, for up to
+ * `streamTimeoutMs` (wall time; the session timeout plus a margin, as Kafka Streams'
+ * max.task.idle.ms): a stream that stays silent longer has no reader, and holding everything
+ * for it would hold every alert. Otherwise the slow stream's events would arrive behind the
+ * watermark and be processed out of their time (gateway-silence would pair a gateway leg with
  * nothing and call it unaccounted).
  */
+import { z } from 'zod';
 import { AlertStage, alertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
@@ -24,7 +25,18 @@ import type { DetectionConfig } from '../detect/config.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
+import type { StreamProgress } from './by-source-records.js';
 import type { PartitionAnalyzer } from './partition-task.js';
+
+export interface DetectionAnalyzerOptions {
+  /** A stream neither caught up nor heard from for this long (wall time) no longer holds the watermark. */
+  streamTimeoutMs: number;
+  /** Wall clock (tests). */
+  clock: () => number;
+}
+
+/** When the input's session timeout is not known: kafkajs' default session timeout plus 10 s. */
+export const DEFAULT_STREAM_TIMEOUT_MS = 40_000;
 
 export class DetectionAnalyzer implements PartitionAnalyzer {
   readonly engine: DetectionEngine;
@@ -34,10 +46,9 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   private readonly streams = new Map<string, InputStream>();
   private lastStream = '';
   private lastState: InputStream | null = null;
-  private clock = Date.now();
-  /** Batches ended (`advance` calls). */
-  private batches = 0;
+  private now: number;
   private readonly latenessMs: number;
+  private readonly options: DetectionAnalyzerOptions;
 
   /**
    * Gateway legs up to this time are not judged "unaccounted" after a restore: the detector's
@@ -51,7 +62,9 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   /** Events dropped as copies of an input line already observed (see `observe`). */
   duplicates = 0;
 
-  constructor(config: DetectionConfig, policies: PolicySet) {
+  constructor(config: DetectionConfig, policies: PolicySet, options: Partial<DetectionAnalyzerOptions> = {}) {
+    this.options = { streamTimeoutMs: DEFAULT_STREAM_TIMEOUT_MS, clock: Date.now, ...options };
+    this.now = this.options.clock();
     this.latenessMs = config.lateness;
     this.pairingMs = config.detectors['gateway-silence'].matchTolerance + config.lateness;
     this.alerts = new AlertStage(alertStageOptions(config));
@@ -70,16 +83,13 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     let s = this.lastState;
     if (s === null || cut !== this.lastStream.length || !origin.startsWith(this.lastStream)) {
       const stream = origin.slice(0, cut);
-      s = this.streams.get(stream) ?? null;
-      if (s === null) {
-        s = { max: event.time, seenAt: this.clock, seenBatch: this.batches, delivered: true, offset: -1 };
-        this.streams.set(stream, s);
-      }
+      s = this.stream(stream, event.time);
       this.lastStream = stream;
       this.lastState = s;
     }
     if (event.time > s.max) s.max = event.time;
     s.delivered = true;
+    s.caughtUp = false;
     // Stage 1 is at least once: an input partition that moves (or stays) across a rebalance is read
     // again from its committed offset and its lines re-keyed a second time. A line's events reach this
     // partition in input order, so one at or before the newest input offset already seen from its
@@ -97,25 +107,37 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     this.engine.observe(event);
   }
 
+  /** A progress mark: stage 1 has read `p.stream` up to `p.time`, and everything it read is behind us. */
+  progress(p: StreamProgress): void {
+    const s = this.stream(p.stream, p.time);
+    if (p.time > s.max) s.max = p.time;
+    s.delivered = true;
+    s.caughtUp = p.caughtUp;
+  }
+
+  private stream(name: string, time: number): InputStream {
+    let s = this.streams.get(name);
+    if (s === undefined) {
+      s = { max: time, heardAt: this.now, delivered: true, caughtUp: false, offset: -1 };
+      this.streams.set(name, s);
+    }
+    return s;
+  }
+
   advance(out: Alert[]): void {
-    this.clock = Date.now();
-    this.batches++;
-    for (const s of this.streams.values()) {
+    this.now = this.options.clock();
+    const timeout = this.options.streamTimeoutMs;
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const [name, s] of this.streams) {
       if (s.delivered) {
-        s.seenAt = this.clock;
-        s.seenBatch = this.batches;
+        s.heardAt = this.now;
         s.delivered = false;
       }
-    }
-    let slowest = Number.POSITIVE_INFINITY;
-    for (const [stream, s] of this.streams) {
-      if (
-        this.clock - s.seenAt > PARTITION_STREAM_IDLE_MS ||
-        this.batches - s.seenBatch > PARTITION_STREAM_IDLE_BATCHES
-      ) {
-        // Long gone (revoked input partition, node drained): forget it.
-        if (this.clock - s.seenAt > 100 * PARTITION_STREAM_IDLE_MS) {
-          this.streams.delete(stream);
+      const silent = this.now - s.heardAt;
+      if (s.caughtUp || silent > timeout) {
+        // Long gone (input partition removed, or read by no one for ages): forget it.
+        if (silent > 10 * timeout) {
+          this.streams.delete(name);
           if (this.lastState === s) this.lastState = null;
         }
         continue;
@@ -163,6 +185,14 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     return {
       startTime: Number.isNaN(this.engine.state.startTime) ? null : this.engine.state.startTime,
       watermark: Number.isFinite(this.engine.watermark) ? this.engine.watermark : null,
+      // Where each input stream stood: a new owner holds the watermark for them from the start,
+      // instead of learning them one by one from the records it replays (and running ahead of one
+      // whose next record comes later).
+      streams: [...this.streams].map(([name, s]) => [
+        name,
+        Number.isFinite(s.max) ? s.max : null,
+        s.caughtUp,
+      ]),
     };
   }
 
@@ -171,6 +201,15 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     // does not start learning again (and swallow alerts) on its new owner.
     if (typeof data.watermark === 'number' && data.watermark + this.pairingMs > this.pairedFrom)
       this.pairedFrom = data.watermark + this.pairingMs;
+    const streams = CheckpointStreamsSchema.safeParse(data.streams);
+    // Older checkpoints have none: the streams are then learned from the records.
+    if (streams.success)
+      for (const [name, max, caughtUp] of streams.data) {
+        const s = this.stream(name, max ?? Number.NEGATIVE_INFINITY);
+        if (max !== null && max > s.max) s.max = max;
+        s.caughtUp = caughtUp;
+        s.delivered = false;
+      }
     const t = data.startTime;
     if (
       typeof t === 'number' &&
@@ -180,27 +219,21 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   }
 }
 
-/** A stream that delivered nothing for this long (wall time) no longer holds the watermark back. */
-export const PARTITION_STREAM_IDLE_MS = 2000;
-/**
- * ... or for this many of the partition's batches. Live, batches follow each other every few hundred
- * ms and a sparse stream would otherwise hold every alert for the 2 s; while a backlog drains, a
- * batch holds records of every stream that is producing.
- */
-export const PARTITION_STREAM_IDLE_BATCHES = 3;
-
 interface InputStream {
-  /** Newest event time it delivered. */
+  /** Newest event time it delivered (events or marks). */
   max: number;
-  /** Wall time of the batch end at which it last delivered. */
-  seenAt: number;
-  /** The batch (count of `advance` calls) in which it last delivered. */
-  seenBatch: number;
-  /** Delivered in the batch in progress. */
+  /** Wall time of the batch end at which it was last heard from. */
+  heardAt: number;
+  /** Heard from in the batch in progress. */
   delivered: boolean;
+  /** Its last mark said stage 1 had read all there was: it holds nothing back until it sends again. */
+  caughtUp: boolean;
   /** Newest input offset observed (the origin's `partition/offset`), -1 before any. */
   offset: number;
 }
+
+/** `exportGlobal().streams`: [input stream, newest event time or null, caught up]. */
+const CheckpointStreamsSchema = z.array(z.tuple([z.string(), z.number().nullable(), z.boolean()]));
 
 /** The offset after `origin`'s last '/' (`kafka:topic/partition/offset`), or -1 when there is none. */
 export function inputOffsetOf(origin: string, cut: number): number {

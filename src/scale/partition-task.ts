@@ -12,11 +12,14 @@
  */
 import type { Alert } from '../alerts/types.js';
 import type { EgressEvent } from '../identity/types.js';
+import type { StreamProgress } from './by-source-records.js';
 import type { ChangelogImporter } from './changelog.js';
 
 /** What the partition needs from detection (implemented over the detection engine). */
 export interface PartitionAnalyzer {
   observe(event: EgressEvent): void;
+  /** A progress mark from stage 1 (after the events of the record that carried it). */
+  progress(mark: StreamProgress): void;
   /** End of a batch: advance event time and append what fired. */
   advance(out: Alert[]): void;
   /** Event time up to which every observed event reached the detectors. */

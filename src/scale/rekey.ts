@@ -87,6 +87,8 @@ export class Rekeyer implements DecodeSink {
   /** Newest event time per input partition (`source/partition`) and when (wall) it last delivered. */
   private readonly streams = new Map<string, { max: number; seenAt: number }>();
   private firstLineAt: number | null = null;
+  /** The input partition of the last `rekey` batch and the newest event time read from it, if any. */
+  progress: { stream: string; time: number } | null = null;
   private linesSinceTally = false;
 
   constructor(
@@ -110,15 +112,19 @@ export class Rekeyer implements DecodeSink {
       this.origin.position = position(i);
       this.decoder.decode(lines[i] as string, this);
     }
+    this.progress = null;
+    if (lines.length === 0) return this.out;
+    // A batch is one input partition's; its positions are `partition/offset`.
+    const first = position(0);
+    const slash = first.indexOf('/');
+    const stream = `${source}/${slash < 0 ? '' : first.slice(0, slash)}`;
+    let st = this.streams.get(stream);
     if (this.batchMax !== Number.NEGATIVE_INFINITY) {
-      // A batch is one input partition's; its positions are `partition/offset`.
-      const first = position(0);
-      const slash = first.indexOf('/');
-      const stream = `${source}/${slash < 0 ? '' : first.slice(0, slash)}`;
       const now = this.clock();
-      const st = this.streams.get(stream);
-      if (st === undefined) this.streams.set(stream, { max: this.batchMax, seenAt: now });
-      else {
+      if (st === undefined) {
+        st = { max: this.batchMax, seenAt: now };
+        this.streams.set(stream, st);
+      } else {
         if (this.batchMax > st.max) st.max = this.batchMax;
         st.seenAt = now;
       }
@@ -127,6 +133,7 @@ export class Rekeyer implements DecodeSink {
       if (this.batchMax > this.maxTime) this.maxTime = this.batchMax;
       if (this.batchMin < this.minTime) this.minTime = this.batchMin;
     }
+    if (st !== undefined) this.progress = { stream, time: st.max };
     return this.out;
   }
 

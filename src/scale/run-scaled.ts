@@ -12,7 +12,15 @@
  * writes each partition's changed identities to the changelog *before* committing the offsets
  * that state corresponds to, so a crash never loses state a committed offset depends on.
  */
-import { type Consumer, type EachBatchPayload, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import {
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  logLevel,
+  type Message,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
 import type { AlertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { resolveKafkaConfig } from '../config/connections.js';
@@ -28,7 +36,7 @@ import { deliverToAll } from '../pipeline/deliver.js';
 import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
-import { BySourceRecords } from './by-source-records.js';
+import { BySourceRecords, MARK_INTERVAL_MS, readProgress, unreadMark } from './by-source-records.js';
 import { ChangelogWriter, prestartChangelogReader, restorePartitions } from './changelog.js';
 import type { ScaleConfig } from './config.js';
 import { decodeEventRecord, fillEvent } from './event-codec.js';
@@ -290,6 +298,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (!payload.isRunning() || payload.isStale()) return;
       const offset = BigInt(m.offset);
       if (!task.unread(offset)) continue;
+      const progress = readProgress(m.headers);
       let rows: unknown[];
       try {
         rows = decodeEventRecord(m.value?.toString() ?? '');
@@ -297,6 +306,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         deadLetters.push(
           unreadable(batch.topic, batch.partition, m.offset, err, m.value?.toString() ?? null),
         );
+        if (progress !== null) task.analyzer.progress(progress);
         continue;
       }
       for (let r = 0; r < rows.length; r++) {
@@ -313,6 +323,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         if (wantsEvents)
           rawEvents.push({ ...event, source: { ...event.source }, destination: { ...event.destination } });
       }
+      // After the record's events: the mark says how far its input partition is now behind us.
+      if (progress !== null) task.analyzer.progress(progress);
     }
     task.endBatch(BigInt(batch.lastOffset()), alerts);
     const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
@@ -416,6 +428,30 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
           },
           log: o.log,
         });
+  // Input partitions this instance was assigned but has not read yet: every by-source partition
+  // waits for them (their first lines may be minutes of event time behind what others sent).
+  let marksFailing = false;
+  const unreadMarks = setInterval(() => {
+    const messages: Message[] = [];
+    for (const stream of source.unreadStreams())
+      messages.push(...bySourceRecords.records([], unreadMark(stream)));
+    if (messages.length === 0) return;
+    producer.send({ topic: topics.bySource, acks: -1, messages }).then(
+      () => {
+        marksFailing = false;
+      },
+      (err: unknown) => {
+        // Sent again at the next interval; said once per failing spell.
+        if (!marksFailing)
+          o.log('warn', 'Could not send progress marks for unread input partitions; retrying.', {
+            topic: topics.bySource,
+            error: String(err),
+          });
+        marksFailing = true;
+      },
+    );
+  }, MARK_INTERVAL_MS);
+  unreadMarks.unref();
   // Batches are pipelined: while one batch's events travel to the broker (acks=all), the next is
   // decoded. The source commits each input partition in order, whatever order the acks come in.
   const inFlight = new Set<Promise<void>>();
@@ -425,7 +461,11 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (sendFailure !== null) throw sendFailure;
       const started = process.hrtime.bigint();
       const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
-      const records = bySourceRecords.records(out.messages);
+      const read = rekeyer.progress;
+      const records = bySourceRecords.records(
+        out.messages,
+        read === null ? null : { ...read, caughtUp: batch.caughtUp === true },
+      );
       const delivery = (async () => {
         if (records.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: records });
         for (const d of out.deadLetters) {
@@ -473,6 +513,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       ? err
       : new SentinelError('ESN_SOURCE', `Stage 1 failed: ${(err as Error).message}`, { cause: err });
   } finally {
+    clearInterval(unreadMarks);
     await source.close().catch(() => {});
     // Finish the batch in flight, then checkpoint and commit what is complete, then leave the
     // group so the partitions move at once (a rolling restart loses no baseline).

@@ -24,7 +24,11 @@ class KafkaLineBatch implements LineBatch {
     private readonly partition: number,
     private readonly offsets: readonly string[],
     private readonly onAck: () => Promise<void>,
+    readonly caughtUp: boolean,
   ) {}
+  get stream(): string {
+    return `${this.source}/${this.partition}`;
+  }
   position(i: number): string {
     return `${this.partition}/${this.offsets[i]}`;
   }
@@ -41,6 +45,10 @@ export class KafkaSource implements Source {
   private readonly pending = new Map<string, Pending[]>();
   private readonly config: KafkaSourceConfig;
   private readonly brokers: readonly string[];
+  /** See `unreadStreams`. */
+  private readonly unread = new Set<string>();
+  private deliveredSinceJoin = new Set<string>();
+  private joins = 0;
 
   /** Brokers, TLS and SASL resolve as for the Kafka sink (config, then the environment, then the defaults). */
   constructor(config: KafkaSourceConfig, env: NodeJS.ProcessEnv = process.env) {
@@ -57,7 +65,10 @@ export class KafkaSource implements Source {
       maxBytesPerPartition: this.config.maxBytesPerPartition,
     });
     this.consumer = consumer;
-    const queue: LineBatch[] = [];
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      void this.findUnread(e.payload.memberAssignment);
+    });
+    const queue: KafkaLineBatch[] = [];
     let wake: (() => void) | null = null;
     let taken: (() => void) | null = null;
     let failure: unknown = null;
@@ -99,7 +110,10 @@ export class KafkaSource implements Source {
         }
         list.push(entry);
         const ack = (): Promise<void> => this.acked(batch.topic, batch.partition, entry);
-        queue.push(new KafkaLineBatch(`kafka:${batch.topic}`, lines, batch.partition, offsets, ack));
+        const caughtUp = BigInt(batch.highWatermark) <= BigInt(last) + 1n;
+        queue.push(
+          new KafkaLineBatch(`kafka:${batch.topic}`, lines, batch.partition, offsets, ack, caughtUp),
+        );
         notify();
         // Wait until the pipeline took it, heartbeating so the group keeps us.
         while (queue.length > 0 && !signal.aborted && payload.isRunning() && !payload.isStale()) {
@@ -125,6 +139,8 @@ export class KafkaSource implements Source {
           const t = taken as (() => void) | null;
           taken = null;
           t?.();
+          this.unread.delete(next.stream);
+          this.deliveredSinceJoin.add(next.stream);
           yield next;
           continue;
         }
@@ -139,6 +155,48 @@ export class KafkaSource implements Source {
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Input partitions (`kafka:topic/partition`) assigned to this consumer that have lines to read
+   * but of which no batch was handed over since the assignment: a fetch can serve some partitions
+   * long before others. Scaled mode tells stage 2 to wait for them (by-source-records.ts).
+   */
+  unreadStreams(): ReadonlySet<string> {
+    return this.unread;
+  }
+
+  /** Which newly assigned partitions have a backlog (committed, or where a new group starts, < end). */
+  private async findUnread(assignment: Record<string, number[]>): Promise<void> {
+    const join = ++this.joins;
+    this.unread.clear();
+    const delivered = new Set<string>();
+    this.deliveredSinceJoin = delivered;
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const found: string[] = [];
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        const [ends, committed] = await Promise.all([
+          admin.fetchTopicOffsets(topic),
+          admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] }),
+        ]);
+        const at = new Map(committed[0]?.partitions.map((c) => [c.partition, c.offset]) ?? []);
+        for (const p of partitions) {
+          const end = ends.find((o) => o.partition === p);
+          if (end === undefined) continue;
+          const c = at.get(p) ?? '-1';
+          const start = c === '-1' ? (this.config.fromBeginning ? end.low : end.high) : c;
+          if (BigInt(start) < BigInt(end.high)) found.push(`kafka:${topic}/${p}`);
+        }
+      }
+      if (join !== this.joins) return;
+      for (const s of found) if (!delivered.has(s)) this.unread.add(s);
+    } catch {
+      // Best effort: without it, a partition first read late still arrives (as late events).
+    } finally {
+      await admin.disconnect().catch(() => {});
     }
   }
 

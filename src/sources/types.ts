@@ -17,6 +17,12 @@ export interface LineBatch {
    * batch (kafkajs: commit with `consumer.commitOffsets`, not by blocking in `eachBatch`).
    */
   ack(): Promise<void>;
+  /**
+   * Kafka: the batch ended at its partition's high watermark when fetched (nothing more was there to
+   * read). Undefined for sources without the notion. Scaled mode tells stage 2 that such a stream
+   * holds nothing back (by-source-records.ts).
+   */
+  readonly caughtUp?: boolean;
 }
 
 export interface Source {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { MeshConfigSchema } from '../../src/identity/config.js';
 import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
@@ -15,6 +15,7 @@ import { LineDecoder } from '../../src/parse/decoder.js';
 import type { LineOrigin } from '../../src/parse/types.js';
 import { KafkaSourceConfigSchema } from '../../src/sources/config.js';
 import { KafkaSource } from '../../src/sources/kafka.js';
+import type { LineBatch } from '../../src/sources/types.js';
 import { loadFixtures } from '../fixtures/load.js';
 import { kafkaBrokers, uniqueName } from './helpers/stack.js';
 
@@ -41,6 +42,39 @@ interface Consumed {
   skipped: string[];
 }
 
+/** Creates `topic` with `partitions` partitions and produces `messages` to it. */
+async function topicWith(
+  kafka: Kafka,
+  topic: string,
+  partitions: number,
+  messages: Message[],
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages });
+  await producer.disconnect();
+}
+
+/** The Kafka source of one topic from its beginning, in consumer group `groupId`. */
+function sourceFor(brokers: string[], groupId: string, topic: string): KafkaSource {
+  return new KafkaSource(
+    KafkaSourceConfigSchema.parse({
+      type: 'kafka',
+      connection: { brokers },
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+    }),
+  );
+}
+
 async function committed(kafka: Kafka, groupId: string, topic: string): Promise<string> {
   const admin = kafka.admin();
   await admin.connect();
@@ -58,27 +92,14 @@ describe('ingest from Kafka', () => {
     const topic = uniqueName('ingest');
     const groupId = uniqueName('ingest-group');
     const kafka = new Kafka({ clientId: 'ingest-test', brokers, logLevel: logLevel.WARN });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic, messages: MESSAGES.map((value) => ({ value })) });
-    await producer.disconnect();
-
-    const source = new KafkaSource(
-      KafkaSourceConfigSchema.parse({
-        type: 'kafka',
-        connection: { brokers },
-        groupId,
-        topics: [topic],
-        fromBeginning: true,
-      }),
+    await topicWith(
+      kafka,
+      topic,
+      1,
+      MESSAGES.map((value) => ({ value })),
     );
+
+    const source = sourceFor(brokers, groupId, topic);
     const decoder = new LineDecoder();
     const normalizer = new Normalizer(MeshConfigSchema.parse({}));
     const got: Consumed = { events: [], dead: [], skipped: [] };
@@ -145,5 +166,44 @@ describe('ingest from Kafka', () => {
     ]);
     expect(got.dead[0]?.raw).toBe(MESSAGES[3]);
     expect(got.skipped).toEqual(['proxy log (pilot-agent/Envoy)', 'proxy log (pilot-agent/Envoy)']);
+  });
+});
+
+describe('Kafka source: where each partition stands', () => {
+  it('names assigned partitions with lines not yet handed over, and says when a batch reached the end', async () => {
+    const brokers = kafkaBrokers();
+    const topic = uniqueName('unread');
+    const groupId = uniqueName('unread-group');
+    const kafka = new Kafka({ clientId: 'unread-test', brokers, logLevel: logLevel.WARN });
+    // Partitions 0 and 1 have lines; partition 2 stays empty (nothing to wait for).
+    await topicWith(kafka, topic, 3, [
+      { partition: 0, value: 'a' },
+      { partition: 0, value: 'b' },
+      { partition: 1, value: 'c' },
+    ]);
+    const source = sourceFor(brokers, groupId, topic);
+    const controller = new AbortController();
+    const guard = setTimeout(() => controller.abort(), 60_000);
+    const stream = (p: number): string => `kafka:${topic}/${p}`;
+    try {
+      const batches = source.batches(controller.signal)[Symbol.asyncIterator]();
+      const first = (await batches.next()).value as LineBatch;
+      // The first partition handed over is read; the other with lines is named until its batch is.
+      const firstPartition = Number(first.position(0).split('/')[0]);
+      const other = firstPartition === 0 ? 1 : 0;
+      const deadline = Date.now() + 15_000;
+      while (!source.unreadStreams().has(stream(other)) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect([...source.unreadStreams()]).toEqual([stream(other)]);
+      expect(first.caughtUp).toBe(true);
+      const second = (await batches.next()).value as LineBatch;
+      expect(second.position(0).startsWith(`${other}/`)).toBe(true);
+      expect([...source.unreadStreams()]).toEqual([]);
+      expect(second.caughtUp).toBe(true);
+    } finally {
+      clearTimeout(guard);
+      controller.abort();
+      await source.close();
+    }
   });
 });

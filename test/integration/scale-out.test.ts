@@ -196,11 +196,22 @@ describe('scale-out', () => {
       90_000,
       'stage 1 to consume phase A',
     );
-    // Caught up: every by-source partition with events reports no lag on the instance that owns it
-    // (keyed by namespace, the simulated mesh may leave a partition empty).
-    const withEvents = (await admin.fetchTopicOffsets(`${name}-events-by-source`))
-      .filter((p) => Number(p.high) > 0)
-      .map((p) => String(p.partition));
+    // Caught up: every by-source partition reports no lag on the instance that owns it, or has been
+    // read to its end already (keyed by namespace, the simulated mesh may leave a partition with
+    // stage 1's progress marks only, all read before the rebalance: its new owner gets no batch).
+    const ends = await admin.fetchTopicOffsets(`${name}-events-by-source`);
+    const bySourcePartitions = ends.map((p) => String(p.partition));
+    const readToEnd = async (): Promise<Set<string>> => {
+      const done = await admin.fetchOffsets({
+        groupId: `${name}-by-source`,
+        topics: [`${name}-events-by-source`],
+      });
+      return new Set(
+        (done[0]?.partitions ?? [])
+          .filter((c) => c.offset === ends.find((e) => e.partition === c.partition)?.high)
+          .map((c) => String(c.partition)),
+      );
+    };
     const metricsPort = (n: number): string | undefined =>
       /Serving metrics\.[^\n]*port=(\d+)/.exec(logs[n]?.join('') ?? '')?.[1];
     await waitFor(
@@ -213,7 +224,8 @@ describe('scale-out', () => {
           ))
             lags.set(m[1] as string, Number(m[2]));
         }
-        return withEvents.every((p) => lags.get(p) === 0);
+        const read = await readToEnd();
+        return bySourcePartitions.every((p) => lags.get(p) === 0 || read.has(p));
       },
       90_000,
       'stage 2 to catch up on phase A',

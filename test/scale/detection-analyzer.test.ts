@@ -5,7 +5,7 @@ import { newEgressEvent } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { partitionDetection } from '../../src/scale/bootstrap.js';
-import { DetectionAnalyzer, PARTITION_STREAM_IDLE_BATCHES } from '../../src/scale/detection-analyzer.js';
+import { DetectionAnalyzer } from '../../src/scale/detection-analyzer.js';
 
 const T0 = Date.parse('2025-03-03T08:00:00.000Z');
 const config = partitionDetection(DetectionConfigSchema.parse({ learningPeriod: '24h' }));
@@ -20,9 +20,25 @@ function observe(a: DetectionAnalyzer, stream: number, time: number): void {
   a.observe(e);
 }
 
+/** A wall clock the test moves. */
+function manualClock(): { now: number; clock: () => number } {
+  const c = { now: 1_000_000, clock: () => c.now };
+  return c;
+}
+
+const mark = (stream: number, time: number, caughtUp = false) => ({
+  stream: `kafka:input/${stream}`,
+  time,
+  caughtUp,
+});
+
 describe('DetectionAnalyzer event time over several input streams', () => {
-  it('holds the watermark at the slowest stream that is still delivering, then lets an idle one go', () => {
-    const a = new DetectionAnalyzer(config, new PolicySet([]));
+  it('holds the watermark at the slowest stream still behind, until it catches up or falls silent', () => {
+    const wall = manualClock();
+    const a = new DetectionAnalyzer(config, new PolicySet([]), {
+      streamTimeoutMs: 20_000,
+      clock: wall.clock,
+    });
     const out: Alert[] = [];
     // Stream 0 drained ten minutes ahead; stream 1 is still at minute one.
     for (let m = 0; m <= 10; m++) observe(a, 0, T0 + m * 60_000);
@@ -35,12 +51,79 @@ describe('DetectionAnalyzer event time over several input streams', () => {
     a.advance(out);
     expect(a.engine.counters.late).toBe(0);
     expect(a.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
-    // Stream 1 stops delivering: after a few batches it no longer holds the others back.
-    for (let b = 0; b <= PARTITION_STREAM_IDLE_BATCHES; b++) {
+    // Stream 1's reader pauses (a rebalance): batch after batch of stream 0 does not move it ...
+    for (let b = 0; b < 50; b++) {
+      wall.now += 300;
       observe(a, 0, T0 + (12 + b) * 60_000);
       a.advance(out);
     }
-    expect(a.watermark()).toBe(T0 + (12 + PARTITION_STREAM_IDLE_BATCHES) * 60_000 - config.lateness);
+    expect(a.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
+    // ... until it has been silent longer than the stream timeout: no one reads it any more.
+    wall.now += 6_000;
+    observe(a, 0, T0 + 62 * 60_000);
+    a.advance(out);
+    expect(a.watermark()).toBe(T0 + 62 * 60_000 - config.lateness);
+  });
+
+  it('lets a stream whose mark says it is caught up go at once, and holds for one it only heard of by marks', () => {
+    const wall = manualClock();
+    const a = new DetectionAnalyzer(config, new PolicySet([]), {
+      streamTimeoutMs: 20_000,
+      clock: wall.clock,
+    });
+    const out: Alert[] = [];
+    observe(a, 0, T0 + 10 * 60_000);
+    // Stream 2 has sent this partition no event, but its marks say it is read up to minute three.
+    a.progress(mark(2, T0 + 3 * 60_000));
+    a.advance(out);
+    expect(a.watermark()).toBe(T0 + 3 * 60_000 - config.lateness);
+    a.progress(mark(2, T0 + 4 * 60_000, true));
+    a.advance(out);
+    expect(a.watermark()).toBe(T0 + 10 * 60_000 - config.lateness);
+    // Stream 3 is assigned to a stage-1 reader that has not read it yet: wait for it, however long,
+    // while its reader keeps saying so.
+    a.progress({ ...mark(3, Number.NEGATIVE_INFINITY), caughtUp: false });
+    observe(a, 0, T0 + 11 * 60_000);
+    for (let b = 0; b < 100; b++) {
+      wall.now += 300;
+      a.progress({ ...mark(3, Number.NEGATIVE_INFINITY), caughtUp: false });
+      a.advance(out);
+    }
+    expect(a.watermark()).toBe(T0 + 10 * 60_000 - config.lateness);
+    a.progress(mark(3, T0 + 11 * 60_000, true));
+    a.advance(out);
+    expect(a.watermark()).toBe(T0 + 11 * 60_000 - config.lateness);
+    // A caught-up stream that sends events again holds again.
+    observe(a, 2, T0 + 12 * 60_000);
+    observe(a, 0, T0 + 20 * 60_000);
+    a.advance(out);
+    expect(a.watermark()).toBe(T0 + 12 * 60_000 - config.lateness);
+  });
+});
+
+describe('DetectionAnalyzer input streams across a change of owner', () => {
+  it('restores where each input stream stood, so the new owner waits for the one behind', () => {
+    const wall = manualClock();
+    const options = { streamTimeoutMs: 20_000, clock: wall.clock };
+    const before = new DetectionAnalyzer(config, new PolicySet([]), options);
+    const out: Alert[] = [];
+    observe(before, 0, T0 + 10 * 60_000);
+    observe(before, 1, T0 + 2 * 60_000);
+    before.progress(mark(2, T0 + 9 * 60_000, true));
+    before.advance(out);
+    expect(before.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
+    // The checkpoint goes through the changelog as JSON.
+    const global = JSON.parse(JSON.stringify(before.exportGlobal())) as Record<string, unknown>;
+    const after = new DetectionAnalyzer(config, new PolicySet([]), options);
+    after.importGlobal(global);
+    // The new owner's first records are all from stream 0: stream 1 still holds it back.
+    observe(after, 0, T0 + 11 * 60_000);
+    after.advance(out);
+    expect(after.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
+    observe(after, 1, T0 + 3 * 60_000);
+    after.advance(out);
+    expect(after.watermark()).toBe(T0 + 3 * 60_000 - config.lateness);
+    expect(after.engine.counters.late).toBe(0);
   });
 });
 

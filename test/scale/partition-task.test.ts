@@ -15,6 +15,7 @@ class CountingAnalyzer implements PartitionAnalyzer {
     if (e.time > this.max) this.max = e.time;
     this.startTime ??= e.time;
   }
+  progress(): void {}
   advance(_out: Alert[]): void {}
   watermark(): number {
     return this.max - this.lateness;
