@@ -110,6 +110,12 @@ function fixedAssigner(topic: string, partitions: readonly number[]): PartitionA
   });
 }
 
+/**
+ * Fetch sizes of a restore's reader. Small fetches: the first batch arrives sooner and reading and
+ * importing overlap more finely (4 x 4 MiB fetches were slower with kafkajs: bigger joins).
+ */
+export const RESTORE_FETCH = { maxBytes: 4 * 1024 * 1024, maxBytesPerPartition: 1024 * 1024, maxWaitMs: 50 };
+
 /** Fetched records waiting to be imported before the next fetch is held back. */
 export const IMPORT_BACKLOG_BYTES = 64 * 1024 * 1024;
 /** Records imported between yields to the event loop (so the next fetch's bytes are read meanwhile). */
@@ -151,10 +157,9 @@ export async function readChangelog(
   const consumer = kafka.consumer({
     groupId: `${groupPrefix}-restore-${randomUUID()}`,
     partitionAssigners: [fixedAssigner(topic, [...remaining])],
-    // Small fetches: the first batch arrives sooner and reading and importing overlap more finely.
-    maxBytes: 4 * 1024 * 1024,
-    maxBytesPerPartition: 1024 * 1024,
-    maxWaitTimeInMs: 50,
+    maxBytes: RESTORE_FETCH.maxBytes,
+    maxBytesPerPartition: RESTORE_FETCH.maxBytesPerPartition,
+    maxWaitTimeInMs: RESTORE_FETCH.maxWaitMs,
     sessionTimeout: 30_000,
   });
   await consumer.connect();
@@ -380,13 +385,15 @@ class ImportQueue {
     const b = c.packed as Buffer;
     const importer = this.importers.get(c.partition) as ChangelogImporter;
     const r = this.stats.get(c.partition) as RestoreStats;
+    // A DataView reads the headers with one load each (Buffer.readUInt32LE: four, bounds-checked).
+    const v = new DataView(b.buffer, b.byteOffset, b.length);
     let n = 0;
     let at = c.next;
     while (n < budget && at < b.length) {
-      const kind = b.readUInt32LE(at);
-      const keyLength = b.readUInt32LE(at + 4);
-      const valueAt = at + b.readUInt32LE(at + 8);
-      const valueEnd = valueAt + b.readUInt32LE(at + 12);
+      const kind = v.getUint32(at, true);
+      const keyLength = v.getUint32(at + 4, true);
+      const valueAt = at + v.getUint32(at + 8, true);
+      const valueEnd = valueAt + v.getUint32(at + 12, true);
       const key = b.toString('utf8', at + PACKED_HEADER, at + PACKED_HEADER + keyLength);
       this.importOne(importer, r, c.partition, null, kind, key, b.subarray(valueAt, valueEnd), true);
       at = valueEnd;

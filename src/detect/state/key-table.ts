@@ -75,24 +75,36 @@ export class KeyTable<V> {
 
   /**
    * `setInGroup` with the full key built by the caller (`group + groupSep + name`). `absent`: the
-   * caller knows the key is not in the table (its group was just deleted), which saves a lookup.
+   * caller knows the key is not in the table (its group was just deleted), which saves a lookup;
+   * `newGroup`: nor is any key of its group (the first key of a group just deleted), which saves
+   * another (a restore inserts a million keys: each lookup in a large Map is a cache miss).
    */
-  setGroupKey(group: string, key: string, value: V, minute: number, absent: boolean): void {
-    this.insert(key, group, value, minute, absent);
+  setGroupKey(group: string, key: string, value: V, minute: number, absent: boolean, newGroup = false): void {
+    this.insert(key, group, value, minute, absent, absent && newGroup);
   }
 
-  private insert(key: string, group: string | null, value: V, minute: number, absent = false): void {
-    const old = absent ? undefined : this.map.get(key);
-    if (old !== undefined) {
-      // A replace keeps its index entry; it becomes the most recently seen key.
-      old.value = value;
-      old.touched = minute;
+  private insert(
+    key: string,
+    group: string | null,
+    value: V,
+    minute: number,
+    absent = false,
+    newGroup = false,
+  ): void {
+    const entry: KeyTableEntry<V> = { value, touched: minute };
+    const size = this.map.size;
+    this.map.set(key, entry);
+    if (!absent && this.map.size === size) {
+      // A replace (the size did not grow; one lookup instead of a get and a set for a new key)
+      // keeps its index entry; it becomes the most recently seen key.
       this.map.delete(key);
-      this.map.set(key, old);
+      this.map.set(key, entry);
       return;
     }
-    this.map.set(key, { value, touched: minute });
-    if (this.groups !== null) this.index(key, group);
+    if (this.groups !== null) {
+      if (newGroup) this.groups.set(group as string, key);
+      else this.index(key, group);
+    }
     while (this.map.size > this.maxKeys) {
       const coldest = this.map.keys().next().value as string;
       this.map.delete(coldest);

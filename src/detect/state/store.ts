@@ -315,6 +315,8 @@ export class DetectionState {
       else keyScratch[prefix++] = 1; // KEY_SEP
     }
     o = 9;
+    let hostsNew = hostsAbsent;
+    let domainsNew = domainsAbsent;
     for (let k = 0; k < count; k++) {
       const length = b.readUInt16LE(o);
       const baseline = new Baseline(shared, at);
@@ -324,8 +326,12 @@ export class DetectionState {
       if (prefix >= 0 && prefix + length <= keyScratch.length) {
         for (let i = 0; i < length; i++) keyScratch[prefix + i] = b[o + 2 + i] as number;
         const key = keyScratch.toString('utf8', 0, prefix + length);
-        table.setGroupKey(identity, key, baseline, minute, k < hostCount ? hostsAbsent : domainsAbsent);
+        if (k < hostCount) table.setGroupKey(identity, key, baseline, minute, hostsAbsent, hostsNew);
+        else table.setGroupKey(identity, key, baseline, minute, domainsAbsent, domainsNew);
       } else table.setInGroup(identity, b.toString('utf8', o + 2, o + 2 + length), baseline, minute);
+      // Only the first key of a group just deleted starts it afresh (see KeyTable.setGroupKey).
+      if (k < hostCount) hostsNew = false;
+      else domainsNew = false;
       o += 2 + length;
     }
     this.importParts(identity, b, o + 4, baselinesAt, owned);
