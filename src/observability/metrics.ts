@@ -5,6 +5,7 @@
  * decoding a line.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PartitionLag } from '../sources/types.js';
 
 const PREFIX = 'egress_sentinel_';
 
@@ -159,6 +160,12 @@ export class PipelineMetrics {
     const byRule = new Map<string, number>();
     for (const a of alerts) byRule.set(a.rule.id, (byRule.get(a.rule.id) ?? 0) + 1);
     for (const [rule, n] of byRule) this.alerts.inc({ rule }, n);
+  }
+
+  /** An input batch's partition lag (Kafka sources). */
+  setInputLag(lag: PartitionLag | undefined): void {
+    if (lag !== undefined)
+      this.consumerLag.set({ topic: lag.topic, partition: String(lag.partition) }, lag.messages);
   }
 
   /** Lag after a batch: high watermark minus the next offset to read. */

@@ -15,7 +15,7 @@ import type { Alert } from '../alerts/types.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { DeadLetter, LogFn, Sink, SinkBatch } from '../sinks/types.js';
-import type { LineBatch, Source } from '../sources/types.js';
+import type { LineBatch, PartitionLag, Source } from '../sources/types.js';
 import { deliverToAll } from './deliver.js';
 
 /** The synchronous core: raw lines to alerts, telling the caller about each normalised event. */
@@ -59,6 +59,7 @@ export interface RunOptions {
     lines: number;
     events: number;
     alerts: readonly Alert[];
+    lag: PartitionLag | undefined;
   }) => void;
 }
 
@@ -160,6 +161,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
         lines: batch.lines.length,
         events: summary.events - eventsBefore,
         alerts,
+        lag: batch.lag,
       });
       if (o.holdAcks) {
         held.push({

@@ -478,6 +478,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
           });
         }
         o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
+        o.metrics.setInputLag(batch.lag);
         o.metrics.rekeyedEvents.inc(out.events);
         summary.lines += out.lines;
         summary.events += out.events;

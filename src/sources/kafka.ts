@@ -10,7 +10,7 @@ import { type Consumer, type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
 import { kafkaBrokers, resolveKafkaConfig } from '../config/connections.js';
 import { SentinelError } from '../errors.js';
 import type { KafkaSourceConfig } from './config.js';
-import type { LineBatch, Source } from './types.js';
+import type { LineBatch, PartitionLag, Source } from './types.js';
 
 interface Pending {
   readonly nextOffset: string;
@@ -24,8 +24,11 @@ class KafkaLineBatch implements LineBatch {
     private readonly partition: number,
     private readonly offsets: readonly string[],
     private readonly onAck: () => Promise<void>,
-    readonly caughtUp: boolean,
+    readonly lag: PartitionLag,
   ) {}
+  get caughtUp(): boolean {
+    return this.lag.messages === 0;
+  }
   get stream(): string {
     return `${this.source}/${this.partition}`;
   }
@@ -110,10 +113,13 @@ export class KafkaSource implements Source {
         }
         list.push(entry);
         const ack = (): Promise<void> => this.acked(batch.topic, batch.partition, entry);
-        const caughtUp = BigInt(batch.highWatermark) <= BigInt(last) + 1n;
-        queue.push(
-          new KafkaLineBatch(`kafka:${batch.topic}`, lines, batch.partition, offsets, ack, caughtUp),
-        );
+        const left = BigInt(batch.highWatermark) - BigInt(last) - 1n;
+        const lag = {
+          topic: batch.topic,
+          partition: batch.partition,
+          messages: left > 0n ? Number(left) : 0,
+        };
+        queue.push(new KafkaLineBatch(`kafka:${batch.topic}`, lines, batch.partition, offsets, ack, lag));
         notify();
         // Wait until the pipeline took it, heartbeating so the group keeps us.
         while (queue.length > 0 && !signal.aborted && payload.isRunning() && !payload.isStale()) {

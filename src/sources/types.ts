@@ -23,6 +23,14 @@ export interface LineBatch {
    * holds nothing back (by-source-records.ts).
    */
   readonly caughtUp?: boolean;
+  /** Kafka: messages left in the batch's partition when it was fetched (the consumer lag metric). */
+  readonly lag?: PartitionLag;
+}
+
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: number;
 }
 
 export interface Source {

@@ -63,7 +63,12 @@ async function topicWith(
 }
 
 /** The Kafka source of one topic from its beginning, in consumer group `groupId`. */
-function sourceFor(brokers: string[], groupId: string, topic: string): KafkaSource {
+function sourceFor(
+  brokers: string[],
+  groupId: string,
+  topic: string,
+  options: { maxBytesPerPartition?: number } = {},
+): KafkaSource {
   return new KafkaSource(
     KafkaSourceConfigSchema.parse({
       type: 'kafka',
@@ -71,6 +76,7 @@ function sourceFor(brokers: string[], groupId: string, topic: string): KafkaSour
       groupId,
       topics: [topic],
       fromBeginning: true,
+      ...options,
     }),
   );
 }
@@ -199,6 +205,39 @@ describe('Kafka source: where each partition stands', () => {
       const second = (await batches.next()).value as LineBatch;
       expect(second.position(0).startsWith(`${other}/`)).toBe(true);
       expect([...source.unreadStreams()]).toEqual([]);
+      expect(second.caughtUp).toBe(true);
+    } finally {
+      clearTimeout(guard);
+      controller.abort();
+      await source.close();
+    }
+  });
+});
+
+describe('Kafka source: partition lag', () => {
+  it('says how many messages were left in the partition after each batch', async () => {
+    const brokers = kafkaBrokers();
+    const topic = uniqueName('lag');
+    const kafka = new Kafka({ clientId: 'lag-test', brokers, logLevel: logLevel.WARN });
+    // Two produce requests: two record batches, which a tiny fetch size hands over one at a time.
+    await topicWith(kafka, topic, 1, [{ value: 'a' }]);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ value: 'b' }, { value: 'c' }] });
+    await producer.disconnect();
+    const source = sourceFor(brokers, uniqueName('lag-group'), topic, { maxBytesPerPartition: 1 });
+    const controller = new AbortController();
+    const guard = setTimeout(() => controller.abort(), 60_000);
+    try {
+      const batches = source.batches(controller.signal)[Symbol.asyncIterator]();
+      const first = (await batches.next()).value as LineBatch;
+      expect(first.lines).toEqual(['a']);
+      expect(first.lag).toEqual({ topic, partition: 0, messages: 2 });
+      expect(first.caughtUp).toBe(false);
+      await first.ack();
+      const second = (await batches.next()).value as LineBatch;
+      expect(second.lines).toEqual(['b', 'c']);
+      expect(second.lag).toEqual({ topic, partition: 0, messages: 0 });
       expect(second.caughtUp).toBe(true);
     } finally {
       clearTimeout(guard);

@@ -28,6 +28,8 @@ describe('metrics server', () => {
     ]);
     metrics.setLag('logs', 3, '120', '99');
     metrics.stateKeys.set({ partition: '3' }, 42);
+    metrics.setInputLag({ topic: 'mesh-logs', partition: 1, messages: 5 });
+    metrics.setInputLag(undefined);
     metrics.restoreSeconds.observe(0.25);
     metrics.sinkRetries.inc({ sink: 'elasticsearch' });
     const res = await fetch(`${url}/metrics`);
@@ -41,6 +43,7 @@ describe('metrics server', () => {
     expect(text).toContain('egress_sentinel_alerts_total{rule="new-destination"} 2');
     expect(text).toContain('egress_sentinel_alerts_total{rule="beaconing"} 1');
     expect(text).toContain('egress_sentinel_consumer_lag_messages{topic="logs",partition="3"} 20');
+    expect(text).toContain('egress_sentinel_consumer_lag_messages{topic="mesh-logs",partition="1"} 5');
     expect(text).toContain('egress_sentinel_state_keys{partition="3"} 42');
     expect(text).toContain('egress_sentinel_state_restore_seconds_count 1');
     expect(text).toContain('egress_sentinel_sink_retries_total{sink="elasticsearch"} 1');
