@@ -335,6 +335,13 @@ async function readFromLeader(
   const topicBytes = Buffer.from(topic, 'utf8');
   const refs = new RecordRefs();
   const fetch = (): Promise<Buffer> => {
+    const response = request();
+    // Awaited after the previous response is handed over; if this read fails first (the socket
+    // closed), that is reported there, not as an unhandled rejection meanwhile.
+    response.catch(() => {});
+    return response;
+  };
+  const request = (): Promise<Buffer> => {
     const open = [...parts].filter(([, [next, end]]) => next < end);
     const body = Buffer.alloc(4 + 4 + 4 + 4 + 1 + 4 + 2 + topicBytes.length + 4 + open.length * 16);
     let o = body.writeInt32BE(-1, 0); // replica id: a consumer
