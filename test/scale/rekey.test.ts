@@ -154,4 +154,26 @@ describe('Rekeyer partition key', () => {
     r.rekey(ahead.slice(-10), 'kafka:in', (i) => `0/${i + ahead.length}`);
     expect(r.takeGatewayTally().maxTime).toBeGreaterThan(start + 9 * 60_000);
   });
+
+  it("names each batch's input partition and how far it was read, as its events' origins name it", () => {
+    const lines = traffic();
+    const r = new Rekeyer({ format: 'json' }, MESH);
+    const first = r.rekey(lines.slice(0, 500), 'kafka:mesh-logs', (i) => `3/${1000 + i}`);
+    const event = newEgressEvent();
+    const times = first.messages.map((m) => decodeEvent(m.value as string, event).time);
+    // Stage 2 tells input streams apart by the origin up to its offset: the mark must use that name.
+    const origin = decodeEvent(first.messages[0]?.value as string, event).origin;
+    expect(origin.slice(0, origin.lastIndexOf('/'))).toBe('kafka:mesh-logs/3');
+    // The newest event time read (egress or not, so at least the newest egress event's).
+    expect(r.progress?.stream).toBe('kafka:mesh-logs/3');
+    expect(r.progress?.time).toBeGreaterThanOrEqual(Math.max(...times));
+    expect(r.progress?.time).toBeLessThan(Math.max(...times) + 60_000);
+    // A later batch of older lines does not move it back.
+    const maxBefore = r.progress?.time;
+    r.rekey(lines.slice(0, 10), 'kafka:mesh-logs', (i) => `3/${2000 + i}`);
+    expect(r.progress?.time).toBe(maxBefore);
+    r.rekey(['not an access log'], 'kafka:mesh-logs', () => '7/1');
+    // A partition whose lines had no event time has no progress to tell.
+    expect(r.progress).toBeNull();
+  });
 });
