@@ -34,8 +34,14 @@ export class RecordRefs {
   }
 }
 
-/** The direct read cannot handle this data (compressed, old message format): read with kafkajs. */
-export class DirectFetchUnsupported extends Error {}
+/**
+ * The direct read cannot handle this data (compressed, old message format): read the rest with
+ * kafkajs. `resumeAt` (set by readChangelogDirect): the partitions not read to their end yet, each
+ * with the offset its records were handed over up to.
+ */
+export class DirectFetchUnsupported extends Error {
+  resumeAt = new Map<number, number>();
+}
 
 let pos = 0;
 /** End of the batch being read: varints do not read past it. */
@@ -267,8 +273,8 @@ export interface DirectFetchOptions {
  * leader (metadata and offsets through `kafka`'s admin client), and hands each partition's records
  * of a response packed to `onChunk` (`last`: the partition is read to its end). The next fetch is
  * on its way while a response is packed and handed over. Partitions with nothing to read are not
- * handed over. Throws DirectFetchUnsupported before handing anything over when the data needs
- * kafkajs (then nothing was read).
+ * handed over. When some data needs kafkajs, every leader's read stops after what it is handing over
+ * and DirectFetchUnsupported says where each unfinished partition stands.
  */
 export async function readChangelogDirect(
   kafka: Kafka,
@@ -312,12 +318,24 @@ export async function readChangelogDirect(
     byLeader.set(leader, m);
     m.set(p, [low, high]);
   }
-  await Promise.all(
+  // Offsets handed over up to (a partition read to its end is deleted), and a stop for every leader's
+  // read once one of them fails.
+  const handed = new Map<number, number>();
+  for (const parts of byLeader.values()) for (const [p, [low]] of parts) handed.set(p, low);
+  const stop = { now: false };
+  const results = await Promise.allSettled(
     [...byLeader].map(([leader, parts]) => {
       const { host, port } = brokers.get(leader) as { host: string; port: number };
-      return readFromLeader(host, port, clientId, topic, parts, options, metaKey, onChunk);
+      return readFromLeader(host, port, clientId, topic, parts, options, metaKey, handed, stop, onChunk);
     }),
   );
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const unsupported = failures.find((e) => e instanceof DirectFetchUnsupported);
+  if (unsupported !== undefined) {
+    for (const [p, at] of handed) unsupported.resumeAt.set(p, at);
+    throw unsupported;
+  }
+  if (failures.length > 0) throw failures[0];
 }
 
 async function readFromLeader(
@@ -328,6 +346,8 @@ async function readFromLeader(
   parts: Map<number, [number, number]>,
   options: DirectFetchOptions,
   metaKey: Buffer,
+  handed: Map<number, number>,
+  stop: { now: boolean },
   onChunk: (partition: number, packed: Buffer, last: boolean) => Promise<void>,
 ): Promise<void> {
   const where = `${topic} at ${host}:${port}`;
@@ -364,7 +384,7 @@ async function readFromLeader(
   try {
     await socket.ready;
     let pending: Promise<Buffer> | null = fetch();
-    while (pending !== null) {
+    while (pending !== null && !stop.now) {
       const b = await pending;
       // Response v4: correlation id, throttle ms, [topic, [partition, error, high watermark, last
       // stable offset, [aborted transactions], records]].
@@ -398,21 +418,26 @@ async function readFromLeader(
         }
       }
       // Where each partition goes on: scanned before packing so the next fetch goes out now.
-      const scans: [number, number, RecordRefs][] = [];
+      const scans: [number, number, RecordRefs, number][] = [];
       for (const [p, start, end, from] of found) {
         const range = parts.get(p) as [number, number];
         const mine = scans.length === 0 ? refs : new RecordRefs();
         mine.count = 0;
         range[0] = scanRecordBatches(b, start, end, from, range[1], mine);
-        scans.push([p, range[0] >= range[1] ? 1 : 0, mine]);
+        scans.push([p, range[0] >= range[1] ? 1 : 0, mine, range[0]]);
       }
       const more = [...parts.values()].some(([next, end]) => next < end);
       pending = more ? fetch() : null;
-      for (const [p, last, mine] of scans) {
-        if (mine.count === 0 && last === 0) continue;
-        await onChunk(p, packRecordRefs(b, mine, metaKey), last === 1);
+      for (const [p, last, mine, next] of scans) {
+        if (stop.now) return;
+        if (mine.count > 0 || last === 1) await onChunk(p, packRecordRefs(b, mine, metaKey), last === 1);
+        if (last === 1) handed.delete(p);
+        else handed.set(p, next);
       }
     }
+  } catch (err) {
+    stop.now = true;
+    throw err;
   } finally {
     socket.close();
   }

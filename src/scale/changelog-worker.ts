@@ -2,8 +2,8 @@
  * The changelog reader of a restore, in a worker thread: fetches the changelog beside the thread
  * that imports and transfers each partition's records of a fetch packed into one buffer. Plaintext
  * brokers: with plain Fetch requests on a socket (changelog-fetch.ts; kafkajs' consumer was about
- * two thirds of a restore's CPU); otherwise, or when the data needs it (compressed batches), with
- * kafkajs (packRecords). Holds back its next fetch while the importer has more than
+ * two thirds of a restore's CPU); otherwise, or from where the data needs it (compressed batches),
+ * with kafkajs (packRecords). Holds back its next fetch while the importer has more than
  * IMPORT_BACKLOG_BYTES waiting. Started by restorePartitions or ahead of it (prestartChangelogReader).
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -50,9 +50,7 @@ if (port !== null) {
   post({ type: 'ready' });
   const META_KEY_BYTES = Buffer.from(META_KEY, 'utf8');
 
-  let handedOver = false;
   const handOver = async (partition: number, buffer: Buffer, last: boolean): Promise<void> => {
-    handedOver = true;
     outstanding += buffer.length;
     post({ type: 'chunk', partition, last, buffer: buffer.buffer as ArrayBuffer }, [
       buffer.buffer as ArrayBuffer,
@@ -78,10 +76,21 @@ if (port !== null) {
         handOver,
       );
     } catch (err) {
-      // Data only kafkajs reads (compressed batches): found in the first response, before any
-      // record was handed over, so reading again from the start hands over nothing twice.
-      if (err instanceof DirectFetchUnsupported && !handedOver) return withKafkajs(r);
-      throw err;
+      if (!(err instanceof DirectFetchUnsupported)) throw err;
+      // Data only kafkajs reads (compressed batches): the partitions not read to their end, from
+      // the start, handing over only the records after those already handed over.
+      const resumeAt = err.resumeAt;
+      await readChangelog(
+        kafka,
+        r.topic,
+        [...resumeAt.keys()],
+        r.groupPrefix,
+        (partition, messages, end, last) => {
+          const from = BigInt(resumeAt.get(partition) ?? 0);
+          const rest = messages.filter((m) => BigInt(m.offset) >= from);
+          return handOver(partition, packRecords(rest, end).buffer, last);
+        },
+      );
     }
   };
 

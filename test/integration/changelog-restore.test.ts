@@ -3,7 +3,7 @@
  * (so a later version replaces an earlier one and a tombstone deletes), across more than one fetch,
  * and a value that cannot be imported fails the restore naming the record.
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
@@ -197,6 +197,56 @@ describe('changelog restore', () => {
     expect(manyPuts).toBe(2000);
     expect(aligned).toBe(2000);
     expect(stats.find((s) => s.partition === 1)).toMatchObject({ records: 2004, tombstones: 0 });
+  }, 60_000);
+
+  it('reads the batches after a compressed one with kafkajs, handing every record over once and in order', async () => {
+    // The worker's direct fetch reads uncompressed batches only; compression switched on for a
+    // changelog that already has state puts compressed batches after more than one fetch of plain ones.
+    const built = (await import(
+      new URL('../../dist/src/scale/changelog.js', import.meta.url).href
+    )) as typeof import('../../src/scale/changelog.js');
+    const topic = await changelogTopic(2);
+    const producer = kafka.producer();
+    await producer.connect();
+    const writer = new built.ChangelogWriter(producer, topic);
+    const many = stateFor('x/x', ['api.example.com']);
+    // 700 values of ~2.4 KB: more than one fetch of 1 MiB per partition before the compressed batch.
+    const first = new Map<string, Buffer | null>();
+    for (let i = 0; i < 700; i++) first.set(`many/w${i}`, many);
+    await writer.write(0, first, meta(1));
+    await writer.write(1, new Map([['c/c', many]]), meta(2));
+    const a = stateFor('a/a', ['www.ibm.com']);
+    await producer.send({
+      topic,
+      acks: -1,
+      compression: CompressionTypes.GZIP,
+      messages: [
+        { key: 'a/a', value: a, partition: 0 },
+        { key: 'many/w3', value: null, partition: 0 },
+        { key: '\u0000meta', value: meta(3), partition: 0 },
+      ],
+    });
+    await producer.disconnect();
+    const seen: string[][] = [[], []];
+    const stats = await built.restorePartitions(
+      { clientId: 'test-changelog-compressed', brokers: kafkaBrokers() },
+      topic,
+      [0, 1],
+      'test',
+      (p) => ({
+        put: (key, value) => {
+          expect(value.equals(key === 'a/a' ? a : many)).toBe(true);
+          seen[p]?.push(`put ${key}`);
+        },
+        delete: (key) => void seen[p]?.push(`delete ${key}`),
+        meta: (text) => void seen[p]?.push(`meta ${JSON.parse(text).seenUpTo}`),
+      }),
+    );
+    const expected = [...first.keys()].map((k) => `put ${k}`);
+    expected.push('meta 1', 'put a/a', 'delete many/w3', 'meta 3');
+    expect(seen[0]).toEqual(expected);
+    expect(seen[1]).toEqual(['put c/c', 'meta 2']);
+    expect(stats.find((s) => s.partition === 0)).toMatchObject({ records: 704, tombstones: 1 });
   }, 60_000);
 
   it('fails naming the record when a value cannot be imported', async () => {
