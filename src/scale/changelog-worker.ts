@@ -50,7 +50,9 @@ if (port !== null) {
   post({ type: 'ready' });
   const META_KEY_BYTES = Buffer.from(META_KEY, 'utf8');
 
+  let handedOver = 0;
   const handOver = async (partition: number, buffer: Buffer, last: boolean): Promise<void> => {
+    handedOver++;
     outstanding += buffer.length;
     post({ type: 'chunk', partition, last, buffer: buffer.buffer as ArrayBuffer }, [
       buffer.buffer as ArrayBuffer,
@@ -76,6 +78,9 @@ if (port !== null) {
         handOver,
       );
     } catch (err) {
+      // A broker that refuses the plain fetch (a Fetch version it no longer serves, anything else
+      // before the first records): the library reads it all.
+      if (!(err instanceof DirectFetchUnsupported) && handedOver === 0) return withKafkajs(r);
       if (!(err instanceof DirectFetchUnsupported)) throw err;
       // Data only kafkajs reads (compressed batches): the partitions not read to their end, from
       // the start, handing over only the records after those already handed over.
