@@ -32,7 +32,7 @@ import type { EgressEvent } from '../identity/types.js';
 import type { Health } from '../observability/health.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { DecoderOptions } from '../parse/decoder.js';
-import { deliverToAll } from '../pipeline/deliver.js';
+import { type DeliverOptions, deliverToAll } from '../pipeline/deliver.js';
 import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
@@ -113,6 +113,14 @@ function unreadable(
 
 export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   const summary: ScaledSummary = { lines: 0, events: 0, alerts: 0, flows: 0, restoredKeys: 0 };
+  // Partitions' batches and the mesh-wide evaluator's alerts go to the sinks the same way.
+  const delivery: DeliverOptions = {
+    retryInitialMs: o.retryInitialMs,
+    retryMaxMs: o.retryMaxMs,
+    stop: o.stop,
+    log: o.log,
+    onSinkFailure: (sink) => o.metrics.sinkFailures.inc({ sink }),
+  };
   const topics: ScaleTopics = {
     ...scaleTopicNames(o.scale.topicPrefix ?? o.name),
     partitions: o.scale.partitions,
@@ -332,13 +340,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await deliverToAll(
       o.sinks,
       { alerts, flows: drained.flows, baselines: drained.baselines, events: rawEvents },
-      {
-        retryInitialMs: o.retryInitialMs,
-        retryMaxMs: o.retryMaxMs,
-        stop: o.stop,
-        log: o.log,
-        onSinkFailure: (sink) => o.metrics.sinkFailures.inc({ sink }),
-      },
+      delivery,
     );
     summary.alerts += alerts.length;
     summary.flows += drained.flows.length;
@@ -412,17 +414,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
           alerts: gs.alerts,
           rebuildMs: Math.max(30 * 60_000, 15 * gs.evaluator.windowMs),
           deliver: async (alerts) => {
-            await deliverToAll(
-              o.sinks,
-              { alerts, flows: [], baselines: [], events: [] },
-              {
-                retryInitialMs: o.retryInitialMs,
-                retryMaxMs: o.retryMaxMs,
-                stop: o.stop,
-                log: o.log,
-                onSinkFailure: (sink) => o.metrics.sinkFailures.inc({ sink }),
-              },
-            );
+            await deliverToAll(o.sinks, { alerts, flows: [], baselines: [], events: [] }, delivery);
             summary.alerts += alerts.length;
             o.metrics.countAlerts(alerts);
           },

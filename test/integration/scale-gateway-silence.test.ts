@@ -7,17 +7,13 @@
  * The traffic before and after the silence has no attack and must raise no gateway-silence alert
  * (no per-partition "silence" and no unaccounted gateway legs from legs split across partitions).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { cleanUpScaled, startInstance, writeScaledPipeline } from './helpers/scaled-instances.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
 
-const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const MINUTE = 60_000;
 const START = Date.parse('2025-03-03T08:00:00.000Z');
 const SILENT_FROM = START + 15 * MINUTE;
@@ -54,34 +50,20 @@ describe('scaled gateway silence', () => {
   const logs: string[][] = [[], []];
   afterAll(async () => {
     if (process.env.SCALE_TEST_LOGS) for (const l of logs) console.log(l.join(''));
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    if (process.env.GW_SILENCE_KEEP) return console.log(`kept ${name}`);
-    const admin = kafka.admin();
-    await admin.connect();
-    const mine = (await admin.listTopics()).filter((t) => t.startsWith(name));
-    await admin.deleteTopics({ topics: mine }).catch(() => {});
-    await admin.disconnect();
-    await fetch(`${elasticsearchUrl()}/${name}-*`, { method: 'DELETE' }).catch(() => {});
+    if (process.env.GW_SILENCE_KEEP) {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      return console.log(`kept ${name}`);
+    }
+    await cleanUpScaled(kafka, name, children);
   });
 
   it('raises one gateway-silence alert mesh-wide when the gateway stops logging, resolves it, and none on normal traffic', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gw-silence-'));
-    const config = join(dir, 'pipeline.yaml');
-    writeFileSync(
-      config,
-      [
-        `name: ${name}`,
-        'sources:',
-        `  - { type: kafka, connection: { brokers: [${kafkaBrokers().join(',')}] }, groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
-        'sinks:',
-        `  - { type: elasticsearch, connection: { url: "${elasticsearchUrl()}" }, indexPrefix: ${name}, write: { alerts: true, flows: false, baselines: false } }`,
-        'scale: { enabled: true, partitions: 4, commitIntervalMs: 500 }',
-        'metrics: { enabled: true, host: 127.0.0.1, port: 0 }',
-        `delivery: { deadLetterFile: ${join(dir, 'dead.jsonl')} }`,
-        // Only gateway-silence matters here: nothing else leaves its learning period.
-        'detection: { learningPeriod: 24h }',
-        '',
-      ].join('\n'),
+    // Only gateway-silence matters here: nothing else leaves its learning period.
+    const config = writeScaledPipeline(
+      name,
+      input,
+      '{ learningPeriod: 24h }',
+      'write: { alerts: true, flows: false, baselines: false }',
     );
     const lines = [
       ...generateTraffic({
@@ -134,10 +116,7 @@ describe('scaled gateway silence', () => {
       }
     };
     const start = (n: number): ChildProcess => {
-      const child = spawn(process.execPath, [CLI, 'run', '--config', config], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      child.stderr?.on('data', (d: Buffer) => logs[n]?.push(d.toString()));
+      const child = startInstance(config, logs[n] as string[]);
       children.push(child);
       return child;
     };

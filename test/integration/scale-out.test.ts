@@ -4,17 +4,13 @@
  * new-destination alert for anything learned before the kill), and every alert the traffic
  * should raise must be in Elasticsearch exactly once.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { cleanUpScaled, startInstance, writeScaledPipeline } from './helpers/scaled-instances.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
 
-const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const MINUTE = 60_000;
 const START = Date.parse('2025-03-03T00:00:00.000Z');
 
@@ -86,32 +82,14 @@ describe('scale-out', () => {
   const logs: string[][] = [[], []];
   afterAll(async () => {
     if (process.env.SCALE_TEST_LOGS) for (const l of logs) console.log(l.join(''));
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    const admin = kafka.admin();
-    await admin.connect();
-    const mine = (await admin.listTopics()).filter((t) => t.startsWith(name));
-    await admin.deleteTopics({ topics: mine }).catch(() => {});
-    await admin.disconnect();
-    await fetch(`${elasticsearchUrl()}/${name}-*`, { method: 'DELETE' }).catch(() => {});
+    await cleanUpScaled(kafka, name, children);
   });
 
   it('survives a SIGKILL of one instance with baselines restored and every alert indexed once', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'scale-out-'));
-    const config = join(dir, 'pipeline.yaml');
-    writeFileSync(
-      config,
-      [
-        `name: ${name}`,
-        'sources:',
-        `  - { type: kafka, connection: { brokers: [${kafkaBrokers().join(',')}] }, groupId: ${name}, topics: [${input}], fromBeginning: true, sessionTimeoutMs: 10000 }`,
-        'sinks:',
-        `  - { type: elasticsearch, connection: { url: "${elasticsearchUrl()}" }, indexPrefix: ${name} }`,
-        'scale: { enabled: true, partitions: 4, commitIntervalMs: 500 }',
-        'metrics: { enabled: true, host: 127.0.0.1, port: 0 }',
-        `delivery: { deadLetterFile: ${join(dir, 'dead.jsonl')} }`,
-        "detection: { learningPeriod: 30m, detectors: { 'new-destination': { learningPeriod: 30m } } }",
-        '',
-      ].join('\n'),
+    const config = writeScaledPipeline(
+      name,
+      input,
+      "{ learningPeriod: 30m, detectors: { 'new-destination': { learningPeriod: 30m } } }",
     );
 
     // 100 minutes of mesh traffic: learn for 30, run to 70, kill, then 30 more with probes.
@@ -167,10 +145,7 @@ describe('scale-out', () => {
     await produce(phaseA);
 
     const start = (n: number): ChildProcess => {
-      const child = spawn(process.execPath, [CLI, 'run', '--config', config], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      child.stderr?.on('data', (d: Buffer) => logs[n]?.push(d.toString()));
+      const child = startInstance(config, logs[n] as string[]);
       children.push(child);
       return child;
     };
