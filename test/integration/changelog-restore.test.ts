@@ -3,7 +3,7 @@
  * (so a later version replaces an earlier one and a tombstone deletes), across more than one fetch,
  * and a value that cannot be imported fails the restore naming the record.
  */
-import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
@@ -36,6 +36,25 @@ async function changelogTopic(partitions: number): Promise<string> {
   }
   created.push(topic);
   return topic;
+}
+
+/**
+ * A 2-partition changelog and a writer on it, from the built modules: the reader's worker thread
+ * exists only built (npm run build), so these tests restore with the built module.
+ */
+async function builtChangelog(): Promise<{
+  built: typeof import('../../src/scale/changelog.js');
+  topic: string;
+  producer: Producer;
+  writer: InstanceType<typeof import('../../src/scale/changelog.js').ChangelogWriter>;
+}> {
+  const built = (await import(
+    new URL('../../dist/src/scale/changelog.js', import.meta.url).href
+  )) as typeof import('../../src/scale/changelog.js');
+  const topic = await changelogTopic(2);
+  const producer = kafka.producer();
+  await producer.connect();
+  return { built, topic, producer, writer: new built.ChangelogWriter(producer, topic) };
 }
 
 afterAll(async () => {
@@ -131,14 +150,7 @@ describe('changelog restore', () => {
   }, 60_000);
 
   it('reads in a worker thread when built, handing over the same records in the same order', async () => {
-    // From sources the worker module is not built: this test uses the built module (npm run build).
-    const built = (await import(
-      new URL('../../dist/src/scale/changelog.js', import.meta.url).href
-    )) as typeof import('../../src/scale/changelog.js');
-    const topic = await changelogTopic(2);
-    const producer = kafka.producer();
-    await producer.connect();
-    const writer = new built.ChangelogWriter(producer, topic);
+    const { built, topic, producer, writer } = await builtChangelog();
     const a1 = stateFor('a/a', ['www.ibm.com', 'api.github.com']);
     const a2 = stateFor('a/a', ['www.ibm.com']);
     await writer.write(
@@ -202,13 +214,7 @@ describe('changelog restore', () => {
   it('reads the batches after a compressed one with kafkajs, handing every record over once and in order', async () => {
     // The worker's direct fetch reads uncompressed batches only; compression switched on for a
     // changelog that already has state puts compressed batches after more than one fetch of plain ones.
-    const built = (await import(
-      new URL('../../dist/src/scale/changelog.js', import.meta.url).href
-    )) as typeof import('../../src/scale/changelog.js');
-    const topic = await changelogTopic(2);
-    const producer = kafka.producer();
-    await producer.connect();
-    const writer = new built.ChangelogWriter(producer, topic);
+    const { built, topic, producer, writer } = await builtChangelog();
     const many = stateFor('x/x', ['api.example.com']);
     // 700 values of ~2.4 KB: more than one fetch of 1 MiB per partition before the compressed batch.
     const first = new Map<string, Buffer | null>();
