@@ -1,5 +1,6 @@
 /** The `parse` section of a pipeline config: how lines are read (`--format` overrides `format`). */
 import { z } from 'zod';
+import type { DecoderOptions } from './decoder.js';
 
 export const ParseConfigSchema = z
   .object({
@@ -30,3 +31,12 @@ export const ParseConfigSchema = z
   });
 
 export type ParseConfig = z.infer<typeof ParseConfigSchema>;
+
+/** The decoder's options from the `parse` section (absent custom formats left out, as the decoder wants). */
+export function decoderOptions(parse: ParseConfig): DecoderOptions {
+  return {
+    format: parse.format,
+    ...(parse.customFormat === undefined ? {} : { customFormat: parse.customFormat }),
+    ...(parse.customJsonFormat === undefined ? {} : { customJsonFormat: parse.customJsonFormat }),
+  };
+}

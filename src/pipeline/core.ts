@@ -6,6 +6,7 @@
  */
 
 import type { EgressEvent } from '../identity/types.js';
+import { decoderOptions } from '../parse/config.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import type { DeadLetter } from '../sinks/types.js';
 import { createSource } from '../sources/registry.js';
@@ -23,13 +24,7 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
   let onEvent: (e: EgressEvent) => void = () => {};
   const core = new CoreProcessor({
     detection: config.detection,
-    decoder: {
-      format: config.parse.format,
-      ...(config.parse.customFormat === undefined ? {} : { customFormat: config.parse.customFormat }),
-      ...(config.parse.customJsonFormat === undefined
-        ? {}
-        : { customJsonFormat: config.parse.customJsonFormat }),
-    },
+    decoder: decoderOptions(config.parse),
     mesh: config.mesh,
     policies: loadPolicyFiles(config.policies),
     onEvent: (e) => onEvent(e),

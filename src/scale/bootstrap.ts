@@ -6,6 +6,7 @@
 import { alertStageOptions } from '../alerts/stage.js';
 import type { DetectionConfig } from '../detect/config.js';
 import { SentinelError } from '../errors.js';
+import { decoderOptions } from '../parse/config.js';
 import type { PipelineConfig } from '../pipeline/config.js';
 import { startRuntime } from '../pipeline/runtime.js';
 import { loadPolicyFiles } from '../policy/load.js';
@@ -37,13 +38,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       name: config.name,
       input: input[0] as KafkaSourceConfig,
       scale: config.scale,
-      decoder: {
-        format: config.parse.format,
-        ...(config.parse.customFormat === undefined ? {} : { customFormat: config.parse.customFormat }),
-        ...(config.parse.customJsonFormat === undefined
-          ? {}
-          : { customJsonFormat: config.parse.customJsonFormat }),
-      },
+      decoder: decoderOptions(config.parse),
       mesh: config.mesh,
       // A stream whose reader left is taken over once the group notices (the session timeout).
       newAnalyzer: () =>
