@@ -28,6 +28,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { DEFAULT_KAFKA_BROKERS } from '../src/config/defaults.js';
 import { generateTraffic } from '../src/simulate/generate.js';
+import { probeLine } from '../src/simulate/probe.js';
 
 const { values } = parseArgs({
   options: {
@@ -78,19 +79,6 @@ interface RunResult {
 const say = (msg: string): void => {
   if (!values.json) process.stderr.write(`[bench:stack] ${msg}\n`);
 };
-
-/** Copies a sidecar-to-gateway leg with its SNI replaced by `host` (new-destination alerts on it). */
-function probeLine(line: string, host: string): string | null {
-  const env = JSON.parse(line) as { log: string };
-  const inner = JSON.parse(env.log) as Record<string, string>;
-  const sni = inner.requested_server_name;
-  if (!(inner.upstream_cluster ?? '').includes('egressgateway') || sni === undefined || sni === '-')
-    return null;
-  inner.requested_server_name = host;
-  if (inner.authority !== undefined && inner.authority !== '-') inner.authority = host;
-  env.log = JSON.stringify(inner);
-  return JSON.stringify(env);
-}
 
 function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;

@@ -8,34 +8,12 @@ import type { ChildProcess } from 'node:child_process';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { probeLine } from '../../src/simulate/probe.js';
 import { cleanUpScaled, startInstance, writeScaledPipeline } from './helpers/scaled-instances.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
 
 const MINUTE = 60_000;
 const START = Date.parse('2025-03-03T00:00:00.000Z');
-
-interface Envelope {
-  log: string;
-  kubernetes?: { namespace_name?: string; labels?: Record<string, string> };
-}
-
-/**
- * Copies a sidecar-to-gateway leg (the client sidecar's line, which names the external host in its
- * SNI) with its destination replaced by `host`, a never-seen domain. Not the gateway's own leg:
- * while sidecar legs arrive, per-identity detectors judge those and skip the gateway's copy of the
- * same connection, so a probe on a gateway leg alone would (rightly) raise nothing.
- */
-function probeLine(line: string, host: string): string | null {
-  const env = JSON.parse(line) as Envelope;
-  const inner = JSON.parse(env.log) as Record<string, string>;
-  const sni = inner.requested_server_name;
-  if (!(inner.upstream_cluster ?? '').includes('egressgateway') || sni === undefined || sni === '-')
-    return null;
-  inner.requested_server_name = host;
-  if (inner.authority !== undefined && inner.authority !== '-') inner.authority = host;
-  env.log = JSON.stringify(inner);
-  return JSON.stringify(env);
-}
 
 /** Where the by-source topic puts a key: the murmur2 partitioner stage 1 produces with. */
 function partitionOf(key: string, partitions: number): number {
