@@ -161,7 +161,7 @@ const result = {
 if (values.json) console.log(JSON.stringify(result));
 else
   console.log(
-    `restored ${identities} identities (${stateKeys} baselines; ${records} records of ${valueBytes} B, ${partitions} partitions) end to end, read and imported into detection state, in ${result.restoreMs} ms: ${result.keysPerSec} keys/s (${result.restoreCpuMs} CPU-ms); reading alone ${result.keysPerSecRead} keys/s, ${result.mbPerSecRead} MB/s; both include the throw-away group join${warmReader ? ', not the reader thread start (done before, as `run` does at start-up)' : ''}; load average ${result.load1}`,
+    `restored ${identities} identities (${stateKeys} baselines; ${records} records of ${valueBytes} B, ${partitions} partitions) end to end, read and imported into detection state, in ${result.restoreMs} ms: ${result.keysPerSec} keys/s (${result.restoreCpuMs} CPU-ms); reading alone ${result.keysPerSecRead} keys/s, ${result.mbPerSecRead} MB/s; both include finding the leaders and offsets (and, on TLS/SASL brokers, kafkajs' throw-away group join)${warmReader ? ', not the reader thread start (done before, as `run` does at start-up)' : ''}; load average ${result.load1}`,
   );
 if (identities !== keys || stateKeys !== keys * baselines) {
   console.error(
