@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { newEgressEvent } from '../../src/identity/normalizer.js';
-import type { EgressEvent } from '../../src/identity/types.js';
+import type { Destination, EgressEvent } from '../../src/identity/types.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { partitionDetection } from '../../src/scale/bootstrap.js';
 import { DetectionAnalyzer } from '../../src/scale/detection-analyzer.js';
+import { destination, egressEvent, source } from '../helpers/events.js';
 
 const T0 = Date.parse('2025-03-03T08:00:00.000Z');
 const config = partitionDetection(DetectionConfigSchema.parse({ learningPeriod: '24h' }));
@@ -130,35 +131,21 @@ describe('DetectionAnalyzer input streams across a change of owner', () => {
 /** One TLS connection's two legs: the sidecar's (a sidecar node's input partition) and the gateway's. */
 function legs(i: number): [EgressEvent, EgressEvent] {
   const time = T0 + i * 1_000;
-  const sidecar = newEgressEvent();
-  sidecar.time = time;
-  sidecar.path = 'sidecar-to-gateway';
-  sidecar.reporter = 'sidecar';
-  sidecar.protocol = 'tls';
-  sidecar.bytesUp = 1_000 + i;
-  sidecar.source.key = 'app-b/app-b';
-  sidecar.source.namespace = 'app-b';
-  sidecar.source.workload = 'app-b';
-  sidecar.source.ip = '10.244.0.15';
-  sidecar.destination.host = 'mongo1.composedb.com';
-  sidecar.destination.port = 27017;
-  sidecar.destination.external = true;
-  sidecar.origin = `kafka:input/1/${i}`;
-  const gateway = newEgressEvent();
-  gateway.time = time + 3;
-  gateway.path = 'gateway-to-external';
-  gateway.reporter = 'egress-gateway';
-  gateway.protocol = 'tls';
-  gateway.bytesUp = 1_000 + i;
-  gateway.source.key = 'app-b/app-b';
-  gateway.source.namespace = 'app-b';
-  gateway.source.principal = 'spiffe://cluster.local/ns/app-b/sa/app-b';
-  gateway.source.ip = '10.244.0.15';
-  gateway.destination.host = 'mongo1.composedb.com';
-  gateway.destination.port = 27017;
-  gateway.destination.external = true;
-  gateway.origin = `kafka:input/0/${i}`;
-  return [sidecar, gateway];
+  const client = source('app-b', 'app-b', { ip: '10.244.0.15' });
+  const leg = { protocol: 'tls' as const, bytesUp: 1_000 + i };
+  const mongo = (): Destination => destination('mongo1.composedb.com', { port: 27017 });
+  return [
+    egressEvent({ ...leg, time, source: client, destination: mongo(), origin: `kafka:input/1/${i}` }),
+    egressEvent({
+      ...leg,
+      time: time + 3,
+      path: 'gateway-to-external',
+      reporter: 'egress-gateway',
+      source: { ...client, principal: 'spiffe://cluster.local/ns/app-b/sa/app-b' },
+      destination: mongo(),
+      origin: `kafka:input/0/${i}`,
+    }),
+  ];
 }
 
 describe('DetectionAnalyzer with input read twice by stage 1', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildDetection } from '../../../src/detect/build.js';
-import { DetectionConfigSchema } from '../../../src/detect/config.js';
+import { type DetectionConfig, DetectionConfigSchema } from '../../../src/detect/config.js';
 import { BASELINE_BYTES } from '../../../src/detect/state/baseline.js';
 import { DetectionState } from '../../../src/detect/state/store.js';
 import { PolicySet } from '../../../src/policy/policy-set.js';
@@ -30,6 +30,15 @@ function stateWithTraffic(): DetectionState {
     }),
   );
   return state;
+}
+
+/** app-a/app-a's export after one call each to two hosts (one non-ASCII), through every detector. */
+function twoHostsExport(): { config: DetectionConfig; bytes: Buffer } {
+  const config = DetectionConfigSchema.parse({});
+  const engine = buildDetection(config, new PolicySet([]), () => {});
+  for (const host of ['www.ibm.com', 'ünïcode.example.org']) engine.observe(egressEvent({ time: T0, host }));
+  engine.flush();
+  return { config, bytes: engine.state.exportKeyBytes('app-a/app-a') };
 }
 
 describe('DetectionState binary export per identity', () => {
@@ -282,12 +291,7 @@ describe('DetectionState import as a changelog restore does it', () => {
   });
 
   it('round-trips the new-destination detector part in its binary form', () => {
-    const config = DetectionConfigSchema.parse({});
-    const engine = buildDetection(config, new PolicySet([]), () => {});
-    for (const host of ['www.ibm.com', 'ünïcode.example.org'])
-      engine.observe(egressEvent({ time: T0, host }));
-    engine.flush();
-    const bytes = engine.state.exportKeyBytes('app-a/app-a');
+    const { config, bytes } = twoHostsExport();
     expect(bytes.includes(Buffer.from('new-destination'))).toBe(true);
     expect(bytes.length).toBe(
       bytes.indexOf(Buffer.from('new-destination')) +
@@ -306,12 +310,7 @@ describe('DetectionState import as a changelog restore does it', () => {
   });
 
   it('keeps a restored new-destination part as its owned bytes and still knows its names when traffic comes', () => {
-    const config = DetectionConfigSchema.parse({});
-    const engine = buildDetection(config, new PolicySet([]), () => {});
-    for (const host of ['www.ibm.com', 'ünïcode.example.org'])
-      engine.observe(egressEvent({ time: T0, host }));
-    engine.flush();
-    const bytes = engine.state.exportKeyBytes('app-a/app-a');
+    const { config, bytes } = twoHostsExport();
     const chunk = new ArrayBuffer(bytes.length + 64);
     const value = Buffer.from(chunk, 64 - (bytes.length % 8), bytes.length);
     bytes.copy(value);
