@@ -148,27 +148,38 @@ function legs(i: number): [EgressEvent, EgressEvent] {
   ];
 }
 
+/**
+ * Ten minutes of connections, one a second, in batches of 20 (`during(i)` runs after connection i),
+ * then five a minute apart (new input offsets) that close the windows.
+ */
+function connections(a: DetectionAnalyzer, out: Alert[], during: (i: number) => void): void {
+  for (let i = 0; i < 600; i++) {
+    const [sidecar, gateway] = legs(i);
+    a.observe(sidecar);
+    a.observe(gateway);
+    during(i);
+    if (i % 20 === 19) a.advance(out);
+  }
+  for (let b = 0; b < 5; b++) {
+    const [sidecar, gateway] = legs(600 + 60 * b);
+    sidecar.origin = `kafka:input/1/${200_000 + b}`;
+    gateway.origin = `kafka:input/0/${200_000 + b}`;
+    a.observe(sidecar);
+    a.observe(gateway);
+    a.advance(out);
+  }
+}
+
 describe('DetectionAnalyzer with input read twice by stage 1', () => {
   it('does not call a gateway leg re-keyed a second time (its input partition moved in a rebalance) unaccounted', () => {
     const a = new DetectionAnalyzer(config, new PolicySet([]));
     const out: Alert[] = [];
-    // Ten minutes of connections, one a second, in batches of 20.
-    for (let i = 0; i < 600; i++) {
-      const [sidecar, gateway] = legs(i);
-      a.observe(sidecar);
-      a.observe(gateway);
+    connections(a, out, (i) => {
       // The gateway node's input partition changes owner at 5 minutes: the new stage-1 owner reads
       // it again from its committed offset, 30 lines back, and re-keys those lines a second time.
       // The sidecars' partition stayed where it was: their legs come once.
       if (i === 300) for (let j = 270; j <= 300; j++) a.observe(legs(j)[1]);
-      if (i % 20 === 19) a.advance(out);
-    }
-    for (let b = 0; b < 5; b++) {
-      const [sidecar, gateway] = legs(600 + 60 * b);
-      a.observe(sidecar);
-      a.observe(gateway);
-      a.advance(out);
-    }
+    });
     expect(out.filter((x) => x.rule.id === 'gateway-silence').map((x) => x.reason)).toEqual([]);
     expect(a.duplicates).toBe(31);
   });
@@ -176,10 +187,7 @@ describe('DetectionAnalyzer with input read twice by stage 1', () => {
   it('still calls gateway legs no sidecar sent unaccounted, from an input partition it has read before', () => {
     const a = new DetectionAnalyzer(config, new PolicySet([]));
     const out: Alert[] = [];
-    for (let i = 0; i < 600; i++) {
-      const [sidecar, gateway] = legs(i);
-      a.observe(sidecar);
-      a.observe(gateway);
+    connections(a, out, (i) => {
       // An impersonating client from 10.244.0.15: three gateway legs no sidecar sent, new lines
       // (new offsets) on the gateway's input partition.
       if (i >= 300 && i < 303) {
@@ -188,16 +196,7 @@ describe('DetectionAnalyzer with input read twice by stage 1', () => {
         forged.origin = `kafka:input/0/${100_000 + i}`;
         a.observe(forged);
       }
-      if (i % 20 === 19) a.advance(out);
-    }
-    for (let b = 0; b < 5; b++) {
-      const [sidecar, gateway] = legs(600 + 60 * b);
-      sidecar.origin = `kafka:input/1/${200_000 + b}`;
-      gateway.origin = `kafka:input/0/${200_000 + b}`;
-      a.observe(sidecar);
-      a.observe(gateway);
-      a.advance(out);
-    }
+    });
     const silence = out.filter((x) => x.rule.id === 'gateway-silence');
     expect(silence.map((x) => x.evidence.kind)).toEqual(['unaccounted-gateway-legs']);
   });
