@@ -20,7 +20,7 @@ import type { Alert } from '../src/alerts/types.js';
 import { replayCommand } from '../src/cli/replay.js';
 import { buildDetection } from '../src/detect/build.js';
 import { DetectionConfigSchema } from '../src/detect/config.js';
-import { BASELINE_BYTES, Baseline } from '../src/detect/state/baseline.js';
+import { BASELINE_BYTES, type Baseline, BaselinePool } from '../src/detect/state/baseline.js';
 import { MeshConfigSchema } from '../src/identity/config.js';
 import { copyEvent } from '../src/identity/normalizer.js';
 import type { EgressEvent } from '../src/identity/types.js';
@@ -162,7 +162,8 @@ function memoryPerKey(): void {
   // Baselines alone: the per-key time-of-day structure.
   const before = heapAfterGc();
   const arr: Baseline[] = [];
-  for (let i = 0; i < keys; i++) arr.push(new Baseline());
+  const pool = new BaselinePool();
+  for (let i = 0; i < keys; i++) arr.push(pool.alloc());
   const baselineOnly = (heapAfterGc() - before) / keys;
   report('memory: Baseline (hour-of-day buckets)', baselineOnly, 'bytes/key', {
     bufferBytes: BASELINE_BYTES,
@@ -260,9 +261,11 @@ if (childAt >= 0) {
 }
 // `--detect-only`: detection alone (for profiling the detection part).
 const replayOnly = process.argv.includes('--replay-only');
+// `--memory-only`: the memory figures alone.
+const memoryOnly = process.argv.includes('--memory-only');
 if (!process.argv.includes('--detect-only') && !replayOnly) memoryPerKey();
-if (!replayOnly) detectionOnly();
-if (!process.argv.includes('--detect-only')) {
+if (!replayOnly && !memoryOnly) detectionOnly();
+if (!process.argv.includes('--detect-only') && !memoryOnly) {
   for (const [format, envelope] of [
     ['text', 'none'],
     ['text', 'fluent-bit'],

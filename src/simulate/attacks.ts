@@ -95,7 +95,8 @@ const SPECS: Record<AttackName, AttackSpec> = {
   },
   bypass: {
     rule: 'gateway-bypass',
-    also: ['forbidden-destination', 'new-destination'],
+    // Its uploads (about 600 kB in 10 minutes) stand out in the source's total upload.
+    also: ['forbidden-destination', 'new-destination', 'volume-spike'],
     duration: 10 * MINUTE,
     source: WORKLOADS.appA,
     destination: 'paste.drop-files.net',

@@ -9,7 +9,7 @@ describe('detection config', () => {
     expect(c.lateness).toBe(10_000);
     expect(c.learningPeriod).toBe(86_400_000);
     expect(c.detectors.beaconing.minGap).toBe(2000);
-    expect(c.detectors['volume-spike'].factor).toBe(10);
+    expect(c.detectors['volume-spike'].windows['1m'].factor).toBe(10);
     expect(c.detectors['gateway-silence'].enabled).toBe(true);
   });
 

@@ -1,61 +1,106 @@
 /**
- * A compact rolling baseline for one key: per-minute counters folded into per-hour peaks, kept per
- * hour of day for the last few days (time-of-day awareness: a nightly batch is normal at night),
- * plus a short ring of recent active minutes for keys too young to have daily history.
+ * A compact rolling baseline for one key (an (identity, host), (identity, registrable domain) or an
+ * identity's total over all its external destinations): the sums of requests and bytes up over
+ * sliding windows of 1 minute, 10 minutes and 1 hour, their peaks kept per 2-hour bucket of the day
+ * for the last few days (a nightly batch is normal at night), plus the beaconing burst ring.
  *
- * One ArrayBuffer per key: a Float64 head (counters, clocks, cached thresholds) and a Uint16 body of
- * log-encoded samples (0.07 % precision), about 1.1 KB in all. See bench/detect.ts for the measure.
+ * Layout (BASELINE_BYTES, 8-byte aligned), read through views shared by every baseline of a buffer:
+ * - Float64: current minute counters, clocks, quiet-until, beacon clocks.
+ * - Float32: per window and metric the current bucket's peak and cached threshold; the sums of the
+ *   closed minutes inside the 10-minute and the 1-hour window, and of the current 10-minute block.
+ * - Uint16 (log-encoded, 0.07 %): the last 10 minutes, the last 6 ten-minute blocks, 32 bursts.
+ * - Uint8 (log-encoded, 6 steps per doubling: +-6 %): bucket x window x metric x day peaks; fills.
+ *
+ * The 1-hour window is the current 10-minute block plus the 5 before it (50 to 60 minutes). Its
+ * history is the peak of that same sum in each bucket, so a window is always compared with what
+ * the same window usually reaches. Only buckets in which the key was active get a sample.
+ *
+ * Baselines created by traffic live in slots of shared buffers (`BaselinePool`): one ArrayBuffer
+ * and four typed-array views per baseline cost more than the baseline's own bytes.
  */
 import { median, medianAbsoluteDeviation } from 'simple-statistics';
 
-export const METRIC_NAMES = ['requests', 'connections', 'bytes up', 'bytes down'] as const;
+/** Metrics with history: requests (an HTTP request or a TCP/TLS connection: one log line) and bytes up. */
+export const METRIC_NAMES = ['requests', 'bytes up'] as const;
 export const METRICS = METRIC_NAMES.length;
 export const REQUESTS = 0;
-export const CONNECTIONS = 1;
-export const BYTES_UP = 2;
-export const BYTES_DOWN = 3;
-
-/** Days of history kept per hour of day. */
+export const BYTES_UP = 1;
+/** Window lengths in minutes. */
+export const WINDOW_MINUTES = [1, 10, 60] as const;
+export const WINDOWS = WINDOW_MINUTES.length;
+/** Days of history kept per bucket. */
 export const DAYS = 3;
-/** Recent active minutes kept. */
-export const RECENT = 16;
+/** Hours per bucket of the day. */
+export const BUCKET_HOURS = 2;
+export const BUCKETS = 24 / BUCKET_HOURS;
+const BLOCK_MINUTES = 10;
+const BLOCKS = 6;
 
-// Float64 head layout.
-const CUR = 0; // current minute counters [0..3]
-const PEAK = 4; // current hour peak per-minute counters [4..7]
-const MINUTE = 8; // absolute minute index of CUR
-const HOUR = 9; // absolute hour index of PEAK
-const FIRST_SEEN = 10;
-const LAST_SEEN = 11;
-/** Cached thresholds for the current minute [12..15], owned by volume-spike. */
-export const THRESHOLD = 12;
-const THRESHOLD_MINUTE = 16;
-const FIRED_MINUTE = 17;
-// Beacon track (owned by beaconing): ring base time, bursts recorded, last call time, known-regular flag.
-const BEACON_BASE = 18;
-const BEACON_COUNT = 19;
-const BEACON_LAST = 20;
-const BEACON_KNOWN = 21;
-const HEAD = 22;
-
-// Uint16 body layout.
-const HOURLY = 0; // (hour * METRICS + metric) * DAYS + day
-const RECENT_OFF = 24 * METRICS * DAYS;
-const HOUR_FILL = RECENT_OFF + RECENT * METRICS; // per hour of day: samples written (wraps at 65535)
-const RECENT_FILL = HOUR_FILL + 24;
-/** Burst ring for beaconing: per burst, seconds since BEACON_BASE (hi, lo) and log-encoded size. */
-const RING_OFF = RECENT_FILL + 1;
+// Float64 fields (index from the slot's start, in 8-byte units).
+const CUR = 0; // current minute [requests, bytes up]
+const MINUTE = 2; // absolute minute of CUR
+const BUCKET = 3; // absolute bucket index of PEAK
+const FIRST_SEEN = 4;
+const LAST_SEEN = 5;
+const THRESHOLD_HOUR = 6; // absolute hour for which THRESHOLD was computed
+const QUIET_UNTIL = 7; // [metric] volume-spike: no new finding on this key and metric before this time
+const BEACON_BASE = 9;
+const BEACON_COUNT = 10;
+const BEACON_LAST = 11;
+const BEACON_KNOWN = 12;
+const F64_FIELDS = 13;
+// Float32 fields (index in 4-byte units).
+const PEAK = F64_FIELDS * 2; // [window * METRICS + metric]
+const THRESHOLD = PEAK + WINDOWS * METRICS;
+const PREV = THRESHOLD + WINDOWS * METRICS; // closed minutes in the window: [window * METRICS + m]
+const BLOCK_SUM = PREV + WINDOWS * METRICS; // closed minutes of the current 10-minute block
+const F32_END = BLOCK_SUM + METRICS;
+// Uint16 fields (index in 2-byte units).
+const RING = Math.ceil(F32_END / 2) * 4; // [minute % 10 * METRICS + m]
+const BLOCK_RING = RING + BLOCK_MINUTES * METRICS; // [block % 6 * METRICS + m]
+const BEACON_OFF = BLOCK_RING + BLOCKS * METRICS; // per burst: seconds since base (hi, lo), size
 export const BEACON_RING = 32;
-const BODY = RING_OFF + BEACON_RING * 3;
+const U16_END = BEACON_OFF + BEACON_RING * 3;
+// Uint8 fields (index in bytes).
+const HIST = U16_END * 2; // [((bucket * WINDOWS + w) * METRICS + m) * DAYS + day]
+const FILL = HIST + BUCKETS * WINDOWS * METRICS * DAYS; // per bucket: samples written (wraps)
+const U8_END = FILL + BUCKETS;
 
-export const BASELINE_BYTES = HEAD * 8 + BODY * 2 + ((BODY * 2) % 8 === 0 ? 0 : 8 - ((BODY * 2) % 8));
+export const BASELINE_BYTES = Math.ceil(U8_END / 8) * 8;
+/** Size of a baseline in the layout before windows (state written by earlier versions). */
+export const LEGACY_BASELINE_BYTES = 1128;
 
-const SCALE = 1000;
-function encode(x: number): number {
-  return Math.min(65535, Math.round(Math.log2(1 + x) * SCALE));
+const SCALE16 = 1000;
+function encode16(x: number): number {
+  return Math.min(65535, Math.round(Math.log2(1 + x) * SCALE16));
 }
-function decode(v: number): number {
-  return 2 ** (v / SCALE) - 1;
+function decode16(v: number): number {
+  return 2 ** (v / SCALE16) - 1;
+}
+const SCALE8 = 6;
+function encode8(x: number): number {
+  return Math.min(255, Math.round(Math.log2(1 + x) * SCALE8));
+}
+function decode8(v: number): number {
+  return 2 ** (v / SCALE8) - 1;
+}
+
+/** Typed views over one buffer, shared by the baselines that live in it. */
+export class BaselineChunk {
+  readonly f64: Float64Array;
+  readonly f32: Float32Array;
+  readonly u16: Uint16Array;
+  readonly u8: Uint8Array;
+  constructor(
+    readonly buffer: ArrayBufferLike,
+    readonly pooled = false,
+  ) {
+    const n = Math.floor(buffer.byteLength / 8) * 8;
+    this.f64 = new Float64Array(buffer, 0, n / 8);
+    this.f32 = new Float32Array(buffer, 0, n / 4);
+    this.u16 = new Uint16Array(buffer, 0, n / 2);
+    this.u8 = new Uint8Array(buffer, 0, n);
+  }
 }
 
 export interface BaselineStats {
@@ -63,138 +108,216 @@ export interface BaselineStats {
   mad: number;
   samples: number;
   /** Where the samples came from. */
-  basis: 'hour-of-day' | 'all-hours' | 'recent-minutes';
+  basis: 'hour-of-day' | 'all-hours';
 }
 
 export class Baseline {
-  /**
-   * A Float64 view of the buffer that holds this baseline, and the index of its head in it. A
-   * restore puts many baselines in one buffer and they share one view: a typed-array view costs
-   * about as much to create and collect as the rest of a restored baseline's import.
-   */
-  readonly f: Float64Array;
-  readonly o: number;
-  /** The Uint16 view of the body, made on first use (many restored baselines are never used). */
-  private bodyView: Uint16Array | null = null;
+  /** Index of this baseline's first 8 bytes in `c.f64`. */
+  private readonly o: number;
 
-  /**
-   * A fresh baseline in its own buffer, or the one at `byteOffset` (a multiple of 8) of the buffer
-   * `shared` views from the start.
-   */
-  constructor(shared?: Float64Array, byteOffset = 0) {
-    if (shared === undefined) {
-      this.f = new Float64Array(BASELINE_BYTES / 8);
-      this.o = 0;
-      const h = this.f;
-      h[MINUTE] = -1;
-      h[HOUR] = -1;
-      h[FIRST_SEEN] = Number.NaN;
-      h[THRESHOLD_MINUTE] = -1;
-      h[FIRED_MINUTE] = -1;
-      h[BEACON_BASE] = Number.NaN;
-    } else {
-      this.f = shared;
-      this.o = byteOffset / 8;
+  /** A baseline at `byteOffset` (a multiple of 8) of `chunk`; `init` writes an empty one there. */
+  constructor(
+    readonly c: BaselineChunk,
+    byteOffset: number,
+    init = false,
+  ) {
+    this.o = byteOffset / 8;
+    if (init) {
+      c.u8.fill(0, byteOffset, byteOffset + BASELINE_BYTES);
+      const f = c.f64;
+      const o = this.o;
+      f[o + MINUTE] = -1;
+      f[o + BUCKET] = -1;
+      f[o + FIRST_SEEN] = Number.NaN;
+      f[o + THRESHOLD_HOUR] = -1;
+      for (let m = 0; m < METRICS; m++) f[o + QUIET_UNTIL + m] = Number.NEGATIVE_INFINITY;
+      f[o + BEACON_BASE] = Number.NaN;
     }
   }
 
-  get body(): Uint16Array {
-    if (this.bodyView === null)
-      this.bodyView = new Uint16Array(this.f.buffer, this.f.byteOffset + (this.o + HEAD) * 8, BODY);
-    return this.bodyView;
+  /** A fresh baseline in its own buffer (tests, tools); traffic uses `BaselinePool`. */
+  static standalone(): Baseline {
+    return new Baseline(new BaselineChunk(new ArrayBuffer(BASELINE_BYTES)), 0, true);
   }
 
+  /** Byte offset in the chunk. */
+  get byteOffset(): number {
+    return this.o * 8;
+  }
   /** This baseline's BASELINE_BYTES (a view, not a copy). */
   get bytes(): Uint8Array {
-    return new Uint8Array(this.f.buffer, this.f.byteOffset + this.o * 8, BASELINE_BYTES);
+    return new Uint8Array(this.c.buffer, this.o * 8, BASELINE_BYTES);
   }
   get firstSeen(): number {
-    return this.f[this.o + FIRST_SEEN] as number;
+    return this.c.f64[this.o + FIRST_SEEN] as number;
   }
   get lastSeen(): number {
-    return this.f[this.o + LAST_SEEN] as number;
+    return this.c.f64[this.o + LAST_SEEN] as number;
   }
   get minute(): number {
-    return this.f[this.o + MINUTE] as number;
+    return this.c.f64[this.o + MINUTE] as number;
   }
-  current(metric: number): number {
-    return this.f[this.o + CUR + metric] as number;
+
+  /** The sum of a metric over a window ending with the current minute (current minute included). */
+  windowSum(window: number, metric: number): number {
+    const cur = this.c.f64[this.o + CUR + metric] as number;
+    return window === 0 ? cur : cur + (this.c.f32[this.o * 2 + PREV + window * METRICS + metric] as number);
   }
-  thresholdMinute(): number {
-    return this.f[this.o + THRESHOLD_MINUTE] as number;
+  /** Minutes the window covers now (the 1-hour window is 50 to 60 minutes). */
+  windowSpan(window: number): number {
+    if (window < 2) return WINDOW_MINUTES[window] as number;
+    return (
+      (BLOCKS - 1) * BLOCK_MINUTES + (((this.minute % BLOCK_MINUTES) + BLOCK_MINUTES) % BLOCK_MINUTES) + 1
+    );
   }
-  setThresholds(minute: number, values: readonly number[]): void {
-    this.f[this.o + THRESHOLD_MINUTE] = minute;
-    for (let m = 0; m < METRICS; m++) this.f[this.o + THRESHOLD + m] = values[m] ?? Number.POSITIVE_INFINITY;
+
+  thresholdHour(): number {
+    return this.c.f64[this.o + THRESHOLD_HOUR] as number;
   }
-  threshold(metric: number): number {
-    return this.f[this.o + THRESHOLD + metric] as number;
+  setThresholds(hour: number, values: readonly number[]): void {
+    this.c.f64[this.o + THRESHOLD_HOUR] = hour;
+    const f = this.c.f32;
+    const at = this.o * 2 + THRESHOLD;
+    for (let i = 0; i < WINDOWS * METRICS; i++) f[at + i] = values[i] ?? Number.POSITIVE_INFINITY;
   }
-  /** Whether a spike already fired for the current minute (one finding per key-minute). */
-  firedThisMinute(): boolean {
-    return this.f[this.o + FIRED_MINUTE] === this.f[this.o + MINUTE];
+  threshold(window: number, metric: number): number {
+    return this.c.f32[this.o * 2 + THRESHOLD + window * METRICS + metric] as number;
   }
-  markFired(): void {
-    this.f[this.o + FIRED_MINUTE] = this.f[this.o + MINUTE] as number;
+  quietUntil(metric: number): number {
+    return this.c.f64[this.o + QUIET_UNTIL + metric] as number;
+  }
+  setQuietUntil(metric: number, time: number): void {
+    this.c.f64[this.o + QUIET_UNTIL + metric] = time;
   }
 
   /**
-   * Adds one event at `time`. `tzOffsetMs` shifts the hour-of-day buckets to local time. Rolls the
-   * minute and hour first so the closed periods land in history.
+   * Adds one event at `time`. `tzOffsetMs` shifts the buckets to local time. Rolls the minute (and
+   * the blocks and the bucket) first so closed periods land in history.
    */
-  add(
-    time: number,
-    tzOffsetMs: number,
-    requests: number,
-    connections: number,
-    bytesUp: number,
-    bytesDown: number,
-  ): void {
-    const h = this.f;
+  add(time: number, tzOffsetMs: number, requests: number, bytesUp: number): void {
+    const f = this.c.f64;
     const o = this.o;
-    if (Number.isNaN(h[o + FIRST_SEEN] as number)) h[o + FIRST_SEEN] = time;
-    h[o + LAST_SEEN] = time;
+    if (Number.isNaN(f[o + FIRST_SEEN] as number)) f[o + FIRST_SEEN] = time;
+    f[o + LAST_SEEN] = time;
     const minute = Math.floor((time + tzOffsetMs) / 60_000);
-    if (minute !== h[o + MINUTE]) this.roll(minute);
-    h[o + CUR] = (h[o + CUR] as number) + requests;
-    h[o + CUR + 1] = (h[o + CUR + 1] as number) + connections;
-    h[o + CUR + 2] = (h[o + CUR + 2] as number) + bytesUp;
-    h[o + CUR + 3] = (h[o + CUR + 3] as number) + bytesDown;
+    if (minute > (f[o + MINUTE] as number)) this.roll(minute);
+    f[o + CUR] = (f[o + CUR] as number) + requests;
+    f[o + CUR + 1] = (f[o + CUR + 1] as number) + bytesUp;
   }
 
   private roll(minute: number): void {
-    const h = this.f;
+    const f = this.c.f64;
+    const f32 = this.c.f32;
+    const u16 = this.c.u16;
     const o = this.o;
-    const b = this.body;
-    const prev = h[o + MINUTE] as number;
+    const o4 = o * 2;
+    const o2 = o * 4;
+    const prev = f[o + MINUTE] as number;
     if (prev >= 0) {
-      // Close the minute: it becomes a recent sample and feeds the hour's peak.
-      const fill = b[RECENT_FILL] as number;
-      const slot = fill % RECENT;
+      // Close the minute: the window sums ending with it feed the bucket's peaks.
       for (let m = 0; m < METRICS; m++) {
-        const v = h[o + CUR + m] as number;
-        b[RECENT_OFF + slot * METRICS + m] = encode(v);
-        if (v > (h[o + PEAK + m] as number)) h[o + PEAK + m] = v;
-        h[o + CUR + m] = 0;
-      }
-      b[RECENT_FILL] = fill + 1 >= 65535 ? RECENT + (fill % RECENT) + 1 : fill + 1;
-    }
-    const hour = Math.floor(minute / 60);
-    if (hour !== h[o + HOUR]) {
-      const prevHour = h[o + HOUR] as number;
-      if (prevHour >= 0) {
-        const hod = prevHour % 24;
-        const fill = b[HOUR_FILL + hod] as number;
-        const day = fill % DAYS;
-        for (let m = 0; m < METRICS; m++) {
-          b[HOURLY + (hod * METRICS + m) * DAYS + day] = encode(h[o + PEAK + m] as number);
-          h[o + PEAK + m] = 0;
+        const v = f[o + CUR + m] as number;
+        for (let w = 0; w < WINDOWS; w++) {
+          const sum = w === 0 ? v : v + (f32[o4 + PREV + w * METRICS + m] as number);
+          const p = o4 + PEAK + w * METRICS + m;
+          if (sum > (f32[p] as number)) f32[p] = sum;
         }
-        b[HOUR_FILL + hod] = fill + 1 >= 65535 ? DAYS + (fill % DAYS) + 1 : fill + 1;
+        u16[o2 + RING + (prev % BLOCK_MINUTES) * METRICS + m] = encode16(v);
+        f32[o4 + BLOCK_SUM + m] = (f32[o4 + BLOCK_SUM + m] as number) + v;
+        f[o + CUR + m] = 0;
       }
-      h[o + HOUR] = hour;
+      // Minutes skipped since (no events) are zero.
+      for (let k = prev + 1; k < minute && k <= prev + BLOCK_MINUTES; k++)
+        for (let m = 0; m < METRICS; m++) u16[o2 + RING + (k % BLOCK_MINUTES) * METRICS + m] = 0;
+      const prevBlock = Math.floor(prev / BLOCK_MINUTES);
+      const block = Math.floor(minute / BLOCK_MINUTES);
+      if (block !== prevBlock) {
+        for (let m = 0; m < METRICS; m++) {
+          u16[o2 + BLOCK_RING + (prevBlock % BLOCKS) * METRICS + m] = encode16(
+            f32[o4 + BLOCK_SUM + m] as number,
+          );
+          f32[o4 + BLOCK_SUM + m] = 0;
+        }
+        for (let k = prevBlock + 1; k < block && k <= prevBlock + BLOCKS; k++)
+          for (let m = 0; m < METRICS; m++) u16[o2 + BLOCK_RING + (k % BLOCKS) * METRICS + m] = 0;
+      }
+      // Closed minutes inside each window ending with the new minute.
+      for (let m = 0; m < METRICS; m++) {
+        let ten = 0;
+        if (minute - prev < BLOCK_MINUTES)
+          for (let k = minute - BLOCK_MINUTES + 1; k < minute; k++)
+            ten += decode16(
+              u16[
+                o2 + RING + (((k % BLOCK_MINUTES) + BLOCK_MINUTES) % BLOCK_MINUTES) * METRICS + m
+              ] as number,
+            );
+        f32[o4 + PREV + METRICS + m] = ten;
+        let hour = f32[o4 + BLOCK_SUM + m] as number;
+        if (block - prevBlock < BLOCKS)
+          for (let k = block - BLOCKS + 1; k < block; k++)
+            hour += decode16(
+              u16[o2 + BLOCK_RING + (((k % BLOCKS) + BLOCKS) % BLOCKS) * METRICS + m] as number,
+            );
+        f32[o4 + PREV + 2 * METRICS + m] = hour;
+      }
     }
-    h[o + MINUTE] = minute;
+    const bucket = Math.floor(minute / (60 * BUCKET_HOURS));
+    if (bucket !== f[o + BUCKET]) {
+      const prevBucket = f[o + BUCKET] as number;
+      if (prevBucket >= 0) {
+        const u8 = this.c.u8;
+        const o1 = o * 8;
+        const b = prevBucket % BUCKETS;
+        const fill = u8[o1 + FILL + b] as number;
+        const day = fill % DAYS;
+        for (let i = 0; i < WINDOWS * METRICS; i++) {
+          u8[o1 + HIST + (b * WINDOWS * METRICS + i) * DAYS + day] = encode8(f32[o4 + PEAK + i] as number);
+          f32[o4 + PEAK + i] = 0;
+        }
+        u8[o1 + FILL + b] = fill + 1 >= 255 ? DAYS + (fill % DAYS) + 1 : fill + 1;
+      }
+      f[o + BUCKET] = bucket;
+    }
+    f[o + MINUTE] = minute;
+  }
+
+  /** Bucket of the day for an hour of the day. */
+  static bucketOf(hourOfDay: number): number {
+    return Math.floor(hourOfDay / BUCKET_HOURS) % BUCKETS;
+  }
+
+  /** Number of days stored for a bucket (0..DAYS). */
+  bucketSamples(bucket: number): number {
+    return Math.min(DAYS, this.c.u8[this.o * 8 + FILL + bucket] as number);
+  }
+
+  /**
+   * Robust statistics of a window's peak (per bucket and day). Time of day first: of the bucket
+   * holding `hourOfDay` and the one either side (a batch job drifts), the one with the highest
+   * median that has at least `minSamples` days; else all buckets together; null with no history.
+   */
+  stats(window: number, metric: number, hourOfDay: number, minSamples: number): BaselineStats | null {
+    const own = Baseline.bucketOf(hourOfDay);
+    let best: BaselineStats | null = null;
+    for (const bucket of [(own + BUCKETS - 1) % BUCKETS, own, (own + 1) % BUCKETS]) {
+      SLOT.length = 0;
+      this.collect(bucket, window, metric, SLOT);
+      if (SLOT.length < minSamples || SLOT.length === 0) continue;
+      const s = summarise(SLOT, 'hour-of-day');
+      if (best === null || s.median > best.median) best = s;
+    }
+    if (best !== null) return best;
+    SLOT.length = 0;
+    for (let bucket = 0; bucket < BUCKETS; bucket++) this.collect(bucket, window, metric, SLOT);
+    if (SLOT.length >= minSamples && SLOT.length > 0) return summarise(SLOT, 'all-hours');
+    return null;
+  }
+
+  private collect(bucket: number, window: number, metric: number, out: number[]): void {
+    const n = this.bucketSamples(bucket);
+    const u8 = this.c.u8;
+    const at = this.o * 8 + HIST + ((bucket * WINDOWS + window) * METRICS + metric) * DAYS;
+    for (let d = 0; d < n; d++) out.push(decode8(u8[at + d] as number));
   }
 
   /**
@@ -202,38 +325,39 @@ export class Baseline {
    * (summing size); returns true when a new burst started.
    */
   beaconAdd(time: number, size: number, minGap: number): boolean {
-    const h = this.f;
+    const f = this.c.f64;
+    const u16 = this.c.u16;
     const o = this.o;
-    const b = this.body;
-    const count = h[o + BEACON_COUNT] as number;
-    if (count > 0 && time - (h[o + BEACON_LAST] as number) < minGap) {
-      const slot = RING_OFF + ((count - 1) % BEACON_RING) * 3 + 2;
-      b[slot] = encode(decode(b[slot] as number) + size);
-      h[o + BEACON_LAST] = time;
+    const ring = o * 4 + BEACON_OFF;
+    const count = f[o + BEACON_COUNT] as number;
+    if (count > 0 && time - (f[o + BEACON_LAST] as number) < minGap) {
+      const slot = ring + ((count - 1) % BEACON_RING) * 3 + 2;
+      u16[slot] = encode16(decode16(u16[slot] as number) + size);
+      f[o + BEACON_LAST] = time;
       return false;
     }
-    if (Number.isNaN(h[o + BEACON_BASE] as number)) h[o + BEACON_BASE] = time;
-    const secs = Math.max(0, Math.round((time - (h[o + BEACON_BASE] as number)) / 1000));
-    const slot = RING_OFF + (count % BEACON_RING) * 3;
-    b[slot] = Math.floor(secs / 65536) & 0xffff;
-    b[slot + 1] = secs & 0xffff;
-    b[slot + 2] = encode(size);
-    h[o + BEACON_COUNT] = count + 1;
-    h[o + BEACON_LAST] = time;
+    if (Number.isNaN(f[o + BEACON_BASE] as number)) f[o + BEACON_BASE] = time;
+    const secs = Math.max(0, Math.round((time - (f[o + BEACON_BASE] as number)) / 1000));
+    const slot = ring + (count % BEACON_RING) * 3;
+    u16[slot] = Math.floor(secs / 65536) & 0xffff;
+    u16[slot + 1] = secs & 0xffff;
+    u16[slot + 2] = encode16(size);
+    f[o + BEACON_COUNT] = count + 1;
+    f[o + BEACON_LAST] = time;
     return true;
   }
 
   get beaconCount(): number {
-    return this.f[this.o + BEACON_COUNT] as number;
+    return this.c.f64[this.o + BEACON_COUNT] as number;
   }
   get beaconKnown(): boolean {
-    return this.f[this.o + BEACON_KNOWN] === 1;
+    return this.c.f64[this.o + BEACON_KNOWN] === 1;
   }
   set beaconKnown(known: boolean) {
-    this.f[this.o + BEACON_KNOWN] = known ? 1 : 0;
+    this.c.f64[this.o + BEACON_KNOWN] = known ? 1 : 0;
   }
   get beaconBase(): number {
-    return this.f[this.o + BEACON_BASE] as number;
+    return this.c.f64[this.o + BEACON_BASE] as number;
   }
 
   /** The last `n` (at most BEACON_RING) bursts: start seconds since the ring base, and sizes. */
@@ -246,59 +370,76 @@ export class Baseline {
 
   /** As `beaconSeries`, into the caller's (reused) arrays. */
   beaconSeriesInto(n: number, times: number[], sizes: number[]): void {
-    const count = this.f[this.o + BEACON_COUNT] as number;
+    const count = this.beaconCount;
     const k = Math.min(n, count, BEACON_RING);
     times.length = 0;
     sizes.length = 0;
-    const b = this.body;
+    const u16 = this.c.u16;
+    const ring = this.o * 4 + BEACON_OFF;
     for (let i = count - k; i < count; i++) {
-      const slot = RING_OFF + (i % BEACON_RING) * 3;
-      times.push((b[slot] as number) * 65536 + (b[slot + 1] as number));
-      sizes.push(decode(b[slot + 2] as number));
+      const slot = ring + (i % BEACON_RING) * 3;
+      times.push((u16[slot] as number) * 65536 + (u16[slot + 1] as number));
+      sizes.push(decode16(u16[slot + 2] as number));
     }
-  }
-
-  /** Number of per-hour samples stored for an hour of day (0..DAYS). */
-  hourSamples(hourOfDay: number): number {
-    return Math.min(DAYS, this.body[HOUR_FILL + hourOfDay] as number);
-  }
-  recentSamples(): number {
-    return Math.min(RECENT, this.body[RECENT_FILL] as number);
   }
 
   /**
-   * Robust statistics of a metric's per-minute peak. Time-of-day first: of this hour of day and its
-   * two neighbours (a batch job drifts), the slot with the highest median that has at least
-   * `minSamples` days; else all hours together; else recent active minutes; null with no history.
+   * Writes, at `byteOffset` of `chunk`, this layout's form of a baseline in the layout before
+   * windows (LEGACY_BASELINE_BYTES at `from[start..]`): the beacon track and the clocks carry
+   * over; the volume history does not (it held other sums), so the key learns volume again from
+   * now (first seen = last seen).
    */
-  stats(metric: number, hourOfDay: number, minSamples: number): BaselineStats | null {
-    let best: BaselineStats | null = null;
-    for (const hod of [(hourOfDay + 23) % 24, hourOfDay, (hourOfDay + 1) % 24]) {
-      const slot: number[] = [];
-      this.collectHour(hod, metric, slot);
-      if (slot.length < minSamples) continue;
-      const s = summarise(slot, 'hour-of-day');
-      if (best === null || s.median > best.median) best = s;
-    }
-    if (best !== null) return best;
-    const all: number[] = [];
-    for (let hod = 0; hod < 24; hod++) this.collectHour(hod, metric, all);
-    if (all.length >= minSamples) return summarise(all, 'all-hours');
-    const recent: number[] = [];
-    const n = this.recentSamples();
-    const b = this.body;
-    for (let s = 0; s < n; s++) recent.push(decode(b[RECENT_OFF + s * METRICS + metric] as number));
-    if (recent.length >= minSamples) return summarise(recent, 'recent-minutes');
-    return null;
-  }
-
-  private collectHour(hod: number, metric: number, out: number[]): void {
-    const n = this.hourSamples(hod);
-    const b = this.body;
-    for (let d = 0; d < n; d++) out.push(decode(b[HOURLY + (hod * METRICS + metric) * DAYS + d] as number));
+  static fromLegacy(from: Uint8Array, start: number, chunk: BaselineChunk, byteOffset: number): Baseline {
+    const b = new Baseline(chunk, byteOffset, true);
+    const view = new DataView(from.buffer, from.byteOffset + start, LEGACY_BASELINE_BYTES);
+    const f64 = (i: number) => view.getFloat64(i * 8, true);
+    const f = chunk.f64;
+    const o = byteOffset / 8;
+    const lastSeen = f64(11);
+    f[o + FIRST_SEEN] = lastSeen;
+    f[o + LAST_SEEN] = lastSeen;
+    f[o + BEACON_BASE] = f64(18);
+    f[o + BEACON_COUNT] = f64(19);
+    f[o + BEACON_LAST] = f64(20);
+    f[o + BEACON_KNOWN] = f64(21);
+    // Legacy body: Uint16 from byte 176; its beacon ring starts at index 377.
+    const ring = o * 4 + BEACON_OFF;
+    for (let i = 0; i < BEACON_RING * 3; i++) chunk.u16[ring + i] = view.getUint16(176 + (377 + i) * 2, true);
+    return b;
   }
 }
 
+const SLOT: number[] = [];
+
 function summarise(values: number[], basis: BaselineStats['basis']): BaselineStats {
   return { median: median(values), mad: medianAbsoluteDeviation(values), samples: values.length, basis };
+}
+
+/**
+ * Slots for baselines in shared 256 KB buffers, with a free list: a key's slot is released when
+ * its table drops it (eviction, deletion, replacement) and the next new key reuses it.
+ */
+export class BaselinePool {
+  private chunk: BaselineChunk | null = null;
+  private used = 0;
+  private readonly freeChunks: BaselineChunk[] = [];
+  private readonly freeOffsets: number[] = [];
+  private static readonly PER_CHUNK = Math.floor((256 * 1024) / BASELINE_BYTES);
+
+  alloc(): Baseline {
+    const chunk = this.freeChunks.pop();
+    if (chunk !== undefined) return new Baseline(chunk, this.freeOffsets.pop() as number, true);
+    if (this.chunk === null || this.used === BaselinePool.PER_CHUNK) {
+      this.chunk = new BaselineChunk(new ArrayBuffer(BaselinePool.PER_CHUNK * BASELINE_BYTES), true);
+      this.used = 0;
+    }
+    return new Baseline(this.chunk, this.used++ * BASELINE_BYTES, true);
+  }
+
+  /** Gives a baseline's slot back (a baseline restored into its own buffer has none to give). */
+  release(b: Baseline): void {
+    if (!b.c.pooled) return;
+    this.freeChunks.push(b.c);
+    this.freeOffsets.push(b.byteOffset);
+  }
 }

@@ -27,10 +27,15 @@ export class KeyTable<V> {
   private lastEvictedKey: string | null = null;
   evictedTotal = 0;
 
+  /**
+   * `release`: called with a value the table drops (evicted, deleted or replaced), so pooled
+   * storage behind it can be reused.
+   */
   constructor(
     readonly name: string,
     readonly maxKeys: number,
     readonly groupSep: string | null = null,
+    private readonly release: ((value: V) => void) | null = null,
   ) {
     this.groups = groupSep === null ? null : new Map();
   }
@@ -93,8 +98,10 @@ export class KeyTable<V> {
   ): void {
     const entry: KeyTableEntry<V> = { value, touched: minute };
     const size = this.map.size;
+    const old = absent || this.release === null ? undefined : this.map.get(key);
     this.map.set(key, entry);
     if (!absent && this.map.size === size) {
+      if (old !== undefined && old.value !== value) this.release?.(old.value);
       // A replace (the size did not grow; one lookup instead of a get and a set for a new key)
       // keeps its index entry; it becomes the most recently seen key.
       this.map.delete(key);
@@ -107,6 +114,7 @@ export class KeyTable<V> {
     }
     while (this.map.size > this.maxKeys) {
       const coldest = this.map.keys().next().value as string;
+      if (this.release !== null) this.release((this.map.get(coldest) as KeyTableEntry<V>).value);
       this.map.delete(coldest);
       this.unindex(coldest);
       this.evictedSinceReport++;
@@ -116,7 +124,11 @@ export class KeyTable<V> {
   }
 
   delete(key: string): void {
-    if (this.map.delete(key)) this.unindex(key);
+    const entry = this.release === null ? undefined : this.map.get(key);
+    if (this.map.delete(key)) {
+      if (entry !== undefined) this.release?.(entry.value);
+      this.unindex(key);
+    }
   }
 
   entries(): IterableIterator<[string, KeyTableEntry<V>]> {
@@ -149,11 +161,20 @@ export class KeyTable<V> {
     if (keys === undefined) return 0;
     (this.groups as Map<string, string | Set<string>>).delete(group);
     if (typeof keys === 'string') {
-      this.map.delete(keys);
+      this.drop(keys);
       return 1;
     }
-    for (const key of keys) this.map.delete(key);
+    for (const key of keys) this.drop(key);
     return keys.size;
+  }
+
+  /** Deletes a key from the map alone (its group index is the caller's), releasing its value. */
+  private drop(key: string): void {
+    if (this.release !== null) {
+      const entry = this.map.get(key);
+      if (entry !== undefined) this.release(entry.value);
+    }
+    this.map.delete(key);
   }
 
   /** How many groups have at least one entry. */

@@ -1,15 +1,21 @@
 /**
- * The detection state shared by detectors: rolling baselines per (identity, host) and per
- * (identity, registrable domain), plus any per-identity parts detectors register (first-seen sets,
+ * The detection state shared by detectors: rolling baselines per (identity, host), per (identity,
+ * registrable domain) and per identity over all its external destinations (in the domain table
+ * under the name TOTAL), plus any per-identity parts detectors register (first-seen sets,
  * beacon tracks). Everything can be exported and imported per source identity key, which is how
  * `--state DIR` saves it and how the scale-out work checkpoints it per Kafka partition.
  */
 import type { EgressEvent } from '../../identity/types.js';
-import { BASELINE_BYTES, Baseline } from './baseline.js';
+import { BASELINE_BYTES, Baseline, BaselineChunk, BaselinePool, LEGACY_BASELINE_BYTES } from './baseline.js';
 import { KeyTable } from './key-table.js';
 
 /** Separates identity and destination in table keys (never appears in either). */
 export const KEY_SEP = '\u0001';
+/**
+ * The domain-table name of an identity's total over all its external destinations (no destination
+ * has an empty name: an empty one is kept as "?").
+ */
+export const TOTAL = '';
 
 /** Per-identity state a detector keeps and wants saved with the baselines. */
 export interface PersistentPart {
@@ -68,6 +74,8 @@ export class DetectionState {
   /** The baselines the current event updated (valid during `observe` of detectors). */
   currentHost: Baseline | null = null;
   currentDomain: Baseline | null = null;
+  /** The identity's total over all its external destinations. */
+  currentTotal: Baseline | null = null;
   currentHostKey = '';
   currentDomainKey = '';
   /** Event time of the first event ever seen (kept across restarts): the global learning clock. */
@@ -81,17 +89,18 @@ export class DetectionState {
   redundant = false;
   private lastSidecarLeg = Number.NEGATIVE_INFINITY;
   /** The shared buffer restored baselines are being copied into, and how much of it is used. */
-  private slab: Uint8Array = EMPTY_SLAB;
-  /** A Float64 view of all of `slab`, shared by its baselines. */
-  private slabView: Float64Array = new Float64Array(0);
+  private slab: BaselineChunk = EMPTY_SLAB;
   private slabUsed = 0;
-  /** The view restored baselines used in place share (the buffer the last owned bytes came in). */
-  private ownedView: Float64Array = new Float64Array(0);
+  /** The views restored baselines used in place share (the buffer the last owned bytes came in). */
+  private ownedChunk: BaselineChunk = EMPTY_SLAB;
+  private readonly pool = new BaselinePool();
+  private readonly newBaseline = () => this.pool.alloc();
 
   constructor(readonly options: StateOptions) {
     // Grouped by identity: export/import of one identity is O(its entries), not O(table).
-    this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys, KEY_SEP);
-    this.domains = new KeyTable<Baseline>('identity-domain', options.maxKeys, KEY_SEP);
+    const release = (b: Baseline) => this.pool.release(b);
+    this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys, KEY_SEP, release);
+    this.domains = new KeyTable<Baseline>('identity-domain', options.maxKeys, KEY_SEP, release);
   }
 
   register(part: PersistentPart): void {
@@ -102,6 +111,7 @@ export class DetectionState {
     if (Number.isNaN(this.startTime)) this.startTime = event.time;
     this.currentHost = null;
     this.currentDomain = null;
+    this.currentTotal = null;
     if (event.path === 'sidecar-to-gateway') this.lastSidecarLeg = event.time;
     this.redundant =
       event.path === 'gateway-to-external' && event.time - this.lastSidecarLeg < SIDECAR_LEGS_RECENT;
@@ -110,15 +120,17 @@ export class DetectionState {
     const host = destinationName(event);
     const domain = event.destination.registeredDomain ?? host;
     this.currentHostKey = id + KEY_SEP + host;
-    this.currentDomainKey = id + KEY_SEP + domain;
-    const connections = event.protocol === 'http' ? 0 : 1;
+    this.currentDomainKey = id + KEY_SEP + (domain === TOTAL ? '?' : domain);
     const tz = this.options.tzOffsetMs;
-    const h = this.hosts.touch(this.currentHostKey, event.time, newBaseline);
-    h.add(event.time, tz, 1, connections, event.bytesUp, event.bytesDown);
-    const d = this.domains.touch(this.currentDomainKey, event.time, newBaseline);
-    d.add(event.time, tz, 1, connections, event.bytesUp, event.bytesDown);
+    const h = this.hosts.touch(this.currentHostKey, event.time, this.newBaseline);
+    h.add(event.time, tz, 1, event.bytesUp);
+    const d = this.domains.touch(this.currentDomainKey, event.time, this.newBaseline);
+    d.add(event.time, tz, 1, event.bytesUp);
+    const t = this.domains.touch(id + KEY_SEP + TOTAL, event.time, this.newBaseline);
+    t.add(event.time, tz, 1, event.bytesUp);
     this.currentHost = h;
     this.currentDomain = d;
+    this.currentTotal = t;
   }
 
   /** Every identity that has any state. */
@@ -178,13 +190,11 @@ export class DetectionState {
     ] as const) {
       for (const [dest, b64] of Object.entries(data[name])) {
         const bytes = Buffer.from(b64, 'base64');
-        if (bytes.length !== BASELINE_BYTES)
+        if (bytes.length !== BASELINE_BYTES && bytes.length !== LEGACY_BASELINE_BYTES)
           throw new Error(
             `baseline for ${identity} -> ${dest} has ${bytes.length} bytes, expected ${BASELINE_BYTES}`,
           );
-        const buf = new ArrayBuffer(BASELINE_BYTES);
-        new Uint8Array(buf).set(bytes);
-        const baseline = new Baseline(new Float64Array(buf));
+        const baseline = this.restoredBaseline(bytes, 0, bytes.length);
         table.setInGroup(identity, dest, baseline, Math.floor(baseline.lastSeen / 60_000));
       }
     }
@@ -197,7 +207,8 @@ export class DetectionState {
 
   /**
    * The state of one identity as bytes, for changelogs: the baselines' own bytes (no base64, no
-   * JSON around them) and the detectors' parts. Layout (version 3): u8 3, u32 host count H, u32
+   * JSON around them) and the detectors' parts. Layout (version 4; version 3 is the same with
+   * baselines of LEGACY_BASELINE_BYTES, converted on reading): u8 4, u32 host count H, u32
    * domain count D, H + D names (u16 length, UTF-8), u32 length of the parts section, per part with
    * state: u8 name length, name (ASCII), u8 encoding (0 JSON, 1 the part's own bytes), u32 length,
    * data; then the H + D baselines back to back, BASELINE_BYTES each, at the end (one copy restores
@@ -231,7 +242,7 @@ export class DetectionState {
       partsSize += 1 + part.name.length + 1 + 4 + data.length;
     }
     const out = Buffer.allocUnsafe(size + partsSize);
-    let o = out.writeUInt8(3, 0);
+    let o = out.writeUInt8(4, 0);
     o = out.writeUInt32LE(hosts.length, o);
     o = out.writeUInt32LE(domains.length, o);
     for (const name of names) {
@@ -268,15 +279,29 @@ export class DetectionState {
       return;
     }
     const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (b.length >= 13 && b[0] === 3) this.importV3(identity, b, owned);
+    if (b.length >= 13 && b[0] === 4) this.importV3(identity, b, owned, BASELINE_BYTES);
+    else if (b.length >= 13 && b[0] === 3) this.importV3(identity, b, false, LEGACY_BASELINE_BYTES);
     else if (b.length >= 13 && b[0] === 2) this.importV2(identity, b);
     else throw new Error(`unsupported binary state for ${identity}`);
   }
 
-  private importV3(identity: string, b: Buffer, owned: boolean): void {
+  /** A baseline restored from `from[start..start+size)` (this layout, or converted from the legacy one). */
+  private restoredBaseline(from: Uint8Array, start: number, size: number): Baseline {
+    if (this.slabUsed + BASELINE_BYTES > this.slab.buffer.byteLength) {
+      this.slab = new BaselineChunk(new ArrayBuffer(RESTORE_SLAB_BYTES));
+      this.slabUsed = 0;
+    }
+    const at = this.slabUsed;
+    this.slabUsed += BASELINE_BYTES;
+    if (size === LEGACY_BASELINE_BYTES) return Baseline.fromLegacy(from, start, this.slab, at);
+    this.slab.u8.set(from.subarray(start, start + BASELINE_BYTES), at);
+    return new Baseline(this.slab, at);
+  }
+
+  private importV3(identity: string, b: Buffer, owned: boolean, size: number): void {
     const hostCount = b.readUInt32LE(1);
     const count = hostCount + b.readUInt32LE(5);
-    const baselinesAt = b.length - count * BASELINE_BYTES;
+    const baselinesAt = b.length - count * size;
     let o = 9;
     for (let k = 0; k < count && o <= baselinesAt; k++)
       o += 2 + (o + 2 <= baselinesAt ? b.readUInt16LE(o) : 0);
@@ -284,25 +309,27 @@ export class DetectionState {
       throw new Error(`binary state for ${identity} is truncated`);
     const hostsAbsent = this.hosts.deleteGroup(identity) === 0;
     const domainsAbsent = this.domains.deleteGroup(identity) === 0;
-    let shared: Float64Array;
+    let shared: BaselineChunk;
     let at: number;
-    if (owned && (b.byteOffset + baselinesAt) % 8 === 0) {
-      // In place: one Float64 view per buffer the bytes come in, shared by its baselines.
-      if (this.ownedView.buffer !== b.buffer)
-        this.ownedView = new Float64Array(b.buffer, 0, Math.floor(b.buffer.byteLength / 8));
-      shared = this.ownedView;
+    if (size !== BASELINE_BYTES) {
+      // Legacy layout: converted one by one below.
+      shared = EMPTY_SLAB;
+      at = 0;
+    } else if (owned && (b.byteOffset + baselinesAt) % 8 === 0) {
+      // In place: one set of views per buffer the bytes come in, shared by its baselines.
+      if (this.ownedChunk.buffer !== b.buffer) this.ownedChunk = new BaselineChunk(b.buffer);
+      shared = this.ownedChunk;
       at = b.byteOffset + baselinesAt;
     } else {
       // All baselines with one copy into the current restore slab.
       const need = count * BASELINE_BYTES;
-      if (this.slabUsed + need > this.slab.length) {
-        this.slab = new Uint8Array(Math.max(RESTORE_SLAB_BYTES, need));
-        this.slabView = new Float64Array(this.slab.buffer);
+      if (this.slabUsed + need > this.slab.buffer.byteLength) {
+        this.slab = new BaselineChunk(new ArrayBuffer(Math.max(RESTORE_SLAB_BYTES, need)));
         this.slabUsed = 0;
       }
-      shared = this.slabView;
+      shared = this.slab;
       at = this.slabUsed;
-      if (count > 0) b.copy(this.slab, at, baselinesAt, b.length);
+      if (count > 0) b.copy(this.slab.u8, at, baselinesAt, b.length);
       this.slabUsed = at + need;
     }
     // Table keys (identity + KEY_SEP + name) are decoded in one piece from a scratch buffer holding
@@ -319,7 +346,10 @@ export class DetectionState {
     let domainsNew = domainsAbsent;
     for (let k = 0; k < count; k++) {
       const length = b.readUInt16LE(o);
-      const baseline = new Baseline(shared, at);
+      const baseline =
+        size === BASELINE_BYTES
+          ? new Baseline(shared, at)
+          : this.restoredBaseline(b, baselinesAt + k * size, size);
       at += BASELINE_BYTES;
       const table = k < hostCount ? this.hosts : this.domains;
       const minute = Math.floor(baseline.lastSeen / 60_000);
@@ -391,7 +421,7 @@ export class DetectionState {
       o += 4;
       for (let k = 0; k < count; k++) {
         if (o + 2 > b.length) throw new Error(`binary state for ${identity} is truncated`);
-        o += 2 + b.readUInt16LE(o) + BASELINE_BYTES;
+        o += 2 + b.readUInt16LE(o) + LEGACY_BASELINE_BYTES;
       }
     }
     if (o + 4 > b.length || o + 4 + b.readUInt32LE(o) > b.length)
@@ -407,10 +437,8 @@ export class DetectionState {
         const length = b.readUInt16LE(o);
         const name = b.toString('utf8', o + 2, o + 2 + length);
         o += 2 + length;
-        const buffer = new ArrayBuffer(BASELINE_BYTES);
-        b.copy(new Uint8Array(buffer), 0, o, o + BASELINE_BYTES);
-        o += BASELINE_BYTES;
-        const baseline = new Baseline(new Float64Array(buffer));
+        const baseline = this.restoredBaseline(b, o, LEGACY_BASELINE_BYTES);
+        o += LEGACY_BASELINE_BYTES;
         table.setInGroup(identity, name, baseline, Math.floor(baseline.lastSeen / 60_000));
       }
     }
@@ -450,10 +478,6 @@ const PART_BYTES = 1;
  */
 const RESTORE_SLAB_BYTES = 256 * 1024;
 
-const EMPTY_SLAB = new Uint8Array(0);
+const EMPTY_SLAB = new BaselineChunk(new ArrayBuffer(0));
 /** See importV3: an identity of up to 256 characters, the separator and a name. */
 const keyScratch = Buffer.alloc(256 + 1 + 4096);
-
-function newBaseline(): Baseline {
-  return new Baseline();
-}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildDetection } from '../../../src/detect/build.js';
 import { type DetectionConfig, DetectionConfigSchema } from '../../../src/detect/config.js';
-import { BASELINE_BYTES } from '../../../src/detect/state/baseline.js';
+import { BASELINE_BYTES, LEGACY_BASELINE_BYTES } from '../../../src/detect/state/baseline.js';
 import { DetectionState } from '../../../src/detect/state/store.js';
 import { PolicySet } from '../../../src/policy/policy-set.js';
 import { egressEvent, T0 } from '../../helpers/events.js';
@@ -45,7 +45,7 @@ describe('DetectionState binary export per identity', () => {
   it('round-trips baselines and detector parts of one identity, byte for byte', () => {
     const state = stateWithTraffic();
     const bytes = state.exportKeyBytes('app-a/app-a');
-    expect(bytes[0]).toBe(3);
+    expect(bytes[0]).toBe(4);
     const other = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
     const parts = new Map<string, unknown>();
     other.register({
@@ -108,7 +108,9 @@ describe('DetectionState per-identity index', () => {
       .map(([k]) => k)
       .filter((k) => k.startsWith('app-a/app-a\u0001'));
     expect(hostsLeft).toEqual(['app-a/app-a\u0001www.a2.com']);
-    expect(state.domains.group('app-a/app-a').map(([name]) => name)).toEqual(['a2.com']);
+    // The domain table also holds each identity's total (under the name ''): app-b's two entries
+    // per event evicted all four of app-a's.
+    expect(state.domains.group('app-a/app-a').map(([name]) => name)).toEqual([]);
     const other = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
     other.importKeyBytes('app-a/app-a', state.exportKeyBytes('app-a/app-a'));
     expect([...other.hosts.entries()].map(([k]) => k)).toEqual(hostsLeft);
@@ -139,7 +141,25 @@ describe('DetectionState per-identity index', () => {
   });
 });
 
-/** What version 2 of exportKeyBytes wrote (names and baselines interleaved, parts as JSON). */
+/**
+ * A baseline in the layout before windows (LEGACY_BASELINE_BYTES): last seen at Float64 11, the
+ * beacon count at Float64 19, the beacon ring's first burst (seconds hi, lo, size) at Uint16 377 of
+ * the body that starts at byte 176.
+ */
+function legacyBaseline(lastSeen: number, beaconSeconds: number): Buffer {
+  const b = Buffer.alloc(LEGACY_BASELINE_BYTES);
+  b.writeDoubleLE(lastSeen - 3_600_000, 10 * 8);
+  b.writeDoubleLE(lastSeen, 11 * 8);
+  b.writeDoubleLE(lastSeen - 3_600_000, 18 * 8);
+  b.writeDoubleLE(1, 19 * 8);
+  b.writeUInt16LE(beaconSeconds & 0xffff, 176 + 378 * 2);
+  return b;
+}
+
+/**
+ * What version 2 of exportKeyBytes wrote (names and baselines interleaved, parts as JSON), with
+ * baselines in the layout of that time.
+ */
 function exportVersion2(state: DetectionState, identity: string, parts: Record<string, unknown>): Buffer {
   const chunks: Buffer[] = [Buffer.from([2])];
   for (const table of [state.hosts, state.domains]) {
@@ -151,7 +171,7 @@ function exportVersion2(state: DetectionState, identity: string, parts: Record<s
       const name = Buffer.from(dest, 'utf8');
       const length = Buffer.alloc(2);
       length.writeUInt16LE(name.length);
-      chunks.push(length, name, Buffer.from(entry.value.bytes));
+      chunks.push(length, name, legacyBaseline(entry.value.lastSeen, 42));
     }
   }
   const json = Buffer.from(Object.keys(parts).length > 0 ? JSON.stringify(parts) : '', 'utf8');
@@ -186,7 +206,11 @@ describe('DetectionState import as a changelog restore does it', () => {
     expect(hostsOf(other, 'app-a/app-a')).toEqual(hostsOf(state, 'app-a/app-a'));
     const a = state.hosts.get('app-a/app-a\u0001www.ibm.com');
     const b = other.hosts.get('app-a/app-a\u0001www.ibm.com');
-    expect(Buffer.from(b?.bytes as Uint8Array)).toEqual(Buffer.from(a?.bytes as Uint8Array));
+    // Converted: the clocks and the beacon track carry over, the volume history starts again.
+    expect(b?.lastSeen).toBe(a?.lastSeen);
+    expect(b?.firstSeen).toBe(a?.lastSeen);
+    expect(b?.beaconSeries(4).times).toEqual([42]);
+    expect(b?.stats(0, 1, 3, 1)).toBeNull();
     expect(parts.get('app-a/app-a')).toEqual(['www.ibm.com']);
   });
 
@@ -211,7 +235,7 @@ describe('DetectionState import as a changelog restore does it', () => {
     expect(restoredParts.has('app-a/app-a')).toBe(true);
     restored.importKeyBytes('app-a/app-a', newer);
     expect(hostsOf(restored, 'app-a/app-a')).toEqual(['www.ibm.com']);
-    expect(restored.domains.group('app-a/app-a').map(([d]) => d)).toEqual(['ibm.com']);
+    expect(restored.domains.group('app-a/app-a').map(([d]) => d)).toEqual(['ibm.com', '']);
     expect(restored.hosts.size).toBe(1);
     expect(restoredParts.has('app-a/app-a')).toBe(false);
     expect(restored.exportKeyBytes('app-a/app-a')).toEqual(newer);
@@ -237,9 +261,9 @@ describe('DetectionState import as a changelog restore does it', () => {
     for (let i = 0; i < 300; i++) restored.importKeyBytes(`ns/w${i}`, state.exportKeyBytes('app-a/app-a'));
     const first = restored.hosts.get('ns/w0\u0001www.ibm.com');
     const last = restored.hosts.get('ns/w299\u0001www.ibm.com');
-    expect(first?.f.buffer).not.toBe(last?.f.buffer);
+    expect(first?.c.buffer).not.toBe(last?.c.buffer);
     const before = Buffer.from(last?.bytes as Uint8Array);
-    first?.add(T0 + 86_400_000, 0, 1, 1, 100, 100);
+    first?.add(T0 + 86_400_000, 0, 1, 100);
     expect(Buffer.from(last?.bytes as Uint8Array)).toEqual(before);
     expect(Buffer.from(first?.bytes as Uint8Array)).not.toEqual(before);
     expect(restored.hosts.size).toBe(600);
@@ -268,11 +292,11 @@ describe('DetectionState import as a changelog restore does it', () => {
     bytes.copy(value);
     const inPlace = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
     inPlace.importKeyBytes('app-a/app-a', value, true);
-    expect(inPlace.hosts.get('app-a/app-a\u0001www.ibm.com')?.f.buffer).toBe(chunk);
+    expect(inPlace.hosts.get('app-a/app-a\u0001www.ibm.com')?.c.buffer).toBe(chunk);
     const copied = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
     copied.importKeyBytes('app-a/app-a', value);
     const baseline = copied.hosts.get('app-a/app-a\u0001www.ibm.com');
-    expect(baseline?.f.buffer).not.toBe(chunk);
+    expect(baseline?.c.buffer).not.toBe(chunk);
     const before = Buffer.from(baseline?.bytes as Uint8Array);
     value.fill(0);
     expect(Buffer.from(baseline?.bytes as Uint8Array)).toEqual(before);
@@ -302,7 +326,7 @@ describe('DetectionState import as a changelog restore does it', () => {
           (n, name) => n + 10 + Buffer.byteLength(name),
           0,
         ) +
-        4 * BASELINE_BYTES,
+        5 * BASELINE_BYTES, // two hosts, two domains, the identity total
     );
     const other = buildDetection(config, new PolicySet([]), () => {});
     other.state.importKeyBytes('app-a/app-a', bytes);
