@@ -8,6 +8,7 @@ import type { Alert, RuleId } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
 import type { DetectionEngine } from '../detect/engine.js';
+import type { Finding } from '../detect/types.js';
 import { Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import { type DecoderOptions, LineDecoder } from '../parse/decoder.js';
@@ -42,6 +43,8 @@ export interface ProcessorOptions {
   maxDeadLetters?: number;
   /** Sees every analysed egress event (flow summaries, raw-event sinks); must not keep it (it is reused). */
   onEvent?: (event: EgressEvent) => void;
+  /** Sees every finding before the alert stage groups it (bench:quality matches findings to attacks). */
+  onFinding?: (finding: Finding) => void;
 }
 
 export class BatchProcessor implements DecodeSink {
@@ -71,7 +74,17 @@ export class BatchProcessor implements DecodeSink {
     this.normalizer = new Normalizer(options.mesh);
     const d = options.detection;
     this.alerts = new AlertStage(alertStageOptions(d));
-    this.engine = buildDetection(d, options.policies, (f) => this.alerts.accept(f, this.pendingAlerts));
+    const onFinding = options.onFinding;
+    this.engine = buildDetection(
+      d,
+      options.policies,
+      onFinding === undefined
+        ? (f) => this.alerts.accept(f, this.pendingAlerts)
+        : (f) => {
+            onFinding(f);
+            this.alerts.accept(f, this.pendingAlerts);
+          },
+    );
     this.maxDeadLetters = options.maxDeadLetters ?? 10_000;
     this.onEvent = options.onEvent;
   }

@@ -5,11 +5,15 @@
  * for the last few days (a nightly batch is normal at night), plus the beaconing burst ring.
  *
  * Layout (BASELINE_BYTES, 8-byte aligned), read through views shared by every baseline of a buffer:
- * - Float64: current minute counters, clocks, quiet-until, beacon clocks.
- * - Float32: per window and metric the current bucket's peak and cached threshold; the sums of the
- *   closed minutes inside the 10-minute and the 1-hour window, and of the current 10-minute block.
- * - Uint16 (log-encoded, 0.07 %): the last 10 minutes, the last 6 ten-minute blocks, 32 bursts.
- * - Uint8 (log-encoded, 6 steps per doubling: +-6 %): bucket x window x metric x day peaks; fills.
+ * - Float64: beacon clocks (ms).
+ * - Int32 / Uint32: minute, bucket and threshold-hour indexes; first/last seen and quiet-until
+ *   (seconds); beacon count, flag and last burst start.
+ * - Float32: current minute counters; cached thresholds; the sums of the closed minutes inside the 10-minute and the 1-hour
+ *   window, and of the current 10-minute block.
+ * - Uint16: 32 bursts (gap to the previous burst, log-encoded size at 0.07 %).
+ * - Uint8 (log-encoded, 6 steps per doubling: +-6 %): the current bucket's peaks, the last 10
+ *   minutes, the last 6 ten-minute blocks, bucket x window x metric x day peaks; fills. A window's
+ *   sum is then within a few percent, far finer than any threshold factor.
  *
  * The 1-hour window is the current 10-minute block plus the 5 before it (50 to 60 minutes). Its
  * history is the peak of that same sum in each bucket, so a window is always compared with what
@@ -37,32 +41,35 @@ const BLOCK_MINUTES = 10;
 const BLOCKS = 6;
 
 // Float64 fields (index from the slot's start, in 8-byte units).
-const CUR = 0; // current minute [requests, bytes up]
-const MINUTE = 2; // absolute minute of CUR
-const BUCKET = 3; // absolute bucket index of PEAK
-const FIRST_SEEN = 4;
-const LAST_SEEN = 5;
-const THRESHOLD_HOUR = 6; // absolute hour for which THRESHOLD was computed
-const QUIET_UNTIL = 7; // [metric] volume-spike: no new finding on this key and metric before this time
-const BEACON_BASE = 9;
-const BEACON_COUNT = 10;
-const BEACON_LAST = 11;
-const BEACON_KNOWN = 12;
-const F64_FIELDS = 13;
-// Float32 fields (index in 4-byte units).
-const PEAK = F64_FIELDS * 2; // [window * METRICS + metric]
-const THRESHOLD = PEAK + WINDOWS * METRICS;
-const PREV = THRESHOLD + WINDOWS * METRICS; // closed minutes in the window: [window * METRICS + m]
+const BEACON_BASE = 0; // ms of the first burst
+const BEACON_LAST = 1; // ms of the last call
+const F64_FIELDS = 2;
+// Int32 fields (4-byte units).
+const MINUTE = F64_FIELDS * 2; // absolute minute of CUR, -1 before the first event
+const BUCKET = MINUTE + 1; // absolute bucket of the peaks, -1 before the first event
+const THRESHOLD_HOUR = MINUTE + 2; // absolute hour for which THRESHOLD was computed, -1 for none
+// Uint32 fields (4-byte units; times in seconds, 0 for none).
+const FIRST_SEEN = MINUTE + 3;
+const LAST_SEEN = MINUTE + 4;
+const QUIET_UNTIL = MINUTE + 5; // [metric] volume-spike: no new finding on this key and metric before
+const BEACON_COUNT = QUIET_UNTIL + METRICS;
+const BEACON_KNOWN = BEACON_COUNT + 1;
+const BEACON_LAST_START = BEACON_COUNT + 2; // seconds from BEACON_BASE to the last burst's start
+// Float32 fields (4-byte units).
+const CUR = BEACON_LAST_START + 1; // current minute [requests, bytes up]
+const THRESHOLD = CUR + METRICS; // [window * METRICS + metric]
+const PREV = THRESHOLD + WINDOWS * METRICS - METRICS; // closed minutes in windows 1, 2: PREV + w * METRICS + m
 const BLOCK_SUM = PREV + WINDOWS * METRICS; // closed minutes of the current 10-minute block
 const F32_END = BLOCK_SUM + METRICS;
-// Uint16 fields (index in 2-byte units).
-const RING = Math.ceil(F32_END / 2) * 4; // [minute % 10 * METRICS + m]
-const BLOCK_RING = RING + BLOCK_MINUTES * METRICS; // [block % 6 * METRICS + m]
-const BEACON_OFF = BLOCK_RING + BLOCKS * METRICS; // per burst: seconds since base (hi, lo), size
+// Uint16 fields (2-byte units).
+const BEACON_OFF = F32_END * 2; // per burst: gap code (see gapCode), size
 export const BEACON_RING = 32;
-const U16_END = BEACON_OFF + BEACON_RING * 3;
-// Uint8 fields (index in bytes).
-const HIST = U16_END * 2; // [((bucket * WINDOWS + w) * METRICS + m) * DAYS + day]
+const U16_END = BEACON_OFF + BEACON_RING * 2;
+// Uint8 fields (bytes), log-encoded.
+const PEAK = U16_END * 2; // [window * METRICS + metric]
+const RING = PEAK + WINDOWS * METRICS; // [minute % 10 * METRICS + m]
+const BLOCK_RING = RING + BLOCK_MINUTES * METRICS; // [block % 6 * METRICS + m]
+const HIST = BLOCK_RING + BLOCKS * METRICS; // [((bucket * WINDOWS + w) * METRICS + m) * DAYS + day]
 const FILL = HIST + BUCKETS * WINDOWS * METRICS * DAYS; // per bucket: samples written (wraps)
 const U8_END = FILL + BUCKETS;
 
@@ -77,6 +84,13 @@ function encode16(x: number): number {
 function decode16(v: number): number {
   return 2 ** (v / SCALE16) - 1;
 }
+/** A burst's gap in seconds: exact below 32768 s (9 h), else in minutes (to 22 days). */
+function gapCode(seconds: number): number {
+  return seconds < 32768 ? seconds : 32768 + Math.min(32767, Math.round(seconds / 60));
+}
+function gapSeconds(code: number): number {
+  return code < 32768 ? code : (code - 32768) * 60;
+}
 const SCALE8 = 6;
 function encode8(x: number): number {
   return Math.min(255, Math.round(Math.log2(1 + x) * SCALE8));
@@ -88,6 +102,8 @@ function decode8(v: number): number {
 /** Typed views over one buffer, shared by the baselines that live in it. */
 export class BaselineChunk {
   readonly f64: Float64Array;
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
   readonly f32: Float32Array;
   readonly u16: Uint16Array;
   readonly u8: Uint8Array;
@@ -97,6 +113,8 @@ export class BaselineChunk {
   ) {
     const n = Math.floor(buffer.byteLength / 8) * 8;
     this.f64 = new Float64Array(buffer, 0, n / 8);
+    this.i32 = new Int32Array(buffer, 0, n / 4);
+    this.u32 = new Uint32Array(buffer, 0, n / 4);
     this.f32 = new Float32Array(buffer, 0, n / 4);
     this.u16 = new Uint16Array(buffer, 0, n / 2);
     this.u8 = new Uint8Array(buffer, 0, n);
@@ -114,6 +132,8 @@ export interface BaselineStats {
 export class Baseline {
   /** Index of this baseline's first 8 bytes in `c.f64`. */
   private readonly o: number;
+  /** Minute its table last saw it (KeyTable: a baseline is its own table entry). */
+  touched = 0;
 
   /** A baseline at `byteOffset` (a multiple of 8) of `chunk`; `init` writes an empty one there. */
   constructor(
@@ -124,15 +144,18 @@ export class Baseline {
     this.o = byteOffset / 8;
     if (init) {
       c.u8.fill(0, byteOffset, byteOffset + BASELINE_BYTES);
-      const f = c.f64;
-      const o = this.o;
-      f[o + MINUTE] = -1;
-      f[o + BUCKET] = -1;
-      f[o + FIRST_SEEN] = Number.NaN;
-      f[o + THRESHOLD_HOUR] = -1;
-      for (let m = 0; m < METRICS; m++) f[o + QUIET_UNTIL + m] = Number.NEGATIVE_INFINITY;
-      f[o + BEACON_BASE] = Number.NaN;
+      const i32 = c.i32;
+      const o4 = this.o * 2;
+      i32[o4 + MINUTE] = -1;
+      i32[o4 + BUCKET] = -1;
+      i32[o4 + THRESHOLD_HOUR] = -1;
+      c.f64[this.o + BEACON_BASE] = Number.NaN;
     }
+  }
+
+  /** The table entry's value: itself. */
+  get value(): Baseline {
+    return this;
   }
 
   /** A fresh baseline in its own buffer (tests, tools); traffic uses `BaselinePool`. */
@@ -148,19 +171,23 @@ export class Baseline {
   get bytes(): Uint8Array {
     return new Uint8Array(this.c.buffer, this.o * 8, BASELINE_BYTES);
   }
+  /** First event (ms, to the second), NaN before any. */
   get firstSeen(): number {
-    return this.c.f64[this.o + FIRST_SEEN] as number;
+    const s = this.c.u32[this.o * 2 + FIRST_SEEN] as number;
+    return s === 0 ? Number.NaN : s * 1000;
   }
+  /** Last event (ms, to the second), NaN before any. */
   get lastSeen(): number {
-    return this.c.f64[this.o + LAST_SEEN] as number;
+    const s = this.c.u32[this.o * 2 + LAST_SEEN] as number;
+    return s === 0 ? Number.NaN : s * 1000;
   }
   get minute(): number {
-    return this.c.f64[this.o + MINUTE] as number;
+    return this.c.i32[this.o * 2 + MINUTE] as number;
   }
 
   /** The sum of a metric over a window ending with the current minute (current minute included). */
   windowSum(window: number, metric: number): number {
-    const cur = this.c.f64[this.o + CUR + metric] as number;
+    const cur = this.c.f32[this.o * 2 + CUR + metric] as number;
     return window === 0 ? cur : cur + (this.c.f32[this.o * 2 + PREV + window * METRICS + metric] as number);
   }
   /** Minutes the window covers now (the 1-hour window is 50 to 60 minutes). */
@@ -172,10 +199,10 @@ export class Baseline {
   }
 
   thresholdHour(): number {
-    return this.c.f64[this.o + THRESHOLD_HOUR] as number;
+    return this.c.i32[this.o * 2 + THRESHOLD_HOUR] as number;
   }
   setThresholds(hour: number, values: readonly number[]): void {
-    this.c.f64[this.o + THRESHOLD_HOUR] = hour;
+    this.c.i32[this.o * 2 + THRESHOLD_HOUR] = hour;
     const f = this.c.f32;
     const at = this.o * 2 + THRESHOLD;
     for (let i = 0; i < WINDOWS * METRICS; i++) f[at + i] = values[i] ?? Number.POSITIVE_INFINITY;
@@ -183,11 +210,12 @@ export class Baseline {
   threshold(window: number, metric: number): number {
     return this.c.f32[this.o * 2 + THRESHOLD + window * METRICS + metric] as number;
   }
+  /** Event time (ms, to the second) before which volume-spike raises nothing for the metric. */
   quietUntil(metric: number): number {
-    return this.c.f64[this.o + QUIET_UNTIL + metric] as number;
+    return (this.c.u32[this.o * 2 + QUIET_UNTIL + metric] as number) * 1000;
   }
   setQuietUntil(metric: number, time: number): void {
-    this.c.f64[this.o + QUIET_UNTIL + metric] = time;
+    this.c.u32[this.o * 2 + QUIET_UNTIL + metric] = Math.ceil(time / 1000);
   }
 
   /**
@@ -195,90 +223,85 @@ export class Baseline {
    * the blocks and the bucket) first so closed periods land in history.
    */
   add(time: number, tzOffsetMs: number, requests: number, bytesUp: number): void {
-    const f = this.c.f64;
+    const u32 = this.c.u32;
     const o = this.o;
-    if (Number.isNaN(f[o + FIRST_SEEN] as number)) f[o + FIRST_SEEN] = time;
-    f[o + LAST_SEEN] = time;
+    const o4 = o * 2;
+    const seconds = Math.floor(time / 1000);
+    if (u32[o4 + FIRST_SEEN] === 0) u32[o4 + FIRST_SEEN] = seconds;
+    u32[o4 + LAST_SEEN] = seconds;
     const minute = Math.floor((time + tzOffsetMs) / 60_000);
-    if (minute > (f[o + MINUTE] as number)) this.roll(minute);
-    f[o + CUR] = (f[o + CUR] as number) + requests;
-    f[o + CUR + 1] = (f[o + CUR + 1] as number) + bytesUp;
+    if (minute > (this.c.i32[o4 + MINUTE] as number)) this.roll(minute);
+    const f32 = this.c.f32;
+    f32[o4 + CUR] = (f32[o4 + CUR] as number) + requests;
+    f32[o4 + CUR + 1] = (f32[o4 + CUR + 1] as number) + bytesUp;
   }
 
   private roll(minute: number): void {
-    const f = this.c.f64;
     const f32 = this.c.f32;
-    const u16 = this.c.u16;
+    const i32 = this.c.i32;
+    const u8 = this.c.u8;
     const o = this.o;
     const o4 = o * 2;
-    const o2 = o * 4;
-    const prev = f[o + MINUTE] as number;
+    const o1 = o * 8;
+    const prev = i32[o4 + MINUTE] as number;
     if (prev >= 0) {
       // Close the minute: the window sums ending with it feed the bucket's peaks.
       for (let m = 0; m < METRICS; m++) {
-        const v = f[o + CUR + m] as number;
+        const v = f32[o4 + CUR + m] as number;
         for (let w = 0; w < WINDOWS; w++) {
-          const sum = w === 0 ? v : v + (f32[o4 + PREV + w * METRICS + m] as number);
-          const p = o4 + PEAK + w * METRICS + m;
-          if (sum > (f32[p] as number)) f32[p] = sum;
+          const code = encode8(w === 0 ? v : v + (f32[o4 + PREV + w * METRICS + m] as number));
+          const p = o1 + PEAK + w * METRICS + m;
+          if (code > (u8[p] as number)) u8[p] = code;
         }
-        u16[o2 + RING + (prev % BLOCK_MINUTES) * METRICS + m] = encode16(v);
+        u8[o1 + RING + (prev % BLOCK_MINUTES) * METRICS + m] = encode8(v);
         f32[o4 + BLOCK_SUM + m] = (f32[o4 + BLOCK_SUM + m] as number) + v;
-        f[o + CUR + m] = 0;
+        f32[o4 + CUR + m] = 0;
       }
       // Minutes skipped since (no events) are zero.
       for (let k = prev + 1; k < minute && k <= prev + BLOCK_MINUTES; k++)
-        for (let m = 0; m < METRICS; m++) u16[o2 + RING + (k % BLOCK_MINUTES) * METRICS + m] = 0;
+        for (let m = 0; m < METRICS; m++) u8[o1 + RING + (k % BLOCK_MINUTES) * METRICS + m] = 0;
       const prevBlock = Math.floor(prev / BLOCK_MINUTES);
       const block = Math.floor(minute / BLOCK_MINUTES);
       if (block !== prevBlock) {
         for (let m = 0; m < METRICS; m++) {
-          u16[o2 + BLOCK_RING + (prevBlock % BLOCKS) * METRICS + m] = encode16(
+          u8[o1 + BLOCK_RING + (prevBlock % BLOCKS) * METRICS + m] = encode8(
             f32[o4 + BLOCK_SUM + m] as number,
           );
           f32[o4 + BLOCK_SUM + m] = 0;
         }
         for (let k = prevBlock + 1; k < block && k <= prevBlock + BLOCKS; k++)
-          for (let m = 0; m < METRICS; m++) u16[o2 + BLOCK_RING + (k % BLOCKS) * METRICS + m] = 0;
+          for (let m = 0; m < METRICS; m++) u8[o1 + BLOCK_RING + (k % BLOCKS) * METRICS + m] = 0;
       }
       // Closed minutes inside each window ending with the new minute.
       for (let m = 0; m < METRICS; m++) {
         let ten = 0;
         if (minute - prev < BLOCK_MINUTES)
           for (let k = minute - BLOCK_MINUTES + 1; k < minute; k++)
-            ten += decode16(
-              u16[
-                o2 + RING + (((k % BLOCK_MINUTES) + BLOCK_MINUTES) % BLOCK_MINUTES) * METRICS + m
-              ] as number,
-            );
+            ten += decode8(u8[o1 + RING + (k % BLOCK_MINUTES) * METRICS + m] as number);
         f32[o4 + PREV + METRICS + m] = ten;
         let hour = f32[o4 + BLOCK_SUM + m] as number;
         if (block - prevBlock < BLOCKS)
           for (let k = block - BLOCKS + 1; k < block; k++)
-            hour += decode16(
-              u16[o2 + BLOCK_RING + (((k % BLOCKS) + BLOCKS) % BLOCKS) * METRICS + m] as number,
-            );
+            hour += decode8(u8[o1 + BLOCK_RING + (k % BLOCKS) * METRICS + m] as number);
         f32[o4 + PREV + 2 * METRICS + m] = hour;
       }
     }
     const bucket = Math.floor(minute / (60 * BUCKET_HOURS));
-    if (bucket !== f[o + BUCKET]) {
-      const prevBucket = f[o + BUCKET] as number;
+    if (bucket !== i32[o4 + BUCKET]) {
+      const prevBucket = i32[o4 + BUCKET] as number;
       if (prevBucket >= 0) {
-        const u8 = this.c.u8;
-        const o1 = o * 8;
         const b = prevBucket % BUCKETS;
         const fill = u8[o1 + FILL + b] as number;
         const day = fill % DAYS;
         for (let i = 0; i < WINDOWS * METRICS; i++) {
-          u8[o1 + HIST + (b * WINDOWS * METRICS + i) * DAYS + day] = encode8(f32[o4 + PEAK + i] as number);
-          f32[o4 + PEAK + i] = 0;
+          u8[o1 + HIST + (b * WINDOWS * METRICS + i) * DAYS + day] = u8[o1 + PEAK + i] as number;
+          u8[o1 + PEAK + i] = 0;
         }
         u8[o1 + FILL + b] = fill + 1 >= 255 ? DAYS + (fill % DAYS) + 1 : fill + 1;
       }
-      f[o + BUCKET] = bucket;
+      i32[o4 + BUCKET] = bucket;
     }
-    f[o + MINUTE] = minute;
+    i32[o4 + MINUTE] = minute;
   }
 
   /** Bucket of the day for an hour of the day. */
@@ -326,35 +349,37 @@ export class Baseline {
    */
   beaconAdd(time: number, size: number, minGap: number): boolean {
     const f = this.c.f64;
+    const u32 = this.c.u32;
     const u16 = this.c.u16;
     const o = this.o;
+    const o4 = o * 2;
     const ring = o * 4 + BEACON_OFF;
-    const count = f[o + BEACON_COUNT] as number;
+    const count = u32[o4 + BEACON_COUNT] as number;
     if (count > 0 && time - (f[o + BEACON_LAST] as number) < minGap) {
-      const slot = ring + ((count - 1) % BEACON_RING) * 3 + 2;
+      const slot = ring + ((count - 1) % BEACON_RING) * 2 + 1;
       u16[slot] = encode16(decode16(u16[slot] as number) + size);
       f[o + BEACON_LAST] = time;
       return false;
     }
     if (Number.isNaN(f[o + BEACON_BASE] as number)) f[o + BEACON_BASE] = time;
     const secs = Math.max(0, Math.round((time - (f[o + BEACON_BASE] as number)) / 1000));
-    const slot = ring + (count % BEACON_RING) * 3;
-    u16[slot] = Math.floor(secs / 65536) & 0xffff;
-    u16[slot + 1] = secs & 0xffff;
-    u16[slot + 2] = encode16(size);
-    f[o + BEACON_COUNT] = count + 1;
+    const slot = ring + (count % BEACON_RING) * 2;
+    u16[slot] = count === 0 ? 0 : gapCode(Math.max(0, secs - (u32[o4 + BEACON_LAST_START] as number)));
+    u16[slot + 1] = encode16(size);
+    u32[o4 + BEACON_LAST_START] = secs;
+    u32[o4 + BEACON_COUNT] = count + 1;
     f[o + BEACON_LAST] = time;
     return true;
   }
 
   get beaconCount(): number {
-    return this.c.f64[this.o + BEACON_COUNT] as number;
+    return this.c.u32[this.o * 2 + BEACON_COUNT] as number;
   }
   get beaconKnown(): boolean {
-    return this.c.f64[this.o + BEACON_KNOWN] === 1;
+    return this.c.u32[this.o * 2 + BEACON_KNOWN] === 1;
   }
   set beaconKnown(known: boolean) {
-    this.c.f64[this.o + BEACON_KNOWN] = known ? 1 : 0;
+    this.c.u32[this.o * 2 + BEACON_KNOWN] = known ? 1 : 0;
   }
   get beaconBase(): number {
     return this.c.f64[this.o + BEACON_BASE] as number;
@@ -368,18 +393,23 @@ export class Baseline {
     return { times, sizes };
   }
 
-  /** As `beaconSeries`, into the caller's (reused) arrays. */
+  /**
+   * As `beaconSeries`, into the caller's (reused) arrays. Start times are rebuilt backwards from
+   * the last burst's start with the stored gaps (exact to the second below 9 hours).
+   */
   beaconSeriesInto(n: number, times: number[], sizes: number[]): void {
     const count = this.beaconCount;
     const k = Math.min(n, count, BEACON_RING);
-    times.length = 0;
-    sizes.length = 0;
+    times.length = k;
+    sizes.length = k;
     const u16 = this.c.u16;
     const ring = this.o * 4 + BEACON_OFF;
-    for (let i = count - k; i < count; i++) {
-      const slot = ring + (i % BEACON_RING) * 3;
-      times.push((u16[slot] as number) * 65536 + (u16[slot + 1] as number));
-      sizes.push(decode16(u16[slot + 2] as number));
+    let t = this.c.u32[this.o * 2 + BEACON_LAST_START] as number;
+    for (let j = k - 1; j >= 0; j--) {
+      const slot = ring + ((count - k + j) % BEACON_RING) * 2;
+      times[j] = t;
+      sizes[j] = decode16(u16[slot + 1] as number);
+      t -= gapSeconds(u16[slot] as number);
     }
   }
 
@@ -393,18 +423,28 @@ export class Baseline {
     const b = new Baseline(chunk, byteOffset, true);
     const view = new DataView(from.buffer, from.byteOffset + start, LEGACY_BASELINE_BYTES);
     const f64 = (i: number) => view.getFloat64(i * 8, true);
-    const f = chunk.f64;
     const o = byteOffset / 8;
-    const lastSeen = f64(11);
-    f[o + FIRST_SEEN] = lastSeen;
-    f[o + LAST_SEEN] = lastSeen;
-    f[o + BEACON_BASE] = f64(18);
-    f[o + BEACON_COUNT] = f64(19);
-    f[o + BEACON_LAST] = f64(20);
-    f[o + BEACON_KNOWN] = f64(21);
-    // Legacy body: Uint16 from byte 176; its beacon ring starts at index 377.
+    const o4 = o * 2;
+    const lastSeen = Math.floor(f64(11) / 1000);
+    chunk.u32[o4 + FIRST_SEEN] = lastSeen;
+    chunk.u32[o4 + LAST_SEEN] = lastSeen;
+    chunk.f64[o + BEACON_BASE] = f64(18);
+    chunk.f64[o + BEACON_LAST] = f64(20);
+    const count = f64(19);
+    chunk.u32[o4 + BEACON_COUNT] = count;
+    chunk.u32[o4 + BEACON_KNOWN] = f64(21) === 1 ? 1 : 0;
+    // Legacy body: Uint16 from byte 176; its ring (seconds hi, lo, size per burst) at index 377.
+    const legacy = (slot: number, field: number) => view.getUint16(176 + (377 + slot * 3 + field) * 2, true);
     const ring = o * 4 + BEACON_OFF;
-    for (let i = 0; i < BEACON_RING * 3; i++) chunk.u16[ring + i] = view.getUint16(176 + (377 + i) * 2, true);
+    let previous = -1;
+    for (let i = Math.max(0, count - BEACON_RING); i < count; i++) {
+      const slot = i % BEACON_RING;
+      const secs = legacy(slot, 0) * 65536 + legacy(slot, 1);
+      chunk.u16[ring + slot * 2] = previous < 0 ? 0 : gapCode(Math.max(0, secs - previous));
+      chunk.u16[ring + slot * 2 + 1] = legacy(slot, 2);
+      chunk.u32[o4 + BEACON_LAST_START] = secs;
+      previous = secs;
+    }
     return b;
   }
 }

@@ -29,13 +29,15 @@ export class KeyTable<V> {
 
   /**
    * `release`: called with a value the table drops (evicted, deleted or replaced), so pooled
-   * storage behind it can be reused.
+   * storage behind it can be reused. `selfEntry`: values are their own entries (they have a
+   * `touched` field and `value` returns themselves): one object per key less.
    */
   constructor(
     readonly name: string,
     readonly maxKeys: number,
     readonly groupSep: string | null = null,
     private readonly release: ((value: V) => void) | null = null,
+    private readonly selfEntry = false,
   ) {
     this.groups = groupSep === null ? null : new Map();
   }
@@ -96,7 +98,11 @@ export class KeyTable<V> {
     absent = false,
     newGroup = false,
   ): void {
-    const entry: KeyTableEntry<V> = { value, touched: minute };
+    let entry: KeyTableEntry<V>;
+    if (this.selfEntry) {
+      entry = value as unknown as KeyTableEntry<V>;
+      entry.touched = minute;
+    } else entry = { value, touched: minute };
     const size = this.map.size;
     const old = absent || this.release === null ? undefined : this.map.get(key);
     this.map.set(key, entry);

@@ -99,8 +99,8 @@ export class DetectionState {
   constructor(readonly options: StateOptions) {
     // Grouped by identity: export/import of one identity is O(its entries), not O(table).
     const release = (b: Baseline) => this.pool.release(b);
-    this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys, KEY_SEP, release);
-    this.domains = new KeyTable<Baseline>('identity-domain', options.maxKeys, KEY_SEP, release);
+    this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys, KEY_SEP, release, true);
+    this.domains = new KeyTable<Baseline>('identity-domain', options.maxKeys, KEY_SEP, release, true);
   }
 
   register(part: PersistentPart): void {
