@@ -11,6 +11,7 @@ import type { Detector, Emit } from './types.js';
 export function buildDetection(config: DetectionConfig, policies: PolicySet, emit: Emit): DetectionEngine {
   const state = new DetectionState({
     maxKeys: config.maxKeys,
+    maxKeysPerIdentity: config.maxKeysPerIdentity,
     tzOffsetMs: config.timezoneOffsetMinutes * 60_000,
   });
   const tables: KeyTable<unknown>[] = [];

@@ -83,6 +83,14 @@ export const DetectionConfigSchema = z
       .positive()
       .default(200_000)
       .describe('Keys per state table; the least recently seen are evicted beyond it.'),
+    maxKeysPerIdentity: z
+      .number()
+      .int()
+      .positive()
+      .default(50_000)
+      .describe(
+        "Keys one source identity may hold per state table; beyond it its own oldest go, so a workload flooding new destinations cannot evict the others' baselines.",
+      ),
     learningPeriod: duration(
       '24h',
       'No anomaly findings (new destinations, spikes, beacons) until this long after the first event.',

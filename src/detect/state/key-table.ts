@@ -38,6 +38,11 @@ export class KeyTable<V> {
     readonly groupSep: string | null = null,
     private readonly release: ((value: V) => void) | null = null,
     private readonly selfEntry = false,
+    /**
+     * Keys one group may hold: beyond it the group's oldest key goes (counted as an eviction), so
+     * one identity flooding new destinations churns its own keys, not everyone's baselines.
+     */
+    readonly maxPerGroup = Number.POSITIVE_INFINITY,
   ) {
     this.groups = groupSep === null ? null : new Map();
   }
@@ -116,17 +121,36 @@ export class KeyTable<V> {
     }
     if (this.groups !== null) {
       if (newGroup) this.groups.set(group as string, key);
-      else this.index(key, group);
+      else {
+        const g = this.index(key, group);
+        if (g.size > this.maxPerGroup) this.evict(this.groupVictim(g, key, minute));
+      }
     }
-    while (this.map.size > this.maxKeys) {
-      const coldest = this.map.keys().next().value as string;
-      if (this.release !== null) this.release((this.map.get(coldest) as KeyTableEntry<V>).value);
-      this.map.delete(coldest);
-      this.unindex(coldest);
-      this.evictedSinceReport++;
-      this.evictedTotal++;
-      this.lastEvictedKey = coldest;
+    while (this.map.size > this.maxKeys) this.evict(this.map.keys().next().value as string);
+  }
+
+  /**
+   * The key of an over-quota group to evict: its oldest inserted one not seen this minute (a key in
+   * use, like an identity's total, stays), looking at no more than 8.
+   */
+  private groupVictim(g: { values(): IterableIterator<string> }, added: string, minute: number): string {
+    let first: string | null = null;
+    let looked = 0;
+    for (const k of g.values()) {
+      if (k === added) continue;
+      first ??= k;
+      if ((this.map.get(k) as KeyTableEntry<V>).touched !== minute || ++looked >= 8) return k;
     }
+    return first ?? added;
+  }
+
+  private evict(key: string): void {
+    if (this.release !== null) this.release((this.map.get(key) as KeyTableEntry<V>).value);
+    this.map.delete(key);
+    this.unindex(key);
+    this.evictedSinceReport++;
+    this.evictedTotal++;
+    this.lastEvictedKey = key;
   }
 
   delete(key: string): void {
@@ -201,7 +225,11 @@ export class KeyTable<V> {
     return out;
   }
 
-  private index(key: string, knownGroup: string | null): void {
+  /** Indexes `key` in its group; returns the group's keys (a Set only from two keys on). */
+  private index(
+    key: string,
+    knownGroup: string | null,
+  ): { size: number; values(): IterableIterator<string> } {
     const groups = this.groups as Map<string, string | Set<string>>;
     let group = knownGroup;
     if (group === null) {
@@ -210,9 +238,17 @@ export class KeyTable<V> {
       group = key.slice(0, at);
     }
     const g = groups.get(group);
-    if (g === undefined) groups.set(group, key);
-    else if (typeof g === 'string') groups.set(group, new Set([g, key]));
-    else g.add(key);
+    if (g === undefined) {
+      groups.set(group, key);
+      return ONE_KEY;
+    }
+    if (typeof g === 'string') {
+      const set = new Set([g, key]);
+      groups.set(group, set);
+      return set;
+    }
+    g.add(key);
+    return g;
   }
 
   private unindex(key: string): void {
@@ -235,3 +271,5 @@ export class KeyTable<V> {
 }
 
 const EMPTY_GROUPS = new Map<string, never>();
+/** What `index` returns for a group of one key (never over a quota of at least one). */
+const ONE_KEY = { size: 1, values: () => [][Symbol.iterator]() as IterableIterator<string> };

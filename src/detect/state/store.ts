@@ -42,6 +42,8 @@ const SIDECAR_LEGS_RECENT = 10 * 60_000;
 export interface StateOptions {
   maxKeys: number;
   tzOffsetMs: number;
+  /** Keys per identity in each table (default: no limit below maxKeys). */
+  maxKeysPerIdentity?: number;
 }
 
 /** The destination name used in keys: host, else IP, else "?". */
@@ -99,8 +101,24 @@ export class DetectionState {
   constructor(readonly options: StateOptions) {
     // Grouped by identity: export/import of one identity is O(its entries), not O(table).
     const release = (b: Baseline) => this.pool.release(b);
-    this.hosts = new KeyTable<Baseline>('identity-host', options.maxKeys, KEY_SEP, release, true);
-    this.domains = new KeyTable<Baseline>('identity-domain', options.maxKeys, KEY_SEP, release, true);
+    const perIdentity = options.maxKeysPerIdentity ?? Number.POSITIVE_INFINITY;
+    this.hosts = new KeyTable<Baseline>(
+      'identity-host',
+      options.maxKeys,
+      KEY_SEP,
+      release,
+      true,
+      perIdentity,
+    );
+    // The domain table also holds the identity's total: one more.
+    this.domains = new KeyTable<Baseline>(
+      'identity-domain',
+      options.maxKeys,
+      KEY_SEP,
+      release,
+      true,
+      perIdentity + 1,
+    );
   }
 
   register(part: PersistentPart): void {
