@@ -9,6 +9,7 @@ import type { RuleId, Severity } from '../alerts/types.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
 import type { EgressEvent } from '../identity/types.js';
+import { decoderOptions } from '../parse/config.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
 import { BatchProcessor, type DeadLetter } from '../pipeline/processor.js';
@@ -150,9 +151,8 @@ export const replayCommand: Command = {
     const processor = new BatchProcessor({
       detection: config.detection,
       decoder: {
+        ...decoderOptions(config.parse),
         format,
-        customFormat: config.parse.customFormat,
-        customJsonFormat: config.parse.customJsonFormat,
       },
       mesh: config.mesh,
       policies,
