@@ -88,6 +88,7 @@ export function newEgressEvent(): EgressEvent {
       external: false,
     },
     origin: '',
+    ambient: null,
   };
 }
 

@@ -155,7 +155,6 @@ export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   d.external = (portExt & 1) === 1;
   out.origin = r[25] as string;
   s.principalSource = pick(PRINCIPAL_SOURCES, r[26], 'principal source');
-  if (r.length > FIELDS) out.ambient = pick(AMBIENT, r[FIELDS], 'ambient proxy');
-  else if (out.ambient != null) out.ambient = null;
+  out.ambient = r.length > FIELDS ? pick(AMBIENT, r[FIELDS], 'ambient proxy') : null;
   return out;
 }
