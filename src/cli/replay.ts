@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util';
 import type { RuleId } from '../alerts/types.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
+import { describeGatewayConfig } from '../identity/config.js';
+import { formatGateways } from '../identity/normalizer.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
 import { BatchProcessor, type DeadLetter } from '../pipeline/processor.js';
@@ -83,6 +85,7 @@ function formatSummary(
     `  malformed: ${c.malformed} (dead-lettered: ${c.deadLettered})`,
     `  alerts: ${perRule.reduce((a, [, n]) => a + n, 0)} (${alertsWritten} records written)${perRule.length > 0 ? '' : ''}`,
     ...perRule.map(([rule, n]) => `    ${rule}: ${n}`),
+    `  egress gateways found: ${formatGateways(p.gateways())}`,
     `  repeats suppressed: ${p.alerts.repeatsSuppressed}; exceptions applied: ${p.alerts.exceptionsApplied}`,
     ...p.alerts.exceptionCounts
       .filter((e) => e.suppressed > 0)
@@ -134,6 +137,7 @@ export const replayCommand: Command = {
       policies,
     });
     if (v.state !== undefined) await loadState(v.state, processor.engine.state);
+    process.stderr.write(`Egress gateways recognised by: ${describeGatewayConfig(config.mesh)}.\n`);
 
     const alertsOut: NodeJS.WritableStream =
       v.alerts === undefined ? process.stdout : await openOut(v.alerts);
