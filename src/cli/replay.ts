@@ -10,6 +10,7 @@ import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
 import { describeGatewayConfig } from '../identity/config.js';
 import { formatGateways } from '../identity/normalizer.js';
+import { decoderOptions } from '../parse/config.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
 import { BatchProcessor, type DeadLetter } from '../pipeline/processor.js';
@@ -129,9 +130,8 @@ export const replayCommand: Command = {
     const processor = new BatchProcessor({
       detection: config.detection,
       decoder: {
+        ...decoderOptions(config.parse),
         format: (v.format as FormatMode | undefined) ?? config.parse.format,
-        customFormat: config.parse.customFormat,
-        customJsonFormat: config.parse.customJsonFormat,
       },
       mesh: config.mesh,
       policies,
