@@ -28,6 +28,12 @@ export type EgressPath =
   | 'internal'
   | 'inbound';
 
+/**
+ * Which ambient-mode proxy wrote the line: `ztunnel` (a node's L4 record for a pod's connection) or
+ * `waypoint` (the Envoy access line of a waypoint, e.g. the egress waypoint's leg out).
+ */
+export type AmbientProxy = 'ztunnel' | 'waypoint';
+
 /** How the source identity was established, strongest first. */
 export type Attribution = 'principal' | 'metadata' | 'pod-ip' | 'unknown';
 
@@ -101,4 +107,6 @@ export interface EgressEvent {
   origin: string;
   /** Set when the line's names contradict its addresses or each other (absent or null otherwise). */
   claim?: NameClaim | null;
+  /** Set for ambient-mode lines (identity/ambient.ts); absent or null for sidecar and gateway lines. */
+  ambient?: AmbientProxy | null;
 }

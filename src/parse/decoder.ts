@@ -18,6 +18,7 @@ import { EnvoyTextParser } from './envoy-text.js';
 import { IngestGuard, type IngestGuardOptions } from './ingest-guard.js';
 import { JSON_ENVELOPES } from './registry.js';
 import { type AccessLineParser, type AccessRecord, newAccessRecord, type ShipperMeta } from './types.js';
+import { isZtunnelObject, looksLikeZtunnelJsonLine, looksLikeZtunnelText, ZtunnelParser } from './ztunnel.js';
 
 export type FormatMode = 'auto' | 'text' | 'json' | 'custom';
 
@@ -51,6 +52,8 @@ export class LineDecoder implements InnerSink {
   private readonly text: EnvoyTextParser | null;
   private readonly json: EnvoyJsonParser | null;
   private readonly custom: AccessLineParser | null;
+  /** ztunnel records (ambient mode), in every mode but `custom`. */
+  private readonly ztunnel: ZtunnelParser | null;
   private sink: DecodeSink | null = null;
   private raw = '';
   private envelope: JsonEnvelope | null = null;
@@ -73,6 +76,7 @@ export class LineDecoder implements InnerSink {
       throw new Error('format "custom" needs customFormat or customJsonFormat');
     }
     this.text = this.mode === 'auto' || this.mode === 'text' ? new EnvoyTextParser() : null;
+    this.ztunnel = this.mode === 'custom' ? null : new ZtunnelParser();
     this.json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
     const text = this.text;
     const json = this.json;
@@ -144,6 +148,10 @@ export class LineDecoder implements InnerSink {
       return;
     }
     const o = obj as JsonObject;
+    if (this.ztunnel !== null && isZtunnelObject(o)) {
+      this.object(o, meta);
+      return;
+    }
     const envs = JSON_ENVELOPES;
     for (let i = 0; i < envs.length; i++) {
       const env = envs[i] as JsonEnvelope;
@@ -175,7 +183,7 @@ export class LineDecoder implements InnerSink {
       }
       parser = this.text;
     } else if (c === 123) {
-      parser = this.json;
+      parser = this.ztunnel !== null && looksLikeZtunnelJsonLine(payload) ? this.ztunnel : this.json;
     } else if (c >= 48 && c <= 57) {
       if (readCri(payload, this.cri)) {
         if (this.cri.partial) {
@@ -184,6 +192,13 @@ export class LineDecoder implements InnerSink {
         }
         if (Number.isNaN(meta.shippedAt)) meta.shippedAt = this.cri.time;
         this.line(payload.slice(this.cri.payloadStart), meta);
+        return;
+      }
+      if (this.ztunnel !== null && looksLikeZtunnelText(payload)) {
+        const out = this.ztunnel.parseText(payload, this.record);
+        if (out.kind === 'access') sink.access(this.record, meta);
+        else if (out.kind === 'malformed') this.bad(out.reason);
+        else sink.skipped(out.reason);
         return;
       }
       if (AGENT_LOG.test(payload)) {
@@ -220,6 +235,13 @@ export class LineDecoder implements InnerSink {
   /** InnerSink: an access record already parsed as JSON within the envelope. */
   object(record: JsonObject, meta: ShipperMeta): void {
     const sink = this.sink as DecodeSink;
+    if (this.ztunnel !== null && isZtunnelObject(record)) {
+      const out = this.ztunnel.fill(record, this.record);
+      if (out.kind === 'access') sink.access(this.record, meta);
+      else if (out.kind === 'malformed') this.bad(out.reason);
+      else sink.skipped(out.reason);
+      return;
+    }
     if (this.json === null) {
       sink.skipped('JSON access record while format is forced to text');
       return;
