@@ -236,6 +236,7 @@ export class Normalizer {
     e.method = r.method;
     e.httpPath = r.path;
     e.claim = null;
+    e.extra = r.trailing;
     const source = origin.source;
     if (source !== this.lastSource) {
       this.lastSource = source;

@@ -105,6 +105,8 @@ export interface EgressEvent {
   destination: Destination;
   /** Where the line came from: `file:line` or `kafka:topic/partition/offset`. */
   origin: string;
+  /** Fields the line had after the last one its format knows (` traceID=...`), as written; absent or null when none. */
+  extra?: string | null;
   /** Set when the line's names contradict its addresses or each other (absent or null otherwise). */
   claim?: NameClaim | null;
   /** Set for ambient-mode lines (identity/ambient.ts); absent or null for sidecar and gateway lines. */
