@@ -11,10 +11,10 @@
  */
 import type {
   AmbientProxy,
-  NameClaim,
   Attribution,
   EgressEvent,
   EgressPath,
+  NameClaim,
   PrincipalSource,
   Protocol,
   Reporter,
