@@ -21,7 +21,7 @@ import { FileSource } from '../sources/file.js';
 import { StdinSource } from '../sources/stdin.js';
 import type { Command } from './command.js';
 import { EXIT, UsageError } from './exit.js';
-import { noPolicyWarning, printWarnings } from './warnings.js';
+import { policyWarnings, printWarnings } from './warnings.js';
 
 /** Lines per batch: the engine advances event time once per batch. */
 const BATCH = 4096;
@@ -148,8 +148,8 @@ export const replayCommand: Command = {
     // Policy files named in a config are relative to that config file.
     const configDir = v.config === undefined ? process.cwd() : dirname(resolve(v.config));
     const policyFiles = [...config.policies.map((p) => resolve(configDir, p)), ...(v.policy ?? [])];
-    const policies = loadPolicyFiles(policyFiles);
-    printWarnings(noPolicyWarning(config, policyFiles.length));
+    const policies = loadPolicyFiles(policyFiles, config.policyTarget);
+    printWarnings(policyWarnings(config, policies, policyFiles.length));
     const flows = v.flows === undefined ? null : new FlowAccumulator();
     const processor = new BatchProcessor({
       detection: config.detection,

@@ -16,7 +16,7 @@ import { loadCheckedConfig } from '../pipeline/validate.js';
 import { runScaledFromConfig } from '../scale/bootstrap.js';
 import type { Command } from './command.js';
 import { UsageError } from './exit.js';
-import { noPolicyWarning, printWarnings } from './warnings.js';
+import { configPolicyWarnings, printWarnings } from './warnings.js';
 
 const HELP = `Usage: egress-sentinel run --config pipelines/FILE.yaml [--log-level debug|info|warn|error]
 
@@ -48,7 +48,7 @@ export const runCommand: Command = {
       throw new UsageError('run', `--log-level: expected debug, info, warn or error, got "${level}".`);
     const log = stderrLog(level as 'info');
     const config = loadCheckedConfig(values.config);
-    printWarnings(noPolicyWarning(config, config.policies.length));
+    printWarnings(configPolicyWarnings(config));
     // Several instances in one group: re-keyed by source identity, state checkpointed (docs/scale-out.md).
     if (config.scale.enabled) return runScaledFromConfig(config, log, values.config);
 

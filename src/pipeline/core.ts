@@ -29,7 +29,7 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     detection: config.detection,
     decoder: decoderOptions(config.parse),
     mesh: config.mesh,
-    policies: loadPolicyFiles(config.policies),
+    policies: loadPolicyFiles(config.policies, config.policyTarget),
     onEvent: (e) => onEvent(e),
   });
   const deadLetters = (): DeadLetter[] =>
