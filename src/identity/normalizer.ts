@@ -161,6 +161,7 @@ export function newEgressEvent(): EgressEvent {
       external: false,
     },
     origin: '',
+    ambient: null,
   };
 }
 

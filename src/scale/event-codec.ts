@@ -167,8 +167,7 @@ export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   d.external = (portExt & 1) === 1;
   out.origin = r[25] as string;
   s.principalSource = pick(PRINCIPAL_SOURCES, r[26], 'principal source');
-  if (r.length > FIELDS && r[FIELDS] !== null) out.ambient = pick(AMBIENT, r[FIELDS], 'ambient proxy');
-  else if (out.ambient != null) out.ambient = null;
+  out.ambient = r.length > FIELDS && r[FIELDS] !== null ? pick(AMBIENT, r[FIELDS], 'ambient proxy') : null;
   if (r.length > FIELDS + 1) {
     const c = r[FIELDS + 1] as unknown[];
     if (!Array.isArray(c) || c.length !== 3)

@@ -42,6 +42,7 @@ function gatewayLeg(): EgressEvent {
       external: true,
     },
     origin: 'kafka:istio-access-logs/2/99812',
+    ambient: null,
   };
 }
 
