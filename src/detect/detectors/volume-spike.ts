@@ -157,7 +157,7 @@ export class VolumeSpikeDetector implements Detector {
     for (let w = 0; w < WINDOWS; w++) {
       if (!this.watched[w * METRICS + m]) continue;
       const observed = b.windowSum(w, m);
-      if (observed <= b.threshold(w, m)) continue;
+      if (!b.exceeds(w, m, observed)) continue;
       if (quiet) {
         b.setQuietUntil(m, event.time + this.config.quiet);
         return false;

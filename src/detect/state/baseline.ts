@@ -8,12 +8,12 @@
  * - Float64: beacon clocks (ms).
  * - Int32 / Uint32: minute, bucket and threshold-hour indexes; first/last seen and quiet-until
  *   (seconds); beacon count, flag and last burst start.
- * - Float32: current minute counters; cached thresholds; the sums of the closed minutes inside the 10-minute and the 1-hour
- *   window, and of the current 10-minute block.
+ * - Float32: current minute counters; the sums of the closed minutes inside the 10-minute and
+ *   the 1-hour window, and of the current 10-minute block.
  * - Uint16: 32 bursts (gap to the previous burst, log-encoded size at 0.07 %).
  * - Uint8 (log-encoded, 6 steps per doubling: +-6 %): the current bucket's peaks, the last 10
- *   minutes, the last 6 ten-minute blocks, bucket x window x metric x day peaks; fills. A window's
- *   sum is then within a few percent, far finer than any threshold factor.
+ *   minutes, the last 6 ten-minute blocks, cached thresholds, bucket x window x metric x day
+ *   peaks; fills. A window's sum is then within a few percent, far finer than any factor.
  *
  * The 1-hour window is the current 10-minute block plus the 5 before it (50 to 60 minutes). Its
  * history is the peak of that same sum in each bucket, so a window is always compared with what
@@ -57,8 +57,8 @@ const BEACON_KNOWN = BEACON_COUNT + 1;
 const BEACON_LAST_START = BEACON_COUNT + 2; // seconds from BEACON_BASE to the last burst's start
 // Float32 fields (4-byte units).
 const CUR = BEACON_LAST_START + 1; // current minute [requests, bytes up]
-const THRESHOLD = CUR + METRICS; // [window * METRICS + metric]
-const PREV = THRESHOLD + WINDOWS * METRICS - METRICS; // closed minutes in windows 1, 2: PREV + w * METRICS + m
+// Closed minutes in windows 1 and 2 at PREV + w * METRICS + m: right after CUR.
+const PREV = CUR;
 const BLOCK_SUM = PREV + WINDOWS * METRICS; // closed minutes of the current 10-minute block
 const F32_END = BLOCK_SUM + METRICS;
 // Uint16 fields (2-byte units).
@@ -69,7 +69,8 @@ const U16_END = BEACON_OFF + BEACON_RING * 2;
 const PEAK = U16_END * 2; // [window * METRICS + metric]
 const RING = PEAK + WINDOWS * METRICS; // [minute % 10 * METRICS + m]
 const BLOCK_RING = RING + BLOCK_MINUTES * METRICS; // [block % 6 * METRICS + m]
-const HIST = BLOCK_RING + BLOCKS * METRICS; // [((bucket * WINDOWS + w) * METRICS + m) * DAYS + day]
+const THRESHOLD = BLOCK_RING + BLOCKS * METRICS; // [window * METRICS + metric], 255 for none
+const HIST = THRESHOLD + WINDOWS * METRICS; // [((bucket * WINDOWS + w) * METRICS + m) * DAYS + day]
 const FILL = HIST + BUCKETS * WINDOWS * METRICS * DAYS; // per bucket: samples written (wraps)
 const U8_END = FILL + BUCKETS;
 
@@ -92,6 +93,7 @@ function gapSeconds(code: number): number {
   return code < 32768 ? code : (code - 32768) * 60;
 }
 const SCALE8 = 6;
+const NO_THRESHOLD = 255;
 function encode8(x: number): number {
   return Math.min(255, Math.round(Math.log2(1 + x) * SCALE8));
 }
@@ -201,14 +203,24 @@ export class Baseline {
   thresholdHour(): number {
     return this.c.i32[this.o * 2 + THRESHOLD_HOUR] as number;
   }
+  /** Caches the thresholds (log-encoded: +-6 %, far finer than any factor); Infinity for none. */
   setThresholds(hour: number, values: readonly number[]): void {
     this.c.i32[this.o * 2 + THRESHOLD_HOUR] = hour;
-    const f = this.c.f32;
-    const at = this.o * 2 + THRESHOLD;
-    for (let i = 0; i < WINDOWS * METRICS; i++) f[at + i] = values[i] ?? Number.POSITIVE_INFINITY;
+    const u8 = this.c.u8;
+    const at = this.o * 8 + THRESHOLD;
+    for (let i = 0; i < WINDOWS * METRICS; i++) {
+      const v = values[i] ?? Number.POSITIVE_INFINITY;
+      u8[at + i] = v === Number.POSITIVE_INFINITY ? NO_THRESHOLD : Math.min(NO_THRESHOLD - 1, encode8(v));
+    }
   }
   threshold(window: number, metric: number): number {
-    return this.c.f32[this.o * 2 + THRESHOLD + window * METRICS + metric] as number;
+    const code = this.c.u8[this.o * 8 + THRESHOLD + window * METRICS + metric] as number;
+    return code === NO_THRESHOLD ? Number.POSITIVE_INFINITY : decode8(code);
+  }
+  /** Whether `observed` is above the cached threshold (compared in the log domain: no decode). */
+  exceeds(window: number, metric: number, observed: number): boolean {
+    const code = this.c.u8[this.o * 8 + THRESHOLD + window * METRICS + metric] as number;
+    return code !== NO_THRESHOLD && Math.log2(1 + observed) * SCALE8 > code;
   }
   /** Event time (ms, to the second) before which volume-spike raises nothing for the metric. */
   quietUntil(metric: number): number {
