@@ -61,7 +61,8 @@ async function writeInput(file: string, hosts: number): Promise<number> {
     chunk.push(wrapLine(renderLine(r, 'json'), r, 'fluent-bit'));
     lines++;
     if (chunk.length === 10_000) {
-      if (!out.write(`${chunk.join('\n')}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+      if (!out.write(`${chunk.join('\n')}\n`))
+        await new Promise<void>((resolve) => out.once('drain', () => resolve()));
       chunk = [];
     }
   };
