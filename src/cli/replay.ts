@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util';
 import type { RuleId, Severity } from '../alerts/types.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
+import { describeGatewayConfig } from '../identity/config.js';
+import { formatGateways } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import { decoderOptions } from '../parse/config.js';
 import type { FormatMode } from '../parse/decoder.js';
@@ -105,6 +107,7 @@ function formatSummary(
     `  malformed: ${c.malformed} (dead-lettered: ${c.deadLettered})`,
     `  alerts: ${perRule.reduce((a, [, n]) => a + n, 0)} (${alertsWritten} records written)${perRule.length > 0 ? '' : ''}`,
     ...perRule.map(([rule, n]) => `    ${rule}: ${n}`),
+    `  egress gateways found: ${formatGateways(p.gateways())}`,
     `  repeats suppressed: ${p.alerts.repeatsSuppressed}; exceptions applied: ${p.alerts.exceptionsApplied}`,
     ...p.alerts.exceptionCounts
       .filter((e) => e.suppressed > 0)
@@ -165,6 +168,7 @@ export const replayCommand: Command = {
         ? new Progress(process.stderr.isTTY === true)
         : null;
     if (v.state !== undefined) await loadState(v.state, processor.engine.state);
+    process.stderr.write(`Egress gateways recognised by: ${describeGatewayConfig(config.mesh)}.\n`);
 
     const alertsOut: NodeJS.WritableStream =
       v.alerts === undefined ? process.stdout : await openOut(v.alerts);

@@ -6,6 +6,8 @@
  * second signal, or the shutdown grace running out, stops at once without committing the batch.
  */
 import { parseArgs } from 'node:util';
+import { describeGatewayConfig } from '../identity/config.js';
+import { formatGateways } from '../identity/normalizer.js';
 import { buildCore } from '../pipeline/core.js';
 import { stderrLog } from '../pipeline/log.js';
 import { runPipeline } from '../pipeline/run.js';
@@ -57,6 +59,7 @@ export const runCommand: Command = {
       log('info', 'Pipeline started.', {
         pipeline: config.name,
         sinks: rt.sinks.map((s) => s.name).join(','),
+        egress_gateways: describeGatewayConfig(config.mesh),
       });
       const summary = await runPipeline({
         sources: core.sources,
@@ -91,6 +94,7 @@ export const runCommand: Command = {
           flows: summary.flows,
           unacked_batches: summary.unacked,
           dead_letters: deadLetters.count,
+          egress_gateways_found: formatGateways(core.gateways?.() ?? []),
         },
       );
       return 0;

@@ -70,6 +70,8 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   d.ip = g.ip;
   d.port = g.port;
   d.external = g.external;
+  into.claim = e.claim ?? null;
+  into.extra = e.extra ?? null;
   return into;
 }
 
