@@ -24,6 +24,7 @@
  */
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
 import type { MeshConfig } from './config.js';
+import { canonicalHost } from './host-name.js';
 import {
   addrHost,
   addrPort,
@@ -193,7 +194,8 @@ export class Normalizer {
 
     // Destination.
     const d = e.destination;
-    let host = sni ?? authHost;
+    // One canonical spelling (lower case, no trailing dot, punycode) before anything matches it.
+    let host = sni !== null ? canonicalHost(sni) : authHost === null ? null : canonicalHost(authHost);
     if (host === null && path !== 'sidecar-to-gateway') host = clusterHost;
     d.host = host;
     const useLocal =

@@ -5,6 +5,7 @@
  * for the flow summaries, and the detectors' watermark for holding acks.
  */
 
+import type { AlertStage } from '../alerts/stage.js';
 import type { EgressEvent } from '../identity/types.js';
 import { decoderOptions } from '../parse/config.js';
 import { loadPolicyFiles } from '../policy/load.js';
@@ -18,6 +19,8 @@ import type { BatchProcessor } from './run.js';
 export interface PipelineCore {
   readonly sources: Source[];
   readonly processor: BatchProcessor;
+  /** The alert stage, for its metrics (standing alerts, evictions, floods). */
+  readonly alertStage?: AlertStage;
 }
 
 export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = process.env): PipelineCore {
@@ -50,5 +53,5 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     },
     watermark: () => core.engine.watermark,
   };
-  return { sources: config.sources.map((s) => createSource(s, env)), processor };
+  return { sources: config.sources.map((s) => createSource(s, env)), processor, alertStage: core.alerts };
 }
