@@ -10,6 +10,7 @@ import { ENVELOPES } from '../simulate/envelope.js';
 import { DEFAULT_OPTIONS, generateTraffic, type SimulateOptions } from '../simulate/generate.js';
 import {
   parseAttacks,
+  parseDataplane,
   parseDuration,
   parseEnvelope,
   parseFormat,
@@ -18,6 +19,7 @@ import {
 } from '../simulate/options.js';
 import { parseKafkaTarget, writeLinesToFile, writeMessagesToKafka } from '../simulate/output.js';
 import type { Command } from './command.js';
+import { UsageError } from './exit.js';
 
 const HELP = `Usage: egress-sentinel simulate [options]
 
@@ -34,6 +36,8 @@ Options:
   --rate N                               peak requests per minute across the mesh (default: ${DEFAULT_OPTIONS.rate})
   --attack LIST                          comma-separated, or all: ${ATTACK_NAMES.join(', ')}
   --attack-start TIME                    when the first attack starts (default: halfway through)
+  --dataplane sidecar|ambient|mixed      sidecars (default), Istio ambient mode (ztunnel records, an egress
+                                         waypoint), or mixed (app-a, web, monitoring ambient; the rest sidecars)
   --manifest FILE                        write the ground truth (attacks, start times, expected rules) as JSON
 `;
 
@@ -43,13 +47,26 @@ export function optionsFromArgs(args: readonly string[]): {
   manifest: string | undefined;
   help: boolean;
 } {
-  let parsed: ReturnType<typeof parse>;
+  const v = parse(args).values;
+  // The option parsers' errors are usage errors (exit 2), whatever code they carry.
+  return usage(() => options(v));
+}
+
+function usage<T>(f: () => T): T {
   try {
-    parsed = parse(args);
+    return f();
   } catch (err) {
-    throw new SentinelError('ESN_INPUT', `${(err as Error).message}\n\n${HELP}`, { where: 'simulate' });
+    if (err instanceof SentinelError) throw new UsageError('simulate', err.message);
+    throw err;
   }
-  const v = parsed.values;
+}
+
+function options(v: ReturnType<typeof parse>['values']): {
+  options: SimulateOptions;
+  to: string;
+  manifest: string | undefined;
+  help: boolean;
+} {
   const options: SimulateOptions = {
     ...DEFAULT_OPTIONS,
     start: v.start === undefined ? DEFAULT_OPTIONS.start : parseTime(v.start, '--start'),
@@ -62,6 +79,7 @@ export function optionsFromArgs(args: readonly string[]): {
     attacks: v.attack === undefined ? [] : parseAttacks(v.attack),
   };
   if (v['attack-start'] !== undefined) options.attackStart = parseTime(v['attack-start'], '--attack-start');
+  if (v.dataplane !== undefined) options.dataplane = parseDataplane(v.dataplane);
   return { options, to: v.to ?? '-', manifest: v.manifest, help: v.help === true };
 }
 
@@ -80,6 +98,7 @@ function parse(args: readonly string[]) {
       rate: { type: 'string' },
       attack: { type: 'string' },
       'attack-start': { type: 'string' },
+      dataplane: { type: 'string' },
       manifest: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -105,7 +124,7 @@ export const simulateCommand: Command = {
       lastReport = now;
       process.stderr.write(`simulate: ${n} lines written...\n`);
     };
-    const kafka = parseKafkaTarget(to);
+    const kafka = usage(() => parseKafkaTarget(to));
     const count =
       kafka === null
         ? await writeLinesToFile(traffic, to, progress)

@@ -6,6 +6,7 @@
  */
 
 import type { AlertStage } from '../alerts/stage.js';
+import type { GatewaySeen } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import { decoderOptions } from '../parse/config.js';
 import { loadPolicyFiles } from '../policy/load.js';
@@ -21,6 +22,8 @@ export interface PipelineCore {
   readonly processor: BatchProcessor;
   /** The alert stage, for its metrics (standing alerts, evictions, floods). */
   readonly alertStage?: AlertStage;
+  /** Egress gateways found in the lines so far (start-up and summary messages). */
+  readonly gateways?: () => readonly GatewaySeen[];
 }
 
 export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = process.env): PipelineCore {
@@ -29,7 +32,7 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     detection: config.detection,
     decoder: decoderOptions(config.parse),
     mesh: config.mesh,
-    policies: loadPolicyFiles(config.policies),
+    policies: loadPolicyFiles(config.policies, config.policyTarget),
     onEvent: (e) => onEvent(e),
   });
   const deadLetters = (): DeadLetter[] =>
@@ -53,5 +56,10 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     },
     watermark: () => core.engine.watermark,
   };
-  return { sources: config.sources.map((s) => createSource(s, env)), processor, alertStage: core.alerts };
+  return {
+    sources: config.sources.map((s) => createSource(s, env)),
+    processor,
+    alertStage: core.alerts,
+    gateways: () => core.gateways(),
+  };
 }
