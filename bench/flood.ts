@@ -1,149 +1,127 @@
 /**
- * `npm run bench:flood [-- --hosts N] [-- --json]`: `replay` over two days of the simulated mesh
- * in which one frontend pod calls N (default 10^6) random hosts, each its own registrable domain,
- * within two hours of day two, and app A then uploads 100x its usual to api.ibm.com. Prints the
- * replay's peak RSS (VmHWM of the child process), the state-eviction alerts and whether app A's
- * upload was still found, with the default `maxKeys` and `maxKeysPerIdentity`.
+ * Host-flood benchmark (issue #15 item 2): `replay` of N lines of one sidecar reaching N distinct
+ * external hosts through PassthroughCluster, against `replay` of N lines of simulated mesh traffic
+ * (same TEXT format, no envelope). Each replay runs in a child process of its own (file -> alerts
+ * file, default config), alternately, best of `--rounds`; printed: lines per CPU second of the
+ * child (and per wall second), alert records written, peak RSS of the child, and the flood/normal
+ * ratio of lines per CPU second.
+ *
+ *   npm run build && flock /work/bench.lock node dist/bench/flood.js [--hosts 1000000] [--rounds 2]
  */
-import { spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  benignGenerators,
-  type TrafficContext,
-  type TrafficGenerator,
-  viaGateway,
-} from '../src/simulate/benign.js';
-import { wrapLine } from '../src/simulate/envelope.js';
-import { DEFAULT_START } from '../src/simulate/generate.js';
-import type { SimRecord } from '../src/simulate/record.js';
-import { renderLine } from '../src/simulate/render.js';
-import { forkRng } from '../src/simulate/rng.js';
-import { Cluster, DAY, HOUR, MINUTE, WORKLOADS } from '../src/simulate/topology.js';
-import { EXFIL_TARGETS, exfiltration } from './quality-attacks.js';
+import { parseArgs } from 'node:util';
+import { replayCommand } from '../src/cli/replay.js';
+import { generateTraffic } from '../src/simulate/generate.js';
 
-const WINDOW = 10 * MINUTE;
+const T0 = Date.parse('2025-03-04T00:00:00Z');
 
-/** Writes the input file; returns its line count. */
-async function writeInput(file: string, hosts: number): Promise<number> {
-  const start = DEFAULT_START;
-  const end = start + 2 * DAY;
-  const ctx: TrafficContext = {
-    cluster: new Cluster(7, start, end),
-    seed: 7,
-    rate: 40,
-    gatewayLogsAt: () => true,
-  };
-  const floodFrom = start + DAY + 10 * HOUR;
-  const floodTo = floodFrom + 2 * HOUR;
-  const rng = forkRng(7, 'flood');
-  let sent = 0;
-  const flood: TrafficGenerator = {
-    generate(from, to, out) {
-      for (; sent < hosts; sent++) {
-        const t = floodFrom + Math.floor((sent * (floodTo - floodFrom)) / hosts);
-        if (t >= to) return;
-        if (t < from) continue;
-        const pod = ctx.cluster.podAt(WORKLOADS.frontend, t, rng);
-        if (pod) out.push(...viaGateway(ctx, rng, t, pod, `h.r${rng.alnum(10)}.net`, 400, 900, 20));
-      }
-    },
-  };
-  const upload = exfiltration(EXFIL_TARGETS[0], 100, 20, floodTo + 30 * MINUTE, () => 20_000);
-  const generators = [...benignGenerators(ctx), flood, upload.generator(ctx, 7)];
-  const out = createWriteStream(file);
-  let lines = 0;
-  let pending: SimRecord[] = [];
-  let chunk: string[] = [];
-  const write = async (r: SimRecord) => {
-    chunk.push(wrapLine(renderLine(r, 'json'), r, 'fluent-bit'));
-    lines++;
-    if (chunk.length === 10_000) {
-      if (!out.write(`${chunk.join('\n')}\n`))
-        await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-      chunk = [];
-    }
-  };
-  for (let from = start; from < end; from += WINDOW) {
-    for (const g of generators) g.generate(from, Math.min(end, from + WINDOW), pending);
-    pending.sort((a, b) => a.emit - b.emit || a.start - b.start);
-    let cut = 0;
-    while (cut < pending.length && (pending[cut] as SimRecord).emit < from + WINDOW)
-      await write(pending[cut++] as SimRecord);
-    pending = pending.slice(cut);
-  }
-  for (const r of pending) await write(r);
-  out.write(chunk.length > 0 ? `${chunk.join('\n')}\n` : '');
-  await new Promise<void>((resolve) => out.end(resolve));
-  return lines;
+/** One TLS passthrough connection from 10.1.2.3 to host i (SNI h<i>.flood.example, its own IP), 1 ms apart. */
+export function floodLine(i: number, start = T0 + 3_600_000): string {
+  const t = new Date(start + i).toISOString();
+  const ip = `203.0.${(i >> 8) & 255}.${i & 255}`;
+  return `[${t}] "- - -" 0 - - - "-" 839 2504 231 - "-" "-" "-" "-" "${ip}:443" PassthroughCluster 10.1.2.3:40000 ${ip}:443 10.1.2.3:40000 h${i}.flood.example -`;
 }
 
-/** Runs replay in a child; returns its peak RSS (bytes) from /proc and its wall time. */
-function replay(input: string, alerts: string): Promise<{ peakRss: number; seconds: number }> {
-  const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [main, 'replay', '--alerts', alerts, input], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (m !== null) peak = Math.max(peak, Number(m[1]) * 1024);
-    } catch {
-      // Exited between polls.
+interface Timing {
+  /** Wall seconds of the replay. */
+  seconds: number;
+  /** CPU seconds (user + system) of the child: less at the mercy of a shared machine's load. */
+  cpuSeconds: number;
+  maxRssMB: number;
+}
+
+async function writeLines(path: string, lines: Iterable<string>, n: number): Promise<number> {
+  const out = createWriteStream(path);
+  let count = 0;
+  let chunk = '';
+  for (const line of lines) {
+    chunk += `${line}\n`;
+    if (++count % 10_000 === 0) {
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+      chunk = '';
     }
-  }, 100);
-  return new Promise((resolve, reject) => {
-    child.on('exit', (code) => {
-      clearInterval(poll);
-      if (code !== 0) reject(new Error(`replay exited with ${code}`));
-      else resolve({ peakRss: peak, seconds: (performance.now() - t0) / 1000 });
-    });
-  });
+    if (count === n) break;
+  }
+  out.write(chunk);
+  await new Promise<void>((r) => out.end(() => r()));
+  return count;
+}
+
+function* floodLines(): Generator<string> {
+  for (let i = 0; ; i++) yield floodLine(i);
+}
+
+async function child(input: string, alerts: string): Promise<void> {
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  await replayCommand.run(['--alerts', alerts, input]);
+  const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  process.stderr.write = write;
+  const timing: Timing = {
+    seconds,
+    cpuSeconds: (used.user + used.system) / 1e6,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+  };
+  process.stdout.write(JSON.stringify(timing));
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const at = args.indexOf('--hosts');
-  const hosts = at >= 0 ? Number(args[at + 1]) : 1_000_000;
-  if (!Number.isInteger(hosts) || hosts <= 0)
-    throw new Error(`--hosts expects a positive integer, got ${args[at + 1]}`);
+  const { values } = parseArgs({
+    options: { hosts: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '2' } },
+  });
+  const n = Number(values.hosts);
+  const rounds = Number(values.rounds);
   const dir = mkdtempSync(join(tmpdir(), 'bench-flood-'));
-  try {
-    const input = join(dir, 'flood.log');
-    const alertsFile = join(dir, 'alerts.jsonl');
-    const lines = await writeInput(input, hosts);
-    const { peakRss, seconds } = await replay(input, alertsFile);
-    const alerts = readFileSync(alertsFile, 'utf8')
-      .split('\n')
-      .filter((l) => l !== '')
-      .map(
-        (l) =>
-          JSON.parse(l) as { rule: { id: string }; source: { namespace: string | null }; reason: string },
-      );
-    const evictions = alerts.filter((a) => a.rule.id === 'state-eviction');
-    const upload = alerts.find((a) => a.rule.id === 'volume-spike' && a.source.namespace === 'app-a');
-    const result = {
-      bench: 'replay flood',
-      hosts,
-      lines,
-      peakRssMB: Math.round(peakRss / 1e6),
-      seconds: Math.round(seconds),
-      stateEvictionAlerts: evictions.length,
-      uploadAfterFloodFound: upload !== undefined,
-      uploadReason: upload?.reason ?? null,
-    };
-    if (args.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else
-      process.stdout.write(
-        `replay of ${lines.toLocaleString('en-US')} lines, ${hosts.toLocaleString('en-US')} random hosts from one pod: peak RSS ${result.peakRssMB} MB, ${result.seconds} s, ${evictions.length} state-eviction alerts; app A's upload after the flood ${upload === undefined ? 'NOT found' : `found: ${upload.reason}`}\n`,
-      );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const normal = join(dir, 'normal.log');
+  const flood = join(dir, 'flood.log');
+  const traffic = generateTraffic({
+    start: T0,
+    durationMs: 30 * 86_400_000,
+    rate: 120,
+    seed: 1,
+    format: 'text',
+    envelope: 'none',
+    attacks: [],
+  });
+  const normalCount = await writeLines(normal, traffic, n);
+  await writeLines(flood, floodLines(), n);
+  const best = new Map<string, Timing & { alerts: number }>();
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, input] of [
+      ['normal', normal],
+      ['flood', flood],
+    ] as const) {
+      const alerts = join(dir, `${name}.alerts.jsonl`);
+      const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', input, alerts], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 1 << 20,
+      });
+      if (c.status !== 0) throw new Error(`replay of ${name} exited with ${c.status ?? c.signal}`);
+      const t = JSON.parse(c.stdout) as Timing;
+      const count = readFileSync(alerts, 'utf8').split('\n').length - 1;
+      const prev = best.get(name);
+      if (prev === undefined || t.cpuSeconds < prev.cpuSeconds) best.set(name, { ...t, alerts: count });
+    }
   }
+  rmSync(dir, { recursive: true, force: true });
+  const line = (name: string, lines: number) => {
+    const t = best.get(name) as Timing & { alerts: number };
+    return `  ${name.padEnd(7)} ${Math.round(lines / t.cpuSeconds).toLocaleString('en-US')} lines per CPU second (${Math.round(lines / t.seconds).toLocaleString('en-US')} lines/s wall), ${t.alerts} alert records, peak RSS ${Math.round(t.maxRssMB)} MB`;
+  };
+  const ratio =
+    n / (best.get('flood') as Timing).cpuSeconds / (normalCount / (best.get('normal') as Timing).cpuSeconds);
+  process.stdout.write(
+    `replay of ${n.toLocaleString('en-US')} lines each (normal: ${normalCount.toLocaleString('en-US')}), best of ${rounds}\n${line('normal', normalCount)}\n${line('flood', n)}\n  flood/normal line rate (CPU): ${ratio.toFixed(2)}\n`,
+  );
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+if (process.argv[2] === '--child') await child(process.argv[3] as string, process.argv[4] as string);
+else await main();

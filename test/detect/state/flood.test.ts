@@ -1,5 +1,5 @@
 /**
- * One source flooding random destinations (10^6 in `npm run bench:flood`; 30,000 here against a
+ * One source flooding random destinations (10^6 in `npm run bench:flood-state`; 30,000 here against a
  * table of 3,000 keys): the tables stay at their cap, the flood is reported as state-eviction, the
  * flooding identity churns only its own keys (maxKeysPerIdentity), and the other sources keep their
  * baselines and are still judged: an upload by app A after the flood is found.
