@@ -10,6 +10,7 @@ import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
+import { lineDeadLetter } from '../pipeline/core.js';
 import { BatchProcessor, type DeadLetter } from '../pipeline/processor.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import { FileSource } from '../sources/file.js';
@@ -33,7 +34,8 @@ Options:
   --config FILE         pipeline config (YAML); defaults without it
   --policy FILE         EgressPolicy or Istio AuthorizationPolicy YAML (repeatable)
   --alerts FILE         write alerts here (default: stdout)
-  --dead-letters FILE   malformed lines as JSON lines (default: next to --alerts, else not written)
+  --dead-letters FILE   malformed and late lines as JSON lines, the records \`run\` writes
+                        (default: next to --alerts, else not written)
   --state DIR           load learned state from DIR on start and save it on exit
   --format F            auto|text|json|custom (overrides the config)
 `;
@@ -72,7 +74,7 @@ function formatSummary(
   const perRule = Object.entries(p.alertsPerRule()).filter(([, n]) => n > 0) as [RuleId, number][];
   const lines = [
     `Replayed ${c.lines} lines in ${(ms / 1000).toFixed(2)} s (${Math.round(c.lines / Math.max(ms / 1000, 0.001))} lines/s).`,
-    `  access lines: ${c.accessLines} (egress analysed: ${c.analysed}, in-mesh/inbound: ${c.notEgress}, late: ${p.engine.counters.late})`,
+    `  access lines: ${c.accessLines} (egress analysed: ${c.analysed}, in-mesh/inbound: ${c.notEgress}, late and dead-lettered: ${p.engine.counters.late})`,
     `  skipped: ${skipped}${
       skipped > 0
         ? ` (${Object.entries(c.skipped)
@@ -152,7 +154,8 @@ export const replayCommand: Command = {
       const dead: DeadLetter[] = processor.takeDeadLetters();
       if (dead.length > 0 && deadPath !== undefined) {
         deadOut ??= await openOut(deadPath);
-        await write(deadOut, dead.map((d) => `${JSON.stringify(d)}\n`).join(''));
+        // The record `run` writes to its dead-letter file, so the two can be compared.
+        await write(deadOut, dead.map((d) => `${JSON.stringify(lineDeadLetter(d))}\n`).join(''));
       }
     };
 

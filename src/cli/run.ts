@@ -51,6 +51,7 @@ export const runCommand: Command = {
     const rt = await startRuntime(config, log, 'Shutting down: finishing the batch in flight.');
     const { metrics, deadLetters } = rt;
     const core = buildCore(config);
+    const reported = { late: 0, forcedReleases: 0 };
     try {
       log('info', 'Pipeline started.', {
         pipeline: config.name,
@@ -74,6 +75,7 @@ export const runCommand: Command = {
           metrics.eventsReceived.inc({ source: b.source }, b.events);
           metrics.countAlerts(b.alerts);
           metrics.setInputLag(b.lag);
+          metrics.setEventTime('all', core.core.engine, core.watermarks.idle, reported);
         },
       });
       log(

@@ -20,6 +20,8 @@ export interface DeadLetter {
   origin: string;
   reason: string;
   raw: string;
+  /** What refused it: the parser (unreadable line) or event time (late event). Default parse. */
+  stage?: 'parse' | 'late';
 }
 
 export interface ProcessorCounters {
@@ -63,6 +65,10 @@ export class BatchProcessor implements DecodeSink {
   private readonly maxDeadLetters: number;
   private readonly origin: LineOrigin = { source: '', position: '' };
   private readonly onEvent: ((event: EgressEvent) => void) | undefined;
+  /** The line being decoded (a late event's dead letter carries it). */
+  private line = '';
+  /** Newest event time of any access line since `takeMaxTime()` (its input partition's progress). */
+  private maxTime = Number.NEGATIVE_INFINITY;
 
   constructor(options: ProcessorOptions) {
     this.decoder = new LineDecoder(options.decoder);
@@ -89,15 +95,27 @@ export class BatchProcessor implements DecodeSink {
     for (let i = 0; i < lines.length; i++) {
       this.counters.lines++;
       this.origin.position = position(i);
-      this.decoder.decode(lines[i] as string, this);
+      this.line = lines[i] as string;
+      this.decoder.decode(this.line, this);
     }
+    this.line = '';
     if (advance) this.advance();
   }
 
-  /** Advances event time: releases what the watermark passed to the detectors and the alert stage. */
-  advance(): void {
-    this.engine.advance();
+  /**
+   * Advances event time: releases what the watermark passed to the detectors and the alert stage.
+   * `upTo` caps the watermark (the slowest input partition's, see watermarks.ts).
+   */
+  advance(upTo = Number.POSITIVE_INFINITY): void {
+    this.engine.advance(upTo);
     this.alerts.advance(this.engine.watermark, this.pendingAlerts);
+  }
+
+  /** Newest event time of the access lines read since the last call (-Infinity: none). */
+  takeMaxTime(): number {
+    const t = this.maxTime;
+    this.maxTime = Number.NEGATIVE_INFINITY;
+    return t;
   }
 
   access(record: AccessRecord, meta: ShipperMeta): void {
@@ -107,13 +125,14 @@ export class BatchProcessor implements DecodeSink {
       this.malformed('no start time and no shipper timestamp', '');
       return;
     }
+    if (event.time > this.maxTime) this.maxTime = event.time;
     if (event.path === 'inbound' || event.path === 'internal') {
       this.counters.notEgress++;
       return;
     }
     this.counters.analysed++;
     this.onEvent?.(event);
-    this.engine.observe(event);
+    if (!this.engine.observe(event)) this.deadLetter(this.engine.lateReason(event.time), this.line, 'late');
   }
 
   skipped(reason: string): void {
@@ -122,9 +141,13 @@ export class BatchProcessor implements DecodeSink {
 
   malformed(reason: string, raw: string): void {
     this.counters.malformed++;
+    this.deadLetter(reason, raw, 'parse');
+  }
+
+  private deadLetter(reason: string, raw: string, stage: 'parse' | 'late'): void {
     if (this.deadLetters.length < this.maxDeadLetters) {
       this.counters.deadLettered++;
-      this.deadLetters.push({ origin: `${this.origin.source}:${this.origin.position}`, reason, raw });
+      this.deadLetters.push({ origin: `${this.origin.source}:${this.origin.position}`, reason, raw, stage });
     }
   }
 

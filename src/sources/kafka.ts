@@ -173,12 +173,18 @@ export class KafkaSource implements Source {
     return this.unread;
   }
 
-  /** Which newly assigned partitions have a backlog (committed, or where a new group starts, < end). */
+  /**
+   * Which newly assigned partitions have a backlog (committed, or where a new group starts, < end).
+   * Until the admin client answers, every assigned partition counts as unread: a first batch can be
+   * handed over before the answer, and event time must not run ahead of partitions not heard from.
+   */
   private async findUnread(assignment: Record<string, number[]>): Promise<void> {
     const join = ++this.joins;
     this.unread.clear();
     const delivered = new Set<string>();
     this.deliveredSinceJoin = delivered;
+    for (const [topic, partitions] of Object.entries(assignment))
+      for (const p of partitions) this.unread.add(`kafka:${topic}/${p}`);
     const admin = this.kafka.admin();
     try {
       await admin.connect();
@@ -198,9 +204,11 @@ export class KafkaSource implements Source {
         }
       }
       if (join !== this.joins) return;
+      this.unread.clear();
       for (const s of found) if (!delivered.has(s)) this.unread.add(s);
     } catch {
       // Best effort: without it, a partition first read late still arrives (as late events).
+      if (join === this.joins) this.unread.clear();
     } finally {
       await admin.disconnect().catch(() => {});
     }
