@@ -23,6 +23,7 @@
  * hop) is looked up in the pod-IP map; otherwise the key is `unknown/<ip>`.
  */
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
+import { AmbientAttribution, isWaypointCluster } from './ambient.js';
 import type { MeshConfig } from './config.js';
 import {
   addrHost,
@@ -114,10 +115,16 @@ export class Normalizer {
     undefined,
   );
 
+  /** ztunnel records and waypoint lines (ambient mode). */
+  private readonly ambient: AmbientAttribution;
+
   constructor(config: NormalizerConfig) {
     this.scope = new MeshScope(config);
     this.workloads = new WorkloadMap(config.podIpMapSize, config.podIpMaxIdleMs);
     this.principals = new PrincipalMap(config.podIpMapSize);
+    this.ambient = new AmbientAttribution(this.scope, this.workloads, this.principals, (ns, wl) =>
+      this.keyOf(ns, wl),
+    );
   }
 
   normalize(r: AccessRecord, meta: ShipperMeta, origin: LineOrigin): EgressEvent {
@@ -141,6 +148,15 @@ export class Normalizer {
     e.origin = `${source}${this.lastSourceSep}${origin.position}`;
 
     const cluster = r.upstreamCluster;
+    if (r.ztunnel !== null) {
+      this.ambient.ztunnel(r.ztunnel, e, time);
+      return e;
+    }
+    if (isWaypointCluster(cluster)) {
+      this.ambient.waypoint(r, cluster, e, time);
+      return e;
+    }
+    e.ambient = null;
     e.cluster = cluster;
     // The same few hundred cluster names repeat: split each once (host, port, kind), not per line.
     const ci = cluster === null ? null : this.clusterOf(cluster);

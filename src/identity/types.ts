@@ -28,6 +28,12 @@ export type EgressPath =
   | 'internal'
   | 'inbound';
 
+/**
+ * Which ambient-mode proxy wrote the line: `ztunnel` (a node's L4 record for a pod's connection) or
+ * `waypoint` (the Envoy access line of a waypoint, e.g. the egress waypoint's leg out).
+ */
+export type AmbientProxy = 'ztunnel' | 'waypoint';
+
 /** How the source identity was established, strongest first. */
 export type Attribution = 'principal' | 'metadata' | 'pod-ip' | 'unknown';
 
@@ -85,4 +91,6 @@ export interface EgressEvent {
   destination: Destination;
   /** Where the line came from: `file:line` or `kafka:topic/partition/offset`. */
   origin: string;
+  /** Set for ambient-mode lines (identity/ambient.ts); absent or null for sidecar and gateway lines. */
+  ambient?: AmbientProxy | null;
 }

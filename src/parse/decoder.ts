@@ -15,8 +15,10 @@ import { LazyShipperMeta, resetMeta } from './envelope/meta.js';
 import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
 import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
 import { EnvoyTextParser } from './envoy-text.js';
+import { IngestGuard, type IngestGuardOptions } from './ingest-guard.js';
 import { JSON_ENVELOPES } from './registry.js';
 import { type AccessLineParser, type AccessRecord, newAccessRecord, type ShipperMeta } from './types.js';
+import { isZtunnelObject, looksLikeZtunnelJsonLine, looksLikeZtunnelText, ZtunnelParser } from './ztunnel.js';
 
 export type FormatMode = 'auto' | 'text' | 'json' | 'custom';
 
@@ -29,6 +31,8 @@ export interface DecoderOptions {
    * true; the scanner falls back to the full parse whenever it is unsure). False is for tests.
    */
   fastEnvelopes?: boolean;
+  /** Which containers write access lines and how far ahead of the shipper/wall clock a line may be. */
+  guard?: IngestGuardOptions;
 }
 
 // `2020-06-29T23:37:27.285550Z<TAB>info<TAB>...` (pilot-agent) and Envoy's `[2020-06-29 23:37:27.285][15][info]`.
@@ -48,14 +52,19 @@ export class LineDecoder implements InnerSink {
   private readonly text: EnvoyTextParser | null;
   private readonly json: EnvoyJsonParser | null;
   private readonly custom: AccessLineParser | null;
+  /** ztunnel records (ambient mode), in every mode but `custom`. */
+  private readonly ztunnel: ZtunnelParser | null;
   private sink: DecodeSink | null = null;
   private raw = '';
   private envelope: JsonEnvelope | null = null;
   private readonly scanner: FluentBitScanner | null;
   /** The TEXT or JSON parser reading `log` in place during the scan (not when a custom format goes first). */
   private readonly inline: InlineStringReader | null;
+  /** Sits between the parsers and the caller's sink (see ingest-guard.ts). */
+  readonly guard: IngestGuard;
 
   constructor(options: DecoderOptions = {}) {
+    this.guard = new IngestGuard(options.guard);
     this.mode = options.format ?? 'auto';
     this.scanner = options.fastEnvelopes === false ? null : new FluentBitScanner();
     this.custom = options.customFormat === undefined ? null : new CustomFormatParser(options.customFormat);
@@ -67,6 +76,7 @@ export class LineDecoder implements InnerSink {
       throw new Error('format "custom" needs customFormat or customJsonFormat');
     }
     this.text = this.mode === 'auto' || this.mode === 'text' ? new EnvoyTextParser() : null;
+    this.ztunnel = this.mode === 'custom' ? null : new ZtunnelParser();
     this.json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
     const text = this.text;
     const json = this.json;
@@ -87,7 +97,24 @@ export class LineDecoder implements InnerSink {
           };
   }
 
+  /**
+   * Never throws for the line's content: whatever throws while a line is read (a parser bug, a
+   * regex out of stack on a hostile line) dead-letters that line, so one line cannot stop the
+   * stream nor, in `run`, crash-loop on an offset that is never committed.
+   */
   decode(raw: string, sink: DecodeSink): void {
+    const guard = this.guard;
+    guard.inner = sink;
+    guard.raw = raw;
+    try {
+      this.decodeLine(raw, guard);
+    } catch (err) {
+      const e = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      sink.malformed(`line could not be processed (${e.length > 200 ? `${e.slice(0, 200)}…` : e})`, raw);
+    }
+  }
+
+  private decodeLine(raw: string, sink: DecodeSink): void {
     this.sink = sink;
     this.raw = raw;
     this.envelope = null;
@@ -121,6 +148,10 @@ export class LineDecoder implements InnerSink {
       return;
     }
     const o = obj as JsonObject;
+    if (this.ztunnel !== null && isZtunnelObject(o)) {
+      this.object(o, meta);
+      return;
+    }
     const envs = JSON_ENVELOPES;
     for (let i = 0; i < envs.length; i++) {
       const env = envs[i] as JsonEnvelope;
@@ -152,7 +183,7 @@ export class LineDecoder implements InnerSink {
       }
       parser = this.text;
     } else if (c === 123) {
-      parser = this.json;
+      parser = this.ztunnel !== null && looksLikeZtunnelJsonLine(payload) ? this.ztunnel : this.json;
     } else if (c >= 48 && c <= 57) {
       if (readCri(payload, this.cri)) {
         if (this.cri.partial) {
@@ -161,6 +192,13 @@ export class LineDecoder implements InnerSink {
         }
         if (Number.isNaN(meta.shippedAt)) meta.shippedAt = this.cri.time;
         this.line(payload.slice(this.cri.payloadStart), meta);
+        return;
+      }
+      if (this.ztunnel !== null && looksLikeZtunnelText(payload)) {
+        const out = this.ztunnel.parseText(payload, this.record);
+        if (out.kind === 'access') sink.access(this.record, meta);
+        else if (out.kind === 'malformed') this.bad(out.reason);
+        else sink.skipped(out.reason);
         return;
       }
       if (AGENT_LOG.test(payload)) {
@@ -197,6 +235,13 @@ export class LineDecoder implements InnerSink {
   /** InnerSink: an access record already parsed as JSON within the envelope. */
   object(record: JsonObject, meta: ShipperMeta): void {
     const sink = this.sink as DecodeSink;
+    if (this.ztunnel !== null && isZtunnelObject(record)) {
+      const out = this.ztunnel.fill(record, this.record);
+      if (out.kind === 'access') sink.access(this.record, meta);
+      else if (out.kind === 'malformed') this.bad(out.reason);
+      else sink.skipped(out.reason);
+      return;
+    }
     if (this.json === null) {
       sink.skipped('JSON access record while format is forced to text');
       return;

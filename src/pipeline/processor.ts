@@ -65,7 +65,7 @@ export class BatchProcessor implements DecodeSink {
   private readonly maxDeadLetters: number;
   private readonly origin: LineOrigin = { source: '', position: '' };
   private readonly onEvent: ((event: EgressEvent) => void) | undefined;
-  /** The line being decoded (a late event's dead letter carries it). */
+  /** The line being decoded (a dead letter found after decoding, e.g. a late event, still carries its bytes). */
   private line = '';
   /** Newest event time of any access line since `takeMaxTime()` (its input partition's progress). */
   private maxTime = Number.NEGATIVE_INFINITY;
@@ -122,7 +122,7 @@ export class BatchProcessor implements DecodeSink {
     this.counters.accessLines++;
     const event = this.normalizer.normalize(record, meta, this.origin);
     if (Number.isNaN(event.time)) {
-      this.malformed('no start time and no shipper timestamp', '');
+      this.malformed('no start time and no shipper timestamp', this.line);
       return;
     }
     if (event.time > this.maxTime) this.maxTime = event.time;

@@ -4,8 +4,11 @@
  * for mixed strings and numbers (measured in bench/event-codec.ts), while field names and
  * enum strings are left out (enums as small integers), which halves the size of the keyed object
  * form. The version is the first element, so a later layout can be told apart (2 added principalSource).
+ * An ambient-mode event (identity/ambient.ts) has one more slot, the proxy that wrote it; rows
+ * without it (every sidecar event, and what earlier builds wrote) read as not ambient.
  */
 import type {
+  AmbientProxy,
   Attribution,
   EgressEvent,
   EgressPath,
@@ -30,6 +33,8 @@ const ATTRIBUTIONS: readonly Attribution[] = ['principal', 'metadata', 'pod-ip',
 // Index 0 is "not known" (null), so a learned principal stays told apart from a logged one.
 const PRINCIPAL_SOURCES: readonly (PrincipalSource | null)[] = [null, 'logged', 'learned'];
 const PRINCIPAL_SOURCE_CODE = new Map(PRINCIPAL_SOURCES.map((v, i) => [v, i]));
+const AMBIENT: readonly AmbientProxy[] = ['ztunnel', 'waypoint'];
+const AMBIENT_CODE = new Map(AMBIENT.map((v, i) => [v, i]));
 
 const REPORTER_CODE = new Map(REPORTERS.map((v, i) => [v, i]));
 const PROTOCOL_CODE = new Map(PROTOCOLS.map((v, i) => [v, i]));
@@ -72,6 +77,12 @@ export function encodeEvent(e: EgressEvent): string {
   row[24] = d.port * 2 + (d.external ? 1 : 0);
   row[25] = e.origin;
   row[26] = PRINCIPAL_SOURCE_CODE.get(s.principalSource ?? null) ?? 0;
+  const ambient = e.ambient == null ? undefined : AMBIENT_CODE.get(e.ambient);
+  if (ambient === undefined) {
+    row.length = FIELDS;
+    return JSON.stringify(row);
+  }
+  row[FIELDS] = ambient;
   return JSON.stringify(row);
 }
 
@@ -111,7 +122,7 @@ export function decodeEventRecord(text: string): unknown[] {
 /** Fills `out` from one decoded row; throws naming what is wrong on a malformed one. */
 export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   const r = row as unknown[];
-  if (!Array.isArray(r) || r.length !== FIELDS || r[0] !== VERSION) {
+  if (!Array.isArray(r) || (r.length !== FIELDS && r.length !== FIELDS + 1) || r[0] !== VERSION) {
     throw new Error(`not a version ${VERSION} event (${JSON.stringify(row).slice(0, 40)})`);
   }
   out.time = r[1] as number;
@@ -144,5 +155,7 @@ export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   d.external = (portExt & 1) === 1;
   out.origin = r[25] as string;
   s.principalSource = pick(PRINCIPAL_SOURCES, r[26], 'principal source');
+  if (r.length > FIELDS) out.ambient = pick(AMBIENT, r[FIELDS], 'ambient proxy');
+  else if (out.ambient != null) out.ambient = null;
   return out;
 }

@@ -71,6 +71,21 @@ describe('event codec', () => {
     expect(decodeEvent(encodeEvent(http), newEgressEvent())).toEqual(http);
   });
 
+  it('round-trips the ambient proxy (ztunnel, waypoint) and clears it for the sidecar event after', () => {
+    const out = newEgressEvent();
+    const ztunnel: EgressEvent = {
+      ...gatewayLeg(),
+      reporter: 'sidecar',
+      path: 'passthrough',
+      ambient: 'ztunnel',
+    };
+    const waypoint: EgressEvent = { ...gatewayLeg(), ambient: 'waypoint' };
+    expect(decodeEvent(encodeEvent(ztunnel), out)).toEqual(ztunnel);
+    expect(decodeEvent(encodeEvent(waypoint), out).ambient).toBe('waypoint');
+    expect(decodeEvent(encodeEvent(gatewayLeg()), out).ambient).toBeNull();
+    expect(JSON.parse(encodeEvent(gatewayLeg()))).toHaveLength(27);
+  });
+
   it('fills the object it is given, so a consumer can reuse one event', () => {
     const out = newEgressEvent();
     const a = decodeEvent(encodeEvent(gatewayLeg()), out);

@@ -145,7 +145,9 @@ export class GatewaySilenceDetector implements Detector {
   }
 
   private matchKey(event: EgressEvent): string {
-    if (event.protocol === 'http' && event.requestId !== null) return `r:${event.requestId}`;
+    // Ambient: the ztunnel leg is L4 (no request id), so both legs join by caller IP + host.
+    if (event.protocol === 'http' && event.requestId !== null && event.ambient == null)
+      return `r:${event.requestId}`;
     const who = event.source.ip ?? event.source.principal ?? event.source.key;
     return `t:${who}|${destName(event)}`;
   }
@@ -181,10 +183,15 @@ export class GatewaySilenceDetector implements Detector {
   private gatewayLeg(event: EgressEvent, emit: Emit): void {
     const [b, bucket] = this.bucket(event.time);
     bucket.gateway++;
-    if (event.source.principal !== null) this.principalSeen = true;
-    else if (
-      this.config.requirePrincipal === 'always' ||
-      (this.config.requirePrincipal === 'auto' && this.principalSeen)
+    // A waypoint logs no peer principal by default (istio/istio#59046): its legs are judged by the
+    // join with their ztunnel legs only.
+    const waypoint = event.ambient === 'waypoint';
+    if (event.source.principal !== null) {
+      if (!waypoint) this.principalSeen = true;
+    } else if (
+      !waypoint &&
+      (this.config.requirePrincipal === 'always' ||
+        (this.config.requirePrincipal === 'auto' && this.principalSeen))
     ) {
       const who = event.source.ip ?? 'an unknown address';
       emit(
