@@ -147,7 +147,8 @@ export class BatchProcessor implements DecodeSink {
   private deadLetter(reason: string, raw: string, stage: 'parse' | 'late'): void {
     if (this.deadLetters.length < this.maxDeadLetters) {
       this.counters.deadLettered++;
-      this.deadLetters.push({ origin: `${this.origin.source}:${this.origin.position}`, reason, raw, stage });
+      const origin = `${this.origin.source}:${this.origin.position}`;
+      this.deadLetters.push(stage === 'late' ? { origin, reason, raw, stage } : { origin, reason, raw });
     }
   }
 
