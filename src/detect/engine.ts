@@ -140,6 +140,11 @@ export class DetectionEngine {
   private releasedUpTo = Number.NEGATIVE_INFINITY;
   private advancedTo = Number.NEGATIVE_INFINITY;
   private readonly tables: KeyTable<unknown>[] = [];
+  /**
+   * Sees each event as it is released, in event-time order, before the detectors (the processor
+   * fills in what identity learned from other lines: see processor.ts).
+   */
+  onRelease: ((event: EgressEvent) => void) | null = null;
 
   constructor(
     private readonly options: EngineOptions,
@@ -268,6 +273,7 @@ export class DetectionEngine {
     if (event.time - 1 >= this.advancedTo + TICK_MS) this.advanceDetectors(event.time - 1);
     this.counters.released++;
     if (event.time > this.releasedUpTo) this.releasedUpTo = event.time;
+    this.onRelease?.(event);
     this.state.observe(event);
     for (const detector of this.detectors) detector.observe(event, this.emit);
   }

@@ -79,6 +79,10 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
       for (const s of sources)
         for (const unread of s.unreadStreams?.() ?? [])
           if (!watermarks.has(unread)) watermarks.mark(unread, Number.NEGATIVE_INFINITY, false);
+      // Assigned with nothing to read: caught up from the start (until a batch of theirs comes).
+      for (const s of sources)
+        for (const empty of s.emptyStreams?.() ?? [])
+          if (watermarks.has(empty)) watermarks.mark(empty, Number.NEGATIVE_INFINITY, true);
       core.advance(watermarks.slowest() - lateness);
       return { alerts: core.takeAlerts(), deadLetters: deadLetters() };
     },

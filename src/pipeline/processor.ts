@@ -77,6 +77,18 @@ export class BatchProcessor implements DecodeSink {
     this.alerts = new AlertStage(alertStageOptions(d));
     this.engine = buildDetection(d, options.policies, (f) => this.alerts.accept(f, this.pendingAlerts));
     this.maxDeadLetters = options.maxDeadLetters ?? 10_000;
+    // A sidecar line carries no principal: identity learns it from the gateway's lines as they are
+    // read, and the order lines are read in differs between a file and several partitions (a
+    // gateway line on another partition may not be read yet). Looked up again when the event is
+    // released, in event-time order, every line up to the watermark has been read in both.
+    const principals = this.normalizer.principals;
+    this.engine.onRelease = (e) => {
+      const s = e.source;
+      if (e.reporter !== 'sidecar' || s.attribution !== 'metadata' || s.principalSource === 'logged') return;
+      const learned = principals.principalOf(e.source.key, e.time);
+      s.principal = learned;
+      s.principalSource = learned === null ? null : 'learned';
+    };
     this.onEvent = options.onEvent;
   }
 

@@ -440,6 +440,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     const messages: Message[] = [];
     for (const stream of source.unreadStreams())
       messages.push(...bySourceRecords.records([], unreadMark(stream)));
+    // Assigned with nothing to read: caught up (sent once per partition, when the flag changes).
+    for (const stream of source.emptyStreams())
+      messages.push(...bySourceRecords.records([], { ...unreadMark(stream), caughtUp: true }));
     if (messages.length === 0) return;
     producer.send({ topic: topics.bySource, acks: -1, messages }).then(
       () => {

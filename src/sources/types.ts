@@ -47,5 +47,7 @@ export interface Source {
    * fetch can serve some partitions long before others); event time waits for them.
    */
   unreadStreams?(): ReadonlySet<string>;
+  /** Kafka: input partitions assigned with nothing to read, none handed over since: caught up. */
+  emptyStreams?(): ReadonlySet<string>;
   close(): Promise<void>;
 }
