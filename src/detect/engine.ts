@@ -91,6 +91,7 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   into.method = e.method;
   into.httpPath = e.httpPath;
   into.origin = e.origin;
+  into.ambient = e.ambient ?? null;
   const s: SourceIdentity = into.source;
   const f = e.source;
   s.principal = f.principal;
@@ -108,6 +109,8 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   d.ip = g.ip;
   d.port = g.port;
   d.external = g.external;
+  into.claim = e.claim ?? null;
+  into.extra = e.extra ?? null;
   return into;
 }
 

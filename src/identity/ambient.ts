@@ -218,6 +218,8 @@ export class AmbientAttribution {
  */
 const GENERATED = '[bcdfghjklmnpqrstvwxz2456789]';
 const DEPLOYMENT_POD = new RegExp(`-${GENERATED}{6,10}-${GENERATED}{5}$`);
+/** A CronJob's Job is `<cronjob>-<scheduled time in minutes>`, its pod adds a generated suffix. */
+const CRONJOB_POD = new RegExp(`-\\d{8,}-${GENERATED}{5}$`);
 const DAEMONSET_POD = new RegExp(`-${GENERATED}{5}$`);
 const STATEFULSET_POD = /-\d+$/;
 const podWorkloads = new Map<string, string>();
@@ -226,6 +228,7 @@ export function workloadOfPod(pod: string): string {
   const hit = podWorkloads.get(pod);
   if (hit !== undefined) return hit;
   let w = pod.replace(DEPLOYMENT_POD, '');
+  if (w === pod) w = pod.replace(CRONJOB_POD, '');
   if (w === pod) w = pod.replace(STATEFULSET_POD, '');
   if (w === pod) w = pod.replace(DAEMONSET_POD, '');
   if (podWorkloads.size >= 10000) podWorkloads.clear();

@@ -71,6 +71,20 @@ export interface Destination {
   external: boolean;
 }
 
+/**
+ * Names on the line that the line's own addresses contradict (#15: the attacker chooses SNI and
+ * authority, not where the proxy connected). `mesh-name-external-address`: an in-mesh name (a
+ * `*.svc.cluster.local` host, a name without a dot, Istio's `outbound_.` SNI) on a connection to an
+ * address outside the mesh that no cluster of the proxy vouches for; the event's `destination.host` is
+ * then null, so alerts, policies, exceptions and ignore lists see the IP, not the claim.
+ * `sni-authority-mismatch`: SNI and HTTP authority name different registrable domains (domain fronting).
+ */
+export interface NameClaim {
+  kind: 'mesh-name-external-address' | 'sni-authority-mismatch';
+  sni: string | null;
+  authority: string | null;
+}
+
 export interface EgressEvent {
   /** Start time, epoch ms. */
   time: number;
@@ -91,6 +105,10 @@ export interface EgressEvent {
   destination: Destination;
   /** Where the line came from: `file:line` or `kafka:topic/partition/offset`. */
   origin: string;
+  /** Fields the line had after the last one its format knows (` traceID=...`), as written; absent or null when none. */
+  extra?: string | null;
+  /** Set when the line's names contradict its addresses or each other (absent or null otherwise). */
+  claim?: NameClaim | null;
   /** Set for ambient-mode lines (identity/ambient.ts); absent or null for sidecar and gateway lines. */
   ambient?: AmbientProxy | null;
 }

@@ -12,6 +12,7 @@ import { type CriParts, readCri } from './envelope/cri.js';
 import { fluentBitEnvelope } from './envelope/fluent-bit.js';
 import { FluentBitScanner, type InlineStringReader, timeAt } from './envelope/fluent-bit-scan.js';
 import { LazyShipperMeta, resetMeta } from './envelope/meta.js';
+import { kubectlPrefix, sternPrefix, timestampPrefix, withoutColours } from './envelope/paste.js';
 import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
 import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
 import { EnvoyTextParser } from './envoy-text.js';
@@ -177,6 +178,14 @@ export class LineDecoder implements InnerSink {
     const c = payload.charCodeAt(0);
     let parser: AccessLineParser | null = null;
     if (c === 91) {
+      // `kubectl logs --prefix`: `[pod/NAME/CONTAINER] `.
+      if (payload.charCodeAt(1) === 112) {
+        const at = kubectlPrefix(payload, meta);
+        if (at > 0) {
+          this.line(payload.slice(at), meta);
+          return;
+        }
+      }
       if (ENVOY_LOG.test(payload)) {
         sink.skipped('proxy log (Envoy)');
         return;
@@ -201,13 +210,30 @@ export class LineDecoder implements InnerSink {
         else sink.skipped(out.reason);
         return;
       }
+      // `kubectl logs --timestamps` (or stern's): the time, then the line.
+      const at = timestampPrefix(payload, meta);
+      if (at > 0) {
+        this.line(payload.slice(at), meta);
+        return;
+      }
       if (AGENT_LOG.test(payload)) {
         sink.skipped('proxy log (pilot-agent/Envoy)');
         return;
       }
+    } else if (c === 34 && this.text !== null) {
+      this.withoutTime(payload, meta);
+      return;
     } else if (payload.length === 0 || payload.trim().length === 0) {
       sink.skipped('blank line');
       return;
+    } else if (this.custom === null || !this.custom.accepts(payload)) {
+      // stern's `[NAMESPACE] POD CONTAINER ` before the line.
+      const clean = withoutColours(payload);
+      const at = sternPrefix(clean, meta);
+      if (at > 0) {
+        this.line(clean.slice(at), meta);
+        return;
+      }
     }
     const custom = this.custom;
     if (custom?.accepts(payload)) {
@@ -230,6 +256,25 @@ export class LineDecoder implements InnerSink {
     if (out.kind === 'access') sink.access(this.record, meta);
     else if (out.kind === 'malformed') this.bad(out.reason);
     else sink.skipped(out.reason);
+  }
+
+  /**
+   * A line starting with the request (`"GET / HTTP/1.1" 200 ...`): a TEXT line whose `[START_TIME]`
+   * was cut off. Read as if the time were `-`: with the shipper's time it is analysed (as `[-]` is),
+   * without one it is dead-lettered with that reason, not skipped as noise.
+   */
+  private withoutTime(payload: string, meta: ShipperMeta): void {
+    const text = this.text as EnvoyTextParser;
+    const out = text.parse(`[-] ${payload}`, this.record);
+    if (out.kind !== 'access') {
+      (this.sink as DecodeSink).skipped('not an access line (neither TEXT nor JSON)');
+      return;
+    }
+    if (Number.isNaN(meta.shippedAt))
+      this.bad(
+        'TEXT access line without its [%START_TIME%]: every other field is there, but the line has no time and no shipper time',
+      );
+    else (this.sink as DecodeSink).access(this.record, meta);
   }
 
   /** InnerSink: an access record already parsed as JSON within the envelope. */

@@ -37,6 +37,8 @@ export interface AccessRecord {
   peerPrincipal: string | null;
   /** A ztunnel (ambient mode) record's own fields; null for Envoy lines (reset by resetRecord). */
   ztunnel: ZtunnelFields | null;
+  /** Fields after the last one the layout knows (a user's ` traceID=...` appended to the default format), kept as written. */
+  trailing: string | null;
 }
 
 /** Kubernetes metadata a shipper put around the line; all optional. */
@@ -106,6 +108,7 @@ export function newAccessRecord(): AccessRecord {
     routeName: null,
     peerPrincipal: null,
     ztunnel: null,
+    trailing: null,
   };
 }
 

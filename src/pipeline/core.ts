@@ -11,6 +11,7 @@
  */
 
 import { InputWatermarks } from '../detect/watermarks.js';
+import type { GatewaySeen } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import { decoderOptions } from '../parse/config.js';
 import { loadPolicyFiles } from '../policy/load.js';
@@ -29,6 +30,8 @@ export interface PipelineCore {
   readonly watermarks: InputWatermarks;
   /** The synchronous core (its engine's counters and buffer for metrics). */
   readonly core: CoreProcessor;
+  /** Egress gateways found in the lines so far (start-up and summary messages). */
+  readonly gateways?: () => readonly GatewaySeen[];
 }
 
 /**
@@ -59,7 +62,7 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     detection: config.detection,
     decoder: decoderOptions(config.parse),
     mesh: config.mesh,
-    policies: loadPolicyFiles(config.policies),
+    policies: loadPolicyFiles(config.policies, config.policyTarget),
     onEvent: (e) => onEvent(e),
   });
   const deadLetters = (): DeadLetter[] => core.takeDeadLetters().map(lineDeadLetter);
@@ -93,5 +96,5 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     },
     watermark: () => core.engine.watermark,
   };
-  return { sources, processor, watermarks, core };
+  return { sources, processor, watermarks, core, gateways: () => core.gateways() };
 }

@@ -5,13 +5,16 @@
  * enum strings are left out (enums as small integers), which halves the size of the keyed object
  * form. The version is the first element, so a later layout can be told apart (2 added principalSource).
  * An ambient-mode event (identity/ambient.ts) has one more slot, the proxy that wrote it; rows
- * without it (every sidecar event, and what earlier builds wrote) read as not ambient.
+ * without it (every sidecar event, and what earlier builds wrote) read as not ambient. An event whose
+ * names contradict its address (identity/types.ts NameClaim) has one more after that (the ambient
+ * slot then null when not ambient): `[kind, sni, authority]`.
  */
 import type {
   AmbientProxy,
   Attribution,
   EgressEvent,
   EgressPath,
+  NameClaim,
   PrincipalSource,
   Protocol,
   Reporter,
@@ -35,6 +38,8 @@ const PRINCIPAL_SOURCES: readonly (PrincipalSource | null)[] = [null, 'logged', 
 const PRINCIPAL_SOURCE_CODE = new Map(PRINCIPAL_SOURCES.map((v, i) => [v, i]));
 const AMBIENT: readonly AmbientProxy[] = ['ztunnel', 'waypoint'];
 const AMBIENT_CODE = new Map(AMBIENT.map((v, i) => [v, i]));
+const CLAIM_KINDS: readonly NameClaim['kind'][] = ['mesh-name-external-address', 'sni-authority-mismatch'];
+const CLAIM_CODE = new Map(CLAIM_KINDS.map((v, i) => [v, i]));
 
 const REPORTER_CODE = new Map(REPORTERS.map((v, i) => [v, i]));
 const PROTOCOL_CODE = new Map(PROTOCOLS.map((v, i) => [v, i]));
@@ -78,10 +83,17 @@ export function encodeEvent(e: EgressEvent): string {
   row[25] = e.origin;
   row[26] = PRINCIPAL_SOURCE_CODE.get(s.principalSource ?? null) ?? 0;
   const ambient = e.ambient == null ? undefined : AMBIENT_CODE.get(e.ambient);
+  const claim = e.claim;
+  if (claim != null) {
+    row[FIELDS] = ambient ?? null;
+    row[FIELDS + 1] = [CLAIM_CODE.get(claim.kind), claim.sni, claim.authority];
+    return JSON.stringify(row);
+  }
   if (ambient === undefined) {
     row.length = FIELDS;
     return JSON.stringify(row);
   }
+  row.length = FIELDS + 1;
   row[FIELDS] = ambient;
   return JSON.stringify(row);
 }
@@ -122,7 +134,7 @@ export function decodeEventRecord(text: string): unknown[] {
 /** Fills `out` from one decoded row; throws naming what is wrong on a malformed one. */
 export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   const r = row as unknown[];
-  if (!Array.isArray(r) || (r.length !== FIELDS && r.length !== FIELDS + 1) || r[0] !== VERSION) {
+  if (!Array.isArray(r) || r.length < FIELDS || r.length > FIELDS + 2 || r[0] !== VERSION) {
     throw new Error(`not a version ${VERSION} event (${JSON.stringify(row).slice(0, 40)})`);
   }
   out.time = r[1] as number;
@@ -155,7 +167,16 @@ export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   d.external = (portExt & 1) === 1;
   out.origin = r[25] as string;
   s.principalSource = pick(PRINCIPAL_SOURCES, r[26], 'principal source');
-  if (r.length > FIELDS) out.ambient = pick(AMBIENT, r[FIELDS], 'ambient proxy');
-  else if (out.ambient != null) out.ambient = null;
+  out.ambient = r.length > FIELDS && r[FIELDS] !== null ? pick(AMBIENT, r[FIELDS], 'ambient proxy') : null;
+  if (r.length > FIELDS + 1) {
+    const c = r[FIELDS + 1] as unknown[];
+    if (!Array.isArray(c) || c.length !== 3)
+      throw new Error(`malformed name claim ${JSON.stringify(c).slice(0, 40)}`);
+    out.claim = {
+      kind: pick(CLAIM_KINDS, c[0], 'name claim'),
+      sni: c[1] as string | null,
+      authority: c[2] as string | null,
+    };
+  } else if (out.claim != null) out.claim = null;
   return out;
 }

@@ -207,6 +207,7 @@ describe('workloadOfPod (ztunnel logs pod names)', () => {
       'prometheus-monitoring-monitoring-kube-prometheus',
     ],
     ['ztunnel-4xk9q', 'ztunnel'],
+    ['hello-27845280-x7k2q', 'hello'],
     ['istio-debug', 'istio-debug'],
     ['test-client', 'test-client'],
   ])('%s -> %s', (pod, workload) => {

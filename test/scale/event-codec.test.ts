@@ -42,6 +42,7 @@ function gatewayLeg(): EgressEvent {
       external: true,
     },
     origin: 'kafka:istio-access-logs/2/99812',
+    ambient: null,
   };
 }
 
@@ -69,6 +70,20 @@ describe('event codec', () => {
       destination: { host: null, registeredDomain: null, ip: '1.2.3.4', port: 8080, external: false },
     };
     expect(decodeEvent(encodeEvent(http), newEgressEvent())).toEqual(http);
+  });
+
+  it('round-trips a name claim, with and without an ambient proxy, and clears it for the event after', () => {
+    const claim = {
+      kind: 'mesh-name-external-address' as const,
+      sni: 'kubernetes.default.svc.cluster.local',
+      authority: null,
+    };
+    const out = newEgressEvent();
+    expect(decodeEvent(encodeEvent({ ...gatewayLeg(), claim }), out).claim).toEqual(claim);
+    expect(out.ambient ?? null).toBeNull();
+    const both = decodeEvent(encodeEvent({ ...gatewayLeg(), ambient: 'waypoint', claim }), out);
+    expect([both.ambient, both.claim]).toEqual(['waypoint', claim]);
+    expect(decodeEvent(encodeEvent(gatewayLeg()), out).claim).toBeNull();
   });
 
   it('round-trips the ambient proxy (ztunnel, waypoint) and clears it for the sidecar event after', () => {
