@@ -21,6 +21,12 @@ import type { Detector, Emit, Finding } from './types.js';
 export interface EngineOptions {
   latenessMs: number;
   maxBufferedEvents: number;
+  /**
+   * What a late event gets: `refuse` (default: not analysed, `observe` returns false, the caller
+   * dead-letters it) or `clamp` (analysed at once with its time moved to the release point; the
+   * scaled run's by-source partitions still do this, see docs/scale-out.md).
+   */
+  lateEvents?: 'refuse' | 'clamp';
 }
 
 export interface EngineCounters {
@@ -189,9 +195,15 @@ export class DetectionEngine {
    */
   observe(event: EgressEvent): boolean {
     this.counters.observed++;
-    if (event.time < this.releasedTo) {
+    const floor = this.releasedTo;
+    if (event.time < floor) {
       this.counters.late++;
-      return false;
+      if (this.options.lateEvents !== 'clamp') return false;
+      const late = copyInto(this.pool.pop() ?? newEgressEvent(), event);
+      late.time = floor;
+      this.process(late);
+      this.recycle(late);
+      return true;
     }
     const copy = copyInto(this.pool.pop() ?? newEgressEvent(), event);
     const buf = this.buffer;

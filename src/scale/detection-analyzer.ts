@@ -71,13 +71,22 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     this.latenessMs = config.lateness;
     this.pairingMs = config.detectors['gateway-silence'].matchTolerance + config.lateness;
     this.alerts = new AlertStage(alertStageOptions(config));
-    this.engine = buildDetection(config, policies, (f) => {
-      if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
-        this.unpairedAfterRestore++;
-        return;
-      }
-      this.alerts.accept(f, this.pending);
-    });
+    // Late events are still analysed at the release point here (clamped), not dead-lettered: a
+    // by-source partition cannot tell a caught-up input stream whose stage-1 reader died from a quiet
+    // one, so the lines a new reader reads after a takeover arrive late, and refusing them would
+    // lose them from detection (docs/scale-out.md).
+    this.engine = buildDetection(
+      config,
+      policies,
+      (f) => {
+        if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
+          this.unpairedAfterRestore++;
+          return;
+        }
+        this.alerts.accept(f, this.pending);
+      },
+      'clamp',
+    );
   }
 
   observe(event: EgressEvent): void {
