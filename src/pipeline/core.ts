@@ -10,6 +10,7 @@
  * Sources without partitions (files, stdin) are one ordered stream, as in `replay`.
  */
 
+import type { AlertStage } from '../alerts/stage.js';
 import { InputWatermarks } from '../detect/watermarks.js';
 import type { GatewaySeen } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
@@ -30,6 +31,8 @@ export interface PipelineCore {
   readonly watermarks: InputWatermarks;
   /** The synchronous core (its engine's counters and buffer for metrics). */
   readonly core: CoreProcessor;
+  /** The alert stage, for its metrics (standing alerts, evictions, floods). */
+  readonly alertStage?: AlertStage;
   /** Egress gateways found in the lines so far (start-up and summary messages). */
   readonly gateways?: () => readonly GatewaySeen[];
 }
@@ -96,5 +99,5 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     },
     watermark: () => core.engine.watermark,
   };
-  return { sources, processor, watermarks, core, gateways: () => core.gateways() };
+  return { sources, processor, watermarks, core, alertStage: core.alerts, gateways: () => core.gateways() };
 }
