@@ -25,6 +25,7 @@
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
 import { AmbientAttribution, isWaypointCluster } from './ambient.js';
 import type { MeshConfig } from './config.js';
+import { canonicalHost } from './host-name.js';
 import {
   addressStart,
   addrHost,
@@ -280,6 +281,9 @@ export class Normalizer {
         authHost = null;
       }
     }
+    // One canonical spelling (lower case, no trailing dot, punycode) before anything matches a name.
+    if (sni !== null) sni = canonicalHost(sni);
+    if (authHost !== null) authHost = canonicalHost(authHost);
     e.protocol = r.method !== null ? 'http' : r.requestedServerName !== null ? 'tls' : 'tcp';
 
     // Addresses, without Envoy's `tcp://` scheme; `envoy://` (an internal listener) is no address.
