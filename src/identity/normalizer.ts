@@ -448,7 +448,7 @@ export class Normalizer {
       host !== clusterHost &&
       !toGateway &&
       !this.vouches(clusterHost, host) &&
-      !(ci !== null && ci.name.startsWith('dynamic_forward_proxy'));
+      ci?.name.startsWith('dynamic_forward_proxy') !== true;
     d.external = path === 'inbound' ? false : external || path === 'gateway-to-external';
     e.path = path;
     d.registeredDomain = hostInfo !== null && d.external ? hostInfo.registeredDomain : null;
