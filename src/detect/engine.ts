@@ -115,6 +115,7 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   d.ip = g.ip;
   d.port = g.port;
   d.external = g.external;
+  d.nameUnverified = g.nameUnverified ?? false;
   into.claim = e.claim ?? null;
   into.extra = e.extra ?? null;
   return into;
