@@ -23,6 +23,7 @@ export const RULE_NAMES: Record<RuleId, string> = {
   beaconing: 'Beaconing',
   'high-cardinality-domain': 'High-cardinality domain',
   'gateway-silence': 'Egress gateway silence',
+  'unaccounted-gateway-leg': 'Gateway connection no sidecar sent',
   'state-eviction': 'Detection state evicted',
 };
 

@@ -29,7 +29,12 @@ export function buildDetection(config: DetectionConfig, policies: PolicySet, emi
     detectors.push(spec.create(settings, ctx));
   }
   const engine = new DetectionEngine(
-    { latenessMs: config.lateness, maxBufferedEvents: config.maxBufferedEvents },
+    {
+      latenessMs: config.lateness,
+      maxBufferedEvents: config.maxBufferedEvents,
+      // The connection join waits for a leg's partner as long as gateway-silence pairs them.
+      joinToleranceMs: config.detectors['gateway-silence'].matchTolerance,
+    },
     state,
     detectors,
     emit,

@@ -10,6 +10,7 @@
  */
 import { newEgressEvent } from '../identity/normalizer.js';
 import type { Destination, EgressEvent, SourceIdentity } from '../identity/types.js';
+import { ConnectionJoiner } from './join.js';
 import type { KeyTable } from './state/key-table.js';
 import type { DetectionState } from './state/store.js';
 import type { Detector, Emit, Finding } from './types.js';
@@ -17,6 +18,8 @@ import type { Detector, Emit, Finding } from './types.js';
 export interface EngineOptions {
   latenessMs: number;
   maxBufferedEvents: number;
+  /** Longest wait (event time) for the other leg of a connection through the egress gateway (detect/join.ts). */
+  joinToleranceMs?: number;
 }
 
 export interface EngineCounters {
@@ -52,6 +55,10 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   into.method = e.method;
   into.httpPath = e.httpPath;
   into.origin = e.origin;
+  into.upstreamLocalAddress = e.upstreamLocalAddress ?? null;
+  into.downstreamRemoteAddress = e.downstreamRemoteAddress ?? null;
+  into.sni = e.sni ?? null;
+  into.join = null;
   const s: SourceIdentity = into.source;
   const f = e.source;
   s.principal = f.principal;
@@ -100,7 +107,11 @@ export class DetectionEngine {
   /** Time of the last released event: nothing older may reach the detectors any more. */
   private releasedUpTo = Number.NEGATIVE_INFINITY;
   private advancedTo = Number.NEGATIVE_INFINITY;
+  /** Event time the detectors were advanced to (behind `advancedTo` while the join holds legs). */
+  private detectorsAt = Number.NEGATIVE_INFINITY;
   private readonly tables: KeyTable<unknown>[] = [];
+  /** Pairs each sidecar leg to the gateway with the gateway's leg before detectors see either. */
+  readonly joiner: ConnectionJoiner;
 
   constructor(
     private readonly options: EngineOptions,
@@ -109,6 +120,9 @@ export class DetectionEngine {
     private readonly emit: Emit,
   ) {
     this.tables.push(state.hosts as KeyTable<unknown>, state.domains as KeyTable<unknown>);
+    this.joiner = new ConnectionJoiner({ toleranceMs: options.joinToleranceMs ?? 10_000 }, (e) =>
+      this.deliver(e),
+    );
   }
 
   /** Tables whose evictions should be reported as `state-eviction` findings. */
@@ -116,13 +130,13 @@ export class DetectionEngine {
     this.tables.push(table);
   }
 
-  /** The current watermark (event time up to which everything has been released). */
+  /** The current watermark: event time up to which the detectors have seen everything. */
   get watermark(): number {
-    return this.advancedTo;
+    return this.detectorsAt;
   }
 
   get buffered(): number {
-    return this.buffer.length - this.head;
+    return this.buffer.length - this.head + this.joiner.held;
   }
 
   /** Takes one event (copied: the caller may reuse it). Synchronous, no I/O. */
@@ -134,7 +148,6 @@ export class DetectionEngine {
       this.counters.late++;
       copy.time = floor;
       this.process(copy);
-      this.recycle(copy);
       return;
     }
     const buf = this.buffer;
@@ -166,7 +179,12 @@ export class DetectionEngine {
   /** End of input: releases everything and advances detectors to the last event time. */
   flush(): void {
     if (this.buffer.length > this.head) this.releaseUpTo(this.maxTime);
-    if (this.maxTime > this.advancedTo) this.advanceDetectors(this.maxTime);
+    this.joiner.flush();
+    const to = this.maxTime > this.advancedTo ? this.maxTime : this.advancedTo;
+    if (to > Number.NEGATIVE_INFINITY) {
+      this.advancedTo = to;
+      this.advanceDetectorsTo(to);
+    }
   }
 
   private sortBuffer(): void {
@@ -188,9 +206,7 @@ export class DetectionEngine {
     const buf = this.buffer;
     let n = this.head;
     while (n < buf.length && (buf[n] as EgressEvent).time <= time) {
-      const e = buf[n] as EgressEvent;
-      this.process(e);
-      this.recycle(e);
+      this.process(buf[n] as EgressEvent);
       n++;
     }
     if (n === buf.length) {
@@ -207,18 +223,34 @@ export class DetectionEngine {
     if (this.pool.length < POOL_MAX) this.pool.push(e);
   }
 
+  /** Released in time order: to the connection join, which hands it on to `deliver`. */
   private process(event: EgressEvent): void {
-    // Advance detectors as event time passes, not only per input batch, so time-based findings fire
-    // at the same event time whatever the batching (live stream and replay agree).
-    if (event.time - 1 >= this.advancedTo + TICK_MS) this.advanceDetectors(event.time - 1);
     this.counters.released++;
     if (event.time > this.releasedUpTo) this.releasedUpTo = event.time;
+    this.joiner.push(event);
+  }
+
+  /** An event whose join is settled, in time order: to the state and the detectors, then back to the pool. */
+  private deliver(event: EgressEvent): void {
+    // Advance detectors as event time passes, not only per input batch, so time-based findings fire
+    // at the same event time whatever the batching (live stream and replay agree).
+    if (event.time - 1 >= this.detectorsAt + TICK_MS) this.advanceDetectorsTo(event.time - 1);
     this.state.observe(event);
     for (const detector of this.detectors) detector.observe(event, this.emit);
+    this.recycle(event);
   }
 
   private advanceDetectors(watermark: number): void {
     this.advancedTo = watermark;
+    this.joiner.advance(watermark);
+    // Not past a leg still waiting for its partner: it is delivered at its own time.
+    const held = this.joiner.oldestHeld;
+    this.advanceDetectorsTo(held < watermark ? held : watermark);
+  }
+
+  private advanceDetectorsTo(watermark: number): void {
+    if (watermark <= this.detectorsAt) return;
+    this.detectorsAt = watermark;
     for (const detector of this.detectors) detector.advance(watermark, this.emit);
     for (const table of this.tables) {
       const { count, example } = table.takeEvictions();

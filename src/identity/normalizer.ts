@@ -87,6 +87,10 @@ export function newEgressEvent(): EgressEvent {
       external: false,
     },
     origin: '',
+    upstreamLocalAddress: null,
+    downstreamRemoteAddress: null,
+    sni: null,
+    join: null,
   };
 }
 
@@ -152,6 +156,10 @@ export class Normalizer {
     // Destination host candidates; Istio's own mTLS SNI (`outbound_.8000_._.x.svc...`) is not one.
     let sni = r.requestedServerName;
     if (sni !== null && sni.charCodeAt(0) === 111 && sni.startsWith('outbound_.')) sni = null;
+    e.sni = sni;
+    // The connection's own addresses: what joins a sidecar's leg to the gateway's (detect/join.ts).
+    e.upstreamLocalAddress = r.upstreamLocalAddress;
+    e.downstreamRemoteAddress = r.downstreamRemoteAddress;
     let authHost: string | null = null;
     let authIp: string | null = null;
     if (r.authority !== null) {

@@ -33,10 +33,15 @@ function engine(maxKeys = 1000, maxBufferedEvents = 1000) {
   };
 }
 
+/** Not a leg through the egress gateway: the connection join passes it straight through. */
+function direct(time: number, host?: string): EgressEvent {
+  return egressEvent({ time, path: 'direct-external', ...(host === undefined ? {} : { host }) });
+}
+
 describe('DetectionEngine', () => {
   it('releases events in time order only once the watermark (max time - lateness) passes them', () => {
     const { e, recorder } = engine();
-    for (const dt of [0, 3000, 1000, 2000, 9000]) e.observe(egressEvent({ time: T0 + dt }));
+    for (const dt of [0, 3000, 1000, 2000, 9000]) e.observe(direct(T0 + dt));
     e.advance();
     expect(recorder.seen).toEqual([T0, T0 + 1000, T0 + 2000, T0 + 3000]);
     expect(e.watermark).toBe(T0 + 4000);
@@ -46,9 +51,9 @@ describe('DetectionEngine', () => {
 
   it('processes events later than the watermark at the watermark and counts them', () => {
     const { e, recorder } = engine();
-    e.observe(egressEvent({ time: T0 + 20_000 }));
+    e.observe(direct(T0 + 20_000));
     e.advance();
-    e.observe(egressEvent({ time: T0 }));
+    e.observe(direct(T0));
     expect(e.counters.late).toBe(1);
     expect(recorder.seen).toEqual([T0 + 15_000]);
     e.flush();
@@ -73,7 +78,7 @@ describe('DetectionEngine', () => {
 
   it('releases the oldest events early when the buffer is full', () => {
     const { e, recorder } = engine(1000, 10);
-    for (let i = 0; i < 11; i++) e.observe(egressEvent({ time: T0 + i }));
+    for (let i = 0; i < 11; i++) e.observe(direct(T0 + i));
     expect(e.counters.forcedReleases).toBe(1);
     expect(recorder.seen.length).toBeGreaterThan(0);
   });

@@ -42,6 +42,10 @@ function gatewayLeg(): EgressEvent {
       external: true,
     },
     origin: 'kafka:istio-access-logs/2/99812',
+    upstreamLocalAddress: '10.0.9.4:51234',
+    downstreamRemoteAddress: '10.0.3.7:40122',
+    sni: 'api.stripe.com',
+    join: null,
   };
 }
 
@@ -71,6 +75,14 @@ describe('event codec', () => {
     expect(decodeEvent(encodeEvent(http), newEgressEvent())).toEqual(http);
   });
 
+  it('still reads a version 2 row (written before the addresses were carried), without them', () => {
+    const v3 = JSON.parse(encodeEvent(gatewayLeg())) as unknown[];
+    const v2 = [2, ...v3.slice(1, 27)];
+    const e = fillEvent(v2, newEgressEvent());
+    expect(e.source.key).toBe('shop/payments');
+    expect([e.upstreamLocalAddress, e.downstreamRemoteAddress, e.sni]).toEqual([null, null, null]);
+  });
+
   it('fills the object it is given, so a consumer can reuse one event', () => {
     const out = newEgressEvent();
     const a = decodeEvent(encodeEvent(gatewayLeg()), out);
@@ -84,7 +96,7 @@ describe('event codec', () => {
   });
 
   it('names what is wrong with a value it cannot read', () => {
-    expect(() => decodeEvent('{"time":1}', newEgressEvent())).toThrow(/not a version 2 event/);
+    expect(() => decodeEvent('{"time":1}', newEgressEvent())).toThrow(/not a version 3 \(or 2\) event/);
     const bad = JSON.parse(encodeEvent(gatewayLeg())) as unknown[];
     bad[4] = 99;
     expect(() => decodeEvent(JSON.stringify(bad), newEgressEvent())).toThrow('unknown path code 99');
@@ -108,6 +120,6 @@ describe('event records', () => {
   it('names what is wrong with a record or one of its rows', () => {
     expect(() => decodeEventRecord('{"not":"a record"}')).toThrow(/not an event record/);
     const rows = decodeEventRecord(`[${encodeEvent(gatewayLeg())},[1,2,3]]`);
-    expect(() => fillEvent(rows[1], newEgressEvent())).toThrow(/not a version 2 event/);
+    expect(() => fillEvent(rows[1], newEgressEvent())).toThrow(/not a version 3 \(or 2\) event/);
   });
 });
