@@ -3,6 +3,7 @@
  * these are for configuration, policies, servers and sinks.
  */
 export const ERROR_CODES = [
+  'ESN_USAGE',
   'ESN_CONFIG',
   'ESN_POLICY',
   'ESN_INPUT',

@@ -5,8 +5,7 @@
  * where the alerts, the traffic and the HTML report are.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Alert } from '../alerts/types.js';
 import { SentinelError } from '../errors.js';
@@ -19,13 +18,9 @@ import { generateTraffic, type Manifest } from '../simulate/generate.js';
 import { writeLinesToFile } from '../simulate/output.js';
 import { DAY } from '../simulate/topology.js';
 import type { Command } from './command.js';
+import { PACKAGE_ROOT } from './package-root.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-/** The package root: dist/src/cli -> three levels up (or src/cli -> two, under vitest). */
-const ROOT =
-  [resolve(HERE, '../../..'), resolve(HERE, '../..')].find((d) => existsSync(join(d, 'package.json'))) ??
-  process.cwd();
-const POLICY = join(ROOT, 'deploy/istio/authorization-policy.yaml');
+const POLICY = join(PACKAGE_ROOT, 'deploy/istio/authorization-policy.yaml');
 
 const log = (text: string) => process.stderr.write(`demo: ${text}\n`);
 

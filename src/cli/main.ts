@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `egress-sentinel` command. Each subcommand is one module in `cli/` registered below; errors we
- * raise on purpose are printed as one clear message (no stack trace) with exit code 2.
+ * The `egress-sentinel` command. Each subcommand is one module in `cli/` registered below. Errors
+ * are printed as one message without a stack trace, with the exit code of their kind (cli/exit.ts).
  */
-import { describeError, SentinelError } from '../errors.js';
+import { describeError } from '../errors.js';
 import type { Command } from './command.js';
+import { EXIT, exitCodeFor, isParseArgsError, UsageError } from './exit.js';
+import { packageVersion } from './package-root.js';
 
 /** name -> one-line summary and a lazy loader, so `--help` does not load every module. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
@@ -41,22 +43,58 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `Usage: egress-sentinel <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun "egress-sentinel <command> --help" for a command's options.`;
+  return `Usage: egress-sentinel <command> [options]
+       egress-sentinel --version
+
+Commands:
+${lines.join('\n')}
+
+Run "egress-sentinel <command> --help" for a command's options.
+
+Exit codes:
+  0  analysed, no alert at or above --fail-on      3  an input or output could not be read or written
+  1  alerts at or above --fail-on                  4  nothing analysed: no access-log line was read
+  2  usage error, invalid config or policy         5  a server or sink failed (Kafka, Elasticsearch, Kibana)`;
+}
+
+/** A stray `check pipelines/x.yaml`: say which option the file belongs to. */
+function hint(command: string, err: Error): string {
+  const stray = /Unexpected argument '([^']*)'/.exec(err.message)?.[1];
+  if (stray !== undefined && /\.ya?ml$/.test(stray) && ['check', 'run'].includes(command))
+    return ` Did you mean "--config ${stray}"?`;
+  return '';
 }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(`${usage()}\n`);
+    return EXIT.usage;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${usage()}\n`);
-    return name === undefined ? 2 : 0;
+    return EXIT.ok;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`egress-sentinel ${packageVersion()}\n`);
+    return EXIT.ok;
   }
   const entry = COMMANDS[name];
   if (entry === undefined) {
-    process.stderr.write(`egress-sentinel: unknown command "${name}".\n${usage()}\n`);
-    return 2;
+    const what = name.startsWith('-') ? `unknown option "${name}"` : `unknown command "${name}"`;
+    throw new UsageError(undefined, `${what}. Commands: ${Object.keys(COMMANDS).join(', ')}.`);
   }
   const command = await entry.load();
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (isParseArgsError(err)) {
+      const message = err.message.replace(/\. To specify a positional.*$/s, '').replace(/\.?$/, '.');
+      const where = name === 'setup' && rest[0] === 'kibana' ? 'setup kibana' : name;
+      throw new UsageError(where, `${message}${hint(name, err)}`);
+    }
+    throw err;
+  }
 }
 
 main(process.argv.slice(2)).then(
@@ -64,9 +102,17 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`egress-sentinel: ${describeError(err)}\n`);
-    if (!(err instanceof SentinelError) && err instanceof Error && err.stack)
-      process.stderr.write(`${err.stack}\n`);
-    process.exitCode = err instanceof SentinelError ? 2 : 1;
+    const code = exitCodeFor(err);
+    if (code === EXIT.internal) {
+      process.stderr.write(`egress-sentinel: internal error: ${describeError(err)}\n`);
+      if (process.env.EGRESS_SENTINEL_DEBUG && err instanceof Error && err.stack)
+        process.stderr.write(`${err.stack}\n`);
+      else
+        process.stderr.write('Set EGRESS_SENTINEL_DEBUG=1 to print the stack trace, and please report it.\n');
+    } else
+      process.stderr.write(
+        `egress-sentinel: ${err instanceof UsageError ? err.message : describeError(err)}\n`,
+      );
+    process.exitCode = code;
   },
 );

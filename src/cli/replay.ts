@@ -5,16 +5,21 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { RuleId } from '../alerts/types.js';
+import type { RuleId, Severity } from '../alerts/types.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
+import type { EgressEvent } from '../identity/types.js';
+import { decoderOptions } from '../parse/config.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
 import { BatchProcessor, type DeadLetter } from '../pipeline/processor.js';
 import { loadPolicyFiles } from '../policy/load.js';
+import { FlowAccumulator } from '../report/flows.js';
 import { FileSource } from '../sources/file.js';
 import { StdinSource } from '../sources/stdin.js';
 import type { Command } from './command.js';
+import { EXIT, UsageError } from './exit.js';
+import { noPolicyWarning, printWarnings } from './warnings.js';
 
 /** Lines per batch: the engine advances event time once per batch. */
 const BATCH = 4096;
@@ -27,16 +32,33 @@ const READ_LINES = 512;
 const HELP = `Usage: egress-sentinel replay [options] [INPUT ...]
 
 Replays Istio/Envoy access-log files (plain or gzip; stdin when no INPUT or "-") through the full
-detection on event time, writes alerts as JSON lines, and prints a summary on stderr.
+detection on event time, writes alerts as JSON lines, and prints a summary on stderr. An alert that
+stands is written again (same alert.id) as its repeat count grows and when it resolves: the last
+record of an id is its current state (\`report\` keeps that one).
 
 Options:
   --config FILE         pipeline config (YAML); defaults without it
-  --policy FILE         EgressPolicy or Istio AuthorizationPolicy YAML (repeatable)
+  --policy FILE         EgressPolicy or Istio AuthorizationPolicy YAML (repeatable); without any,
+                        forbidden-destination has no allow-list (a warning says so)
   --alerts FILE         write alerts here (default: stdout)
+  --flows FILE          write flow summaries (one per source, destination, path and reporter) as
+                        JSON lines, for \`report --events FILE\`'s egress map
   --dead-letters FILE   malformed lines as JSON lines (default: next to --alerts, else not written)
   --state DIR           load learned state from DIR on start and save it on exit
-  --format F            auto|text|json|custom (overrides the config)
+  --format F            auto|text|json|custom (overrides the config; custom needs parse.customFormat)
+  --fail-on SEVERITY    exit 1 when an alert of this severity or higher was raised
+                        (low|medium|high|critical)
+  --progress            print progress (lines, rate, alerts) on stderr every 2 s; on by default
+                        when stderr is a terminal, --no-progress turns it off
+
+Exit codes: 0 analysed (no alert at or above --fail-on), 1 alerts at or above --fail-on,
+2 usage or config error, 3 an input or output could not be read or written,
+4 nothing analysed (no access-log line was read).
 `;
+
+const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
+/** Progress lines at most this often. */
+const PROGRESS_MS = 2000;
 
 async function openOut(path: string): Promise<WriteStream> {
   const stream = createWriteStream(path);
@@ -96,43 +118,52 @@ export const replayCommand: Command = {
   name: 'replay',
   summary: 'Run detection over log files (or stdin) and write alerts as JSON lines.',
   async run(args) {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(args);
-    } catch (err) {
-      throw new SentinelError('ESN_INPUT', `${(err as Error).message}\n\n${HELP}`, { where: 'replay' });
-    }
+    const parsed = parse(args);
     const v = parsed.values;
     if (v.help) {
       process.stdout.write(HELP);
       return 0;
     }
     const started = performance.now();
+    if (v.format !== undefined && !['auto', 'text', 'json', 'custom'].includes(v.format))
+      throw new UsageError('replay', `--format: expected auto, text, json or custom, got "${v.format}".`);
+    const failOn = v['fail-on'];
+    if (failOn !== undefined && !SEVERITIES.includes(failOn as Severity))
+      throw new UsageError('replay', `--fail-on: expected ${SEVERITIES.join(', ')}, got "${failOn}".`);
     const config: PipelineConfig =
       v.config === undefined ? parsePipelineConfig({}, '(defaults)') : loadPipelineConfig(v.config);
-    if (v.format !== undefined && !['auto', 'text', 'json', 'custom'].includes(v.format)) {
-      throw new SentinelError(
-        'ESN_INPUT',
-        `Expected --format auto, text, json or custom, got "${v.format}".`,
-        { where: '--format' },
+    const format = (v.format as FormatMode | undefined) ?? config.parse.format;
+    if (
+      format === 'custom' &&
+      config.parse.customFormat === undefined &&
+      config.parse.customJsonFormat === undefined
+    )
+      throw new UsageError(
+        'replay',
+        '--format custom needs the log format: set parse.customFormat (or parse.customJsonFormat) in a --config file.',
       );
-    }
     // Policy files named in a config are relative to that config file.
     const configDir = v.config === undefined ? process.cwd() : dirname(resolve(v.config));
-    const policies = loadPolicyFiles([
-      ...config.policies.map((p) => resolve(configDir, p)),
-      ...(v.policy ?? []),
-    ]);
+    const policyFiles = [...config.policies.map((p) => resolve(configDir, p)), ...(v.policy ?? [])];
+    const policies = loadPolicyFiles(policyFiles);
+    printWarnings(noPolicyWarning(config, policyFiles.length));
+    const flows = v.flows === undefined ? null : new FlowAccumulator();
     const processor = new BatchProcessor({
       detection: config.detection,
       decoder: {
-        format: (v.format as FormatMode | undefined) ?? config.parse.format,
-        customFormat: config.parse.customFormat,
-        customJsonFormat: config.parse.customJsonFormat,
+        ...decoderOptions(config.parse),
+        format,
       },
       mesh: config.mesh,
       policies,
+      ...(flows === null ? {} : { onEvent: (e: EgressEvent) => flows.add(e) }),
     });
+    const failRank = failOn === undefined ? Number.POSITIVE_INFINITY : SEVERITIES.indexOf(failOn as Severity);
+    const failing = new Set<string>();
+    const progress =
+      v.progress === true || (v.progress === undefined && process.stderr.isTTY === true)
+        ? new Progress(process.stderr.isTTY === true)
+        : null;
     if (v.state !== undefined) await loadState(v.state, processor.engine.state);
 
     const alertsOut: NodeJS.WritableStream =
@@ -147,7 +178,10 @@ export const replayCommand: Command = {
       const alerts = processor.takeAlerts();
       alertsWritten += alerts.length;
       let text = '';
-      for (const a of alerts) text += `${JSON.stringify(a)}\n`;
+      for (const a of alerts) {
+        text += `${JSON.stringify(a)}\n`;
+        if (SEVERITIES.indexOf(a.severity) >= failRank) failing.add(a.alert.id);
+      }
       await write(alertsOut, text);
       const dead: DeadLetter[] = processor.takeDeadLetters();
       if (dead.length > 0 && deadPath !== undefined) {
@@ -173,6 +207,7 @@ export const replayCommand: Command = {
           processor.processLines(batch.lines, batch.source, (i) => batch.position(i), advance);
           lastLine = Number(batch.position(batch.lines.length - 1));
           await drain();
+          progress?.tick(processor.counters.lines, alertsWritten, input);
         }
         // The input's last, partial batch.
         if (sinceAdvance > 0) {
@@ -195,6 +230,7 @@ export const replayCommand: Command = {
     }
     processor.finish();
     await drain();
+    progress?.done();
     let statePath: string | null = null;
     if (v.state !== undefined) {
       saveState(v.state, processor.engine.state);
@@ -207,16 +243,65 @@ export const replayCommand: Command = {
     ]) {
       if (s !== null) closing.push(new Promise((resolve) => s.end(() => resolve())));
     }
+    if (flows !== null && v.flows !== undefined) {
+      const out = await openOut(v.flows);
+      await write(
+        out,
+        flows
+          .docs()
+          .map((f) => `${JSON.stringify(f)}\n`)
+          .join(''),
+      );
+      closing.push(new Promise((resolve) => out.end(() => resolve())));
+    }
     await Promise.all(closing);
     process.stderr.write(formatSummary(processor, performance.now() - started, alertsWritten, statePath));
-    return 0;
+    if (flows !== null) process.stderr.write(`  flows: ${flows.size} written to ${v.flows}\n`);
+    const c = processor.counters;
+    if (c.accessLines === 0) {
+      printWarnings([
+        `no access-log line was read from ${inputs.join(', ')} (${c.lines} lines: ${c.malformed} malformed, ${
+          c.lines - c.malformed
+        } skipped). Is it an Istio/Envoy access log? Try --format, or see the dead letters.`,
+      ]);
+      return EXIT.nothingAnalysed;
+    }
+    if (failing.size > 0) {
+      process.stderr.write(`replay: ${failing.size} alerts at or above --fail-on ${failOn}.\n`);
+      return EXIT.alerts;
+    }
+    return EXIT.ok;
   },
 };
+
+/** Progress on stderr: rewritten in place on a terminal, one line each time otherwise. */
+class Progress {
+  private readonly started = performance.now();
+  private last = this.started;
+  private shown = false;
+
+  constructor(private readonly terminal: boolean) {}
+
+  tick(lines: number, alerts: number, input: string): void {
+    const now = performance.now();
+    if (now - this.last < PROGRESS_MS) return;
+    this.last = now;
+    const rate = Math.round(lines / Math.max((now - this.started) / 1000, 0.001));
+    const text = `replay: ${input === '-' ? 'stdin' : input}: ${lines.toLocaleString('en-US')} lines, ${rate.toLocaleString('en-US')} lines/s, ${alerts} alert records`;
+    process.stderr.write(this.terminal ? `\r${text}\u001b[K` : `${text}\n`);
+    this.shown = true;
+  }
+
+  done(): void {
+    if (this.terminal && this.shown) process.stderr.write('\n');
+  }
+}
 
 function parse(args: readonly string[]) {
   return parseArgs({
     args: [...args],
     allowPositionals: true,
+    allowNegative: true,
     options: {
       config: { type: 'string' },
       policy: { type: 'string', multiple: true },
@@ -224,6 +309,9 @@ function parse(args: readonly string[]) {
       'dead-letters': { type: 'string' },
       state: { type: 'string' },
       format: { type: 'string' },
+      flows: { type: 'string' },
+      'fail-on': { type: 'string' },
+      progress: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -2,10 +2,10 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SentinelError } from '../errors.js';
 import { renderReport } from '../report/html.js';
 import { buildModel } from '../report/model.js';
 import type { Command } from './command.js';
+import { UsageError } from './exit.js';
 
 const HELP = `Usage: egress-sentinel report --alerts FILE [--events FILE] [--out report.html] [--title TEXT]
 
@@ -17,27 +17,21 @@ export const reportCommand: Command = {
   name: 'report',
   summary: 'Write a self-contained HTML report (egress map, timelines, alert table) from an alerts file.',
   async run(args) {
-    let values: { alerts?: string; events?: string; out?: string; title?: string; help?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args: [...args],
-        options: {
-          alerts: { type: 'string' },
-          events: { type: 'string' },
-          out: { type: 'string' },
-          title: { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (err) {
-      throw new SentinelError('ESN_INPUT', `${(err as Error).message}\n\n${HELP}`, { where: 'report' });
-    }
+    const { values } = parseArgs({
+      args: [...args],
+      options: {
+        alerts: { type: 'string' },
+        events: { type: 'string' },
+        out: { type: 'string' },
+        title: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
     if (values.help) {
       process.stdout.write(HELP);
       return 0;
     }
-    if (values.alerts === undefined)
-      throw new SentinelError('ESN_INPUT', `--alerts FILE is required.\n\n${HELP}`, { where: 'report' });
+    if (values.alerts === undefined) throw new UsageError('report', '--alerts FILE is required.');
     const model = buildModel(values.alerts, values.events, values.title);
     const out = values.out ?? 'report.html';
     writeFileSync(out, renderReport(model));

@@ -6,7 +6,6 @@
  * second signal, or the shutdown grace running out, stops at once without committing the batch.
  */
 import { parseArgs } from 'node:util';
-import { SentinelError } from '../errors.js';
 import { buildCore } from '../pipeline/core.js';
 import { stderrLog } from '../pipeline/log.js';
 import { runPipeline } from '../pipeline/run.js';
@@ -14,11 +13,15 @@ import { startRuntime } from '../pipeline/runtime.js';
 import { loadCheckedConfig } from '../pipeline/validate.js';
 import { runScaledFromConfig } from '../scale/bootstrap.js';
 import type { Command } from './command.js';
+import { UsageError } from './exit.js';
+import { noPolicyWarning, printWarnings } from './warnings.js';
 
 const HELP = `Usage: egress-sentinel run --config pipelines/FILE.yaml [--log-level debug|info|warn|error]
 
 Runs the pipeline the config describes: sources, parsing, detection and sinks.
 SIGTERM or SIGINT: finish the batch in flight, deliver and commit it, exit 0.
+Exit codes: 2 invalid config, 3 the input could not be read, 5 a server or sink failed.
+Check a config first with: egress-sentinel check --config FILE
 `;
 
 export const runCommand: Command = {
@@ -33,18 +36,17 @@ export const runCommand: Command = {
         help: { type: 'boolean', short: 'h' },
       },
     });
-    if (values.help || values.config === undefined) {
-      (values.help ? process.stdout : process.stderr).write(HELP);
-      return values.help ? 0 : 2;
+    if (values.help) {
+      process.stdout.write(HELP);
+      return 0;
     }
+    if (values.config === undefined) throw new UsageError('run', '--config FILE is required.');
     const level = values['log-level'] ?? 'info';
     if (!['debug', 'info', 'warn', 'error'].includes(level))
-      throw new SentinelError(
-        'ESN_CONFIG',
-        `--log-level: expected debug, info, warn or error, got "${level}".`,
-      );
+      throw new UsageError('run', `--log-level: expected debug, info, warn or error, got "${level}".`);
     const log = stderrLog(level as 'info');
     const config = loadCheckedConfig(values.config);
+    printWarnings(noPolicyWarning(config, config.policies.length));
     // Several instances in one group: re-keyed by source identity, state checkpointed (docs/scale-out.md).
     if (config.scale.enabled) return runScaledFromConfig(config, log, values.config);
 

@@ -18,6 +18,7 @@ import {
 } from '../simulate/options.js';
 import { parseKafkaTarget, writeLinesToFile, writeMessagesToKafka } from '../simulate/output.js';
 import type { Command } from './command.js';
+import { UsageError } from './exit.js';
 
 const HELP = `Usage: egress-sentinel simulate [options]
 
@@ -43,13 +44,26 @@ export function optionsFromArgs(args: readonly string[]): {
   manifest: string | undefined;
   help: boolean;
 } {
-  let parsed: ReturnType<typeof parse>;
+  const v = parse(args).values;
+  // The option parsers' errors are usage errors (exit 2), whatever code they carry.
+  return usage(() => options(v));
+}
+
+function usage<T>(f: () => T): T {
   try {
-    parsed = parse(args);
+    return f();
   } catch (err) {
-    throw new SentinelError('ESN_INPUT', `${(err as Error).message}\n\n${HELP}`, { where: 'simulate' });
+    if (err instanceof SentinelError) throw new UsageError('simulate', err.message);
+    throw err;
   }
-  const v = parsed.values;
+}
+
+function options(v: ReturnType<typeof parse>['values']): {
+  options: SimulateOptions;
+  to: string;
+  manifest: string | undefined;
+  help: boolean;
+} {
   const options: SimulateOptions = {
     ...DEFAULT_OPTIONS,
     start: v.start === undefined ? DEFAULT_OPTIONS.start : parseTime(v.start, '--start'),
@@ -105,7 +119,7 @@ export const simulateCommand: Command = {
       lastReport = now;
       process.stderr.write(`simulate: ${n} lines written...\n`);
     };
-    const kafka = parseKafkaTarget(to);
+    const kafka = usage(() => parseKafkaTarget(to));
     const count =
       kafka === null
         ? await writeLinesToFile(traffic, to, progress)

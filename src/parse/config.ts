@@ -1,6 +1,8 @@
 /** The `parse` section of a pipeline config: how lines are read (`--format` overrides `format`). */
 import { z } from 'zod';
+import { duration } from '../detect/duration.js';
 import type { DecoderOptions } from './decoder.js';
+import { DEFAULT_ACCESS_LOG_CONTAINERS } from './ingest-guard.js';
 
 export const ParseConfigSchema = z
   .object({
@@ -23,6 +25,16 @@ export const ParseConfigSchema = z
       .describe(
         'A JSON access-log key map {key: "%COMMAND%"} (json_format / Telemetry labels), replacing the Istio JSON keys.',
       ),
+    accessLogContainers: z
+      .array(z.string().min(1))
+      .default([...DEFAULT_ACCESS_LOG_CONTAINERS])
+      .describe(
+        'Containers that write access logs; an access line a shipper says came from another container (an app printing Envoy-looking lines) is dead-lettered. [] turns the check off.',
+      ),
+    maxClockSkew: duration(
+      '5m',
+      "How far a line's START_TIME may be ahead of its shipper's timestamp or the wall clock; a line further ahead is dead-lettered (it would move event time and freeze every window).",
+    ),
   })
   .strict()
   .refine((c) => c.format !== 'custom' || c.customFormat !== undefined || c.customJsonFormat !== undefined, {
@@ -36,6 +48,7 @@ export type ParseConfig = z.infer<typeof ParseConfigSchema>;
 export function decoderOptions(parse: ParseConfig): DecoderOptions {
   return {
     format: parse.format,
+    guard: { accessLogContainers: parse.accessLogContainers, maxClockSkewMs: parse.maxClockSkew },
     ...(parse.customFormat === undefined ? {} : { customFormat: parse.customFormat }),
     ...(parse.customJsonFormat === undefined ? {} : { customJsonFormat: parse.customJsonFormat }),
   };

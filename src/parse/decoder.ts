@@ -15,6 +15,7 @@ import { LazyShipperMeta, resetMeta } from './envelope/meta.js';
 import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
 import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
 import { EnvoyTextParser } from './envoy-text.js';
+import { IngestGuard, type IngestGuardOptions } from './ingest-guard.js';
 import { JSON_ENVELOPES } from './registry.js';
 import { type AccessLineParser, type AccessRecord, newAccessRecord, type ShipperMeta } from './types.js';
 
@@ -29,6 +30,8 @@ export interface DecoderOptions {
    * true; the scanner falls back to the full parse whenever it is unsure). False is for tests.
    */
   fastEnvelopes?: boolean;
+  /** Which containers write access lines and how far ahead of the shipper/wall clock a line may be. */
+  guard?: IngestGuardOptions;
 }
 
 // `2020-06-29T23:37:27.285550Z<TAB>info<TAB>...` (pilot-agent) and Envoy's `[2020-06-29 23:37:27.285][15][info]`.
@@ -54,8 +57,11 @@ export class LineDecoder implements InnerSink {
   private readonly scanner: FluentBitScanner | null;
   /** The TEXT or JSON parser reading `log` in place during the scan (not when a custom format goes first). */
   private readonly inline: InlineStringReader | null;
+  /** Sits between the parsers and the caller's sink (see ingest-guard.ts). */
+  readonly guard: IngestGuard;
 
   constructor(options: DecoderOptions = {}) {
+    this.guard = new IngestGuard(options.guard);
     this.mode = options.format ?? 'auto';
     this.scanner = options.fastEnvelopes === false ? null : new FluentBitScanner();
     this.custom = options.customFormat === undefined ? null : new CustomFormatParser(options.customFormat);
@@ -87,7 +93,24 @@ export class LineDecoder implements InnerSink {
           };
   }
 
+  /**
+   * Never throws for the line's content: whatever throws while a line is read (a parser bug, a
+   * regex out of stack on a hostile line) dead-letters that line, so one line cannot stop the
+   * stream nor, in `run`, crash-loop on an offset that is never committed.
+   */
   decode(raw: string, sink: DecodeSink): void {
+    const guard = this.guard;
+    guard.inner = sink;
+    guard.raw = raw;
+    try {
+      this.decodeLine(raw, guard);
+    } catch (err) {
+      const e = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      sink.malformed(`line could not be processed (${e.length > 200 ? `${e.slice(0, 200)}…` : e})`, raw);
+    }
+  }
+
+  private decodeLine(raw: string, sink: DecodeSink): void {
     this.sink = sink;
     this.raw = raw;
     this.envelope = null;

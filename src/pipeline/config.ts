@@ -21,7 +21,7 @@ import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
 export const PipelineConfigSchema = z
   .object({
     name: z.string().default('egress-sentinel').describe('A name for logs and metrics.'),
-    parse: ParseConfigSchema.default({ format: 'auto' }).describe('How access lines are read.'),
+    parse: ParseConfigSchema.prefault({ format: 'auto' }).describe('How access lines are read.'),
     mesh: MeshConfigSchema.default(MeshConfigSchema.parse({})).describe('What is inside the mesh.'),
     sources: SourcesSchema,
     sinks: SinksSchema,

@@ -63,6 +63,8 @@ export class BatchProcessor implements DecodeSink {
   private readonly maxDeadLetters: number;
   private readonly origin: LineOrigin = { source: '', position: '' };
   private readonly onEvent: ((event: EgressEvent) => void) | undefined;
+  /** The line being decoded (a dead letter found after decoding still carries its bytes). */
+  private line = '';
 
   constructor(options: ProcessorOptions) {
     this.decoder = new LineDecoder(options.decoder);
@@ -89,7 +91,8 @@ export class BatchProcessor implements DecodeSink {
     for (let i = 0; i < lines.length; i++) {
       this.counters.lines++;
       this.origin.position = position(i);
-      this.decoder.decode(lines[i] as string, this);
+      this.line = lines[i] as string;
+      this.decoder.decode(this.line, this);
     }
     if (advance) this.advance();
   }
@@ -104,7 +107,7 @@ export class BatchProcessor implements DecodeSink {
     this.counters.accessLines++;
     const event = this.normalizer.normalize(record, meta, this.origin);
     if (Number.isNaN(event.time)) {
-      this.malformed('no start time and no shipper timestamp', '');
+      this.malformed('no start time and no shipper timestamp', this.line);
       return;
     }
     if (event.path === 'inbound' || event.path === 'internal') {

@@ -66,19 +66,42 @@ const RuleSchema = z
   })
   .strict();
 
-export const AuthorizationPolicySchema = z.object({
-  apiVersion: z
-    .string()
-    .regex(/^security\.istio\.io\//, 'expected apiVersion security.istio.io/v1 or v1beta1'),
-  kind: z.literal('AuthorizationPolicy'),
-  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }),
-  spec: z
-    .looseObject({
-      action: z.enum(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']).default('ALLOW'),
-      rules: z.array(RuleSchema).optional(),
-    })
-    .prefault({}),
-});
+/** A workload selector, as Istio's WorkloadSelector (only `matchLabels`). */
+const SelectorSchema = z.object({ matchLabels: z.record(z.string(), z.string()).optional() }).strict();
+
+/** A policy attachment (Istio 1.22+): a Gateway API Gateway, a Service, or a GatewayClass. */
+const TargetRefSchema = z
+  .object({
+    group: z.string().optional(),
+    kind: z.string(),
+    name: z.string(),
+    namespace: z.string().optional(),
+  })
+  .strict();
+
+export const AuthorizationPolicySchema = z
+  .object({
+    apiVersion: z
+      .string()
+      .regex(/^security\.istio\.io\//, 'expected apiVersion security.istio.io/v1 or v1beta1'),
+    kind: z.literal('AuthorizationPolicy'),
+    metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }),
+    // Read strictly: a misspelt key (`rule:` for `rules:`) would silently change what is enforced.
+    spec: z
+      .object({
+        selector: SelectorSchema.optional(),
+        targetRef: TargetRefSchema.optional(),
+        targetRefs: z.array(TargetRefSchema).optional(),
+        action: z.enum(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']).default('ALLOW'),
+        provider: z.object({ name: z.string() }).strict().optional(),
+        rules: z.array(RuleSchema).optional(),
+      })
+      .strict()
+      .prefault({}),
+    // What `kubectl get -o yaml` adds (the API server's and Istio's own).
+    status: z.unknown().optional(),
+  })
+  .strict();
 
 export type AuthorizationPolicy = z.infer<typeof AuthorizationPolicySchema>;
 type Rule = z.infer<typeof RuleSchema>;

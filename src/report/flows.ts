@@ -19,17 +19,18 @@ export interface FlowDoc {
   bytes_down: number;
 }
 
-/** Flows of egress (not inbound, not in-mesh) per pair, path and reporter; first-seen time as @timestamp. */
-export function flowsFromLines(lines: Iterable<string>): FlowDoc[] {
-  const normalizer = new Normalizer(MeshConfigSchema.parse({}));
-  const decoder = new LineDecoder();
-  const flows = new Map<string, FlowDoc>();
-  let n = 0;
-  const add = (e: EgressEvent) => {
+/**
+ * Flow documents of egress (not inbound, not in-mesh) per pair, path and reporter; the first-seen
+ * time is @timestamp. Copies what it needs: the processor reuses the event object it passes.
+ */
+export class FlowAccumulator {
+  private readonly flows = new Map<string, FlowDoc>();
+
+  add(e: EgressEvent): void {
     if (e.path === 'inbound' || e.path === 'internal') return;
     const d = e.destination;
     const key = `${e.source.key}|${d.host ?? d.ip}|${d.port}|${e.path}|${e.reporter}`;
-    let f = flows.get(key);
+    let f = this.flows.get(key);
     if (f === undefined) {
       f = {
         '@timestamp': new Date(e.time).toISOString(),
@@ -46,17 +47,33 @@ export function flowsFromLines(lines: Iterable<string>): FlowDoc[] {
         bytes_up: 0,
         bytes_down: 0,
       };
-      flows.set(key, f);
+      this.flows.set(key, f);
     }
     // As FlowSummary counts them: HTTP lines are requests, TCP/TLS lines are connections.
     if (e.protocol === 'http') f.requests++;
     else f.connections++;
     f.bytes_up += e.bytesUp;
     f.bytes_down += e.bytesDown;
-  };
+  }
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  docs(): FlowDoc[] {
+    return [...this.flows.values()];
+  }
+}
+
+/** The same from access-log lines, decoded and normalised with the defaults (the demo's traffic). */
+export function flowsFromLines(lines: Iterable<string>): FlowDoc[] {
+  const normalizer = new Normalizer(MeshConfigSchema.parse({}));
+  const decoder = new LineDecoder();
+  const flows = new FlowAccumulator();
+  let n = 0;
   const sink = {
     access: (record: Parameters<Normalizer['normalize']>[0], meta: Parameters<Normalizer['normalize']>[1]) =>
-      add(normalizer.normalize(record, meta, { source: 'demo', position: String(n) })),
+      flows.add(normalizer.normalize(record, meta, { source: 'demo', position: String(n) })),
     skipped: () => {},
     malformed: () => {},
   };
@@ -64,5 +81,5 @@ export function flowsFromLines(lines: Iterable<string>): FlowDoc[] {
     n++;
     decoder.decode(line, sink);
   }
-  return [...flows.values()];
+  return flows.docs();
 }

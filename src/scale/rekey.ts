@@ -90,6 +90,8 @@ export class Rekeyer implements DecodeSink {
   /** The input partition of the last `rekey` batch and the newest event time read from it, if any. */
   progress: { stream: string; time: number } | null = null;
   private linesSinceTally = false;
+  /** The line being decoded (a dead letter found after decoding still carries its bytes). */
+  private line = '';
 
   constructor(
     decoder: DecoderOptions,
@@ -110,7 +112,8 @@ export class Rekeyer implements DecodeSink {
     for (let i = 0; i < lines.length; i++) {
       this.out.lines++;
       this.origin.position = position(i);
-      this.decoder.decode(lines[i] as string, this);
+      this.line = lines[i] as string;
+      this.decoder.decode(this.line, this);
     }
     this.progress = null;
     if (lines.length === 0) return this.out;
@@ -140,7 +143,7 @@ export class Rekeyer implements DecodeSink {
   access(record: AccessRecord, meta: ShipperMeta): void {
     const event = this.normalizer.normalize(record, meta, this.origin);
     if (Number.isNaN(event.time)) {
-      this.malformed('no start time and no shipper timestamp', '');
+      this.malformed('no start time and no shipper timestamp', this.line);
       return;
     }
     if (event.time > this.batchMax) this.batchMax = event.time;

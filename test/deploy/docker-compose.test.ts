@@ -1,15 +1,18 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
   DEFAULT_ALERT_TOPIC,
-  DEFAULT_DEAD_LETTER_TOPIC,
   DEFAULT_ELASTICSEARCH_URL,
   DEFAULT_INPUT_TOPIC,
   DEFAULT_KAFKA_BROKERS,
   DEFAULT_KIBANA_URL,
   DEFAULT_METRICS_PORT,
 } from '../../src/config/defaults.js';
+import { loadPipelineConfig } from '../../src/pipeline/config.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
 
 // Docker cannot run on the project's machines, so this is the only check docker-compose.yml gets.
 interface Service {
@@ -20,6 +23,8 @@ interface Service {
   healthcheck?: { test?: string[] };
   depends_on?: Record<string, { condition?: string }>;
   entrypoint?: string[];
+  command?: string[];
+  volumes?: string[];
 }
 
 const compose = parse(readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')) as {
@@ -105,26 +110,52 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(service('pipeline').depends_on ?? {}).sort()).toEqual(['elasticsearch', 'kafka']);
   });
 
-  it('gives the pipeline and the simulator the default servers and topics', () => {
+  it('gives the pipeline the servers by the variables it reads, and the simulator the default topic', () => {
     const env = service('pipeline').environment ?? {};
-    expect(env.KAFKA_BROKERS).toBe('kafka:9092');
-    expect(env.ELASTICSEARCH_URL).toBe('http://elasticsearch:9200');
-    expect(env.INPUT_TOPIC).toBe(DEFAULT_INPUT_TOPIC);
-    expect(env.ALERT_TOPIC).toBe(DEFAULT_ALERT_TOPIC);
-    expect(env.DEAD_LETTER_TOPIC).toBe(DEFAULT_DEAD_LETTER_TOPIC);
-    expect(Number(env.METRICS_PORT)).toBe(DEFAULT_METRICS_PORT);
-    const simulator = service('simulator').entrypoint ?? [];
-    expect(simulator.slice(0, 3)).toEqual(['node', 'dist/src/cli/main.js', 'simulate']);
+    expect(env).toEqual({ KAFKA_BROKERS: 'kafka:9092', ELASTICSEARCH_URL: 'http://elasticsearch:9200' });
+    expect(service('pipeline').command).toEqual(['run', '--config', 'pipelines/compose.yaml']);
+    const simulator = service('simulator').command ?? [];
+    expect(simulator[0]).toBe('simulate');
     expect(simulator[simulator.indexOf('--to') + 1]).toBe(`kafka://kafka:9092/${DEFAULT_INPUT_TOPIC}`);
   });
 
-  it('builds the pipeline image from the Dockerfile with the production entrypoint', () => {
+  it('reads its topics and metrics port from pipelines/compose.yaml, the defaults', () => {
+    const config = loadPipelineConfig(join(ROOT, 'pipelines/compose.yaml'));
+    expect(config.sources).toEqual([
+      expect.objectContaining({ type: 'kafka', topics: [DEFAULT_INPUT_TOPIC] }),
+    ]);
+    expect(config.sinks.find((s) => s.type === 'kafka')).toMatchObject({ topic: DEFAULT_ALERT_TOPIC });
+    expect(config.metrics.port).toBe(DEFAULT_METRICS_PORT);
+    expect(config.sinks.map((s) => s.type).sort()).toEqual(['elasticsearch', 'kafka', 'stdout']);
+  });
+
+  it('health-checks the pipeline on /readyz', () => {
+    expect((service('pipeline').healthcheck?.test ?? []).join(' ')).toContain(
+      `http://127.0.0.1:${DEFAULT_METRICS_PORT}/readyz`,
+    );
+  });
+
+  it("keeps Kafka's data in its volume: the broker's log dir is where the volume is mounted", () => {
+    const kafka = service('kafka');
+    const logDirs = String(kafka.environment?.KAFKA_LOG_DIRS);
+    const mounted = (kafka.volumes ?? []).map((v) => v.split(':')[1]);
+    expect(mounted).toContain(logDirs);
+    const pipeline = service('pipeline');
+    const deadLetters = loadPipelineConfig(join(ROOT, 'pipelines/compose.yaml')).delivery.deadLetterFile;
+    expect(
+      (pipeline.volumes ?? []).map((v) => v.split(':')[1]).some((m) => deadLetters.startsWith(`${m}/`)),
+    ).toBe(true);
+    expect(dockerfile).toContain(
+      'mkdir -p /var/lib/egress-sentinel && chown node:node /var/lib/egress-sentinel',
+    );
+  });
+
+  it('builds the pipeline image from the Dockerfile on Node 24 with the CLI as the entrypoint', () => {
     expect(service('pipeline').build).toBe('.');
-    expect(dockerfile).toMatch(/^FROM node:20-slim/m);
+    expect(dockerfile).toMatch(/^FROM node:24-slim/m);
+    expect(dockerfile).not.toMatch(/^FROM node:(?!24)/m);
     expect(dockerfile).toContain('RUN npm ci');
     expect(dockerfile).toContain('npm run build');
-    expect(dockerfile).toContain(
-      'ENTRYPOINT ["node", "dist/src/cli/main.js", "run", "--config", "pipelines/production.yaml"]',
-    );
+    expect(dockerfile).toContain('ENTRYPOINT ["node", "dist/src/cli/main.js"]');
   });
 });

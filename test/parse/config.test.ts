@@ -15,6 +15,9 @@ describe('parse config', () => {
   });
 
   it('leaves out the custom formats that are not configured', () => {
-    expect(decoderOptions(ParseConfigSchema.parse({}))).toEqual({ format: 'auto' });
+    expect(decoderOptions(ParseConfigSchema.parse({}))).toEqual({
+      format: 'auto',
+      guard: { accessLogContainers: ['istio-proxy'], maxClockSkewMs: 300_000 },
+    });
   });
 });

@@ -78,6 +78,54 @@ function skipWs(s: string, i: number): number {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: JSON forbids raw control characters in strings.
 const STRING = /"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"/y;
 
+/**
+ * End (exclusive) of the valid JSON string whose opening quote is at `i`, or -1. The sticky regex
+ * first; V8's regex engine keeps a backtrack entry per escape, so a string of ~10^5+ escapes (a
+ * hostile `log` of 1,000,000 `\u00e9`) overflows its stack with a RangeError: then the same rules
+ * are checked by a loop, which needs no stack.
+ */
+function jsonStringEnd(s: string, i: number): number {
+  STRING.lastIndex = i;
+  try {
+    return STRING.test(s) ? STRING.lastIndex : -1;
+  } catch {
+    return jsonStringEndLoop(s, i);
+  }
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
+
+/** jsonStringEnd without a regex (exported for tests). */
+export function jsonStringEndLoop(s: string, i: number): number {
+  if (s.charCodeAt(i) !== Q) return -1;
+  const len = s.length;
+  for (let j = i + 1; j < len; j++) {
+    const c = s.charCodeAt(j);
+    if (c === Q) return j + 1;
+    if (c < 32) return -1;
+    if (c !== 92) continue;
+    const e = s.charCodeAt(++j);
+    if (e === 117) {
+      if (
+        !(
+          isHex(s.charCodeAt(j + 1)) &&
+          isHex(s.charCodeAt(j + 2)) &&
+          isHex(s.charCodeAt(j + 3)) &&
+          isHex(s.charCodeAt(j + 4))
+        )
+      )
+        return -1;
+      j += 4;
+    } else if (
+      !(e === Q || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116)
+    )
+      return -1;
+  }
+  return -1;
+}
+
 /** Closing quote of a short string without escapes (a key), or -1; a loop beats a regex call on a few chars. */
 function plainStringEnd(s: string, i: number): number {
   const len = s.length;
@@ -214,18 +262,16 @@ export class FluentBitScanner {
           else msgJson = true;
         } else {
           // The sticky regex proves the string valid (what JSON.parse would accept) without decoding it.
-          STRING.lastIndex = i;
-          if (!STRING.test(raw)) return false;
-          vEnd = STRING.lastIndex;
+          vEnd = jsonStringEnd(raw, i);
+          if (vEnd < 0) return false;
         }
       } else if (c === Q) {
         // Other values (`stream`, `time`) are short and plain: a loop beats a regex call; escapes take the regex.
         const close = plainStringEnd(raw, i + 1);
         if (close >= 0) vEnd = close + 1;
         else {
-          STRING.lastIndex = i;
-          if (!STRING.test(raw)) return false;
-          vEnd = STRING.lastIndex;
+          vEnd = jsonStringEnd(raw, i);
+          if (vEnd < 0) return false;
           escaped = true;
         }
       } else if (c === OPEN) {
@@ -427,8 +473,7 @@ function quotedEnd(s: string, i: number): number {
 }
 
 function isJsonString(s: string, i: number): boolean {
-  STRING.lastIndex = i;
-  return STRING.test(s);
+  return jsonStringEnd(s, i) >= 0;
 }
 
 /** End (exclusive) of the object starting at `i`, skipping strings; -1 when unbalanced. */

@@ -1,0 +1,42 @@
+/** Issue #15 item 8: a dead letter keeps the line's bytes, also when the problem is found after decoding. */
+import { describe, expect, it } from 'vitest';
+import { parsePipelineConfig } from '../../src/pipeline/config.js';
+import { BatchProcessor } from '../../src/pipeline/processor.js';
+import { PolicySet } from '../../src/policy/policy-set.js';
+import { Rekeyer } from '../../src/scale/rekey.js';
+
+// An Istio JSON access line without start_time, not in a shipper envelope: it has no time at all.
+const timeless = JSON.stringify({
+  authority: 'evil.example',
+  upstream_cluster: 'PassthroughCluster',
+  upstream_host: '203.0.113.9:443',
+  downstream_remote_address: '10.0.0.5:40000',
+  response_code: 200,
+  method: 'POST',
+});
+
+describe('dead letters of lines without a time', () => {
+  it('keep the raw line in the processor', () => {
+    const config = parsePipelineConfig({}, '(defaults)');
+    const p = new BatchProcessor({
+      detection: config.detection,
+      decoder: { format: 'auto' },
+      mesh: config.mesh,
+      policies: new PolicySet([]),
+    });
+    p.processLines([timeless], 'file:x.log', (i) => String(i + 1));
+    expect(p.takeDeadLetters()).toEqual([
+      { origin: 'file:x.log:1', reason: 'no start time and no shipper timestamp', raw: timeless },
+    ]);
+  });
+
+  it('keep the raw line in the re-keying stage', () => {
+    const r = new Rekeyer(
+      {},
+      { meshCidrs: ['10.0.0.0/8'], meshDomains: ['cluster.local'], egressGatewayHosts: [] },
+    );
+    expect(r.rekey([timeless], 'kafka:t', () => '0/7').deadLetters).toEqual([
+      { origin: 'kafka:t:0/7', reason: 'no start time and no shipper timestamp', raw: timeless },
+    ]);
+  });
+});
