@@ -22,3 +22,54 @@ export function probeLine(line: string, host: string): string | null {
   env.log = JSON.stringify(inner);
   return JSON.stringify(env);
 }
+
+interface FluentBitRecord {
+  time?: string;
+  log: string;
+  kubernetes?: Record<string, unknown>;
+}
+
+/**
+ * A whole probe connection: `probeLine`'s sidecar leg on a connection address of its own, and the
+ * egress gateway's leg of that connection (the gateway pod the sidecar's upstream host names, the
+ * host in SNI or authority and in `outbound|443||HOST`, the sidecar's address as its downstream
+ * remote address). Detection joins the two at once, as it does a real connection's legs; a lone
+ * sidecar leg would wait out the join's tolerance for a gateway leg that never comes. `n` makes the
+ * connection's address unique. Null for lines `probeLine` refuses.
+ */
+export function probeConnection(line: string, host: string, n: number): [string, string] | null {
+  const sidecarLine = probeLine(line, host);
+  if (sidecarLine === null) return null;
+  const env = JSON.parse(sidecarLine) as FluentBitRecord;
+  const s = JSON.parse(env.log) as Record<string, string>;
+  const local = s.upstream_local_address ?? '-';
+  const callerIp = local.slice(0, local.lastIndexOf(':'));
+  const gatewayHost = s.upstream_host ?? '-';
+  const gatewayIp = gatewayHost.slice(0, gatewayHost.lastIndexOf(':'));
+  if (callerIp === '' || gatewayIp === '') return null;
+  // A port ephemeral ranges never hand out (61000-65535), so no real connection shares it.
+  const address = `${callerIp}:${61_000 + (n % 4500)}`;
+  s.upstream_local_address = address;
+  env.log = JSON.stringify(s);
+  const g: Record<string, string> = {
+    ...s,
+    upstream_host: `203.0.113.${1 + (n % 250)}:443`,
+    upstream_cluster: `outbound|443||${host}`,
+    upstream_local_address: `${gatewayIp}:${41_000 + (n % 9000)}`,
+    downstream_local_address: gatewayHost,
+    downstream_remote_address: address,
+    requested_server_name: s.requested_server_name === '-' ? '-' : host,
+  };
+  const gateway: FluentBitRecord = {
+    ...env,
+    log: JSON.stringify(g),
+    kubernetes: {
+      ...env.kubernetes,
+      pod_name: 'istio-egressgateway-probe',
+      namespace_name: 'istio-system',
+      labels: { app: 'istio-egressgateway', istio: 'egressgateway' },
+      pod_ip: gatewayIp,
+    },
+  };
+  return [JSON.stringify(env), JSON.stringify(gateway)];
+}
