@@ -50,6 +50,9 @@ export function probeConnection(line: string, host: string, n: number): [string,
   // A port ephemeral ranges never hand out (61000-65535), so no real connection shares it.
   const address = `${callerIp}:${61_000 + (n % 4500)}`;
   s.upstream_local_address = address;
+  // A request id of its own: the original request's gateway leg must not pair with the probe.
+  if (s.request_id !== undefined && s.request_id !== '-')
+    s.request_id = `probe-${n}-${s.request_id.slice(8)}`;
   env.log = JSON.stringify(s);
   const g: Record<string, string> = {
     ...s,
@@ -60,6 +63,12 @@ export function probeConnection(line: string, host: string, n: number): [string,
     downstream_remote_address: address,
     requested_server_name: s.requested_server_name === '-' ? '-' : host,
   };
+  // The caller's principal as the gateway logs it (the simulator's service account is the workload):
+  // it names the caller's namespace, so both legs reach the same by-source partition in scaled mode.
+  const k8s = (env.kubernetes ?? {}) as { namespace_name?: string; labels?: Record<string, string> };
+  const app = k8s.labels?.app;
+  if (k8s.namespace_name !== undefined && app !== undefined)
+    g.downstream_peer_uri_san = `spiffe://cluster.local/ns/${k8s.namespace_name}/sa/${app}`;
   const gateway: FluentBitRecord = {
     ...env,
     log: JSON.stringify(g),
