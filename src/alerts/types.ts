@@ -14,6 +14,7 @@ export const RULE_IDS = [
   'high-cardinality-domain',
   'gateway-silence',
   'unaccounted-gateway-leg',
+  'name-mismatch',
   'state-eviction',
 ] as const;
 

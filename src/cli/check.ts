@@ -12,7 +12,7 @@ import { loadPipelineConfig, type PipelineConfig } from '../pipeline/config.js';
 import { configProblems, loadCheckedConfig } from '../pipeline/validate.js';
 import type { Command } from './command.js';
 import { UsageError } from './exit.js';
-import { noPolicyWarning, printWarnings } from './warnings.js';
+import { configPolicyWarnings, printWarnings } from './warnings.js';
 
 const HELP = `Usage: egress-sentinel check --config FILE [--offline]
 
@@ -56,7 +56,7 @@ export const checkCommand: Command = {
     const config = values.offline
       ? loadOfflineCheckedConfig(values.config)
       : loadCheckedConfig(values.config);
-    printWarnings(noPolicyWarning(config, config.policies.length));
+    printWarnings(configPolicyWarnings(config));
     const sinks = config.sinks.map((s) => s.name ?? s.type).join(', ');
     const offline = values.offline ? ' (offline: secrets not checked)' : '';
     process.stdout.write(`${values.config}: OK${offline} (pipeline "${config.name}"; sinks: ${sinks}).\n`);

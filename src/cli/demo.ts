@@ -130,14 +130,16 @@ export const demoCommand: Command = {
     const title = `egress-sentinel demo: ${traffic.manifest.start.slice(0, 10)} to ${traffic.manifest.end.slice(0, 10)}`;
     writeFileSync(files.report, renderReport(buildModel(files.latest, files.flows, title)));
 
-    const width = Math.max(40, (process.stdout.columns ?? 200) - 120);
+    // The reason wraps in its column, or on lines of its own on a narrow terminal: never cut.
+    const columns = process.stdout.columns ?? 200;
+    const width = Math.max(40, columns - 126);
     // One row per (rule, source, destination): a condition that continues for hours is one line
     // with how many times it was seen, not one line per realert window.
     const groups = groupAlerts(alerts).length;
     process.stdout.write(
       `\n${alerts.length} alerts from ${lines} log lines (${traffic.manifest.start} to ${traffic.manifest.end}), ${groups} distinct (rule, source, destination):\n\n`,
     );
-    process.stdout.write(`${alertGroupTable(alerts, width)}\n\n`);
+    process.stdout.write(`${alertGroupTable(alerts, width, columns)}\n\n`);
     process.stdout.write(
       `Injected attacks (ground truth in manifest.json):\n${scoreAttacks(traffic.manifest, alerts).join('\n')}\n\n`,
     );

@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util';
 import type { RuleId, Severity } from '../alerts/types.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
+import { describeGatewayConfig } from '../identity/config.js';
+import { formatGateways } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import { decoderOptions } from '../parse/config.js';
 import type { FormatMode } from '../parse/decoder.js';
@@ -19,7 +21,7 @@ import { FileSource } from '../sources/file.js';
 import { StdinSource } from '../sources/stdin.js';
 import type { Command } from './command.js';
 import { EXIT, UsageError } from './exit.js';
-import { noPolicyWarning, printWarnings } from './warnings.js';
+import { policyWarnings, printWarnings } from './warnings.js';
 
 /** Lines per batch: the engine advances event time once per batch. */
 const BATCH = 4096;
@@ -105,6 +107,7 @@ function formatSummary(
     `  malformed: ${c.malformed} (dead-lettered: ${c.deadLettered})`,
     `  alerts: ${perRule.reduce((a, [, n]) => a + n, 0)} (${alertsWritten} records written)${perRule.length > 0 ? '' : ''}`,
     ...perRule.map(([rule, n]) => `    ${rule}: ${n}`),
+    `  egress gateways found: ${formatGateways(p.gateways())}`,
     `  repeats suppressed: ${p.alerts.repeatsSuppressed}; exceptions applied: ${p.alerts.exceptionsApplied}`,
     ...p.alerts.exceptionCounts
       .filter((e) => e.suppressed > 0)
@@ -145,8 +148,8 @@ export const replayCommand: Command = {
     // Policy files named in a config are relative to that config file.
     const configDir = v.config === undefined ? process.cwd() : dirname(resolve(v.config));
     const policyFiles = [...config.policies.map((p) => resolve(configDir, p)), ...(v.policy ?? [])];
-    const policies = loadPolicyFiles(policyFiles);
-    printWarnings(noPolicyWarning(config, policyFiles.length));
+    const policies = loadPolicyFiles(policyFiles, config.policyTarget);
+    printWarnings(policyWarnings(config, policies, policyFiles.length));
     const flows = v.flows === undefined ? null : new FlowAccumulator();
     const processor = new BatchProcessor({
       detection: config.detection,
@@ -165,6 +168,7 @@ export const replayCommand: Command = {
         ? new Progress(process.stderr.isTTY === true)
         : null;
     if (v.state !== undefined) await loadState(v.state, processor.engine.state);
+    process.stderr.write(`Egress gateways recognised by: ${describeGatewayConfig(config.mesh)}.\n`);
 
     const alertsOut: NodeJS.WritableStream =
       v.alerts === undefined ? process.stdout : await openOut(v.alerts);

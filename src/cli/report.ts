@@ -11,6 +11,16 @@ const HELP = `Usage: egress-sentinel report --alerts FILE [--events FILE] [--out
 
 Turns alerts (JSON lines) and optionally events or flows (JSON lines) into one HTML file with an
 egress map, timelines per rule and the alert table. The page loads nothing from the network.
+
+An alerts file from replay or the Kafka feed holds several records per alert (fired, its repeat count
+growing, resolved): the report shows one row per alert id, its latest record. Without --events the map
+shows only the pairs that alerted; \`replay --flows FILE\` writes the flows of all traffic for it.
+
+Options:
+  --alerts FILE    alerts as JSON lines (required)
+  --events FILE    flow summaries (replay --flows) or events as JSON lines, for the egress map
+  --out FILE       where to write the page (default report.html)
+  --title TEXT     the page title
 `;
 
 export const reportCommand: Command = {
@@ -36,7 +46,7 @@ export const reportCommand: Command = {
     const out = values.out ?? 'report.html';
     writeFileSync(out, renderReport(model));
     process.stderr.write(
-      `report: ${model.alerts.length} alerts, ${model.edges.length} pairs -> ${resolve(out)}\n`,
+      `report: ${model.alerts.length} alerts (from ${model.records} records: the latest of each alert id), ${model.edges.length} pairs -> ${resolve(out)}\n`,
     );
     return 0;
   },

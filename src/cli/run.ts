@@ -6,6 +6,8 @@
  * second signal, or the shutdown grace running out, stops at once without committing the batch.
  */
 import { parseArgs } from 'node:util';
+import { describeGatewayConfig } from '../identity/config.js';
+import { formatGateways } from '../identity/normalizer.js';
 import { buildCore } from '../pipeline/core.js';
 import { stderrLog } from '../pipeline/log.js';
 import { runPipeline } from '../pipeline/run.js';
@@ -14,7 +16,7 @@ import { loadCheckedConfig } from '../pipeline/validate.js';
 import { runScaledFromConfig } from '../scale/bootstrap.js';
 import type { Command } from './command.js';
 import { UsageError } from './exit.js';
-import { noPolicyWarning, printWarnings } from './warnings.js';
+import { configPolicyWarnings, printWarnings } from './warnings.js';
 
 const HELP = `Usage: egress-sentinel run --config pipelines/FILE.yaml [--log-level debug|info|warn|error]
 
@@ -46,7 +48,7 @@ export const runCommand: Command = {
       throw new UsageError('run', `--log-level: expected debug, info, warn or error, got "${level}".`);
     const log = stderrLog(level as 'info');
     const config = loadCheckedConfig(values.config);
-    printWarnings(noPolicyWarning(config, config.policies.length));
+    printWarnings(configPolicyWarnings(config));
     // Several instances in one group: re-keyed by source identity, state checkpointed (docs/scale-out.md).
     if (config.scale.enabled) return runScaledFromConfig(config, log, values.config);
 
@@ -57,6 +59,7 @@ export const runCommand: Command = {
       log('info', 'Pipeline started.', {
         pipeline: config.name,
         sinks: rt.sinks.map((s) => s.name).join(','),
+        egress_gateways: describeGatewayConfig(config.mesh),
       });
       const summary = await runPipeline({
         sources: core.sources,
@@ -91,6 +94,7 @@ export const runCommand: Command = {
           flows: summary.flows,
           unacked_batches: summary.unacked,
           dead_letters: deadLetters.count,
+          egress_gateways_found: formatGateways(core.gateways?.() ?? []),
         },
       );
       return 0;

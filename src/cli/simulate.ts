@@ -10,6 +10,7 @@ import { ENVELOPES } from '../simulate/envelope.js';
 import { DEFAULT_OPTIONS, generateTraffic, type SimulateOptions } from '../simulate/generate.js';
 import {
   parseAttacks,
+  parseDataplane,
   parseDuration,
   parseEnvelope,
   parseFormat,
@@ -35,6 +36,8 @@ Options:
   --rate N                               peak requests per minute across the mesh (default: ${DEFAULT_OPTIONS.rate})
   --attack LIST                          comma-separated, or all: ${ATTACK_NAMES.join(', ')}
   --attack-start TIME                    when the first attack starts (default: halfway through)
+  --dataplane sidecar|ambient|mixed      sidecars (default), Istio ambient mode (ztunnel records, an egress
+                                         waypoint), or mixed (app-a, web, monitoring ambient; the rest sidecars)
   --manifest FILE                        write the ground truth (attacks, start times, expected rules) as JSON
 `;
 
@@ -76,6 +79,7 @@ function options(v: ReturnType<typeof parse>['values']): {
     attacks: v.attack === undefined ? [] : parseAttacks(v.attack),
   };
   if (v['attack-start'] !== undefined) options.attackStart = parseTime(v['attack-start'], '--attack-start');
+  if (v.dataplane !== undefined) options.dataplane = parseDataplane(v.dataplane);
   return { options, to: v.to ?? '-', manifest: v.manifest, help: v.help === true };
 }
 
@@ -94,6 +98,7 @@ function parse(args: readonly string[]) {
       rate: { type: 'string' },
       attack: { type: 'string' },
       'attack-start': { type: 'string' },
+      dataplane: { type: 'string' },
       manifest: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -3,15 +3,28 @@
  * `warning: ...` on stderr by check, run and replay (they do not change the exit code).
  */
 import type { PipelineConfig } from '../pipeline/config.js';
+import { loadPolicyFiles } from '../policy/load.js';
+import type { PolicySet } from '../policy/policy-set.js';
 
-/** forbidden-destination judges against the loaded policies: with none, it can never fire. */
-export function noPolicyWarning(config: PipelineConfig, policyFiles: number): string[] {
-  if (policyFiles > 0 || !config.detection.detectors['forbidden-destination'].enabled) return [];
-  return [
-    'no policy loaded: forbidden-destination has no allow-list and raises nothing. List your egress ' +
-      "gateway's AuthorizationPolicy (or an EgressPolicy file) under `policies:` in the config, or " +
-      'pass --policy FILE to replay.',
-  ];
+/** Policies not applied, and forbidden-destination without any policy (it can then never fire). */
+export function policyWarnings(config: PipelineConfig, policies: PolicySet, files: number): string[] {
+  const warnings = [...policies.notApplied];
+  if (policies.empty && config.detection.detectors['forbidden-destination'].enabled)
+    warnings.push(
+      `${files === 0 ? 'no policy loaded' : 'no loaded policy applies to the egress gateway'}: forbidden-destination ` +
+        "has no allow-list and raises nothing. List your egress gateway's AuthorizationPolicy (or an " +
+        'EgressPolicy file) under `policies:` in the config, or pass --policy FILE to replay.',
+    );
+  return warnings;
+}
+
+/** The same for a config whose policy files were already checked (check, run). */
+export function configPolicyWarnings(config: PipelineConfig): string[] {
+  return policyWarnings(
+    config,
+    loadPolicyFiles(config.policies, config.policyTarget),
+    config.policies.length,
+  );
 }
 
 export function printWarnings(warnings: readonly string[]): void {

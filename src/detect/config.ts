@@ -10,6 +10,7 @@ import { ForbiddenDestinationConfigSchema } from './detectors/forbidden-destinat
 import { GatewayBypassConfigSchema } from './detectors/gateway-bypass.js';
 import { GatewaySilenceConfigSchema } from './detectors/gateway-silence.js';
 import { HighCardinalityDomainConfigSchema } from './detectors/high-cardinality-domain.js';
+import { NameMismatchConfigSchema } from './detectors/name-mismatch.js';
 import { NewDestinationConfigSchema } from './detectors/new-destination.js';
 import { VolumeSpikeConfigSchema } from './detectors/volume-spike.js';
 import { duration } from './duration.js';
@@ -26,6 +27,7 @@ export const DEFAULT_REALERT_PER_RULE: Partial<Record<RuleId, number>> = {
   'new-destination': 24 * HOUR,
   'gateway-silence': 24 * HOUR,
   'unaccounted-gateway-leg': 24 * HOUR,
+  'name-mismatch': 24 * HOUR,
   'blocked-egress': 6 * HOUR,
   'high-cardinality-domain': 6 * HOUR,
 };
@@ -63,6 +65,7 @@ const DetectorsSchema = z
     beaconing: BeaconingConfigSchema.prefault({}),
     'high-cardinality-domain': HighCardinalityDomainConfigSchema.prefault({}),
     'gateway-silence': GatewaySilenceConfigSchema.prefault({}),
+    'name-mismatch': NameMismatchConfigSchema.prefault({}),
   })
   .strict();
 

@@ -59,6 +59,7 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   into.downstreamRemoteAddress = e.downstreamRemoteAddress ?? null;
   into.sni = e.sni ?? null;
   into.join = null;
+  into.ambient = e.ambient ?? null;
   const s: SourceIdentity = into.source;
   const f = e.source;
   s.principal = f.principal;
@@ -76,6 +77,8 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   d.ip = g.ip;
   d.port = g.port;
   d.external = g.external;
+  into.claim = e.claim ?? null;
+  into.extra = e.extra ?? null;
   return into;
 }
 

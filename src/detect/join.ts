@@ -229,7 +229,10 @@ export class ConnectionJoiner {
   /** Joins `event` with a waiting leg of the other side, or files it to wait; null when joined. */
   private joinOrFile(event: EgressEvent, gateway: boolean): Leg | null {
     const addr = connectionAddress(gateway ? event.downstreamRemoteAddress : event.upstreamLocalAddress);
-    const http = event.protocol === 'http' && event.requestId !== null;
+    // Ambient: the ztunnel leg is L4 (no request id, and its HBONE tunnel is not the waypoint's
+    // downstream connection), so a ztunnel leg and its waypoint leg join by caller + destination.
+    const ambient = event.ambient != null;
+    const http = event.protocol === 'http' && event.requestId !== null && !ambient;
     const others = gateway ? this.sidecarIndex : this.gatewayIndex;
     const rKey = http ? `r${event.requestId}` : null;
     const aKey = addr === null ? null : `a${addr}`;
@@ -250,12 +253,13 @@ export class ConnectionJoiner {
       other = this.closest(others, aKey, event, null);
       by = 'address';
     }
+    const addrForHeuristic = ambient ? null : addr;
     if (other === null && hKey1 !== null) {
-      other = this.closest(others, hKey1, event, addr);
+      other = this.closest(others, hKey1, event, addrForHeuristic);
       by = 'source-and-destination';
     }
     if (other === null && hKey2 !== null) {
-      other = this.closest(others, hKey2, event, addr);
+      other = this.closest(others, hKey2, event, addrForHeuristic);
       by = 'source-and-destination';
     }
     if (other !== null) {
@@ -270,7 +274,7 @@ export class ConnectionJoiner {
     if (aKey !== null) keys.push(aKey);
     if (hKey1 !== null) keys.push(hKey1);
     if (hKey2 !== null) keys.push(hKey2);
-    const leg: Leg = { event, gateway, keys, addr, done: false };
+    const leg: Leg = { event, gateway, keys, addr: ambient ? null : addr, done: false };
     const own = gateway ? this.gatewayIndex : this.sidecarIndex;
     for (const k of keys) {
       const list = own.get(k);

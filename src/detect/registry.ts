@@ -5,6 +5,7 @@ import { forbiddenDestinationSpec } from './detectors/forbidden-destination.js';
 import { gatewayBypassSpec } from './detectors/gateway-bypass.js';
 import { gatewaySilenceSpec } from './detectors/gateway-silence.js';
 import { highCardinalityDomainSpec } from './detectors/high-cardinality-domain.js';
+import { nameMismatchSpec } from './detectors/name-mismatch.js';
 import { newDestinationSpec } from './detectors/new-destination.js';
 import { volumeSpikeSpec } from './detectors/volume-spike.js';
 
@@ -17,6 +18,7 @@ export const DETECTORS = {
   beaconing: beaconingSpec,
   'high-cardinality-domain': highCardinalityDomainSpec,
   'gateway-silence': gatewaySilenceSpec,
+  'name-mismatch': nameMismatchSpec,
 } as const;
 
 export type DetectorName = keyof typeof DETECTORS;

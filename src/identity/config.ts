@@ -19,9 +19,29 @@ export const MeshConfigSchema = z
       .describe('DNS suffixes inside the mesh; names without a dot are always inside.'),
     egressGatewayHosts: z
       .array(z.string())
-      .default(['istio-egressgateway.istio-system.svc.cluster.local'])
+      .default([
+        'istio-egressgateway.istio-system.svc.cluster.local',
+        'egressgateway.istio-egress.svc.cluster.local',
+        '*egress*-istio.*.svc.cluster.local',
+      ])
       .describe(
-        'Service hosts of egress gateways, as they appear in `outbound|PORT|SUBSET|HOST`; a leading "*" matches any prefix (e.g. "*-egress-gateway-istio.egress.svc.cluster.local").',
+        'Service hosts of egress gateways, as they appear in `outbound|PORT|SUBSET|HOST`; "*" matches any run of characters. The defaults cover the istio-system and istio-egress installs and Gateway API gateways named like `cnn-egress-gateway` (service `cnn-egress-gateway-istio`).',
+      ),
+    egressGatewayNamespaces: z
+      .array(z.string().min(1))
+      .default(['istio-egress'])
+      .describe(
+        'Namespaces that hold only egress gateways: their pods are gateways and their services gateway hosts.',
+      ),
+    egressGatewayLabels: z
+      .object({
+        istio: z.array(z.string().min(1)).default(['*egressgateway*']),
+        'gateway.networking.k8s.io/gateway-name': z.array(z.string().min(1)).default(['*egress*']),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'Pod label values ("*" any run of characters) that make a pod an egress gateway; the shippers carry these two labels. A pod with an `istio` label containing "ingress", or a gateway-name label not matched here, is an ingress gateway.',
       ),
     trustDomain: z.string().default('cluster.local').describe('SPIFFE trust domain of the mesh.'),
     podIpMapSize: z
@@ -40,3 +60,17 @@ export const MeshConfigSchema = z
   .strict();
 
 export type MeshConfig = z.infer<typeof MeshConfigSchema>;
+
+/** How egress gateways are recognised, in one sentence (start-up messages of `replay` and `run`). */
+export function describeGatewayConfig(m: MeshConfig): string {
+  const labels = Object.entries(m.egressGatewayLabels)
+    .map(([k, vs]) => vs.map((v) => `${k}=${v}`).join(', '))
+    .filter((t) => t !== '')
+    .join(', ');
+  return [
+    `service hosts ${m.egressGatewayHosts.join(', ') || '(none)'}`,
+    `namespaces ${m.egressGatewayNamespaces.join(', ') || '(none)'}`,
+    `pod labels ${labels || '(none)'}`,
+    'and any proxy whose lines show it receiving from sidecars and sending out',
+  ].join('; ');
+}

@@ -56,16 +56,55 @@ function expandIpv6(ip: string): number[] | null {
   return parts.some((p) => Number.isNaN(p)) ? null : parts;
 }
 
+export const IP_NONE = 0;
+export const IP_LOOPBACK = 1;
+export const IP_MESH = 2;
+export const IP_EXTERNAL = 3;
+export type IpKind = typeof IP_NONE | typeof IP_LOOPBACK | typeof IP_MESH | typeof IP_EXTERNAL;
+
+/** `*` matches any run of characters, everything else itself (case-insensitive). */
+export function globRegExp(pattern: string): RegExp {
+  const source = pattern
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${source}$`, 'i');
+}
+
+/** 127.0.0.0/8 and ::1: the proxy's own host, never outside the mesh. */
+export function isLoopback(ip: string): boolean {
+  return (ip.charCodeAt(0) === 49 && ip.startsWith('127.') && ipv4ToInt(ip) >= 0) || ip === '::1';
+}
+
+/**
+ * Envoy writes some addresses with a scheme: `tcp://10.0.2.1:80` (Envoy's own default format, older
+ * releases), `envoy://sni_listener/` (an internal listener: the proxy talking to itself). Returns the
+ * index where the address proper starts (0 when there is no scheme), or -1 for an internal address.
+ */
+export function addressStart(addr: string): number {
+  const c = addr.charCodeAt(0);
+  if (c >= 48 && c <= 57) return 0; // the usual `ip:port`: one compare
+  if (c === 116 || c === 117) return addr.startsWith('tcp://') || addr.startsWith('udp://') ? 6 : 0;
+  if (c === 101 && addr.startsWith('envoy://')) return -1;
+  return 0;
+}
+
 export class MeshScope {
   private readonly cidrs4: Cidr4[] = [];
   private readonly cidrs6: { parts: number[]; bits: number }[] = [];
   private readonly suffixes: string[];
   private readonly gatewayExact = new Set<string>();
-  private readonly gatewaySuffixes: string[] = [];
+  private readonly gatewayPatterns: RegExp[] = [];
+  private readonly gatewayPatternText: string[] = [];
+  /** Gateway hosts learned from the lines (a sidecar cluster whose endpoints are a gateway's). */
+  private readonly gatewayLearned = new Set<string>();
   private readonly domainCache = new Map<string, string | null>();
   private readonly hostCache = new Map<string, HostInfo>();
 
-  constructor(config: Pick<MeshConfig, 'meshCidrs' | 'meshDomains' | 'egressGatewayHosts'>) {
+  constructor(
+    config: Pick<MeshConfig, 'meshCidrs' | 'meshDomains' | 'egressGatewayHosts'> &
+      Partial<Pick<MeshConfig, 'egressGatewayNamespaces'>>,
+  ) {
     for (const c of config.meshCidrs) {
       const [addr, bitsText] = c.split('/') as [string, string];
       const bits = Number(bitsText);
@@ -80,9 +119,23 @@ export class MeshScope {
     }
     this.suffixes = config.meshDomains.map((d) => (d.startsWith('.') ? d : `.${d}`));
     for (const h of config.egressGatewayHosts) {
-      if (h.startsWith('*')) this.gatewaySuffixes.push(h.slice(1));
-      else this.gatewayExact.add(h);
+      if (h.includes('*')) this.addGatewayPattern(h);
+      else this.gatewayExact.add(h.toLowerCase());
     }
+    // A namespace of gateways: every service host in it, under every mesh domain.
+    for (const ns of config.egressGatewayNamespaces ?? []) {
+      for (const d of config.meshDomains) this.addGatewayPattern(`*.${ns}.svc.${d}`);
+    }
+  }
+
+  private addGatewayPattern(p: string): void {
+    this.gatewayPatterns.push(globRegExp(p));
+    this.gatewayPatternText.push(p);
+  }
+
+  /** The gateway hosts and patterns in force (configured, then learned from the lines). */
+  gatewayHosts(): string[] {
+    return [...this.gatewayExact, ...this.gatewayPatternText, ...this.gatewayLearned];
   }
 
   /** Mesh names: no dot (short service names), or a configured mesh suffix. */
@@ -90,6 +143,20 @@ export class MeshScope {
     if (host.indexOf('.') < 0) return true;
     for (const s of this.suffixes) if (host.endsWith(s) || host === s.slice(1)) return true;
     return false;
+  }
+
+  /** What an address is, with one parse: IP_NONE (not an IP), IP_LOOPBACK, IP_MESH or IP_EXTERNAL. */
+  ipKind(ip: string): IpKind {
+    const v = ipv4ToInt(ip);
+    if (v >= 0) {
+      if (v >= 0x7f000000 && v <= 0x7fffffff) return IP_LOOPBACK;
+      for (const c of this.cidrs4) if ((v & c.mask) >>> 0 === c.base) return IP_MESH;
+      return IP_EXTERNAL;
+    }
+    if (ip.indexOf(':') < 0) return IP_NONE;
+    if (ip === '::1') return IP_LOOPBACK;
+    if (expandIpv6(ip) === null) return IP_NONE;
+    return this.isMeshIp(ip) ? IP_MESH : IP_EXTERNAL;
   }
 
   isMeshIp(ip: string): boolean {
@@ -112,9 +179,18 @@ export class MeshScope {
   }
 
   isEgressGatewayHost(host: string): boolean {
-    if (this.gatewayExact.has(host)) return true;
-    for (const s of this.gatewaySuffixes) if (host.endsWith(s)) return true;
+    const h = host.toLowerCase();
+    if (this.gatewayExact.has(h) || this.gatewayLearned.has(h)) return true;
+    for (const p of this.gatewayPatterns) if (p.test(h)) return true;
     return false;
+  }
+
+  /** Evidence from the lines: `host` is a gateway's service (its cached facts are recomputed). */
+  learnGatewayHost(host: string): void {
+    const h = detachString(host.toLowerCase());
+    if (this.gatewayLearned.has(h) || this.gatewayLearned.size >= 1000) return;
+    this.gatewayLearned.add(h);
+    this.hostCache.delete(host);
   }
 
   /** Everything the normaliser asks about a host, computed once per distinct host (one Map lookup per use). */

@@ -23,14 +23,23 @@
  * hop) is looked up in the pod-IP map; otherwise the key is `unknown/<ip>`.
  */
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
+import { AmbientAttribution, isWaypointCluster } from './ambient.js';
 import type { MeshConfig } from './config.js';
 import {
+  addressStart,
   addrHost,
   addrPort,
   detachString,
+  globRegExp,
   type HostInfo,
   hostBefore,
+  IP_EXTERNAL,
+  IP_LOOPBACK,
+  IP_MESH,
+  IP_NONE,
+  type IpKind,
   isIpLiteral,
+  isLoopback,
   MeshScope,
   portAfter,
   portColon,
@@ -52,6 +61,71 @@ interface ClusterName {
   readonly port: number;
   readonly hostInfo: HostInfo | null;
   readonly inbound: boolean;
+  /** InboundPassthroughCluster(Ipv4|Ipv6): inbound only when the address is the pod's own. */
+  readonly inboundPassthrough: boolean;
+  /** Lines of this cluster still to check against learned gateway pod IPs, for `probeGeneration`. */
+  probesLeft: number;
+  probeGeneration: number;
+}
+
+/** Lines of each cluster checked against the gateway pod IPs after each newly learned one. */
+const GATEWAY_PROBES = 32;
+
+/** An egress gateway found in the lines, for start-up and summary messages. */
+export interface GatewaySeen {
+  /** `namespace/pod`, `pod IP x`, or the service host sidecars sent to. */
+  readonly name: string;
+  /** `pod`/`proxy`: a proxy that acted as a gateway (by metadata or by its lines); `service`: a gateway service. */
+  readonly kind: 'pod' | 'proxy' | 'service';
+  legs: number;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+/** `name (pod, 12 legs), host (service, 40 sidecar legs)`, or `none` (summary messages). */
+export function formatGateways(list: readonly GatewaySeen[]): string {
+  if (list.length === 0) return 'none';
+  const legs = (n: number) => `${n} ${n === 1 ? 'leg' : 'legs'}`;
+  return list
+    .map((g) => {
+      if (g.kind === 'service') return `${g.name} (service, ${legs(g.legs)} from sidecars)`;
+      return `${g.name} (${g.kind === 'pod' ? 'pod' : 'recognised by its lines'}, ${legs(g.legs)})`;
+    })
+    .join(', ');
+}
+
+/** Matches label values against glob patterns, remembering the last answer (values repeat). */
+class LabelMatcher {
+  private readonly patterns: RegExp[];
+  private lastValue: string | null = null;
+  private lastResult = false;
+
+  constructor(patterns: readonly string[]) {
+    this.patterns = patterns.map(globRegExp);
+  }
+
+  test(value: string): boolean {
+    if (value === this.lastValue) return this.lastResult;
+    let hit = false;
+    for (const p of this.patterns) if (p.test(value)) hit = true;
+    this.lastValue = value;
+    this.lastResult = hit;
+    return hit;
+  }
+}
+
+/** `outbound_.8000_._.httpbin.foo.svc.cluster.local` -> `httpbin.foo.svc.cluster.local`; null when not that form. */
+export function istioSniTarget(sni: string): string | null {
+  // outbound_.PORT_.SUBSET_.HOST
+  const p = sni.indexOf('_.', 10);
+  if (p < 0) return null;
+  for (let i = 10; i < p; i++) {
+    const c = sni.charCodeAt(i);
+    if (c < 48 || c > 57) return null;
+  }
+  const q = sni.indexOf('_.', p + 2);
+  if (q < 0 || q + 2 >= sni.length) return null;
+  return sni.slice(q + 2);
 }
 
 export function newEgressEvent(): EgressEvent {
@@ -91,6 +165,7 @@ export function newEgressEvent(): EgressEvent {
     downstreamRemoteAddress: null,
     sni: null,
     join: null,
+    ambient: null,
   };
 }
 
@@ -99,7 +174,14 @@ export function copyEvent(e: EgressEvent): EgressEvent {
 }
 
 export type NormalizerConfig = Pick<MeshConfig, 'meshCidrs' | 'meshDomains' | 'egressGatewayHosts'> &
-  Partial<Pick<MeshConfig, 'podIpMapSize' | 'podIpMaxIdleMs'>>;
+  Partial<
+    Pick<MeshConfig, 'podIpMapSize' | 'podIpMaxIdleMs' | 'egressGatewayNamespaces' | 'egressGatewayLabels'>
+  >;
+
+const DEFAULT_GATEWAY_LABELS = {
+  istio: ['*egressgateway*'],
+  'gateway.networking.k8s.io/gateway-name': ['*egress*'],
+};
 
 export class Normalizer {
   readonly scope: MeshScope;
@@ -118,10 +200,31 @@ export class Normalizer {
     undefined,
   );
 
+  private readonly gatewayNamespaces: ReadonlySet<string>;
+  private readonly gatewayLabels: { istio: (v: string) => boolean; gatewayName: (v: string) => boolean };
+  /** Pod IPs of proxies seen acting as egress gateways (evidence for other lines). */
+  private readonly gatewayIps = new Set<string>();
+  /** Bumped whenever a gateway pod IP is learned: clusters are probed again. */
+  private gatewayGeneration = 0;
+  private readonly gatewaysSeen = new Map<string, GatewaySeen>();
+  private lastGateway: GatewaySeen | null = null;
+  private lastGatewayPod: string | null = null;
+  private lastGatewayIp: string | null = null;
+  /** ztunnel records and waypoint lines (ambient mode). */
+  private readonly ambient: AmbientAttribution;
+
   constructor(config: NormalizerConfig) {
     this.scope = new MeshScope(config);
+    this.gatewayNamespaces = new Set(config.egressGatewayNamespaces ?? []);
+    const labels = config.egressGatewayLabels ?? DEFAULT_GATEWAY_LABELS;
+    const istio = new LabelMatcher(labels.istio);
+    const gatewayName = new LabelMatcher(labels['gateway.networking.k8s.io/gateway-name']);
+    this.gatewayLabels = { istio: (v) => istio.test(v), gatewayName: (v) => gatewayName.test(v) };
     this.workloads = new WorkloadMap(config.podIpMapSize, config.podIpMaxIdleMs);
     this.principals = new PrincipalMap(config.podIpMapSize);
+    this.ambient = new AmbientAttribution(this.scope, this.workloads, this.principals, (ns, wl) =>
+      this.keyOf(ns, wl),
+    );
   }
 
   normalize(r: AccessRecord, meta: ShipperMeta, origin: LineOrigin): EgressEvent {
@@ -137,6 +240,8 @@ export class Normalizer {
     e.requestId = r.requestId;
     e.method = r.method;
     e.httpPath = r.path;
+    e.claim = null;
+    e.extra = r.trailing;
     const source = origin.source;
     if (source !== this.lastSource) {
       this.lastSource = source;
@@ -145,6 +250,15 @@ export class Normalizer {
     e.origin = `${source}${this.lastSourceSep}${origin.position}`;
 
     const cluster = r.upstreamCluster;
+    if (r.ztunnel !== null) {
+      this.ambient.ztunnel(r.ztunnel, e, time);
+      return e;
+    }
+    if (isWaypointCluster(cluster)) {
+      this.ambient.waypoint(r, cluster, e, time);
+      return e;
+    }
+    e.ambient = null;
     e.cluster = cluster;
     // The same few hundred cluster names repeat: split each once (host, port, kind), not per line.
     const ci = cluster === null ? null : this.clusterOf(cluster);
@@ -153,11 +267,17 @@ export class Normalizer {
     const clusterInfo = ci === null ? null : ci.hostInfo;
     const clusterExternal = clusterInfo !== null && !clusterInfo.mesh;
 
-    // Destination host candidates; Istio's own mTLS SNI (`outbound_.8000_._.x.svc...`) is not one.
+    // Destination names: what the client claims. Istio's own mTLS SNI (`outbound_.8000_._.x.svc...`)
+    // names the mesh service the caller addressed; it is kept aside, and judged against the address.
     let sni = r.requestedServerName;
-    if (sni !== null && sni.charCodeAt(0) === 111 && sni.startsWith('outbound_.')) sni = null;
-    e.sni = sni;
-    // The connection's own addresses: what joins a sidecar's leg to the gateway's (detect/join.ts).
+    let istioSniHost: string | null = null;
+    if (sni !== null && sni.charCodeAt(0) === 111 && sni.startsWith('outbound_.')) {
+      istioSniHost = istioSniTarget(sni);
+      if (istioSniHost !== null) sni = null;
+    }
+    // The SNI as logged (not Istio's own mTLS form), for `connection.sni`; and the connection's own
+    // addresses, which join a sidecar's leg to the gateway's (detect/join.ts).
+    e.sni = sni !== null && sni.startsWith('outbound_.') ? null : sni;
     e.upstreamLocalAddress = r.upstreamLocalAddress;
     e.downstreamRemoteAddress = r.downstreamRemoteAddress;
     let authHost: string | null = null;
@@ -171,43 +291,46 @@ export class Normalizer {
     }
     e.protocol = r.method !== null ? 'http' : r.requestedServerName !== null ? 'tls' : 'tcp';
 
-    const reporter = this.reporterOf(r, meta, clusterHost, clusterExternal);
+    // Addresses, without Envoy's `tcp://` scheme; `envoy://` (an internal listener) is no address.
+    let upstream = r.upstreamHost;
+    let upstreamInternal = false;
+    if (upstream !== null) {
+      const at = addressStart(upstream);
+      if (at < 0) {
+        upstream = null;
+        upstreamInternal = true;
+      } else if (at > 0) upstream = upstream.slice(at);
+    }
+    let local = r.downstreamLocalAddress;
+    let localInternal = false;
+    if (local !== null) {
+      const at = addressStart(local);
+      if (at < 0) {
+        local = null;
+        localInternal = true;
+      } else if (at > 0) local = local.slice(at);
+    }
+
+    const reporter = this.reporterOf(
+      r,
+      meta,
+      ci,
+      local,
+      localInternal,
+      upstream,
+      upstreamInternal,
+      istioSniHost,
+    );
     e.reporter = reporter;
 
-    // Path.
-    let path: EgressPath;
-    const toGateway = clusterInfo?.egressGateway === true;
-    if (ci?.inbound) path = 'inbound';
-    else if (
-      cluster === 'BlackHoleCluster' ||
-      r.routeName === 'block_all' ||
-      (cluster === null && r.responseCode === 502 && r.responseCodeDetails === 'direct_response')
-    )
-      path = 'blackhole';
-    else if (reporter === 'sidecar') {
-      if (cluster === 'PassthroughCluster') path = 'passthrough';
-      else if (toGateway) path = 'sidecar-to-gateway';
-      else if (clusterHost !== null) path = clusterExternal ? 'direct-external' : 'internal';
-      else path = 'internal'; // refined below once the destination is known
-    } else
-      path =
-        clusterHost !== null
-          ? clusterExternal && !toGateway
-            ? reporter === 'egress-gateway'
-              ? 'gateway-to-external'
-              : 'direct-external'
-            : 'internal'
-          : 'internal';
-
-    // Destination.
+    // Destination address: a sidecar's original destination is its downstream local address (the
+    // upstream is the gateway, or absent when blocked); otherwise the upstream it connected to.
     const d = e.destination;
-    let host = sni ?? authHost;
-    if (host === null && path !== 'sidecar-to-gateway') host = clusterHost;
-    d.host = host;
-    const useLocal =
-      reporter === 'sidecar' &&
-      (path === 'sidecar-to-gateway' || path === 'inbound' || r.upstreamHost === null);
-    const addr = useLocal ? (r.downstreamLocalAddress ?? r.upstreamHost) : (r.upstreamHost ?? null);
+    const inboundCluster = ci?.inbound === true;
+    let toGateway = clusterInfo?.egressGateway === true;
+    const useLocal = reporter === 'sidecar' && (toGateway || inboundCluster || upstream === null);
+    const addr = useLocal ? (local ?? upstream) : upstream;
+    let ipKind: IpKind = IP_NONE;
     if (addr === null) {
       d.ip = authIp;
       d.port = clusterPort;
@@ -216,55 +339,283 @@ export class Normalizer {
       d.ip = hostBefore(addr, colon);
       d.port = portAfter(addr, colon) || clusterPort;
     }
-    // Usually the cluster's own host (SNI or authority naming it): its facts are already at hand.
-    const hostInfo =
-      host === null
-        ? null
-        : clusterInfo !== null && host === clusterHost
-          ? clusterInfo
-          : scope.hostInfo(host);
-    if (hostInfo !== null) d.external = !hostInfo.mesh;
-    else if (d.ip !== null) d.external = !scope.isMeshIp(d.ip);
-    else d.external = path !== 'internal' && path !== 'inbound';
-    if (path === 'internal' && cluster === null && d.external && reporter === 'sidecar')
+    if (d.ip !== null) ipKind = scope.ipKind(d.ip);
+    // A sidecar whose endpoint is a pod the lines showed to be an egress gateway sends to a gateway,
+    // whatever its service is called (the service is then learned as a gateway host).
+    // Each cluster is probed on its first lines after a gateway was learned, not on every line.
+    if (
+      reporter === 'sidecar' &&
+      !toGateway &&
+      upstream !== null &&
+      ci !== null &&
+      clusterInfo !== null &&
+      clusterInfo.mesh &&
+      this.probeGateway(ci)
+    ) {
+      if (this.gatewayIps.has(addrHost(upstream))) {
+        toGateway = true;
+        if (clusterHost !== null) this.learnGatewayHost(clusterHost);
+        if (local !== null) {
+          const colon = portColon(local);
+          d.ip = hostBefore(local, colon);
+          d.port = portAfter(local, colon) || clusterPort;
+          ipKind = scope.ipKind(d.ip);
+        }
+      }
+    }
+
+    // Inside or outside the mesh: the address the proxy connected to decides, then the cluster it
+    // used; a name decides only when the line has neither (#15: the client chooses its SNI and authority).
+    const passthrough = cluster === 'PassthroughCluster';
+    let external: boolean;
+    if (ipKind === IP_EXTERNAL) external = true;
+    else if (ipKind === IP_LOOPBACK) external = false;
+    else if (ipKind === IP_MESH) external = clusterExternal;
+    else external = clusterExternal || passthrough;
+
+    // Path.
+    let path: EgressPath;
+    const viaInbound = inboundCluster && !(ci?.inboundPassthrough === true && ipKind === IP_EXTERNAL);
+    if (viaInbound) path = 'inbound';
+    else if (
+      cluster === 'BlackHoleCluster' ||
+      r.routeName === 'block_all' ||
+      (cluster === null && r.responseCode === 502 && r.responseCodeDetails === 'direct_response')
+    )
+      path = 'blackhole';
+    else if (reporter === 'sidecar') {
+      if (passthrough || inboundCluster) path = 'passthrough';
+      else if (toGateway) path = 'sidecar-to-gateway';
+      else if (clusterHost !== null || ipKind !== IP_NONE) path = external ? 'direct-external' : 'internal';
+      else path = 'internal'; // refined below once the name is known
+    } else if (upstreamInternal)
+      path = 'internal'; // handed to the proxy's own internal listener
+    else
+      path =
+        external && !toGateway
+          ? reporter === 'egress-gateway'
+            ? 'gateway-to-external'
+            : 'direct-external'
+          : 'internal';
+
+    // Destination name: SNI, else authority, else the cluster's host (not the gateway's).
+    let host = sni ?? authHost;
+    let hostInfo: HostInfo | null = null;
+    if (host !== null) {
+      hostInfo = clusterInfo !== null && host === clusterHost ? clusterInfo : scope.hostInfo(host);
+      if (ipKind === IP_NONE && !external && clusterInfo === null) {
+        // No address, no cluster: the name is all there is.
+        external = !hostInfo.mesh;
+      }
+    } else if (clusterHost !== null && !toGateway) {
+      host = clusterHost;
+      hostInfo = clusterInfo;
+    }
+    // Through the gateway, the destination is where the gateway goes: the name Istio routed on.
+    if (toGateway && hostInfo !== null && !hostInfo.mesh) external = true;
+    if (path !== 'inbound') {
+      // A claimed in-mesh name on a connection that left the mesh, with no cluster of the proxy
+      // vouching for that name: the claim is evidence, the address is the destination.
+      const claimed = sni ?? authHost ?? istioSniHost;
+      if (
+        external &&
+        claimed !== null &&
+        (claimed === istioSniHost || hostInfo?.mesh === true) &&
+        !this.vouches(clusterHost, claimed)
+      ) {
+        e.claim = {
+          kind: 'mesh-name-external-address',
+          sni: r.requestedServerName,
+          authority: r.authority,
+        };
+        host = null;
+        hostInfo = null;
+      } else if (sni !== null && authHost !== null && external) {
+        const a = scope.registeredDomain(sni.toLowerCase());
+        const b = scope.registeredDomain(authHost.toLowerCase());
+        if (a !== b) e.claim = { kind: 'sni-authority-mismatch', sni, authority: r.authority };
+      }
+    }
+    if (path === 'internal' && cluster === null && external && reporter === 'sidecar')
       path = 'direct-external';
+    d.host = host;
+    d.external = path === 'inbound' ? false : external || path === 'gateway-to-external';
     e.path = path;
     d.registeredDomain = hostInfo !== null && d.external ? hostInfo.registeredDomain : null;
+
+    if (reporter === 'egress-gateway') this.sawGateway(meta, local, time);
+    else if (toGateway && clusterHost !== null) this.sawGatewayHost(clusterHost, time);
 
     this.attribute(r, meta, reporter, path, time);
     return e;
   }
 
+  /** Should this cluster's endpoint be checked against the gateway pod IPs learned so far? */
+  private probeGateway(ci: ClusterName): boolean {
+    if (this.gatewayIps.size === 0) return false;
+    if (ci.probeGeneration !== this.gatewayGeneration) {
+      ci.probeGeneration = this.gatewayGeneration;
+      ci.probesLeft = GATEWAY_PROBES;
+    }
+    if (ci.probesLeft === 0) return false;
+    ci.probesLeft--;
+    return true;
+  }
+
+  /** Does the cluster the proxy used route by this name (`outbound|P||name`, or a short name of it)? */
+  private vouches(clusterHost: string | null, name: string): boolean {
+    if (clusterHost === null) return false;
+    if (clusterHost === name) return true;
+    return (
+      clusterHost.length > name.length &&
+      clusterHost.charCodeAt(name.length) === 46 &&
+      clusterHost.startsWith(name)
+    );
+  }
+
+  /**
+   * Sidecar, egress gateway or ingress gateway: from the shipper's metadata (labels, namespace, pod
+   * name, as configured), else from the line's own evidence, which also applies to a pod whose
+   * metadata says nothing (a Gateway API gateway's pod named by `kubectl logs --prefix`).
+   */
   private reporterOf(
     r: AccessRecord,
     meta: ShipperMeta,
-    clusterHost: string | null,
-    clusterExternal: boolean,
+    ci: ClusterName | null,
+    local: string | null,
+    localInternal: boolean,
+    upstream: string | null,
+    upstreamInternal: boolean,
+    istioSniHost: string | null,
   ): Reporter {
+    const clusterExternal = ci !== null && ci.hostInfo !== null && !ci.hostInfo.mesh;
     const label = meta.istioLabel;
     if (label !== null) {
-      if (label.includes('egress')) return 'egress-gateway';
+      if (this.gatewayLabels.istio(label)) return 'egress-gateway';
       if (label.includes('ingress')) return 'ingress-gateway';
     }
     if (meta.gatewayName !== null) {
-      return meta.gatewayName.includes('egress') || clusterExternal ? 'egress-gateway' : 'ingress-gateway';
+      return this.gatewayLabels.gatewayName(meta.gatewayName) || clusterExternal
+        ? 'egress-gateway'
+        : 'ingress-gateway';
     }
+    if (meta.namespace !== null && this.gatewayNamespaces.has(meta.namespace)) return 'egress-gateway';
     const pod = meta.pod;
-    if (pod !== null) {
-      if (pod.charCodeAt(0) === 105) {
-        if (pod.startsWith('istio-egressgateway')) return 'egress-gateway';
-        if (pod.startsWith('istio-ingressgateway')) return 'ingress-gateway';
-      }
-      return 'sidecar';
+    if (pod !== null && pod.charCodeAt(0) === 105) {
+      if (pod.startsWith('istio-egressgateway')) return 'egress-gateway';
+      if (pod.startsWith('istio-ingressgateway')) return 'ingress-gateway';
     }
-    if (clusterHost !== null && r.downstreamLocalAddress !== null) {
-      const local = r.downstreamLocalAddress;
-      const ownIp = sameIp(local, r.upstreamLocalAddress);
-      if (ownIp || (GATEWAY_PORTS.has(addrPort(local)) && clusterExternal)) {
-        return clusterExternal ? 'egress-gateway' : 'ingress-gateway';
+    if (ci?.inbound === true) return 'sidecar';
+    // A pod the metadata names, whose line goes to an in-mesh cluster, is its sidecar (the checks
+    // below cost a few slices per line; a gateway's leg goes to an external host or an internal listener).
+    if (pod !== null && !clusterExternal && !localInternal && !upstreamInternal && istioSniHost === null)
+      return 'sidecar';
+    // The line's own evidence. An internal listener's leg (`envoy://` addresses): an SNI-forwarding
+    // gateway's inner leg, which sends out.
+    if (localInternal || r.downstreamRemoteAddress?.startsWith('envoy://') === true) {
+      if (upstream !== null) {
+        const h = addrHost(upstream);
+        if (isIpLiteral(h) && !isLoopback(h) && !this.scope.isMeshIp(h)) return 'egress-gateway';
+      }
+      return clusterExternal ? 'egress-gateway' : 'sidecar';
+    }
+    if (local !== null) {
+      const localIp = addrHost(local);
+      // Addressed by its caller as an egress gateway (Istio's mTLS SNI names the gateway service),
+      // or a pod already seen acting as one.
+      if (istioSniHost !== null && this.scope.hostInfo(istioSniHost).egressGateway) return 'egress-gateway';
+      if (this.gatewayIps.size > 0 && this.gatewayIps.has(localIp)) return 'egress-gateway';
+      if (upstreamInternal) return 'sidecar';
+      if (ci !== null && ci.host !== null) {
+        // Accepted on its own pod IP (not an intercepted original destination), or on a gateway
+        // listener port, and sends to a cluster for an external host.
+        const ownIp = r.upstreamLocalAddress !== null && addrHost(r.upstreamLocalAddress) === localIp;
+        if (ownIp || (GATEWAY_PORTS.has(addrPort(local)) && clusterExternal)) {
+          return clusterExternal ? 'egress-gateway' : 'ingress-gateway';
+        }
       }
     }
     return 'sidecar';
+  }
+
+  /** A gateway proxy seen: its pod IP becomes evidence for other lines; counted for the summary. */
+  private sawGateway(meta: ShipperMeta, local: string | null, time: number): void {
+    // Most gateway lines come from the proxy of the line before: one compare, no strings built.
+    const last = this.lastGateway;
+    const pod = meta.pod;
+    if (last !== null && last.kind !== 'service') {
+      const lastIp = this.lastGatewayIp;
+      if (
+        pod !== null
+          ? pod === this.lastGatewayPod
+          : local !== null &&
+            lastIp !== null &&
+            local.startsWith(lastIp) &&
+            local.charCodeAt(lastIp.length) === 58
+      ) {
+        last.legs++;
+        if (time > last.lastSeen) last.lastSeen = time;
+        return;
+      }
+    }
+    const ip = local === null ? meta.podIp : addrHost(local);
+    if (
+      ip !== null &&
+      this.gatewayIps.size < 10000 &&
+      !this.gatewayIps.has(ip) &&
+      isIpLiteral(ip) &&
+      !isLoopback(ip)
+    ) {
+      this.gatewayIps.add(detachString(ip));
+      this.gatewayGeneration++;
+    }
+    const name =
+      pod !== null
+        ? meta.namespace === null
+          ? pod
+          : `${meta.namespace}/${pod}`
+        : ip !== null
+          ? `pod IP ${ip}`
+          : null;
+    // An internal listener's inner leg names no proxy; its outer leg counts that gateway.
+    if (name === null) return;
+    this.countGateway(name, pod !== null ? 'pod' : 'proxy', time);
+    this.lastGatewayPod = pod === null ? null : detachString(pod);
+    this.lastGatewayIp = pod === null && ip !== null ? detachString(ip) : null;
+  }
+
+  private sawGatewayHost(host: string, time: number): void {
+    this.countGateway(host, 'service', time);
+  }
+
+  private countGateway(name: string, kind: GatewaySeen['kind'], time: number): void {
+    const last = this.lastGateway;
+    if (last !== null && last.name === name) {
+      last.legs++;
+      if (time > last.lastSeen) last.lastSeen = time;
+      return;
+    }
+    let g = this.gatewaysSeen.get(name);
+    if (g === undefined) {
+      if (this.gatewaysSeen.size >= 1000) return;
+      g = { name: detachString(name), kind, legs: 0, firstSeen: time, lastSeen: time };
+      this.gatewaysSeen.set(g.name, g);
+    }
+    g.legs++;
+    if (time > g.lastSeen) g.lastSeen = time;
+    this.lastGateway = g;
+  }
+
+  /** Egress gateways found in the lines so far: proxies that acted as one, and gateway services sidecars sent to. */
+  gateways(): readonly GatewaySeen[] {
+    return [...this.gatewaysSeen.values()];
+  }
+
+  private learnGatewayHost(host: string): void {
+    this.scope.learnGatewayHost(host);
+    // Cached cluster facts hold the old answer.
+    this.clusters.clear();
+    this.recentClusters.fill(undefined);
   }
 
   private attribute(
@@ -284,7 +635,7 @@ export class Normalizer {
       s.pod = meta.pod;
       let ip = meta.podIp;
       if (ip === null && path !== 'inbound' && r.downstreamRemoteAddress !== null)
-        ip = addrHost(r.downstreamRemoteAddress);
+        ip = addressIp(r.downstreamRemoteAddress);
       s.ip = ip;
       if (meta.namespace !== null && meta.workload !== null) {
         s.attribution = 'metadata';
@@ -317,7 +668,7 @@ export class Normalizer {
       return;
     }
     // Gateway line: the caller is the downstream peer.
-    let ip = r.downstreamRemoteAddress === null ? null : addrHost(r.downstreamRemoteAddress);
+    let ip = r.downstreamRemoteAddress === null ? null : addressIp(r.downstreamRemoteAddress);
     let owner = ip === null ? null : this.workloads.lookup(ip, time);
     // Only the direct peer's IP may teach workload -> principal: X-Forwarded-For is the client's word.
     const direct = owner !== null;
@@ -405,6 +756,9 @@ export class Normalizer {
         port,
         hostInfo: host === null ? null : this.scope.hostInfo(host),
         inbound: cluster.startsWith('inbound|') || cluster.startsWith('InboundPassthroughCluster'),
+        inboundPassthrough: cluster.startsWith('InboundPassthroughCluster'),
+        probesLeft: 0,
+        probeGeneration: -1,
       };
       if (this.clusters.size >= 20000) this.clusters.clear();
       this.clusters.set(cluster, c);
@@ -440,6 +794,13 @@ export class Normalizer {
   }
 }
 
+/** The host of an address without Envoy's `tcp://` scheme; null for an internal (`envoy://`) one. */
+function addressIp(addr: string): string | null {
+  const at = addressStart(addr);
+  if (at < 0) return null;
+  return addrHost(at === 0 ? addr : addr.slice(at));
+}
+
 function toPort(s: string, start: number, end: number): number {
   let v = 0;
   for (let i = start; i < end; i++) {
@@ -448,8 +809,4 @@ function toPort(s: string, start: number, end: number): number {
     v = v * 10 + c;
   }
   return v;
-}
-
-function sameIp(a: string, b: string | null): boolean {
-  return b !== null && addrHost(a) === addrHost(b);
 }

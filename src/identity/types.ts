@@ -28,6 +28,12 @@ export type EgressPath =
   | 'internal'
   | 'inbound';
 
+/**
+ * Which ambient-mode proxy wrote the line: `ztunnel` (a node's L4 record for a pod's connection) or
+ * `waypoint` (the Envoy access line of a waypoint, e.g. the egress waypoint's leg out).
+ */
+export type AmbientProxy = 'ztunnel' | 'waypoint';
+
 /** How the source identity was established, strongest first. */
 export type Attribution = 'principal' | 'metadata' | 'pod-ip' | 'unknown';
 
@@ -95,6 +101,20 @@ export interface LegJoin {
   hostFromEarlierLegs?: boolean;
 }
 
+/**
+ * Names on the line that the line's own addresses contradict (#15: the attacker chooses SNI and
+ * authority, not where the proxy connected). `mesh-name-external-address`: an in-mesh name (a
+ * `*.svc.cluster.local` host, a name without a dot, Istio's `outbound_.` SNI) on a connection to an
+ * address outside the mesh that no cluster of the proxy vouches for; the event's `destination.host` is
+ * then null, so alerts, policies, exceptions and ignore lists see the IP, not the claim.
+ * `sni-authority-mismatch`: SNI and HTTP authority name different registrable domains (domain fronting).
+ */
+export interface NameClaim {
+  kind: 'mesh-name-external-address' | 'sni-authority-mismatch';
+  sni: string | null;
+  authority: string | null;
+}
+
 export interface EgressEvent {
   /** Start time, epoch ms. */
   time: number;
@@ -123,4 +143,10 @@ export interface EgressEvent {
   sni?: string | null;
   /** Legs through the egress gateway: what the connection join found (detect/join.ts); null elsewhere. */
   join?: LegJoin | null;
+  /** Fields the line had after the last one its format knows (` traceID=...`), as written; absent or null when none. */
+  extra?: string | null;
+  /** Set when the line's names contradict its addresses or each other (absent or null otherwise). */
+  claim?: NameClaim | null;
+  /** Set for ambient-mode lines (identity/ambient.ts); absent or null for sidecar and gateway lines. */
+  ambient?: AmbientProxy | null;
 }

@@ -12,12 +12,14 @@ import { type CriParts, readCri } from './envelope/cri.js';
 import { fluentBitEnvelope } from './envelope/fluent-bit.js';
 import { FluentBitScanner, type InlineStringReader, timeAt } from './envelope/fluent-bit-scan.js';
 import { LazyShipperMeta, resetMeta } from './envelope/meta.js';
+import { kubectlPrefix, sternPrefix, timestampPrefix, withoutColours } from './envelope/paste.js';
 import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
 import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
 import { EnvoyTextParser } from './envoy-text.js';
 import { IngestGuard, type IngestGuardOptions } from './ingest-guard.js';
 import { JSON_ENVELOPES } from './registry.js';
 import { type AccessLineParser, type AccessRecord, newAccessRecord, type ShipperMeta } from './types.js';
+import { isZtunnelObject, looksLikeZtunnelJsonLine, looksLikeZtunnelText, ZtunnelParser } from './ztunnel.js';
 
 export type FormatMode = 'auto' | 'text' | 'json' | 'custom';
 
@@ -51,6 +53,8 @@ export class LineDecoder implements InnerSink {
   private readonly text: EnvoyTextParser | null;
   private readonly json: EnvoyJsonParser | null;
   private readonly custom: AccessLineParser | null;
+  /** ztunnel records (ambient mode), in every mode but `custom`. */
+  private readonly ztunnel: ZtunnelParser | null;
   private sink: DecodeSink | null = null;
   private raw = '';
   private envelope: JsonEnvelope | null = null;
@@ -73,6 +77,7 @@ export class LineDecoder implements InnerSink {
       throw new Error('format "custom" needs customFormat or customJsonFormat');
     }
     this.text = this.mode === 'auto' || this.mode === 'text' ? new EnvoyTextParser() : null;
+    this.ztunnel = this.mode === 'custom' ? null : new ZtunnelParser();
     this.json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
     const text = this.text;
     const json = this.json;
@@ -144,6 +149,10 @@ export class LineDecoder implements InnerSink {
       return;
     }
     const o = obj as JsonObject;
+    if (this.ztunnel !== null && isZtunnelObject(o)) {
+      this.object(o, meta);
+      return;
+    }
     const envs = JSON_ENVELOPES;
     for (let i = 0; i < envs.length; i++) {
       const env = envs[i] as JsonEnvelope;
@@ -169,13 +178,21 @@ export class LineDecoder implements InnerSink {
     const c = payload.charCodeAt(0);
     let parser: AccessLineParser | null = null;
     if (c === 91) {
+      // `kubectl logs --prefix`: `[pod/NAME/CONTAINER] `.
+      if (payload.charCodeAt(1) === 112) {
+        const at = kubectlPrefix(payload, meta);
+        if (at > 0) {
+          this.line(payload.slice(at), meta);
+          return;
+        }
+      }
       if (ENVOY_LOG.test(payload)) {
         sink.skipped('proxy log (Envoy)');
         return;
       }
       parser = this.text;
     } else if (c === 123) {
-      parser = this.json;
+      parser = this.ztunnel !== null && looksLikeZtunnelJsonLine(payload) ? this.ztunnel : this.json;
     } else if (c >= 48 && c <= 57) {
       if (readCri(payload, this.cri)) {
         if (this.cri.partial) {
@@ -186,13 +203,37 @@ export class LineDecoder implements InnerSink {
         this.line(payload.slice(this.cri.payloadStart), meta);
         return;
       }
+      if (this.ztunnel !== null && looksLikeZtunnelText(payload)) {
+        const out = this.ztunnel.parseText(payload, this.record);
+        if (out.kind === 'access') sink.access(this.record, meta);
+        else if (out.kind === 'malformed') this.bad(out.reason);
+        else sink.skipped(out.reason);
+        return;
+      }
+      // `kubectl logs --timestamps` (or stern's): the time, then the line.
+      const at = timestampPrefix(payload, meta);
+      if (at > 0) {
+        this.line(payload.slice(at), meta);
+        return;
+      }
       if (AGENT_LOG.test(payload)) {
         sink.skipped('proxy log (pilot-agent/Envoy)');
         return;
       }
+    } else if (c === 34 && this.text !== null) {
+      this.withoutTime(payload, meta);
+      return;
     } else if (payload.length === 0 || payload.trim().length === 0) {
       sink.skipped('blank line');
       return;
+    } else if (this.custom === null || !this.custom.accepts(payload)) {
+      // stern's `[NAMESPACE] POD CONTAINER ` before the line.
+      const clean = withoutColours(payload);
+      const at = sternPrefix(clean, meta);
+      if (at > 0) {
+        this.line(clean.slice(at), meta);
+        return;
+      }
     }
     const custom = this.custom;
     if (custom?.accepts(payload)) {
@@ -217,9 +258,35 @@ export class LineDecoder implements InnerSink {
     else sink.skipped(out.reason);
   }
 
+  /**
+   * A line starting with the request (`"GET / HTTP/1.1" 200 ...`): a TEXT line whose `[START_TIME]`
+   * was cut off. Read as if the time were `-`: with the shipper's time it is analysed (as `[-]` is),
+   * without one it is dead-lettered with that reason, not skipped as noise.
+   */
+  private withoutTime(payload: string, meta: ShipperMeta): void {
+    const text = this.text as EnvoyTextParser;
+    const out = text.parse(`[-] ${payload}`, this.record);
+    if (out.kind !== 'access') {
+      (this.sink as DecodeSink).skipped('not an access line (neither TEXT nor JSON)');
+      return;
+    }
+    if (Number.isNaN(meta.shippedAt))
+      this.bad(
+        'TEXT access line without its [%START_TIME%]: every other field is there, but the line has no time and no shipper time',
+      );
+    else (this.sink as DecodeSink).access(this.record, meta);
+  }
+
   /** InnerSink: an access record already parsed as JSON within the envelope. */
   object(record: JsonObject, meta: ShipperMeta): void {
     const sink = this.sink as DecodeSink;
+    if (this.ztunnel !== null && isZtunnelObject(record)) {
+      const out = this.ztunnel.fill(record, this.record);
+      if (out.kind === 'access') sink.access(this.record, meta);
+      else if (out.kind === 'malformed') this.bad(out.reason);
+      else sink.skipped(out.reason);
+      return;
+    }
     if (this.json === null) {
       sink.skipped('JSON access record while format is forced to text');
       return;

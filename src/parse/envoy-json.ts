@@ -10,6 +10,7 @@ import { ACCESS, compileJsonFormat, type JsonKeyField } from './custom-format.js
 import { assignNumber, assignString, F, isNumericField, resetRecord } from './fields.js';
 import { parseIsoTime } from './time.js';
 import type { AccessLineParser, AccessRecord, ParseOutcome } from './types.js';
+import { isZtunnelObject } from './ztunnel.js';
 
 export const ISTIO_JSON_FORMAT: Readonly<Record<string, string>> = {
   start_time: '%START_TIME%',
@@ -44,7 +45,12 @@ export const ISTIO_JSON_FORMAT: Readonly<Record<string, string>> = {
 
 /** Does this parsed object look like an access-log record (as opposed to an envelope or app log)? */
 export function looksLikeJsonAccess(o: Record<string, unknown>): boolean {
-  return o.start_time !== undefined || o.response_code !== undefined || o.upstream_cluster !== undefined;
+  return (
+    o.start_time !== undefined ||
+    o.response_code !== undefined ||
+    o.upstream_cluster !== undefined ||
+    isZtunnelObject(o)
+  );
 }
 
 /** Line shapes (key orders) the escaped reader keeps a compiled pattern for, most recent first. */

@@ -10,7 +10,7 @@
  *  - a bare integer -> pre-1.1 (18) or Envoy's default (14).
  * Within a family the longer layout is tried first; the compiler rejects a line whose fields run out.
  */
-import { ACCESS, CompiledTextFormat } from './custom-format.js';
+import { ACCESS, CompiledTextFormat, countTextTokens } from './custom-format.js';
 import type { AccessLineParser, AccessRecord, ParseOutcome } from './types.js';
 
 const HEAD =
@@ -69,6 +69,24 @@ function family(line: string): readonly CompiledTextFormat[] | null {
   return null;
 }
 
+/** Index just after the `n`th token (counted as countTextTokens counts), or -1 when there are not more than n. */
+function afterTokens(s: string, n: number): number {
+  let count = 0;
+  let i = 0;
+  const len = s.length;
+  while (i < len) {
+    while (i < len && s.charCodeAt(i) === 32) i++;
+    if (i >= len) return -1;
+    if (count === n) return i - 1;
+    count++;
+    const c = s[i];
+    const close = c === '"' ? '"' : c === '[' ? ']' : ' ';
+    const j = s.indexOf(close, i + 1);
+    i = j < 0 ? len : close === ' ' ? j : j + 1;
+  }
+  return -1;
+}
+
 export class EnvoyTextParser implements AccessLineParser {
   readonly format = 'envoy-text';
   /** Layout of the last successfully parsed line (for tests and diagnostics). */
@@ -98,6 +116,18 @@ export class EnvoyTextParser implements AccessLineParser {
     return end;
   }
 
+  /** Reads `line` as `layout` followed by extra fields; true when the known part parses. */
+  private withTrailing(layout: CompiledTextFormat, line: string, out: AccessRecord): boolean {
+    const body = line.trimEnd();
+    if (countTextTokens(body) <= layout.expectedTokens) return false;
+    const cut = afterTokens(body, layout.expectedTokens);
+    if (cut < 0 || layout.parse(body.slice(0, cut), out) !== null) return false;
+    const rest = body.slice(cut).trim();
+    out.trailing = rest === '' ? null : rest;
+    this.lastLayout = layout.layout;
+    return true;
+  }
+
   parse(line: string, out: AccessRecord): ParseOutcome {
     const fam = family(line);
     if (fam === null) {
@@ -107,6 +137,7 @@ export class EnvoyTextParser implements AccessLineParser {
         this.lastLayout = V19.layout;
         return ACCESS;
       }
+      if (this.withTrailing(V19, line, out)) return ACCESS;
       return { kind: 'malformed', reason };
     }
     let first: string | null = null;
@@ -118,6 +149,8 @@ export class EnvoyTextParser implements AccessLineParser {
       }
       first ??= reason;
     }
+    // More fields than any layout: the known ones, then what a user appended (` traceID=...`).
+    for (const layout of fam) if (this.withTrailing(layout, line, out)) return ACCESS;
     const names = fam.map((l) => `${l.layout} (${l.expectedTokens})`).join(' or ');
     return { kind: 'malformed', reason: `${first} (tried ${names})` };
   }

@@ -96,6 +96,8 @@ export function resetRecord(r: AccessRecord): void {
   r.requestedServerName = null;
   r.routeName = null;
   r.peerPrincipal = null;
+  r.ztunnel = null;
+  r.trailing = null;
 }
 
 /** Reads a non-negative integer from `s[start, end)`; `-` or empty is 0; -1 when not a number. */

@@ -12,6 +12,7 @@ import { vectorEnvelope } from './envelope/vector.js';
 import { EnvoyJsonParser } from './envoy-json.js';
 import { EnvoyTextParser } from './envoy-text.js';
 import type { AccessLineParser } from './types.js';
+import { ZtunnelParser } from './ztunnel.js';
 
 export const JSON_ENVELOPES: readonly JsonEnvelope[] = [
   otlpEnvelope,
@@ -28,4 +29,5 @@ export const TEXT_ENVELOPES: readonly string[] = [criEnvelopeName];
 export const FORMAT_PARSERS: Readonly<Record<string, () => AccessLineParser>> = {
   'envoy-text': () => new EnvoyTextParser(),
   'envoy-json': () => new EnvoyJsonParser(),
+  ztunnel: () => new ZtunnelParser(),
 };

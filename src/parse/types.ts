@@ -1,3 +1,5 @@
+import type { ZtunnelFields } from './ztunnel.js';
+
 /**
  * What the parsers produce. One `AccessRecord` is reused for every line (the hot path fills it in
  * place), so a parser must reset every field it owns. Absent values ("-" in Envoy) are `null`/NaN.
@@ -33,6 +35,10 @@ export interface AccessRecord {
   routeName: string | null;
   /** %DOWNSTREAM_PEER_URI_SAN%: the caller's SPIFFE id at the egress gateway, when logged. */
   peerPrincipal: string | null;
+  /** A ztunnel (ambient mode) record's own fields; null for Envoy lines (reset by resetRecord). */
+  ztunnel: ZtunnelFields | null;
+  /** Fields after the last one the layout knows (a user's ` traceID=...` appended to the default format), kept as written. */
+  trailing: string | null;
 }
 
 /** Kubernetes metadata a shipper put around the line; all optional. */
@@ -101,6 +107,8 @@ export function newAccessRecord(): AccessRecord {
     requestedServerName: null,
     routeName: null,
     peerPrincipal: null,
+    ztunnel: null,
+    trailing: null,
   };
 }
 

@@ -13,6 +13,7 @@ import { ConfigError } from '../errors.js';
 import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
+import { PolicyTargetSchema } from '../policy/target.js';
 import { ScaleConfigSchema } from '../scale/config.js';
 import { SinksSchema } from '../sinks/registry.js';
 import { SourcesSchema } from '../sources/registry.js';
@@ -34,6 +35,9 @@ export const PipelineConfigSchema = z
       .describe(
         'Egress policy files (EgressPolicy or Istio AuthorizationPolicy YAML), relative to this config file.',
       ),
+    policyTarget: PolicyTargetSchema.prefault({}).describe(
+      'The egress gateway the AuthorizationPolicies are enforced on: policies that do not select it are reported and not applied.',
+    ),
     delivery: DeliveryConfigSchema.prefault({}).describe(
       'Acknowledgement, retries and dead letters of sinks.',
     ),

@@ -5,6 +5,7 @@
  * for the flow summaries, and the detectors' watermark for holding acks.
  */
 
+import type { GatewaySeen } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import { decoderOptions } from '../parse/config.js';
 import { loadPolicyFiles } from '../policy/load.js';
@@ -18,6 +19,8 @@ import type { BatchProcessor } from './run.js';
 export interface PipelineCore {
   readonly sources: Source[];
   readonly processor: BatchProcessor;
+  /** Egress gateways found in the lines so far (start-up and summary messages). */
+  readonly gateways?: () => readonly GatewaySeen[];
 }
 
 export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = process.env): PipelineCore {
@@ -26,7 +29,7 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     detection: config.detection,
     decoder: decoderOptions(config.parse),
     mesh: config.mesh,
-    policies: loadPolicyFiles(config.policies),
+    policies: loadPolicyFiles(config.policies, config.policyTarget),
     onEvent: (e) => onEvent(e),
   });
   const deadLetters = (): DeadLetter[] =>
@@ -50,5 +53,9 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
     },
     watermark: () => core.engine.watermark,
   };
-  return { sources: config.sources.map((s) => createSource(s, env)), processor };
+  return {
+    sources: config.sources.map((s) => createSource(s, env)),
+    processor,
+    gateways: () => core.gateways(),
+  };
 }

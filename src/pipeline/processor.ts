@@ -8,7 +8,7 @@ import type { Alert, RuleId } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
 import type { DetectionEngine } from '../detect/engine.js';
-import { Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
+import { type GatewaySeen, Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import { type DecoderOptions, LineDecoder } from '../parse/decoder.js';
 import type { DecodeSink } from '../parse/decoder-types.js';
@@ -95,6 +95,11 @@ export class BatchProcessor implements DecodeSink {
       this.decoder.decode(this.line, this);
     }
     if (advance) this.advance();
+  }
+
+  /** Egress gateways found in the lines so far (for the summary). */
+  gateways(): readonly GatewaySeen[] {
+    return this.normalizer.gateways();
   }
 
   /** Advances event time: releases what the watermark passed to the detectors and the alert stage. */

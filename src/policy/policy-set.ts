@@ -13,7 +13,11 @@ export class PolicySet {
   private readonly cache = new Map<string, PolicyDecision>();
   private readonly cacheable: boolean;
 
-  constructor(readonly evaluators: readonly PolicyEvaluator[]) {
+  constructor(
+    readonly evaluators: readonly PolicyEvaluator[],
+    /** Policies read but not applied (they do not select the egress gateway), each with the reason. */
+    readonly notApplied: readonly string[] = [],
+  ) {
     this.cacheable = !evaluators.some((e) => e.usesHttpFields);
   }
 

@@ -24,7 +24,12 @@ export interface ReportModel {
   title: string;
   from: number;
   to: number;
+  /** One per alert id: its latest record (the current state: repeats counted, resolved or not). */
   alerts: Alert[];
+  /** Alert records read: a standing alert is written again as its count grows and when it resolves. */
+  records: number;
+  /** Records per alert id. */
+  recordsPerId: Map<string, number>;
   edges: Edge[];
   skipped: { count: number; examples: string[] };
 }
@@ -155,15 +160,25 @@ export function buildModel(
   title = 'egress-sentinel report',
 ): ReportModel {
   const skipped = { count: 0, examples: [] as string[] };
-  const alerts: Alert[] = [];
+  // The latest record of each id wins: the newest @timestamp, and of equal ones the later in the file.
+  const latest = new Map<string, Alert>();
+  const recordsPerId = new Map<string, number>();
+  let records = 0;
   for (const v of readJsonLines(alertsFile, skipped)) {
-    if (isAlert(v)) alerts.push(v);
-    else {
+    if (!isAlert(v)) {
       skipped.count++;
       if (skipped.examples.length < 5) skipped.examples.push(`${alertsFile}: an object that is not an alert`);
+      continue;
     }
+    records++;
+    const id = typeof v.alert?.id === 'string' ? v.alert.id : `record-${records}`;
+    recordsPerId.set(id, (recordsPerId.get(id) ?? 0) + 1);
+    const seen = latest.get(id);
+    if (seen === undefined || v['@timestamp'] >= seen['@timestamp']) latest.set(id, v);
   }
-  alerts.sort((a, b) => a['@timestamp'].localeCompare(b['@timestamp']));
+  const alerts = [...latest.values()].sort(
+    (a, b) => firedAt(a).localeCompare(firedAt(b)) || a.rule.id.localeCompare(b.rule.id),
+  );
   const edges = new Map<string, Edge>();
   const edge = (source: string, destination: string, registeredDomain: string | null): Edge => {
     const key = `${source}\u0000${destination}`;
@@ -205,12 +220,31 @@ export function buildModel(
     );
     e.alerted = worse(e.alerted, a.severity);
     e.rules.add(a.rule.id);
-    const t = Date.parse(a['@timestamp']);
-    if (Number.isFinite(t)) {
+    for (const t of [Date.parse(firedAt(a)), Date.parse(a['@timestamp'])]) {
+      if (!Number.isFinite(t)) continue;
       from = Math.min(from, t);
       to = Math.max(to, t);
     }
   }
   if (!Number.isFinite(from)) from = to = Date.now();
-  return { title, from, to: Math.max(to, from + 1), alerts, edges: [...edges.values()], skipped };
+  return {
+    title,
+    from,
+    to: Math.max(to, from + 1),
+    alerts,
+    records,
+    recordsPerId,
+    edges: [...edges.values()],
+    skipped,
+  };
+}
+
+/** When the alert fired: its first finding (the record's @timestamp is when this record was written). */
+export function firedAt(a: Alert): string {
+  return a.alert?.first_seen ?? a['@timestamp'];
+}
+
+/** When it resolved (the resolving record's time), or null while it stands. */
+export function resolvedAt(a: Alert): string | null {
+  return a.alert?.status === 'resolved' ? a['@timestamp'] : null;
 }

@@ -5,7 +5,8 @@
  */
 import type { Alert, Severity } from '../alerts/types.js';
 import { escapeHtml, shorten } from './escape.js';
-import type { Edge, ReportModel } from './model.js';
+import { type Edge, firedAt, type ReportModel, resolvedAt } from './model.js';
+import { humanBytes, humanCount } from './units.js';
 
 export const SEVERITY_COLOUR: Record<Severity, string> = {
   low: '#2f81f7',
@@ -87,7 +88,7 @@ export function egressMap(model: ReportModel): string {
     const yb = dy(e.destination);
     const colour = e.alerted ? SEVERITY_COLOUR[e.alerted] : QUIET;
     const width = Math.min(8, 1 + Math.log10(e.connections + 1));
-    const tip = `${e.source} → ${e.destination}: ${e.connections} connections, ${e.bytesUp} bytes up${e.rules.size ? `; alerts: ${[...e.rules].join(', ')}` : ''}`;
+    const tip = `${e.source} → ${e.destination}: ${humanCount(e.connections)} connections, ${humanBytes(e.bytesUp)} up${e.rules.size ? `; alerts: ${[...e.rules].join(', ')}` : ''}`;
     parts.push(
       `<path class="edge${e.alerted ? ' alerted' : ''}" d="M${x1 + 6},${ya} C${(x1 + x2) / 2},${ya} ${(x1 + x2) / 2},${yb} ${x2 - 6},${yb}" stroke="${colour}" stroke-width="${width.toFixed(1)}" fill="none"><title>${escapeHtml(tip)}</title></path>`,
     );
@@ -127,10 +128,18 @@ export function timelines(model: ReportModel): string {
     );
     rows.push(`<line x1="${x0}" y1="${y}" x2="${x1}" y2="${y}" class="axis"/>`);
     for (const a of alerts) {
-      const t = Date.parse(a['@timestamp']);
-      const tip = `${a['@timestamp']} ${a.severity}: ${a.reason}`;
+      // Drawn when it fired; a resolved alert as a bar to when it resolved.
+      const fired = firedAt(a);
+      const resolved = resolvedAt(a);
+      const t = Date.parse(fired);
+      const colour = SEVERITY_COLOUR[a.severity] ?? QUIET;
+      const tip = `${fired} ${a.severity}${resolved ? ` (resolved ${resolved})` : ''}: ${a.reason}`;
+      if (resolved !== null)
+        rows.push(
+          `<line x1="${x(t).toFixed(1)}" y1="${y}" x2="${x(Date.parse(resolved)).toFixed(1)}" y2="${y}" stroke="${colour}" stroke-width="4"/>`,
+        );
       rows.push(
-        `<circle cx="${x(t).toFixed(1)}" cy="${y}" r="5" fill="${SEVERITY_COLOUR[a.severity] ?? QUIET}"><title>${escapeHtml(tip)}</title></circle>`,
+        `<circle cx="${x(t).toFixed(1)}" cy="${y}" r="5" fill="${colour}"><title>${escapeHtml(tip)}</title></circle>`,
       );
     }
     y += 26;

@@ -26,7 +26,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
     );
   }
   const detection = config.detection;
-  const policies = loadPolicyFiles(config.policies);
+  const policies = loadPolicyFiles(config.policies, config.policyTarget);
 
   const rt = await startRuntime(
     config,

@@ -4,20 +4,25 @@
  * for mixed strings and numbers (measured in bench/event-codec.ts), while field names and
  * enum strings are left out (enums as small integers), which halves the size of the keyed object
  * form. The version is the first element, so a later layout can be told apart (2 added principalSource;
- * 3 added the connection's addresses and the logged SNI, which join a sidecar's leg to the gateway's).
+ * 3 added the connection's addresses and the logged SNI, which join a sidecar's leg to the gateway's;
+ * version 2 rows are still read, without them).
+ * An ambient-mode event (identity/ambient.ts) has one more slot, the proxy that wrote it; rows
+ * without it (every sidecar event, and what earlier builds wrote) read as not ambient. An event whose
+ * names contradict its address (identity/types.ts NameClaim) has one more after that (the ambient
+ * slot then null when not ambient): `[kind, sni, authority]`.
  */
 import type {
+  AmbientProxy,
   Attribution,
   EgressEvent,
   EgressPath,
+  NameClaim,
   PrincipalSource,
   Protocol,
   Reporter,
 } from '../identity/types.js';
 
 const VERSION = 3;
-/** Version 2 rows (no addresses, no SNI) are still read: a topic written before an upgrade drains. */
-const FIELDS_V2 = 27;
 const REPORTERS: readonly Reporter[] = ['sidecar', 'egress-gateway', 'ingress-gateway'];
 const PROTOCOLS: readonly Protocol[] = ['http', 'tcp', 'tls'];
 const PATHS: readonly EgressPath[] = [
@@ -33,6 +38,10 @@ const ATTRIBUTIONS: readonly Attribution[] = ['principal', 'metadata', 'pod-ip',
 // Index 0 is "not known" (null), so a learned principal stays told apart from a logged one.
 const PRINCIPAL_SOURCES: readonly (PrincipalSource | null)[] = [null, 'logged', 'learned'];
 const PRINCIPAL_SOURCE_CODE = new Map(PRINCIPAL_SOURCES.map((v, i) => [v, i]));
+const AMBIENT: readonly AmbientProxy[] = ['ztunnel', 'waypoint'];
+const AMBIENT_CODE = new Map(AMBIENT.map((v, i) => [v, i]));
+const CLAIM_KINDS: readonly NameClaim['kind'][] = ['mesh-name-external-address', 'sni-authority-mismatch'];
+const CLAIM_CODE = new Map(CLAIM_KINDS.map((v, i) => [v, i]));
 
 const REPORTER_CODE = new Map(REPORTERS.map((v, i) => [v, i]));
 const PROTOCOL_CODE = new Map(PROTOCOLS.map((v, i) => [v, i]));
@@ -40,6 +49,8 @@ const PATH_CODE = new Map(PATHS.map((v, i) => [v, i]));
 const ATTRIBUTION_CODE = new Map(ATTRIBUTIONS.map((v, i) => [v, i]));
 
 const FIELDS = 30;
+/** Version 2 rows (no addresses, no SNI) are still read: a topic written before an upgrade drains. */
+const FIELDS_V2 = 27;
 
 // Reused across calls: the only allocation per event is JSON.stringify's string.
 const row: unknown[] = new Array(FIELDS);
@@ -78,6 +89,19 @@ export function encodeEvent(e: EgressEvent): string {
   row[27] = e.upstreamLocalAddress ?? null;
   row[28] = e.downstreamRemoteAddress ?? null;
   row[29] = e.sni ?? null;
+  const ambient = e.ambient == null ? undefined : AMBIENT_CODE.get(e.ambient);
+  const claim = e.claim;
+  if (claim != null) {
+    row[FIELDS] = ambient ?? null;
+    row[FIELDS + 1] = [CLAIM_CODE.get(claim.kind), claim.sni, claim.authority];
+    return JSON.stringify(row);
+  }
+  if (ambient === undefined) {
+    row.length = FIELDS;
+    return JSON.stringify(row);
+  }
+  row.length = FIELDS + 1;
+  row[FIELDS] = ambient;
   return JSON.stringify(row);
 }
 
@@ -117,10 +141,8 @@ export function decodeEventRecord(text: string): unknown[] {
 /** Fills `out` from one decoded row; throws naming what is wrong on a malformed one. */
 export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   const r = row as unknown[];
-  if (
-    !Array.isArray(r) ||
-    !((r.length === FIELDS && r[0] === VERSION) || (r.length === FIELDS_V2 && r[0] === 2))
-  ) {
+  const base = !Array.isArray(r) ? -1 : r[0] === VERSION ? FIELDS : r[0] === 2 ? FIELDS_V2 : -1;
+  if (base < 0 || r.length < base || r.length > base + 2) {
     throw new Error(`not a version ${VERSION} (or 2) event (${JSON.stringify(row).slice(0, 40)})`);
   }
   out.time = r[1] as number;
@@ -153,10 +175,21 @@ export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   d.external = (portExt & 1) === 1;
   out.origin = r[25] as string;
   s.principalSource = pick(PRINCIPAL_SOURCES, r[26], 'principal source');
-  const v3 = r.length === FIELDS;
+  const v3 = base === FIELDS;
   out.upstreamLocalAddress = v3 ? (r[27] as string | null) : null;
   out.downstreamRemoteAddress = v3 ? (r[28] as string | null) : null;
   out.sni = v3 ? (r[29] as string | null) : null;
   out.join = null;
+  out.ambient = r.length > base && r[base] !== null ? pick(AMBIENT, r[base], 'ambient proxy') : null;
+  if (r.length > base + 1) {
+    const c = r[base + 1] as unknown[];
+    if (!Array.isArray(c) || c.length !== 3)
+      throw new Error(`malformed name claim ${JSON.stringify(c).slice(0, 40)}`);
+    out.claim = {
+      kind: pick(CLAIM_KINDS, c[0], 'name claim'),
+      sni: c[1] as string | null,
+      authority: c[2] as string | null,
+    };
+  } else if (out.claim != null) out.claim = null;
   return out;
 }

@@ -146,7 +146,11 @@ function otlp(line: string, pod: Pod, start: number, emit: number): string {
   });
 }
 
-export function wrapLine(line: string, record: SimRecord, envelope: EnvelopeName): string {
+export function wrapLine(
+  line: string,
+  record: Pick<SimRecord, 'reporter' | 'emit' | 'start'>,
+  envelope: EnvelopeName,
+): string {
   switch (envelope) {
     case 'none':
       return line;

@@ -5,6 +5,7 @@
  * released once no later window can produce an earlier one, so memory stays bounded for long runs
  * and the order is exact in delivery time (start times are a few seconds out of order, as shipped).
  */
+import { AmbientMesh, type Dataplane, renderAmbientLine } from './ambient.js';
 import {
   AttackGenerator,
   type AttackName,
@@ -40,6 +41,8 @@ export interface SimulateOptions {
    * gateway sets `sni:` to the host) or `istio` (not set: Istio's own hop SNI, no host).
    */
   tcpHopSni?: HopSni;
+  /** Sidecars everywhere (default), ambient mode everywhere, or mixed (simulate/ambient.ts). */
+  dataplane?: Dataplane;
 }
 
 export const DEFAULT_START = Date.parse('2025-03-03T00:00:00.000Z');
@@ -62,6 +65,8 @@ export interface Manifest {
   format: LogFormat;
   envelope: EnvelopeName;
   rate: number;
+  /** Present for an ambient or mixed mesh. */
+  dataplane?: Dataplane;
   attacks: ManifestAttack[];
 }
 
@@ -105,6 +110,10 @@ export function generateTraffic(partial: Partial<SimulateOptions> = {}): Simulat
     gatewayLogsAt: (time) => !silences.some(([from, to]) => time >= from && time < to),
     tcpHopSni: options.tcpHopSni ?? 'host',
   };
+  const ambient =
+    options.dataplane === undefined || options.dataplane === 'sidecar'
+      ? null
+      : new AmbientMesh(options.dataplane, options.seed, start, end);
   const manifest: Manifest = {
     generator: 'egress-sentinel simulate',
     seed: options.seed,
@@ -115,6 +124,14 @@ export function generateTraffic(partial: Partial<SimulateOptions> = {}): Simulat
     rate: options.rate,
     attacks: scheduled.map((a) => manifestEntry(ctx, a)).sort((x, y) => x.start.localeCompare(y.start)),
   };
+  if (ambient !== null) {
+    manifest.dataplane = ambient.dataplane;
+    manifest.attacks = ambient.adjust(manifest.attacks);
+  }
+  const line = (r: SimRecord): string =>
+    ambient === null
+      ? wrapLine(renderLine(r, options.format), r, options.envelope)
+      : renderAmbientLine(ambient.convert(r), options.format, options.envelope);
 
   function* records(): Generator<SimRecord> {
     // Fresh generators per iteration, so iterating twice gives the same lines.
@@ -141,11 +158,10 @@ export function generateTraffic(partial: Partial<SimulateOptions> = {}): Simulat
     manifest,
     records,
     *messages() {
-      for (const r of records())
-        yield { key: r.reporter.name, value: wrapLine(renderLine(r, options.format), r, options.envelope) };
+      for (const r of records()) yield { key: r.reporter.name, value: line(r) };
     },
     *[Symbol.iterator]() {
-      for (const r of records()) yield wrapLine(renderLine(r, options.format), r, options.envelope);
+      for (const r of records()) yield line(r);
     },
   };
 }

@@ -1,5 +1,6 @@
 /** Parsing of `simulate`'s command-line values into SimulateOptions, with errors naming the flag. */
 import { SentinelError } from '../errors.js';
+import { DATAPLANES, type Dataplane } from './ambient.js';
 import { ATTACK_NAMES, type AttackName } from './attacks.js';
 import { ENVELOPES, type EnvelopeName } from './envelope.js';
 import type { LogFormat } from './render.js';
@@ -83,4 +84,11 @@ export function parseRate(text: string): number {
       { where: '--rate' },
     );
   return value;
+}
+
+export function parseDataplane(text: string): Dataplane {
+  if ((DATAPLANES as readonly string[]).includes(text)) return text as Dataplane;
+  throw new SentinelError('ESN_INPUT', `Expected --dataplane ${DATAPLANES.join(', ')}; got "${text}".`, {
+    where: '--dataplane',
+  });
 }

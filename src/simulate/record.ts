@@ -36,6 +36,8 @@ export interface SimRecord {
   sni: string;
   route: string;
   peerUriSan: string;
+  /** The external host of a connection through the egress gateway (both legs), else `-`; not rendered. */
+  host: string;
 }
 
 /** A TCP-shaped record with every field set (one object shape, so V8 keeps it fast). */
@@ -68,6 +70,7 @@ function tcpRecord(start: number, emit: number, reporter: Pod): SimRecord {
     sni: '-',
     route: '-',
     peerUriSan: '-',
+    host: '-',
   };
 }
 
@@ -125,6 +128,7 @@ export function tlsViaGateway(
   sidecar.downstreamLocal = `${ip}:${t.port}`;
   sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
   sidecar.sni = t.host;
+  sidecar.host = t.host;
   if (!gatewayLogs) return [sidecar];
   const gwStart = start + rng.int(1, 4);
   const gatewayLeg = gatewayLegOnly(rng, gwStart, gateway, caller.ip, caller.principal, {
@@ -156,6 +160,7 @@ export function gatewayLegOnly(
   r.downstreamRemote = `${clientIp}:${ephemeral(rng)}`;
   r.sni = t.host;
   r.peerUriSan = peerUriSan;
+  r.host = t.host;
   return r;
 }
 
@@ -197,6 +202,7 @@ export function tcpViaGateway(
   sidecar.upstreamLocal = `${caller.ip}:${hopPort}`;
   sidecar.downstreamLocal = `${ip}:${t.port}`;
   sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
+  sidecar.host = t.host;
   if (!gatewayLogs) return [sidecar];
   const gwStart = start + rng.int(1, 4);
   const leg = tcpRecord(gwStart, shipped(rng, gwStart, t.duration), gateway);
@@ -210,6 +216,7 @@ export function tcpViaGateway(
   leg.downstreamRemote = `${caller.ip}:${hopPort}`;
   leg.sni = hopSniOf(hopSni, t.host, 443, subset, gateway);
   leg.peerUriSan = caller.principal;
+  leg.host = t.host;
   return [sidecar, leg];
 }
 
@@ -246,6 +253,7 @@ export function httpViaGateway(
   sidecar.downstreamLocal = `${ip}:80`;
   sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
   sidecar.route = `${host}:80`;
+  sidecar.host = host;
   if (!gatewayLogs) return [sidecar];
   const gwStart = start + rng.int(1, 3);
   const gwDuration = Math.max(0, call.duration - rng.int(0, 2));
@@ -263,6 +271,7 @@ export function httpViaGateway(
   leg.sni = hopSniOf(hopSni, host, 80, subset, gateway);
   leg.route = `${subset}-through-egress-gateway`;
   leg.peerUriSan = caller.principal;
+  leg.host = host;
   return [sidecar, leg];
 }
 

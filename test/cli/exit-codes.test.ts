@@ -183,6 +183,20 @@ describe('warnings and checks', { timeout: 30_000 }, () => {
     expect(cli(['check', '--config', broken, '--offline'], { env }).status).toBe(2);
   }, 30_000);
 
+  it('check names the policies that do not select the egress gateway', () => {
+    const config = join(dir, 'with-list.yaml');
+    writeFileSync(
+      config,
+      `sources: [{ type: stdin }]\npolicies: [${join(ROOT, 'test/fixtures/policies/kubectl-get-list.yaml')}]\n`,
+    );
+    const r = cli(['check', '--config', config]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /warning: .*AuthorizationPolicy app-a\/frontend-ingress is not applied: it is in namespace app-a/,
+    );
+    expect(r.stderr).not.toContain('no policy loaded');
+  });
+
   it('pipelines/embedded.yaml passes check, from any working directory', () => {
     const r = cli(['check', '--config', join(ROOT, 'pipelines/embedded.yaml')], { cwd: dir });
     expect(r.status, r.stderr).toBe(0);

@@ -42,7 +42,8 @@ async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: strin
   }
 }
 
-describe('egress-sentinel replay', () => {
+// Each test replays a simulated day or two (2-5 s on an idle machine): room for a shared, busy one.
+describe('egress-sentinel replay', { timeout: 30_000 }, () => {
   it('gives byte-identical alerts when the same gzip input is replayed twice', async () => {
     const a = join(dir, 'a.jsonl');
     const b = join(dir, 'b.jsonl');

@@ -6,7 +6,12 @@ import { EnvoyTextParser } from '../../src/parse/envoy-text.js';
 import { newAccessRecord, newShipperMeta, type ShipperMeta } from '../../src/parse/types.js';
 import { loadFixtures } from '../fixtures/load.js';
 
-const lines = new Map([...loadFixtures('reference-lines.txt'), ...loadFixtures('synthetic-lines.txt')]);
+const lines = new Map([
+  ...loadFixtures('reference-lines.txt'),
+  ...loadFixtures('synthetic-lines.txt'),
+  ...loadFixtures('published-lines.txt'),
+  ...loadFixtures('name-claims.txt'),
+]);
 const origin = { source: 'kafka:egress', position: '0/42' };
 
 function event(n: Normalizer, id: string, meta: Partial<ShipperMeta> = {}): EgressEvent {
@@ -222,5 +227,154 @@ describe('Normalizer source attribution', () => {
       key: 'default/sleep',
       principal: 'spiffe://cluster.local/ns/default/sa/sleep-sa',
     });
+  });
+});
+
+describe('Normalizer: inside or outside the mesh by address and cluster, not by name (#15)', () => {
+  it.each([
+    ['K8S', 'kubernetes.default.svc.cluster.local'],
+    ['SNIX', 'x'],
+    ['ISTIOSNI', 'outbound_.443_._.payments.prod.svc.cluster.local'],
+  ])('%s: an in-mesh SNI on PassthroughCluster to 203.0.113.9 is external, named by its IP, the SNI kept as a claim', (id, sni) => {
+    const e = event(mesh(), id, sleep);
+    expect(e.path).toBe('passthrough');
+    expect(e.destination).toEqual({
+      host: null,
+      registeredDomain: null,
+      ip: '203.0.113.9',
+      port: 443,
+      external: true,
+    });
+    expect(e.claim).toEqual({ kind: 'mesh-name-external-address', sni, authority: null });
+  });
+
+  it('POSTX: 50 MB posted with authority "x" through PassthroughCluster is external egress to the IP', () => {
+    const e = event(mesh(), 'POSTX', sleep);
+    expect(e).toMatchObject({ path: 'passthrough', protocol: 'http', bytesUp: 50_000_000 });
+    expect(e.destination).toMatchObject({ host: null, ip: '203.0.113.9', port: 80, external: true });
+    expect(e.claim).toEqual({ kind: 'mesh-name-external-address', sni: null, authority: 'x' });
+  });
+
+  it('FRONT: SNI and authority of different registrable domains are a claim; the SNI stays the host', () => {
+    const e = event(mesh(), 'FRONT', egressGw);
+    expect(e).toMatchObject({ reporter: 'egress-gateway', path: 'gateway-to-external' });
+    expect(e.destination.host).toBe('www.ibm.com');
+    expect(e.claim).toEqual({ kind: 'sni-authority-mismatch', sni: 'www.ibm.com', authority: 'evil.com' });
+  });
+
+  it('EXTNAME: a mesh service whose endpoint is outside the mesh leaves it; its cluster vouches for the name', () => {
+    const e = event(mesh(), 'EXTNAME', sleep);
+    expect(e.path).toBe('direct-external');
+    expect(e.destination).toMatchObject({ host: 'billing-api', ip: '198.51.100.7', external: true });
+    expect(e.claim).toBeNull();
+  });
+
+  it("keeps Istio's own mTLS SNI on in-mesh lines without a claim, and in-mesh lines internal", () => {
+    const inbound = event(mesh(), 'I38213IN', {
+      namespace: 'default',
+      workload: 'httpbin',
+      pod: 'httpbin-1',
+    });
+    expect(inbound).toMatchObject({ path: 'inbound', claim: null });
+    expect(inbound.destination.external).toBe(false);
+    const out = event(mesh(), 'I38213OUT', sleep);
+    expect(out).toMatchObject({
+      path: 'internal',
+      claim: null,
+      destination: { host: 'httpbin', external: false },
+    });
+  });
+
+  it('counts loopback as inside, never external', () => {
+    const n = mesh();
+    const rec = newAccessRecord();
+    new EnvoyTextParser().parse(lines.get('L12')?.line ?? '', rec);
+    rec.upstreamHost = '127.0.0.1:9200';
+    rec.downstreamLocalAddress = '127.0.0.1:9200';
+    const e = n.normalize(rec, { ...newShipperMeta(), ...sleep }, origin);
+    expect(e.destination).toMatchObject({ ip: '127.0.0.1', port: 9200, external: false });
+  });
+
+  it('reads egress through InboundPassthroughCluster (external address) as passthrough, not inbound', () => {
+    const rec = newAccessRecord();
+    new EnvoyTextParser().parse(lines.get('L12')?.line ?? '', rec);
+    rec.upstreamCluster = 'InboundPassthroughClusterIpv4';
+    const e = mesh().normalize(rec, { ...newShipperMeta(), ...sleep }, origin);
+    expect(e.path).toBe('passthrough');
+    expect(e.destination).toMatchObject({ ip: '151.101.131.5', external: true });
+    rec.downstreamLocalAddress = '10.244.0.67:8080';
+    rec.upstreamHost = '10.244.0.67:8080';
+    expect(mesh().normalize(rec, { ...newShipperMeta(), ...sleep }, origin).path).toBe('inbound');
+  });
+
+  it("reads Envoy's default `tcp://10.0.2.1:80` upstream as IP 10.0.2.1, port 80", () => {
+    const e = event(mesh(), 'ENVOY');
+    expect(e.destination).toMatchObject({ ip: '10.0.2.1', port: 80, host: 'locations', external: false });
+  });
+});
+
+describe('Normalizer: egress gateways by configuration and by evidence (#13)', () => {
+  it('SNI3: a sidecar leg to egressgateway.istio-egress is sidecar-to-gateway, destination the SNI and original IP', () => {
+    const e = event(mesh(), 'SNI3', sleep);
+    expect(e).toMatchObject({ reporter: 'sidecar', path: 'sidecar-to-gateway' });
+    expect(e.destination).toEqual({
+      host: 'en.wikipedia.org',
+      registeredDomain: 'wikipedia.org',
+      ip: '208.80.153.224',
+      port: 443,
+      external: true,
+    });
+  });
+
+  it("SNI1/SNI2: that gateway's internal-listener legs are gateway legs, not a sidecar's with IP `envoy`", () => {
+    const n = mesh();
+    const inner = event(n, 'SNI1');
+    expect(inner).toMatchObject({ reporter: 'egress-gateway', path: 'gateway-to-external' });
+    expect(inner.destination).toMatchObject({
+      host: 'en.wikipedia.org',
+      ip: '185.15.59.224',
+      external: true,
+    });
+    expect(inner.source.ip).toBeNull();
+    const outer = event(n, 'SNI2');
+    expect(outer).toMatchObject({ reporter: 'egress-gateway', path: 'internal' });
+    expect(outer.source.ip).toBe('172.17.34.35');
+    expect(outer.claim).toBeNull();
+  });
+
+  it('recognises a gateway pod by namespace (istio-egress) and by a configured label value', () => {
+    expect(
+      event(mesh(), 'SNI2', { namespace: 'istio-egress', pod: 'egressgateway-7d4f9c-abcde' }).reporter,
+    ).toBe('egress-gateway');
+    const custom = new Normalizer(
+      MeshConfigSchema.parse({
+        egressGatewayLabels: { istio: ['corp-egress'] },
+        egressGatewayNamespaces: [],
+      }),
+    );
+    expect(
+      event(custom, 'L13gw', { namespace: 'gw', pod: 'out-1', istioLabel: 'corp-egress' }).reporter,
+    ).toBe('egress-gateway');
+  });
+
+  it('L1: the HTTP egress gateway on port 80, named by `kubectl logs --prefix` only, is a gateway, not a bypass', () => {
+    const e = event(mesh(), 'L1', { pod: 'cnn-egress-gateway-istio-7f9c8d6b5-x2k9q' });
+    expect(e).toMatchObject({ reporter: 'egress-gateway', path: 'gateway-to-external' });
+  });
+
+  it('learns a gateway from its lines: sidecars sending to its pod IP are sidecar-to-gateway, whatever its service', () => {
+    const n = mesh();
+    const rec = newAccessRecord();
+    new EnvoyTextParser().parse(lines.get('SNI3')?.line ?? '', rec);
+    rec.upstreamCluster = 'outbound|443|wildcard|corp-out.platform.svc.cluster.local';
+    const before = n.normalize(rec, { ...newShipperMeta(), ...sleep }, origin).path;
+    expect(before).toBe('internal');
+    event(n, 'SNI2'); // the gateway at 172.17.5.170 shows itself
+    expect(n.normalize(rec, { ...newShipperMeta(), ...sleep }, origin).path).toBe('sidecar-to-gateway');
+    expect(n.scope.isEgressGatewayHost('corp-out.platform.svc.cluster.local')).toBe(true);
+    expect(n.gateways().map((g) => [g.name, g.kind, g.legs])).toEqual([
+      ['pod IP 172.17.5.170', 'proxy', 1],
+      ['corp-out.platform.svc.cluster.local', 'service', 1],
+    ]);
   });
 });

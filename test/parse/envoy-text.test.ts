@@ -105,3 +105,29 @@ describe('EnvoyTextParser', () => {
     expect(rec.requestedServerName).toBe('edition.cnn.com');
   });
 });
+
+describe('EnvoyTextParser: fields users append', () => {
+  it('reads the known fields of a line with ` traceID=...` appended and keeps the rest', () => {
+    const parser = new EnvoyTextParser();
+    const rec = newAccessRecord();
+    const line = `${real.get('L2')?.line} traceID=7654f5f829bed4690de1f31281c4854b traceSampled=1`;
+    expect(parser.parse(line, rec)).toEqual({ kind: 'access' });
+    expect(parser.lastLayout).toBe('1.9+');
+    expect(rec).toMatchObject({
+      requestedServerName: 'edition.cnn.com',
+      routeName: null,
+      upstreamCluster: 'outbound|443||edition.cnn.com',
+      trailing: 'traceID=7654f5f829bed4690de1f31281c4854b traceSampled=1',
+    });
+    // The next line has none: the reused record does not keep them.
+    parser.parse(real.get('L2')?.line ?? '', rec);
+    expect(rec.trailing).toBeNull();
+  });
+
+  it("reads Envoy's default format with a field appended", () => {
+    const parser = new EnvoyTextParser();
+    const rec = newAccessRecord();
+    expect(parser.parse(`${real.get('ENVOY')?.line} "extra"`, rec)).toEqual({ kind: 'access' });
+    expect(rec).toMatchObject({ upstreamHost: 'tcp://10.0.2.1:80', trailing: '"extra"' });
+  });
+});

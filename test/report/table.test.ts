@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
-import { alertGroupTable, groupAlerts } from '../../src/report/table.js';
+import { alertGroupTable, alertTable, groupAlerts } from '../../src/report/table.js';
 
 const alert = (
   id: string,
@@ -29,12 +29,40 @@ describe('alert group table', () => {
   ];
 
   it('shows one row per rule, source and destination with every finding counted, first row first', () => {
-    const rows = alertGroupTable(alerts, 40).split('\n').slice(2);
+    // Continuation lines of a wrapped reason start under the reason column.
+    const rows = alertGroupTable(alerts, 40)
+      .split('\n')
+      .slice(2)
+      .filter((l) => l.slice(0, 6).trim() !== '');
     expect(rows).toHaveLength(3);
     expect(rows[0]).toMatch(
-      /^ {4}24 {2}2025-03-04 00:07:38 {2}forbidden-destination .*forbidden-destination at 2025-03-04T00:/,
+      /^ {4}24 {2}2025-03-04 00:07:38 {2}forbidden-destination .*forbidden-destination at/,
     );
     expect(rows[1]).toMatch(/^ {5}4 {2}2025-03-04 00:32:09 {2}beaconing/);
+  });
+
+  it('wraps a long reason under its column instead of cutting it', () => {
+    const reason = `app-a/app-a reached ${'very-long-subdomain.'.repeat(4)}example.com, which the policy istio-system/egress-allow-list does not allow (the source's allow rules: rule 0)`;
+    const lines = alertTable([{ ...(alerts[0] as Alert), reason }], 40)
+      .split('\n')
+      .slice(2);
+    expect(lines.length).toBeGreaterThan(3);
+    const indent = (lines[0] as string).indexOf('app-a/app-a reached');
+    for (const l of lines.slice(1)) {
+      expect(l.slice(0, indent).trim()).toBe('');
+      expect(l.length - indent).toBeLessThanOrEqual(40);
+    }
+    const text = lines.map((l) => l.slice(indent)).join(' ');
+    expect(text.replace(/\s+/g, '')).toBe(reason.replace(/\s+/g, ''));
+  });
+
+  it('on a 120-column terminal puts the whole reason on lines of its own, every line within 120', () => {
+    const reason = `${'a long reason that names hosts, policies and counts '.repeat(5)}end`;
+    const table = alertGroupTable([{ ...(alerts[0] as Alert), reason }], 40, 120);
+    const lines = table.split('\n');
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(120);
+    const below = lines.filter((l) => l.startsWith('        ') && !l.startsWith('         '));
+    expect(below.map((l) => l.trim()).join(' ')).toBe(reason);
   });
 
   it('names a domain-wide finding by its registrable domain, not by the IP of the event that crossed', () => {

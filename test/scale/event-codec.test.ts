@@ -46,6 +46,7 @@ function gatewayLeg(): EgressEvent {
     downstreamRemoteAddress: '10.0.3.7:40122',
     sni: 'api.stripe.com',
     join: null,
+    ambient: null,
   };
 }
 
@@ -75,12 +76,42 @@ describe('event codec', () => {
     expect(decodeEvent(encodeEvent(http), newEgressEvent())).toEqual(http);
   });
 
+  it('round-trips a name claim, with and without an ambient proxy, and clears it for the event after', () => {
+    const claim = {
+      kind: 'mesh-name-external-address' as const,
+      sni: 'kubernetes.default.svc.cluster.local',
+      authority: null,
+    };
+    const out = newEgressEvent();
+    expect(decodeEvent(encodeEvent({ ...gatewayLeg(), claim }), out).claim).toEqual(claim);
+    expect(out.ambient ?? null).toBeNull();
+    const both = decodeEvent(encodeEvent({ ...gatewayLeg(), ambient: 'waypoint', claim }), out);
+    expect([both.ambient, both.claim]).toEqual(['waypoint', claim]);
+    expect(decodeEvent(encodeEvent(gatewayLeg()), out).claim).toBeNull();
+  });
+
+  it('round-trips the ambient proxy (ztunnel, waypoint) and clears it for the sidecar event after', () => {
+    const out = newEgressEvent();
+    const ztunnel: EgressEvent = {
+      ...gatewayLeg(),
+      reporter: 'sidecar',
+      path: 'passthrough',
+      ambient: 'ztunnel',
+    };
+    const waypoint: EgressEvent = { ...gatewayLeg(), ambient: 'waypoint' };
+    expect(decodeEvent(encodeEvent(ztunnel), out)).toEqual(ztunnel);
+    expect(decodeEvent(encodeEvent(waypoint), out).ambient).toBe('waypoint');
+    expect(decodeEvent(encodeEvent(gatewayLeg()), out).ambient).toBeNull();
+    expect(JSON.parse(encodeEvent(gatewayLeg()))).toHaveLength(30);
+  });
+
   it('still reads a version 2 row (written before the addresses were carried), without them', () => {
     const v3 = JSON.parse(encodeEvent(gatewayLeg())) as unknown[];
     const v2 = [2, ...v3.slice(1, 27)];
     const e = fillEvent(v2, newEgressEvent());
     expect(e.source.key).toBe('shop/payments');
     expect([e.upstreamLocalAddress, e.downstreamRemoteAddress, e.sni]).toEqual([null, null, null]);
+    expect(fillEvent([...v2, 1], newEgressEvent()).ambient).toBe('waypoint');
   });
 
   it('fills the object it is given, so a consumer can reuse one event', () => {

@@ -1,7 +1,8 @@
 /**
  * gateway-bypass: traffic to an external host that did not go through the egress gateway: a sidecar
  * sent it via PassthroughCluster (ALLOW_ANY) or via its own cluster for an external ServiceEntry
- * host. Unmonitored egress is exactly what the seed's attacker wants.
+ * host; in ambient mode, ztunnel sent it straight to an external address (no waypoint). Unmonitored
+ * egress is exactly what the seed's attacker wants.
  */
 import { z } from 'zod';
 import type { EgressEvent } from '../../identity/types.js';
@@ -34,7 +35,13 @@ export class GatewayBypassDetector implements Detector {
     const dest = destName(event);
     if (this.config.ignoreHosts.some((p) => hostMatch(p, dest))) return;
     const via =
-      event.path === 'passthrough' ? 'PassthroughCluster' : `its own cluster ${event.cluster ?? ''}`.trim();
+      event.ambient === 'ztunnel'
+        ? event.path === 'passthrough'
+          ? 'ztunnel with no ServiceEntry for it (ambient mode passes unknown addresses through, REGISTRY_ONLY does not apply)'
+          : `ztunnel to ServiceEntry ${event.destination.host ?? ''} with no waypoint (ambient mode does not block it)`
+        : event.path === 'passthrough'
+          ? 'PassthroughCluster'
+          : `its own cluster ${event.cluster ?? ''}`.trim();
     emit(
       eventFinding(
         event,
@@ -44,6 +51,7 @@ export class GatewayBypassDetector implements Detector {
         `${event.source.key} reached external ${dest}:${event.destination.port} directly via ${via}, bypassing the egress gateway.`,
         {
           cluster: event.cluster,
+          ...(event.ambient == null ? {} : { proxy: event.ambient }),
           bytesUp: event.bytesUp,
           bytesDown: event.bytesDown,
         },

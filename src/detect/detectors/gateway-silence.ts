@@ -158,8 +158,13 @@ export class GatewaySilenceDetector implements Detector {
     const bucket = this.bucket(event.time);
     bucket.gateway++;
     const src = event.source;
-    if (src.principal !== null && src.principalSource !== 'learned') this.principalSeen = true;
-    else if (
+    // A waypoint logs no peer principal by default (istio/istio#59046): its legs are judged by the
+    // join with their ztunnel legs only.
+    const waypoint = event.ambient === 'waypoint';
+    if (src.principal !== null && src.principalSource !== 'learned') {
+      if (!waypoint) this.principalSeen = true;
+    } else if (
+      !waypoint &&
       event.join?.by === 'none' &&
       (this.config.requirePrincipal === 'always' ||
         (this.config.requirePrincipal === 'auto' && this.principalSeen))

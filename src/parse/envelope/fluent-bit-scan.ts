@@ -549,7 +549,7 @@ const K_TIME = 3;
 const K_TIMESTAMP = 4;
 const K_DATE = 5;
 const K_KUBERNETES = 6;
-/** `kubernetes.*` (Vector's flat keys) or `resourceLogs*` (OTLP): not a Fluent Bit record. */
+/** `kubernetes.*` (Vector's flat keys), `resourceLogs*` (OTLP) or `scope` (merged ztunnel JSON): not for the scan. */
 const K_REFUSE = 7;
 
 /** Which key of interest `s[start, start + len)` is: by length first, one compare. */
@@ -562,6 +562,9 @@ function keyOf(s: string, start: number, len: number): number {
       if (c === 116) return same(s, start, 'time') ? K_TIME : K_OTHER;
       return c === 100 && same(s, start, 'date') ? K_DATE : K_OTHER;
     }
+    case 5:
+      // `scope`: a merged ztunnel JSON record (its `message` is not the payload): the slow path decides.
+      return same(s, start, 'scope') ? K_REFUSE : K_OTHER;
     case 6:
       return K_OTHER; // `stream`
     case 7:

@@ -5,6 +5,7 @@
  */
 import { looksLikeJsonAccess } from '../envoy-json.js';
 import type { ShipperMeta } from '../types.js';
+import { isZtunnelObject } from '../ztunnel.js';
 import { applyLabels, describeType, shipperTime, str } from './meta.js';
 import { type InnerSink, isObject, type JsonEnvelope, type JsonObject } from './types.js';
 
@@ -62,6 +63,8 @@ export const fluentBitEnvelope: JsonEnvelope = {
   open(o: JsonObject, m: ShipperMeta, sink: InnerSink) {
     readFluentBitMeta(o.kubernetes as JsonObject, m);
     m.shippedAt = shipperTime(o.time ?? o['@timestamp'] ?? o.date);
+    // A merged ztunnel JSON record keeps its own `message` ("connection complete"): the record is the payload.
+    if (isZtunnelObject(o)) return sink.object(o, m);
     const payload = 'log' in o ? o.log : o.message;
     if (typeof payload === 'string') sink.line(payload, m);
     else if (isObject(payload) && looksLikeJsonAccess(payload)) sink.object(payload, m);

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import type { Alert } from '../../../src/alerts/types.js';
+import { MeshConfigSchema } from '../../../src/identity/config.js';
+import { parsePipelineConfig } from '../../../src/pipeline/config.js';
+import { BatchProcessor } from '../../../src/pipeline/processor.js';
+import { PipelinePolicyEvaluator } from '../../../src/policy/pipeline.js';
+import { PolicySet } from '../../../src/policy/policy-set.js';
+import { loadFixtures } from '../../fixtures/load.js';
+
+const claims = loadFixtures('name-claims.txt');
+const published = loadFixtures('published-lines.txt');
+
+/** Replays lines through the whole pipeline (parse, identity, detection, alerts) with a deny-by-default policy. */
+function replay(ids: readonly string[], allow: string[]): Alert[] {
+  const config = parsePipelineConfig({}, '(defaults)');
+  const policy = new PipelinePolicyEvaluator(
+    { defaultAction: 'deny', policies: [{ name: 'in-mesh-only', source: {}, allow }] },
+    'policy.yaml',
+  );
+  const p = new BatchProcessor({
+    detection: config.detection,
+    decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
+    mesh: MeshConfigSchema.parse({}),
+    policies: new PolicySet([policy]),
+  });
+  const lines = ids.map((id) => claims.get(id)?.line ?? published.get(id)?.line ?? '');
+  p.processLines(lines, 'file:claims.log', (i) => String(i + 1));
+  p.finish();
+  return p.takeAlerts();
+}
+
+describe('name-mismatch, and a chosen name no longer hides egress (#15 item 1)', () => {
+  it.each([
+    ['K8S', 'kubernetes.default.svc.cluster.local', null],
+    ['SNIX', 'x', null],
+    ['POSTX', null, 'x'],
+    ['ISTIOSNI', 'outbound_.443_._.payments.prod.svc.cluster.local', null],
+  ])('%s: PassthroughCluster to 203.0.113.9 under an in-mesh name is bypass, forbidden and a name mismatch', (id, sni, authority) => {
+    const alerts = replay([id], ['*.svc.cluster.local', 'x']);
+    const byRule = new Map(alerts.map((a) => [a.rule.id, a]));
+    expect([...byRule.keys()].sort()).toEqual(['forbidden-destination', 'gateway-bypass', 'name-mismatch']);
+    for (const a of alerts) expect(a.destination.ip).toBe('203.0.113.9');
+    const mismatch = byRule.get('name-mismatch');
+    expect(mismatch?.severity).toBe('high');
+    expect(mismatch?.evidence).toMatchObject({
+      kind: 'mesh-name-external-address',
+      sni,
+      authority,
+      ip: '203.0.113.9',
+    });
+    expect(byRule.get('gateway-bypass')?.reason).toContain('203.0.113.9');
+  });
+
+  it('gateway-bypass.ignoreHosts and exceptions cannot match the claimed name', () => {
+    const config = parsePipelineConfig(
+      {
+        detection: {
+          detectors: { 'gateway-bypass': { ignoreHosts: ['kubernetes.default.svc.cluster.local'] } },
+          exceptions: [
+            { rule: '*', destination: 'kubernetes.default.svc.cluster.local', reason: 'API server' },
+          ],
+        },
+      },
+      '(test)',
+    );
+    const p = new BatchProcessor({
+      detection: config.detection,
+      decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
+      mesh: MeshConfigSchema.parse({}),
+      policies: new PolicySet([]),
+    });
+    p.processLines([claims.get('K8S')?.line ?? ''], 'file:claims.log', (i) => String(i + 1));
+    p.finish();
+    const rules = p.takeAlerts().map((a) => a.rule.id);
+    expect(rules).toContain('gateway-bypass');
+    expect(rules).toContain('name-mismatch');
+  });
+
+  it('FRONT: SNI and authority of different registrable domains raise a name mismatch naming both', () => {
+    const alerts = replay(['FRONT'], ['www.ibm.com', 'evil.com']);
+    const mismatch = alerts.find((a) => a.rule.id === 'name-mismatch');
+    expect(mismatch?.evidence).toMatchObject({
+      kind: 'sni-authority-mismatch',
+      sni: 'www.ibm.com',
+      authority: 'evil.com',
+    });
+    expect(mismatch?.reason).toContain('domain fronting');
+  });
+
+  it('raises nothing on the published lines of a mesh with an egress gateway in istio-egress', () => {
+    const alerts = replay(['SNI1', 'SNI2', 'SNI3', 'I38213OUT', 'I38213IN'], ['*.wikipedia.org']);
+    expect(alerts.map((a) => a.rule.id)).toEqual([]);
+  });
+
+  it('EXTNAME: a mesh service whose cluster sends outside is bypass, not a name mismatch', () => {
+    const rules = replay(['EXTNAME'], ['*.svc.cluster.local', 'billing-api']).map((a) => a.rule.id);
+    expect(rules).toContain('gateway-bypass');
+    expect(rules).not.toContain('name-mismatch');
+  });
+});
