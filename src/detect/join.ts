@@ -94,6 +94,11 @@ function hostOf(addr: string): string {
   return colon > 0 && addr.indexOf(':') === colon ? addr.slice(0, colon) : addr;
 }
 
+/** Envoy's internal listener address (`envoy://...`): no client's end of a connection. */
+export function isInternalAddress(addr: string | null | undefined): boolean {
+  return addr != null && addr.startsWith('envoy://');
+}
+
 /** An address that names one end of one connection (not `-`, not a pipe or Envoy's placeholder). */
 function connectionAddress(addr: string | null | undefined): string | null {
   if (addr === null || addr === undefined || addr.length < 3) return null;
@@ -243,8 +248,17 @@ export class ConnectionJoiner {
     // hosts behind one CDN address are not one destination.
     const hKey2 = d.ip === null ? null : `i${who}|${d.ip}`;
 
+    // A gateway leg from Envoy's internal listener (`envoy://internal_client_address/`: the gateway
+    // forwards by SNI through an internal listener, istio.io's wildcard-host egress) names no caller:
+    // it is joined by destination host alone, closest bytes (its sidecar leg carries the same bytes).
+    const internalHop = gateway && isInternalAddress(event.downstreamRemoteAddress);
+    const nKey = d.host === null ? null : `n${d.host}`;
     let other: Leg | null = null;
     let by: JoinMethod = 'address';
+    if (internalHop && nKey !== null) {
+      other = this.closest(others, nKey, event, null);
+      by = 'source-and-destination';
+    }
     if (rKey !== null) {
       other = this.closest(others, rKey, event, null);
       by = 'request-id';
@@ -274,6 +288,7 @@ export class ConnectionJoiner {
     if (aKey !== null) keys.push(aKey);
     if (hKey1 !== null) keys.push(hKey1);
     if (hKey2 !== null) keys.push(hKey2);
+    if (!gateway && nKey !== null) keys.push(nKey);
     const leg: Leg = { event, gateway, keys, addr: ambient ? null : addr, done: false };
     const own = gateway ? this.gatewayIndex : this.sidecarIndex;
     for (const k of keys) {
@@ -297,7 +312,7 @@ export class ConnectionJoiner {
     const list = index.get(key);
     if (list === undefined) return null;
     const kind = key.charCodeAt(0);
-    const heuristic = kind === 104 || kind === 105;
+    const heuristic = kind === 104 || kind === 105 || kind === 110;
     const byIp = kind === 105;
     const hostKnown = event.destination.host !== null;
     const bytes = event.bytesUp + event.bytesDown;

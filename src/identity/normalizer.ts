@@ -416,7 +416,11 @@ export class Normalizer {
     if (path !== 'inbound') {
       // A claimed in-mesh name on a connection that left the mesh, with no cluster of the proxy
       // vouching for that name: the claim is evidence, the address is the destination.
-      const claimed = sni ?? authHost ?? istioSniHost;
+      // On an egress gateway's own line, Istio's SNI naming an egress gateway is the mTLS hop's from
+      // the sidecar (the DestinationRule set no `sni:`), not a name for where the gateway went.
+      const hopSni =
+        reporter === 'egress-gateway' && istioSniHost !== null && scope.hostInfo(istioSniHost).egressGateway;
+      const claimed = sni ?? authHost ?? (hopSni ? null : istioSniHost);
       if (
         external &&
         claimed !== null &&

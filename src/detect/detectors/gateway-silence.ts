@@ -16,7 +16,7 @@
 import { z } from 'zod';
 import type { EgressEvent, SourceIdentity } from '../../identity/types.js';
 import { duration } from '../duration.js';
-import { isGatewayLeg, isSidecarLeg } from '../join.js';
+import { isGatewayLeg, isInternalAddress, isSidecarLeg } from '../join.js';
 import { type DetectorSpec, destName, eventFinding, isoMinute } from '../spec.js';
 import type { Detector, Emit, Finding } from '../types.js';
 
@@ -166,6 +166,7 @@ export class GatewaySilenceDetector implements Detector {
     } else if (
       !waypoint &&
       event.join?.by === 'none' &&
+      !isInternalAddress(event.downstreamRemoteAddress) &&
       (this.config.requirePrincipal === 'always' ||
         (this.config.requirePrincipal === 'auto' && this.principalSeen))
     ) {
@@ -184,6 +185,9 @@ export class GatewaySilenceDetector implements Detector {
     }
     const join = event.join;
     if (join == null || join.by !== 'none' || !this.sidecarSeen) return;
+    // The inner leg of the gateway's own chain (SNI forwarding through an internal listener) has
+    // no client: its client's connection is the gateway's outer leg.
+    if (isInternalAddress(event.downstreamRemoteAddress)) return;
     if (!join.senderInInput) {
       if (this.config.unknownClients === 'alert') this.unknownClient(event, emit);
       return;
