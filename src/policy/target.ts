@@ -25,6 +25,12 @@ export const PolicyTargetSchema = z
       .min(1)
       .default('istio-system')
       .describe("Istio's root namespace (meshConfig.rootNamespace): policies there apply mesh-wide."),
+    waypoints: z
+      .array(z.object({ name: z.string().min(1), namespace: z.string().min(1) }).strict())
+      .default([{ name: 'waypoint', namespace: 'istio-egress' }])
+      .describe(
+        'Ambient mode: the egress waypoints (Gateway API Gateways); policies whose targetRefs name one apply to egress. See docs/ambient.md.',
+      ),
   })
   .strict();
 
@@ -41,11 +47,11 @@ function refSelects(
   const gateway =
     ref.kind === 'Gateway' && (ref.group ?? 'gateway.networking.k8s.io') === 'gateway.networking.k8s.io';
   const service = ref.kind === 'Service' && (ref.group ?? '') === '';
-  return (
-    (gateway || service) &&
-    (ref.namespace ?? namespace) === target.namespace &&
-    target.names.includes(ref.name)
-  );
+  const refNamespace = ref.namespace ?? namespace;
+  // Ambient mode: an egress waypoint (a Gateway API Gateway) enforces what targets it.
+  if (gateway && target.waypoints.some((w) => w.name === ref.name && w.namespace === refNamespace))
+    return true;
+  return (gateway || service) && refNamespace === target.namespace && target.names.includes(ref.name);
 }
 
 /** null when the policy applies to the egress gateway, else why not. */
@@ -56,7 +62,8 @@ export function whyNotApplied(policy: AuthorizationPolicy, target: PolicyTarget)
   if (refs.length > 0) {
     if (refs.some((r) => refSelects(r, namespace, target))) return null;
     const named = refs.map((r) => `${r.kind}/${r.name}`).join(', ');
-    return `its targetRefs (${named}) do not name the egress gateway (${target.names.join(', ')} in ${target.namespace})`;
+    const waypoints = target.waypoints.map((w) => `${w.namespace}/${w.name}`).join(', ');
+    return `its targetRefs (${named}) do not name the egress gateway (${target.names.join(', ')} in ${target.namespace}) nor an egress waypoint (${waypoints || 'none configured'})`;
   }
   if (namespace !== target.namespace && namespace !== target.rootNamespace)
     return `it is in namespace ${namespace}, so it applies to workloads there, not to the egress gateway in ${target.namespace}`;
