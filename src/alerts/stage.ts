@@ -7,12 +7,22 @@
  * its window closes (or at flush); sinks keyed by id simply overwrite. Updates follow the findings'
  * event times only, so a replay gives the same records whatever the batching. A `resolved` finding
  * re-emits the standing alert with status `resolved` and the same id.
+ *
+ * Floods (issue #15): one source may raise at most `flood.distinctPerSource` distinct alerts of a
+ * rule within that rule's realert window; the conditions beyond it are folded into one flood alert
+ * for (rule, source) with a count of distinct destinations and examples, re-emitted like a standing
+ * alert. Standing alerts and per-source windows are capped WindowTables (O(1) expiry and eviction);
+ * alert text is made inert and bounded (./text.ts).
  */
 import type { DetectionConfig, DetectionException } from '../detect/config.js';
 import type { Finding } from '../detect/types.js';
+import { hostLooks } from '../identity/host-name.js';
 import { alertId } from './alert-id.js';
+import { DistinctCount } from './distinct-count.js';
 import { ExceptionList } from './exceptions.js';
+import { MAX_NAME, safeName, safeText, safeValue } from './text.js';
 import { type Alert, RULE_IDS, type RuleId, type Severity } from './types.js';
+import { type WindowEntry, WindowTable } from './window-table.js';
 
 export const RULE_NAMES: Record<RuleId, string> = {
   'forbidden-destination': 'Forbidden destination',
@@ -36,6 +46,12 @@ export interface AlertStageOptions {
   repeatUpdateMs?: number;
   severity: Partial<Record<RuleId, Severity>>;
   exceptions: readonly DetectionException[];
+  /** Standing alerts kept (default 50,000); beyond it the one closest to its window's end is closed early. */
+  maxStanding?: number;
+  /** Distinct alerts per (rule, source) and realert window before the rest are folded (default 20). */
+  floodThreshold?: number;
+  /** Examples a flood alert lists (default 10). */
+  floodExamples?: number;
 }
 
 /** The alert stage settings of a pipeline's `detection` config. */
@@ -46,37 +62,80 @@ export function alertStageOptions(d: DetectionConfig): AlertStageOptions {
     repeatUpdateMs: d.repeatUpdate,
     severity: d.severity,
     exceptions: d.exceptions,
+    maxStanding: d.maxStandingAlerts,
+    floodThreshold: d.flood.distinctPerSource,
+    floodExamples: d.flood.examples,
   };
 }
 
-interface Standing {
+interface Standing extends WindowEntry {
   alert: Alert;
-  firstTime: number;
-  realertMs: number;
   emittedRepeats: number;
   /** Event time of the last record written for it. */
   emittedAt: number;
+  /** Event time of the last finding (formatted into `last_seen` only when a record is written). */
+  lastSeen: number;
+  /** Set on a flood alert: what it folded. */
+  flood: Flood | null;
+}
+
+interface Flood {
+  readonly threshold: number;
+  readonly windowMs: number;
+  /** Findings folded (a destination seen twice counts twice). */
+  findings: number;
+  readonly distinct: DistinctCount;
+  readonly examples: string[];
+}
+
+/** Distinct alerts one source raised for one rule in the current window. */
+interface SourceWindow extends WindowEntry {
+  opened: number;
+}
+
+/** What the stage counts, for metrics (`egress_sentinel_standing_alerts` etc.). */
+export interface AlertStageCounters {
+  /** Standing alerts closed early because the table was full. */
+  standingEvicted: number;
+  /** Findings folded into a flood alert instead of raising their own. */
+  folded: number;
+  /** Flood alerts raised. */
+  floods: number;
 }
 
 export class AlertStage {
-  private readonly standing = new Map<string, Standing>();
+  private readonly standing: WindowTable<Standing>;
+  private readonly sources: WindowTable<SourceWindow>;
   private readonly exceptions: ExceptionList;
   /** Distinct alerts raised per rule (not counting re-emissions). */
   readonly raised: Record<RuleId, number>;
   findings = 0;
   repeatsSuppressed = 0;
   exceptionsApplied = 0;
+  readonly counters: AlertStageCounters = { standingEvicted: 0, folded: 0, floods: 0 };
 
   private readonly updateMs: number;
+  private readonly floodThreshold: number;
+  private readonly floodExamples: number;
 
   constructor(private readonly options: AlertStageOptions) {
     this.updateMs = options.repeatUpdateMs ?? Number.POSITIVE_INFINITY;
     this.exceptions = new ExceptionList(options.exceptions);
     this.raised = Object.fromEntries(RULE_IDS.map((r) => [r, 0])) as Record<RuleId, number>;
+    const max = options.maxStanding ?? 50_000;
+    this.standing = new WindowTable<Standing>(max);
+    this.sources = new WindowTable<SourceWindow>(max);
+    this.floodThreshold = options.floodThreshold ?? 20;
+    this.floodExamples = options.floodExamples ?? 10;
   }
 
   get exceptionCounts() {
     return this.exceptions.counts;
+  }
+
+  /** Standing alerts held now. */
+  get standingCount(): number {
+    return this.standing.size;
   }
 
   /** One finding; appends the alerts to write now to `out`. */
@@ -94,38 +153,47 @@ export class AlertStage {
       a.alert.status = 'resolved';
       a.alert.last_seen = iso(f.time);
       a['@timestamp'] = iso(f.time);
-      a.reason = f.reason;
-      a.evidence = { dedupKey: f.dedupKey, ...f.evidence };
+      a.reason = safeText(f.reason);
+      a.evidence = safeValue({ dedupKey: f.dedupKey, ...f.evidence }) as Record<string, unknown>;
       out.push(snapshot(a));
-      this.standing.delete(key);
+      this.standing.delete(s);
       return;
     }
     if (s !== undefined) {
-      if (f.time - s.firstTime < s.realertMs) {
-        s.alert.alert.repeats++;
-        s.alert.alert.last_seen = iso(f.time);
-        this.repeatsSuppressed++;
-        if (f.time - s.emittedAt >= this.updateMs) {
-          s.emittedRepeats = s.alert.alert.repeats;
-          s.emittedAt = f.time;
-          out.push(snapshot(s.alert));
-        }
+      if (f.time - s.start < s.lengthMs) {
+        this.repeat(s, f, out);
         return;
       }
-      this.close(key, s, out);
+      this.standing.delete(s);
+      this.close(s, out);
     }
     const realertMs = this.realertOf(f.ruleId);
+    if (this.overFlood(f, realertMs)) {
+      this.fold(f, realertMs, out);
+      return;
+    }
     const alert = this.build(f, realertMs);
     this.raised[f.ruleId]++;
-    this.standing.set(key, { alert, firstTime: f.time, realertMs, emittedRepeats: 0, emittedAt: f.time });
+    this.open(
+      {
+        key,
+        start: f.time,
+        lengthMs: realertMs,
+        alert,
+        emittedRepeats: 0,
+        emittedAt: f.time,
+        lastSeen: f.time,
+        flood: null,
+      },
+      out,
+    );
     out.push(snapshot(alert));
   }
 
   /** Event time reached `watermark`: standing alerts whose realert window ended are closed. */
   advance(watermark: number, out: Alert[]): void {
-    for (const [key, s] of this.standing) {
-      if (watermark - s.firstTime >= s.realertMs) this.close(key, s, out);
-    }
+    for (const s of this.standing.takeExpired(watermark)) this.close(s, out);
+    this.sources.takeExpired(watermark);
   }
 
   /** End of input: re-emits every standing alert that gathered repeats since it was written. */
@@ -133,14 +201,111 @@ export class AlertStage {
     for (const s of this.standing.values()) {
       if (s.alert.alert.repeats !== s.emittedRepeats) {
         s.emittedRepeats = s.alert.alert.repeats;
-        out.push(snapshot(s.alert));
+        out.push(this.record(s));
       }
     }
   }
 
-  private close(key: string, s: Standing, out: Alert[]): void {
-    if (s.alert.alert.repeats !== s.emittedRepeats) out.push(snapshot(s.alert));
-    this.standing.delete(key);
+  private repeat(s: Standing, f: Finding, out: Alert[]): void {
+    s.alert.alert.repeats++;
+    s.lastSeen = f.time;
+    this.repeatsSuppressed++;
+    if (f.time - s.emittedAt >= this.updateMs) {
+      s.emittedRepeats = s.alert.alert.repeats;
+      s.emittedAt = f.time;
+      out.push(this.record(s));
+    }
+  }
+
+  private open(s: Standing, out: Alert[]): void {
+    const evicted = this.standing.set(s);
+    if (evicted !== undefined) {
+      this.counters.standingEvicted++;
+      this.close(evicted, out);
+    }
+  }
+
+  /** Counts a new condition against its source's window; true when the source is over the threshold. */
+  private overFlood(f: Finding, windowMs: number): boolean {
+    const key = `${f.ruleId}\n${f.source.key}`;
+    let w = this.sources.get(key);
+    if (w === undefined || f.time - w.start >= w.lengthMs) {
+      w = { key, start: f.time, lengthMs: windowMs, opened: 0 };
+      this.sources.set(w);
+    }
+    if (w.opened >= this.floodThreshold) return true;
+    w.opened++;
+    return false;
+  }
+
+  /** Folds a condition into its source's flood alert (raising that alert on the first fold). */
+  private fold(f: Finding, realertMs: number, out: Alert[]): void {
+    this.counters.folded++;
+    const dedupKey = `${f.source.key} -> * (flood)`;
+    const key = `${f.ruleId}\n${dedupKey}`;
+    const s = this.standing.get(key);
+    const example = f.destination?.host ?? f.destination?.ip ?? f.dedupKey;
+    if (s !== undefined && s.flood !== null && f.time - s.start < s.lengthMs) {
+      const flood = s.flood;
+      flood.findings++;
+      flood.distinct.add(f.dedupKey);
+      if (flood.examples.length < this.floodExamples) flood.examples.push(safeText(example, MAX_NAME));
+      this.repeat(s, f, out);
+      return;
+    }
+    if (s !== undefined) {
+      this.standing.delete(s);
+      this.close(s, out);
+    }
+    const flood: Flood = {
+      threshold: this.floodThreshold,
+      windowMs: realertMs,
+      findings: 1,
+      distinct: new DistinctCount(),
+      examples: this.floodExamples > 0 ? [safeText(example, MAX_NAME)] : [],
+    };
+    flood.distinct.add(f.dedupKey);
+    const alert = this.build({ ...f, dedupKey, destination: null, evidence: {} }, realertMs);
+    this.raised[f.ruleId]++;
+    this.counters.floods++;
+    const st: Standing = {
+      key,
+      start: f.time,
+      lengthMs: realertMs,
+      alert,
+      emittedRepeats: 0,
+      emittedAt: f.time,
+      lastSeen: f.time,
+      flood,
+    };
+    this.open(st, out);
+    out.push(this.record(st));
+  }
+
+  private close(s: Standing, out: Alert[]): void {
+    if (s.alert.alert.repeats !== s.emittedRepeats) out.push(this.record(s));
+  }
+
+  /** The record to write for `s` now (a flood alert's count and examples as they are now). */
+  private record(s: Standing): Alert {
+    const a = s.alert;
+    a.alert.last_seen = iso(s.lastSeen);
+    const flood = s.flood;
+    if (flood === null) return snapshot(a);
+    const distinct = flood.distinct.estimate();
+    const source = a.source.workload ?? a.source.principal ?? a.source.ip ?? 'a source';
+    a.reason = safeText(
+      `Flood: ${source} raised more than ${flood.threshold} ${a.rule.name} alerts within ${Math.round(flood.windowMs / 60_000)} min; ${distinct} more distinct destinations are counted in this one alert (e.g. ${flood.examples.slice(0, 3).join(', ')}).`,
+    );
+    a.evidence = {
+      dedupKey: (a.evidence as { dedupKey: string }).dedupKey,
+      flood: true,
+      distinctDestinations: distinct,
+      foldedFindings: flood.findings,
+      threshold: flood.threshold,
+      examples: [...flood.examples],
+    };
+    return snapshot(a);
   }
 
   private realertOf(rule: RuleId): number {
@@ -150,6 +315,18 @@ export class AlertStage {
   private build(f: Finding, realertMs: number): Alert {
     const bucket = Math.floor(f.time / Math.max(realertMs, 1));
     const d = f.destination;
+    // An internationalised name is shown in punycode, and said how it displays (homoglyphs).
+    const looks = d?.host == null ? null : hostLooks(d.host);
+    let reason = f.reason;
+    let evidence: Record<string, unknown> = { dedupKey: f.dedupKey, ...f.evidence };
+    if (looks !== null) {
+      const marks = [
+        looks.mixedScript ? `mixed scripts ${looks.scripts.join('+')}` : null,
+        looks.latinLookalike ? 'letters that look Latin' : null,
+      ].filter((m) => m !== null);
+      reason += ` [internationalised name ${d?.host}: displays as "${looks.unicode}"${marks.length > 0 ? `; ${marks.join(', ')}` : ''}]`;
+      evidence = { ...evidence, hostDisplay: looks };
+    }
     return {
       '@timestamp': iso(f.time),
       alert: {
@@ -161,22 +338,22 @@ export class AlertStage {
       },
       rule: { id: f.ruleId, name: RULE_NAMES[f.ruleId] },
       severity: this.options.severity[f.ruleId] ?? f.severity,
-      reason: f.reason,
+      reason: safeText(reason),
       source: {
-        principal: f.source.principal,
-        namespace: f.source.namespace,
-        workload: f.source.workload,
-        pod: f.source.pod,
-        ip: f.source.ip,
+        principal: safeName(f.source.principal),
+        namespace: safeName(f.source.namespace),
+        workload: safeName(f.source.workload),
+        pod: safeName(f.source.pod),
+        ip: safeName(f.source.ip),
       },
       destination: {
-        domain: d?.host ?? null,
-        registered_domain: d?.registeredDomain ?? null,
-        ip: d?.ip ?? null,
+        domain: safeName(d?.host ?? null),
+        registered_domain: safeName(d?.registeredDomain ?? null),
+        ip: safeName(d?.ip ?? null),
         port: d === null || d.port === 0 ? null : d.port,
       },
       network: { path: f.path, protocol: f.protocol },
-      evidence: { dedupKey: f.dedupKey, ...f.evidence },
+      evidence: safeValue(evidence) as Record<string, unknown>,
     };
   }
 }

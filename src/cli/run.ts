@@ -78,6 +78,7 @@ export const runCommand: Command = {
           metrics.linesReceived.inc({ source: b.source }, b.lines);
           metrics.eventsReceived.inc({ source: b.source }, b.events);
           metrics.countAlerts(b.alerts);
+          if (core.alertStage !== undefined) metrics.observeAlertStage(core.alertStage);
           metrics.setInputLag(b.lag);
         },
       });

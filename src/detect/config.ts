@@ -115,6 +115,29 @@ export const DetectionConfigSchema = z
       '1h',
       'A standing alert that gathered repeats is re-emitted (same id, repeats so far) at most this often, so sinks see a continuing condition grow.',
     ),
+    maxStandingAlerts: z
+      .number()
+      .int()
+      .positive()
+      .default(50_000)
+      .describe(
+        'Standing alerts (conditions inside their realert window) kept for de-duplication; beyond it the one closest to its end is closed early (counted in egress_sentinel_standing_alerts_evicted_total).',
+      ),
+    flood: z
+      .object({
+        distinctPerSource: z
+          .number()
+          .int()
+          .positive()
+          .default(20)
+          .describe(
+            "Distinct alerts one source may raise per rule within the rule's realert window; beyond it the rest become one flood alert with a count and examples.",
+          ),
+        examples: z.number().int().min(0).max(100).default(10).describe('Example keys a flood alert lists.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Many destinations from one source are one alert, not a storm.'),
     severity: z
       .partialRecord(z.enum(RULE_IDS), SeveritySchema)
       .default({})

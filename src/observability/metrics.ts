@@ -41,6 +41,13 @@ export class PipelineMetrics {
   readonly batchSeconds: Histogram<'stage'>;
   /** Partitions this instance owns, by topic. */
   readonly assignedPartitions: Gauge<'topic'>;
+  /** Standing alerts held for de-duplication (capped by detection.maxStandingAlerts). */
+  readonly standingAlerts: Gauge<never>;
+  /** Standing alerts closed early because the cap was reached. */
+  readonly standingEvicted: Counter<never>;
+  /** Findings folded into a flood alert instead of raising their own. */
+  readonly alertsFolded: Counter<never>;
+  private stageSeen = { standingEvicted: 0, folded: 0 };
 
   constructor(options: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     const registry = new Registry();
@@ -136,6 +143,21 @@ export class PipelineMetrics {
       labelNames: ['topic'],
       registers,
     });
+    this.standingAlerts = new Gauge({
+      name: `${PREFIX}standing_alerts`,
+      help: 'Standing alerts held for de-duplication (capped by detection.maxStandingAlerts).',
+      registers,
+    });
+    this.standingEvicted = new Counter({
+      name: `${PREFIX}standing_alerts_evicted_total`,
+      help: 'Standing alerts closed early because detection.maxStandingAlerts was reached.',
+      registers,
+    });
+    this.alertsFolded = new Counter({
+      name: `${PREFIX}alerts_folded_total`,
+      help: 'Findings folded into a per-source flood alert instead of raising their own (detection.flood).',
+      registers,
+    });
     // Process RSS, CPU, event-loop lag and GC: what tells an operator one instance is saturated.
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX });
   }
@@ -160,6 +182,19 @@ export class PipelineMetrics {
     const byRule = new Map<string, number>();
     for (const a of alerts) byRule.set(a.rule.id, (byRule.get(a.rule.id) ?? 0) + 1);
     for (const [rule, n] of byRule) this.alerts.inc({ rule }, n);
+  }
+
+  /** The alert stage's size and counters, after a batch (counters are totals: the increase is added). */
+  observeAlertStage(stage: {
+    readonly standingCount: number;
+    readonly counters: { readonly standingEvicted: number; readonly folded: number };
+  }): void {
+    this.standingAlerts.set(stage.standingCount);
+    const c = stage.counters;
+    if (c.standingEvicted > this.stageSeen.standingEvicted)
+      this.standingEvicted.inc(c.standingEvicted - this.stageSeen.standingEvicted);
+    if (c.folded > this.stageSeen.folded) this.alertsFolded.inc(c.folded - this.stageSeen.folded);
+    this.stageSeen = { standingEvicted: c.standingEvicted, folded: c.folded };
   }
 
   /** An input batch's partition lag (Kafka sources). */

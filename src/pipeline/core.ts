@@ -5,6 +5,7 @@
  * for the flow summaries, and the detectors' watermark for holding acks.
  */
 
+import type { AlertStage } from '../alerts/stage.js';
 import type { GatewaySeen } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import { decoderOptions } from '../parse/config.js';
@@ -19,6 +20,8 @@ import type { BatchProcessor } from './run.js';
 export interface PipelineCore {
   readonly sources: Source[];
   readonly processor: BatchProcessor;
+  /** The alert stage, for its metrics (standing alerts, evictions, floods). */
+  readonly alertStage?: AlertStage;
   /** Egress gateways found in the lines so far (start-up and summary messages). */
   readonly gateways?: () => readonly GatewaySeen[];
 }
@@ -56,6 +59,7 @@ export function buildCore(config: PipelineConfig, env: NodeJS.ProcessEnv = proce
   return {
     sources: config.sources.map((s) => createSource(s, env)),
     processor,
+    alertStage: core.alerts,
     gateways: () => core.gateways(),
   };
 }

@@ -2,7 +2,13 @@
  * String matching as Istio's AuthorizationPolicy reads it: exact, prefix (`abc*`), suffix (`*abc`,
  * so `*.ibm.com` matches `a.ibm.com` and `a.b.ibm.com` but not `ibm.com`), and `*` alone matches any
  * non-empty value. Hosts compare case-insensitively and ignore a `:port`.
+ *
+ * Host names are the workload's to choose, so both sides are first put in the one form DNS and the
+ * proxies resolve them to (canonicalHost): `EVIL.com`, `evil.com.` and ` evil.com ` all reach
+ * evil.com and must all meet a DENY on it (they passed it: fail-open), and `bücher.de` is
+ * `xn--bcher-kva.de` on the wire.
  */
+import { canonicalHost } from '../identity/host-name.js';
 import { FALSE, TRUE, type Tri, UNKNOWN } from './types.js';
 
 export function istioMatch(pattern: string, value: string): boolean {
@@ -12,12 +18,14 @@ export function istioMatch(pattern: string, value: string): boolean {
   return pattern === value;
 }
 
+/** canonicalHost without a `:port` (`Evil.COM.:443` -> `evil.com`). */
 export function normaliseHost(host: string): string {
-  const lower = host.toLowerCase();
-  const colon = lower.lastIndexOf(':');
-  return colon > 0 && lower.indexOf(':') === colon && /^\d+$/.test(lower.slice(colon + 1))
-    ? lower.slice(0, colon)
-    : lower;
+  const colon = host.lastIndexOf(':');
+  return canonicalHost(
+    colon > 0 && host.indexOf(':') === colon && /^\d+\s*$/.test(host.slice(colon + 1))
+      ? host.slice(0, colon)
+      : host,
+  );
 }
 
 export function hostMatch(pattern: string, host: string): boolean {

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { replayCommand } from '../../src/cli/replay.js';
+import { parsePipelineConfig } from '../../src/pipeline/config.js';
+import { BatchProcessor } from '../../src/pipeline/processor.js';
+import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'replay-hostile-'));
@@ -95,4 +98,75 @@ describe('replay of hostile input', () => {
     expect(replayed).toBe(lines.length);
     expect(Number(/late: (\d+)/.exec(run.stderr)?.[1])).toBeLessThan(50);
   });
+
+  it('replays a host flood with the future-dated and poison lines: bounded state, a handful of alerts, every line accounted for', () => {
+    // Scaled down for CI (40,000 hosts, caps scaled down with it); 10^6 hosts: bench/flood.ts.
+    const HOSTS = 40_000;
+    const floodLine = (i: number, time: string) => {
+      const ip = `203.0.${(i >> 8) & 255}.${i & 255}`;
+      return `[${time}] "- - -" 0 - - - "-" 839 2504 231 - "-" "-" "-" "-" "${ip}:443" PassthroughCluster 10.1.2.3:40000 ${ip}:443 10.1.2.3:40000 h${i}.flood.example -`;
+    };
+    const shipped = traffic[5000] as string;
+    const forged = shipped.replace(/\[2025-03-04T[\d:.]+Z\]/, '[2099-01-01T00:00:00.000Z]');
+    const poison = JSON.stringify(JSON.parse(shipped)).replace(
+      /"log":"/,
+      `"log":"${'\\u00e9'.repeat(1_000_000)}`,
+    );
+    // Simulated traffic; from 02:00 on, 100 flood lines after each of its lines (at its time) until
+    // 40,000 hosts were reached, and the hostile lines among them.
+    const cut = traffic.findIndex((l) => l.includes('"time":"2025-03-04T02:'));
+    const lines = traffic.slice(0, cut);
+    let host = 0;
+    for (const l of traffic.slice(cut)) {
+      lines.push(l);
+      const time = /\[(2025-[\d\-T:.]+Z)\]/.exec(l)?.[1];
+      for (let k = 0; k < 100 && host < HOSTS && time !== undefined; k++) lines.push(floodLine(host++, time));
+      if (host === HOSTS / 2) lines.push(forged, poison);
+    }
+    expect(host).toBe(HOSTS);
+    const config = parsePipelineConfig({ detection: { maxKeys: 2000, maxStandingAlerts: 500 } }, '(test)');
+    const p = new BatchProcessor({
+      detection: config.detection,
+      decoder: { format: 'auto' },
+      mesh: config.mesh,
+      policies: new PolicySet([]),
+    });
+    const alerts: {
+      '@timestamp': string;
+      rule: { id: string };
+      alert: { id: string };
+      source: { ip: string | null };
+      evidence: Record<string, unknown>;
+    }[] = [];
+    const dead: { reason: string }[] = [];
+    let maxHosts = 0;
+    for (let i = 0; i < lines.length; i += 4096) {
+      p.processLines(lines.slice(i, i + 4096), 'file:hostile.log', (j) => String(i + j + 1));
+      alerts.push(...p.takeAlerts());
+      dead.push(...p.takeDeadLetters());
+      maxHosts = Math.max(maxHosts, p.engine.state.hosts.size);
+      expect(p.alerts.standingCount).toBeLessThanOrEqual(500);
+    }
+    p.finish();
+    alerts.push(...p.takeAlerts());
+    // Bounded: state at its cap, standing alerts well under theirs.
+    expect(maxHosts).toBeLessThanOrEqual(2000);
+    expect(p.alerts.standingCount).toBeLessThan(100);
+    // A handful of alerts: 20 single bypass alerts, one flood alert, the state-eviction alert.
+    const fromFlood = new Set(alerts.filter((a) => a.source.ip === '10.1.2.3').map((a) => a.alert.id));
+    expect(fromFlood.size).toBeLessThanOrEqual(21 * 2);
+    const floodAlert = alerts.filter((a) => a.evidence.flood === true).pop();
+    expect(floodAlert?.evidence.foldedFindings).toBe(HOSTS - 20);
+    expect(alerts.some((a) => a.rule.id === 'state-eviction')).toBe(true);
+    expect(new Set(alerts.map((a) => a.alert.id)).size).toBeLessThan(100);
+    // Event time intact.
+    for (const a of alerts) expect(a['@timestamp'] < '2025-03-05').toBe(true);
+    expect(p.engine.counters.late).toBeLessThan(50);
+    // Every line accounted for: analysed or not egress, skipped, or dead-lettered with a reason.
+    const c = p.counters;
+    const skipped = Object.values(c.skipped).reduce((x, y) => x + y, 0);
+    expect(c.lines).toBe(lines.length);
+    expect(c.accessLines + skipped + c.malformed).toBe(lines.length);
+    expect(dead.map((d) => d.reason)).toEqual([expect.stringMatching(/ahead of the shipper's timestamp/)]);
+  }, 60_000);
 });

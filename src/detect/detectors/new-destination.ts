@@ -76,6 +76,22 @@ class Seen {
     return this.map;
   }
 
+  /**
+   * The first name in insertion order (names are only appended, and deleted from the front), in
+   * amortised O(1): one iterator is kept. `names.keys().next()` from scratch walks every slot
+   * deleted since V8 last rehashed the map, O(maxPerIdentity) per new host in a flood.
+   */
+  oldest(): string | undefined {
+    for (let tries = 0; tries < 2; tries++) {
+      this.cold ??= this.names.keys();
+      const next = this.cold.next();
+      if (next.done !== true) return next.value;
+      this.cold = null;
+    }
+    return undefined;
+  }
+  private cold: MapIterator<string> | null = null;
+
   /** The restored bytes while the names were never used (export copies them as they are). */
   rawBytes(): Buffer | null {
     return this.map === null ? (this.raw as Buffer).subarray(this.rawStart, this.rawEnd) : null;
@@ -216,8 +232,8 @@ export class NewDestinationDetector implements Detector {
 
   private remember(seen: Seen, name: string, time: number): void {
     if (seen.names.size >= this.config.maxPerIdentity) {
-      const oldest = seen.names.keys().next().value as string;
-      seen.names.delete(oldest);
+      const oldest = seen.oldest();
+      if (oldest !== undefined) seen.names.delete(oldest);
     }
     seen.names.set(name, time);
   }
