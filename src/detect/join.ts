@@ -388,6 +388,7 @@ export class ConnectionJoiner {
       sd.host = gd.host;
       sd.registeredDomain = gd.registeredDomain;
       sd.external = gd.external;
+      if (gd.nameUnverified !== undefined) sd.nameUnverified = gd.nameUnverified;
     }
     if (gd.ip !== null) {
       sd.ip = gd.ip;
