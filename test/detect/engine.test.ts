@@ -107,13 +107,13 @@ describe('DetectionEngine', () => {
 
   it('holds the watermark at the cap the caller gives (the slowest input partition)', () => {
     const { e, recorder } = engine();
-    e.observe(egressEvent({ time: T0 + 60_000 }));
-    e.observe(egressEvent({ time: T0 + 1000 }));
+    e.observe(direct(T0 + 60_000));
+    e.observe(direct(T0 + 1000));
     e.advance(T0 + 2000);
     expect(e.watermark).toBe(T0 + 2000);
     expect(recorder.seen).toEqual([T0 + 1000]);
     // The slow partition's events up to the cap are not late.
-    expect(e.observe(egressEvent({ time: T0 + 2000 }))).toBe(true);
+    expect(e.observe(direct(T0 + 2000))).toBe(true);
     expect(e.counters.late).toBe(0);
   });
 
