@@ -21,6 +21,7 @@ import { PolicySet } from '../src/policy/policy-set.js';
 import { ChangelogWriter, prestartChangelogReader, restorePartitions } from '../src/scale/changelog.js';
 import { DetectionAnalyzer } from '../src/scale/detection-analyzer.js';
 import { PartitionTask } from '../src/scale/partition-task.js';
+import { requireStack } from './preflight.js';
 
 const { values } = parseArgs({
   options: {
@@ -73,6 +74,7 @@ const kafkaConfig = {
   clientId: 'bench-restore',
   brokers: (process.env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS).split(','),
 };
+await requireStack('bench:restore', { kafka: kafkaConfig.brokers });
 const kafka = new Kafka({ ...kafkaConfig, logLevel: logLevel.NOTHING });
 // As `egress-sentinel run` restores: the changelog read in a worker thread (`--in-thread`: not).
 const reader = values['in-thread'] ? kafka : kafkaConfig;

@@ -29,6 +29,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { DEFAULT_KAFKA_BROKERS } from '../src/config/defaults.js';
 import { generateTraffic } from '../src/simulate/generate.js';
 import { probeLine } from '../src/simulate/probe.js';
+import { requireStack } from './preflight.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,6 +51,7 @@ const PARTITIONS = 4;
 const START = Date.parse('2025-03-03T06:00:00.000Z');
 /** Extra node options for the instances, e.g. `BENCH_INSTANCE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"`. */
 const INSTANCE_NODE_ARGS = (process.env.BENCH_INSTANCE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+await requireStack('bench:stack', { kafka: BROKERS, elasticsearch: ES });
 const kafka = new Kafka({ clientId: 'bench-stack', brokers: BROKERS, logLevel: logLevel.NOTHING });
 
 interface RunResult {

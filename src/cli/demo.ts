@@ -13,14 +13,19 @@ import { flowsFromLines } from '../report/flows.js';
 import { renderReport } from '../report/html.js';
 import { buildModel } from '../report/model.js';
 import { alertGroupTable, groupAlerts } from '../report/table.js';
+import type { Dataplane } from '../simulate/ambient.js';
 import { ATTACK_NAMES } from '../simulate/attacks.js';
 import { generateTraffic, type Manifest } from '../simulate/generate.js';
+import { parseDataplane } from '../simulate/options.js';
 import { writeLinesToFile } from '../simulate/output.js';
 import { DAY } from '../simulate/topology.js';
 import type { Command } from './command.js';
+import { UsageError } from './exit.js';
 import { PACKAGE_ROOT } from './package-root.js';
 
 const POLICY = join(PACKAGE_ROOT, 'deploy/istio/authorization-policy.yaml');
+/** The same allow-list attached to the egress waypoint (ambient mode, docs/ambient.md). */
+const AMBIENT_POLICY = join(PACKAGE_ROOT, 'deploy/istio/ambient/authorization-policy.yaml');
 
 const log = (text: string) => process.stderr.write(`demo: ${text}\n`);
 
@@ -62,18 +67,32 @@ export const demoCommand: Command = {
         out: { type: 'string' },
         seed: { type: 'string' },
         format: { type: 'string' },
+        dataplane: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {
       process.stdout.write(
-        'Usage: egress-sentinel demo [--out DIR (default ./out)] [--seed N] [--format json|text]\n',
+        'Usage: egress-sentinel demo [--out DIR (default ./out)] [--seed N] [--format json|text] [--dataplane sidecar|ambient|mixed]\n',
       );
       return 0;
     }
     const out = resolve(values.out ?? 'out');
     mkdirSync(out, { recursive: true });
     const format = values.format === 'text' ? 'text' : 'json';
+    let dataplane: Dataplane = 'sidecar';
+    try {
+      if (values.dataplane !== undefined) dataplane = parseDataplane(values.dataplane);
+    } catch (err) {
+      throw err instanceof SentinelError ? new UsageError('demo', err.message) : err;
+    }
+    // Which allow-list the mesh enforces: the egress gateway's, the egress waypoint's, or both.
+    const policies =
+      dataplane === 'sidecar'
+        ? [POLICY]
+        : dataplane === 'ambient'
+          ? [AMBIENT_POLICY]
+          : [POLICY, AMBIENT_POLICY];
     const files = {
       traffic: join(out, 'traffic.log'),
       manifest: join(out, 'manifest.json'),
@@ -82,10 +101,10 @@ export const demoCommand: Command = {
       flows: join(out, 'flows.jsonl'),
       report: join(out, 'report.html'),
     };
-    if (!existsSync(POLICY))
+    if (!policies.every((p) => existsSync(p)))
       throw new SentinelError(
         'ESN_INPUT',
-        `The demo's policy file is missing: ${POLICY}. Run the demo from a clone of the repository.`,
+        `The demo's policy file is missing: ${policies.join(', ')}. Run the demo from a clone of the repository.`,
         { where: 'demo' },
       );
 
@@ -99,6 +118,7 @@ export const demoCommand: Command = {
       durationMs: 2 * DAY,
       rate: 40,
       attacks: ATTACK_NAMES,
+      dataplane,
     });
     writeFileSync(files.manifest, `${JSON.stringify(traffic.manifest, null, 2)}\n`);
     let lastProgress = Date.now();
@@ -111,7 +131,12 @@ export const demoCommand: Command = {
 
     log('replaying them through the pipeline (egress-sentinel replay)...');
     const { replayCommand } = await import('./replay.js');
-    const code = await replayCommand.run(['--policy', POLICY, '--alerts', files.alerts, files.traffic]);
+    const code = await replayCommand.run([
+      ...policies.flatMap((p) => ['--policy', p]),
+      '--alerts',
+      files.alerts,
+      files.traffic,
+    ]);
     if (code !== 0) {
       throw new SentinelError('ESN_INPUT', `The replay step failed (exit ${code}); see its message above.`, {
         where: 'demo',

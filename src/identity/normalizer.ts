@@ -334,7 +334,14 @@ export class Normalizer {
       d.ip = hostBefore(addr, colon);
       d.port = portAfter(addr, colon) || clusterPort;
     }
-    if (d.ip !== null) ipKind = scope.ipKind(d.ip);
+    // A cluster for an external host leaves the mesh whatever its endpoint's range, unless to loopback:
+    // no need to parse the address (the common egress line).
+    if (d.ip !== null) {
+      const ip = d.ip;
+      if (!clusterExternal || (ip.charCodeAt(0) === 49 && ip.startsWith('127.')) || ip === '::1')
+        ipKind = scope.ipKind(ip);
+      else ipKind = IP_EXTERNAL;
+    }
     // A sidecar whose endpoint is a pod the lines showed to be an egress gateway sends to a gateway,
     // whatever its service is called (the service is then learned as a gateway host).
     // Each cluster is probed on its first lines after a gateway was learned, not on every line.
@@ -425,7 +432,7 @@ export class Normalizer {
         };
         host = null;
         hostInfo = null;
-      } else if (sni !== null && authHost !== null && external) {
+      } else if (sni !== null && authHost !== null && external && sni !== authHost) {
         const a = scope.registeredDomain(sni.toLowerCase());
         const b = scope.registeredDomain(authHost.toLowerCase());
         if (a !== b) e.claim = { kind: 'sni-authority-mismatch', sni, authority: r.authority };
@@ -501,9 +508,16 @@ export class Normalizer {
       if (pod.startsWith('istio-ingressgateway')) return 'ingress-gateway';
     }
     if (ci?.inbound === true) return 'sidecar';
-    // A pod the metadata names, whose line goes to an in-mesh cluster, is its sidecar (the checks
-    // below cost a few slices per line; a gateway's leg goes to an external host or an internal listener).
-    if (pod !== null && !clusterExternal && !localInternal && !upstreamInternal && istioSniHost === null)
+    // A pod the shipper's metadata names (namespace and pod: its labels would have named a gateway),
+    // or whose line goes to an in-mesh cluster, is a sidecar unless the line shows an internal listener
+    // or a gateway's mTLS SNI. What is left: pods named only by a pasted prefix, and bare lines.
+    if (
+      pod !== null &&
+      (meta.namespace !== null || !clusterExternal) &&
+      !localInternal &&
+      !upstreamInternal &&
+      istioSniHost === null
+    )
       return 'sidecar';
     // The line's own evidence. An internal listener's leg (`envoy://` addresses): an SNI-forwarding
     // gateway's inner leg, which sends out.
@@ -524,7 +538,7 @@ export class Normalizer {
       if (ci !== null && ci.host !== null) {
         // Accepted on its own pod IP (not an intercepted original destination), or on a gateway
         // listener port, and sends to a cluster for an external host.
-        const ownIp = r.upstreamLocalAddress !== null && addrHost(r.upstreamLocalAddress) === localIp;
+        const ownIp = r.upstreamLocalAddress !== null && sameHost(r.upstreamLocalAddress, local);
         if (ownIp || (GATEWAY_PORTS.has(addrPort(local)) && clusterExternal)) {
           return clusterExternal ? 'egress-gateway' : 'ingress-gateway';
         }
@@ -787,6 +801,17 @@ export class Normalizer {
     this.lastKey = key;
     return key;
   }
+}
+
+/** Do two `host:port` addresses have the same host? Compared in place (no slices). */
+function sameHost(a: string, b: string): boolean {
+  let ca = portColon(a);
+  let cb = portColon(b);
+  if (ca < 0) ca = a.length;
+  if (cb < 0) cb = b.length;
+  if (ca !== cb) return false;
+  for (let i = 0; i < ca; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false;
+  return true;
 }
 
 /** The host of an address without Envoy's `tcp://` scheme; null for an internal (`envoy://`) one. */

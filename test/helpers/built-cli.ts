@@ -19,7 +19,8 @@ function newestMtime(dir: string): number {
 }
 
 export function ensureBuilt(): void {
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
+  const newest = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'bench')));
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest) return;
   execFileSync(
     process.execPath,
     [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],

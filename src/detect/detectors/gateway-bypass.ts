@@ -48,7 +48,7 @@ export class GatewayBypassDetector implements Detector {
         this.ruleId,
         'high',
         `${event.source.key} -> ${dest}`,
-        `${event.source.key} reached external ${dest}:${event.destination.port} directly via ${via}, bypassing the egress gateway.`,
+        `${event.source.key} reached external ${dest}:${event.destination.port} directly via ${via}, bypassing the egress ${event.ambient == null ? 'gateway' : 'waypoint'}.`,
         {
           cluster: event.cluster,
           ...(event.ambient == null ? {} : { proxy: event.ambient }),
