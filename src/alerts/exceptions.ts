@@ -53,5 +53,7 @@ function destinationMatches(pattern: string, f: Finding): boolean {
   if (pattern === '*') return true;
   const d = f.destination;
   if (d === null) return false;
+  // A name only the client gave (identity/types.ts nameUnverified) is not matched: its IP is.
+  if (d.nameUnverified === true) return d.ip !== null && hostMatch(pattern, d.ip);
   return [d.host, d.registeredDomain, d.ip].some((v) => v !== null && hostMatch(pattern, v));
 }

@@ -45,7 +45,8 @@ Options:
   --alerts FILE         write alerts here (default: stdout)
   --flows FILE          write flow summaries (one per source, destination, path and reporter) as
                         JSON lines, for \`report --events FILE\`'s egress map
-  --dead-letters FILE   malformed lines as JSON lines (default: next to --alerts, else not written)
+  --dead-letters FILE   malformed and late lines as JSON lines (default: next to --alerts, else
+                        not written)
   --state DIR           load learned state from DIR on start and save it on exit
   --format F            auto|text|json|custom (overrides the config; custom needs parse.customFormat)
   --fail-on SEVERITY    exit 1 when an alert of this severity or higher was raised
@@ -96,7 +97,7 @@ function formatSummary(
   const perRule = Object.entries(p.alertsPerRule()).filter(([, n]) => n > 0) as [RuleId, number][];
   const lines = [
     `Replayed ${c.lines} lines in ${(ms / 1000).toFixed(2)} s (${Math.round(c.lines / Math.max(ms / 1000, 0.001))} lines/s).`,
-    `  access lines: ${c.accessLines} (egress analysed: ${c.analysed}, in-mesh/inbound: ${c.notEgress}, late: ${p.engine.counters.late})`,
+    `  access lines: ${c.accessLines} (egress analysed: ${c.analysed}, in-mesh/inbound: ${c.notEgress}, late: ${p.engine.counters.late}, dead-lettered)`,
     `  skipped: ${skipped}${
       skipped > 0
         ? ` (${Object.entries(c.skipped)

@@ -55,6 +55,7 @@ export const runCommand: Command = {
     const rt = await startRuntime(config, log, 'Shutting down: finishing the batch in flight.');
     const { metrics, deadLetters } = rt;
     const core = buildCore(config);
+    const reported = { late: 0, forcedReleases: 0 };
     try {
       log('info', 'Pipeline started.', {
         pipeline: config.name,
@@ -80,6 +81,7 @@ export const runCommand: Command = {
           metrics.countAlerts(b.alerts);
           if (core.alertStage !== undefined) metrics.observeAlertStage(core.alertStage);
           metrics.setInputLag(b.lag);
+          metrics.setEventTime('all', core.core.engine, core.watermarks.idle, reported);
         },
       });
       log(

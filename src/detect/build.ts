@@ -1,14 +1,19 @@
 /** Builds the detection engine, its shared state and the enabled detectors from the config. */
 import type { PolicySet } from '../policy/policy-set.js';
 import type { DetectionConfig } from './config.js';
-import { DetectionEngine } from './engine.js';
+import { DetectionEngine, type EngineOptions } from './engine.js';
 import { DETECTORS, type DetectorName } from './registry.js';
 import type { DetectorContext, DetectorSpec } from './spec.js';
 import type { KeyTable } from './state/key-table.js';
 import { DetectionState } from './state/store.js';
 import type { Detector, Emit } from './types.js';
 
-export function buildDetection(config: DetectionConfig, policies: PolicySet, emit: Emit): DetectionEngine {
+export function buildDetection(
+  config: DetectionConfig,
+  policies: PolicySet,
+  emit: Emit,
+  lateEvents: EngineOptions['lateEvents'] = 'refuse',
+): DetectionEngine {
   const state = new DetectionState({
     maxKeys: config.maxKeys,
     tzOffsetMs: config.timezoneOffsetMinutes * 60_000,
@@ -29,7 +34,7 @@ export function buildDetection(config: DetectionConfig, policies: PolicySet, emi
     detectors.push(spec.create(settings, ctx));
   }
   const engine = new DetectionEngine(
-    { latenessMs: config.lateness, maxBufferedEvents: config.maxBufferedEvents },
+    { latenessMs: config.lateness, maxBufferedEvents: config.maxBufferedEvents, lateEvents },
     state,
     detectors,
     emit,

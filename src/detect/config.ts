@@ -13,7 +13,7 @@ import { HighCardinalityDomainConfigSchema } from './detectors/high-cardinality-
 import { NameMismatchConfigSchema } from './detectors/name-mismatch.js';
 import { NewDestinationConfigSchema } from './detectors/new-destination.js';
 import { VolumeSpikeConfigSchema } from './detectors/volume-spike.js';
-import { duration } from './duration.js';
+import { duration, optionalDuration } from './duration.js';
 
 const HOUR = 3_600_000;
 /**
@@ -72,14 +72,19 @@ export const DetectionConfigSchema = z
   .object({
     lateness: duration(
       '5s',
-      'Allowed lateness: events are held this long (event time) so shippers may deliver out of order.',
+      'Allowed lateness: events are held this long (event time, behind the newest of the slowest input partition) so shippers may deliver out of order; an event later than that is dead-lettered as late, never re-stamped.',
+    ),
+    idleTimeout: optionalDuration(
+      "An input partition that is behind but delivers nothing for this long (wall time) stops holding the watermark (Flink's withIdleness, Kafka Streams' max.task.idle.ms); default: the Kafka source's sessionTimeoutMs + 10s.",
     ),
     maxBufferedEvents: z
       .number()
       .int()
       .positive()
       .default(500_000)
-      .describe('Events held for reordering before the oldest are released early.'),
+      .describe(
+        'Events held for event-time order (while an input partition is behind) before the oldest are released early; events of that partition then arrive late.',
+      ),
     maxKeys: z
       .number()
       .int()

@@ -27,3 +27,23 @@ export function duration(defaultValue: string, description: string) {
     })
     .describe(description);
 }
+
+/** An optional duration in config (as `duration`, without a default): undefined when not set. */
+export function optionalDuration(description: string) {
+  return z
+    .union([z.number().nonnegative(), z.string()])
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const ms = typeof value === 'number' ? value : parseDuration(value);
+      if (Number.isNaN(ms)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a duration such as "30s", "5m" or "24h", got "${String(value)}"`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .describe(description);
+}

@@ -1,11 +1,15 @@
 /**
  * Runs detectors on event time. Events are copied into a bounded buffer and released in time order
- * once the watermark (max event time seen - allowed lateness) passes them, so detectors see
- * non-decreasing time and a replay of a file gives the same findings as the live stream did.
+ * once the watermark passes them, so detectors see non-decreasing time and a replay of a file gives
+ * the same findings as the live stream did. The watermark is the newest event time seen minus the
+ * allowed lateness, capped by the caller at the slowest input partition (`advance(upTo)`,
+ * watermarks.ts): an event within the allowed lateness of its partition is never late.
  *
- * Late events (older than what was already released) are not dropped: a late forbidden connection
- * is still a forbidden connection. They are counted and processed at once with their time clamped to
- * the release point, which keeps the detectors' ordering contract and keeps replays deterministic.
+ * An event's time is never changed. A late event (older than what was already released: more than
+ * the allowed lateness behind, or its partition was idle and left behind) is not analysed:
+ * `observe` returns false, it is counted, and the caller dead-letters it with `lateReason` (Flink's
+ * late-data side output). Analysing it at its own time would break the detectors' ordering
+ * contract; at another time (the old clamp) it would stamp alerts and teach baselines the wrong minute.
  * When the buffer is full the oldest events are released early (counted as `forcedReleases`).
  */
 import { newEgressEvent } from '../identity/normalizer.js';
@@ -17,6 +21,12 @@ import type { Detector, Emit, Finding } from './types.js';
 export interface EngineOptions {
   latenessMs: number;
   maxBufferedEvents: number;
+  /**
+   * What a late event gets: `refuse` (default: not analysed, `observe` returns false, the caller
+   * dead-letters it) or `clamp` (analysed at once with its time moved to the release point; the
+   * scaled run's by-source partitions still do this, see docs/scale-out.md).
+   */
+  lateEvents?: 'refuse' | 'clamp';
 }
 
 export interface EngineCounters {
@@ -34,6 +44,41 @@ const POOL_MAX = 8192;
 
 function byTime(a: EgressEvent, b: EgressEvent): number {
   return a.time - b.time;
+}
+
+function cmp(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return a < b ? -1 : 1;
+}
+
+/**
+ * Events of the same millisecond reach the detectors in content order, whatever order the input
+ * partitions delivered them in (a replay reads them in file order), so a standing alert's update
+ * carries the same event in `run` and `replay`. Not the origin: it differs between the two.
+ */
+function byContent(a: EgressEvent, b: EgressEvent): number {
+  return (
+    cmp(a.source.key, b.source.key) ||
+    cmp(a.reporter, b.reporter) ||
+    cmp(a.destination.host, b.destination.host) ||
+    cmp(a.destination.ip, b.destination.ip) ||
+    a.destination.port - b.destination.port ||
+    cmp(a.source.principal, b.source.principal) ||
+    cmp(a.source.pod, b.source.pod) ||
+    cmp(a.source.ip, b.source.ip) ||
+    cmp(a.path, b.path) ||
+    cmp(a.cluster, b.cluster) ||
+    cmp(a.requestId, b.requestId) ||
+    a.bytesUp - b.bytesUp ||
+    a.bytesDown - b.bytesDown ||
+    a.durationMs - b.durationMs ||
+    a.responseCode - b.responseCode ||
+    cmp(a.responseFlags, b.responseFlags) ||
+    cmp(a.method, b.method) ||
+    cmp(a.httpPath, b.httpPath)
+  );
 }
 
 /** Copies `e` into `into` field by field (no spread: keeps one hidden class, allocates nothing). */
@@ -70,6 +115,7 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   d.ip = g.ip;
   d.port = g.port;
   d.external = g.external;
+  d.nameUnverified = g.nameUnverified ?? false;
   into.claim = e.claim ?? null;
   into.extra = e.extra ?? null;
   return into;
@@ -104,6 +150,11 @@ export class DetectionEngine {
   private releasedUpTo = Number.NEGATIVE_INFINITY;
   private advancedTo = Number.NEGATIVE_INFINITY;
   private readonly tables: KeyTable<unknown>[] = [];
+  /**
+   * Sees each event as it is released, in event-time order, before the detectors (the processor
+   * fills in what identity learned from other lines: see processor.ts).
+   */
+  onRelease: ((event: EgressEvent) => void) | null = null;
 
   constructor(
     private readonly options: EngineOptions,
@@ -128,18 +179,34 @@ export class DetectionEngine {
     return this.buffer.length - this.head;
   }
 
-  /** Takes one event (copied: the caller may reuse it). Synchronous, no I/O. */
-  observe(event: EgressEvent): void {
+  /** Event time before which an event is late (what the detectors already saw). */
+  get releasedTo(): number {
+    return this.releasedUpTo > this.advancedTo ? this.releasedUpTo : this.advancedTo;
+  }
+
+  /** Why an event at `time` was late, for its dead letter. */
+  lateReason(time: number): string {
+    const floor = this.releasedTo;
+    return `late event: its time ${iso(time)} is ${((floor - time) / 1000).toFixed(3)} s behind the watermark ${iso(floor)} (allowed lateness ${this.options.latenessMs / 1000} s); not analysed`;
+  }
+
+  /**
+   * Takes one event (copied: the caller may reuse it). Synchronous, no I/O. False: the event is
+   * late (see `lateReason`), counted and not analysed.
+   */
+  observe(event: EgressEvent): boolean {
     this.counters.observed++;
-    const copy = copyInto(this.pool.pop() ?? newEgressEvent(), event);
-    const floor = this.releasedUpTo > this.advancedTo ? this.releasedUpTo : this.advancedTo;
-    if (copy.time < floor) {
+    const floor = this.releasedTo;
+    if (event.time < floor) {
       this.counters.late++;
-      copy.time = floor;
-      this.process(copy);
-      this.recycle(copy);
-      return;
+      if (this.options.lateEvents !== 'clamp') return false;
+      const late = copyInto(this.pool.pop() ?? newEgressEvent(), event);
+      late.time = floor;
+      this.process(late);
+      this.recycle(late);
+      return true;
     }
+    const copy = copyInto(this.pool.pop() ?? newEgressEvent(), event);
     const buf = this.buffer;
     if (buf.length > this.head && (buf[buf.length - 1] as EgressEvent).time > copy.time) this.sorted = false;
     buf.push(copy);
@@ -152,6 +219,7 @@ export class DetectionEngine {
       const cut = (buf[this.head + Math.floor(held / 2)] as EgressEvent).time;
       this.releaseUpTo(cut);
     }
+    return true;
   }
 
   /**
@@ -190,7 +258,12 @@ export class DetectionEngine {
     this.sortBuffer();
     const buf = this.buffer;
     let n = this.head;
+    let tiesTo = n;
     while (n < buf.length && (buf[n] as EgressEvent).time <= time) {
+      // A run of equal times (never split: releases go up to a time) is put in content order first.
+      const next = buf[n + 1];
+      if (n >= tiesTo && next !== undefined && next.time === (buf[n] as EgressEvent).time)
+        tiesTo = orderTies(buf, n);
       const e = buf[n] as EgressEvent;
       this.process(e);
       this.recycle(e);
@@ -216,6 +289,7 @@ export class DetectionEngine {
     if (event.time - 1 >= this.advancedTo + TICK_MS) this.advanceDetectors(event.time - 1);
     this.counters.released++;
     if (event.time > this.releasedUpTo) this.releasedUpTo = event.time;
+    this.onRelease?.(event);
     this.state.observe(event);
     for (const detector of this.detectors) detector.observe(event, this.emit);
   }
@@ -228,6 +302,28 @@ export class DetectionEngine {
       if (count > 0) this.emit(evictionFinding(table, count, example, watermark));
     }
   }
+}
+
+/**
+ * Sorts the run of events with `buf[from]`'s time by content, in place (rare: equal milliseconds);
+ * returns where the run ends.
+ */
+function orderTies(buf: EgressEvent[], from: number): number {
+  const t = (buf[from] as EgressEvent).time;
+  let end = from + 1;
+  let sorted = true;
+  while (end < buf.length && (buf[end] as EgressEvent).time === t) {
+    if (sorted && byContent(buf[end - 1] as EgressEvent, buf[end] as EgressEvent) > 0) sorted = false;
+    end++;
+  }
+  if (sorted) return end;
+  const run = buf.slice(from, end).sort(byContent);
+  for (let i = 0; i < run.length; i++) buf[from + i] = run[i] as EgressEvent;
+  return end;
+}
+
+function iso(time: number): string {
+  return Number.isFinite(time) ? new Date(time).toISOString() : String(time);
 }
 
 function evictionFinding(

@@ -441,6 +441,14 @@ export class Normalizer {
     if (path === 'internal' && cluster === null && external && reporter === 'sidecar')
       path = 'direct-external';
     d.host = host;
+    // Routed by that name (a cluster for it, the gateway route, or a proxy that resolves the SNI
+    // itself), or the name is all the client said.
+    d.nameUnverified =
+      host !== null &&
+      host !== clusterHost &&
+      !toGateway &&
+      !this.vouches(clusterHost, host) &&
+      ci?.name.startsWith('dynamic_forward_proxy') !== true;
     d.external = path === 'inbound' ? false : external || path === 'gateway-to-external';
     e.path = path;
     d.registeredDomain = hostInfo !== null && d.external ? hostInfo.registeredDomain : null;
@@ -468,6 +476,8 @@ export class Normalizer {
   private vouches(clusterHost: string | null, name: string): boolean {
     if (clusterHost === null) return false;
     if (clusterHost === name) return true;
+    // A wildcard ServiceEntry's cluster (`outbound|443||*.wikipedia.org`).
+    if (clusterHost.charCodeAt(0) === 42) return name.endsWith(clusterHost.slice(1));
     return (
       clusterHost.length > name.length &&
       clusterHost.charCodeAt(name.length) === 46 &&

@@ -69,6 +69,12 @@ export interface Destination {
   port: number;
   /** Outside the mesh (not *.svc.cluster.local, not in a configured mesh CIDR). */
   external: boolean;
+  /**
+   * True when `host` is only the client's word: an SNI or authority on a connection whose cluster does
+   * not route by that name (PassthroughCluster, BlackHoleCluster, none). Exceptions and
+   * `gateway-bypass.ignoreHosts` then match the IP, not the name (#15). Absent or false otherwise.
+   */
+  nameUnverified?: boolean;
 }
 
 /**

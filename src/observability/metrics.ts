@@ -41,6 +41,16 @@ export class PipelineMetrics {
   readonly batchSeconds: Histogram<'stage'>;
   /** Partitions this instance owns, by topic. */
   readonly assignedPartitions: Gauge<'topic'>;
+  /** Event time: events held for time order (while an input partition is behind), by detection partition. */
+  readonly bufferedEvents: Gauge<'partition'>;
+  /** Event time: the detectors' watermark (Unix seconds), by detection partition. */
+  readonly watermarkSeconds: Gauge<'partition'>;
+  /** Event time: input partitions left out of the watermark because they were idle too long. */
+  readonly idleInputs: Gauge<'partition'>;
+  /** Events behind the watermark by more than the allowed lateness: dead-lettered, not analysed. */
+  readonly lateEvents: Counter<never>;
+  /** Times the buffer was full and its oldest events were released before the watermark passed them. */
+  readonly forcedReleases: Counter<never>;
   /** Standing alerts held for de-duplication (capped by detection.maxStandingAlerts). */
   readonly standingAlerts: Gauge<never>;
   /** Standing alerts closed early because the cap was reached. */
@@ -143,6 +153,34 @@ export class PipelineMetrics {
       labelNames: ['topic'],
       registers,
     });
+    this.bufferedEvents = new Gauge({
+      name: `${PREFIX}event_time_buffered_events`,
+      help: 'Events held for event-time order while an input partition is behind (partition: by-source partition, "all" in a plain run).',
+      labelNames: ['partition'],
+      registers,
+    });
+    this.watermarkSeconds = new Gauge({
+      name: `${PREFIX}event_time_watermark_seconds`,
+      help: 'Event time up to which the detectors have seen everything (Unix seconds).',
+      labelNames: ['partition'],
+      registers,
+    });
+    this.idleInputs = new Gauge({
+      name: `${PREFIX}event_time_idle_inputs`,
+      help: 'Input partitions behind but silent longer than detection.idleTimeout: left out of the watermark.',
+      labelNames: ['partition'],
+      registers,
+    });
+    this.lateEvents = new Counter({
+      name: `${PREFIX}late_events_total`,
+      help: 'Events behind the watermark by more than the allowed lateness: dead-lettered, not analysed.',
+      registers,
+    });
+    this.forcedReleases = new Counter({
+      name: `${PREFIX}event_time_forced_releases_total`,
+      help: 'Times detection.maxBufferedEvents was reached and the oldest held events were released early.',
+      registers,
+    });
     this.standingAlerts = new Gauge({
       name: `${PREFIX}standing_alerts`,
       help: 'Standing alerts held for de-duplication (capped by detection.maxStandingAlerts).',
@@ -182,6 +220,31 @@ export class PipelineMetrics {
     const byRule = new Map<string, number>();
     for (const a of alerts) byRule.set(a.rule.id, (byRule.get(a.rule.id) ?? 0) + 1);
     for (const [rule, n] of byRule) this.alerts.inc({ rule }, n);
+  }
+
+  /**
+   * Where event time stands after a batch (`partition`: by-source partition, or "all"); `reported`
+   * holds the engine counters already counted, and is brought up to date.
+   */
+  setEventTime(
+    partition: string,
+    engine: {
+      readonly buffered: number;
+      readonly watermark: number;
+      readonly counters: { readonly late: number; readonly forcedReleases: number };
+    },
+    idleInputs: number,
+    reported: { late: number; forcedReleases: number },
+  ): void {
+    this.bufferedEvents.set({ partition }, engine.buffered);
+    if (Number.isFinite(engine.watermark)) this.watermarkSeconds.set({ partition }, engine.watermark / 1000);
+    this.idleInputs.set({ partition }, idleInputs);
+    const late = engine.counters.late - reported.late;
+    if (late > 0) this.lateEvents.inc(late);
+    const forced = engine.counters.forcedReleases - reported.forcedReleases;
+    if (forced > 0) this.forcedReleases.inc(forced);
+    reported.late = engine.counters.late;
+    reported.forcedReleases = engine.counters.forcedReleases;
   }
 
   /** The alert stage's size and counters, after a batch (counters are totals: the increase is added). */

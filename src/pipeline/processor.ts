@@ -20,6 +20,8 @@ export interface DeadLetter {
   origin: string;
   reason: string;
   raw: string;
+  /** What refused it: the parser (unreadable line) or event time (late event). Default parse. */
+  stage?: 'parse' | 'late';
 }
 
 export interface ProcessorCounters {
@@ -63,8 +65,10 @@ export class BatchProcessor implements DecodeSink {
   private readonly maxDeadLetters: number;
   private readonly origin: LineOrigin = { source: '', position: '' };
   private readonly onEvent: ((event: EgressEvent) => void) | undefined;
-  /** The line being decoded (a dead letter found after decoding still carries its bytes). */
+  /** The line being decoded (a dead letter found after decoding, e.g. a late event, still carries its bytes). */
   private line = '';
+  /** Newest event time of any access line since `takeMaxTime()` (its input partition's progress). */
+  private maxTime = Number.NEGATIVE_INFINITY;
 
   constructor(options: ProcessorOptions) {
     this.decoder = new LineDecoder(options.decoder);
@@ -73,6 +77,18 @@ export class BatchProcessor implements DecodeSink {
     this.alerts = new AlertStage(alertStageOptions(d));
     this.engine = buildDetection(d, options.policies, (f) => this.alerts.accept(f, this.pendingAlerts));
     this.maxDeadLetters = options.maxDeadLetters ?? 10_000;
+    // A sidecar line carries no principal: identity learns it from the gateway's lines as they are
+    // read, and the order lines are read in differs between a file and several partitions (a
+    // gateway line on another partition may not be read yet). Looked up again when the event is
+    // released, in event-time order, every line up to the watermark has been read in both.
+    const principals = this.normalizer.principals;
+    this.engine.onRelease = (e) => {
+      const s = e.source;
+      if (e.reporter !== 'sidecar' || s.attribution !== 'metadata' || s.principalSource === 'logged') return;
+      const learned = principals.principalOf(e.source.key, e.time);
+      s.principal = learned;
+      s.principalSource = learned === null ? null : 'learned';
+    };
     this.onEvent = options.onEvent;
   }
 
@@ -94,6 +110,7 @@ export class BatchProcessor implements DecodeSink {
       this.line = lines[i] as string;
       this.decoder.decode(this.line, this);
     }
+    this.line = '';
     if (advance) this.advance();
   }
 
@@ -102,10 +119,20 @@ export class BatchProcessor implements DecodeSink {
     return this.normalizer.gateways();
   }
 
-  /** Advances event time: releases what the watermark passed to the detectors and the alert stage. */
-  advance(): void {
-    this.engine.advance();
+  /**
+   * Advances event time: releases what the watermark passed to the detectors and the alert stage.
+   * `upTo` caps the watermark (the slowest input partition's, see watermarks.ts).
+   */
+  advance(upTo = Number.POSITIVE_INFINITY): void {
+    this.engine.advance(upTo);
     this.alerts.advance(this.engine.watermark, this.pendingAlerts);
+  }
+
+  /** Newest event time of the access lines read since the last call (-Infinity: none). */
+  takeMaxTime(): number {
+    const t = this.maxTime;
+    this.maxTime = Number.NEGATIVE_INFINITY;
+    return t;
   }
 
   access(record: AccessRecord, meta: ShipperMeta): void {
@@ -115,13 +142,14 @@ export class BatchProcessor implements DecodeSink {
       this.malformed('no start time and no shipper timestamp', this.line);
       return;
     }
+    if (event.time > this.maxTime) this.maxTime = event.time;
     if (event.path === 'inbound' || event.path === 'internal') {
       this.counters.notEgress++;
       return;
     }
     this.counters.analysed++;
     this.onEvent?.(event);
-    this.engine.observe(event);
+    if (!this.engine.observe(event)) this.deadLetter(this.engine.lateReason(event.time), this.line, 'late');
   }
 
   skipped(reason: string): void {
@@ -130,9 +158,14 @@ export class BatchProcessor implements DecodeSink {
 
   malformed(reason: string, raw: string): void {
     this.counters.malformed++;
+    this.deadLetter(reason, raw, 'parse');
+  }
+
+  private deadLetter(reason: string, raw: string, stage: 'parse' | 'late'): void {
     if (this.deadLetters.length < this.maxDeadLetters) {
       this.counters.deadLettered++;
-      this.deadLetters.push({ origin: `${this.origin.source}:${this.origin.position}`, reason, raw });
+      const origin = `${this.origin.source}:${this.origin.position}`;
+      this.deadLetters.push(stage === 'late' ? { origin, reason, raw, stage } : { origin, reason, raw });
     }
   }
 

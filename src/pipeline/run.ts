@@ -4,8 +4,10 @@
  * then acknowledge (commit). At least once end to end; the deterministic ids of alerts, flows and
  * events make a redelivery overwrite instead of duplicating downstream.
  *
- * A batch's ack is held (acks stay in order) until the detectors have seen its events (they hold
- * events back for lateness) and every flow minute it fed has been written, so after a crash the
+ * A batch's ack is held (acks stay in order per input partition, each partition on its own: a
+ * partition ahead must not hold back a slow one's commits) until the detectors have seen its events
+ * (they hold events back for lateness and for the slowest partition) and every flow minute it fed
+ * has been written, so after a crash the
  * replay from the last commit re-analyses every event whose alerts were not out yet and rebuilds
  * each open minute completely; the rebuilt partial copy of an already-written minute has the same
  * id and is refused as a duplicate. On shutdown the batch in flight is finished and what is complete is
@@ -92,7 +94,8 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     completed: false,
   };
   const wantsEvents = o.sinks.some((s) => s.wantsEvents === true);
-  const held: Array<{ ack: () => Promise<void>; maxTime: number; lastMinute: number }> = [];
+  /** Batches processed, not acked yet, per input stream, in order. */
+  const held = new Map<string, Array<{ ack: () => Promise<void>; maxTime: number; lastMinute: number }>>();
   let events: EgressEvent[] = [];
   let batchMax = Number.NEGATIVE_INFINITY;
   const onEvent = (e: EgressEvent): void => {
@@ -131,18 +134,25 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     }
   };
 
-  /** Acks, in order, every held batch the detectors have seen and whose flow minutes are written. */
+  /** Acks, in order per stream, every held batch the detectors have seen and whose flow minutes are written. */
   const release = async (all: boolean): Promise<void> => {
     const analysedUpTo = all
       ? Number.POSITIVE_INFINITY
       : (o.processor.watermark?.() ?? Number.POSITIVE_INFINITY);
     const openSince = all ? Number.POSITIVE_INFINITY : (o.flows?.openSince() ?? Number.POSITIVE_INFINITY);
-    for (;;) {
-      const first = held[0];
-      if (first === undefined || first.maxTime > analysedUpTo || first.lastMinute >= openSince) break;
-      held.shift();
-      await ack(first.ack);
+    for (const list of held.values()) {
+      for (;;) {
+        const first = list[0];
+        if (first === undefined || first.maxTime > analysedUpTo || first.lastMinute >= openSince) break;
+        list.shift();
+        await ack(first.ack);
+      }
     }
+  };
+  const heldCount = (): number => {
+    let n = 0;
+    for (const list of held.values()) n += list.length;
+    return n;
   };
 
   for (const source of o.sources) {
@@ -164,7 +174,13 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
         lag: batch.lag,
       });
       if (o.holdAcks) {
-        held.push({
+        const stream = batch.stream ?? batch.source;
+        let list = held.get(stream);
+        if (list === undefined) {
+          list = [];
+          held.set(stream, list);
+        }
+        list.push({
           ack: () => batch.ack(),
           maxTime: batchMax,
           lastMinute: Number.isFinite(batchMax) ? batchMax - (batchMax % MINUTE) : Number.NEGATIVE_INFINITY,
@@ -187,6 +203,6 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     await release(true);
     summary.completed = true;
   }
-  summary.unacked = held.length;
+  summary.unacked = heldCount();
   return summary;
 }

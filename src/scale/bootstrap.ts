@@ -8,6 +8,7 @@ import type { DetectionConfig } from '../detect/config.js';
 import { SentinelError } from '../errors.js';
 import { decoderOptions } from '../parse/config.js';
 import type { PipelineConfig } from '../pipeline/config.js';
+import { idleTimeoutOf } from '../pipeline/core.js';
 import { startRuntime } from '../pipeline/runtime.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import type { LogFn } from '../sinks/types.js';
@@ -40,10 +41,11 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       scale: config.scale,
       decoder: decoderOptions(config.parse),
       mesh: config.mesh,
-      // A stream whose reader left is taken over once the group notices (the session timeout).
+      // A stream whose reader left is taken over once the group notices (the session timeout):
+      // by default an input partition idle that long stops holding the watermark, as in the plain run.
       newAnalyzer: () =>
         new DetectionAnalyzer(partitionDetection(detection), policies, {
-          streamTimeoutMs: (input[0] as KafkaSourceConfig).sessionTimeoutMs + 10_000,
+          streamTimeoutMs: idleTimeoutOf(config),
         }),
       newFlows: rt.newFlows,
       sinks: rt.sinks,

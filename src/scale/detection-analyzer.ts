@@ -17,14 +17,15 @@
  * watermark and be processed out of their time (gateway-silence would pair a gateway leg with
  * nothing and call it unaccounted).
  */
-import { z } from 'zod';
 import { AlertStage, alertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
 import type { DetectionEngine } from '../detect/engine.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, type InputStream, InputWatermarks } from '../detect/watermarks.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
+import type { DeadLetter } from '../sinks/types.js';
 import type { StreamProgress } from './by-source-records.js';
 import type { PartitionAnalyzer } from './partition-task.js';
 
@@ -36,19 +37,19 @@ export interface DetectionAnalyzerOptions {
 }
 
 /** When the input's session timeout is not known: kafkajs' default session timeout plus 10 s. */
-export const DEFAULT_STREAM_TIMEOUT_MS = 40_000;
+export const DEFAULT_STREAM_TIMEOUT_MS = DEFAULT_IDLE_TIMEOUT_MS;
 
 export class DetectionAnalyzer implements PartitionAnalyzer {
   readonly engine: DetectionEngine;
   private readonly alerts: AlertStage;
   private pending: Alert[] = [];
-  /** Newest event time per input stream (origin `kafka:topic/partition`) and when it last delivered. */
-  private readonly streams = new Map<string, InputStream>();
+  /** Event time per input stream (origin `kafka:topic/partition`): the same mechanism as the plain run's. */
+  private readonly streams: InputWatermarks;
   private lastStream = '';
   private lastState: InputStream | null = null;
-  private now: number;
   private readonly latenessMs: number;
-  private readonly options: DetectionAnalyzerOptions;
+  /** Events behind the watermark by more than the allowed lateness: dead-lettered, not analysed. */
+  private late: DeadLetter[] = [];
 
   /**
    * Gateway legs up to this time are not judged "unaccounted" after a restore: the detector's
@@ -63,18 +64,29 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   duplicates = 0;
 
   constructor(config: DetectionConfig, policies: PolicySet, options: Partial<DetectionAnalyzerOptions> = {}) {
-    this.options = { streamTimeoutMs: DEFAULT_STREAM_TIMEOUT_MS, clock: Date.now, ...options };
-    this.now = this.options.clock();
+    this.streams = new InputWatermarks({
+      idleTimeoutMs: options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS,
+      clock: options.clock ?? Date.now,
+    });
     this.latenessMs = config.lateness;
     this.pairingMs = config.detectors['gateway-silence'].matchTolerance + config.lateness;
     this.alerts = new AlertStage(alertStageOptions(config));
-    this.engine = buildDetection(config, policies, (f) => {
-      if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
-        this.unpairedAfterRestore++;
-        return;
-      }
-      this.alerts.accept(f, this.pending);
-    });
+    // Late events are still analysed at the release point here (clamped), not dead-lettered: a
+    // by-source partition cannot tell a caught-up input stream whose stage-1 reader died from a quiet
+    // one, so the lines a new reader reads after a takeover arrive late, and refusing them would
+    // lose them from detection (docs/scale-out.md).
+    this.engine = buildDetection(
+      config,
+      policies,
+      (f) => {
+        if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
+          this.unpairedAfterRestore++;
+          return;
+        }
+        this.alerts.accept(f, this.pending);
+      },
+      'clamp',
+    );
   }
 
   observe(event: EgressEvent): void {
@@ -83,13 +95,11 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     let s = this.lastState;
     if (s === null || cut !== this.lastStream.length || !origin.startsWith(this.lastStream)) {
       const stream = origin.slice(0, cut);
-      s = this.stream(stream, event.time);
+      s = this.streams.stream(stream, event.time);
       this.lastStream = stream;
       this.lastState = s;
     }
-    if (event.time > s.max) s.max = event.time;
-    s.delivered = true;
-    s.caughtUp = false;
+    InputWatermarks.delivered(s, event.time);
     // Stage 1 is at least once: an input partition that moves (or stays) across a rebalance is read
     // again from its committed offset and its lines re-keyed a second time. A line's events reach this
     // partition in input order, so one at or before the newest input offset already seen from its
@@ -104,46 +114,37 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
       }
       s.offset = offset;
     }
-    this.engine.observe(event);
+    if (!this.engine.observe(event) && this.late.length < MAX_LATE_LETTERS)
+      this.late.push({
+        '@timestamp': new Date().toISOString(),
+        sink: 'late',
+        reason: this.engine.lateReason(event.time),
+        id: event.origin,
+        document: JSON.stringify(event),
+      });
   }
 
   /** A progress mark: stage 1 has read `p.stream` up to `p.time`, and everything it read is behind us. */
   progress(p: StreamProgress): void {
-    const s = this.stream(p.stream, p.time);
-    if (p.time > s.max) s.max = p.time;
-    s.delivered = true;
-    s.caughtUp = p.caughtUp;
+    this.streams.mark(p.stream, p.time, p.caughtUp);
   }
 
-  private stream(name: string, time: number): InputStream {
-    let s = this.streams.get(name);
-    if (s === undefined) {
-      s = { max: time, heardAt: this.now, delivered: true, caughtUp: false, offset: -1 };
-      this.streams.set(name, s);
-    }
-    return s;
+  /** Late events since the last call, as dead letters (the event as JSON: the line is not here). */
+  takeDeadLetters(): DeadLetter[] {
+    const out = this.late;
+    this.late = [];
+    return out;
+  }
+
+  eventTime(): { engine: DetectionEngine; idleInputs: number } {
+    return { engine: this.engine, idleInputs: this.streams.idle };
   }
 
   advance(out: Alert[]): void {
-    this.now = this.options.clock();
-    const timeout = this.options.streamTimeoutMs;
-    let slowest = Number.POSITIVE_INFINITY;
-    for (const [name, s] of this.streams) {
-      if (s.delivered) {
-        s.heardAt = this.now;
-        s.delivered = false;
-      }
-      const silent = this.now - s.heardAt;
-      if (s.caughtUp || silent > timeout) {
-        // Long gone (input partition removed, or read by no one for ages): forget it.
-        if (silent > 10 * timeout) {
-          this.streams.delete(name);
-          if (this.lastState === s) this.lastState = null;
-        }
-        continue;
-      }
-      if (s.max < slowest) slowest = s.max;
-    }
+    const slowest = this.streams.slowest();
+    // A stream forgotten in `slowest()` must not stay cached here.
+    this.lastState = null;
+    this.lastStream = '';
     this.engine.advance(slowest - this.latenessMs);
     this.alerts.advance(this.engine.watermark, this.pending);
     for (const a of this.pending) out.push(a);
@@ -188,11 +189,7 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
       // Where each input stream stood: a new owner holds the watermark for them from the start,
       // instead of learning them one by one from the records it replays (and running ahead of one
       // whose next record comes later).
-      streams: [...this.streams].map(([name, s]) => [
-        name,
-        Number.isFinite(s.max) ? s.max : null,
-        s.caughtUp,
-      ]),
+      streams: this.streams.export(),
     };
   }
 
@@ -201,15 +198,8 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     // does not start learning again (and swallow alerts) on its new owner.
     if (typeof data.watermark === 'number' && data.watermark + this.pairingMs > this.pairedFrom)
       this.pairedFrom = data.watermark + this.pairingMs;
-    const streams = CheckpointStreamsSchema.safeParse(data.streams);
     // Older checkpoints have none: the streams are then learned from the records.
-    if (streams.success)
-      for (const [name, max, caughtUp] of streams.data) {
-        const s = this.stream(name, max ?? Number.NEGATIVE_INFINITY);
-        if (max !== null && max > s.max) s.max = max;
-        s.caughtUp = caughtUp;
-        s.delivered = false;
-      }
+    this.streams.import(data.streams);
     const t = data.startTime;
     if (
       typeof t === 'number' &&
@@ -218,22 +208,6 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
       this.engine.state.startTime = t;
   }
 }
-
-interface InputStream {
-  /** Newest event time it delivered (events or marks). */
-  max: number;
-  /** Wall time of the batch end at which it was last heard from. */
-  heardAt: number;
-  /** Heard from in the batch in progress. */
-  delivered: boolean;
-  /** Its last mark said stage 1 had read all there was: it holds nothing back until it sends again. */
-  caughtUp: boolean;
-  /** Newest input offset observed (the origin's `partition/offset`), -1 before any. */
-  offset: number;
-}
-
-/** `exportGlobal().streams`: [input stream, newest event time or null, caught up]. */
-const CheckpointStreamsSchema = z.array(z.tuple([z.string(), z.number().nullable(), z.boolean()]));
 
 /** The offset after `origin`'s last '/' (`kafka:topic/partition/offset`), or -1 when there is none. */
 export function inputOffsetOf(origin: string, cut: number): number {
@@ -247,6 +221,9 @@ export function inputOffsetOf(origin: string, cut: number): number {
   }
   return n;
 }
+
+/** Late events kept as dead letters per batch; beyond it they are only counted (engine counters). */
+const MAX_LATE_LETTERS = 10_000;
 
 /** Version byte, two zero counts and a zero parts length. */
 const EMPTY_EXPORT_BYTES = 13;

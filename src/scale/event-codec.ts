@@ -7,7 +7,8 @@
  * An ambient-mode event (identity/ambient.ts) has one more slot, the proxy that wrote it; rows
  * without it (every sidecar event, and what earlier builds wrote) read as not ambient. An event whose
  * names contradict its address (identity/types.ts NameClaim) has one more after that (the ambient
- * slot then null when not ambient): `[kind, sni, authority]`.
+ * slot then null when not ambient): `[kind, sni, authority, nameUnverified]` (kind null when only the
+ * destination's name is unverified).
  */
 import type {
   AmbientProxy,
@@ -84,9 +85,12 @@ export function encodeEvent(e: EgressEvent): string {
   row[26] = PRINCIPAL_SOURCE_CODE.get(s.principalSource ?? null) ?? 0;
   const ambient = e.ambient == null ? undefined : AMBIENT_CODE.get(e.ambient);
   const claim = e.claim;
-  if (claim != null) {
+  if (claim != null || d.nameUnverified === true) {
     row[FIELDS] = ambient ?? null;
-    row[FIELDS + 1] = [CLAIM_CODE.get(claim.kind), claim.sni, claim.authority];
+    row[FIELDS + 1] =
+      claim == null
+        ? [null, null, null, 1]
+        : [CLAIM_CODE.get(claim.kind), claim.sni, claim.authority, d.nameUnverified === true ? 1 : 0];
     return JSON.stringify(row);
   }
   if (ambient === undefined) {
@@ -170,13 +174,20 @@ export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   out.ambient = r.length > FIELDS && r[FIELDS] !== null ? pick(AMBIENT, r[FIELDS], 'ambient proxy') : null;
   if (r.length > FIELDS + 1) {
     const c = r[FIELDS + 1] as unknown[];
-    if (!Array.isArray(c) || c.length !== 3)
+    if (!Array.isArray(c) || (c.length !== 3 && c.length !== 4))
       throw new Error(`malformed name claim ${JSON.stringify(c).slice(0, 40)}`);
-    out.claim = {
-      kind: pick(CLAIM_KINDS, c[0], 'name claim'),
-      sni: c[1] as string | null,
-      authority: c[2] as string | null,
-    };
-  } else if (out.claim != null) out.claim = null;
+    out.claim =
+      c[0] === null
+        ? null
+        : {
+            kind: pick(CLAIM_KINDS, c[0], 'name claim'),
+            sni: c[1] as string | null,
+            authority: c[2] as string | null,
+          };
+    d.nameUnverified = c[3] === 1;
+  } else {
+    if (out.claim != null) out.claim = null;
+    if (d.nameUnverified === true) d.nameUnverified = false;
+  }
   return out;
 }

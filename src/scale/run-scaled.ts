@@ -82,6 +82,8 @@ interface OwnedPartition {
   task: PartitionTask;
   flows: FlowAggregator | null;
   lastCheckpoint: number;
+  /** Late events and forced releases already counted in the metrics. */
+  reported: { late: number; forcedReleases: number };
   /** Serialises a partition's batch (observe, deliver, checkpoint) with the idle-checkpoint timer. */
   lock: Promise<void>;
 }
@@ -170,7 +172,13 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         for (const p of partitions) {
           const flows = o.newFlows();
           const task = new PartitionTask(p, o.newAnalyzer(), flows);
-          parts.set(p, { task, flows, lastCheckpoint: 0, lock: Promise.resolve() });
+          parts.set(p, {
+            task,
+            flows,
+            lastCheckpoint: 0,
+            reported: { late: 0, forcedReleases: 0 },
+            lock: Promise.resolve(),
+          });
         }
         try {
           // The config, not the client: the changelog is read in a worker thread.
@@ -335,6 +343,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (progress !== null) task.analyzer.progress(progress);
     }
     task.endBatch(BigInt(batch.lastOffset()), alerts);
+    // Events later than the allowed lateness are not analysed: dead-lettered with the reason.
+    for (const d of task.analyzer.takeDeadLetters?.() ?? []) deadLetters.push(d);
     const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
     for (const d of deadLetters) await o.deadLetter(d);
     await deliverToAll(
@@ -348,6 +358,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     o.metrics.eventsReceived.inc({ source: `kafka:${batch.topic}` }, events);
     o.metrics.setLag(batch.topic, batch.partition, batch.highWatermark, batch.lastOffset());
     o.metrics.stateKeys.set({ partition: String(batch.partition) }, task.analyzer.stateSize());
+    const eventTime = task.analyzer.eventTime?.();
+    if (eventTime !== undefined)
+      o.metrics.setEventTime(String(batch.partition), eventTime.engine, eventTime.idleInputs, part.reported);
     if (
       Date.now() - part.lastCheckpoint >= o.scale.commitIntervalMs &&
       owned.get(batch.partition) === pending
@@ -427,6 +440,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     const messages: Message[] = [];
     for (const stream of source.unreadStreams())
       messages.push(...bySourceRecords.records([], unreadMark(stream)));
+    // Assigned with nothing to read: caught up (sent once per partition, when the flag changes).
+    for (const stream of source.emptyStreams())
+      messages.push(...bySourceRecords.records([], { ...unreadMark(stream), caughtUp: true }));
     if (messages.length === 0) return;
     producer.send({ topic: topics.bySource, acks: -1, messages }).then(
       () => {

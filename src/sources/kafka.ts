@@ -50,6 +50,8 @@ export class KafkaSource implements Source {
   private readonly brokers: readonly string[];
   /** See `unreadStreams`. */
   private readonly unread = new Set<string>();
+  /** See `emptyStreams`. */
+  private readonly empty = new Set<string>();
   private deliveredSinceJoin = new Set<string>();
   private joins = 0;
 
@@ -146,6 +148,7 @@ export class KafkaSource implements Source {
           taken = null;
           t?.();
           this.unread.delete(next.stream);
+          this.empty.delete(next.stream);
           this.deliveredSinceJoin.add(next.stream);
           yield next;
           continue;
@@ -173,12 +176,29 @@ export class KafkaSource implements Source {
     return this.unread;
   }
 
-  /** Which newly assigned partitions have a backlog (committed, or where a new group starts, < end). */
+  /**
+   * Input partitions assigned with nothing to read (found by the same query), none handed over
+   * since: caught up from the start, so event time need not wait for them.
+   */
+  emptyStreams(): ReadonlySet<string> {
+    return this.empty;
+  }
+
+  /**
+   * Which newly assigned partitions have a backlog (committed, or where a new group starts, < end).
+   * Until the admin client answers, every assigned partition counts as unread: a first batch can be
+   * handed over before the answer, and event time must not run ahead of partitions not heard from.
+   */
   private async findUnread(assignment: Record<string, number[]>): Promise<void> {
     const join = ++this.joins;
     this.unread.clear();
+    this.empty.clear();
     const delivered = new Set<string>();
     this.deliveredSinceJoin = delivered;
+    const assigned: string[] = [];
+    for (const [topic, partitions] of Object.entries(assignment))
+      for (const p of partitions) assigned.push(`kafka:${topic}/${p}`);
+    for (const s of assigned) this.unread.add(s);
     const admin = this.kafka.admin();
     try {
       await admin.connect();
@@ -198,9 +218,12 @@ export class KafkaSource implements Source {
         }
       }
       if (join !== this.joins) return;
+      this.unread.clear();
       for (const s of found) if (!delivered.has(s)) this.unread.add(s);
+      for (const s of assigned) if (!found.includes(s) && !delivered.has(s)) this.empty.add(s);
     } catch {
       // Best effort: without it, a partition first read late still arrives (as late events).
+      if (join === this.joins) this.unread.clear();
     } finally {
       await admin.disconnect().catch(() => {});
     }

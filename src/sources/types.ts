@@ -11,7 +11,7 @@ export interface LineBatch {
   position(i: number): string;
   /**
    * Everything this batch produced was delivered: commit (Kafka) or nothing (files). Called in the
-   * order the batches were yielded, but possibly later: the run loop holds a batch's ack until the
+   * order the batches of one `stream` were yielded, but possibly later: the run loop holds a batch's ack until the
    * flow-summary minutes it contributed to have closed (so a crash never loses half a minute), and
    * keeps pulling batches meanwhile. So a source must not wait for `ack` before yielding the next
    * batch (kafkajs: commit with `consumer.commitOffsets`, not by blocking in `eachBatch`).
@@ -25,6 +25,11 @@ export interface LineBatch {
   readonly caughtUp?: boolean;
   /** Kafka: messages left in the batch's partition when it was fetched (the consumer lag metric). */
   readonly lag?: PartitionLag;
+  /**
+   * Kafka: the input partition (`kafka:topic/partition`) whose lines these are, in order. Event time
+   * and acks are kept per stream (watermarks.ts); sources without one are a single ordered stream.
+   */
+  readonly stream?: string;
 }
 
 export interface PartitionLag {
@@ -37,5 +42,12 @@ export interface Source {
   readonly name: string;
   /** Yields batches until the input ends (files) or `signal` aborts (Kafka, stdin). */
   batches(signal: AbortSignal): AsyncIterable<LineBatch>;
+  /**
+   * Kafka: input partitions assigned with lines to read of which no batch was handed over yet (a
+   * fetch can serve some partitions long before others); event time waits for them.
+   */
+  unreadStreams?(): ReadonlySet<string>;
+  /** Kafka: input partitions assigned with nothing to read, none handed over since: caught up. */
+  emptyStreams?(): ReadonlySet<string>;
   close(): Promise<void>;
 }

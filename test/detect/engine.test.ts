@@ -44,15 +44,72 @@ describe('DetectionEngine', () => {
     expect(recorder.seen.at(-1)).toBe(T0 + 9000);
   });
 
-  it('processes events later than the watermark at the watermark and counts them', () => {
+  it('refuses events behind the watermark without changing their time, counts them and says why', () => {
     const { e, recorder } = engine();
+    expect(e.observe(egressEvent({ time: T0 + 20_000 }))).toBe(true);
+    e.advance();
+    // 15 s behind the newest event: beyond the 5 s allowed lateness, behind the watermark.
+    expect(e.observe(egressEvent({ time: T0 }))).toBe(false);
+    expect(e.counters.late).toBe(1);
+    expect(e.lateReason(T0)).toBe(
+      `late event: its time ${new Date(T0).toISOString()} is 15.000 s behind the watermark ${new Date(T0 + 15_000).toISOString()} (allowed lateness 5 s); not analysed`,
+    );
+    // Within the allowed lateness: held and analysed at its own time.
+    expect(e.observe(egressEvent({ time: T0 + 16_000 }))).toBe(true);
+    e.flush();
+    expect(recorder.seen).toEqual([T0 + 16_000, T0 + 20_000]);
+  });
+
+  it('in clamp mode (scaled by-source partitions) analyses a late event at the release point', () => {
+    const recorder = new Recorder();
+    const state = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+    const e = new DetectionEngine(
+      { latenessMs: 5000, maxBufferedEvents: 100, lateEvents: 'clamp' },
+      state,
+      [recorder],
+      () => {},
+    );
     e.observe(egressEvent({ time: T0 + 20_000 }));
     e.advance();
-    e.observe(egressEvent({ time: T0 }));
+    expect(e.observe(egressEvent({ time: T0 }))).toBe(true);
     expect(e.counters.late).toBe(1);
     expect(recorder.seen).toEqual([T0 + 15_000]);
-    e.flush();
-    expect(recorder.seen).toEqual([T0 + 15_000, T0 + 20_000]);
+  });
+
+  it('releases events of the same millisecond in one order whatever order they arrived in', () => {
+    const hosts = ['b.example', 'a.example', 'c.example'];
+    const order = (arrival: string[]): string[] => {
+      const seen: string[] = [];
+      const state = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
+      const d: Detector = {
+        ruleId: 'gateway-bypass',
+        observe: (ev) => {
+          seen.push(ev.destination.host as string);
+        },
+        advance: () => {},
+        stateSize: () => 0,
+      };
+      const e = new DetectionEngine({ latenessMs: 5000, maxBufferedEvents: 100 }, state, [d], () => {});
+      e.observe(egressEvent({ time: T0 - 1000, host: 'first.example' }));
+      for (const host of arrival) e.observe(egressEvent({ time: T0, host }));
+      e.flush();
+      return seen;
+    };
+    const expected = ['first.example', 'a.example', 'b.example', 'c.example'];
+    expect(order(hosts)).toEqual(expected);
+    expect(order([...hosts].reverse())).toEqual(expected);
+  });
+
+  it('holds the watermark at the cap the caller gives (the slowest input partition)', () => {
+    const { e, recorder } = engine();
+    e.observe(egressEvent({ time: T0 + 60_000 }));
+    e.observe(egressEvent({ time: T0 + 1000 }));
+    e.advance(T0 + 2000);
+    expect(e.watermark).toBe(T0 + 2000);
+    expect(recorder.seen).toEqual([T0 + 1000]);
+    // The slow partition's events up to the cap are not late.
+    expect(e.observe(egressEvent({ time: T0 + 2000 }))).toBe(true);
+    expect(e.counters.late).toBe(0);
   });
 
   it('copies events so the caller may reuse its object', () => {

@@ -48,6 +48,7 @@ describe('Normalizer path classification', () => {
       ip: '142.251.36.4',
       port: 443,
       external: true,
+      nameUnverified: false,
     });
   });
 
@@ -92,6 +93,7 @@ describe('Normalizer path classification', () => {
       ip: '142.251.36.4',
       port: 443,
       external: true,
+      nameUnverified: false,
     });
   });
 
@@ -105,6 +107,7 @@ describe('Normalizer path classification', () => {
       ip: '34.1.2.3',
       port: 443,
       external: true,
+      nameUnverified: false,
     });
   });
 
@@ -244,6 +247,7 @@ describe('Normalizer: inside or outside the mesh by address and cluster, not by 
       ip: '203.0.113.9',
       port: 443,
       external: true,
+      nameUnverified: false,
     });
     expect(e.claim).toEqual({ kind: 'mesh-name-external-address', sni, authority: null });
   });
@@ -285,6 +289,18 @@ describe('Normalizer: inside or outside the mesh by address and cluster, not by 
     });
   });
 
+  it('marks a name only the client gave as unverified, and a name a cluster routes by as verified', () => {
+    expect(event(mesh(), 'METADATA', sleep).destination).toMatchObject({
+      host: 'metadata.google.internal',
+      ip: '203.0.113.9',
+      nameUnverified: true,
+    });
+    expect(event(mesh(), 'L14', sleep).destination.nameUnverified).toBe(true); // PassthroughCluster + authority
+    expect(event(mesh(), 'L13', sleep).destination.nameUnverified).toBe(false); // outbound|80||httpbin.org
+    expect(event(mesh(), 'SNI3', sleep).destination.nameUnverified).toBe(false); // routed to the gateway by SNI
+    expect(event(mesh(), 'SNI1').destination.nameUnverified).toBe(false); // the gateway resolves the SNI itself
+  });
+
   it('counts loopback as inside, never external', () => {
     const n = mesh();
     const rec = newAccessRecord();
@@ -323,6 +339,7 @@ describe('Normalizer: egress gateways by configuration and by evidence (#13)', (
       ip: '208.80.153.224',
       port: 443,
       external: true,
+      nameUnverified: false,
     });
   });
 

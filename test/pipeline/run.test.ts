@@ -226,6 +226,36 @@ describe('runPipeline', () => {
     expect(log).toEqual(['process 0/0', 'process 1/0', 'process 2/0', 'ack 0', 'ack 1', 'ack 2']);
   });
 
+  it('holds each input partition’s acks on their own: a partition ahead does not hold back a slow one', async () => {
+    const log: string[] = [];
+    // Batch 0 is partition "a", ten minutes ahead; batches 1 and 2 are partition "b".
+    const { source, processor } = setup([[`${T0 + 600_000}`], [`${T0}`], [`${T0 + 1_000}`]], log);
+    const streams = ['in/a', 'in/b', 'in/b'];
+    const shutdown = new AbortController();
+    const partitioned: Source = {
+      ...source,
+      async *batches(signal) {
+        let i = 0;
+        for await (const b of source.batches(signal))
+          yield { ...b, position: b.position, stream: streams[i++] };
+        shutdown.abort(); // stopped before the input's end: nothing is acked for the end of input
+      },
+    };
+    // The slowest partition ("b", at T0 + 1 s) holds the watermark.
+    const summary = await runPipeline({
+      ...opts,
+      sources: [partitioned],
+      processor: { ...processor, watermark: () => T0 + 1_000 },
+      sinks: [],
+      flows: null,
+      holdAcks: true,
+      shutdown: shutdown.signal,
+      stop: new AbortController().signal,
+    });
+    expect(log).toEqual(['ack 1', 'ack 2']);
+    expect(summary.unacked).toBe(1);
+  });
+
   it('logs a failed commit and carries on (the batch is redelivered to the partition owner)', async () => {
     const log: string[] = [];
     const warnings: string[] = [];

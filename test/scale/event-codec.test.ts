@@ -84,6 +84,11 @@ describe('event codec', () => {
     const both = decodeEvent(encodeEvent({ ...gatewayLeg(), ambient: 'waypoint', claim }), out);
     expect([both.ambient, both.claim]).toEqual(['waypoint', claim]);
     expect(decodeEvent(encodeEvent(gatewayLeg()), out).claim).toBeNull();
+    const unverified = gatewayLeg();
+    unverified.destination.nameUnverified = true;
+    const back = decodeEvent(encodeEvent(unverified), out);
+    expect([back.claim, back.destination.nameUnverified]).toEqual([null, true]);
+    expect(decodeEvent(encodeEvent(gatewayLeg()), out).destination.nameUnverified).toBe(false);
   });
 
   it('round-trips the ambient proxy (ztunnel, waypoint) and clears it for the sidecar event after', () => {

@@ -33,7 +33,10 @@ export class GatewayBypassDetector implements Detector {
   observe(event: EgressEvent, emit: Emit): void {
     if (!event.destination.external || !(this.config.paths as string[]).includes(event.path)) return;
     const dest = destName(event);
-    if (this.config.ignoreHosts.some((p) => hostMatch(p, dest))) return;
+    // A name only the client gave (SNI/authority through PassthroughCluster) cannot exempt a
+    // connection: the IP it went to is matched instead.
+    const ignoreBy = event.destination.nameUnverified === true ? (event.destination.ip ?? '?') : dest;
+    if (this.config.ignoreHosts.some((p) => hostMatch(p, ignoreBy))) return;
     const via =
       event.ambient === 'ztunnel'
         ? event.path === 'passthrough'

@@ -76,6 +76,31 @@ describe('name-mismatch, and a chosen name no longer hides egress (#15 item 1)',
     expect(rules).toContain('name-mismatch');
   });
 
+  it('METADATA: a name only the client gave (PassthroughCluster) exempts nothing; the IP does', () => {
+    const run = (ignore: string) => {
+      const config = parsePipelineConfig(
+        {
+          detection: {
+            detectors: { 'gateway-bypass': { ignoreHosts: [ignore] } },
+            exceptions: [{ rule: 'new-destination', destination: ignore, reason: 'metadata API' }],
+          },
+        },
+        '(test)',
+      );
+      const p = new BatchProcessor({
+        detection: config.detection,
+        decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
+        mesh: MeshConfigSchema.parse({}),
+        policies: new PolicySet([]),
+      });
+      p.processLines([claims.get('METADATA')?.line ?? ''], 'file:claims.log', (i) => String(i + 1));
+      p.finish();
+      return p.takeAlerts().map((a) => a.rule.id);
+    };
+    expect(run('metadata.google.internal')).toContain('gateway-bypass');
+    expect(run('203.0.113.9')).not.toContain('gateway-bypass');
+  });
+
   it('FRONT: SNI and authority of different registrable domains raise a name mismatch naming both', () => {
     const alerts = replay(['FRONT'], ['www.ibm.com', 'evil.com']);
     const mismatch = alerts.find((a) => a.rule.id === 'name-mismatch');

@@ -1,0 +1,138 @@
+/**
+ * Event time per input partition, as Kafka Streams and Flink keep it. Each input stream (a Kafka
+ * input partition, `kafka:topic/partition`) has its own watermark: the newest event time it
+ * delivered. The pipeline's watermark is the slowest active stream's (minus the allowed lateness,
+ * applied by the engine), so a partition that is behind while a backlog drains holds the others'
+ * events in the engine's buffer instead of letting them run ahead and make its events "late".
+ *
+ * A stream stops holding the watermark back
+ * - while it is caught up: its last batch ended at the partition's end (live traffic; a quiet
+ *   partition must not hold every alert back), until it delivers again;
+ * - once it was idle (neither caught up nor heard from) for `idleTimeoutMs` of wall time, as
+ *   Flink's `withIdleness` and Kafka Streams' `max.task.idle.ms`: its reader left or a fetch
+ *   starves it. Its events, if they come, are then behind the watermark (late).
+ * One mechanism for the plain `run` (marks once per input batch, `pipeline/core.ts`) and the
+ * scaled run's by-source partitions (events and progress marks from stage 1, `scale/detection-analyzer.ts`).
+ */
+import { z } from 'zod';
+
+export interface InputStream {
+  /** Newest event time it delivered (events or marks); -Infinity: assigned, nothing read yet. */
+  max: number;
+  /** Wall time of the batch end at which it was last heard from. */
+  heardAt: number;
+  /** Heard from in the batch in progress. */
+  delivered: boolean;
+  /** Its last batch (or mark) ended at its partition's end: it holds nothing back until it sends again. */
+  caughtUp: boolean;
+  /** Newest input offset observed (scaled run's duplicate check), -1 before any. */
+  offset: number;
+}
+
+export interface InputWatermarkOptions {
+  /** A stream neither caught up nor heard from for this long (wall time) no longer holds the watermark. */
+  idleTimeoutMs: number;
+  /** Wall clock (tests). */
+  clock: () => number;
+}
+
+/** When nothing says otherwise: kafkajs' default session timeout (30 s) plus 10 s. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 40_000;
+
+/** `export()`: [input stream, newest event time or null, caught up]. */
+export const StreamCheckpointSchema = z.array(z.tuple([z.string(), z.number().nullable(), z.boolean()]));
+export type StreamCheckpoint = z.infer<typeof StreamCheckpointSchema>;
+
+export class InputWatermarks {
+  private readonly streams = new Map<string, InputStream>();
+  private readonly options: InputWatermarkOptions;
+  private now: number;
+  /** Streams that held the watermark back at the last `slowest()` (a metric). */
+  holding = 0;
+  /** Streams excluded at the last `slowest()` because they were idle too long. */
+  idle = 0;
+
+  constructor(options: Partial<InputWatermarkOptions> = {}) {
+    this.options = { idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, clock: Date.now, ...options };
+    this.now = this.options.clock();
+  }
+
+  /** The stream's state, created (holding at `time`) on first sight. */
+  stream(name: string, time: number): InputStream {
+    let s = this.streams.get(name);
+    if (s === undefined) {
+      s = { max: time, heardAt: this.now, delivered: true, caughtUp: false, offset: -1 };
+      this.streams.set(name, s);
+    }
+    return s;
+  }
+
+  has(name: string): boolean {
+    return this.streams.has(name);
+  }
+
+  /** An event of `s` at `time` (hot path: no lookup). */
+  static delivered(s: InputStream, time: number): void {
+    if (time > s.max) s.max = time;
+    s.delivered = true;
+    s.caughtUp = false;
+  }
+
+  /**
+   * The stream was read up to `time` (a batch end, or a scaled run's progress mark); `caughtUp`:
+   * nothing more was there to read.
+   */
+  mark(name: string, time: number, caughtUp: boolean): void {
+    const s = this.stream(name, time);
+    if (time > s.max) s.max = time;
+    s.delivered = true;
+    s.caughtUp = caughtUp;
+  }
+
+  /**
+   * At a batch end: the newest event time of the slowest stream still holding the watermark, or
+   * +Infinity when none does. Forgets streams gone for ten idle timeouts.
+   */
+  slowest(): number {
+    this.now = this.options.clock();
+    const timeout = this.options.idleTimeoutMs;
+    let slowest = Number.POSITIVE_INFINITY;
+    let holding = 0;
+    let idle = 0;
+    for (const [name, s] of this.streams) {
+      if (s.delivered) {
+        s.heardAt = this.now;
+        s.delivered = false;
+      }
+      const silent = this.now - s.heardAt;
+      if (s.caughtUp || silent > timeout) {
+        if (!s.caughtUp) idle++;
+        // Long gone (input partition removed, or read by no one for ages): forget it.
+        if (silent > 10 * timeout) this.streams.delete(name);
+        continue;
+      }
+      holding++;
+      if (s.max < slowest) slowest = s.max;
+    }
+    this.holding = holding;
+    this.idle = idle;
+    return slowest;
+  }
+
+  /** Where each stream stood (a checkpoint: a new owner holds the watermark for them from the start). */
+  export(): StreamCheckpoint {
+    return [...this.streams].map(([name, s]) => [name, Number.isFinite(s.max) ? s.max : null, s.caughtUp]);
+  }
+
+  /** Takes a checkpoint's streams; anything else (older checkpoints have none) is ignored. */
+  import(data: unknown): void {
+    const streams = StreamCheckpointSchema.safeParse(data);
+    if (!streams.success) return;
+    for (const [name, max, caughtUp] of streams.data) {
+      const s = this.stream(name, max ?? Number.NEGATIVE_INFINITY);
+      if (max !== null && max > s.max) s.max = max;
+      s.caughtUp = caughtUp;
+      s.delivered = false;
+    }
+  }
+}

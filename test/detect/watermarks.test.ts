@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { InputWatermarks } from '../../src/detect/watermarks.js';
+
+function clock() {
+  const c = { now: 1_000_000, read: () => c.now };
+  return c;
+}
+
+describe('InputWatermarks', () => {
+  it('is the slowest stream still behind; caught-up streams hold nothing back until they deliver again', () => {
+    const wall = clock();
+    const w = new InputWatermarks({ idleTimeoutMs: 10_000, clock: wall.read });
+    w.mark('kafka:in/0', 5000, false);
+    w.mark('kafka:in/1', 2000, false);
+    expect(w.slowest()).toBe(2000);
+    expect(w.holding).toBe(2);
+    w.mark('kafka:in/1', 3000, true);
+    expect(w.slowest()).toBe(5000);
+    // Delivering again (not at the end any more) makes it hold again, at its own time.
+    InputWatermarks.delivered(w.stream('kafka:in/1', 0), 4000);
+    expect(w.slowest()).toBe(4000);
+  });
+
+  it('stops holding for a stream idle longer than the idle timeout, and holds again when it delivers', () => {
+    const wall = clock();
+    const w = new InputWatermarks({ idleTimeoutMs: 10_000, clock: wall.read });
+    w.mark('kafka:in/0', 1000, false);
+    w.mark('kafka:in/1', 9000, false);
+    expect(w.slowest()).toBe(1000);
+    for (let i = 0; i < 10; i++) {
+      wall.now += 1000;
+      w.mark('kafka:in/1', 9000 + i, false);
+      expect(w.slowest()).toBe(1000);
+    }
+    wall.now += 1001;
+    w.mark('kafka:in/1', 9100, false);
+    expect(w.slowest()).toBe(9100);
+    expect(w.idle).toBe(1);
+    w.mark('kafka:in/0', 1500, false);
+    expect(w.slowest()).toBe(1500);
+    expect(w.idle).toBe(0);
+  });
+
+  it('holds at -Infinity for a partition assigned but not read yet', () => {
+    const w = new InputWatermarks();
+    w.mark('kafka:in/0', 5000, false);
+    w.mark('kafka:in/1', Number.NEGATIVE_INFINITY, false);
+    expect(w.slowest()).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it('carries where each stream stood through a checkpoint', () => {
+    const a = new InputWatermarks();
+    a.mark('kafka:in/0', 5000, false);
+    a.mark('kafka:in/1', 7000, true);
+    a.mark('kafka:in/2', Number.NEGATIVE_INFINITY, false);
+    const b = new InputWatermarks();
+    b.import(JSON.parse(JSON.stringify(a.export())));
+    expect(b.export()).toEqual(a.export());
+    expect(b.slowest()).toBe(Number.NEGATIVE_INFINITY);
+    b.import('not a checkpoint');
+    expect(b.export()).toEqual(a.export());
+  });
+});
