@@ -3,7 +3,9 @@
  * (`node dist/src/cli/main.js run`) consumes real Istio TEXT lines from a Kafka topic, and writes
  * the alert feed to Kafka and alerts and flow summaries to Elasticsearch. Offsets are committed
  * only after delivery, so the restart replays what was not committed; deterministic ids make the
- * replay overwrite. Expected alerts come from the same lines through the same processor in-process.
+ * replay overwrite. Expected alerts come from the same lines through the same processor in-process:
+ * those of the lines before the commit, and those a fresh alert stage raises from the commit on (the
+ * plain `run` does not checkpoint detection or alert-stage state, so flood folding restarts per source).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -129,18 +131,23 @@ describe('SIGKILL mid-stream and restart', () => {
 
     // Reference: the same lines through the same processor, in one batch, without the end-of-input flush
     // (a Kafka stream never ends; both runs hold back the last `lateness` of event time).
-    const reference = buildCore(parsePipelineConfig(rawConfig, configFile));
-    const batch: LineBatch = {
-      source: `kafka:${inTopic}`,
-      lines,
-      position: (i) => `0/${i}`,
-      ack: async () => {},
-    };
     // An alert can be emitted again with the same id (an update of a standing alert): compare distinct ids.
-    const expected = [
-      ...new Set(reference.processor.process(batch, () => {}).alerts.map((a) => a.alert.id)),
-    ].sort();
-    expect(expected.length).toBeGreaterThan(200);
+    const referenceIds = (from: number, to: number, finish: boolean): Set<string> => {
+      const core = buildCore(parsePipelineConfig(rawConfig, configFile));
+      const batch: LineBatch = {
+        source: `kafka:${inTopic}`,
+        lines: lines.slice(from, to),
+        position: (i) => `0/${from + i}`,
+        ack: async () => {},
+      };
+      const ids = new Set(core.processor.process(batch, () => {}).alerts.map((a) => a.alert.id));
+      if (finish) for (const a of core.processor.finish(() => {}).alerts) ids.add(a.alert.id);
+      return ids;
+    };
+    const uninterrupted = referenceIds(0, LINES, false);
+    // Enough distinct alerts that a crash lands between deliveries (since flood folding, a source's many
+    // bypass destinations in one realert window share one alert: 147 ids from these 4,000 lines).
+    expect(uninterrupted.size).toBeGreaterThan(100);
 
     const admin = kafka.admin();
     await admin.connect();
@@ -187,11 +194,24 @@ describe('SIGKILL mid-stream and restart', () => {
     await produce(LINES / 2, LINES);
     await producer.disconnect();
 
+    // What the two runs must have written. The alert stage's per-source flood windows are not checkpointed
+    // in a plain `run` (like the detectors' state, issue 7), so the restart counts each source's distinct
+    // alerts afresh from the committed offset: the union differs from the uninterrupted reference by where
+    // the commit fell. Exactly: the first run delivered every alert of the lines before its commit (the
+    // commit waits for delivery and for the watermark to pass them) and perhaps more of the first half;
+    // the second run delivers every alert of a fresh stage from the commit on.
+    const beforeCommit = referenceIds(0, committed, true);
+    const firstHalf = referenceIds(0, LINES / 2, true);
+    const afterRestart = referenceIds(committed, LINES, false);
+    const required = [...new Set([...beforeCommit, ...afterRestart])].sort();
+    const allowed = new Set([...firstHalf, ...afterRestart]);
+
     // Second run: resumes from the last committed offset and catches up; then a graceful SIGTERM.
     const second = startPipeline('second');
     // Wait for the catch-up (the group first waits out the killed member's session); assertions below show any gap.
     for (const deadline = Date.now() + 90_000; Date.now() < deadline; ) {
-      if ((await alertIdsInEs()).length >= expected.length) break;
+      const inEs = new Set(await alertIdsInEs());
+      if (required.every((id) => inEs.has(id))) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     await new Promise((r) => setTimeout(r, 2_000));
@@ -203,8 +223,10 @@ describe('SIGKILL mid-stream and restart', () => {
 
     const inEs = await alertIdsInEs();
     console.log(`[delivery-crash] second run stderr tail:\n${second.stderr().slice(-1500)}`);
+    // Exactly once, every required alert, and nothing the lines do not raise.
     expect(inEs.length).toBe(new Set(inEs).size);
-    expect([...inEs].sort()).toEqual(expected);
+    expect(required.filter((id) => !inEs.includes(id))).toEqual([]);
+    expect(inEs.filter((id) => !allowed.has(id))).toEqual([]);
 
     const consumer = kafka.consumer({ groupId: uniqueName('deliver-crash-check') });
     const keys: string[] = [];
@@ -215,11 +237,12 @@ describe('SIGKILL mid-stream and restart', () => {
         keys.push(message.key?.toString() ?? '');
       },
     });
-    await waitFor(() => new Set(keys).size >= expected.length, 30_000, 'the alert feed');
+    await waitFor(() => required.every((id) => keys.includes(id)) || undefined, 30_000, 'the alert feed');
     await new Promise((r) => setTimeout(r, 1_000));
     await consumer.disconnect();
-    expect([...new Set(keys)].sort()).toEqual(expected);
-    expect(keys.length).toBeGreaterThanOrEqual(expected.length);
+    // The feed is at least once: every required alert (the wait above) and nothing the lines do not raise.
+    expect(required.filter((id) => !keys.includes(id))).toEqual([]);
+    expect(keys.filter((id) => !allowed.has(id))).toEqual([]);
 
     // Flow summaries of every minute that closed: totals match the input although the first run died mid-minute.
     await es.indices.refresh({ index: `${prefix}-flows` });
@@ -234,7 +257,7 @@ describe('SIGKILL mid-stream and restart', () => {
     expect((flows.aggregations?.connections as { value: number }).value).toBe(closedLines);
 
     console.log(
-      `[delivery-crash] killed after ${seenBeforeKill} alerts in Elasticsearch; after restart ${inEs.length} alerts there (expected ${expected.length}), ` +
+      `[delivery-crash] killed after ${seenBeforeKill} alerts in Elasticsearch; after restart ${inEs.length} alerts there (required ${required.length}, uninterrupted reference ${uninterrupted.size}), ` +
         `${keys.length} feed messages for ${new Set(keys).size} ids; first run committed offset ${committed}; flow connections of closed minutes ${closedLines}`,
     );
   }, 240_000);
