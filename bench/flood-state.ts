@@ -35,6 +35,7 @@ async function writeInput(file: string, hosts: number): Promise<number> {
     seed: 7,
     rate: 40,
     gatewayLogsAt: () => true,
+    tcpHopSni: 'host',
   };
   const floodFrom = start + DAY + 10 * HOUR;
   const floodTo = floodFrom + 2 * HOUR;

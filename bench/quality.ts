@@ -147,6 +147,7 @@ export function runSeed(seed: number): SeedResult {
     seed,
     rate: RATE,
     gatewayLogsAt: () => true,
+    tcpHopSni: 'host',
   };
   const usual = new UsualUpload(start);
   const attacks = schedule(seed, start, usual);

@@ -9,7 +9,8 @@
  *    instances start; eventsPerSec = those lines / the time from the first line consumed to the
  *    last event through stage 2 (decode, re-key, detect, deliver), from the instances' /metrics.
  * 2. Alert latency: the traffic continues at `--rate` lines/s for `--seconds`, with a probe (a
- *    sidecar leg to a never-seen domain, which new-destination alerts on) every 250 ms; latency =
+ *    connection to a never-seen domain, its sidecar and gateway legs, which new-destination alerts
+ *    on) every 250 ms; latency =
  *    probe produced -> its alert visible in Elasticsearch (polled every 100 ms with a refresh of
  *    the small alerts index, so ~100 ms resolution).
  * 3. rssMb: the largest resident set of one instance, sampled every 250 ms.
@@ -28,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { DEFAULT_KAFKA_BROKERS } from '../src/config/defaults.js';
 import { generateTraffic } from '../src/simulate/generate.js';
-import { probeLine } from '../src/simulate/probe.js';
+import { probeConnection } from '../src/simulate/probe.js';
 import { requireStack } from './preflight.js';
 
 const { values } = parseArgs({
@@ -320,9 +321,11 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
       if (Date.now() >= nextProbe && i < paced.length - rate) {
         for (const m of batch) {
           const domain = `probe-${probe}-${name}.net`;
-          const p = probeLine(m.value, `api.${domain}`);
+          // Both legs of one connection: detection joins them at once (a lone sidecar leg would wait
+          // out the join's tolerance for its gateway leg).
+          const p = probeConnection(m.value, `api.${domain}`, probe);
           if (p === null) continue;
-          batch.push({ key: m.key, value: p });
+          batch.push({ key: m.key, value: p[0] }, { key: 'istio-egressgateway-probe', value: p[1] });
           produced.set(domain, Date.now());
           probe++;
           nextProbe += 250;

@@ -33,6 +33,7 @@ export const RULE_NAMES: Record<RuleId, string> = {
   beaconing: 'Beaconing',
   'high-cardinality-domain': 'High-cardinality domain',
   'gateway-silence': 'Egress gateway silence',
+  'unaccounted-gateway-leg': 'Gateway connection no sidecar sent',
   'name-mismatch': 'Destination name contradicts address',
   'state-eviction': 'Detection state evicted',
 };

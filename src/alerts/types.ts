@@ -13,6 +13,7 @@ export const RULE_IDS = [
   'beaconing',
   'high-cardinality-domain',
   'gateway-silence',
+  'unaccounted-gateway-leg',
   'name-mismatch',
   'state-eviction',
 ] as const;

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { loadPipelineConfig, type PipelineConfig } from '../pipeline/config.js';
-import { configProblems, loadCheckedConfig } from '../pipeline/validate.js';
+import { configProblems, loadCheckedConfig, securityWarnings } from '../pipeline/validate.js';
 import type { Command } from './command.js';
 import { UsageError } from './exit.js';
 import { configPolicyWarnings, printWarnings } from './warnings.js';
@@ -56,7 +56,7 @@ export const checkCommand: Command = {
     const config = values.offline
       ? loadOfflineCheckedConfig(values.config)
       : loadCheckedConfig(values.config);
-    printWarnings(configPolicyWarnings(config));
+    printWarnings([...configPolicyWarnings(config), ...securityWarnings(config)]);
     const sinks = config.sinks.map((s) => s.name ?? s.type).join(', ');
     const offline = values.offline ? ' (offline: secrets not checked)' : '';
     process.stdout.write(`${values.config}: OK${offline} (pipeline "${config.name}"; sinks: ${sinks}).\n`);

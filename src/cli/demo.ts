@@ -79,6 +79,8 @@ export const demoCommand: Command = {
     }
     const out = resolve(values.out ?? 'out');
     mkdirSync(out, { recursive: true });
+    if (values.format !== undefined && values.format !== 'json' && values.format !== 'text')
+      throw new UsageError('demo', `--format: expected json or text, got "${values.format}".`);
     const format = values.format === 'text' ? 'text' : 'json';
     let dataplane: Dataplane = 'sidecar';
     try {

@@ -197,6 +197,7 @@ export const replayCommand: Command = {
 
     const inputs = parsed.positionals.length === 0 ? ['-'] : parsed.positionals;
     const signal = new AbortController().signal;
+    const unreadable: SentinelError[] = [];
     for (const input of inputs) {
       const source =
         input === '-'
@@ -220,8 +221,9 @@ export const replayCommand: Command = {
           await drain();
         }
       } catch (err) {
-        // Name the file and where reading stopped (a truncated gzip, a vanished file).
-        throw new SentinelError(
+        // Name the file and where reading stopped (a truncated gzip, a vanished file), keep what its
+        // lines already raised and go on with the next input; the command fails at the end.
+        const e = new SentinelError(
           'ESN_INPUT',
           `Cannot read ${input} after line ${lastLine}: ${(err as Error).message}`,
           {
@@ -229,6 +231,12 @@ export const replayCommand: Command = {
             cause: err,
           },
         );
+        unreadable.push(e);
+        process.stderr.write(`error: ${e.message}; continuing with the other inputs.\n`);
+        if (sinceAdvance > 0) {
+          processor.advance();
+          await drain();
+        }
       } finally {
         await source.close();
       }
@@ -261,6 +269,8 @@ export const replayCommand: Command = {
     }
     await Promise.all(closing);
     process.stderr.write(formatSummary(processor, performance.now() - started, alertsWritten, statePath));
+    // Everything readable was replayed and written; an input that was not still fails the command.
+    if (unreadable.length > 0) throw unreadable[0] as SentinelError;
     if (flows !== null) process.stderr.write(`  flows: ${flows.size} written to ${v.flows}\n`);
     const c = processor.counters;
     if (c.accessLines === 0) {

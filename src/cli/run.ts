@@ -12,7 +12,7 @@ import { buildCore } from '../pipeline/core.js';
 import { stderrLog } from '../pipeline/log.js';
 import { runPipeline } from '../pipeline/run.js';
 import { startRuntime } from '../pipeline/runtime.js';
-import { loadCheckedConfig } from '../pipeline/validate.js';
+import { loadCheckedConfig, securityWarnings } from '../pipeline/validate.js';
 import { runScaledFromConfig } from '../scale/bootstrap.js';
 import type { Command } from './command.js';
 import { UsageError } from './exit.js';
@@ -48,7 +48,7 @@ export const runCommand: Command = {
       throw new UsageError('run', `--log-level: expected debug, info, warn or error, got "${level}".`);
     const log = stderrLog(level as 'info');
     const config = loadCheckedConfig(values.config);
-    printWarnings(configPolicyWarnings(config));
+    printWarnings([...configPolicyWarnings(config), ...securityWarnings(config)]);
     // Several instances in one group: re-keyed by source identity, state checkpointed (docs/scale-out.md).
     if (config.scale.enabled) return runScaledFromConfig(config, log, values.config);
 

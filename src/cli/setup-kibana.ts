@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_KIBANA_URL } from '../config/defaults.js';
+import { redactUrl } from '../config/redact.js';
 import { importSavedObjects } from '../dashboards/kibana-import.js';
 import { savedObjects, toNdjson } from '../dashboards/saved-objects.js';
 import { SentinelError } from '../errors.js';
@@ -71,7 +72,7 @@ export async function setupKibana(args: readonly string[]): Promise<number> {
     ...(values.space ? { space: values.space } : {}),
   });
   process.stderr.write(
-    `setup kibana: imported ${result.successCount} saved objects into ${url}; open the "Egress overview" dashboard.\n`,
+    `setup kibana: imported ${result.successCount} saved objects into ${redactUrl(url, { keepPath: true })}; open the "Egress overview" dashboard.\n`,
   );
   return 0;
 }

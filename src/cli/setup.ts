@@ -11,6 +11,7 @@ import {
   elasticsearchUrl,
   resolveElasticsearchOptions,
 } from '../config/connections.js';
+import { redactUrl } from '../config/redact.js';
 import { SentinelError } from '../errors.js';
 import { loadCheckedConfig } from '../pipeline/validate.js';
 import {
@@ -85,7 +86,8 @@ export const setupCommand: Command = {
     replicas = int(values.replicas, 'replicas', 0) ?? replicas;
     const retentionDays = int(values['retention-days'], 'retention-days', 1);
 
-    const url = elasticsearchUrl(connection, process.env);
+    // Shown and logged: without the credentials a URL like http://elastic:PASS@host carries.
+    const url = redactUrl(elasticsearchUrl(connection, process.env), { keepPath: true });
     const client = new Client(resolveElasticsearchOptions(connection, process.env));
     const say = (line: string): void => {
       process.stdout.write(`${line}\n`);

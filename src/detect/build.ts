@@ -35,7 +35,13 @@ export function buildDetection(
     detectors.push(spec.create(settings, ctx));
   }
   const engine = new DetectionEngine(
-    { latenessMs: config.lateness, maxBufferedEvents: config.maxBufferedEvents, lateEvents },
+    {
+      latenessMs: config.lateness,
+      maxBufferedEvents: config.maxBufferedEvents,
+      lateEvents,
+      // The connection join waits for a leg's partner as long as gateway-silence pairs them.
+      joinToleranceMs: config.detectors['gateway-silence'].matchTolerance,
+    },
     state,
     detectors,
     emit,

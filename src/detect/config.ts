@@ -26,6 +26,7 @@ export const DEFAULT_REALERT_PER_RULE: Partial<Record<RuleId, number>> = {
   beaconing: 24 * HOUR,
   'new-destination': 24 * HOUR,
   'gateway-silence': 24 * HOUR,
+  'unaccounted-gateway-leg': 24 * HOUR,
   'name-mismatch': 24 * HOUR,
   'blocked-egress': 6 * HOUR,
   'high-cardinality-domain': 6 * HOUR,
@@ -121,7 +122,7 @@ export const DetectionConfigSchema = z
         (perRule) => ({ ...DEFAULT_REALERT_PER_RULE, ...perRule }) as Partial<Record<RuleId, number>>,
       )
       .describe(
-        'Realert window per rule id, over the built-in ones: 24h for conditions that persist (forbidden-destination, gateway-bypass, beaconing, new-destination, gateway-silence), 6h for blocked-egress and high-cardinality-domain; volume-spike and state-eviction use `realert`.',
+        'Realert window per rule id, over the built-in ones: 24h for conditions that persist (forbidden-destination, gateway-bypass, beaconing, new-destination, gateway-silence, unaccounted-gateway-leg), 6h for blocked-egress and high-cardinality-domain; volume-spike and state-eviction use `realert`.',
       ),
     repeatUpdate: duration(
       '1h',

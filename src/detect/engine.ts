@@ -14,6 +14,7 @@
  */
 import { newEgressEvent } from '../identity/normalizer.js';
 import type { Destination, EgressEvent, SourceIdentity } from '../identity/types.js';
+import { ConnectionJoiner } from './join.js';
 import type { KeyTable } from './state/key-table.js';
 import type { DetectionState } from './state/store.js';
 import type { Detector, Emit, Finding } from './types.js';
@@ -21,6 +22,8 @@ import type { Detector, Emit, Finding } from './types.js';
 export interface EngineOptions {
   latenessMs: number;
   maxBufferedEvents: number;
+  /** Longest wait (event time) for the other leg of a connection through the egress gateway (detect/join.ts). */
+  joinToleranceMs?: number;
   /**
    * What a late event gets: `refuse` (default: not analysed, `observe` returns false, the caller
    * dead-letters it) or `clamp` (analysed at once with its time moved to the release point; the
@@ -97,6 +100,10 @@ function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
   into.method = e.method;
   into.httpPath = e.httpPath;
   into.origin = e.origin;
+  into.upstreamLocalAddress = e.upstreamLocalAddress ?? null;
+  into.downstreamRemoteAddress = e.downstreamRemoteAddress ?? null;
+  into.sni = e.sni ?? null;
+  into.join = null;
   into.ambient = e.ambient ?? null;
   const s: SourceIdentity = into.source;
   const f = e.source;
@@ -149,7 +156,11 @@ export class DetectionEngine {
   /** Time of the last released event: nothing older may reach the detectors any more. */
   private releasedUpTo = Number.NEGATIVE_INFINITY;
   private advancedTo = Number.NEGATIVE_INFINITY;
+  /** Event time the detectors were advanced to (behind `advancedTo` while the join holds legs). */
+  private detectorsAt = Number.NEGATIVE_INFINITY;
   private readonly tables: KeyTable<unknown>[] = [];
+  /** Pairs each sidecar leg to the gateway with the gateway's leg before detectors see either. */
+  readonly joiner: ConnectionJoiner;
   /**
    * Sees each event as it is released, in event-time order, before the detectors (the processor
    * fills in what identity learned from other lines: see processor.ts).
@@ -163,6 +174,9 @@ export class DetectionEngine {
     private readonly emit: Emit,
   ) {
     this.tables.push(state.hosts as KeyTable<unknown>, state.domains as KeyTable<unknown>);
+    this.joiner = new ConnectionJoiner({ toleranceMs: options.joinToleranceMs ?? 10_000 }, (e) =>
+      this.deliver(e),
+    );
   }
 
   /** Tables whose evictions should be reported as `state-eviction` findings. */
@@ -170,13 +184,13 @@ export class DetectionEngine {
     this.tables.push(table);
   }
 
-  /** The current watermark (event time up to which everything has been released). */
+  /** The current watermark: event time up to which the detectors have seen everything. */
   get watermark(): number {
-    return this.advancedTo;
+    return this.detectorsAt;
   }
 
   get buffered(): number {
-    return this.buffer.length - this.head;
+    return this.buffer.length - this.head + this.joiner.held;
   }
 
   /** Event time before which an event is late (what the detectors already saw). */
@@ -202,8 +216,8 @@ export class DetectionEngine {
       if (this.options.lateEvents !== 'clamp') return false;
       const late = copyInto(this.pool.pop() ?? newEgressEvent(), event);
       late.time = floor;
+      // Not recycled here: the join may hold it (`deliver` recycles).
       this.process(late);
-      this.recycle(late);
       return true;
     }
     const copy = copyInto(this.pool.pop() ?? newEgressEvent(), event);
@@ -237,7 +251,12 @@ export class DetectionEngine {
   /** End of input: releases everything and advances detectors to the last event time. */
   flush(): void {
     if (this.buffer.length > this.head) this.releaseUpTo(this.maxTime);
-    if (this.maxTime > this.advancedTo) this.advanceDetectors(this.maxTime);
+    this.joiner.flush();
+    const to = this.maxTime > this.advancedTo ? this.maxTime : this.advancedTo;
+    if (to > Number.NEGATIVE_INFINITY) {
+      this.advancedTo = to;
+      this.advanceDetectorsTo(to);
+    }
   }
 
   private sortBuffer(): void {
@@ -266,7 +285,6 @@ export class DetectionEngine {
         tiesTo = orderTies(buf, n);
       const e = buf[n] as EgressEvent;
       this.process(e);
-      this.recycle(e);
       n++;
     }
     if (n === buf.length) {
@@ -283,19 +301,37 @@ export class DetectionEngine {
     if (this.pool.length < POOL_MAX) this.pool.push(e);
   }
 
+  /** Released in time order: to the connection join, which hands it on to `deliver`. */
   private process(event: EgressEvent): void {
-    // Advance detectors as event time passes, not only per input batch, so time-based findings fire
-    // at the same event time whatever the batching (live stream and replay agree).
-    if (event.time - 1 >= this.advancedTo + TICK_MS) this.advanceDetectors(event.time - 1);
     this.counters.released++;
     if (event.time > this.releasedUpTo) this.releasedUpTo = event.time;
+    // Identity learned from other lines, filled in before the join (a principal the gateway
+    // logged then still wins over a learned one).
     this.onRelease?.(event);
+    this.joiner.push(event);
+  }
+
+  /** An event whose join is settled, in time order: to the state and the detectors, then back to the pool. */
+  private deliver(event: EgressEvent): void {
+    // Advance detectors as event time passes, not only per input batch, so time-based findings fire
+    // at the same event time whatever the batching (live stream and replay agree).
+    if (event.time - 1 >= this.detectorsAt + TICK_MS) this.advanceDetectorsTo(event.time - 1);
     this.state.observe(event);
     for (const detector of this.detectors) detector.observe(event, this.emit);
+    this.recycle(event);
   }
 
   private advanceDetectors(watermark: number): void {
     this.advancedTo = watermark;
+    this.joiner.advance(watermark);
+    // Not past a leg still waiting for its partner: it is delivered at its own time.
+    const held = this.joiner.oldestHeld;
+    this.advanceDetectorsTo(held < watermark ? held : watermark);
+  }
+
+  private advanceDetectorsTo(watermark: number): void {
+    if (watermark <= this.detectorsAt) return;
+    this.detectorsAt = watermark;
     for (const detector of this.detectors) detector.advance(watermark, this.emit);
     for (const table of this.tables) {
       const { count, example } = table.takeEvictions();

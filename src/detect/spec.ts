@@ -46,7 +46,24 @@ export function eventFinding(
     destination: { ...event.destination },
     path: event.path,
     protocol: event.protocol,
-    evidence: { origin: event.origin, requestId: event.requestId, ...evidence },
+    evidence: {
+      origin: event.origin,
+      requestId: event.requestId,
+      // Which join made this connection of two legs (detect/join.ts), and the other leg.
+      ...(event.join == null
+        ? {}
+        : {
+            join: {
+              by: event.join.by,
+              otherLeg: event.join.otherOrigin,
+              skewMs: event.join.skewMs,
+              ...(event.join.hostFromEarlierLegs === true
+                ? { hostFrom: 'earlier gateway legs to this IP' }
+                : {}),
+            },
+          }),
+      ...evidence,
+    },
   };
 }
 

@@ -162,6 +162,10 @@ export function newEgressEvent(): EgressEvent {
       external: false,
     },
     origin: '',
+    upstreamLocalAddress: null,
+    downstreamRemoteAddress: null,
+    sni: null,
+    join: null,
     ambient: null,
   };
 }
@@ -272,6 +276,11 @@ export class Normalizer {
       istioSniHost = istioSniTarget(sni);
       if (istioSniHost !== null) sni = null;
     }
+    // The SNI as logged (not Istio's own mTLS form), for `connection.sni`; and the connection's own
+    // addresses, which join a sidecar's leg to the gateway's (detect/join.ts).
+    e.sni = sni !== null && sni.startsWith('outbound_.') ? null : sni;
+    e.upstreamLocalAddress = r.upstreamLocalAddress;
+    e.downstreamRemoteAddress = r.downstreamRemoteAddress;
     let authHost: string | null = null;
     let authIp: string | null = null;
     if (r.authority !== null) {
@@ -418,7 +427,11 @@ export class Normalizer {
     if (path !== 'inbound') {
       // A claimed in-mesh name on a connection that left the mesh, with no cluster of the proxy
       // vouching for that name: the claim is evidence, the address is the destination.
-      const claimed = sni ?? authHost ?? istioSniHost;
+      // On an egress gateway's own line, Istio's SNI naming an egress gateway is the mTLS hop's from
+      // the sidecar (the DestinationRule set no `sni:`), not a name for where the gateway went.
+      const hopSni =
+        reporter === 'egress-gateway' && istioSniHost !== null && scope.hostInfo(istioSniHost).egressGateway;
+      const claimed = sni ?? authHost ?? (hopSni ? null : istioSniHost);
       if (
         external &&
         claimed !== null &&

@@ -77,6 +77,36 @@ export interface Destination {
   nameUnverified?: boolean;
 }
 
+/** How the two legs of one connection through the egress gateway were found to belong together. */
+export type JoinMethod = 'address' | 'request-id' | 'source-and-destination';
+
+/**
+ * What the connection join (detect/join.ts) found for a leg through the egress gateway: the sidecar's
+ * leg to the gateway, or the gateway's leg out. Set in detection, never by parsing.
+ */
+export interface LegJoin {
+  /**
+   * How the other leg was found: `address` (the sidecar's upstream local address is the gateway's
+   * downstream remote address), `request-id` (HTTP), `source-and-destination` (caller IP or
+   * principal + destination, the last resort when a line lacks the addresses); `none` when the wait
+   * for it ran out.
+   */
+  by: JoinMethod | 'none';
+  /** Where the other leg came from (`file:line`, `kafka:...`), null when none was found. */
+  otherOrigin: string | null;
+  /** The other leg's start time minus this one's, ms (0 when none). */
+  skewMs: number;
+  /** The SNI the egress gateway logged for this connection; null when it logged none or its leg is unknown. */
+  gatewaySni: string | null;
+  /** Gateway legs: the sidecar that would have sent it is in the input (its pod's lines are being read). */
+  senderInInput: boolean;
+  /**
+   * A sidecar leg with no gateway leg found that knew only the IP it dialled: the host name was taken
+   * from earlier gateway legs to that IP (which named exactly one host for it).
+   */
+  hostFromEarlierLegs?: boolean;
+}
+
 /**
  * Names on the line that the line's own addresses contradict (#15: the attacker chooses SNI and
  * authority, not where the proxy connected). `mesh-name-external-address`: an in-mesh name (a
@@ -111,6 +141,14 @@ export interface EgressEvent {
   destination: Destination;
   /** Where the line came from: `file:line` or `kafka:topic/partition/offset`. */
   origin: string;
+  /** %UPSTREAM_LOCAL_ADDRESS% as logged (`ip:port`): on a sidecar's leg to the gateway, its end of the connection. */
+  upstreamLocalAddress?: string | null;
+  /** %DOWNSTREAM_REMOTE_ADDRESS% as logged: on the gateway's leg, the sidecar's end of the same connection. */
+  downstreamRemoteAddress?: string | null;
+  /** %REQUESTED_SERVER_NAME% as logged, null when none (or Istio's own `outbound_.…` mTLS SNI). */
+  sni?: string | null;
+  /** Legs through the egress gateway: what the connection join found (detect/join.ts); null elsewhere. */
+  join?: LegJoin | null;
   /** Fields the line had after the last one its format knows (` traceID=...`), as written; absent or null when none. */
   extra?: string | null;
   /** Set when the line's names contradict its addresses or each other (absent or null otherwise). */

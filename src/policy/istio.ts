@@ -8,7 +8,8 @@
  * HTTP-only fields (`hosts`, `methods`, `paths`, `requestPrincipals`, `request.*` conditions) on
  * traffic where HTTP is not visible (TLS passthrough, TCP): an ALLOW rule using them matches nothing,
  * a DENY rule is read without them (what Istio does, so that DENY stays the stricter). Destinations
- * of TLS passthrough come from `when: key: connection.sni`. `ipBlocks`/`remoteIpBlocks` and JWT
+ * of TLS passthrough come from `when: key: connection.sni`, read as the SNI the gateway logged for
+ * the connection (policy-set.ts `requestOf`); where none was logged the condition is unknown. `ipBlocks`/`remoteIpBlocks` and JWT
  * fields are not in access logs: rules that need them evaluate to "unknown", which never alerts.
  */
 import { z } from 'zod';
@@ -162,8 +163,9 @@ function conditionValue(
     case 'source.namespace':
       return { value: req.namespace };
     case 'connection.sni':
-      // With TLS originated at the gateway the downstream SNI is the mesh hop's, not the host.
-      return { value: req.httpVisible ? null : req.host };
+      // The SNI the gateway logged (with TLS originated at the gateway, the hop's SNI, which the
+      // DestinationRule may set to the host); none logged: unknown, never "no SNI".
+      return { value: req.sni ?? undefined };
     case 'destination.port':
       return { value: String(req.port) };
     default:

@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import { SentinelError } from '../errors.js';
 import { formatIssues } from '../pipeline/config.js';
 import { type AuthorizationPolicy, AuthorizationPolicySchema, IstioPolicyEvaluator } from './istio.js';
+import { ScopedIstioEvaluator, type ScopedPolicy } from './istio-scoped.js';
 import { EgressPolicyFileSchema, PipelinePolicyEvaluator } from './pipeline.js';
 import { PolicySet } from './policy-set.js';
 import { DEFAULT_POLICY_TARGET, type PolicyTarget, whyNotApplied } from './target.js';
@@ -83,13 +84,25 @@ export function parsePolicyDocuments(
   const istio: AuthorizationPolicy[] = [];
   const evaluators: PolicyEvaluator[] = [];
   const notApplied: string[] = [];
+  // Ambient mode: policies attached to ServiceEntries, resolved once every document is read.
+  const serviceEntries = new Map<string, { hosts: string[]; waypoint: string | null }>();
+  const attached: { policy: AuthorizationPolicy; where: string }[] = [];
 
   const read = (obj: Record<string, unknown>, where: string): void => {
+    if (obj.kind === 'ServiceEntry') {
+      const entry = serviceEntryOf(obj);
+      if (entry !== null) serviceEntries.set(entry.id, entry);
+      return;
+    }
     if (obj.kind === 'AuthorizationPolicy') {
       const r = AuthorizationPolicySchema.safeParse(obj);
       if (!r.success) {
         for (const p of issues(r.error))
           problems.push(`${where} (AuthorizationPolicy ${describeName(obj)}): ${p}`);
+        return;
+      }
+      if (attachedToServiceEntries(r.data)) {
+        attached.push({ policy: r.data, where });
         return;
       }
       const why = whyNotApplied(r.data, target);
@@ -152,7 +165,17 @@ export function parsePolicyDocuments(
       { where: file },
     );
   }
-  if (istio.length > 0) evaluators.push(new IstioPolicyEvaluator(istio, file));
+  const scoped: ScopedPolicy[] = [];
+  for (const { policy, where } of attached) {
+    const { hosts, why } = serviceEntryScope(policy, serviceEntries);
+    if (why === null) scoped.push({ policy, hosts });
+    else
+      notApplied.push(
+        `${file} ${where}: AuthorizationPolicy ${policy.metadata.namespace ?? '(no namespace)'}/${policy.metadata.name} is not applied: ${why}.`,
+      );
+  }
+  if (scoped.length > 0) evaluators.push(new ScopedIstioEvaluator(istio, scoped, file));
+  else if (istio.length > 0) evaluators.push(new IstioPolicyEvaluator(istio, file));
   if (evaluators.length === 0 && notApplied.length === 0)
     throw new SentinelError(
       'ESN_POLICY',
@@ -169,6 +192,52 @@ export function parsePolicyText(
   target: PolicyTarget = DEFAULT_POLICY_TARGET,
 ): PolicyEvaluator[] {
   return parsePolicyDocuments(text, file, target).evaluators;
+}
+
+function serviceEntryOf(
+  obj: Record<string, unknown>,
+): { id: string; hosts: string[]; waypoint: string | null } | null {
+  const meta = obj.metadata as Record<string, unknown> | undefined;
+  const spec = obj.spec as Record<string, unknown> | undefined;
+  if (typeof meta?.name !== 'string' || !Array.isArray(spec?.hosts)) return null;
+  const labels = (meta.labels ?? {}) as Record<string, unknown>;
+  const waypoint = labels['istio.io/use-waypoint'];
+  return {
+    id: `${typeof meta.namespace === 'string' ? meta.namespace : ''}/${meta.name}`,
+    hosts: spec.hosts.filter((h): h is string => typeof h === 'string'),
+    waypoint: typeof waypoint === 'string' && waypoint !== 'none' ? waypoint : null,
+  };
+}
+
+function targetRefsOf(p: AuthorizationPolicy) {
+  return [...(p.spec.targetRef ? [p.spec.targetRef] : []), ...(p.spec.targetRefs ?? [])];
+}
+
+/** Every targetRef names a ServiceEntry (the waypoint it uses enforces the policy for it). */
+function attachedToServiceEntries(p: AuthorizationPolicy): boolean {
+  const refs = targetRefsOf(p);
+  return refs.length > 0 && refs.every((r) => r.kind === 'ServiceEntry');
+}
+
+/** The hosts a ServiceEntry-attached policy guards, or why it is not enforced on egress. */
+function serviceEntryScope(
+  p: AuthorizationPolicy,
+  entries: ReadonlyMap<string, { hosts: string[]; waypoint: string | null }>,
+): { hosts: string[]; why: string | null } {
+  const hosts: string[] = [];
+  for (const ref of targetRefsOf(p)) {
+    const id = `${ref.namespace ?? p.metadata.namespace ?? ''}/${ref.name}`;
+    const entry = entries.get(id);
+    if (entry === undefined)
+      return { hosts, why: `its ServiceEntry ${id} is not in the same file (needed for its hosts)` };
+    if (entry.waypoint === null)
+      return {
+        hosts,
+        why: `its ServiceEntry ${id} has no istio.io/use-waypoint label, so no waypoint enforces it`,
+      };
+    hosts.push(...entry.hosts);
+  }
+  return { hosts, why: null };
 }
 
 function describeName(obj: Record<string, unknown>): string {

@@ -14,6 +14,11 @@ export interface PolicyRequest {
   /** The external host (SNI or HTTP authority), lower-case, without port. */
   host: string | null;
   port: number;
+  /**
+   * `connection.sni`: the SNI the egress gateway logged for the connection (lower-case); undefined
+   * when none was logged (the condition is then unknown, which never alerts).
+   */
+  sni?: string | null | undefined;
   /** Whether HTTP is visible (plain HTTP, or TLS originated at the gateway): methods and paths. */
   httpVisible: boolean;
   method: string | null;

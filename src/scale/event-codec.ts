@@ -3,7 +3,9 @@
  * `JSON.stringify`/`JSON.parse` are native code in V8 and beat any hand-written JS binary codec
  * for mixed strings and numbers (measured in bench/event-codec.ts), while field names and
  * enum strings are left out (enums as small integers), which halves the size of the keyed object
- * form. The version is the first element, so a later layout can be told apart (2 added principalSource).
+ * form. The version is the first element, so a later layout can be told apart (2 added principalSource;
+ * 3 added the connection's addresses and the logged SNI, which join a sidecar's leg to the gateway's;
+ * version 2 rows are still read, without them).
  * An ambient-mode event (identity/ambient.ts) has one more slot, the proxy that wrote it; rows
  * without it (every sidecar event, and what earlier builds wrote) read as not ambient. An event whose
  * names contradict its address (identity/types.ts NameClaim) has one more after that (the ambient
@@ -21,7 +23,7 @@ import type {
   Reporter,
 } from '../identity/types.js';
 
-const VERSION = 2;
+const VERSION = 3;
 const REPORTERS: readonly Reporter[] = ['sidecar', 'egress-gateway', 'ingress-gateway'];
 const PROTOCOLS: readonly Protocol[] = ['http', 'tcp', 'tls'];
 const PATHS: readonly EgressPath[] = [
@@ -47,7 +49,9 @@ const PROTOCOL_CODE = new Map(PROTOCOLS.map((v, i) => [v, i]));
 const PATH_CODE = new Map(PATHS.map((v, i) => [v, i]));
 const ATTRIBUTION_CODE = new Map(ATTRIBUTIONS.map((v, i) => [v, i]));
 
-const FIELDS = 27;
+const FIELDS = 30;
+/** Version 2 rows (no addresses, no SNI) are still read: a topic written before an upgrade drains. */
+const FIELDS_V2 = 27;
 
 // Reused across calls: the only allocation per event is JSON.stringify's string.
 const row: unknown[] = new Array(FIELDS);
@@ -83,6 +87,9 @@ export function encodeEvent(e: EgressEvent): string {
   row[24] = d.port * 2 + (d.external ? 1 : 0);
   row[25] = e.origin;
   row[26] = PRINCIPAL_SOURCE_CODE.get(s.principalSource ?? null) ?? 0;
+  row[27] = e.upstreamLocalAddress ?? null;
+  row[28] = e.downstreamRemoteAddress ?? null;
+  row[29] = e.sni ?? null;
   const ambient = e.ambient == null ? undefined : AMBIENT_CODE.get(e.ambient);
   const claim = e.claim;
   if (claim != null || d.nameUnverified === true) {
@@ -138,8 +145,9 @@ export function decodeEventRecord(text: string): unknown[] {
 /** Fills `out` from one decoded row; throws naming what is wrong on a malformed one. */
 export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   const r = row as unknown[];
-  if (!Array.isArray(r) || r.length < FIELDS || r.length > FIELDS + 2 || r[0] !== VERSION) {
-    throw new Error(`not a version ${VERSION} event (${JSON.stringify(row).slice(0, 40)})`);
+  const base = !Array.isArray(r) ? -1 : r[0] === VERSION ? FIELDS : r[0] === 2 ? FIELDS_V2 : -1;
+  if (base < 0 || r.length < base || r.length > base + 2) {
+    throw new Error(`not a version ${VERSION} (or 2) event (${JSON.stringify(row).slice(0, 40)})`);
   }
   out.time = r[1] as number;
   out.reporter = pick(REPORTERS, r[2], 'reporter');
@@ -171,9 +179,14 @@ export function fillEvent(row: unknown, out: EgressEvent): EgressEvent {
   d.external = (portExt & 1) === 1;
   out.origin = r[25] as string;
   s.principalSource = pick(PRINCIPAL_SOURCES, r[26], 'principal source');
-  out.ambient = r.length > FIELDS && r[FIELDS] !== null ? pick(AMBIENT, r[FIELDS], 'ambient proxy') : null;
-  if (r.length > FIELDS + 1) {
-    const c = r[FIELDS + 1] as unknown[];
+  const v3 = base === FIELDS;
+  out.upstreamLocalAddress = v3 ? (r[27] as string | null) : null;
+  out.downstreamRemoteAddress = v3 ? (r[28] as string | null) : null;
+  out.sni = v3 ? (r[29] as string | null) : null;
+  out.join = null;
+  out.ambient = r.length > base && r[base] !== null ? pick(AMBIENT, r[base], 'ambient proxy') : null;
+  if (r.length > base + 1) {
+    const c = r[base + 1] as unknown[];
     if (!Array.isArray(c) || (c.length !== 3 && c.length !== 4))
       throw new Error(`malformed name claim ${JSON.stringify(c).slice(0, 40)}`);
     out.claim =

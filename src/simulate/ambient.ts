@@ -22,7 +22,7 @@ import { type EnvelopeName, wrapLine } from './envelope.js';
 import type { SimRecord } from './record.js';
 import { type LogFormat, renderLine } from './render.js';
 import { hash32 } from './rng.js';
-import { Cluster, GATEWAY_FQDN, type Pod, principalOf, WORKLOADS, type WorkloadSpec } from './topology.js';
+import { Cluster, type Pod, principalOf, WORKLOADS, type WorkloadSpec } from './topology.js';
 
 export const DATAPLANES = ['sidecar', 'ambient', 'mixed'] as const;
 export type Dataplane = (typeof DATAPLANES)[number];
@@ -206,13 +206,13 @@ export class AmbientMesh {
   /** What ambient mode logs for `r` (the record itself when its pod keeps a sidecar). */
   convert(r: SimRecord): AmbientRecord {
     const reporter = r.reporter;
-    if (reporter.spec === WORKLOADS.gateway) return this.gatewayLeg(r);
+    if (reporter.spec.kind === 'gateway') return this.gatewayLeg(r);
     if (!this.isAmbient(reporter.spec.namespace)) return r;
     const cluster = r.cluster;
     if (cluster.startsWith('inbound|')) return this.inbound(r);
     if (cluster === 'PassthroughCluster') return this.direct(r, r.upstreamHost, null);
     if (cluster === 'BlackHoleCluster') return this.direct(r, r.downstreamLocal, REFUSED);
-    if (cluster.endsWith(`|${GATEWAY_FQDN}`)) return this.toWaypoint(r);
+    if (r.host !== '-' && r.reporter.spec.kind !== 'gateway') return this.toWaypoint(r);
     if (cluster.startsWith('outbound|')) return this.inMesh(r);
     return r;
   }
@@ -357,8 +357,9 @@ export class AmbientMesh {
     const gateway = this.gatewayPodAt(ipOf(r.upstreamHost), r.start);
     if (gateway === undefined) return r;
     const waypoint = this.waypointFor(gateway);
-    const host = r.sni;
-    const port = Number(r.cluster.split('|')[1]);
+    // Every egress shape (TLS, plain TCP, HTTP): the host and the port the app dialled.
+    const host = r.host;
+    const port = portOf(r.downstreamLocal);
     const z = this.base(r, r.reporter.node);
     this.source(z, r.reporter, true);
     z.dstAddr = `${waypoint.ip}:${HBONE_PORT}`;
@@ -376,7 +377,7 @@ export class AmbientMesh {
       client === undefined ? this.dataplane === 'ambient' : this.isAmbient(client.spec.namespace);
     if (!ambientClient) return r;
     const waypoint = this.waypointFor(r.reporter);
-    const host = r.sni;
+    const host = r.host;
     const port = portOf(r.upstreamHost);
     return {
       ...r,

@@ -252,7 +252,7 @@ const SPECS: Record<AttackName, AttackSpec> = {
     },
   },
   impersonation: {
-    rule: 'gateway-silence',
+    rule: 'unaccounted-gateway-leg',
     also: ['forbidden-destination'],
     duration: 10 * MINUTE,
     source: { ...WORKLOADS.appB, workload: 'unknown' },
@@ -260,12 +260,12 @@ const SPECS: Record<AttackName, AttackSpec> = {
     description: `A client outside the mesh (${OUTSIDER_IP}, no sidecar, no peer certificate) connects to the egress gateway to reach mongo1.composedb.com, posing as app B.`,
     minute(a, minute, out) {
       for (const t of times(a, minute, 1)) {
-        const gateway = a.ctx.cluster.podAt(WORKLOADS.gateway, t, a.rng);
+        const gateway = a.ctx.cluster.podAt(a.ctx.cluster.gateway, t, a.rng);
         if (gateway && a.ctx.gatewayLogsAt(t)) {
           out.push(
             gatewayLegOnly(a.rng, t, gateway, OUTSIDER_IP, '-', {
               host: 'mongo1.composedb.com',
-              port: 443,
+              port: 27017,
               bytesUp: a.rng.int(1000, 3000),
               bytesDown: a.rng.int(40_000, 400_000),
               duration: a.rng.int(50, 500),

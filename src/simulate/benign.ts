@@ -4,7 +4,15 @@
  * a metrics agent reports every 60 s around the clock; a nightly backup job uploads at 02:00.
  * Interactive load follows a day/night curve (low at 04:00 UTC, peak at 16:00 UTC).
  */
-import { inMeshHttp, type SimRecord, tlsViaGateway } from './record.js';
+import {
+  type HopSni,
+  type HttpCall,
+  httpViaGateway,
+  inMeshHttp,
+  type SimRecord,
+  tcpViaGateway,
+  tlsViaGateway,
+} from './record.js';
 import { forkRng, type Rng } from './rng.js';
 import { type Cluster, DAY, HOUR, MINUTE, type Pod, WORKLOADS, type WorkloadSpec } from './topology.js';
 
@@ -15,6 +23,8 @@ export interface TrafficContext {
   rate: number;
   /** False while the gateway's logs are lost (gateway-silence attack). */
   gatewayLogsAt(time: number): boolean;
+  /** The SNI of the sidecar-to-gateway hop for plain TCP (the DestinationRule sets it, or not). */
+  tcpHopSni: HopSni;
 }
 
 /** Produces the records whose start time is in [from, to); called on consecutive windows. */
@@ -41,7 +51,40 @@ export function subsetFor(host: string): string {
   return GATEWAY_SUBSETS[host] ?? 'wildcard';
 }
 
-/** Sends TLS through the gateway from `caller`, honouring gateway silence. */
+/**
+ * How each external service is reached through the gateway (every egress shape the seed names):
+ * TLS passthrough (the app's TLS, SNI = host) unless listed; plain TCP for the database; HTTP with
+ * TLS originated at the gateway, the hop's SNI set to the host in the DestinationRule (`host`) or not
+ * (`istio`).
+ */
+export type EgressShape =
+  | { kind: 'tls' }
+  | { kind: 'tcp'; port: number }
+  | { kind: 'http'; hopSni: HopSni; method: string; path: string; userAgent: string };
+
+export const EGRESS_SHAPES: Record<string, EgressShape> = {
+  'mongo1.composedb.com': { kind: 'tcp', port: 27017 },
+  'www.ibm.com': {
+    kind: 'http',
+    hopSni: 'host',
+    method: 'GET',
+    path: '/support/pages/',
+    userAgent: 'app-a/2.3.1 (go-http-client)',
+  },
+  'api.datadoghq.com': {
+    kind: 'http',
+    hopSni: 'istio',
+    method: 'POST',
+    path: '/api/v2/series',
+    userAgent: 'datadog-agent/7.52.0',
+  },
+};
+
+export function shapeFor(host: string): EgressShape {
+  return EGRESS_SHAPES[host] ?? { kind: 'tls' };
+}
+
+/** Sends through the gateway from `caller` in `host`'s shape (or `shape`), honouring gateway silence. */
 export function viaGateway(
   ctx: TrafficContext,
   rng: Rng,
@@ -51,18 +94,43 @@ export function viaGateway(
   up: number,
   down: number,
   duration: number,
+  shape: EgressShape = shapeFor(host),
 ): SimRecord[] {
-  const gateway = ctx.cluster.podAt(WORKLOADS.gateway, start, rng);
+  const gateway = ctx.cluster.podAt(ctx.cluster.gateway, start, rng);
   if (gateway === undefined) return [];
-  return tlsViaGateway(
-    rng,
-    start,
-    caller,
-    gateway,
-    subsetFor(host),
-    { host, port: 443, bytesUp: Math.round(up), bytesDown: Math.round(down), duration: Math.round(duration) },
-    ctx.gatewayLogsAt(start),
-  );
+  const logs = ctx.gatewayLogsAt(start);
+  const subset = subsetFor(host);
+  const t = {
+    host,
+    port: 443,
+    bytesUp: Math.round(up),
+    bytesDown: Math.round(down),
+    duration: Math.round(duration),
+  };
+  if (shape.kind === 'tcp')
+    return tcpViaGateway(
+      rng,
+      start,
+      caller,
+      gateway,
+      subset,
+      { ...t, port: shape.port },
+      logs,
+      ctx.tcpHopSni,
+    );
+  if (shape.kind === 'http') {
+    const call: HttpCall = {
+      method: shape.method,
+      path: shape.path,
+      code: 200,
+      bytesUp: t.bytesUp,
+      bytesDown: t.bytesDown,
+      duration: t.duration,
+      userAgent: shape.userAgent,
+    };
+    return httpViaGateway(rng, start, caller, gateway, subset, host, call, logs, shape.hopSni);
+  }
+  return tlsViaGateway(rng, start, caller, gateway, subset, t, logs);
 }
 
 type Emit = (rng: Rng, start: number, caller: Pod, out: SimRecord[]) => void;

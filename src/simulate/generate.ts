@@ -16,9 +16,9 @@ import {
 } from './attacks.js';
 import { benignGenerators, type TrafficContext, type TrafficGenerator } from './benign.js';
 import { type EnvelopeName, wrapLine } from './envelope.js';
-import type { SimRecord } from './record.js';
+import type { HopSni, SimRecord } from './record.js';
 import { type LogFormat, renderLine } from './render.js';
-import { Cluster, DAY, HOUR, MINUTE } from './topology.js';
+import { Cluster, DAY, type GatewayInstall, HOUR, MINUTE } from './topology.js';
 
 export interface SimulateOptions {
   /** Epoch ms of the first minute (rounded down to the minute). */
@@ -34,6 +34,13 @@ export interface SimulateOptions {
   attackStart?: number;
   /** Time between attack starts; by default 60 minutes, less when the run is short. */
   attackSpacing?: number;
+  /** Where the egress gateway is installed (default `istio-system`, istio-egressgateway). */
+  gateway?: GatewayInstall;
+  /**
+   * The SNI the gateway logs for plain TCP through it: `host` (default; the DestinationRule for the
+   * gateway sets `sni:` to the host) or `istio` (not set: Istio's own hop SNI, no host).
+   */
+  tcpHopSni?: HopSni;
   /** Sidecars everywhere (default), ambient mode everywhere, or mixed (simulate/ambient.ts). */
   dataplane?: Dataplane;
 }
@@ -97,10 +104,11 @@ export function generateTraffic(partial: Partial<SimulateOptions> = {}): Simulat
     .filter((a) => a.name === 'gateway-silence')
     .map((a) => [a.start, a.start + attackDuration('gateway-silence')] as const);
   const ctx: TrafficContext = {
-    cluster: new Cluster(options.seed, start, end),
+    cluster: new Cluster(options.seed, start, end, options.gateway),
     seed: options.seed,
     rate: options.rate,
     gatewayLogsAt: (time) => !silences.some(([from, to]) => time >= from && time < to),
+    tcpHopSni: options.tcpHopSni ?? 'host',
   };
   const ambient =
     options.dataplane === undefined || options.dataplane === 'sidecar'
@@ -127,7 +135,7 @@ export function generateTraffic(partial: Partial<SimulateOptions> = {}): Simulat
 
   function* records(): Generator<SimRecord> {
     // Fresh generators per iteration, so iterating twice gives the same lines.
-    const run: TrafficContext = { ...ctx, cluster: new Cluster(options.seed, start, end) };
+    const run: TrafficContext = { ...ctx, cluster: new Cluster(options.seed, start, end, options.gateway) };
     const generators: TrafficGenerator[] = [
       ...benignGenerators(run),
       ...scheduled.map((a) => new AttackGenerator(run, a)),

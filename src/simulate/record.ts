@@ -3,8 +3,8 @@
  * (plus `%DOWNSTREAM_PEER_URI_SAN%`), the pod whose istio-proxy wrote it, and when the shipper
  * delivers it. Builders below make the legs of each kind of request with consistent addresses.
  */
-import type { Rng } from './rng.js';
-import { externalIp, GATEWAY_FQDN, GATEWAY_TLS_PORT, type Pod } from './topology.js';
+import { hash32, type Rng } from './rng.js';
+import { externalIp, GATEWAY_HTTP_PORT, GATEWAY_TLS_PORT, gatewayFqdn, type Pod } from './topology.js';
 
 export interface SimRecord {
   /** %START_TIME%, epoch ms. */
@@ -36,6 +36,8 @@ export interface SimRecord {
   sni: string;
   route: string;
   peerUriSan: string;
+  /** The external host of a connection through the egress gateway (both legs), else `-`; not rendered. */
+  host: string;
 }
 
 /** A TCP-shaped record with every field set (one object shape, so V8 keeps it fast). */
@@ -68,6 +70,7 @@ function tcpRecord(start: number, emit: number, reporter: Pod): SimRecord {
     sni: '-',
     route: '-',
     peerUriSan: '-',
+    host: '-',
   };
 }
 
@@ -120,11 +123,12 @@ export function tlsViaGateway(
   sidecar.bytesSent = t.bytesDown;
   sidecar.duration = t.duration;
   sidecar.upstreamHost = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
-  sidecar.cluster = `outbound|${t.port}|${subset}|${GATEWAY_FQDN}`;
+  sidecar.cluster = `outbound|${t.port}|${subset}|${gatewayFqdn(gateway)}`;
   sidecar.upstreamLocal = `${caller.ip}:${hopPort}`;
   sidecar.downstreamLocal = `${ip}:${t.port}`;
   sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
   sidecar.sni = t.host;
+  sidecar.host = t.host;
   if (!gatewayLogs) return [sidecar];
   const gwStart = start + rng.int(1, 4);
   const gatewayLeg = gatewayLegOnly(rng, gwStart, gateway, caller.ip, caller.principal, {
@@ -156,7 +160,119 @@ export function gatewayLegOnly(
   r.downstreamRemote = `${clientIp}:${ephemeral(rng)}`;
   r.sni = t.host;
   r.peerUriSan = peerUriSan;
+  r.host = t.host;
   return r;
+}
+
+/**
+ * The SNI of the sidecar-to-gateway mTLS hop (ISTIO_MUTUAL), which the gateway logs: `host` when the
+ * DestinationRule for the gateway sets `sni:` to the external host (istio.io's TLS-origination and
+ * TCP tasks), `istio` when it does not (Istio's own `outbound_.PORT_.SUBSET_.FQDN`, not a host).
+ */
+export type HopSni = 'host' | 'istio';
+
+function hopSniOf(kind: HopSni, host: string, port: number, subset: string, gateway: Pod): string {
+  return kind === 'host' ? host : `outbound_.${port}_.${subset}_.${gatewayFqdn(gateway)}`;
+}
+
+/**
+ * Plain TCP through the egress gateway (e.g. MongoDB on 27017; the app sends no TLS): the sidecar's
+ * line knows only the IP the app dialled (no SNI, no authority); the gateway's line names the host
+ * in `outbound|PORT||HOST` and logs the hop's SNI (`hopSni`). The two share the connection's address:
+ * the sidecar's upstream local address is the gateway's downstream remote address.
+ */
+export function tcpViaGateway(
+  rng: Rng,
+  start: number,
+  caller: Pod,
+  gateway: Pod,
+  subset: string,
+  t: TlsTransfer,
+  gatewayLogs: boolean,
+  hopSni: HopSni,
+): SimRecord[] {
+  const ip = externalIp(t.host);
+  const hopPort = ephemeral(rng);
+  const sidecar = tcpRecord(start, shipped(rng, start, t.duration), caller);
+  sidecar.bytesReceived = t.bytesUp;
+  sidecar.bytesSent = t.bytesDown;
+  sidecar.duration = t.duration;
+  sidecar.upstreamHost = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
+  sidecar.cluster = `outbound|443|${subset}|${gatewayFqdn(gateway)}`;
+  sidecar.upstreamLocal = `${caller.ip}:${hopPort}`;
+  sidecar.downstreamLocal = `${ip}:${t.port}`;
+  sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
+  sidecar.host = t.host;
+  if (!gatewayLogs) return [sidecar];
+  const gwStart = start + rng.int(1, 4);
+  const leg = tcpRecord(gwStart, shipped(rng, gwStart, t.duration), gateway);
+  leg.bytesReceived = t.bytesUp;
+  leg.bytesSent = t.bytesDown;
+  leg.duration = Math.max(0, t.duration - rng.int(0, 3));
+  leg.upstreamHost = `${ip}:${t.port}`;
+  leg.cluster = `outbound|${t.port}||${t.host}`;
+  leg.upstreamLocal = `${gateway.ip}:${ephemeral(rng)}`;
+  leg.downstreamLocal = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
+  leg.downstreamRemote = `${caller.ip}:${hopPort}`;
+  leg.sni = hopSniOf(hopSni, t.host, 443, subset, gateway);
+  leg.peerUriSan = caller.principal;
+  leg.host = t.host;
+  return [sidecar, leg];
+}
+
+/**
+ * HTTP from the app with TLS originated at the egress gateway (istio.io "Egress gateways with TLS
+ * origination"): both legs are HTTP with the same request id; the sidecar sends to the gateway's
+ * port 80 over a pooled mTLS connection (many requests share its address), the gateway sends HTTPS
+ * to the host on 443 and logs the hop's SNI (`hopSni`).
+ */
+export function httpViaGateway(
+  rng: Rng,
+  start: number,
+  caller: Pod,
+  gateway: Pod,
+  subset: string,
+  host: string,
+  call: HttpCall,
+  gatewayLogs: boolean,
+  hopSni: HopSni,
+): SimRecord[] {
+  const ip = externalIp(host);
+  const requestId = rng.uuid();
+  // One pooled upstream connection per caller pod and gateway pod for a few minutes.
+  const pooled =
+    32768 + (hash32(`${caller.ip}|${gateway.ip}|${subset}|${Math.floor(start / 300_000)}`) % 28000);
+  const sidecar = setHttp(tcpRecord(start, shipped(rng, start, call.duration), caller), call);
+  sidecar.duration = call.duration;
+  sidecar.upstreamServiceTime = String(Math.max(0, call.duration - 1));
+  sidecar.requestId = requestId;
+  sidecar.authority = host;
+  sidecar.upstreamHost = `${gateway.ip}:${GATEWAY_HTTP_PORT}`;
+  sidecar.cluster = `outbound|80|${subset}|${gatewayFqdn(gateway)}`;
+  sidecar.upstreamLocal = `${caller.ip}:${pooled}`;
+  sidecar.downstreamLocal = `${ip}:80`;
+  sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
+  sidecar.route = `${host}:80`;
+  sidecar.host = host;
+  if (!gatewayLogs) return [sidecar];
+  const gwStart = start + rng.int(1, 3);
+  const gwDuration = Math.max(0, call.duration - rng.int(0, 2));
+  const leg = setHttp(tcpRecord(gwStart, shipped(rng, gwStart, gwDuration), gateway), call);
+  leg.duration = gwDuration;
+  leg.upstreamServiceTime = String(Math.max(0, gwDuration - 1));
+  leg.requestId = requestId;
+  leg.authority = host;
+  leg.xff = caller.ip;
+  leg.upstreamHost = `${ip}:443`;
+  leg.cluster = `outbound|443||${host}`;
+  leg.upstreamLocal = `${gateway.ip}:${ephemeral(rng)}`;
+  leg.downstreamLocal = `${gateway.ip}:${GATEWAY_HTTP_PORT}`;
+  leg.downstreamRemote = `${caller.ip}:${pooled}`;
+  leg.sni = hopSniOf(hopSni, host, 80, subset, gateway);
+  leg.route = `${subset}-through-egress-gateway`;
+  leg.peerUriSan = caller.principal;
+  leg.host = host;
+  return [sidecar, leg];
 }
 
 export interface HttpCall {

@@ -33,8 +33,9 @@ export interface Pod {
 }
 
 const TRUST_DOMAIN = 'cluster.local';
-export const GATEWAY_FQDN = 'istio-egressgateway.istio-system.svc.cluster.local';
+/** The gateway's pod ports behind its Service ports 443 and 80 (the Helm chart's defaults). */
 export const GATEWAY_TLS_PORT = 8443;
+export const GATEWAY_HTTP_PORT = 8080;
 export const NODES = ['node-1', 'node-2', 'node-3'] as const;
 export const PROXY_IMAGE = 'docker.io/istio/proxyv2:1.24.2';
 
@@ -76,6 +77,35 @@ export const WORKLOADS = {
 
 export type WorkloadName = keyof typeof WORKLOADS;
 
+/**
+ * Where the egress gateway is installed: `istio-system` (istio-egressgateway, the default profile)
+ * or `istio-egress` (a gateway named `egressgateway` in its own namespace, as istio.io's
+ * wildcard-host egress example installs it).
+ */
+export type GatewayInstall = 'istio-system' | 'istio-egress';
+
+export const EGRESS_NAMESPACE_GATEWAY: WorkloadSpec = {
+  namespace: 'istio-egress',
+  workload: 'egressgateway',
+  serviceAccount: 'egressgateway',
+  replicas: 2,
+  kind: 'gateway',
+  labels: {
+    app: 'egressgateway',
+    istio: 'egressgateway',
+    'service.istio.io/canonical-name': 'egressgateway',
+  },
+};
+
+export function gatewaySpec(install: GatewayInstall): WorkloadSpec {
+  return install === 'istio-egress' ? EGRESS_NAMESPACE_GATEWAY : WORKLOADS.gateway;
+}
+
+/** The gateway Service's host, as the sidecar's cluster names it (Service name = workload name). */
+export function gatewayFqdn(gateway: Pod): string {
+  return `${gateway.spec.workload}.${gateway.spec.namespace}.svc.cluster.local`;
+}
+
 export function principalOf(spec: WorkloadSpec): string {
   return `spiffe://${TRUST_DOMAIN}/ns/${spec.namespace}/sa/${spec.serviceAccount}`;
 }
@@ -106,14 +136,18 @@ class IpPool {
 /** Every pod that lives during [start, end), in creation order, with restarts. */
 export class Cluster {
   readonly pods: Pod[] = [];
+  /** The egress gateway's workload (where it is installed). */
+  readonly gateway: WorkloadSpec;
   private readonly bySpec = new Map<WorkloadSpec, Pod[][]>();
 
-  constructor(seed: string | number, start: number, end: number) {
+  constructor(seed: string | number, start: number, end: number, gateway: GatewayInstall = 'istio-system') {
     const rng = forkRng(seed, 'topology');
     const pool = new IpPool();
     type Change = { time: number; spec: WorkloadSpec; slot: number; end: number };
     const changes: Change[] = [];
-    for (const spec of Object.values(WORKLOADS)) {
+    this.gateway = gatewaySpec(gateway);
+    const specs = Object.values(WORKLOADS).map((w) => (w === WORKLOADS.gateway ? this.gateway : w));
+    for (const spec of specs) {
       const slots: Pod[][] = [];
       this.bySpec.set(spec, slots);
       for (let slot = 0; slot < spec.replicas; slot++) {

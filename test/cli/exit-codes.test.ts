@@ -101,8 +101,11 @@ describe('exit codes', { timeout: 30_000 }, () => {
     const custom = cli(['replay', '--format', 'custom', traffic]);
     expect(custom.status).toBe(2);
     expect(custom.stderr).toContain('parse.customFormat');
-    const badFormat = cli(['simulate', '--format', 'xml']);
-    expect(badFormat.status).toBe(2);
+    for (const command of ['simulate', 'demo', 'replay']) {
+      const badFormat = cli([command, '--format', 'xml']);
+      expect(badFormat.status, command).toBe(2);
+      expect(badFormat.stderr).toContain('"xml"');
+    }
     const badConfig = join(dir, 'bad.yaml');
     writeFileSync(badConfig, 'name: x\nsinks:\n  - type: stdout\nsink: []\n');
     const config = cli(['check', '--config', badConfig]);

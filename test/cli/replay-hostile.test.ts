@@ -6,8 +6,11 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+
 import { replayCommand } from '../../src/cli/replay.js';
+import { SentinelError } from '../../src/errors.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
 import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
@@ -169,4 +172,27 @@ describe('replay of hostile input', () => {
     expect(c.accessLines + skipped + c.malformed).toBe(lines.length);
     expect(dead.map((d) => d.reason)).toEqual([expect.stringMatching(/ahead of the shipper's timestamp/)]);
   }, 60_000);
+
+  it('keeps the alerts of a truncated .gz and goes on to the next input, then fails naming it', async () => {
+    const whole = gzipSync(`${traffic.join('\n')}\n`);
+    const cut = join(dir, 'cut.log.gz');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.8)));
+    const later = join(dir, 'later.log');
+    writeFileSync(
+      later,
+      '[2025-03-04T05:00:00.000Z] "- - -" 0 - - - "-" 839 2504 231 - "-" "-" "-" "-" "203.0.113.9:443" PassthroughCluster 10.1.2.3:40000 203.0.113.9:443 10.1.2.3:40000 after-the-cut.example -\n',
+    );
+    const alerts = join(dir, 'cut-alerts.jsonl');
+    const run = await quiet(() => replayCommand.run(['--alerts', alerts, cut, later])).catch(
+      (e: unknown) => e,
+    );
+    expect(run).toBeInstanceOf(SentinelError);
+    expect((run as Error).message).toMatch(/cut\.log\.gz after line \d+/);
+    const text = readFileSync(alerts, 'utf8');
+    // The cut file's bypass attack (01:00 on) was read before the cut and is not thrown away...
+    expect(text).toContain('"gateway-bypass"');
+    expect(text).toContain('drop-files.net');
+    // ...and the next input was replayed.
+    expect(text).toContain('after-the-cut.example');
+  });
 });

@@ -37,6 +37,8 @@ describe('deploy/istio/ambient', () => {
       namespace,
       workload: sa,
       host,
+      // The SNI the waypoint logged (TLS passthrough): what `connection.sni` reads.
+      sni: host,
       port: 443,
       httpVisible: false,
       method: null,

@@ -33,10 +33,15 @@ function engine(maxKeys = 1000, maxBufferedEvents = 1000) {
   };
 }
 
+/** Not a leg through the egress gateway: the connection join passes it straight through. */
+function direct(time: number, host?: string): EgressEvent {
+  return egressEvent({ time, path: 'direct-external', ...(host === undefined ? {} : { host }) });
+}
+
 describe('DetectionEngine', () => {
   it('releases events in time order only once the watermark (max time - lateness) passes them', () => {
     const { e, recorder } = engine();
-    for (const dt of [0, 3000, 1000, 2000, 9000]) e.observe(egressEvent({ time: T0 + dt }));
+    for (const dt of [0, 3000, 1000, 2000, 9000]) e.observe(direct(T0 + dt));
     e.advance();
     expect(recorder.seen).toEqual([T0, T0 + 1000, T0 + 2000, T0 + 3000]);
     expect(e.watermark).toBe(T0 + 4000);
@@ -46,16 +51,16 @@ describe('DetectionEngine', () => {
 
   it('refuses events behind the watermark without changing their time, counts them and says why', () => {
     const { e, recorder } = engine();
-    expect(e.observe(egressEvent({ time: T0 + 20_000 }))).toBe(true);
+    expect(e.observe(direct(T0 + 20_000))).toBe(true);
     e.advance();
     // 15 s behind the newest event: beyond the 5 s allowed lateness, behind the watermark.
-    expect(e.observe(egressEvent({ time: T0 }))).toBe(false);
+    expect(e.observe(direct(T0))).toBe(false);
     expect(e.counters.late).toBe(1);
     expect(e.lateReason(T0)).toBe(
       `late event: its time ${new Date(T0).toISOString()} is 15.000 s behind the watermark ${new Date(T0 + 15_000).toISOString()} (allowed lateness 5 s); not analysed`,
     );
     // Within the allowed lateness: held and analysed at its own time.
-    expect(e.observe(egressEvent({ time: T0 + 16_000 }))).toBe(true);
+    expect(e.observe(direct(T0 + 16_000))).toBe(true);
     e.flush();
     expect(recorder.seen).toEqual([T0 + 16_000, T0 + 20_000]);
   });
@@ -69,9 +74,9 @@ describe('DetectionEngine', () => {
       [recorder],
       () => {},
     );
-    e.observe(egressEvent({ time: T0 + 20_000 }));
+    e.observe(direct(T0 + 20_000));
     e.advance();
-    expect(e.observe(egressEvent({ time: T0 }))).toBe(true);
+    expect(e.observe(direct(T0))).toBe(true);
     expect(e.counters.late).toBe(1);
     expect(recorder.seen).toEqual([T0 + 15_000]);
   });
@@ -102,13 +107,13 @@ describe('DetectionEngine', () => {
 
   it('holds the watermark at the cap the caller gives (the slowest input partition)', () => {
     const { e, recorder } = engine();
-    e.observe(egressEvent({ time: T0 + 60_000 }));
-    e.observe(egressEvent({ time: T0 + 1000 }));
+    e.observe(direct(T0 + 60_000));
+    e.observe(direct(T0 + 1000));
     e.advance(T0 + 2000);
     expect(e.watermark).toBe(T0 + 2000);
     expect(recorder.seen).toEqual([T0 + 1000]);
     // The slow partition's events up to the cap are not late.
-    expect(e.observe(egressEvent({ time: T0 + 2000 }))).toBe(true);
+    expect(e.observe(direct(T0 + 2000))).toBe(true);
     expect(e.counters.late).toBe(0);
   });
 
@@ -130,7 +135,7 @@ describe('DetectionEngine', () => {
 
   it('releases the oldest events early when the buffer is full', () => {
     const { e, recorder } = engine(1000, 10);
-    for (let i = 0; i < 11; i++) e.observe(egressEvent({ time: T0 + i }));
+    for (let i = 0; i < 11; i++) e.observe(direct(T0 + i));
     expect(e.counters.forcedReleases).toBe(1);
     expect(recorder.seen.length).toBeGreaterThan(0);
   });

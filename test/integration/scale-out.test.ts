@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateTraffic } from '../../src/simulate/generate.js';
-import { probeLine } from '../../src/simulate/probe.js';
+import { probeConnection } from '../../src/simulate/probe.js';
 import { cleanUpScaled, startInstance, writeScaledPipeline } from './helpers/scaled-instances.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
 
@@ -89,7 +89,7 @@ describe('scale-out', () => {
     const probes: string[] = [];
     const probeHosts: string[] = [];
     const candidates = phaseB
-      .map((l, i) => (probeLine(l, 'x.example') === null ? -1 : i))
+      .map((l, i) => (probeConnection(l, 'x.example', 0) === null ? -1 : i))
       .filter((i) => i >= 0);
     expect(candidates.length).toBeGreaterThan(100);
     // 24 probes spread evenly over phase B, inserted back to front so indices stay valid.
@@ -99,10 +99,11 @@ describe('scale-out', () => {
     );
     for (let k = picks.length - 1; k >= 0; k--) {
       const host = `api.probe-${k}-exfil.net`;
-      const p = probeLine(phaseB[picks[k] as number] as string, host) as string;
-      probes.push(p);
+      // Both legs of one connection (the join pairs them at once; a lone sidecar leg would wait).
+      const p = probeConnection(phaseB[picks[k] as number] as string, host, k) as [string, string];
+      probes.push(p[0]);
       probeHosts.push(host);
-      phaseB.splice((picks[k] as number) + 1, 0, p);
+      phaseB.splice((picks[k] as number) + 1, 0, ...p);
     }
     expect(probes.length).toBe(24);
 

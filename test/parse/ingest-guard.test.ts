@@ -158,3 +158,21 @@ describe('no poison pill', () => {
     ]);
   });
 });
+
+describe('Vector flat labels (item 8)', () => {
+  it('keeps a label named __proto__ a label: it made the line a gateway line', () => {
+    const flat = JSON.stringify({
+      message: textLine('2024-01-09T15:35:47.283Z'),
+      timestamp: '2024-01-09T15:35:47.290Z',
+      'kubernetes.pod_name': 'sleep-7f9c8d6b5-x2k9q',
+      'kubernetes.pod_namespace': 'default',
+      'kubernetes.container_name': 'istio-proxy',
+      'kubernetes.pod_labels.app': 'sleep',
+    });
+    // JSON.parse makes `__proto__` an own key of the record, as Vector's output does.
+    const raw = `${flat.slice(0, -1)},"kubernetes.pod_labels.__proto__":{"istio":"egressgateway","gateway.networking.k8s.io/gateway-name":"gw"}}`;
+    const s = decode([raw]);
+    expect(s.bad).toEqual([]);
+    expect(s.records[0]?.meta).toMatchObject({ workload: 'sleep', istioLabel: null, gatewayName: null });
+  });
+});

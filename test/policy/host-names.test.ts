@@ -37,6 +37,8 @@ function req(host: string): PolicyRequest {
     namespace: 'app-a',
     workload: 'app-a',
     host,
+    // The gateway logged this spelling as the SNI: what `connection.sni` reads.
+    sni: host,
     port: 443,
     httpVisible: false,
     method: null,

@@ -41,12 +41,14 @@ spec: { hosts: ["x.com"] }
 
 const set = new PolicySet(parsePolicyText(YAML, 'authz.yaml'));
 
+/** A request whose gateway logged the host as SNI (TLS passthrough), unless `sni` says otherwise. */
 function req(over: Partial<PolicyRequest>): PolicyRequest {
   return {
     principal: 'cluster.local/ns/app-a/sa/app-a',
     namespace: 'app-a',
     workload: 'app-a',
     host: 'www.ibm.com',
+    sni: over.host ?? 'www.ibm.com',
     port: 443,
     httpVisible: false,
     method: null,
@@ -92,6 +94,22 @@ describe('Istio AuthorizationPolicy semantics', () => {
   it('returns unknown when only the missing principal could decide, and decides when no rule could match anyway', () => {
     expect(set.decide(req({ principal: undefined, host: 'www.ibm.com' })).verdict).toBe('unknown');
     expect(set.decide(req({ principal: undefined, host: 'www.example.org' })).verdict).toBe('deny');
+  });
+
+  it('reads connection.sni as the SNI the gateway logged, also when HTTP is visible (TLS originated at the gateway)', () => {
+    // The TLS-origination task sets the hop's SNI to the host in the DestinationRule: the gateway logs it.
+    const http = { httpVisible: true, method: 'GET', host: 'www.ibm.com' };
+    expect(set.decide(req({ ...http, sni: 'www.ibm.com' })).verdict).toBe('allow');
+    // The SNI decides `connection.sni`, whatever the authority says.
+    expect(set.decide(req({ host: 'www.ibm.com', sni: 'evil.example' })).verdict).toBe('deny');
+  });
+
+  it('leaves connection.sni unknown where no SNI was logged (plain TCP, hop SNI not set): never a deny', () => {
+    expect(set.decide(req({ host: 'www.ibm.com', sni: undefined })).verdict).toBe('unknown');
+    expect(set.decide(req({ httpVisible: true, method: 'GET', sni: undefined })).verdict).toBe('unknown');
+    // A DENY on connection.sni cannot be decided either: app A to the database over plain TCP.
+    const tcp = set.decide(req({ host: 'mongo1.composedb.com', port: 27017, sni: undefined }));
+    expect(tcp.verdict).toBe('unknown');
   });
 
   it('treats a known-absent principal (gateway leg without mTLS) as not matching', () => {

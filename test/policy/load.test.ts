@@ -18,6 +18,8 @@ function req(over: Partial<PolicyRequest>): PolicyRequest {
     namespace: 'app-a',
     workload: 'app-a',
     host: 'www.ibm.com',
+    // The gateway logged the host as SNI (TLS passthrough): what `connection.sni` reads.
+    sni: over.host ?? 'www.ibm.com',
     port: 443,
     httpVisible: false,
     method: null,

@@ -42,6 +42,10 @@ function gatewayLeg(): EgressEvent {
       external: true,
     },
     origin: 'kafka:istio-access-logs/2/99812',
+    upstreamLocalAddress: '10.0.9.4:51234',
+    downstreamRemoteAddress: '10.0.3.7:40122',
+    sni: 'api.stripe.com',
+    join: null,
     ambient: null,
   };
 }
@@ -103,7 +107,16 @@ describe('event codec', () => {
     expect(decodeEvent(encodeEvent(ztunnel), out)).toEqual(ztunnel);
     expect(decodeEvent(encodeEvent(waypoint), out).ambient).toBe('waypoint');
     expect(decodeEvent(encodeEvent(gatewayLeg()), out).ambient).toBeNull();
-    expect(JSON.parse(encodeEvent(gatewayLeg()))).toHaveLength(27);
+    expect(JSON.parse(encodeEvent(gatewayLeg()))).toHaveLength(30);
+  });
+
+  it('still reads a version 2 row (written before the addresses were carried), without them', () => {
+    const v3 = JSON.parse(encodeEvent(gatewayLeg())) as unknown[];
+    const v2 = [2, ...v3.slice(1, 27)];
+    const e = fillEvent(v2, newEgressEvent());
+    expect(e.source.key).toBe('shop/payments');
+    expect([e.upstreamLocalAddress, e.downstreamRemoteAddress, e.sni]).toEqual([null, null, null]);
+    expect(fillEvent([...v2, 1], newEgressEvent()).ambient).toBe('waypoint');
   });
 
   it('fills the object it is given, so a consumer can reuse one event', () => {
@@ -119,7 +132,7 @@ describe('event codec', () => {
   });
 
   it('names what is wrong with a value it cannot read', () => {
-    expect(() => decodeEvent('{"time":1}', newEgressEvent())).toThrow(/not a version 2 event/);
+    expect(() => decodeEvent('{"time":1}', newEgressEvent())).toThrow(/not a version 3 \(or 2\) event/);
     const bad = JSON.parse(encodeEvent(gatewayLeg())) as unknown[];
     bad[4] = 99;
     expect(() => decodeEvent(JSON.stringify(bad), newEgressEvent())).toThrow('unknown path code 99');
@@ -143,6 +156,6 @@ describe('event records', () => {
   it('names what is wrong with a record or one of its rows', () => {
     expect(() => decodeEventRecord('{"not":"a record"}')).toThrow(/not an event record/);
     const rows = decodeEventRecord(`[${encodeEvent(gatewayLeg())},[1,2,3]]`);
-    expect(() => fillEvent(rows[1], newEgressEvent())).toThrow(/not a version 2 event/);
+    expect(() => fillEvent(rows[1], newEgressEvent())).toThrow(/not a version 3 \(or 2\) event/);
   });
 });

@@ -76,6 +76,23 @@ describe('the demo scenario with the seed AuthorizationPolicy', () => {
     expect(alerts.filter((a) => sourceKey(a).startsWith('spiffe://')).map((a) => a.reason)).toEqual([]);
   });
 
+  it("shows app A's plain-TCP connections to mongo1.composedb.com as forbidden-destination naming the host, and nothing for app B's", () => {
+    const db = alerts.filter((a) => a.destination.domain === 'mongo1.composedb.com');
+    const appA = db.filter((a) => a.rule.id === 'forbidden-destination' && a.source.workload === 'app-a');
+    expect(appA).toHaveLength(1);
+    expect(appA[0]?.reason).toMatch(
+      /^app-a\/app-a reached mongo1\.composedb\.com, which its policy does not permit/,
+    );
+    expect(appA[0]?.network.protocol).toBe('tcp');
+    expect(appA[0]?.evidence.decidedBy).toMatchObject({
+      'connection.sni': expect.stringMatching(/^mongo1\.composedb\.com \(logged by the gateway/),
+      'source.principal': expect.stringContaining('spiffe://cluster.local/ns/app-a/sa/app-a'),
+    });
+    expect(db.filter((a) => a.source.workload === 'app-b').map((a) => `${a.rule.id}: ${a.reason}`)).toEqual(
+      [],
+    );
+  });
+
   it('keeps the hours-long beacon to a forbidden host one alert per rule with a growing count', () => {
     const rows = groupAlerts(alerts).filter((g) => g.destination === 'cdn-sync.telemetry-updates.net');
     expect(rows.map((g) => [g.rule, g.alerts.length])).toEqual([

@@ -3,7 +3,15 @@
  * simulate`: day/night load, a nightly backup, a metrics agent, pod restarts with reused IPs) with
  * every attack injected on the third day, in the TEXT and the JSON format, replayed through the
  * whole pipeline core (decode, normalise, detect, alerts) with the seed's policies. Each attack must
- * raise its rule within the time to detect (event time), and nothing may fire before the attacks.
+ * raise its rule within the time to detect (event time), naming the external host, and nothing may
+ * fire before the attacks.
+ *
+ * Every egress shape the seed names goes through the gateway in every run (simulate/benign.ts
+ * EGRESS_SHAPES): plain TCP to the database (the sidecar's line knows only the IP the app dialled;
+ * app A's forbidden access is this shape), TLS passthrough, HTTP with TLS originated at the gateway
+ * with the hop's SNI set to the host and not set. Each format runs twice: the gateway in istio-system
+ * with the database hop's SNI set to the host, and a gateway named egressgateway in istio-egress with
+ * no hop SNI for the database (the gateway's line names the host only in `outbound|27017||HOST`).
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
@@ -15,7 +23,9 @@ import { PolicySet } from '../../src/policy/policy-set.js';
 import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import type { EnvelopeName } from '../../src/simulate/envelope.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import type { HopSni } from '../../src/simulate/record.js';
 import type { LogFormat } from '../../src/simulate/render.js';
+import type { GatewayInstall } from '../../src/simulate/topology.js';
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
@@ -32,8 +42,10 @@ policies:
     allow: ["mongo1.composedb.com"]
 `;
 
-function replay(format: LogFormat, envelope: EnvelopeName) {
+function replay(format: LogFormat, envelope: EnvelopeName, gateway: GatewayInstall, tcpHopSni: HopSni) {
   const traffic = generateTraffic({
+    gateway,
+    tcpHopSni,
     start: START,
     durationMs: 3 * DAY,
     seed: 7,
@@ -46,7 +58,13 @@ function replay(format: LogFormat, envelope: EnvelopeName) {
   const processor = new BatchProcessor({
     detection: DetectionConfigSchema.parse({}),
     decoder: { format: 'auto' },
-    mesh: MeshConfigSchema.parse({}),
+    mesh: MeshConfigSchema.parse({
+      // Both installs' gateway Services (configuration; recognising them unconfigured is #13 item 5).
+      egressGatewayHosts: [
+        'istio-egressgateway.istio-system.svc.cluster.local',
+        'egressgateway.istio-egress.svc.cluster.local',
+      ],
+    }),
     policies: new PolicySet(parsePolicyText(POLICY, 'policy.yaml')),
   });
   const alerts: Alert[] = [];
@@ -70,10 +88,12 @@ function replay(format: LogFormat, envelope: EnvelopeName) {
 }
 
 describe.each([
-  ['text', 'fluent-bit'],
-  ['json', 'filebeat'],
-] as const)('seed attacks in the %s format (%s envelope)', (format, envelope) => {
-  const { manifest, alerts, processor } = replay(format, envelope);
+  ['text', 'fluent-bit', 'istio-system', 'host'],
+  ['json', 'filebeat', 'istio-system', 'host'],
+  ['text', 'filebeat', 'istio-egress', 'istio'],
+  ['json', 'fluent-bit', 'istio-egress', 'istio'],
+] as const)('seed attacks in the %s format (%s envelope, gateway in %s, database hop SNI %s)', (format, envelope, gateway, hopSni) => {
+  const { manifest, alerts, processor } = replay(format, envelope, gateway, hopSni);
   const firstAttack = Math.min(...manifest.attacks.map((a) => Date.parse(a.start)));
 
   it('reads every line and dead-letters none', () => {
@@ -96,6 +116,33 @@ describe.each([
     );
     expect(hit, `${attack.rule} for ${attack.name}`).toBeDefined();
     expect(Date.parse(hit?.['@timestamp'] ?? '') - start).toBeLessThan(limit);
+    // The alert names the external host (an IP only where no leg of the connection knows a name).
+    const host = attack.destination;
+    if (host !== null && !/^\d+\.\d+\.\d+\.\d+/.test(host)) {
+      const named = alerts.filter(
+        (a) =>
+          a.rule.id === attack.rule &&
+          Date.parse(a['@timestamp']) >= start &&
+          Date.parse(a['@timestamp']) <= Date.parse(attack.end) + 15 * MINUTE &&
+          (a.destination.domain === host || a.destination.registered_domain === host),
+      );
+      expect(named.length, `${attack.rule} for ${attack.name} naming ${host}`).toBeGreaterThan(0);
+    }
+  });
+
+  it("reports app A's plain-TCP access to app B's database as forbidden, naming the host, and app B's own as nothing", () => {
+    const db = alerts.filter((a) => a.destination.domain === 'mongo1.composedb.com');
+    const forbidden = db.filter((a) => a.rule.id === 'forbidden-destination');
+    expect(forbidden.map((a) => `${a.source.namespace}/${a.source.workload}`)).toContain('app-a/app-a');
+    const viaAddress = forbidden.find((a) => a.source.namespace === 'app-a');
+    expect((viaAddress?.evidence.join as { by: string } | undefined)?.by).toBe('address');
+    expect(viaAddress?.reason).toContain('mongo1.composedb.com');
+    expect(db.filter((a) => a.source.namespace === 'app-b').map((a) => `${a.rule.id}: ${a.reason}`)).toEqual(
+      [],
+    );
+    // No alert names the database by its IP: every leg that reaches it is named.
+    const dbIp = db[0]?.destination.ip;
+    expect(alerts.filter((a) => a.destination.domain === null && a.destination.ip === dbIp)).toEqual([]);
   });
 
   it('raises nothing on the benign days (learning day and the full day after it)', () => {

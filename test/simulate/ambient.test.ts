@@ -62,7 +62,8 @@ describe('simulated ambient mesh', () => {
     ];
     const ambient = lines('ambient');
     expect(ambient.some((l) => l.includes('outbound|') || l.includes('BlackHoleCluster'))).toBe(false);
-    expect(ambient.some((l) => l.includes('inbound-vip|443|tcp|mongo1.composedb.com'))).toBe(true);
+    // The database is plain TCP on 27017 (simulate/benign.ts EGRESS_SHAPES).
+    expect(ambient.some((l) => l.includes('inbound-vip|27017|tcp|mongo1.composedb.com'))).toBe(true);
     // REGISTRY_ONLY does not apply to ztunnel: probes leave the mesh and are refused by the targets.
     expect(ambient.some((l) => l.includes('error="io error: Connection refused (os error 111)"'))).toBe(true);
     const mixed = lines('mixed');

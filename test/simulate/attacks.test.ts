@@ -32,7 +32,7 @@ describe('attacks', () => {
       'subdomain-spray': 'high-cardinality-domain',
       'gateway-silence': 'gateway-silence',
       'blocked-probing': 'blocked-egress',
-      impersonation: 'gateway-silence',
+      impersonation: 'unaccounted-gateway-leg',
     });
     for (const a of traffic.manifest.attacks) {
       expect(Date.parse(a.start)).toBeGreaterThanOrEqual(Date.parse(traffic.manifest.start) + DAY / 2);

@@ -90,27 +90,50 @@ describe('generateTraffic', () => {
     expect(reused.length).toBeGreaterThan(0);
   });
 
-  it('pairs each gateway leg with a sidecar leg: same SNI, caller principal, hop address', () => {
+  it("pairs each gateway leg with a sidecar leg on the connection's address, in each egress shape", () => {
     const records = [...generateTraffic({ durationMs: 2 * HOUR }).records()];
-    // Ephemeral ports repeat over hours, so a hop is matched on address and SNI, nearest in time.
+    // Ephemeral ports repeat over hours (and pooled HTTP connections carry many requests), so a hop
+    // is matched on its address, then request id, nearest in time.
     const sidecarHops = new Map<string, SimRecord[]>();
     for (const r of records) {
       if (!r.cluster.endsWith('|istio-egressgateway.istio-system.svc.cluster.local')) continue;
-      const key = `${r.upstreamLocal} ${r.sni}`;
-      sidecarHops.set(key, [...(sidecarHops.get(key) ?? []), r]);
+      sidecarHops.set(r.upstreamLocal, [...(sidecarHops.get(r.upstreamLocal) ?? []), r]);
     }
     const gatewayLegs = records.filter((r) => r.reporter.spec.kind === 'gateway');
     expect(gatewayLegs.length).toBeGreaterThan(500);
+    const shapes = new Set<string>();
     for (const g of gatewayLegs) {
-      const candidates = sidecarHops.get(`${g.downstreamRemote} ${g.sni}`) ?? [];
+      const candidates = (sidecarHops.get(g.downstreamRemote) ?? []).filter(
+        (s) => s.requestId === g.requestId,
+      );
       const s = candidates.sort((x, y) => Math.abs(x.start - g.start) - Math.abs(y.start - g.start))[0];
       expect(s, g.downstreamRemote).toBeDefined();
       expect(g.start - (s?.start ?? 0)).toBeLessThan(10);
-      expect(g.sni).toBe(s?.sni);
       expect(g.peerUriSan).toBe(s?.reporter.principal);
-      expect(g.cluster).toBe(`outbound|443||${s?.sni}`);
-      expect(s?.upstreamHost).toBe(`${g.reporter.ip}:8443`);
       expect(g.bytesReceived).toBe(s?.bytesReceived);
+      const host = g.cluster.split('|')[3] as string;
+      if (s?.method !== '-') {
+        // HTTP, TLS originated at the gateway: the authority names the host on both legs.
+        shapes.add(`http, hop SNI ${g.sni === host ? 'host' : 'istio'}`);
+        expect(s?.authority).toBe(host);
+        expect(g.cluster).toBe(`outbound|443||${host}`);
+        expect(s?.upstreamHost).toBe(`${g.reporter.ip}:8080`);
+      } else if (s?.sni === '-') {
+        // Plain TCP: the sidecar knows only the IP it dialled, the gateway dials the same.
+        shapes.add('tcp');
+        expect(s?.downstreamLocal).toBe(g.upstreamHost);
+        expect(s?.upstreamHost).toBe(`${g.reporter.ip}:8443`);
+      } else {
+        shapes.add('tls passthrough');
+        expect(g.sni).toBe(s?.sni);
+        expect(g.cluster).toBe(`outbound|443||${s?.sni}`);
+      }
     }
+    expect([...shapes].sort()).toEqual([
+      'http, hop SNI host',
+      'http, hop SNI istio',
+      'tcp',
+      'tls passthrough',
+    ]);
   });
 });

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { ConnectionJoiner } from '../../src/detect/join.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
 import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
-import { probeLine } from '../../src/simulate/probe.js';
+import { probeConnection, probeLine } from '../../src/simulate/probe.js';
 
 function egressOf(line: string): EgressEvent[] {
   const normalizer = new Normalizer(MeshConfigSchema.parse({}));
@@ -49,5 +50,42 @@ describe('probeLine', () => {
       expect(probed?.time).toBe(event.time);
     }
     expect(probes).toBeGreaterThan(10);
+  });
+});
+
+describe('probeConnection', () => {
+  const lines = [
+    ...generateTraffic({
+      start: Date.parse('2025-03-03T08:00:00.000Z'),
+      durationMs: 5 * 60_000,
+      rate: 200,
+      format: 'json',
+      envelope: 'fluent-bit',
+      seed: 5,
+      attacks: [],
+    }),
+  ];
+
+  it('makes both legs of one connection, which the connection join pairs at once by address or request id', () => {
+    let n = 0;
+    for (const line of lines) {
+      const pair = probeConnection(line, `api.probe-${n}.example`, n);
+      if (pair === null) continue;
+      const [sidecar] = egressOf(pair[0]);
+      const [gateway] = egressOf(pair[1]);
+      expect(sidecar?.path).toBe('sidecar-to-gateway');
+      expect(gateway?.path).toBe('gateway-to-external');
+      expect(gateway?.reporter).toBe('egress-gateway');
+      const out: EgressEvent[] = [];
+      const j = new ConnectionJoiner({ toleranceMs: 60_000 }, (e) => out.push(e));
+      j.push(sidecar as EgressEvent);
+      j.push(gateway as EgressEvent);
+      // Nothing waits: both legs are through before event time moves on.
+      expect(out).toHaveLength(2);
+      expect(['address', 'request-id']).toContain(out[0]?.join?.by);
+      expect(out[0]?.destination.host).toBe(`api.probe-${n}.example`);
+      n++;
+    }
+    expect(n).toBeGreaterThan(10);
   });
 });

@@ -6,6 +6,7 @@
  * `--state DIR` saves it and how the scale-out work checkpoints it per Kafka partition.
  */
 import type { EgressEvent } from '../../identity/types.js';
+import { isJoinedGatewayLeg } from '../join.js';
 import { BASELINE_BYTES, Baseline, BaselineChunk, BaselinePool, LEGACY_BASELINE_BYTES } from './baseline.js';
 import { KeyTable } from './key-table.js';
 
@@ -35,9 +36,6 @@ export interface PersistentPart {
   exportIdentityBytes?(identity: string): Buffer | undefined;
   importIdentityBytes?(identity: string, from: Buffer, start: number, end: number, owned?: boolean): void;
 }
-
-/** Sidecar legs seen within this (event time) mean sidecar logs are being collected. */
-const SIDECAR_LEGS_RECENT = 10 * 60_000;
 
 export interface StateOptions {
   maxKeys: number;
@@ -83,13 +81,12 @@ export class DetectionState {
   /** Event time of the first event ever seen (kept across restarts): the global learning clock. */
   startTime = Number.NaN;
   /**
-   * The current event is a gateway leg while sidecar legs are being collected too: per-identity
-   * detectors judge the sidecar leg (exact pod metadata) instead, so one connection counts once and a
-   * stale pod-IP attribution at the gateway (IPs are reused) cannot invent an identity.
-   * forbidden-destination still reads principal-attributed gateway legs (principal-based policies).
+   * The current event is a gateway leg joined to its sidecar's leg (detect/join.ts): per-identity
+   * detectors judge the sidecar's leg, which carries this leg's destination, so one connection counts
+   * once and a stale pod-IP attribution at the gateway (IPs are reused) cannot invent an identity.
+   * A gateway leg no sidecar leg was found for is the only record of its connection: judged itself.
    */
   redundant = false;
-  private lastSidecarLeg = Number.NEGATIVE_INFINITY;
   /** The shared buffer restored baselines are being copied into, and how much of it is used. */
   private slab: BaselineChunk = EMPTY_SLAB;
   private slabUsed = 0;
@@ -130,9 +127,7 @@ export class DetectionState {
     this.currentHost = null;
     this.currentDomain = null;
     this.currentTotal = null;
-    if (event.path === 'sidecar-to-gateway') this.lastSidecarLeg = event.time;
-    this.redundant =
-      event.path === 'gateway-to-external' && event.time - this.lastSidecarLeg < SIDECAR_LEGS_RECENT;
+    this.redundant = isJoinedGatewayLeg(event);
     if (this.redundant || !isEgress(event) || !event.destination.external) return;
     const id = event.source.key;
     const host = destinationName(event);

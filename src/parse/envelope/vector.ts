@@ -26,7 +26,9 @@ export const vectorEnvelope: JsonEnvelope = {
     if (labels === undefined && nested === null) {
       // Flat form: "kubernetes.pod_labels.app": "x".
       const prefix = 'kubernetes.pod_labels.';
-      const collected: JsonObject = {};
+      // No prototype: a key `kubernetes.pod_labels.__proto__` must stay a label, not become the
+      // prototype every other label is read through (it turned a line into a gateway line).
+      const collected: JsonObject = Object.create(null);
       for (const key in o) if (key.startsWith(prefix)) collected[key.slice(prefix.length)] = o[key];
       labels = collected;
     }

@@ -10,6 +10,7 @@ import {
   elasticsearchUrl,
   resolveElasticsearchOptions,
 } from '../../config/connections.js';
+import { redactUrl } from '../../config/redact.js';
 import { DEFAULT_RETRY, RetrySchema } from '../backoff.js';
 import type { Sink, SinkBatch, SinkContext } from '../types.js';
 import { bulkWrite } from './bulk.js';
@@ -73,7 +74,8 @@ export class ElasticsearchSink implements Sink {
     private readonly ctx: SinkContext,
   ) {
     this.name = config.name ?? 'elasticsearch';
-    this.url = elasticsearchUrl(config.connection, ctx.env);
+    // For messages only (the client has the real one): never the user, password or query.
+    this.url = redactUrl(elasticsearchUrl(config.connection, ctx.env), { keepPath: true });
     this.client = new Client(resolveElasticsearchOptions(config.connection, ctx.env));
     this.names = indexNames(config.indexPrefix);
     this.select = config.write;

@@ -43,6 +43,7 @@ export function genericRequest(
   return {
     url,
     body,
+    secrets: secret === null ? [] : [secret],
     headers: () => {
       const h: Record<string, string> = {
         [ALERT_ID_HEADER]: alert.alert.id,

@@ -72,5 +72,6 @@ export function pagerDutyRequest(url: string, alert: Alert, routingKey: string):
     url,
     body: JSON.stringify(pagerDutyEvent(alert, routingKey)),
     headers: () => ({ 'user-agent': 'egress-sentinel' }),
+    secrets: [routingKey],
   };
 }

@@ -6,6 +6,7 @@
  * `exhausted`, and the caller decides between dead-lettering and pausing the pipeline.
  */
 import pRetry, { AbortError } from 'p-retry';
+import { redactUrl as redact, scrubRemoteText } from '../../config/redact.js';
 import type { RetryConfig } from '../backoff.js';
 import type { TokenBucket } from './rate-limit.js';
 
@@ -14,6 +15,8 @@ export interface HttpRequest {
   readonly body: string;
   /** Called per attempt, so signatures carry a fresh timestamp. */
   readonly headers: () => Record<string, string>;
+  /** What must never appear in a logged reply (routing key, signing secret); the URL always is. */
+  readonly secrets?: readonly string[];
 }
 
 export type DeliveryResult =
@@ -35,14 +38,25 @@ export interface DeliveryOptions {
   readonly onRetry?: (attempt: number, reason: string) => void;
 }
 
-/** Describes an endpoint without its query string or credentials (Slack and PagerDuty URLs carry secrets). */
+/**
+ * Describes an endpoint without credentials, query string or path past its first segment: a
+ * webhook URL's path is often its secret (Slack, Discord, Teams), whatever the host.
+ */
 export function redactUrl(url: string): string {
+  return redact(url);
+}
+
+/** The path segments and query values of a URL (each may be the secret part of a webhook URL). */
+function urlParts(url: string): string[] {
   try {
     const u = new URL(url);
-    const path = u.hostname.endsWith('slack.com') ? '/services/…' : u.pathname;
-    return `${u.protocol}//${u.host}${path}`;
+    return [
+      ...u.pathname.split('/').filter((p) => p.length >= 8),
+      ...[...u.searchParams.values()].filter((v) => v.length >= 8),
+      ...(u.password === '' ? [] : [decodeURIComponent(u.password)]),
+    ];
   } catch {
-    return '(invalid url)';
+    return [];
   }
 }
 
@@ -64,9 +78,15 @@ export async function deliver(req: HttpRequest, o: DeliveryOptions): Promise<Del
       const cause = (err as { cause?: { code?: string } }).cause?.code;
       throw new TransientError(`${redactUrl(req.url)}: ${cause ?? (err as Error).message}`);
     }
-    // Drain the body so the connection is reused; keep a little of it for the reason.
-    const text = (await res.text().catch(() => '')).slice(0, 300);
+    // Drain the body so the connection is reused; keep a little of it for the reason, without
+    // anything we sent (a receiver may echo the request) or anything that looks like a key.
+    const reply = await res.text().catch(() => '');
     if (res.ok) return res.status;
+    const text = scrubRemoteText(reply.slice(0, 4096), [
+      req.url,
+      ...urlParts(req.url),
+      ...(req.secrets ?? []),
+    ]);
     const reason = `${redactUrl(req.url)} answered ${res.status}${text ? `: ${text}` : ''}`;
     if (isTransientHttpStatus(res.status)) throw new TransientError(reason);
     throw new AbortError(reason);

@@ -72,10 +72,10 @@ describe('ambient legs through the detectors', () => {
     expect(alerts.at(-1)?.alert.status).toBe('resolved');
   });
 
-  it('raises gateway-silence for a waypoint leg from an address no ztunnel record accounts for', () => {
+  it('raises unaccounted-gateway-leg for a waypoint leg from an address no ztunnel record accounts for', () => {
     const lines = traffic(10, () => true);
     lines.push(waypointLeg(T0 + 5 * MIN, '10.244.9.77', 'mongo1.composedb.com', 443));
-    const alerts = run(lines).filter((a) => a.rule.id === 'gateway-silence');
+    const alerts = run(lines).filter((a) => a.rule.id === 'unaccounted-gateway-leg');
     expect(alerts).toHaveLength(1);
     expect(alerts[0]?.reason).toMatch(/from 10\.244\.9\.77 to mongo1\.composedb\.com that no sidecar sent/);
   });

@@ -258,15 +258,52 @@ describe('detectors on their attacks', () => {
     expect(h.of('gateway-silence')).toEqual([]);
   });
 
-  it('gateway-silence flags gateway legs no sidecar sent (outside client)', () => {
-    const outside: EgressEvent[] = [];
-    for (let i = 0; i < 5; i++) {
-      outside.push(
+  it('unaccounted-gateway-leg flags gateway legs the sidecar at their address did not send, one alert with a growing count', () => {
+    // 10.0.0.10 is app A's pod, whose sidecar lines are read: gateway legs from it that its sidecar
+    // never logged come from something else on that address, or from a forged identity.
+    const forged: EgressEvent[] = [];
+    for (let i = 0; i < 40; i++) {
+      forged.push(
         egressEvent({
           time: ATTACK + i * 5000,
           reporter: 'egress-gateway',
           path: 'gateway-to-external',
           host: 'mongo1.composedb.com',
+          downstreamRemoteAddress: `10.0.0.10:${40_000 + i}`,
+          source: {
+            ...source('app-b', 'app-b'),
+            principal: 'spiffe://cluster.local/ns/app-b/sa/app-b',
+            ip: '10.0.0.10',
+            key: 'spiffe://cluster.local/ns/app-b/sa/app-b',
+            attribution: 'principal',
+          },
+        }),
+      );
+    }
+    const h = run(forged);
+    expect(firstDelay(h, 'unaccounted-gateway-leg')).toBeLessThan(2 * MIN);
+    expect(h.of('unaccounted-gateway-leg')[0]?.evidence.kind).toBe('unaccounted-gateway-legs');
+    expect(h.of('gateway-silence')).toEqual([]);
+    const alerts = h.alerts.filter((a) => a.rule.id === 'unaccounted-gateway-leg');
+    expect(new Set(alerts.map((a) => a.alert.id)).size).toBe(1);
+    expect(alerts.at(-1)?.alert.repeats).toBeGreaterThan(10);
+    // A scaled partition keeps the per-client reasons.
+    const partition = run(forged, { detectors: { 'gateway-silence': { judgeSilence: false } } });
+    expect(partition.of('unaccounted-gateway-leg')[0]?.evidence.kind).toBe('unaccounted-gateway-legs');
+  });
+
+  it('calls gateway legs from an address no sidecar in the input uses an unknown client, not unaccounted', () => {
+    // No sidecar that would have sent them is in the input: not "unaccounted"; a client outside the
+    // mesh when every sidecar's lines are collected, nothing when only some are (unknownClients: ignore).
+    const unread: EgressEvent[] = [];
+    for (let i = 0; i < 10; i++) {
+      unread.push(
+        egressEvent({
+          time: ATTACK + i * 5000,
+          reporter: 'egress-gateway',
+          path: 'gateway-to-external',
+          host: 'mongo1.composedb.com',
+          downstreamRemoteAddress: `192.168.7.7:${40_000 + i}`,
           source: {
             ...source('app-b', 'app-b'),
             principal: 'spiffe://cluster.local/ns/app-b/sa/app-b',
@@ -277,11 +314,13 @@ describe('detectors on their attacks', () => {
         }),
       );
     }
-    const h = run(outside);
-    expect(firstDelay(h, 'gateway-silence')).toBeLessThan(2 * MIN);
-    expect(h.of('gateway-silence')[0]?.evidence.kind).toBe('unaccounted-gateway-legs');
-    // A scaled partition keeps the per-client reasons.
-    const partition = run(outside, { detectors: { 'gateway-silence': { judgeSilence: false } } });
-    expect(partition.of('gateway-silence')[0]?.evidence.kind).toBe('unaccounted-gateway-legs');
+    const h = run(unread);
+    expect(h.of('unaccounted-gateway-leg').map((f) => f.evidence.kind)).toContain('unknown-client');
+    expect(h.of('unaccounted-gateway-leg').map((f) => f.evidence.kind)).not.toContain(
+      'unaccounted-gateway-legs',
+    );
+    expect(h.of('gateway-silence')).toEqual([]);
+    const partial = run(unread, { detectors: { 'gateway-silence': { unknownClients: 'ignore' } } });
+    expect(partial.of('unaccounted-gateway-leg')).toEqual([]);
   });
 });

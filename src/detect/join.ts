@@ -1,0 +1,416 @@
+/**
+ * The connection join: egress through the egress gateway is one connection logged twice, by the
+ * caller's sidecar (its leg to the gateway: who called, but often only the IP it dialled) and by the
+ * gateway (its leg out: the external host in SNI, authority or `outbound|PORT||HOST`, and the upstream
+ * IP). Detectors judge the joined connection, so this stage pairs the two legs before they see either.
+ *
+ * How two legs are found to be one connection, strongest first:
+ * - `address`: the sidecar's %UPSTREAM_LOCAL_ADDRESS% is the gateway's %DOWNSTREAM_REMOTE_ADDRESS%
+ *   (pod-to-pod traffic is not NATed, so the ephemeral port survives), start times within the
+ *   tolerance; for HTTP, where one connection carries many requests, after the request id;
+ * - `request-id`: HTTP legs with the same x-request-id;
+ * - `source-and-destination`: the caller (pod IP, else principal) and the destination host (or its
+ *   IP, when one leg knows no host), start times within the tolerance, closest bytes: the last
+ *   resort, only when a leg does not log its addresses (two legs that both log them and differ are
+ *   two connections).
+ *
+ * A joined pair carries the best of both: the sidecar's leg keeps its identity and takes the
+ * gateway's destination (host, registrable domain, upstream IP and port) and, when the sidecar's
+ * principal is not known, the principal the gateway logged; the gateway's leg takes the sidecar's
+ * identity and is then redundant (detectors judge the sidecar's leg). Each leg's `join` says how it
+ * was joined (alert evidence names it), or `none` when the wait ran out; for a gateway leg it also
+ * says whether the sidecar that would have sent it is in the input (its pod's lines are being read).
+ *
+ * Time: events arrive in event-time order and leave in the same order. A leg waits for its partner at
+ * most `toleranceMs` of event time, and the events behind it wait with it (detectors need time order),
+ * so the join adds at most the tolerance to the time to detect; a pair that joins at once (the usual
+ * case: the gateway's leg starts a few ms after the sidecar's) holds nothing back.
+ */
+import type { EgressEvent, JoinMethod, LegJoin } from '../identity/types.js';
+
+export interface JoinOptions {
+  /** Largest start-time difference between the two legs of one connection (and the longest wait). */
+  toleranceMs: number;
+}
+
+/** External IPs whose host name gateway legs told, for sidecar legs that find no gateway leg. */
+const MAX_NAMED_IPS = 50_000;
+const NAMED_IP_TTL_MS = 24 * 60 * 60_000;
+
+interface NamedIp {
+  host: string;
+  registeredDomain: string | null;
+  /** Event time of the latest gateway leg that named it. */
+  seen: number;
+  /** Gateway legs named other hosts for this IP too (a shared front end): the name is not used. */
+  ambiguous: boolean;
+}
+
+/** A sidecar IP whose lines were seen this recently (event time) is "in the input". */
+const SENDER_TTL_MS = 60 * 60_000;
+const MAX_SENDERS = 100_000;
+
+interface Leg {
+  event: EgressEvent;
+  gateway: boolean;
+  /** Index keys it is filed under (removed from each once joined or expired). */
+  keys: string[];
+  /** The connection's own address on this leg, or null when not logged. */
+  addr: string | null;
+  done: boolean;
+}
+
+interface Held {
+  event: EgressEvent;
+  leg: Leg | null;
+}
+
+export interface JoinCounters {
+  joined: Record<JoinMethod, number>;
+  unjoinedSidecarLegs: number;
+  unjoinedGatewayLegs: number;
+}
+
+export function isSidecarLeg(e: EgressEvent): boolean {
+  return e.path === 'sidecar-to-gateway' && e.reporter === 'sidecar';
+}
+
+export function isGatewayLeg(e: EgressEvent): boolean {
+  return e.path === 'gateway-to-external' && e.reporter === 'egress-gateway';
+}
+
+/** A gateway leg joined to its sidecar's leg: the sidecar's leg, carrying this one's destination, is judged. */
+export function isJoinedGatewayLeg(e: EgressEvent): boolean {
+  return e.reporter === 'egress-gateway' && e.join != null && e.join.by !== 'none';
+}
+
+/** `ip` of `ip:port` (also `[v6]:port`), or the whole string when it has no port. */
+function hostOf(addr: string): string {
+  if (addr.charCodeAt(0) === 91) {
+    const close = addr.indexOf(']');
+    return close > 0 ? addr.slice(1, close) : addr;
+  }
+  const colon = addr.lastIndexOf(':');
+  return colon > 0 && addr.indexOf(':') === colon ? addr.slice(0, colon) : addr;
+}
+
+/** Envoy's internal listener address (`envoy://...`): no client's end of a connection. */
+export function isInternalAddress(addr: string | null | undefined): boolean {
+  return addr != null && addr.startsWith('envoy://');
+}
+
+/** An address that names one end of one connection (not `-`, not a pipe or Envoy's placeholder). */
+function connectionAddress(addr: string | null | undefined): string | null {
+  if (addr === null || addr === undefined || addr.length < 3) return null;
+  const c = addr.charCodeAt(0);
+  // IPv4 starts with a digit, IPv6 with `[`; `envoy://...`, `/path` and `-` do not.
+  return (c >= 48 && c <= 57) || c === 91 ? addr : null;
+}
+
+export class ConnectionJoiner {
+  readonly counters: JoinCounters = {
+    joined: { address: 0, 'request-id': 0, 'source-and-destination': 0 },
+    unjoinedSidecarLegs: 0,
+    unjoinedGatewayLegs: 0,
+  };
+  private queue: Held[] = [];
+  private head = 0;
+  private readonly sidecarIndex = new Map<string, Leg[]>();
+  private readonly gatewayIndex = new Map<string, Leg[]>();
+  /** Sidecar pod IP -> event time of its latest line: whose sidecar lines are being read. */
+  private readonly senders = new Map<string, number>();
+  /** Upstream IP -> the host gateway legs dialled at it. */
+  private readonly namedIps = new Map<string, NamedIp>();
+
+  constructor(
+    private readonly options: JoinOptions,
+    /** Receives each event, in time order, once its join is settled. */
+    private readonly deliver: (event: EgressEvent) => void,
+  ) {}
+
+  /** Events held (waiting for a leg's partner, or behind one that is). */
+  get held(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Time of the oldest held event, or +Infinity when none is held. */
+  get oldestHeld(): number {
+    return this.head < this.queue.length
+      ? (this.queue[this.head] as Held).event.time
+      : Number.POSITIVE_INFINITY;
+  }
+
+  /** Takes one event (not copied: it is handed to `deliver` later); events come in time order. */
+  push(event: EgressEvent): void {
+    if (event.reporter === 'sidecar' && event.source.ip !== null) this.sawSender(event.source.ip, event.time);
+    let leg: Leg | null = null;
+    const sidecar = isSidecarLeg(event);
+    const gateway = !sidecar && isGatewayLeg(event);
+    if (sidecar || gateway) {
+      event.join = null;
+      if (gateway) this.nameIp(event);
+      leg = this.joinOrFile(event, gateway);
+    }
+    if (leg === null && this.head === this.queue.length) {
+      // Nothing waits ahead of it: straight through.
+      this.deliver(event);
+      return;
+    }
+    this.queue.push({ event, leg });
+    this.release(event.time - this.options.toleranceMs);
+  }
+
+  /** Event time reached `watermark`: legs whose partner can no longer come are released unjoined. */
+  advance(watermark: number): void {
+    this.release(watermark - this.options.toleranceMs);
+  }
+
+  /** End of input: releases everything. */
+  flush(): void {
+    this.release(Number.POSITIVE_INFINITY);
+  }
+
+  /** Delivers held events from the front while settled (not a leg, joined, or waited `expireBefore`). */
+  private release(expireBefore: number): void {
+    const q = this.queue;
+    while (this.head < q.length) {
+      const h = q[this.head] as Held;
+      const leg = h.leg;
+      if (leg !== null && !leg.done) {
+        if (leg.event.time > expireBefore) break;
+        this.expire(leg);
+      }
+      this.head++;
+      this.deliver(h.event);
+    }
+    if (this.head === q.length) {
+      q.length = 0;
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private nameIp(g: EgressEvent): void {
+    const d = g.destination;
+    if (d.host === null || d.ip === null) return;
+    const named = this.namedIps.get(d.ip);
+    if (named === undefined || g.time - named.seen > NAMED_IP_TTL_MS) {
+      if (this.namedIps.size >= MAX_NAMED_IPS) this.namedIps.clear();
+      this.namedIps.set(d.ip, {
+        host: d.host,
+        registeredDomain: d.registeredDomain,
+        seen: g.time,
+        ambiguous: false,
+      });
+      return;
+    }
+    if (named.host !== d.host) named.ambiguous = true;
+    named.seen = g.time;
+  }
+
+  private sawSender(ip: string, time: number): void {
+    const senders = this.senders;
+    if (senders.size >= MAX_SENDERS && !senders.has(ip)) {
+      // Forget the quietest (Map order is insertion order; refreshed senders are re-inserted below).
+      const first = senders.keys().next().value as string;
+      senders.delete(first);
+    }
+    const last = senders.get(ip);
+    if (last === undefined || time - last > 1000) {
+      senders.delete(ip);
+      senders.set(ip, time);
+    }
+  }
+
+  /** Whether the sidecar at `ip` is in the input: some line of its pod was read lately. */
+  private senderInInput(ip: string | null, time: number): boolean {
+    if (ip === null) return false;
+    const last = this.senders.get(ip);
+    return last !== undefined && time - last <= SENDER_TTL_MS;
+  }
+
+  /** Joins `event` with a waiting leg of the other side, or files it to wait; null when joined. */
+  private joinOrFile(event: EgressEvent, gateway: boolean): Leg | null {
+    const addr = connectionAddress(gateway ? event.downstreamRemoteAddress : event.upstreamLocalAddress);
+    // Ambient: the ztunnel leg is L4 (no request id, and its HBONE tunnel is not the waypoint's
+    // downstream connection), so a ztunnel leg and its waypoint leg join by caller + destination.
+    const ambient = event.ambient != null;
+    const http = event.protocol === 'http' && event.requestId !== null && !ambient;
+    const others = gateway ? this.sidecarIndex : this.gatewayIndex;
+    const rKey = http ? `r${event.requestId}` : null;
+    const aKey = addr === null ? null : `a${addr}`;
+    const who = event.source.ip ?? event.source.principal ?? event.source.key;
+    const d = event.destination;
+    const hKey1 = d.host === null ? null : `h${who}|${d.host}`;
+    // By IP only when one leg knows no host (plain TCP: the sidecar saw only the IP it dialled):
+    // hosts behind one CDN address are not one destination.
+    const hKey2 = d.ip === null ? null : `i${who}|${d.ip}`;
+
+    // A gateway leg from Envoy's internal listener (`envoy://internal_client_address/`: the gateway
+    // forwards by SNI through an internal listener, istio.io's wildcard-host egress) names no caller:
+    // it is joined by destination host alone, closest bytes (its sidecar leg carries the same bytes).
+    const internalHop = gateway && isInternalAddress(event.downstreamRemoteAddress);
+    const nKey = d.host === null ? null : `n${d.host}`;
+    let other: Leg | null = null;
+    let by: JoinMethod = 'address';
+    if (internalHop && nKey !== null) {
+      other = this.closest(others, nKey, event, null);
+      by = 'source-and-destination';
+    }
+    if (rKey !== null) {
+      other = this.closest(others, rKey, event, null);
+      by = 'request-id';
+    }
+    if (other === null && aKey !== null) {
+      other = this.closest(others, aKey, event, null);
+      by = 'address';
+    }
+    const addrForHeuristic = ambient ? null : addr;
+    if (other === null && hKey1 !== null) {
+      other = this.closest(others, hKey1, event, addrForHeuristic);
+      by = 'source-and-destination';
+    }
+    if (other === null && hKey2 !== null) {
+      other = this.closest(others, hKey2, event, addrForHeuristic);
+      by = 'source-and-destination';
+    }
+    if (other !== null) {
+      this.unfile(other);
+      if (gateway) this.link(other.event, event, by);
+      else this.link(event, other.event, by);
+      this.counters.joined[by]++;
+      return null;
+    }
+    const keys: string[] = [];
+    if (rKey !== null) keys.push(rKey);
+    if (aKey !== null) keys.push(aKey);
+    if (hKey1 !== null) keys.push(hKey1);
+    if (hKey2 !== null) keys.push(hKey2);
+    if (!gateway && nKey !== null) keys.push(nKey);
+    const leg: Leg = { event, gateway, keys, addr: ambient ? null : addr, done: false };
+    const own = gateway ? this.gatewayIndex : this.sidecarIndex;
+    for (const k of keys) {
+      const list = own.get(k);
+      if (list === undefined) own.set(k, [leg]);
+      else list.push(leg);
+    }
+    return leg;
+  }
+
+  /**
+   * The waiting leg under `key` closest in start time within the tolerance (for the heuristic key,
+   * closest in bytes, and only when one of the two legs lacks its address: `addr` is this leg's).
+   */
+  private closest(
+    index: Map<string, Leg[]>,
+    key: string,
+    event: EgressEvent,
+    addrForHeuristic: string | null,
+  ): Leg | null {
+    const list = index.get(key);
+    if (list === undefined) return null;
+    const kind = key.charCodeAt(0);
+    const heuristic = kind === 104 || kind === 105 || kind === 110;
+    const byIp = kind === 105;
+    const hostKnown = event.destination.host !== null;
+    const bytes = event.bytesUp + event.bytesDown;
+    let best: Leg | null = null;
+    let bestScore = Number.POSITIVE_INFINITY;
+    for (const leg of list) {
+      if (leg.done) continue;
+      const dt = Math.abs(leg.event.time - event.time);
+      if (dt > this.options.toleranceMs) continue;
+      if (heuristic && addrForHeuristic !== null && leg.addr !== null) continue;
+      if (byIp && hostKnown && leg.event.destination.host !== null) continue;
+      const score = heuristic ? Math.abs(leg.event.bytesUp + leg.event.bytesDown - bytes) : dt;
+      if (score < bestScore) {
+        best = leg;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  private unfile(leg: Leg): void {
+    leg.done = true;
+    const index = leg.gateway ? this.gatewayIndex : this.sidecarIndex;
+    for (const k of leg.keys) {
+      const list = index.get(k);
+      if (list === undefined) continue;
+      const i = list.indexOf(leg);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) index.delete(k);
+    }
+  }
+
+  private expire(leg: Leg): void {
+    this.unfile(leg);
+    const e = leg.event;
+    let sender = false;
+    if (leg.gateway) {
+      this.counters.unjoinedGatewayLegs++;
+      const remote = connectionAddress(e.downstreamRemoteAddress);
+      sender = this.senderInInput(remote === null ? e.source.ip : hostOf(remote), e.time);
+    } else this.counters.unjoinedSidecarLegs++;
+    e.join = {
+      by: 'none',
+      otherOrigin: null,
+      skewMs: 0,
+      gatewaySni: leg.gateway ? (e.sni ?? null) : null,
+      senderInInput: sender,
+    };
+    // A sidecar leg that knows only the IP it dialled (plain TCP) while the gateway's logs are missing:
+    // the host earlier gateway legs dialled at that IP, when they named only one.
+    const d = e.destination;
+    if (!leg.gateway && d.host === null && d.ip !== null) {
+      const named = this.namedIps.get(d.ip);
+      if (named !== undefined && !named.ambiguous && e.time - named.seen <= NAMED_IP_TTL_MS) {
+        d.host = named.host;
+        d.registeredDomain = named.registeredDomain;
+        d.external = true;
+        e.join.hostFromEarlierLegs = true;
+      }
+    }
+  }
+
+  /** The two legs of one connection: each takes what the other knows better. */
+  private link(s: EgressEvent, g: EgressEvent, by: JoinMethod): void {
+    const skew = g.time - s.time;
+    const gatewaySni = g.sni ?? null;
+    s.join = { by, otherOrigin: g.origin, skewMs: skew, gatewaySni, senderInInput: true } satisfies LegJoin;
+    g.join = { by, otherOrigin: s.origin, skewMs: -skew, gatewaySni, senderInInput: true };
+    // Destination: the gateway's (it resolved and dialled the external host), else what the sidecar saw.
+    const sd = s.destination;
+    const gd = g.destination;
+    if (gd.host !== null) {
+      sd.host = gd.host;
+      sd.registeredDomain = gd.registeredDomain;
+      sd.external = gd.external;
+      if (gd.nameUnverified !== undefined) sd.nameUnverified = gd.nameUnverified;
+    }
+    if (gd.ip !== null) {
+      sd.ip = gd.ip;
+      sd.port = gd.port;
+    }
+    // Identity: the sidecar's (its pod's metadata); the principal the gateway authenticated when the
+    // sidecar's is not known.
+    const ss = s.source;
+    const gs = g.source;
+    if (gs.principal !== null && (ss.principal === null || ss.principalSource === 'learned')) {
+      ss.principal = gs.principal;
+      ss.principalSource = 'logged';
+    }
+    if (ss.attribution !== 'unknown') {
+      gs.namespace = ss.namespace;
+      gs.workload = ss.workload;
+      gs.pod = ss.pod;
+      gs.key = ss.key;
+      if (gs.principal === null) {
+        gs.principal = ss.principal;
+        gs.principalSource = ss.principalSource ?? null;
+      }
+    }
+  }
+}
