@@ -195,7 +195,8 @@ const SPECS: Record<AttackName, AttackSpec> = {
   },
   'subdomain-spray': {
     rule: 'high-cardinality-domain',
-    also: ['forbidden-destination', 'new-destination'],
+    // Its hundreds of requests also stand out in the source's total requests.
+    also: ['forbidden-destination', 'new-destination', 'volume-spike'],
     duration: 10 * MINUTE,
     source: WORKLOADS.appA,
     destination: SPRAY_DOMAIN,
