@@ -62,7 +62,9 @@ export function securityWarnings(config: PipelineConfig, env: NodeJS.ProcessEnv 
   const walk = (v: unknown, path: string): void => {
     if (v === null || typeof v !== 'object') return;
     if (Array.isArray(v)) {
-      v.forEach((x, i) => walk(x, `${path}[${i}]`));
+      v.forEach((x, i) => {
+        walk(x, `${path}[${i}]`);
+      });
       return;
     }
     const o = v as Record<string, unknown>;
@@ -75,9 +77,9 @@ export function securityWarnings(config: PipelineConfig, env: NodeJS.ProcessEnv 
     for (const [k, x] of Object.entries(o)) walk(x, path === '' ? k : `${path}.${k}`);
   };
   walk(config, '');
-  config.sinks.forEach((sink, i) =>
-    webhookWarnings(sink as unknown as Record<string, unknown>, `sinks[${i}]`, env, out),
-  );
+  config.sinks.forEach((sink, i) => {
+    webhookWarnings(sink as unknown as Record<string, unknown>, `sinks[${i}]`, env, out);
+  });
   return out;
 }
 
