@@ -61,7 +61,7 @@ describe.skipIf(!available && !process.env.CI)('report in headless Chromium', ()
       await page.waitForLoadState('load');
 
       expect(await page.locator('#alerts tbody tr').count()).toBe(4);
-      const cells = await page.locator('#alerts tbody td:nth-child(5)').allTextContents();
+      const cells = await page.locator('#alerts tbody td:nth-child(8)').allTextContents();
       expect(cells).toContain('<img src=x onerror=alert(1)>.evil.com');
       expect(await page.locator('img').count()).toBe(0);
       expect(await page.locator('svg.map text.hot').count()).toBeGreaterThan(0);
