@@ -80,6 +80,7 @@ export const runCommand: Command = {
           metrics.eventsReceived.inc({ source: b.source }, b.events);
           metrics.countAlerts(b.alerts);
           if (core.alertStage !== undefined) metrics.observeAlertStage(core.alertStage);
+          metrics.observeStateTables([core.core.engine.state.hosts, core.core.engine.state.domains]);
           metrics.setInputLag(b.lag);
           metrics.setEventTime('all', core.core.engine, core.watermarks.idle, reported);
         },

@@ -58,6 +58,10 @@ export class PipelineMetrics {
   /** Findings folded into a flood alert instead of raising their own. */
   readonly alertsFolded: Counter<never>;
   private stageSeen = { standingEvicted: 0, folded: 0 };
+  /** Detection state keys evicted (cap reached) and new keys not given state (source at its quota), per table. */
+  readonly stateEvicted: Counter<'table'>;
+  readonly stateDeferred: Counter<'table'>;
+  private readonly stateSeen = new Map<string, { evicted: number; deferred: number }>();
 
   constructor(options: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     const registry = new Registry();
@@ -196,6 +200,18 @@ export class PipelineMetrics {
       help: 'Findings folded into a per-source flood alert instead of raising their own (detection.flood).',
       registers,
     });
+    this.stateEvicted = new Counter({
+      name: `${PREFIX}state_evicted_total`,
+      help: 'Detection state keys evicted: the table was at detection.maxKeys, or the source at detection.maxKeysPerIdentity.',
+      labelNames: ['table'],
+      registers,
+    });
+    this.stateDeferred = new Counter({
+      name: `${PREFIX}state_first_sightings_deferred_total`,
+      help: 'Destinations a source at detection.maxKeysPerIdentity used for the first time: given state only if seen again (a flood of names used once creates none).',
+      labelNames: ['table'],
+      registers,
+    });
     // Process RSS, CPU, event-loop lag and GC: what tells an operator one instance is saturated.
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX });
   }
@@ -258,6 +274,24 @@ export class PipelineMetrics {
       this.standingEvicted.inc(c.standingEvicted - this.stageSeen.standingEvicted);
     if (c.folded > this.stageSeen.folded) this.alertsFolded.inc(c.folded - this.stageSeen.folded);
     this.stageSeen = { standingEvicted: c.standingEvicted, folded: c.folded };
+  }
+
+  /** The state tables' eviction and deferral totals after a batch (the increase is added). */
+  observeStateTables(
+    tables: readonly {
+      readonly name: string;
+      readonly evictedTotal: number;
+      readonly deferredTotal: number;
+    }[],
+  ): void {
+    for (const t of tables) {
+      const seen = this.stateSeen.get(t.name) ?? { evicted: 0, deferred: 0 };
+      if (t.evictedTotal > seen.evicted)
+        this.stateEvicted.inc({ table: t.name }, t.evictedTotal - seen.evicted);
+      if (t.deferredTotal > seen.deferred)
+        this.stateDeferred.inc({ table: t.name }, t.deferredTotal - seen.deferred);
+      this.stateSeen.set(t.name, { evicted: t.evictedTotal, deferred: t.deferredTotal });
+    }
   }
 
   /** An input batch's partition lag (Kafka sources). */

@@ -5,6 +5,7 @@
  * that counts repeats, so a burst of new hosts does not flood (high-cardinality-domain judges those).
  */
 import { z } from 'zod';
+import { detachString } from '../../identity/mesh.js';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
 import type { PolicySet } from '../../policy/policy-set.js';
@@ -114,6 +115,8 @@ function decodeNames(b: Buffer, start: number): Map<string, number> {
 export class NewDestinationDetector implements Detector {
   readonly ruleId = 'new-destination' as const;
   readonly table: KeyTable<Seen>;
+  private domainOf: string | null = null;
+  private domainKey: string | null = null;
 
   constructor(
     private readonly config: NewDestinationConfig,
@@ -180,7 +183,12 @@ export class NewDestinationDetector implements Detector {
     const host = destName(event);
     if (seen.names.has(host)) return;
     const domain = event.destination.registeredDomain;
-    const domainKey = domain === null ? null : `.${domain}`;
+    // Reused while consecutive new names share a domain (a fresh string is hashed on every lookup).
+    if (domain !== this.domainOf) {
+      this.domainOf = domain;
+      this.domainKey = domain === null ? null : `.${domain}`;
+    }
+    const domainKey = this.domainKey;
     const domainFirst = domainKey === null ? undefined : seen.names.get(domainKey);
     this.remember(seen, host, event.time);
     if (domainKey !== null && domainFirst === undefined) this.remember(seen, domainKey, event.time);
@@ -235,7 +243,8 @@ export class NewDestinationDetector implements Detector {
       const oldest = seen.oldest();
       if (oldest !== undefined) seen.names.delete(oldest);
     }
-    seen.names.set(name, time);
+    // A copy: the name is a slice of its line, which would otherwise be kept as long as the name.
+    seen.names.set(detachString(name), time);
   }
 
   advance(): void {}
