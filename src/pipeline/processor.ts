@@ -13,6 +13,7 @@ import { type GatewaySeen, Normalizer, type NormalizerConfig } from '../identity
 import type { EgressEvent } from '../identity/types.js';
 import { type DecoderOptions, LineDecoder } from '../parse/decoder.js';
 import type { DecodeSink } from '../parse/decoder-types.js';
+import { HELD, TimeJumpGuard } from '../parse/time-jump.js';
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
 
@@ -72,6 +73,10 @@ export class BatchProcessor implements DecodeSink {
   private line = '';
   /** Newest event time of any access line since `takeMaxTime()` (its input partition's progress). */
   private maxTime = Number.NEGATIVE_INFINITY;
+  /** Bare lines far ahead of their input's clock wait for the lines after them (parse/time-jump.ts). */
+  private readonly jumps: TimeJumpGuard<HeldLine> | null;
+  /** The input (file, or Kafka partition) of the batch being processed. */
+  private input = '';
 
   constructor(options: ProcessorOptions) {
     this.decoder = new LineDecoder(options.decoder);
@@ -103,6 +108,8 @@ export class BatchProcessor implements DecodeSink {
       s.principalSource = learned === null ? null : 'learned';
     };
     this.onEvent = options.onEvent;
+    const jump = options.decoder.maxTimeJumpMs;
+    this.jumps = jump === undefined || jump <= 0 ? null : new TimeJumpGuard<HeldLine>(jump);
   }
 
   /**
@@ -117,6 +124,10 @@ export class BatchProcessor implements DecodeSink {
     advance = true,
   ): void {
     this.origin.source = source;
+    // A Kafka position is `partition/offset`: each partition has its own clock.
+    const first = lines.length > 0 ? position(0) : '';
+    const slash = first.indexOf('/');
+    this.input = slash < 0 ? source : `${source}#${first.slice(0, slash)}`;
     for (let i = 0; i < lines.length; i++) {
       this.counters.lines++;
       this.origin.position = position(i);
@@ -155,6 +166,25 @@ export class BatchProcessor implements DecodeSink {
       this.malformed('no start time and no shipper timestamp', this.line);
       return;
     }
+    const jumps = this.jumps;
+    if (jumps !== null && jumps.mustOffer(this.input, event.time)) {
+      // Only bare lines are held: a shipper's timestamp already vouched for an enveloped one.
+      if (!Number.isNaN(meta.shippedAt)) jumps.vouched(this.input, event.time);
+      else {
+        const verdict = jumps.offer(this.input, event.time, () => ({
+          event: structuredClone(event),
+          raw: this.line,
+          origin: `${this.origin.source}:${this.origin.position}`,
+        }));
+        this.settleJumps();
+        if (verdict === HELD) return;
+      }
+    }
+    this.analyse(event, this.line, null);
+  }
+
+  /** Counts an event and observes it (or dead-letters it as late); `origin` of a held line. */
+  private analyse(event: EgressEvent, raw: string, origin: string | null): void {
     if (event.time > this.maxTime) this.maxTime = event.time;
     if (event.path === 'inbound' || event.path === 'internal') {
       this.counters.notEgress++;
@@ -162,7 +192,21 @@ export class BatchProcessor implements DecodeSink {
     }
     this.counters.analysed++;
     this.onEvent?.(event);
-    if (!this.engine.observe(event)) this.deadLetter(this.engine.lateReason(event.time), this.line, 'late');
+    if (!this.engine.observe(event)) this.deadLetter(this.engine.lateReason(event.time), raw, 'late', origin);
+  }
+
+  /** Analyses the held lines their input confirmed, dead-letters those it contradicted. */
+  private settleJumps(): void {
+    const jumps = this.jumps as TimeJumpGuard<HeldLine>;
+    for (const h of jumps.takeReleased()) this.analyse(h.item.event, h.item.raw, h.item.origin);
+    for (const { held, newest } of jumps.takeRefuted())
+      for (const h of held)
+        this.deadLetter(
+          `START_TIME ${new Date(h.time).toISOString()} is ${span(h.time - newest)} ahead of the lines of its input around it (newest ${new Date(newest).toISOString()}), and the lines after it went on from there (more than parse.maxTimeJump)`,
+          h.item.raw,
+          'parse',
+          h.item.origin,
+        );
   }
 
   skipped(reason: string): void {
@@ -174,16 +218,26 @@ export class BatchProcessor implements DecodeSink {
     this.deadLetter(reason, raw, 'parse');
   }
 
-  private deadLetter(reason: string, raw: string, stage: 'parse' | 'late'): void {
+  private deadLetter(
+    reason: string,
+    raw: string,
+    stage: 'parse' | 'late',
+    heldOrigin: string | null = null,
+  ): void {
+    if (stage === 'parse' && heldOrigin !== null) this.counters.malformed++;
     if (this.deadLetters.length < this.maxDeadLetters) {
       this.counters.deadLettered++;
-      const origin = `${this.origin.source}:${this.origin.position}`;
+      const origin = heldOrigin ?? `${this.origin.source}:${this.origin.position}`;
       this.deadLetters.push(stage === 'late' ? { origin, reason, raw, stage } : { origin, reason, raw });
     }
   }
 
   /** End of input: releases everything held for lateness and closes standing alerts. */
   finish(): void {
+    if (this.jumps !== null) {
+      this.jumps.flush();
+      this.settleJumps();
+    }
     this.engine.flush();
     this.alerts.flush(this.pendingAlerts);
   }
@@ -204,4 +258,17 @@ export class BatchProcessor implements DecodeSink {
   alertsPerRule(): Record<RuleId, number> {
     return this.alerts.raised;
   }
+}
+
+/** A bare line held by the TimeJumpGuard: its event (a copy: the normaliser reuses its own), bytes and origin. */
+interface HeldLine {
+  event: EgressEvent;
+  raw: string;
+  origin: string;
+}
+
+function span(ms: number): string {
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)} h`;
+  return `${Math.round(ms / 86_400_000)} days`;
 }

@@ -195,4 +195,78 @@ describe('replay of hostile input', () => {
     // ...and the next input was replayed.
     expect(text).toContain('after-the-cut.example');
   });
+
+  describe('a bare line far ahead of the lines around it (no shipper timestamp to check it against)', () => {
+    const bare = generateTraffic({
+      start: Date.parse('2025-03-04T00:00:00Z'),
+      durationMs: 4 * HOUR,
+      rate: 60,
+      seed: 16,
+      format: 'text',
+      envelope: 'none',
+      attacks: ['bypass'],
+      attackStart: Date.parse('2025-03-04T01:00:00Z'),
+    });
+    const lines = [...bare];
+    /** Replays `files` (name -> lines); returns the dead letters, the alerts' times and stderr. */
+    async function replay(files: Record<string, string[]>) {
+      const paths = Object.entries(files).map(([name, content]) => {
+        const path = join(dir, name);
+        writeFileSync(path, `${content.join('\n')}\n`);
+        return path;
+      });
+      const alerts = join(dir, 'jump-alerts.jsonl');
+      const dead = join(dir, 'jump-dead.jsonl');
+      writeFileSync(dead, '');
+      const run = await quiet(() =>
+        replayCommand.run(['--alerts', alerts, '--dead-letters', dead, ...paths]),
+      );
+      expect(run.value).toBe(0);
+      const letters = readFileSync(dead, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Dead);
+      const times = readFileSync(alerts, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { '@timestamp': string })['@timestamp']);
+      return { letters, times, stderr: run.stderr, late: Number(/late: (\d+)/.exec(run.stderr)?.[1] ?? 0) };
+    }
+
+    it('is dead-lettered with the reason when the lines after it go on where they were', async () => {
+      expect(lines.length).toBeGreaterThan(6000);
+      // Dated three months on: behind the wall clock, so only the stream's own clock contradicts it.
+      const at = lines[5000] as string;
+      const jumped = at.replace(/^\[2025-03-04T[\d:.]+Z\]/, '[2025-06-01T00:00:00.000Z]');
+      expect(jumped).not.toBe(at);
+      const hostile = [...lines.slice(0, 5000), jumped, ...lines.slice(5000)];
+      const r = await replay({ 'jump.log': hostile });
+      expect(r.letters).toHaveLength(1);
+      expect(r.letters[0]?.origin).toMatch(/jump\.log:5001$/);
+      expect(r.letters[0]?.raw).toBe(jumped);
+      expect(r.letters[0]?.reason).toMatch(
+        /START_TIME 2025-06-01T00:00:00.000Z is 8\d days ahead of the lines of its input around it \(newest 2025-03-04T/,
+      );
+      // Event time stayed with the stream: the bypass alerts are stamped on the 4th, nothing is late.
+      expect(r.times.length).toBeGreaterThan(0);
+      for (const t of r.times) expect(t < '2025-03-05').toBe(true);
+      expect(r.late).toBe(0);
+      expect(Number(/Replayed (\d+) lines/.exec(r.stderr)?.[1])).toBe(hostile.length);
+    });
+
+    it('leaves legitimate replays alone: a gap of days inside a file, and a second file days later', async () => {
+      const shift = (l: string, days: number) =>
+        l.replace(
+          /^\[(2025-03-04T[\d:.]+Z)\]/,
+          (_, t: string) => `[${new Date(Date.parse(t) + days * 86_400_000).toISOString()}]`,
+        );
+      const half = Math.floor(lines.length / 2);
+      // The second half of the file three days after the first; the second file two days after that.
+      const gap = [...lines.slice(0, half), ...lines.slice(half).map((l) => shift(l, 3))];
+      const r = await replay({ 'gap.log': gap, 'later.log': lines.map((l) => shift(l, 5)) });
+      expect(r.letters).toEqual([]);
+      expect(r.late).toBe(0);
+      expect(r.times.some((t) => t.startsWith('2025-03-09'))).toBe(true);
+    });
+  });
 });
