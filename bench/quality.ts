@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { Alert } from '../src/alerts/types.js';
 import { DetectionConfigSchema } from '../src/detect/config.js';
 import { MeshConfigSchema } from '../src/identity/config.js';
-import { BatchProcessor } from '../src/pipeline/processor.js';
+import { Detection } from '../src/pipeline/detection.js';
+import { Ingest } from '../src/pipeline/ingest.js';
 import { parsePolicyText } from '../src/policy/load.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import { groupAlerts } from '../src/report/table.js';
@@ -156,7 +157,9 @@ export function runSeed(seed: number): SeedResult {
     ...attacks.map((a) => a.generator(ctx, seed)),
   ];
   const findings: { rule: string; namespace: string | null; time: number; destination: string }[] = [];
-  const processor = new BatchProcessor({
+  const ingest = new Ingest({ decoder: { format: 'auto' }, mesh: MeshConfigSchema.parse({}) });
+  const detection = new Detection({
+    principals: ingest.principals,
     onFinding: (f) =>
       findings.push({
         rule: f.ruleId,
@@ -165,16 +168,17 @@ export function runSeed(seed: number): SeedResult {
         destination: `${f.destination?.host ?? ''} ${f.destination?.registeredDomain ?? ''}`,
       }),
     detection: DetectionConfigSchema.parse({}),
-    decoder: { format: 'auto' },
-    mesh: MeshConfigSchema.parse({}),
     policies: new PolicySet(parsePolicyText(POLICY, 'policy.yaml')),
   });
   const records: Alert[] = [];
   let batch: string[] = [];
   let lines = 0;
   const flush = () => {
-    processor.processLines(batch, 'quality', (i) => String(i));
-    records.push(...processor.takeAlerts());
+    ingest.read({ lines: batch, source: 'quality', position: (i) => String(i) }, (e, raw) =>
+      detection.observe(e, raw),
+    );
+    detection.advance();
+    records.push(...detection.takeAlerts());
     batch = [];
   };
   let pending: SimRecord[] = [];
@@ -194,8 +198,8 @@ export function runSeed(seed: number): SeedResult {
   }
   for (const r of pending) emit(r);
   flush();
-  processor.finish();
-  records.push(...processor.takeAlerts());
+  detection.finish();
+  records.push(...detection.takeAlerts());
   const byId = new Map<string, Alert>();
   for (const r of records) byId.set(r.alert.id, r);
   const alerts = [...byId.values()];

@@ -1,4 +1,5 @@
 import type { Alert } from '../alerts/types.js';
+import type { DeadLetter } from '../dead-letter.js';
 import type { EgressEvent, EgressPath, Reporter } from '../identity/types.js';
 
 /**
@@ -50,17 +51,6 @@ export interface BaselineSnapshot {
   rate_stddev: number;
 }
 
-/** Something a sink gave up on, with the reason; written to the dead-letter output. */
-export interface DeadLetter {
-  '@timestamp': string;
-  /** The sink that gave up (`elasticsearch`, `webhook:pagerduty-oncall`, ...). */
-  sink: string;
-  reason: string;
-  /** Alert id, flow id, or document id. */
-  id: string | null;
-  document: unknown;
-}
-
 /**
  * A sink delivers what one input batch produced. `write` resolves only when the sink durably
  * accepted the whole batch (so the source may commit), is idempotent on document ids (alert.id),
@@ -95,7 +85,7 @@ export type LogFn = (
 ) => void;
 
 export interface SinkContext {
-  /** Records what a sink gave up on; resolves once the record is stored. */
+  /** Records what a sink gave up on (`component`: the sink's name); resolves once the record is stored. */
   deadLetter(record: DeadLetter): Promise<void>;
   log: LogFn;
   /** Environment for secrets and overrides (tests pass their own). */

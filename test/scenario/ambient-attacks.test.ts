@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { parsePolicyText } from '../../src/policy/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import type { Dataplane } from '../../src/simulate/ambient.js';
@@ -18,6 +17,7 @@ import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import type { EnvelopeName } from '../../src/simulate/envelope.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 import type { LogFormat } from '../../src/simulate/render.js';
+import { Stages } from '../helpers/stages.js';
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
@@ -46,7 +46,7 @@ function replay(dataplane: Dataplane, format: LogFormat, envelope: EnvelopeName)
     attacks: [...ATTACK_NAMES],
     attackStart: START + 2 * DAY + 7 * MINUTE,
   });
-  const processor = new BatchProcessor({
+  const processor = new Stages({
     detection: DetectionConfigSchema.parse({}),
     decoder: { format: 'auto' },
     mesh: MeshConfigSchema.parse({}),

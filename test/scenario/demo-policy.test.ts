@@ -10,12 +10,12 @@ import { alertStageOptions } from '../../src/alerts/stage.js';
 import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { loadPolicyFiles } from '../../src/policy/load.js';
 import { groupAlerts } from '../../src/report/table.js';
 import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 import { readAlertsFromRecords } from '../helpers/alerts.js';
+import { Stages } from '../helpers/stages.js';
 
 const DAY = 86_400_000;
 const POLICY = join(import.meta.dirname, '../../deploy/istio/authorization-policy.yaml');
@@ -31,7 +31,7 @@ function replayDemo(): Alert[] {
   });
   const detection = DetectionConfigSchema.parse({});
   expect(alertStageOptions(detection).realertPerRuleMs?.beaconing).toBe(DAY);
-  const processor = new BatchProcessor({
+  const processor = new Stages({
     detection,
     decoder: { format: 'auto' },
     mesh: MeshConfigSchema.parse({}),

@@ -17,7 +17,6 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { parsePolicyText } from '../../src/policy/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
@@ -26,6 +25,7 @@ import { generateTraffic } from '../../src/simulate/generate.js';
 import type { HopSni } from '../../src/simulate/record.js';
 import type { LogFormat } from '../../src/simulate/render.js';
 import type { GatewayInstall } from '../../src/simulate/topology.js';
+import { Stages } from '../helpers/stages.js';
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
@@ -55,7 +55,7 @@ function replay(format: LogFormat, envelope: EnvelopeName, gateway: GatewayInsta
     attacks: [...ATTACK_NAMES],
     attackStart: START + 2 * DAY + 7 * MINUTE,
   });
-  const processor = new BatchProcessor({
+  const processor = new Stages({
     detection: DetectionConfigSchema.parse({}),
     decoder: { format: 'auto' },
     mesh: MeshConfigSchema.parse({
