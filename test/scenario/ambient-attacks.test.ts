@@ -7,12 +7,7 @@
  * must raise its rule within the time to detect, and nothing may fire before the attacks.
  */
 import { describe, expect, it } from 'vitest';
-import type { Alert } from '../../src/alerts/types.js';
-import { DetectionConfigSchema } from '../../src/detect/config.js';
-import { MeshConfigSchema } from '../../src/identity/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
-import { parsePolicyText } from '../../src/policy/load.js';
-import { PolicySet } from '../../src/policy/policy-set.js';
+import { coreProcessor, replayThroughCore } from '../../bench/core-replay.js';
 import type { Dataplane } from '../../src/simulate/ambient.js';
 import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import type { EnvelopeName } from '../../src/simulate/envelope.js';
@@ -22,17 +17,6 @@ import type { LogFormat } from '../../src/simulate/render.js';
 const DAY = 86_400_000;
 const MINUTE = 60_000;
 const START = Date.parse('2025-03-03T00:00:00Z');
-
-const POLICY = `
-kind: EgressPolicy
-policies:
-  - name: app-a-egress
-    source: { namespace: app-a }
-    allow: ["*.ibm.com"]
-  - name: app-b-db
-    source: { namespace: app-b }
-    allow: ["mongo1.composedb.com"]
-`;
 
 function replay(dataplane: Dataplane, format: LogFormat, envelope: EnvelopeName) {
   const traffic = generateTraffic({
@@ -46,33 +30,17 @@ function replay(dataplane: Dataplane, format: LogFormat, envelope: EnvelopeName)
     attacks: [...ATTACK_NAMES],
     attackStart: START + 2 * DAY + 7 * MINUTE,
   });
-  const processor = new BatchProcessor({
-    detection: DetectionConfigSchema.parse({}),
-    decoder: { format: 'auto' },
-    mesh: MeshConfigSchema.parse({}),
-    policies: new PolicySet(parsePolicyText(POLICY, 'policy.yaml')),
-  });
-  const alerts: Alert[] = [];
-  let batch: string[] = [];
-  let first = 1;
+  const processor = coreProcessor();
   let ztunnelLines = 0;
   let waypointLines = 0;
-  const flush = () => {
-    const base = first;
-    processor.processLines(batch, 'sim', (i) => String(base + i));
-    alerts.push(...processor.takeAlerts());
-    first += batch.length;
-    batch = [];
-  };
-  for (const line of traffic) {
-    if (line.includes('connection complete')) ztunnelLines++;
-    else if (line.includes('inbound-vip|')) waypointLines++;
-    batch.push(line);
-    if (batch.length === 4096) flush();
+  function* counted() {
+    for (const line of traffic) {
+      if (line.includes('connection complete')) ztunnelLines++;
+      else if (line.includes('inbound-vip|')) waypointLines++;
+      yield line;
+    }
   }
-  flush();
-  processor.finish();
-  alerts.push(...processor.takeAlerts());
+  const alerts = replayThroughCore(processor, counted(), 'sim');
   return { manifest: traffic.manifest, alerts, processor, ztunnelLines, waypointLines };
 }
 

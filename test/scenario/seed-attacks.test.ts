@@ -14,12 +14,7 @@
  * no hop SNI for the database (the gateway's line names the host only in `outbound|27017||HOST`).
  */
 import { describe, expect, it } from 'vitest';
-import type { Alert } from '../../src/alerts/types.js';
-import { DetectionConfigSchema } from '../../src/detect/config.js';
-import { MeshConfigSchema } from '../../src/identity/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
-import { parsePolicyText } from '../../src/policy/load.js';
-import { PolicySet } from '../../src/policy/policy-set.js';
+import { coreProcessor, replayThroughCore } from '../../bench/core-replay.js';
 import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import type { EnvelopeName } from '../../src/simulate/envelope.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
@@ -30,17 +25,6 @@ import type { GatewayInstall } from '../../src/simulate/topology.js';
 const DAY = 86_400_000;
 const MINUTE = 60_000;
 const START = Date.parse('2025-03-03T00:00:00Z');
-
-const POLICY = `
-kind: EgressPolicy
-policies:
-  - name: app-a-egress
-    source: { namespace: app-a }
-    allow: ["*.ibm.com"]
-  - name: app-b-db
-    source: { namespace: app-b }
-    allow: ["mongo1.composedb.com"]
-`;
 
 function replay(format: LogFormat, envelope: EnvelopeName, gateway: GatewayInstall, tcpHopSni: HopSni) {
   const traffic = generateTraffic({
@@ -55,35 +39,16 @@ function replay(format: LogFormat, envelope: EnvelopeName, gateway: GatewayInsta
     attacks: [...ATTACK_NAMES],
     attackStart: START + 2 * DAY + 7 * MINUTE,
   });
-  const processor = new BatchProcessor({
-    detection: DetectionConfigSchema.parse({}),
-    decoder: { format: 'auto' },
-    mesh: MeshConfigSchema.parse({
-      // Both installs' gateway Services (configuration; recognising them unconfigured is #13 item 5).
+  const processor = coreProcessor({
+    // Both installs' gateway Services (configuration; recognising them unconfigured is #13 item 5).
+    mesh: {
       egressGatewayHosts: [
         'istio-egressgateway.istio-system.svc.cluster.local',
         'egressgateway.istio-egress.svc.cluster.local',
       ],
-    }),
-    policies: new PolicySet(parsePolicyText(POLICY, 'policy.yaml')),
+    },
   });
-  const alerts: Alert[] = [];
-  let batch: string[] = [];
-  let first = 1;
-  const flush = () => {
-    const base = first;
-    processor.processLines(batch, 'sim', (i) => String(base + i));
-    alerts.push(...processor.takeAlerts());
-    first += batch.length;
-    batch = [];
-  };
-  for (const line of traffic) {
-    batch.push(line);
-    if (batch.length === 4096) flush();
-  }
-  flush();
-  processor.finish();
-  alerts.push(...processor.takeAlerts());
+  const alerts = replayThroughCore(processor, traffic, 'sim');
   return { manifest: traffic.manifest, alerts, processor };
 }
 
