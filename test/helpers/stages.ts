@@ -1,74 +1,14 @@
 /**
- * The Ingest and Detection stages driven synchronously, for tests and benches that feed lines from
- * memory: `processLines` reads a batch and advances event time once, as the run loop does per batch.
+ * The pipeline's stages for tests: driven synchronously from memory (`Stages`, shared with the
+ * benches), or synthetic ones for run-loop tests.
  */
 import type { Alert } from '../../src/alerts/types.js';
 import type { DeadLetter } from '../../src/dead-letter.js';
-import type { DetectionConfig } from '../../src/detect/config.js';
-import type { Finding } from '../../src/detect/types.js';
-import type { NormalizerConfig } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import type { DecoderOptions } from '../../src/parse/decoder.js';
-import { Detection } from '../../src/pipeline/detection.js';
-import { emptyCounts, Ingest, type IngestCounts } from '../../src/pipeline/ingest.js';
+import { emptyCounts } from '../../src/pipeline/ingest.js';
 import type { DetectionStage, IngestStage } from '../../src/pipeline/loop.js';
-import type { PolicySet } from '../../src/policy/policy-set.js';
 
-export interface StageOptions {
-  detection: DetectionConfig;
-  decoder: DecoderOptions;
-  mesh: NormalizerConfig;
-  policies: PolicySet;
-  onFinding?: (finding: Finding) => void;
-}
-
-export class Stages {
-  readonly ingest: Ingest;
-  readonly detection: Detection;
-  private deadLetters: DeadLetter[] = [];
-
-  constructor(o: StageOptions) {
-    this.ingest = new Ingest({ decoder: o.decoder, mesh: o.mesh });
-    this.detection = new Detection({
-      detection: o.detection,
-      policies: o.policies,
-      principals: this.ingest.principals,
-      ...(o.onFinding === undefined ? {} : { onFinding: o.onFinding }),
-    });
-  }
-
-  /** Everything Ingest read so far. */
-  get counters(): IngestCounts {
-    return this.ingest.totals;
-  }
-
-  /** Reads one batch and advances event time (unless `advance` is false). */
-  processLines(
-    lines: readonly string[],
-    source: string,
-    position: (i: number) => string,
-    advance = true,
-  ): void {
-    const stats = this.ingest.read({ lines, source, position }, (e, raw) => this.detection.observe(e, raw));
-    this.deadLetters.push(...stats.deadLetters);
-    if (advance) this.detection.advance();
-  }
-
-  finish(): void {
-    this.detection.finish();
-  }
-
-  takeAlerts(): Alert[] {
-    return this.detection.takeAlerts();
-  }
-
-  /** Unreadable lines, then late ones, since the last call. */
-  takeDeadLetters(): DeadLetter[] {
-    const out = [...this.deadLetters, ...this.detection.takeDeadLetters()];
-    this.deadLetters = [];
-    return out;
-  }
-}
+export { Stages } from '../../bench/core-replay.js';
 
 /**
  * Stages for run-loop tests: each line becomes the event `toEvent` makes of it, and an alert when
