@@ -8,11 +8,7 @@ import type { KeyTable } from './state/key-table.js';
 import { DetectionState } from './state/store.js';
 import type { Detector, Emit } from './types.js';
 
-export function buildDetection(
-  config: DetectionConfig,
-  policies: PolicySet,
-  emit: Emit,
-): DetectionEngine {
+export function buildDetection(config: DetectionConfig, policies: PolicySet, emit: Emit): DetectionEngine {
   const state = new DetectionState({
     maxKeys: config.maxKeys,
     maxKeysPerIdentity: config.maxKeysPerIdentity,

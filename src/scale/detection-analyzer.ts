@@ -73,17 +73,13 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     this.latenessMs = config.lateness;
     this.pairingMs = config.detectors['gateway-silence'].matchTolerance + config.lateness;
     this.alerts = new AlertStage(alertStageOptions(config));
-    this.engine = buildDetection(
-      config,
-      policies,
-      (f) => {
-        if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
-          this.unpairedAfterRestore++;
-          return;
-        }
-        this.alerts.accept(f, this.pending);
-      },
-    );
+    this.engine = buildDetection(config, policies, (f) => {
+      if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
+        this.unpairedAfterRestore++;
+        return;
+      }
+      this.alerts.accept(f, this.pending);
+    });
   }
 
   observe(event: EgressEvent): void {

@@ -58,10 +58,14 @@ export class InputEnds {
       this.failing = false;
     } catch (err) {
       if (!this.failing)
-        this.log('warn', "Could not look up the input partitions' end offsets; event time uses the last known.", {
-          topics: this.topics.join(','),
-          error: String(err),
-        });
+        this.log(
+          'warn',
+          "Could not look up the input partitions' end offsets; event time uses the last known.",
+          {
+            topics: this.topics.join(','),
+            error: String(err),
+          },
+        );
       this.failing = true;
     }
   }

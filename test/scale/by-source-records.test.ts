@@ -137,7 +137,11 @@ describe('by-source records', () => {
         caughtUp: true,
         readTo: 77,
       });
-      expect(readProgress({ progress: '12|1|s', 'read-to': 'x' })).toEqual({ stream: 's', time: 12, caughtUp: true });
+      expect(readProgress({ progress: '12|1|s', 'read-to': 'x' })).toEqual({
+        stream: 's',
+        time: 12,
+        caughtUp: true,
+      });
     });
   });
 });
