@@ -122,8 +122,11 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     telemetry,
   };
   const { ingest, detection, flows } = o;
+  // Listed in the order lines flow: sources, ingest, detection, sinks.
+  for (const s of o.sources) telemetry.of('source', s.name);
   const ingestCounts = telemetry.of('ingest');
   const detectionCounts = telemetry.of('detection');
+  for (const s of o.sinks) telemetry.of('sink', s.name);
   const wantsEvents = o.sinks.some((s) => s.wantsEvents === true);
   /** Batches processed, not acked yet, per input stream, in order. */
   const held = new Map<string, Array<{ ack: () => Promise<void>; maxTime: number; lastMinute: number }>>();
