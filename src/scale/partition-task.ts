@@ -24,6 +24,8 @@ export interface PartitionAnalyzer {
   progress(mark: StreamProgress): void;
   /** End of a batch: advance event time and append what fired. */
   advance(out: Alert[]): void;
+  /** The input partitions' end offsets, just looked up (before `advance`; watermarks.ts `ends`). */
+  inputEnds?(ends: ReadonlyMap<string, number>): void;
   /** Events refused as late since the last call (dead letters with the reason). */
   takeDeadLetters?(): DeadLetter[];
   /** Where event time stands (metrics). */
