@@ -32,6 +32,9 @@ class KafkaLineBatch implements LineBatch {
   get stream(): string {
     return `${this.source}/${this.partition}`;
   }
+  get readTo(): number {
+    return Number(this.offsets[this.offsets.length - 1]) + 1;
+  }
   position(i: number): string {
     return `${this.partition}/${this.offsets[i]}`;
   }

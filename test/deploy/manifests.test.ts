@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
 import { parsePolicyText } from '../../src/policy/load.js';
+import { EGRESS_SHAPES, subsetFor } from '../../src/simulate/benign.js';
 import { type Manifest, render } from './kustomize.js';
 
 const KUSTOMIZATIONS = [
@@ -163,6 +164,49 @@ describe('deploy manifests', () => {
     expect(allowed).toMatch(/ns\/app-b\/sa\/app-b.*connection\.sni.*mongo1\.composedb\.com/);
     const dr = find(ms, 'DestinationRule') as Manifest;
     expect((dr.spec as Obj).host).toBe('istio-egressgateway.istio-system.svc.cluster.local');
+  });
+
+  it("routes app B's database as plain TCP through the gateway, the shape the simulator and demo use", () => {
+    const shape = EGRESS_SHAPES['mongo1.composedb.com'];
+    expect(shape?.kind).toBe('tcp');
+    const port = shape?.kind === 'tcp' ? shape.port : 0;
+    const ms = render('deploy/istio');
+    const entry = ms.find(
+      (m) =>
+        m.kind === 'ServiceEntry' && JSON.stringify((m.spec as Obj).hosts).includes('mongo1.composedb.com'),
+    ) as Manifest;
+    expect((entry.spec as Obj).ports).toEqual([expect.objectContaining({ number: port, protocol: 'TCP' })]);
+    const vs = ms.find(
+      (m) =>
+        m.kind === 'VirtualService' && JSON.stringify((m.spec as Obj).hosts) === '["mongo1.composedb.com"]',
+    ) as Manifest;
+    const spec = vs.spec as Obj;
+    expect(spec.tls).toBeUndefined(); // no SNI from the app to route by
+    const [fromSidecar, fromGateway] = spec.tcp as Obj[];
+    expect(fromSidecar).toMatchObject({
+      match: [{ gateways: ['mesh'], port }],
+      route: [
+        { destination: { host: 'istio-egressgateway.istio-system.svc.cluster.local', subset: 'composedb' } },
+      ],
+    });
+    const hopPort = ((((fromSidecar?.route as Obj[])[0] as Obj).destination as Obj).port as Obj).number;
+    expect(fromGateway).toMatchObject({
+      match: [{ gateways: ['istio-egressgateway'], port: hopPort }],
+      route: [{ destination: { host: 'mongo1.composedb.com', port: { number: port } } }],
+    });
+    // The gateway picks the mongo server by the hop's SNI, which the subset sets to the host (what
+    // the AuthorizationPolicy's connection.sni and the simulator's gateway line see).
+    const servers = ((find(ms, 'Gateway') as Manifest).spec as Obj).servers as Obj[];
+    const server = servers.find((s) => JSON.stringify(s.hosts) === '["mongo1.composedb.com"]') as Obj;
+    expect(server).toMatchObject({
+      port: { number: hopPort, protocol: 'TLS' },
+      tls: { mode: 'ISTIO_MUTUAL' },
+    });
+    const subsets = ((find(ms, 'DestinationRule') as Manifest).spec as Obj).subsets as Obj[];
+    const subset = subsets.find((s) => s.name === subsetFor('mongo1.composedb.com')) as Obj;
+    expect(JSON.stringify(subset.trafficPolicy)).toContain(
+      `{"port":{"number":${hopPort}},"tls":{"mode":"ISTIO_MUTUAL","sni":"mongo1.composedb.com"}}`,
+    );
   });
 
   it('ships istio-proxy logs with Kubernetes metadata to the pipeline topic', () => {

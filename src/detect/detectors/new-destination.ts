@@ -5,19 +5,19 @@
  * that counts repeats, so a burst of new hosts does not flood (high-cardinality-domain judges those).
  */
 import { z } from 'zod';
+import { duration } from '../../config/duration.js';
 import { detachString } from '../../identity/mesh.js';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
 import type { PolicySet } from '../../policy/policy-set.js';
-import { duration } from '../duration.js';
-import { type DetectorContext, type DetectorSpec, destName, eventFinding } from '../spec.js';
+import { type DetectorContext, type DetectorSpec, destName, eventFinding, type RuleSpec } from '../spec.js';
 import { KeyTable } from '../state/key-table.js';
 import { type DetectionState, isEgress } from '../state/store.js';
 import type { Detector, Emit } from '../types.js';
 
 export const NewDestinationConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     learningPeriod: duration(
       '24h',
       'How long an identity is watched before its new destinations are reported.',
@@ -36,10 +36,24 @@ export const NewDestinationConfigSchema = z
       .positive()
       .default(4096)
       .describe('Hosts and domains remembered per identity.'),
-    ignoreHosts: z.array(z.string()).default([]),
+    ignoreHosts: z
+      .array(z.string())
+      .default([])
+      .describe('Host patterns ("*.example.com") never reported by this detector.'),
   })
   .strict();
 export type NewDestinationConfig = z.infer<typeof NewDestinationConfigSchema>;
+
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'new-destination',
+  name: 'New destination',
+  severity: 'medium',
+  severityNote: 'low for a new host under a registrable domain the identity already uses',
+  realert: '24h',
+  firesWhen:
+    'a new registrable domain (medium) or a new host under a known domain (low) for a source identity, after learning',
+} as const satisfies RuleSpec;
 
 /**
  * What one identity used. A restore imports every identity and most are not seen again soon, so a
@@ -113,7 +127,7 @@ function decodeNames(b: Buffer, start: number): Map<string, number> {
 }
 
 export class NewDestinationDetector implements Detector {
-  readonly ruleId = 'new-destination' as const;
+  readonly ruleId = RULE.id;
   readonly table: KeyTable<Seen>;
   private domainOf: string | null = null;
   private domainKey: string | null = null;
@@ -207,7 +221,7 @@ export class NewDestinationDetector implements Detector {
         eventFinding(
           event,
           this.ruleId,
-          'medium',
+          RULE.severity,
           `${id} -> ${domain}`,
           `${id} reached ${host}, under registrable domain ${domain}, which it has never used before${policyNote}.`,
           {
@@ -254,8 +268,8 @@ export class NewDestinationDetector implements Detector {
   }
 }
 
-export const newDestinationSpec: DetectorSpec<NewDestinationConfig> = {
-  ruleId: 'new-destination',
+export const newDestinationSpec: DetectorSpec<NewDestinationConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary: 'A host or registrable domain a source has not used before, after learning.',
   config: NewDestinationConfigSchema,
   create: (config, ctx: DetectorContext) => {

@@ -93,13 +93,31 @@ export function applyLabels(m: ShipperMeta, labels: unknown, deployment: string 
 
 const podCache = new Map<string, string>();
 
-/** `reviews-v1-545db77b95-z6fx5` -> `reviews-v1`; `web-0` -> `web`; `fluentd-x7k2q` -> `fluentd`. */
+/**
+ * Kubernetes' generated name parts (k8s.io/apimachinery `util/rand`: `String(n)` and
+ * `SafeEncodeString` draw from this alphabet, no vowels and no 0, 1, 3): a Deployment's ReplicaSet
+ * is `<deployment>-<pod-template-hash>` (the hash's decimal digits encoded, up to 10 characters), its
+ * pods `<replicaset>-<5 random>`; DaemonSet, Job and bare ReplicaSet pods `<owner>-<5 random>`; a
+ * CronJob's Job `<cronjob>-<scheduled minute since epoch>`; StatefulSet pods `<set>-<ordinal>`.
+ */
+const K8S_RAND = '[bcdfghjklmnpqrstvwxz2456789]';
+const DEPLOYMENT_POD = new RegExp(`^(.+)-${K8S_RAND}{6,10}-${K8S_RAND}{5}$`);
+const CRONJOB_POD = new RegExp(`^(.+)-\\d{8,10}-${K8S_RAND}{5}$`);
+const GENERATED_POD = new RegExp(`^(.+)-${K8S_RAND}{5}$`);
+const STATEFULSET_POD = /^(.+)-(?:0|[1-9]\d{0,5})$/;
+
+/**
+ * The workload a pod belongs to, from its name, cutting only what Kubernetes' generators append:
+ * `reviews-v1-545db77b95-z6fx5` -> `reviews-v1`; `fluentd-x7k2q` -> `fluentd`; `web-0` -> `web`;
+ * `backup-29410560-w7c2k` -> `backup`. A name no generator produced stays whole (`istio-debug`, a
+ * bare pod, is not workload `istio`: `debug` has vowels the random alphabet lacks).
+ */
 export function workloadFromPodName(pod: string): string {
   const hit = podCache.get(pod);
   if (hit !== undefined) return hit;
-  let w = pod.replace(/-[a-z0-9]{6,10}-[a-z0-9]{5}$/, '');
-  if (w === pod) w = pod.replace(/-\d+$/, '');
-  if (w === pod) w = pod.replace(/-[a-z0-9]{5}$/, '');
+  const m =
+    DEPLOYMENT_POD.exec(pod) ?? CRONJOB_POD.exec(pod) ?? GENERATED_POD.exec(pod) ?? STATEFULSET_POD.exec(pod);
+  const w = m === null ? pod : (m[1] as string);
   if (podCache.size >= 10000) podCache.clear();
   podCache.set(pod, w);
   return w;
