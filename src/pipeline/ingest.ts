@@ -92,7 +92,10 @@ export class Ingest {
   }
 
   /** Decodes and normalises every line of `batch`, handing each egress event to `onEvent`. */
-  read(batch: Pick<LineBatch, 'lines' | 'source' | 'position' | 'stream'>, onEvent: EventHandler): IngestStats {
+  read(
+    batch: Pick<LineBatch, 'lines' | 'source' | 'position' | 'stream'>,
+    onEvent: EventHandler,
+  ): IngestStats {
     const stats: IngestStats = { ...emptyCounts(), deadLetters: [], maxTime: Number.NEGATIVE_INFINITY };
     const sink = this.sink;
     sink.begin(stats, batch.source, batch.stream ?? batch.source, onEvent);
@@ -176,7 +179,7 @@ class LineSink implements DecodeSink {
       return;
     }
     const jumps = this.jumps;
-    if (jumps !== null && jumps.mustOffer(this.input, event.time)) {
+    if (jumps?.mustOffer(this.input, event.time)) {
       // Only bare lines are held: a shipper's timestamp already vouched for an enveloped one.
       if (!Number.isNaN(meta.shippedAt)) jumps.vouched(this.input, event.time);
       else {
