@@ -211,12 +211,15 @@ class LineSink implements DecodeSink {
     const jumps = this.jumps as TimeJumpGuard<HeldLine>;
     for (const h of jumps.takeReleased()) this.pass(h.item.event, h.item.raw);
     for (const { held, newest } of jumps.takeRefuted())
-      for (const h of held)
+      for (const h of held) {
+        // Counted as unreadable, as the guard's other future-dated lines are, not as read.
+        (this.stats as IngestStats).accessLines--;
         this.deadLetter(
           `START_TIME ${iso(h.time)} is ${span(h.time - newest)} ahead of the lines of its input around it (newest ${iso(newest)}), and the lines after it went on from there (more than parse.maxTimeJump)`,
           h.item.raw,
           h.item.event.origin,
         );
+      }
   }
 
   /** See Ingest.endOfInput. */

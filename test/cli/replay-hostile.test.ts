@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 import { replayCommand } from '../../src/cli/replay.js';
 import { SentinelError } from '../../src/errors.js';
+import { decoderOptions } from '../../src/parse/config.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
@@ -124,13 +125,17 @@ describe('replay of hostile input', () => {
       lines.push(l);
       const time = /\[(2025-[\d\-T:.]+Z)\]/.exec(l)?.[1];
       for (let k = 0; k < 100 && host < HOSTS && time !== undefined; k++) lines.push(floodLine(host++, time));
-      if (host === HOSTS / 2) lines.push(forged, poison);
+      if (host === HOSTS / 2 && time !== undefined) {
+        // The same 2099 line bare, and a bare flood line three months on (behind the wall clock).
+        const months = new Date(Date.parse(time) + 90 * 86_400_000).toISOString();
+        lines.push(forged, JSON.parse(forged).log.trimEnd() as string, floodLine(HOSTS, months), poison);
+      }
     }
     expect(host).toBe(HOSTS);
     const config = parsePipelineConfig({ detection: { maxKeys: 2000, maxStandingAlerts: 500 } }, '(test)');
     const p = new Stages({
       detection: config.detection,
-      decoder: { format: 'auto' },
+      decoder: decoderOptions(config.parse),
       mesh: config.mesh,
       policies: new PolicySet([]),
     });
@@ -170,7 +175,12 @@ describe('replay of hostile input', () => {
     const skipped = [...c.skipped.values()].reduce((x, y) => x + y, 0);
     expect(c.lines).toBe(lines.length);
     expect(c.accessLines + skipped + c.malformed).toBe(lines.length);
-    expect(dead.map((d) => d.reason)).toEqual([expect.stringMatching(/ahead of the shipper's timestamp/)]);
+    dead.push(...p.takeDeadLetters());
+    expect(dead.map((d) => d.reason)).toEqual([
+      expect.stringMatching(/ahead of the shipper's timestamp/),
+      expect.stringMatching(/ahead of the wall clock/),
+      expect.stringMatching(/^START_TIME 2025-06-0.* is 90 days ahead of the lines of its input around it/),
+    ]);
   }, 60_000);
 
   it('keeps the alerts of a truncated .gz and goes on to the next input, then fails naming it', async () => {
