@@ -11,6 +11,7 @@ import type { PrincipalMap } from '../identity/principal-map.js';
 import type { EgressEvent } from '../identity/types.js';
 import { type DecoderOptions, LineDecoder } from '../parse/decoder.js';
 import type { DecodeSink } from '../parse/decoder-types.js';
+import { iso, span } from '../parse/ingest-guard.js';
 import { HELD, TimeJumpGuard } from '../parse/time-jump.js';
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
 import type { LineBatch } from '../sources/types.js';
@@ -245,14 +246,4 @@ class LineSink implements DecodeSink {
     stats.deadLettered++;
     stats.deadLetters.push({ component: 'parse', reason, origin, raw });
   }
-}
-
-function iso(t: number): string {
-  return new Date(t).toISOString();
-}
-
-function span(ms: number): string {
-  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
-  if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)} h`;
-  return `${Math.round(ms / 86_400_000)} days`;
 }
