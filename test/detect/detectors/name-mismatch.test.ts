@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../../src/alerts/types.js';
 import { MeshConfigSchema } from '../../../src/identity/config.js';
 import { parsePipelineConfig } from '../../../src/pipeline/config.js';
-import { BatchProcessor } from '../../../src/pipeline/processor.js';
 import { PipelinePolicyEvaluator } from '../../../src/policy/pipeline.js';
 import { PolicySet } from '../../../src/policy/policy-set.js';
 import { loadFixtures } from '../../fixtures/load.js';
+import { Stages } from '../../helpers/stages.js';
 
 const claims = loadFixtures('name-claims.txt');
 const published = loadFixtures('published-lines.txt');
@@ -16,7 +16,7 @@ function replayWith(
   policies: PolicySet,
   detection = parsePipelineConfig({}, '(defaults)').detection,
 ): Alert[] {
-  const p = new BatchProcessor({
+  const p = new Stages({
     detection,
     decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
     mesh: MeshConfigSchema.parse({}),
