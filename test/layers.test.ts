@@ -14,6 +14,7 @@ const SRC = resolve(import.meta.dirname, '../src');
 /** Top-level folder (or root module) of src -> its layer; higher layers may import lower ones. */
 const LAYERS: Readonly<Record<string, number>> = {
   errors: 0,
+  'dead-letter': 0,
   config: 0,
   sources: 1,
   parse: 2,

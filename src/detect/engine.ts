@@ -158,7 +158,7 @@ export class DetectionEngine {
   readonly joiner: ConnectionJoiner;
   /**
    * Sees each event as it is released, in event-time order, before the detectors (the processor
-   * fills in what identity learned from other lines: see processor.ts).
+   * fills in what identity learned from other lines: see pipeline/detection.ts).
    */
   onRelease: ((event: EgressEvent) => void) | null = null;
 

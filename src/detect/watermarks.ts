@@ -16,7 +16,7 @@
  * - once it was idle (neither caught up nor heard from) for `idleTimeoutMs` of wall time, as
  *   Flink's `withIdleness` and Kafka Streams' `max.task.idle.ms`: its reader left or a fetch
  *   starves it. Its events, if they come, are then behind the watermark (late).
- * One mechanism for the plain `run` (marks once per input batch, `pipeline/core.ts`) and the
+ * One mechanism for the plain `run` (marks once per input batch, `pipeline/loop.ts`) and the
  * scaled run's by-source partitions (events and progress marks from stage 1, `scale/detection-analyzer.ts`).
  */
 import { z } from 'zod';

@@ -6,6 +6,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PartitionLag } from '../sources/types.js';
+import type { ComponentCounts, Telemetry } from './telemetry.js';
 
 const PREFIX = 'egress_sentinel_';
 
@@ -57,7 +58,15 @@ export class PipelineMetrics {
   readonly standingEvicted: Counter<never>;
   /** Findings folded into a flood alert instead of raising their own. */
   readonly alertsFolded: Counter<never>;
+  /** Per component (`source:NAME`, `ingest`, `detection`, `sink:NAME`): items in, passed on, dropped, failed, dead-lettered. */
+  readonly componentReceived: Counter<'component'>;
+  readonly componentSent: Counter<'component'>;
+  readonly componentDiscarded: Counter<'component'>;
+  readonly componentErrors: Counter<'component'>;
+  readonly componentDeadLetters: Counter<'component'>;
   private stageSeen = { standingEvicted: 0, folded: 0 };
+  /** Component counts already exported (`recordComponents` adds the increase). */
+  private componentsSeen = new Map<string, ComponentCounts>();
 
   constructor(options: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     const registry = new Registry();
@@ -196,6 +205,25 @@ export class PipelineMetrics {
       help: 'Findings folded into a per-source flood alert instead of raising their own (detection.flood).',
       registers,
     });
+    const component = (name: string, help: string): Counter<'component'> =>
+      new Counter({ name: `${PREFIX}component_${name}_total`, help, labelNames: ['component'], registers });
+    this.componentReceived = component('received', 'Items a component took in: lines, events, documents.');
+    this.componentSent = component(
+      'sent',
+      'Items a component passed on: lines, egress events, alert records.',
+    );
+    this.componentDiscarded = component(
+      'discarded',
+      'Items a component dropped on purpose: lines that are no access log, or not egress.',
+    );
+    this.componentErrors = component(
+      'errors',
+      'Failures: unreadable lines, failed sink writes, read errors.',
+    );
+    this.componentDeadLetters = component(
+      'dead_letters',
+      'Items a component wrote to the dead-letter output.',
+    );
     // Process RSS, CPU, event-loop lag and GC: what tells an operator one instance is saturated.
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX });
   }
@@ -212,6 +240,25 @@ export class PipelineMetrics {
     if (events > 0) this.eventsReceived.inc({ source }, events);
     if (deadLetters > 0) this.deadLetters.inc({ source }, deadLetters);
     for (const [reason, n] of skipped) if (n > 0) this.linesSkipped.inc({ reason }, n);
+  }
+
+  /** Exports the per-component counts (totals: the increase since the last call is added). */
+  recordComponents(telemetry: Telemetry): void {
+    for (const [id, c] of telemetry.entries()) {
+      let seen = this.componentsSeen.get(id);
+      if (seen === undefined) {
+        seen = { received: 0, sent: 0, discarded: 0, errors: 0, deadLetters: 0 };
+        this.componentsSeen.set(id, seen);
+      }
+      const labels = { component: id };
+      if (c.received > seen.received) this.componentReceived.inc(labels, c.received - seen.received);
+      if (c.sent > seen.sent) this.componentSent.inc(labels, c.sent - seen.sent);
+      if (c.discarded > seen.discarded) this.componentDiscarded.inc(labels, c.discarded - seen.discarded);
+      if (c.errors > seen.errors) this.componentErrors.inc(labels, c.errors - seen.errors);
+      if (c.deadLetters > seen.deadLetters)
+        this.componentDeadLetters.inc(labels, c.deadLetters - seen.deadLetters);
+      Object.assign(seen, c);
+    }
   }
 
   /** Records alerts by rule from one batch. */

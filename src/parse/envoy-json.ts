@@ -8,6 +8,7 @@
  */
 import { ACCESS, compileJsonFormat, type JsonKeyField } from './custom-format.js';
 import { assignNumber, assignString, F, isNumericField, resetRecord } from './fields.js';
+import { fillFromJsonLine, type JsonObjectFiller } from './json-line.js';
 import { parseIsoTime } from './time.js';
 import type { AccessLineParser, AccessRecord, ParseOutcome } from './types.js';
 import { isZtunnelObject } from './ztunnel.js';
@@ -71,7 +72,7 @@ interface LineShape {
   readonly groupKey: readonly number[];
 }
 
-export class EnvoyJsonParser implements AccessLineParser {
+export class EnvoyJsonParser implements AccessLineParser, JsonObjectFiller {
   readonly format: string;
   private readonly keys: readonly JsonKeyField[];
   /** Index in `keys` by key name, for the escaped reader. */
@@ -95,24 +96,7 @@ export class EnvoyJsonParser implements AccessLineParser {
   }
 
   parse(line: string, out: AccessRecord): ParseOutcome {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (err) {
-      resetRecord(out);
-      return {
-        kind: 'malformed',
-        reason: `JSON access line: not valid JSON (${(err as Error).message})`,
-      };
-    }
-    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-      resetRecord(out);
-      return {
-        kind: 'malformed',
-        reason: 'JSON access line: not a JSON object',
-      };
-    }
-    return this.fill(obj as Record<string, unknown>, out);
+    return fillFromJsonLine(line, 'JSON access line', this, out);
   }
 
   /** Fills `out` from an already-parsed object (envelopes with merged logs, OTLP attributes). */

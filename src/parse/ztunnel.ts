@@ -17,6 +17,7 @@
  * `startTime` is the record's time less its duration (the connection's start, as in Envoy lines).
  */
 import { resetRecord } from './fields.js';
+import { fillFromJsonLine, type JsonObjectFiller } from './json-line.js';
 import { parseIsoTime } from './time.js';
 import type { AccessLineParser, AccessRecord, ParseOutcome } from './types.js';
 
@@ -140,7 +141,7 @@ function text(v: unknown): string | null {
  * Both encodings: TEXT (`parse`) and JSON (`parse` of a `{` line, `fill` of a parsed object). One
  * ZtunnelFields object is reused and hung on the record (`record.ztunnel`) for every record.
  */
-export class ZtunnelParser implements AccessLineParser {
+export class ZtunnelParser implements AccessLineParser, JsonObjectFiller {
   readonly format = 'ztunnel';
   private readonly fields = newZtunnelFields();
   /** Values of the TEXT line being read, by key (reused). */
@@ -152,23 +153,7 @@ export class ZtunnelParser implements AccessLineParser {
   }
 
   parse(line: string, out: AccessRecord): ParseOutcome {
-    if (line.charCodeAt(0) === 123) {
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line);
-      } catch (err) {
-        resetRecord(out);
-        return {
-          kind: 'malformed',
-          reason: `ztunnel JSON record: not valid JSON (${(err as Error).message})`,
-        };
-      }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-        resetRecord(out);
-        return { kind: 'malformed', reason: 'ztunnel JSON record: not a JSON object' };
-      }
-      return this.fill(obj as Record<string, unknown>, out);
-    }
+    if (line.charCodeAt(0) === 123) return fillFromJsonLine(line, 'ztunnel JSON record', this, out);
     return this.parseText(line, out);
   }
 

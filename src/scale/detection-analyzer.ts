@@ -21,13 +21,13 @@
  */
 import { AlertStage, alertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
+import type { DeadLetter } from '../dead-letter.js';
 import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, type InputStream, InputWatermarks } from '../detect/watermarks.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
-import type { DeadLetter } from '../sinks/types.js';
 import type { StreamProgress } from './by-source-records.js';
 import type { PartitionAnalyzer } from './partition-task.js';
 
@@ -111,11 +111,10 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     }
     if (!this.engine.observe(event) && this.late.length < MAX_LATE_LETTERS)
       this.late.push({
-        '@timestamp': new Date().toISOString(),
-        sink: 'late',
+        component: 'late',
         reason: this.engine.lateReason(event.time),
-        id: event.origin,
-        document: JSON.stringify(event),
+        origin: event.origin,
+        raw: JSON.stringify(event),
       });
   }
 

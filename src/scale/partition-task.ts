@@ -11,9 +11,9 @@
  * double counting in baselines) but still feed the flow minutes, which are rebuilt from the replay.
  */
 import type { Alert } from '../alerts/types.js';
+import type { DeadLetter } from '../dead-letter.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressEvent } from '../identity/types.js';
-import type { DeadLetter } from '../sinks/types.js';
 import type { StreamProgress } from './by-source-records.js';
 import type { ChangelogImporter } from './changelog.js';
 

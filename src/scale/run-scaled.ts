@@ -25,6 +25,7 @@ import type { AlertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { resolveKafkaConfig } from '../config/connections.js';
 import type { ScaleConfig } from '../config/scale.js';
+import type { DeadLetter } from '../dead-letter.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
@@ -34,7 +35,7 @@ import type { Health } from '../observability/health.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { DecoderOptions } from '../parse/decoder.js';
 import { type DeliverOptions, deliverToAll } from '../pipeline/deliver.js';
-import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
+import type { LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
 import { BySourceRecords, MARK_INTERVAL_MS, readProgress, unreadMark } from './by-source-records.js';
@@ -106,11 +107,10 @@ function unreadable(
   document: string | null,
 ): DeadLetter {
   return {
-    '@timestamp': new Date().toISOString(),
-    sink: 'by-source',
+    component: 'by-source',
     reason: `Unreadable event at ${topic}/${partition}/${at}: ${(err as Error).message}`,
-    id: null,
-    document,
+    origin: `kafka:${topic}/${partition}/${at}`,
+    raw: document,
   };
 }
 
@@ -494,13 +494,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         if (records.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: records });
         if (progress !== null) bySourceRecords.delivered(progress);
         for (const d of out.deadLetters) {
-          await o.deadLetter({
-            '@timestamp': new Date().toISOString(),
-            sink: 'parse',
-            reason: `${d.origin}: ${d.reason}`,
-            id: d.origin,
-            document: d.raw,
-          });
+          await o.deadLetter({ component: 'parse', reason: d.reason, origin: d.origin, raw: d.raw });
         }
         o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
         o.metrics.setInputLag(batch.lag);

@@ -12,9 +12,9 @@ import { describe, expect, it } from 'vitest';
 import { replayCommand } from '../../src/cli/replay.js';
 import { SentinelError } from '../../src/errors.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { Stages } from '../helpers/stages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'replay-hostile-'));
 const HOUR = 3_600_000;
@@ -128,7 +128,7 @@ describe('replay of hostile input', () => {
     }
     expect(host).toBe(HOSTS);
     const config = parsePipelineConfig({ detection: { maxKeys: 2000, maxStandingAlerts: 500 } }, '(test)');
-    const p = new BatchProcessor({
+    const p = new Stages({
       detection: config.detection,
       decoder: { format: 'auto' },
       mesh: config.mesh,
@@ -147,14 +147,14 @@ describe('replay of hostile input', () => {
       p.processLines(lines.slice(i, i + 4096), 'file:hostile.log', (j) => String(i + j + 1));
       alerts.push(...p.takeAlerts());
       dead.push(...p.takeDeadLetters());
-      maxHosts = Math.max(maxHosts, p.engine.state.hosts.size);
-      expect(p.alerts.standingCount).toBeLessThanOrEqual(500);
+      maxHosts = Math.max(maxHosts, p.detection.engine.state.hosts.size);
+      expect(p.detection.alerts.standingCount).toBeLessThanOrEqual(500);
     }
     p.finish();
     alerts.push(...p.takeAlerts());
     // Bounded: state at its cap, standing alerts well under theirs.
     expect(maxHosts).toBeLessThanOrEqual(2000);
-    expect(p.alerts.standingCount).toBeLessThan(100);
+    expect(p.detection.alerts.standingCount).toBeLessThan(100);
     // A handful of alerts: 20 single bypass alerts, one flood alert, the state-eviction alert.
     const fromFlood = new Set(alerts.filter((a) => a.source.ip === '10.1.2.3').map((a) => a.alert.id));
     expect(fromFlood.size).toBeLessThanOrEqual(21 * 2);
@@ -164,10 +164,10 @@ describe('replay of hostile input', () => {
     expect(new Set(alerts.map((a) => a.alert.id)).size).toBeLessThan(100);
     // Event time intact.
     for (const a of alerts) expect(a['@timestamp'] < '2025-03-05').toBe(true);
-    expect(p.engine.counters.late).toBeLessThan(50);
+    expect(p.detection.engine.counters.late).toBeLessThan(50);
     // Every line accounted for: analysed or not egress, skipped, or dead-lettered with a reason.
     const c = p.counters;
-    const skipped = Object.values(c.skipped).reduce((x, y) => x + y, 0);
+    const skipped = [...c.skipped.values()].reduce((x, y) => x + y, 0);
     expect(c.lines).toBe(lines.length);
     expect(c.accessLines + skipped + c.malformed).toBe(lines.length);
     expect(dead.map((d) => d.reason)).toEqual([expect.stringMatching(/ahead of the shipper's timestamp/)]);

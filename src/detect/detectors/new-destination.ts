@@ -16,7 +16,7 @@ import type { Detector, Emit } from '../types.js';
 
 export const NewDestinationConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     learningPeriod: duration(
       '24h',
       'How long an identity is watched before its new destinations are reported.',
@@ -35,7 +35,10 @@ export const NewDestinationConfigSchema = z
       .positive()
       .default(4096)
       .describe('Hosts and domains remembered per identity.'),
-    ignoreHosts: z.array(z.string()).default([]),
+    ignoreHosts: z
+      .array(z.string())
+      .default([])
+      .describe('Host patterns ("*.example.com") never reported by this detector.'),
   })
   .strict();
 export type NewDestinationConfig = z.infer<typeof NewDestinationConfigSchema>;

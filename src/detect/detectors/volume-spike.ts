@@ -24,7 +24,7 @@ import type { Detector, Emit } from '../types.js';
 const WindowSchema = (factor: number, requests: number, bytesUp: number, what: string) =>
   z
     .object({
-      enabled: z.boolean().default(true),
+      enabled: z.boolean().default(true).describe(`Watch the ${what} sums.`),
       factor: z
         .number()
         .positive()
@@ -32,8 +32,16 @@ const WindowSchema = (factor: number, requests: number, bytesUp: number, what: s
         .describe(`Times the usual peak of the ${what} sum at this time of day.`),
       minimum: z
         .object({
-          requests: z.number().nonnegative().default(requests),
-          bytesUp: z.number().nonnegative().default(bytesUp),
+          requests: z
+            .number()
+            .nonnegative()
+            .default(requests)
+            .describe(`Requests (and connections) in ${what} below which nothing is a spike.`),
+          bytesUp: z
+            .number()
+            .nonnegative()
+            .default(bytesUp)
+            .describe(`Bytes sent in ${what} below which nothing is a spike.`),
         })
         .strict()
         .prefault({})
@@ -44,7 +52,7 @@ const WindowSchema = (factor: number, requests: number, bytesUp: number, what: s
 
 export const VolumeSpikeConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     madK: z.number().positive().default(6).describe('Robust z-score (MAD units) also required.'),
     minSamples: z
       .number()

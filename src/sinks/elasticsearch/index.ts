@@ -126,11 +126,10 @@ export class ElasticsearchSink implements Sink {
         error: r.reason,
       });
       await this.ctx.deadLetter({
-        '@timestamp': new Date().toISOString(),
-        sink: this.name,
+        component: this.name,
         reason: r.reason,
-        id: r.doc.id,
-        document: r.doc.doc,
+        origin: r.doc.id,
+        raw: r.doc.doc,
       });
     }
   }

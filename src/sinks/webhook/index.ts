@@ -157,11 +157,10 @@ export class WebhookSink implements Sink {
           error: result.reason,
         });
         await this.ctx.deadLetter({
-          '@timestamp': new Date().toISOString(),
-          sink: this.name,
+          component: this.name,
           reason: `${result.reason} (after ${result.attempts} attempts)`,
-          id: alert.alert.id,
-          document: alert,
+          origin: alert.alert.id,
+          raw: alert,
         });
       }
       this.remember(key);

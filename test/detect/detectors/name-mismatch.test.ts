@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../../src/alerts/types.js';
 import { MeshConfigSchema } from '../../../src/identity/config.js';
 import { parsePipelineConfig } from '../../../src/pipeline/config.js';
-import { BatchProcessor } from '../../../src/pipeline/processor.js';
 import { PipelinePolicyEvaluator } from '../../../src/policy/pipeline.js';
 import { PolicySet } from '../../../src/policy/policy-set.js';
 import { loadFixtures } from '../../fixtures/load.js';
+import { Stages } from '../../helpers/stages.js';
 
 const claims = loadFixtures('name-claims.txt');
 const published = loadFixtures('published-lines.txt');
@@ -17,7 +17,7 @@ function replay(ids: readonly string[], allow: string[]): Alert[] {
     { defaultAction: 'deny', policies: [{ name: 'in-mesh-only', source: {}, allow }] },
     'policy.yaml',
   );
-  const p = new BatchProcessor({
+  const p = new Stages({
     detection: config.detection,
     decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
     mesh: MeshConfigSchema.parse({}),
@@ -63,7 +63,7 @@ describe('name-mismatch, and a chosen name no longer hides egress (#15 item 1)',
       },
       '(test)',
     );
-    const p = new BatchProcessor({
+    const p = new Stages({
       detection: config.detection,
       decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
       mesh: MeshConfigSchema.parse({}),
@@ -87,7 +87,7 @@ describe('name-mismatch, and a chosen name no longer hides egress (#15 item 1)',
         },
         '(test)',
       );
-      const p = new BatchProcessor({
+      const p = new Stages({
         detection: config.detection,
         decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
         mesh: MeshConfigSchema.parse({}),
