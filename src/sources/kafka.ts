@@ -7,9 +7,10 @@
  * pipeline has not taken the previous batch, which bounds memory and lets kafkajs pause fetching.
  */
 import { type Consumer, type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
-import { kafkaBrokers, resolveKafkaConfig } from '../config/connections.js';
+import { kafkaBrokers, resolveKafkaConfig, secretProblems } from '../config/connections.js';
 import { SentinelError } from '../errors.js';
-import type { KafkaSourceConfig } from './config.js';
+import { type KafkaSourceConfig, KafkaSourceConfigSchema } from './config.js';
+import type { SourceSpec } from './spec.js';
 import type { LineBatch, PartitionLag, Source } from './types.js';
 
 interface Pending {
@@ -272,3 +273,12 @@ export class KafkaSource implements Source {
     this.consumer = null;
   }
 }
+
+export const kafkaSourceSpec = {
+  type: 'kafka',
+  config: KafkaSourceConfigSchema,
+  example: { type: 'kafka', topics: ['istio-proxy-logs'], connection: { brokers: ['kafka:9092'] } },
+  create: (config, env) => new KafkaSource(config, env),
+  problems: (config, env) =>
+    secretProblems(config.connection.sasl?.password, env, 'connection.sasl.password'),
+} satisfies SourceSpec<typeof KafkaSourceConfigSchema>;
