@@ -14,24 +14,11 @@ import { SentinelError } from '../../src/errors.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { quiet } from '../helpers/quiet.js';
 import { Stages } from '../helpers/stages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'replay-hostile-'));
 const HOUR = 3_600_000;
-
-async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
-  const write = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), stderr };
-  } finally {
-    process.stderr.write = write;
-  }
-}
 
 const traffic = [
   ...generateTraffic({

@@ -9,6 +9,7 @@ import { parsePipelineConfig } from '../../src/pipeline/config.js';
 import { Detection } from '../../src/pipeline/detection.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { quiet } from '../helpers/quiet.js';
 import { Stages } from '../helpers/stages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'replay-'));
@@ -28,20 +29,6 @@ writeFileSync(
   input,
   gzipSync(`${lines.join('\n')}\n[2025-03-04T10:00:00.000Z] "GET / HTTP/1.1" not-a-code\n`),
 );
-
-async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
-  const write = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), stderr };
-  } finally {
-    process.stderr.write = write;
-  }
-}
 
 // Each test replays a simulated day or two (2-5 s on an idle machine): room for a shared, busy one.
 describe('egress-sentinel replay', { timeout: 30_000 }, () => {
