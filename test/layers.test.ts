@@ -16,6 +16,7 @@ const LAYERS: Readonly<Record<string, number>> = {
   errors: 0,
   'dead-letter': 0,
   config: 0,
+  sketch: 0,
   sources: 1,
   parse: 2,
   identity: 3,
