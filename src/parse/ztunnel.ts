@@ -18,6 +18,7 @@
  */
 import { resetRecord } from './fields.js';
 import { fillFromJsonLine, type JsonObjectFiller } from './json-line.js';
+import type { ParserSpec } from './spec.js';
 import { parseIsoTime } from './time.js';
 import type { AccessLineParser, AccessRecord, ParseOutcome } from './types.js';
 
@@ -279,3 +280,15 @@ export class ZtunnelParser implements AccessLineParser, JsonObjectFiller {
     return ACCESS;
   }
 }
+
+export const ztunnelParserSpec: ParserSpec = {
+  name: 'ztunnel',
+  summary: "ztunnel's access records (Istio ambient mode), as text or JSON.",
+  examples: [
+    {
+      line: '2024-05-04T09:59:05.028771Z info    access  connection complete src.addr=10.244.1.12:58508 src.workload="sleep-7656cf8794-r7zb9" src.namespace="default" src.identity="spiffe://cluster.local/ns/default/sa/sleep" dst.addr=10.244.1.10:15008 dst.hbone_addr="10.244.1.10:9080" dst.service="productpage.default.svc.cluster.local" dst.workload="productpage-v1-87d54dd59-fn6vw" dst.namespace="productpage" dst.identity="spiffe://cluster.local/ns/default/sa/bookinfo-productpage" direction="outbound" bytes_sent=80 bytes_recv=175 duration="1ms"',
+      source: 'istio.io docs/ambient/usage/debugging, "Verifying ztunnel traffic through logs"',
+    },
+  ],
+  create: () => new ZtunnelParser(),
+};

@@ -12,7 +12,7 @@ import { replayCommand } from '../../src/cli/replay.js';
 import { runCommand } from '../../src/cli/run.js';
 import type { ComponentCounts } from '../../src/observability/telemetry.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
-import { quiet } from '../helpers/stderr.js';
+import { quiet } from '../helpers/quiet.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'parity-'));

@@ -9,8 +9,8 @@ import { parsePipelineConfig } from '../../src/pipeline/config.js';
 import { Detection } from '../../src/pipeline/detection.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { quiet } from '../helpers/quiet.js';
 import { Stages } from '../helpers/stages.js';
-import { quiet } from '../helpers/stderr.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'replay-'));
 const HOUR = 3_600_000;

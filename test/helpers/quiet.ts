@@ -1,4 +1,4 @@
-/** Runs a command in-process with its stderr captured (and kept off the test output). */
+/** Runs `fn` with stderr captured instead of printed (a command's warnings and summary). */
 export async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
   const write = process.stderr.write.bind(process.stderr);
   let stderr = '';
