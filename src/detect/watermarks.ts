@@ -121,7 +121,14 @@ export class InputWatermarks {
    * fetches). Looked up after the events that are about to be released were read, so a caught-up
    * stream whose partition grew since its reader's last mark is seen before it is passed by.
    */
-  ends(ends: ReadonlyMap<string, number>): void {
+  ends(ends: ReadonlyMap<string, number>, adopt = false): void {
+    // `adopt` (once, on a fresh start): input partitions not heard of yet hold at -Infinity until
+    // their reader says where they stand (or the idle timeout), as a Flink task waits for a watermark
+    // on every input channel. Another stage-1 instance's first batch can come before a mark from the
+    // instance that reads them, and run event time hours past their first lines.
+    if (adopt)
+      for (const name of ends.keys())
+        if (!this.streams.has(name)) this.stream(name, Number.NEGATIVE_INFINITY);
     for (const [name, s] of this.streams) {
       const end = ends.get(name);
       if (end !== undefined && end > s.end) s.end = end;
@@ -174,11 +181,17 @@ export class InputWatermarks {
     ]);
   }
 
-  /** Takes a checkpoint's streams; anything else (older checkpoints have none) is ignored. */
-  import(data: unknown): void {
+  /**
+   * Takes a checkpoint's streams; anything else (older checkpoints have none) is ignored. `capAt`:
+   * no stream is taken to be further than this (the checkpoint's watermark plus the lateness): the
+   * new owner replays records from the committed offset, which lags the checkpoint, and their events
+   * after the checkpoint's watermark must not find event time already past them.
+   */
+  import(data: unknown, capAt = Number.POSITIVE_INFINITY): void {
     const streams = StreamCheckpointSchema.safeParse(data);
     if (!streams.success) return;
-    for (const [name, max, caughtUp, readTo] of streams.data) {
+    for (const [name, checkpointed, caughtUp, readTo] of streams.data) {
+      const max = checkpointed === null ? null : Math.min(checkpointed, capAt);
       const s = this.stream(name, max ?? Number.NEGATIVE_INFINITY);
       if (max !== null && max > s.max) s.max = max;
       s.caughtUp = caughtUp;

@@ -36,7 +36,7 @@ export interface FlowStage {
 }
 
 /** What the loop needs of the Ingest stage (tests drive it with synthetic ones). */
-export type IngestStage = Pick<Ingest, 'read'>;
+export type IngestStage = Pick<Ingest, 'read'> & Partial<Pick<Ingest, 'endOfInput'>>;
 /** What the loop needs of the Detection stage. */
 export type DetectionStage = Pick<
   Detection,
@@ -276,7 +276,18 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
       o.onSourceError(err, source, lastPosition);
     }
     // Its input ended (or failed): release the file now, not after every other input.
-    if (!o.shutdown.aborted) await source.close();
+    if (!o.shutdown.aborted) {
+      await source.close();
+      // Bare lines held for a jump ahead of their input's clock: nothing came after them.
+      const held = ingest.endOfInput?.(onEvent);
+      if (held !== undefined && (held.events > 0 || held.deadLetters.length > 0)) {
+        sinceAdvance++;
+        countIngest(ingestCounts, held);
+        detectionCounts.received += held.events;
+        summary.events += held.events;
+        await deliver(false, held.deadLetters);
+      }
+    }
     // The source's last, partial stretch of lines.
     if (sinceAdvance > 0) {
       detection.advance();

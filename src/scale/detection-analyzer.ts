@@ -64,6 +64,8 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   unpairedAfterRestore = 0;
   /** Events dropped as copies of an input line already observed (see `observe`). */
   duplicates = 0;
+  /** The input partitions were taken from the first end-offset lookup (see `InputWatermarks.ends`). */
+  private adopted = false;
 
   constructor(config: DetectionConfig, policies: PolicySet, options: Partial<DetectionAnalyzerOptions> = {}) {
     this.streams = new InputWatermarks({
@@ -122,7 +124,8 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   }
 
   inputEnds(ends: ReadonlyMap<string, number>): void {
-    this.streams.ends(ends);
+    this.streams.ends(ends, !this.adopted);
+    this.adopted = true;
   }
 
   /** Late events since the last call, as dead letters (the event as JSON: the line is not here). */
@@ -195,7 +198,10 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     if (typeof data.watermark === 'number' && data.watermark + this.pairingMs > this.pairedFrom)
       this.pairedFrom = data.watermark + this.pairingMs;
     // Older checkpoints have none: the streams are then learned from the records.
-    this.streams.import(data.streams);
+    this.streams.import(
+      data.streams,
+      typeof data.watermark === 'number' ? data.watermark + this.latenessMs : Number.POSITIVE_INFINITY,
+    );
     const t = data.startTime;
     if (
       typeof t === 'number' &&

@@ -451,8 +451,10 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     for (const stream of source.unreadStreams())
       messages.push(...bySourceRecords.records([], unreadMark(stream)));
     // Assigned with nothing to read: caught up (sent once per partition, when the flag changes).
-    for (const stream of source.emptyStreams())
-      messages.push(...bySourceRecords.records([], { ...unreadMark(stream), caughtUp: true }));
+    for (const stream of source.emptyStreams()) {
+      const readTo = source.emptyStreamPosition(stream);
+      messages.push(...bySourceRecords.records([], { ...unreadMark(stream), caughtUp: true, readTo }));
+    }
     // Read positions of caught-up partitions not told yet (marks go with batches at most every interval).
     messages.push(...bySourceRecords.due());
     if (messages.length === 0) return;

@@ -56,6 +56,8 @@ export class KafkaSource implements Source {
   private readonly unread = new Set<string>();
   /** See `emptyStreams`. */
   private readonly empty = new Set<string>();
+  /** See `emptyStreamPosition`. */
+  private readonly emptyAt = new Map<string, number>();
   private deliveredSinceJoin = new Set<string>();
   private joins = 0;
 
@@ -189,6 +191,15 @@ export class KafkaSource implements Source {
   }
 
   /**
+   * Where the reader of an empty stream (`emptyStreams`) stands: the partition's end when it was
+   * assigned. Scaled mode tells stage 2, which holds for the stream again once the partition grows
+   * past it before its reader says more (watermarks.ts).
+   */
+  emptyStreamPosition(stream: string): number | undefined {
+    return this.emptyAt.get(stream);
+  }
+
+  /**
    * Which newly assigned partitions have a backlog (committed, or where a new group starts, < end).
    * Until the admin client answers, every assigned partition counts as unread: a first batch can be
    * handed over before the answer, and event time must not run ahead of partitions not heard from.
@@ -197,6 +208,7 @@ export class KafkaSource implements Source {
     const join = ++this.joins;
     this.unread.clear();
     this.empty.clear();
+    this.emptyAt.clear();
     const delivered = new Set<string>();
     this.deliveredSinceJoin = delivered;
     const assigned: string[] = [];
@@ -219,6 +231,7 @@ export class KafkaSource implements Source {
           const c = at.get(p) ?? '-1';
           const start = c === '-1' ? (this.config.fromBeginning ? end.low : end.high) : c;
           if (BigInt(start) < BigInt(end.high)) found.push(`kafka:${topic}/${p}`);
+          else this.emptyAt.set(`kafka:${topic}/${p}`, Number(start));
         }
       }
       if (join !== this.joins) return;

@@ -78,6 +78,33 @@ describe('InputWatermarks', () => {
     expect(w.slowest()).toBe(9000);
   });
 
+  it('on a fresh start, holds for input partitions not heard of yet until their reader tells, or the idle timeout', () => {
+    const wall = clock();
+    const w = new InputWatermarks({ idleTimeoutMs: 10_000, clock: wall.read });
+    w.mark('kafka:in/0', 5000, false, 10);
+    const ends = new Map([
+      ['kafka:in/0', 100],
+      ['kafka:in/1', 100],
+    ]);
+    w.ends(ends, true);
+    expect(w.slowest()).toBe(Number.NEGATIVE_INFINITY);
+    w.mark('kafka:in/1', 3000, false, 5);
+    expect(w.slowest()).toBe(3000);
+    // Later lookups only update the ends: a partition gone quiet and forgotten is not held again.
+    const later = new InputWatermarks({ idleTimeoutMs: 10_000, clock: wall.read });
+    later.mark('kafka:in/0', 5000, false, 10);
+    later.ends(ends);
+    expect(later.slowest()).toBe(5000);
+    // Never heard of: left out after the idle timeout.
+    const quiet = new InputWatermarks({ idleTimeoutMs: 10_000, clock: wall.read });
+    quiet.mark('kafka:in/0', 5000, false, 10);
+    quiet.ends(ends, true);
+    expect(quiet.slowest()).toBe(Number.NEGATIVE_INFINITY);
+    wall.now += 10_001;
+    quiet.mark('kafka:in/0', 6000, false, 20);
+    expect(quiet.slowest()).toBe(6000);
+  });
+
   it('holds at -Infinity for a partition assigned but not read yet', () => {
     const w = new InputWatermarks();
     w.mark('kafka:in/0', 5000, false);
@@ -106,5 +133,13 @@ describe('InputWatermarks', () => {
     const old = new InputWatermarks();
     old.import([['kafka:in/0', 5000, false]]);
     expect(old.slowest()).toBe(5000);
+    // A new owner replays from the committed offset: no stream is taken past the cap.
+    const capped = new InputWatermarks();
+    capped.import(a.export(), 6000);
+    capped.mark('kafka:in/2', 9000, false);
+    expect(capped.slowest()).toBe(5000);
+    capped.mark('kafka:in/0', 8000, false);
+    capped.ends(new Map([['kafka:in/1', 50]]));
+    expect(capped.slowest()).toBe(6000);
   });
 });

@@ -209,6 +209,8 @@ describe('Kafka source: where each partition stands', () => {
         await new Promise((r) => setTimeout(r, 100));
       expect([...source.unreadStreams()]).toEqual([stream(other)]);
       expect([...source.emptyStreams()]).toEqual([stream(2)]);
+      // Where its reader stands (stage 2 holds for it again once lines are written past it).
+      expect(source.emptyStreamPosition(stream(2))).toBe(0);
       expect(first.caughtUp).toBe(true);
       const second = (await batches.next()).value as LineBatch;
       expect(second.position(0).startsWith(`${other}/`)).toBe(true);
