@@ -84,6 +84,9 @@ export class Stages {
   }
 
   finish(): void {
+    // Bare lines still held for a jump ahead of their input's clock (parse/time-jump.ts).
+    const held = this.ingest.endOfInput((e, raw) => this.detection.observe(e, raw));
+    this.deadLetters.push(...held.deadLetters);
     this.detection.finish();
   }
 

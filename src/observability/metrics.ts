@@ -65,6 +65,10 @@ export class PipelineMetrics {
   readonly componentErrors: Counter<'component'>;
   readonly componentDeadLetters: Counter<'component'>;
   private stageSeen = { standingEvicted: 0, folded: 0 };
+  /** Detection state keys evicted (cap reached) and new keys not given state (source at its quota), per table. */
+  readonly stateEvicted: Counter<'table'>;
+  readonly stateDeferred: Counter<'table'>;
+  private readonly stateSeen = new Map<string, { evicted: number; deferred: number }>();
   /** Component counts already exported (`recordComponents` adds the increase). */
   private componentsSeen = new Map<string, ComponentCounts>();
 
@@ -205,6 +209,18 @@ export class PipelineMetrics {
       help: 'Findings folded into a per-source flood alert instead of raising their own (detection.flood).',
       registers,
     });
+    this.stateEvicted = new Counter({
+      name: `${PREFIX}state_evicted_total`,
+      help: 'Detection state keys evicted: the table was at detection.maxKeys, or the source at detection.maxKeysPerIdentity.',
+      labelNames: ['table'],
+      registers,
+    });
+    this.stateDeferred = new Counter({
+      name: `${PREFIX}state_first_sightings_deferred_total`,
+      help: 'Destinations a source at detection.maxKeysPerIdentity used for the first time: given state only if seen again (a flood of names used once creates none).',
+      labelNames: ['table'],
+      registers,
+    });
     const component = (name: string, help: string): Counter<'component'> =>
       new Counter({ name: `${PREFIX}component_${name}_total`, help, labelNames: ['component'], registers });
     this.componentReceived = component('received', 'Items a component took in: lines, events, documents.');
@@ -305,6 +321,24 @@ export class PipelineMetrics {
       this.standingEvicted.inc(c.standingEvicted - this.stageSeen.standingEvicted);
     if (c.folded > this.stageSeen.folded) this.alertsFolded.inc(c.folded - this.stageSeen.folded);
     this.stageSeen = { standingEvicted: c.standingEvicted, folded: c.folded };
+  }
+
+  /** The state tables' eviction and deferral totals after a batch (the increase is added). */
+  observeStateTables(
+    tables: readonly {
+      readonly name: string;
+      readonly evictedTotal: number;
+      readonly deferredTotal: number;
+    }[],
+  ): void {
+    for (const t of tables) {
+      const seen = this.stateSeen.get(t.name) ?? { evicted: 0, deferred: 0 };
+      if (t.evictedTotal > seen.evicted)
+        this.stateEvicted.inc({ table: t.name }, t.evictedTotal - seen.evicted);
+      if (t.deferredTotal > seen.deferred)
+        this.stateDeferred.inc({ table: t.name }, t.deferredTotal - seen.deferred);
+      this.stateSeen.set(t.name, { evicted: t.evictedTotal, deferred: t.deferredTotal });
+    }
   }
 
   /** An input batch's partition lag (Kafka sources). */

@@ -35,6 +35,11 @@ export interface DecoderOptions {
   fastEnvelopes?: boolean;
   /** Which containers write access lines and how far ahead of the shipper/wall clock a line may be. */
   guard?: IngestGuardOptions;
+  /**
+   * How far (ms) a bare line may be ahead of the newest line of its input before it is held for the
+   * lines after it to confirm (parse/time-jump.ts; read by the pipeline's processor). 0: no check.
+   */
+  maxTimeJumpMs?: number;
 }
 
 // `2020-06-29T23:37:27.285550Z<TAB>info<TAB>...` (pilot-agent) and Envoy's `[2020-06-29 23:37:27.285][15][info]`.

@@ -134,7 +134,8 @@ export class VolumeSpikeDetector implements Detector {
     const host = this.state.currentHost;
     const domain = this.state.currentDomain;
     const total = this.state.currentTotal;
-    if (host === null || domain === null || total === null) return;
+    // No host or domain baseline: a name its source (at its state quota) uses for the first time.
+    if (total === null) return;
     const time = event.time;
     if (time < this.state.startTime + this.learningMs) return;
     const byDomain =
@@ -143,13 +144,13 @@ export class VolumeSpikeDetector implements Detector {
     // total), not the narrower ones: a total crossed by an event to one host says nothing of that host.
     const until = time + this.config.quiet;
     for (let m = 0; m < METRICS; m++) {
-      if (this.check(host, event, emit, 'host', m)) {
+      if (host !== null && this.check(host, event, emit, 'host', m)) {
         host.setQuietUntil(m, until);
-        domain.setQuietUntil(m, until);
+        domain?.setQuietUntil(m, until);
         total.setQuietUntil(m, until);
         return;
       }
-      if (byDomain && this.check(domain, event, emit, 'registrable-domain', m)) {
+      if (byDomain && domain !== null && this.check(domain, event, emit, 'registrable-domain', m)) {
         domain.setQuietUntil(m, until);
         total.setQuietUntil(m, until);
         return;
