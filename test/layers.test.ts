@@ -76,6 +76,15 @@ describe('layers', () => {
     expect(tops.filter((t) => LAYERS[t] === undefined)).toEqual([]);
   });
 
+  it("README's layout names every top-level folder and module of src", () => {
+    const readme = readFileSync(resolve(SRC, '../README.md'), 'utf8');
+    const layout = /## Layout\n+```\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    const missing = readdirSync(SRC, { withFileTypes: true })
+      .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
+      .filter((name) => !new RegExp(`(^|\\s)${name.replace('.', '\\.')}`).test(layout));
+    expect(missing).toEqual([]);
+  });
+
   it('no module imports a higher layer', () => {
     expect(upwardImports()).toEqual([]);
   });

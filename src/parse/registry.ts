@@ -24,7 +24,13 @@ export const JSON_ENVELOPES: readonly JsonEnvelope[] = [
   messageEnvelope,
 ];
 
-export const PARSERS: readonly ParserSpec[] = [envoyTextParserSpec, envoyJsonParserSpec, ztunnelParserSpec];
+export const PARSERS: readonly ParserSpec[] = [
+  // Built into the decoder's classifier (BUILT_IN_PARSERS):
+  envoyTextParserSpec,
+  envoyJsonParserSpec,
+  ztunnelParserSpec,
+  // Offered, in this order, the lines the built-in ones leave:
+];
 
 /** Parsers the decoder classifies itself; the rest of PARSERS are tried on what these leave. */
 export const BUILT_IN_PARSERS: ReadonlySet<string> = new Set(['envoy-text', 'envoy-json', 'ztunnel']);
