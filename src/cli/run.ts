@@ -83,7 +83,7 @@ export const runCommand: Command = {
           metrics.countBatch(b.source, s.lines, s.events, b.deadLetters.length, s.skipped);
           metrics.countAlerts(b.alerts);
           metrics.observeAlertStage(detection.alerts);
-          metrics.observeStateTables([detection.engine.state.hosts, detection.engine.state.domains]);
+          metrics.observeStateTables(detection.engine.keyTables);
           metrics.setInputLag(b.lag);
           metrics.setEventTime('all', detection.engine, detection.inputs.idle, reported);
           metrics.recordComponents(telemetry);

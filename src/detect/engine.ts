@@ -179,6 +179,11 @@ export class DetectionEngine {
     this.tables.push(table);
   }
 
+  /** Every per-key state table (the baselines' and the detectors'), for their metrics. */
+  get keyTables(): readonly KeyTable<unknown>[] {
+    return this.tables;
+  }
+
   /** The current watermark: event time up to which the detectors have seen everything. */
   get watermark(): number {
     return this.detectorsAt;

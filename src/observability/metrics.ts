@@ -211,7 +211,7 @@ export class PipelineMetrics {
     });
     this.stateEvicted = new Counter({
       name: `${PREFIX}state_evicted_total`,
-      help: 'Detection state keys evicted: the table was at detection.maxKeys, or the source at detection.maxKeysPerIdentity.',
+      help: 'Detection state keys evicted (table: identity-host, identity-domain, or a detector): the table was at detection.maxKeys, or the source at its quota.',
       labelNames: ['table'],
       registers,
     });

@@ -67,7 +67,7 @@ describe('a source flooding new destinations', { timeout: 60_000 }, () => {
     expect(state.domains.deferredTotal).toBeGreaterThan(0.9 * (FLOOD - 1000));
     expect(state.hosts.evictedTotal).toBeLessThan(0.1 * FLOOD);
     const metrics = new PipelineMetrics({ defaultMetrics: false });
-    metrics.observeStateTables([state.hosts, state.domains]);
+    metrics.observeStateTables(h.engine.keyTables);
     const text = await metrics.registry.getSingleMetricAsString(
       'egress_sentinel_state_first_sightings_deferred_total',
     );
@@ -80,8 +80,14 @@ describe('a source flooding new destinations', { timeout: 60_000 }, () => {
     expect(spikes.map((f) => f.destination?.host)).toEqual(['www.ibm.com']);
   });
 
-  it("without a per-identity quota, loses the baselines of other sources' quieter keys", () => {
-    const state = flooded(1_000_000).finish().engine.state;
+  it("without a per-identity quota, loses the baselines of other sources' quieter keys", async () => {
+    const h = flooded(1_000_000).finish();
+    const state = h.engine.state;
+    const metrics = new PipelineMetrics({ defaultMetrics: false });
+    metrics.observeStateTables(h.engine.keyTables);
+    const evicted = await metrics.registry.getSingleMetricAsString('egress_sentinel_state_evicted_total');
+    expect(state.hosts.evictedTotal).toBeGreaterThan(20_000);
+    expect(evicted).toContain(`{table="identity-host"} ${state.hosts.evictedTotal}`);
     // The nightly backup host was last used at 02:30: ten flood minutes later it was gone.
     expect(state.hosts.get('app-a/app-a\u0001backup.ibm.com')?.firstSeen ?? Number.NaN).not.toBeLessThan(
       T0 + DAY,
