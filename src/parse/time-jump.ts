@@ -11,6 +11,8 @@
  *   input's clock moves on;
  * - `refutations` lines at the old time first: the input went on where it was, so the held lines
  *   are dead-lettered, with the reason.
+ * An input's first line has no clock to be judged by: it is held until the next line agrees (is not
+ * more than `maxJumpMs` behind it), or `refutations` lines far behind it dead-letter it.
  * At the end of the input the held lines are released (nothing came after them to contradict them).
  * A writer who can put more lines in a row into a bare stream than `confirmations` can still move it;
  * a shipper's envelope (its timestamp and container metadata) is what stops that.
@@ -22,11 +24,13 @@ export interface Held<T> {
 }
 
 interface InputClock<T> {
-  /** Newest time of a line that passed. */
+  /** Newest time of a line that passed (-Infinity: none yet). */
   newest: number;
   held: Held<T>[];
   /** Lines at the old time since the first held one. */
   refuted: number;
+  /** The input's first line is held: nothing has set its clock yet. */
+  opening: boolean;
 }
 
 export const PASS = 0;
@@ -59,7 +63,7 @@ export class TimeJumpGuard<T> {
   /** A line vouched for otherwise (a shipper's timestamp): moves the clock, holds nothing. */
   vouched(input: string, time: number): void {
     const c = this.inputs.get(input);
-    if (c === undefined) this.inputs.set(input, { newest: time, held: [], refuted: 0 });
+    if (c === undefined) this.inputs.set(input, { newest: time, held: [], refuted: 0, opening: false });
     else if (time > c.newest) c.newest = time;
   }
 
@@ -68,11 +72,32 @@ export class TimeJumpGuard<T> {
    * comes back from `takeReleased` or `takeRefuted`). Either may release or refute held lines.
    */
   offer(input: string, time: number, hold: () => T): number {
-    let c = this.inputs.get(input);
+    const c = this.inputs.get(input);
     if (c === undefined) {
-      c = { newest: time, held: [], refuted: 0 };
-      this.inputs.set(input, c);
-      return PASS;
+      // The first line could be the one far ahead: it waits for the next line to agree.
+      this.inputs.set(input, {
+        newest: Number.NEGATIVE_INFINITY,
+        held: [{ time, item: hold() }],
+        refuted: 0,
+        opening: true,
+      });
+      return HELD;
+    }
+    if (c.opening) {
+      const first = (c.held[0] as Held<T>).time;
+      if (time < first - this.maxJumpMs) {
+        // Far behind the first line: the input is here, and the first line ahead of it.
+        if (time > c.newest) c.newest = time;
+        if (++c.refuted >= this.refutations) {
+          c.opening = false;
+          this.refuted.push({ held: c.held, newest: c.newest });
+          c.held = [];
+        }
+        return PASS;
+      }
+      // Not far behind: the first line stands (and sets the clock); this one is judged by it.
+      c.opening = false;
+      this.release(c);
     }
     if (time > c.newest + this.maxJumpMs) {
       if (c.held.length === 0) c.refuted = 0;
@@ -90,7 +115,10 @@ export class TimeJumpGuard<T> {
 
   /** End of input: every held line is released. */
   flush(): void {
-    for (const c of this.inputs.values()) if (c.held.length > 0) this.release(c);
+    for (const c of this.inputs.values()) {
+      c.opening = false;
+      if (c.held.length > 0) this.release(c);
+    }
   }
 
   /** Whether any line is held or waiting to be taken. */
@@ -116,5 +144,6 @@ export class TimeJumpGuard<T> {
       if (h.time > c.newest) c.newest = h.time;
     }
     c.held = [];
+    c.refuted = 0;
   }
 }

@@ -251,6 +251,15 @@ describe('replay of hostile input', () => {
       expect(Number(/Replayed (\d+) lines/.exec(r.stderr)?.[1])).toBe(hostile.length);
     });
 
+    it('is dead-lettered when it is the first line of the file', async () => {
+      const first = (lines[0] as string).replace(/^\[2025-03-04T[\d:.]+Z\]/, '[2025-06-01T00:00:00.000Z]');
+      const hostile = [first, ...lines];
+      const r = await replay({ 'first.log': hostile });
+      expect(r.letters.map((d) => [d.origin.replace(/.*:/, ''), d.raw])).toEqual([['1', first]]);
+      for (const t of r.times) expect(t < '2025-03-05').toBe(true);
+      expect(r.late).toBe(0);
+    });
+
     it('leaves legitimate replays alone: a gap of days inside a file, and a second file days later', async () => {
       const shift = (l: string, days: number) =>
         l.replace(
