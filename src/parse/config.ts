@@ -37,7 +37,7 @@ export const ParseConfigSchema = z
     ),
     maxTimeJump: duration(
       '1h',
-      "How far a line without a shipper's timestamp may be ahead of the newest line of its input (file, Kafka partition) and be analysed at once; a line further ahead waits for the lines after it: 8 more that far ahead (a gap in the input) release it, 2 at the old time dead-letter it (it would move event time and freeze every window). 0s: no check.",
+      "How far a line without a shipper's timestamp may be ahead of the newest line of its input (a file, stdin; Kafka partitions are bounded by the wall clock) and be analysed at once; a line further ahead waits for the lines after it: 8 more that far ahead (a gap in the input) release it, 2 at the old time dead-letter it (it would move event time and freeze every window). 0s: no check.",
     ),
   })
   .strict()

@@ -36,7 +36,7 @@ export interface DecoderOptions {
   /** Which containers write access lines and how far ahead of the shipper/wall clock a line may be. */
   guard?: IngestGuardOptions;
   /**
-   * How far (ms) a bare line may be ahead of the newest line of its input before it is held for the
+   * How far (ms) a bare line may be ahead of the newest line of its input (a file, stdin) before it is held for the
    * lines after it to confirm (parse/time-jump.ts; read by the pipeline's processor). 0: no check.
    */
   maxTimeJumpMs?: number;

@@ -4,10 +4,10 @@
  * of the lines around it would move the watermark there: every later line late, every window frozen.
  * The wall clock bounds only the far future; in a replay of old files this is what bounds the rest.
  *
- * Per input (a file, a Kafka partition), a line more than `maxJumpMs` ahead of the newest line that
+ * Per input (a file, stdin: see pipeline/ingest.ts), a line more than `maxJumpMs` ahead of the newest line that
  * passed is held, with the lines after it that are that far ahead too. The lines decide:
  * - `confirmations` lines held in a row: the input really went on from there (a gap of hours or days
- *   in a replayed file, a partition ahead of the others): all are released, in order, and the
+ *   in a replayed file): all are released, in order, and the
  *   input's clock moves on;
  * - `refutations` lines at the old time first: the input went on where it was, so the held lines
  *   are dead-lettered, with the reason.

@@ -102,7 +102,9 @@ export class Ingest {
   ): IngestStats {
     const stats = emptyStats();
     const sink = this.sink;
-    sink.begin(stats, batch.source, batch.stream ?? batch.source, onEvent);
+    // Files and stdin only: a Kafka partition's bare lines are bounded by the wall clock (they are
+    // live), and a line held there would wait for its partition while the others move event time.
+    sink.begin(stats, batch.source, batch.stream === undefined ? batch.source : null, onEvent);
     const lines = batch.lines;
     for (let i = 0; i < lines.length; i++) {
       sink.line = lines[i] as string;
@@ -176,8 +178,8 @@ class LineSink implements DecodeSink {
   line = '';
   private stats: IngestStats | null = null;
   private onEvent: EventHandler = () => {};
-  /** The input (a file, a Kafka partition) of the batch: bare lines are held per input's clock. */
-  private input = '';
+  /** The input (a file, stdin) of the batch: bare lines are held per input's clock; null: not held. */
+  private input: string | null = '';
 
   constructor(
     private readonly normalizer: Normalizer,
@@ -185,7 +187,7 @@ class LineSink implements DecodeSink {
     private readonly jumps: TimeJumpGuard<HeldLine> | null,
   ) {}
 
-  begin(stats: IngestStats, source: string, input: string, onEvent: EventHandler): void {
+  begin(stats: IngestStats, source: string, input: string | null, onEvent: EventHandler): void {
     this.stats = stats;
     this.origin.source = source;
     this.input = input;
@@ -206,12 +208,13 @@ class LineSink implements DecodeSink {
       this.malformed('no start time and no shipper timestamp', this.line);
       return;
     }
-    const jumps = this.jumps;
-    if (jumps?.mustOffer(this.input, event.time)) {
+    const jumps = this.input === null ? null : this.jumps;
+    const input = this.input as string;
+    if (jumps?.mustOffer(input, event.time)) {
       // Only bare lines are held: a shipper's timestamp already vouched for an enveloped one.
-      if (!Number.isNaN(meta.shippedAt)) jumps.vouched(this.input, event.time);
+      if (!Number.isNaN(meta.shippedAt)) jumps.vouched(input, event.time);
       else {
-        const verdict = jumps.offer(this.input, event.time, () => ({
+        const verdict = jumps.offer(input, event.time, () => ({
           event: structuredClone(event),
           raw: this.line,
         }));
