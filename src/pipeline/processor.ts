@@ -8,6 +8,7 @@ import type { Alert, RuleId } from '../alerts/types.js';
 import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
 import type { DetectionEngine } from '../detect/engine.js';
+import { isOuterHopLeg } from '../detect/join.js';
 import type { Finding } from '../detect/types.js';
 import { type GatewaySeen, Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
@@ -156,7 +157,9 @@ export class BatchProcessor implements DecodeSink {
       return;
     }
     if (event.time > this.maxTime) this.maxTime = event.time;
-    if (event.path === 'inbound' || event.path === 'internal') {
+    // A gateway's outer leg into its internal listener is not egress itself, but joins the two legs
+    // that are (detect/join.ts).
+    if ((event.path === 'inbound' || event.path === 'internal') && !isOuterHopLeg(event)) {
       this.counters.notEgress++;
       return;
     }

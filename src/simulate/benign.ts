@@ -12,6 +12,7 @@ import {
   type SimRecord,
   tcpViaGateway,
   tlsViaGateway,
+  tlsViaSniForwarder,
 } from './record.js';
 import { forkRng, type Rng } from './rng.js';
 import { type Cluster, DAY, HOUR, MINUTE, type Pod, WORKLOADS, type WorkloadSpec } from './topology.js';
@@ -25,6 +26,8 @@ export interface TrafficContext {
   gatewayLogsAt(time: number): boolean;
   /** The SNI of the sidecar-to-gateway hop for plain TCP (the DestinationRule sets it, or not). */
   tcpHopSni: HopSni;
+  /** The gateway forwards TLS by SNI through an internal listener (three lines a connection). */
+  sniForwarding?: boolean;
 }
 
 /** Produces the records whose start time is in [from, to); called on consecutive windows. */
@@ -130,7 +133,9 @@ export function viaGateway(
     };
     return httpViaGateway(rng, start, caller, gateway, subset, host, call, logs, shape.hopSni);
   }
-  return tlsViaGateway(rng, start, caller, gateway, subset, t, logs);
+  return ctx.sniForwarding === true
+    ? tlsViaSniForwarder(rng, start, caller, gateway, subset, t, logs)
+    : tlsViaGateway(rng, start, caller, gateway, subset, t, logs);
 }
 
 type Emit = (rng: Rng, start: number, caller: Pod, out: SimRecord[]) => void;
