@@ -12,11 +12,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Alert } from '../src/alerts/types.js';
-import { DetectionConfigSchema } from '../src/detect/config.js';
-import { MeshConfigSchema } from '../src/identity/config.js';
-import { BatchProcessor } from '../src/pipeline/processor.js';
-import { parsePolicyText } from '../src/policy/load.js';
-import { PolicySet } from '../src/policy/policy-set.js';
 import { groupAlerts } from '../src/report/table.js';
 import { benignGenerators, type TrafficContext, type TrafficGenerator } from '../src/simulate/benign.js';
 import { wrapLine } from '../src/simulate/envelope.js';
@@ -24,6 +19,7 @@ import { DEFAULT_START } from '../src/simulate/generate.js';
 import type { SimRecord } from '../src/simulate/record.js';
 import { renderLine } from '../src/simulate/render.js';
 import { Cluster, DAY, HOUR, MINUTE } from '../src/simulate/topology.js';
+import { coreProcessor, policiesFromText, replayThroughCore, SEED_POLICY } from './core-replay.js';
 import {
   beacon,
   EXFIL_TARGETS,
@@ -43,16 +39,8 @@ const ATTACK_PHASE = (LEARN_DAYS + 1) * DAY;
 const RUN = ATTACK_PHASE + 36 * HOUR;
 const RATE = 40;
 
-const POLICY = `
-kind: EgressPolicy
-policies:
-  - name: app-a-egress
-    source: { namespace: app-a }
-    allow: ["*.ibm.com"]
-  - name: app-b-db
-    source: { namespace: app-b }
-    allow: ["mongo1.composedb.com"]
-  - name: monitoring
+/** The seed's policy, and the metrics agent's and the backup's. */
+const POLICY = `${SEED_POLICY}  - name: monitoring
     source: { namespace: monitoring }
     allow: ["*.datadoghq.com"]
   - name: backup
@@ -156,7 +144,7 @@ export function runSeed(seed: number): SeedResult {
     ...attacks.map((a) => a.generator(ctx, seed)),
   ];
   const findings: { rule: string; namespace: string | null; time: number; destination: string }[] = [];
-  const processor = new BatchProcessor({
+  const processor = coreProcessor({
     onFinding: (f) =>
       findings.push({
         rule: f.ruleId,
@@ -164,43 +152,32 @@ export function runSeed(seed: number): SeedResult {
         time: f.time,
         destination: `${f.destination?.host ?? ''} ${f.destination?.registeredDomain ?? ''}`,
       }),
-    detection: DetectionConfigSchema.parse({}),
-    decoder: { format: 'auto' },
-    mesh: MeshConfigSchema.parse({}),
-    policies: new PolicySet(parsePolicyText(POLICY, 'policy.yaml')),
+    policies: policiesFromText(POLICY),
   });
-  const records: Alert[] = [];
-  let batch: string[] = [];
-  let lines = 0;
-  const flush = () => {
-    processor.processLines(batch, 'quality', (i) => String(i));
-    records.push(...processor.takeAlerts());
-    batch = [];
-  };
-  let pending: SimRecord[] = [];
-  const emit = (r: SimRecord) => {
+  const line = (r: SimRecord) => {
     usual.see(r);
-    batch.push(wrapLine(renderLine(r, 'json'), r, 'fluent-bit'));
-    lines++;
-    if (batch.length === 4096) flush();
+    return wrapLine(renderLine(r, 'json'), r, 'fluent-bit');
   };
-  for (let from = start; from < end; from += WINDOW) {
-    const to = Math.min(end, from + WINDOW);
-    for (const g of generators) g.generate(from, to, pending);
-    pending.sort((a, b) => a.emit - b.emit || a.start - b.start);
-    let cut = 0;
-    while (cut < pending.length && (pending[cut] as SimRecord).emit < to) emit(pending[cut++] as SimRecord);
-    pending = pending.slice(cut);
+  // The mesh's lines in emit order, generated a window at a time (attacks read the usual upload).
+  function* lines(): Generator<string> {
+    let pending: SimRecord[] = [];
+    for (let from = start; from < end; from += WINDOW) {
+      const to = Math.min(end, from + WINDOW);
+      for (const g of generators) g.generate(from, to, pending);
+      pending.sort((a, b) => a.emit - b.emit || a.start - b.start);
+      let cut = 0;
+      while (cut < pending.length && (pending[cut] as SimRecord).emit < to)
+        yield line(pending[cut++] as SimRecord);
+      pending = pending.slice(cut);
+    }
+    for (const r of pending) yield line(r);
   }
-  for (const r of pending) emit(r);
-  flush();
-  processor.finish();
-  records.push(...processor.takeAlerts());
+  const records = replayThroughCore(processor, lines(), 'quality');
   const byId = new Map<string, Alert>();
   for (const r of records) byId.set(r.alert.id, r);
   const alerts = [...byId.values()];
 
-  const result: SeedResult = { seed, lines, attacks: [], benignAlertGroups: [] };
+  const result: SeedResult = { seed, lines: processor.counters.lines, attacks: [], benignAlertGroups: [] };
   // Detected: a finding of the attack's rule for its source (and destination) in its time. Findings,
   // not alert records: the alert stage counts a second new host under one domain as a repeat of
   // the standing alert, which an analyst sees grow, but whose first time is the first host's.

@@ -2,6 +2,8 @@
  * One place for the project's error codes. Bad log lines are not exceptions (parsers return a reason);
  * these are for configuration, policies, servers and sinks.
  */
+import type { z } from 'zod';
+
 export const ERROR_CODES = [
   'ESN_USAGE',
   'ESN_CONFIG',
@@ -48,4 +50,25 @@ export function describeError(err: unknown): string {
   if (err instanceof SentinelError) return `${err.code}: ${err.message}`;
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** Turns zod issues into `path.to.field: message` lines. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const path = issue.path
+      .map((part, i) =>
+        typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
+      )
+      .join('');
+    return `${path || '(root)'}: ${issue.message}${camelCaseHint(issue)}`;
+  });
+}
+
+/** Config keys used to be partly snake_case: name the camelCase key an old file means. */
+function camelCaseHint(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'unrecognized_keys') return '';
+  const renamed = issue.keys
+    .filter((k) => /^[a-z0-9]+(_[a-z0-9]+)+$/.test(k))
+    .map((k) => `${k} -> ${k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())}`);
+  return renamed.length === 0 ? '' : ` (keys are camelCase: ${renamed.join(', ')})`;
 }

@@ -15,28 +15,15 @@
  * alert text is made inert and bounded (./text.ts).
  */
 import type { DetectionConfig, DetectionException } from '../detect/config.js';
+import { RULE_IDS, RULE_NAMES, type RuleId, type Severity } from '../detect/rules.js';
 import type { Finding } from '../detect/types.js';
 import { hostLooks } from '../identity/host-name.js';
 import { alertId } from './alert-id.js';
 import { DistinctCount } from './distinct-count.js';
 import { ExceptionList } from './exceptions.js';
 import { MAX_NAME, safeName, safeText, safeValue } from './text.js';
-import { type Alert, RULE_IDS, type RuleId, type Severity } from './types.js';
+import type { Alert } from './types.js';
 import { type WindowEntry, WindowTable } from './window-table.js';
-
-export const RULE_NAMES: Record<RuleId, string> = {
-  'forbidden-destination': 'Forbidden destination',
-  'gateway-bypass': 'Egress gateway bypass',
-  'blocked-egress': 'Repeated blocked egress',
-  'new-destination': 'New destination',
-  'volume-spike': 'Egress volume spike',
-  beaconing: 'Beaconing',
-  'high-cardinality-domain': 'High-cardinality domain',
-  'gateway-silence': 'Egress gateway silence',
-  'unaccounted-gateway-leg': 'Gateway connection no sidecar sent',
-  'name-mismatch': 'Destination name contradicts address',
-  'state-eviction': 'Detection state evicted',
-};
 
 export interface AlertStageOptions {
   /** Realert window of rules without their own in `realertPerRuleMs`. */

@@ -2,25 +2,11 @@
  * Alerts, aligned with Elastic Common Schema field names where ECS has one. Alerts are built once
  * per finding (not on the hot path), so plain objects are fine here.
  */
+import type { RuleId, Severity } from '../detect/rules.js';
 import type { EgressPath } from '../identity/types.js';
 
-export const RULE_IDS = [
-  'forbidden-destination',
-  'gateway-bypass',
-  'blocked-egress',
-  'new-destination',
-  'volume-spike',
-  'beaconing',
-  'high-cardinality-domain',
-  'gateway-silence',
-  'unaccounted-gateway-leg',
-  'name-mismatch',
-  'state-eviction',
-] as const;
-
-export type RuleId = (typeof RULE_IDS)[number];
-
-export type Severity = 'low' | 'medium' | 'high' | 'critical';
+// Rule ids and severities belong to detection (detect/rules.ts, from the detectors' specs).
+export type { RuleId, Severity };
 
 export interface Alert {
   '@timestamp': string;

@@ -3,36 +3,11 @@
  * alerts stage (realert window, severities, exceptions) and each detector's settings under its rule id.
  */
 import { z } from 'zod';
-import { RULE_IDS, type RuleId } from '../alerts/types.js';
-import { BeaconingConfigSchema } from './detectors/beaconing.js';
-import { BlockedEgressConfigSchema } from './detectors/blocked-egress.js';
-import { ForbiddenDestinationConfigSchema } from './detectors/forbidden-destination.js';
-import { GatewayBypassConfigSchema } from './detectors/gateway-bypass.js';
-import { GatewaySilenceConfigSchema } from './detectors/gateway-silence.js';
-import { HighCardinalityDomainConfigSchema } from './detectors/high-cardinality-domain.js';
-import { NameMismatchConfigSchema } from './detectors/name-mismatch.js';
-import { NewDestinationConfigSchema } from './detectors/new-destination.js';
-import { VolumeSpikeConfigSchema } from './detectors/volume-spike.js';
-import { duration, optionalDuration } from './duration.js';
+import { duration, optionalDuration } from '../config/duration.js';
+import { DETECTORS } from './registry.js';
+import { DEFAULT_REALERT_PER_RULE, RULE_IDS, RULES, type RuleId, SEVERITIES } from './rules.js';
 
-const HOUR = 3_600_000;
-/**
- * A continuing condition (a forbidden destination still in use, a beacon still calling) stays one
- * alert with a growing repeat count for a day; a spike is worth a new alert each hour.
- */
-export const DEFAULT_REALERT_PER_RULE: Partial<Record<RuleId, number>> = {
-  'forbidden-destination': 24 * HOUR,
-  'gateway-bypass': 24 * HOUR,
-  beaconing: 24 * HOUR,
-  'new-destination': 24 * HOUR,
-  'gateway-silence': 24 * HOUR,
-  'unaccounted-gateway-leg': 24 * HOUR,
-  'name-mismatch': 24 * HOUR,
-  'blocked-egress': 6 * HOUR,
-  'high-cardinality-domain': 6 * HOUR,
-};
-
-export const SeveritySchema = z.enum(['low', 'medium', 'high', 'critical']);
+export const SeveritySchema = z.enum(SEVERITIES);
 
 export const ExceptionSchema = z
   .object({
@@ -54,20 +29,26 @@ export const ExceptionSchema = z
   .strict();
 export type DetectionException = z.infer<typeof ExceptionSchema>;
 
-/** One entry per detector, keyed by its rule id (see registry.ts). */
+type DetectorsShape = { [K in keyof typeof DETECTORS]: z.ZodPrefault<(typeof DETECTORS)[K]['config']> };
+
+/** One entry per detector, keyed by its name in the registry, each defaulted from its own schema. */
 const DetectorsSchema = z
-  .object({
-    'forbidden-destination': ForbiddenDestinationConfigSchema.prefault({}),
-    'gateway-bypass': GatewayBypassConfigSchema.prefault({}),
-    'blocked-egress': BlockedEgressConfigSchema.prefault({}),
-    'new-destination': NewDestinationConfigSchema.prefault({}),
-    'volume-spike': VolumeSpikeConfigSchema.prefault({}),
-    beaconing: BeaconingConfigSchema.prefault({}),
-    'high-cardinality-domain': HighCardinalityDomainConfigSchema.prefault({}),
-    'gateway-silence': GatewaySilenceConfigSchema.prefault({}),
-    'name-mismatch': NameMismatchConfigSchema.prefault({}),
-  })
+  .object(
+    Object.fromEntries(
+      Object.entries(DETECTORS).map(([name, spec]) => [name, spec.config.prefault({})]),
+    ) as unknown as DetectorsShape,
+  )
   .strict();
+
+/** "24h for a, b; 6h for c": the built-in realert windows, for the settings' description. */
+function builtInRealert(): string {
+  const byWindow = new Map<string, string[]>();
+  for (const r of RULES) {
+    if (r.realert !== undefined) byWindow.set(r.realert, [...(byWindow.get(r.realert) ?? []), r.id]);
+  }
+  const others = RULES.filter((r) => r.realert === undefined).map((r) => r.id);
+  return `${[...byWindow].map(([w, ids]) => `${w} for ${ids.join(', ')}`).join('; ')}; ${others.join(' and ')} use \`realert\``;
+}
 
 export const DetectionConfigSchema = z
   .object({
@@ -121,9 +102,7 @@ export const DetectionConfigSchema = z
       .transform(
         (perRule) => ({ ...DEFAULT_REALERT_PER_RULE, ...perRule }) as Partial<Record<RuleId, number>>,
       )
-      .describe(
-        'Realert window per rule id, over the built-in ones: 24h for conditions that persist (forbidden-destination, gateway-bypass, beaconing, new-destination, gateway-silence, unaccounted-gateway-leg), 6h for blocked-egress and high-cardinality-domain; volume-spike and state-eviction use `realert`.',
-      ),
+      .describe(`Realert window per rule id, over the built-in ones: ${builtInRealert()}.`),
     repeatUpdate: duration(
       '1h',
       'A standing alert that gathered repeats is re-emitted (same id, repeats so far) at most this often, so sinks see a continuing condition grow.',

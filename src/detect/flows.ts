@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { EgressEvent, EgressPath, Reporter } from '../identity/types.js';
-import type { BaselineSnapshot, FlowSummary } from '../sinks/types.js';
+import type { BaselineSnapshot, FlowSummary } from './flow-records.js';
 
 const MINUTE = 60_000;
 

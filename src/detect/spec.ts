@@ -1,14 +1,34 @@
 /**
- * What a detector module exports: its rule id, a one-line summary, the zod schema of its settings
- * (under `detection.detectors.<rule id>` in the pipeline config) and a constructor.
+ * What a detector module exports (after Vector's component spec and Redpanda Connect's ConfigSpec):
+ * the rules it raises (id, name, default severity and realert window, when it fires), a one-line
+ * summary, the zod schema of its settings (under `detection.detectors.<its name>` in the pipeline
+ * config) and a constructor. The registry, the config schema, the alert names and
+ * docs/detection.md's tables are all derived from these, so a new detector is one module plus one
+ * registry line (CONTRIBUTING.md).
  */
 import type { z } from 'zod';
-import type { RuleId, Severity } from '../alerts/types.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
+import type { RuleId, Severity } from './rules.js';
 import type { KeyTable } from './state/key-table.js';
 import type { DetectionState } from './state/store.js';
 import type { Detector, Finding } from './types.js';
+
+/** One rule: what its alerts say in `rule.id` / `rule.name` and how they are de-duplicated. */
+export interface RuleSpec<Id extends string = string> {
+  /** `rule.id` of its alerts; the key of `realertPerRule`, `severity`, exceptions and webhook routes. */
+  readonly id: Id;
+  /** `rule.name` of its alerts. */
+  readonly name: string;
+  /** Severity of its findings (`detection.severity` overrides it; `severityNote` says when it varies). */
+  readonly severity: Severity;
+  /** When a finding has another severity than `severity` (shown in the docs). */
+  readonly severityNote?: string;
+  /** Realert window ("24h") unless `realertPerRule` sets one; absent: the global `realert`. */
+  readonly realert?: string;
+  /** When it fires (the docs' rules table): what it compares, against what, and what evidence says. */
+  readonly firesWhen: string;
+}
 
 export interface DetectorContext {
   state: DetectionState;
@@ -20,10 +40,21 @@ export interface DetectorContext {
   trackTable(table: KeyTable<unknown>): void;
 }
 
-export interface DetectorSpec<C> {
-  readonly ruleId: RuleId;
+/**
+ * A detector's self-description. `Id` is the union of its rule ids: the type of every rule id in
+ * the project is derived from the registry (rules.ts).
+ */
+export interface DetectorSpec<C, Id extends string = string> {
+  /** The rules it raises; the first is its own (its name in the registry, the key of its settings). */
+  readonly rules: readonly [RuleSpec<Id>, ...RuleSpec<Id>[]];
+  /** One line: what it finds. */
   readonly summary: string;
+  /**
+   * Its settings (`enabled` plus its own), every field with a default and a `.describe()`; strict,
+   * so a misspelt key is an error naming it.
+   */
   readonly config: z.ZodType<C>;
+  /** The live detector for parsed settings; called once per pipeline (per partition when scaled). */
   create(config: C, ctx: DetectorContext): Detector;
 }
 

@@ -1,5 +1,5 @@
-import type { RuleId, Severity } from '../alerts/types.js';
 import type { Destination, EgressEvent, EgressPath, SourceIdentity } from '../identity/types.js';
+import type { RuleId, Severity } from './rules.js';
 
 /**
  * What a detector reports. The alerts stage turns findings into Alerts: it derives the

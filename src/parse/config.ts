@@ -1,6 +1,6 @@
 /** The `parse` section of a pipeline config: how lines are read (`--format` overrides `format`). */
 import { z } from 'zod';
-import { duration } from '../detect/duration.js';
+import { duration } from '../config/duration.js';
 import type { DecoderOptions } from './decoder.js';
 import { DEFAULT_ACCESS_LOG_CONTAINERS } from './ingest-guard.js';
 

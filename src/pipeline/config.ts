@@ -8,13 +8,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ScaleConfigSchema } from '../config/scale.js';
 import { DetectionConfigSchema } from '../detect/config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, formatIssues } from '../errors.js';
 import { MeshConfigSchema } from '../identity/config.js';
 import { MetricsConfigSchema } from '../observability/config.js';
 import { ParseConfigSchema } from '../parse/config.js';
 import { PolicyTargetSchema } from '../policy/target.js';
-import { ScaleConfigSchema } from '../scale/config.js';
 import { SinksSchema } from '../sinks/registry.js';
 import { SourcesSchema } from '../sources/registry.js';
 import { DeliveryConfigSchema, FlowsConfigSchema } from './delivery-config.js';
@@ -52,27 +52,6 @@ export const PipelineConfigSchema = z
   .strict();
 
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
-
-/** Turns zod issues into `path.to.field: message` lines. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const path = issue.path
-      .map((part, i) =>
-        typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
-      )
-      .join('');
-    return `${path || '(root)'}: ${issue.message}${camelCaseHint(issue)}`;
-  });
-}
-
-/** Config keys used to be partly snake_case: name the camelCase key an old file means. */
-function camelCaseHint(issue: z.core.$ZodIssue): string {
-  if (issue.code !== 'unrecognized_keys') return '';
-  const renamed = issue.keys
-    .filter((k) => /^[a-z0-9]+(_[a-z0-9]+)+$/.test(k))
-    .map((k) => `${k} -> ${k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())}`);
-  return renamed.length === 0 ? '' : ` (keys are camelCase: ${renamed.join(', ')})`;
-}
 
 export function parsePipelineConfig(raw: unknown, file: string): PipelineConfig {
   const result = PipelineConfigSchema.safeParse(raw ?? {});

@@ -10,8 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
-import { SentinelError } from '../errors.js';
-import { formatIssues } from '../pipeline/config.js';
+import { formatIssues, SentinelError } from '../errors.js';
 import { type AuthorizationPolicy, AuthorizationPolicySchema, IstioPolicyEvaluator } from './istio.js';
 import { ScopedIstioEvaluator, type ScopedPolicy } from './istio-scoped.js';
 import { EgressPolicyFileSchema, PipelinePolicyEvaluator } from './pipeline.js';

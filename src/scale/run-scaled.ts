@@ -24,6 +24,7 @@ import {
 import type { AlertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { resolveKafkaConfig } from '../config/connections.js';
+import type { ScaleConfig } from '../config/scale.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
@@ -38,7 +39,6 @@ import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
 import { BySourceRecords, MARK_INTERVAL_MS, readProgress, unreadMark } from './by-source-records.js';
 import { ChangelogWriter, prestartChangelogReader, restorePartitions } from './changelog.js';
-import type { ScaleConfig } from './config.js';
 import { decodeEventRecord, fillEvent } from './event-codec.js';
 import type { GatewayEvaluatorOptions } from './gateway-evaluator.js';
 import { HeartbeatPublisher, startGatewayEvaluator } from './gateway-heartbeat.js';

@@ -69,7 +69,8 @@ describe('Elasticsearch connection', () => {
 
 describe('Kafka source connection (the same schema and resolver as the sinks)', async () => {
   const { SourceConfigSchema, createSource } = await import('../../src/sources/registry.js');
-  const { PipelineConfigSchema, formatIssues } = await import('../../src/pipeline/config.js');
+  const { PipelineConfigSchema } = await import('../../src/pipeline/config.js');
+  const { formatIssues } = await import('../../src/errors.js');
   const source = SourceConfigSchema.parse({ type: 'kafka', topics: ['t'] });
   if (source.type !== 'kafka') throw new Error('expected a kafka source');
 

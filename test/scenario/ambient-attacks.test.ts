@@ -7,32 +7,17 @@
  * must raise its rule within the time to detect, and nothing may fire before the attacks.
  */
 import { describe, expect, it } from 'vitest';
-import type { Alert } from '../../src/alerts/types.js';
-import { DetectionConfigSchema } from '../../src/detect/config.js';
-import { MeshConfigSchema } from '../../src/identity/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
-import { parsePolicyText } from '../../src/policy/load.js';
-import { PolicySet } from '../../src/policy/policy-set.js';
+import { coreProcessor, replayThroughCore } from '../../bench/core-replay.js';
 import type { Dataplane } from '../../src/simulate/ambient.js';
 import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import type { EnvelopeName } from '../../src/simulate/envelope.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 import type { LogFormat } from '../../src/simulate/render.js';
+import { itDetectsTheSeedAttacks } from '../helpers/seed-attacks.js';
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
 const START = Date.parse('2025-03-03T00:00:00Z');
-
-const POLICY = `
-kind: EgressPolicy
-policies:
-  - name: app-a-egress
-    source: { namespace: app-a }
-    allow: ["*.ibm.com"]
-  - name: app-b-db
-    source: { namespace: app-b }
-    allow: ["mongo1.composedb.com"]
-`;
 
 function replay(dataplane: Dataplane, format: LogFormat, envelope: EnvelopeName) {
   const traffic = generateTraffic({
@@ -46,33 +31,17 @@ function replay(dataplane: Dataplane, format: LogFormat, envelope: EnvelopeName)
     attacks: [...ATTACK_NAMES],
     attackStart: START + 2 * DAY + 7 * MINUTE,
   });
-  const processor = new BatchProcessor({
-    detection: DetectionConfigSchema.parse({}),
-    decoder: { format: 'auto' },
-    mesh: MeshConfigSchema.parse({}),
-    policies: new PolicySet(parsePolicyText(POLICY, 'policy.yaml')),
-  });
-  const alerts: Alert[] = [];
-  let batch: string[] = [];
-  let first = 1;
+  const processor = coreProcessor();
   let ztunnelLines = 0;
   let waypointLines = 0;
-  const flush = () => {
-    const base = first;
-    processor.processLines(batch, 'sim', (i) => String(base + i));
-    alerts.push(...processor.takeAlerts());
-    first += batch.length;
-    batch = [];
-  };
-  for (const line of traffic) {
-    if (line.includes('connection complete')) ztunnelLines++;
-    else if (line.includes('inbound-vip|')) waypointLines++;
-    batch.push(line);
-    if (batch.length === 4096) flush();
+  function* counted() {
+    for (const line of traffic) {
+      if (line.includes('connection complete')) ztunnelLines++;
+      else if (line.includes('inbound-vip|')) waypointLines++;
+      yield line;
+    }
   }
-  flush();
-  processor.finish();
-  alerts.push(...processor.takeAlerts());
+  const alerts = replayThroughCore(processor, counted(), 'sim');
   return { manifest: traffic.manifest, alerts, processor, ztunnelLines, waypointLines };
 }
 
@@ -82,7 +51,6 @@ describe.each([
   ['mixed', 'json', 'filebeat'],
 ] as const)('seed attacks on the %s mesh (%s, %s)', (dataplane, format, envelope) => {
   const { manifest, alerts, processor, ztunnelLines, waypointLines } = replay(dataplane, format, envelope);
-  const firstAttack = Math.min(...manifest.attacks.map((a) => Date.parse(a.start)));
 
   it('reads every line (ztunnel records and waypoint lines among them) and dead-letters none', () => {
     expect(processor.counters.lines).toBeGreaterThan(100_000);
@@ -92,38 +60,5 @@ describe.each([
     expect(manifest.dataplane).toBe(dataplane);
   });
 
-  it.each(
-    manifest.attacks.map((a) => [a.name, a] as const),
-  )('detects %s within the time to detect', (_name, attack) => {
-    const start = Date.parse(attack.start);
-    const limit = attack.rule === 'beaconing' ? 30 * MINUTE : 2 * MINUTE;
-    const hit = alerts.find(
-      (a) =>
-        a.rule.id === attack.rule &&
-        Date.parse(a['@timestamp']) >= start &&
-        (attack.source.workload === 'unknown' ||
-          attack.rule === 'gateway-silence' ||
-          a.source.namespace === attack.source.namespace),
-    );
-    expect(hit, `${attack.rule} for ${attack.name}`).toBeDefined();
-    expect(Date.parse(hit?.['@timestamp'] ?? '') - start).toBeLessThan(limit);
-  });
-
-  it('raises nothing on the benign days (learning day and the full day after it)', () => {
-    const early = alerts.filter((a) => Date.parse(a['@timestamp']) < firstAttack);
-    expect(early.map((a) => `${a['@timestamp']} ${a.rule.id}: ${a.reason}`)).toEqual([]);
-  });
-
-  it('raises only rules an attack explains while the attacks run', () => {
-    const unexplained = alerts.filter((a) => {
-      const t = Date.parse(a['@timestamp']);
-      return !manifest.attacks.some(
-        (m) =>
-          (m.rule === a.rule.id || m.also.includes(a.rule.id)) &&
-          t >= Date.parse(m.start) &&
-          t <= Date.parse(m.end) + 15 * MINUTE,
-      );
-    });
-    expect(unexplained.map((a) => `${a['@timestamp']} ${a.rule.id}: ${a.reason}`)).toEqual([]);
-  });
+  itDetectsTheSeedAttacks(manifest, alerts);
 });

@@ -6,11 +6,10 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { coreProcessor, replayThroughCore } from '../../bench/core-replay.js';
 import { alertStageOptions } from '../../src/alerts/stage.js';
 import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
-import { MeshConfigSchema } from '../../src/identity/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { loadPolicyFiles } from '../../src/policy/load.js';
 import { groupAlerts } from '../../src/report/table.js';
 import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
@@ -29,28 +28,9 @@ function replayDemo(): Alert[] {
     rate: 40,
     attacks: ATTACK_NAMES,
   });
-  const detection = DetectionConfigSchema.parse({});
-  expect(alertStageOptions(detection).realertPerRuleMs?.beaconing).toBe(DAY);
-  const processor = new BatchProcessor({
-    detection,
-    decoder: { format: 'auto' },
-    mesh: MeshConfigSchema.parse({}),
-    policies: loadPolicyFiles([POLICY]),
-  });
-  const records: Alert[] = [];
-  let batch: string[] = [];
-  const flush = () => {
-    processor.processLines(batch, 'demo', (i) => String(i));
-    records.push(...processor.takeAlerts());
-    batch = [];
-  };
-  for (const line of traffic) {
-    batch.push(line);
-    if (batch.length === 4096) flush();
-  }
-  flush();
-  processor.finish();
-  records.push(...processor.takeAlerts());
+  expect(alertStageOptions(DetectionConfigSchema.parse({})).realertPerRuleMs?.beaconing).toBe(DAY);
+  const processor = coreProcessor({ policies: loadPolicyFiles([POLICY]) });
+  const records = replayThroughCore(processor, traffic, 'demo');
   return readAlertsFromRecords(records);
 }
 

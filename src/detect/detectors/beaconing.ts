@@ -7,10 +7,10 @@
  * health check) is remembered as normal and never reported.
  */
 import { z } from 'zod';
+import { duration } from '../../config/duration.js';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
-import { duration } from '../duration.js';
-import { type DetectorSpec, destName, eventFinding } from '../spec.js';
+import { type DetectorSpec, destName, eventFinding, type RuleSpec } from '../spec.js';
 import { BEACON_RING } from '../state/baseline.js';
 import type { DetectionState } from '../state/store.js';
 import type { Detector, Emit } from '../types.js';
@@ -51,6 +51,16 @@ export const BeaconingConfigSchema = z
   })
   .strict();
 export type BeaconingConfig = z.infer<typeof BeaconingConfigSchema>;
+
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'beaconing',
+  name: 'Beaconing',
+  severity: 'high',
+  realert: '24h',
+  firesWhen:
+    'RITA-style score >= `threshold` over >= `minConnections` bursts (see below); patterns regular during learning are normal',
+} as const satisfies RuleSpec;
 
 export interface BeaconScore {
   score: number;
@@ -207,7 +217,7 @@ export function scoreBeacon(
  * evicted with it), so beaconing adds no per-key objects of its own.
  */
 export class BeaconingDetector implements Detector {
-  readonly ruleId = 'beaconing' as const;
+  readonly ruleId = RULE.id;
 
   constructor(
     private readonly config: BeaconingConfig,
@@ -239,7 +249,7 @@ export class BeaconingDetector implements Detector {
       eventFinding(
         event,
         this.ruleId,
-        'high',
+        RULE.severity,
         `${event.source.key} -> ${host}`,
         `${event.source.key} calls ${host} every ${Math.round(s.medianGapSeconds)}s (±${Math.round(s.gapJitter * 100)}%) with similar sizes (about ${Math.round(s.medianSize)} bytes): a new regular pattern scoring ${s.score.toFixed(2)} over ${s.connections} connections.`,
         { ...s, firstSeen: new Date(b.beaconBase).toISOString() },
@@ -278,8 +288,8 @@ export class BeaconingDetector implements Detector {
   }
 }
 
-export const beaconingSpec: DetectorSpec<BeaconingConfig> = {
-  ruleId: 'beaconing',
+export const beaconingSpec: DetectorSpec<BeaconingConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary: 'A new, regular call pattern (RITA-style gap and size regularity) from one identity to one host.',
   config: BeaconingConfigSchema,
   create: (config, ctx) => new BeaconingDetector(config, ctx.state, ctx.learningPeriodMs),

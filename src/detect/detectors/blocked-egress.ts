@@ -4,9 +4,9 @@
  * several destinations, is probing a REGISTRY_ONLY mesh.
  */
 import { z } from 'zod';
+import { duration } from '../../config/duration.js';
 import type { EgressEvent } from '../../identity/types.js';
-import { duration } from '../duration.js';
-import { type DetectorSpec, destName, eventFinding } from '../spec.js';
+import { type DetectorSpec, destName, eventFinding, type RuleSpec } from '../spec.js';
 import { KeyTable } from '../state/key-table.js';
 import type { Detector, Emit } from '../types.js';
 
@@ -24,6 +24,15 @@ export const BlockedEgressConfigSchema = z
   .strict();
 export type BlockedEgressConfig = z.infer<typeof BlockedEgressConfigSchema>;
 
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'blocked-egress',
+  name: 'Repeated blocked egress',
+  severity: 'medium',
+  realert: '6h',
+  firesWhen: 'at least `threshold` BlackHoleCluster drops from one identity within `window`',
+} as const satisfies RuleSpec;
+
 interface Track {
   times: number[];
   destinations: string[];
@@ -31,7 +40,7 @@ interface Track {
 }
 
 export class BlockedEgressDetector implements Detector {
-  readonly ruleId = 'blocked-egress' as const;
+  readonly ruleId = RULE.id;
   readonly table: KeyTable<Track>;
 
   constructor(
@@ -66,7 +75,7 @@ export class BlockedEgressDetector implements Detector {
         eventFinding(
           event,
           this.ruleId,
-          'medium',
+          RULE.severity,
           `${event.source.key} blocked`,
           `${event.source.key} made ${t.times.length} attempts in ${Math.round(this.config.window / 1000)}s that the mesh dropped (BlackHoleCluster), to ${distinct.length} destination${distinct.length === 1 ? '' : 's'}.`,
           { attempts: t.times.length, windowMs: this.config.window, destinations: distinct.slice(0, 10) },
@@ -89,8 +98,8 @@ export class BlockedEgressDetector implements Detector {
   }
 }
 
-export const blockedEgressSpec: DetectorSpec<BlockedEgressConfig> = {
-  ruleId: 'blocked-egress',
+export const blockedEgressSpec: DetectorSpec<BlockedEgressConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary: 'Repeated attempts dropped by BlackHoleCluster from one source within a window.',
   config: BlockedEgressConfigSchema,
   create: (config, ctx) => {

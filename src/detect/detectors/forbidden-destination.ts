@@ -12,7 +12,7 @@ import { z } from 'zod';
 import type { EgressEvent } from '../../identity/types.js';
 import { decisionFacts, type PolicySet } from '../../policy/policy-set.js';
 import { isJoinedGatewayLeg } from '../join.js';
-import { type DetectorSpec, destName, eventFinding } from '../spec.js';
+import { type DetectorSpec, destName, eventFinding, type RuleSpec } from '../spec.js';
 import type { Detector, Emit } from '../types.js';
 
 export const ForbiddenDestinationConfigSchema = z
@@ -26,8 +26,18 @@ export const ForbiddenDestinationConfigSchema = z
   .strict();
 export type ForbiddenDestinationConfig = z.infer<typeof ForbiddenDestinationConfigSchema>;
 
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'forbidden-destination',
+  name: 'Forbidden destination',
+  severity: 'critical',
+  realert: '24h',
+  firesWhen:
+    'a policy (EgressPolicy file or Istio AuthorizationPolicy) denies the host; names policy and rule',
+} as const satisfies RuleSpec;
+
 export class ForbiddenDestinationDetector implements Detector {
-  readonly ruleId = 'forbidden-destination' as const;
+  readonly ruleId = RULE.id;
   undecided = 0;
 
   constructor(
@@ -54,7 +64,7 @@ export class ForbiddenDestinationDetector implements Detector {
       eventFinding(
         event,
         this.ruleId,
-        'critical',
+        RULE.severity,
         // One standing alert per (identity, registrable domain): a spray of hosts is one alert with repeats.
         `${event.source.key} -> ${event.destination.registeredDomain ?? dest}`,
         `${event.source.key} reached ${dest}, which its policy does not permit: ${d.detail}.`,
@@ -78,8 +88,8 @@ export class ForbiddenDestinationDetector implements Detector {
   }
 }
 
-export const forbiddenDestinationSpec: DetectorSpec<ForbiddenDestinationConfig> = {
-  ruleId: 'forbidden-destination',
+export const forbiddenDestinationSpec: DetectorSpec<ForbiddenDestinationConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary:
     'A source reaches an external host its allow-list (pipeline policy or Istio AuthorizationPolicy) does not permit.',
   config: ForbiddenDestinationConfigSchema,

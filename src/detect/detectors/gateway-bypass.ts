@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
-import { type DetectorSpec, destName, eventFinding } from '../spec.js';
+import { type DetectorSpec, destName, eventFinding, type RuleSpec } from '../spec.js';
 import type { Detector, Emit } from '../types.js';
 
 export const GatewayBypassConfigSchema = z
@@ -25,8 +25,17 @@ export const GatewayBypassConfigSchema = z
   .strict();
 export type GatewayBypassConfig = z.infer<typeof GatewayBypassConfigSchema>;
 
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'gateway-bypass',
+  name: 'Egress gateway bypass',
+  severity: 'high',
+  realert: '24h',
+  firesWhen: 'path passthrough / direct-external to an external host',
+} as const satisfies RuleSpec;
+
 export class GatewayBypassDetector implements Detector {
-  readonly ruleId = 'gateway-bypass' as const;
+  readonly ruleId = RULE.id;
 
   constructor(private readonly config: GatewayBypassConfig) {}
 
@@ -49,7 +58,7 @@ export class GatewayBypassDetector implements Detector {
       eventFinding(
         event,
         this.ruleId,
-        'high',
+        RULE.severity,
         `${event.source.key} -> ${dest}`,
         `${event.source.key} reached external ${dest}:${event.destination.port} directly via ${via}, bypassing the egress ${event.ambient == null ? 'gateway' : 'waypoint'}.`,
         {
@@ -69,8 +78,8 @@ export class GatewayBypassDetector implements Detector {
   }
 }
 
-export const gatewayBypassSpec: DetectorSpec<GatewayBypassConfig> = {
-  ruleId: 'gateway-bypass',
+export const gatewayBypassSpec: DetectorSpec<GatewayBypassConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary: 'Traffic to an external host that did not go through the egress gateway.',
   config: GatewayBypassConfigSchema,
   create: (config) => new GatewayBypassDetector(config),

@@ -14,10 +14,10 @@
  * whose count grows (each further leg is a repeat).
  */
 import { z } from 'zod';
+import { duration } from '../../config/duration.js';
 import type { EgressEvent, SourceIdentity } from '../../identity/types.js';
-import { duration } from '../duration.js';
 import { isGatewayLeg, isInternalAddress, isSidecarLeg } from '../join.js';
-import { type DetectorSpec, destName, eventFinding, isoMinute } from '../spec.js';
+import { type DetectorSpec, destName, eventFinding, isoMinute, type RuleSpec } from '../spec.js';
 import type { Detector, Emit, Finding } from '../types.js';
 
 export const GatewaySilenceConfigSchema = z
@@ -72,6 +72,26 @@ export const GatewaySilenceConfigSchema = z
   .strict();
 export type GatewaySilenceConfig = z.infer<typeof GatewaySilenceConfigSchema>;
 
+/** The gateway went silent (or is lying): firing, then resolved. */
+const SILENCE_RULE = {
+  id: 'gateway-silence',
+  name: 'Egress gateway silence',
+  severity: 'critical',
+  realert: '24h',
+  firesWhen:
+    'sidecar legs to the gateway that the connection join (below) found no gateway leg for: firing when the gateway accounts for < `minMatchedRatio` of them in a window, `resolved` when it recovers',
+} as const satisfies RuleSpec;
+
+/** Gateway legs no sidecar sent and gateway legs without a peer principal (configured with gateway-silence). */
+export const UNACCOUNTED_RULE = {
+  id: 'unaccounted-gateway-leg',
+  name: 'Gateway connection no sidecar sent',
+  severity: 'critical',
+  realert: '24h',
+  firesWhen:
+    "(emitted by gateway-silence, configured there) gateway legs no sidecar sent: `unaccounted-gateway-legs` when the sidecar at the caller's address is in the input (its pod's lines are being read) and logged no leg for it, >= `unaccountedMin` in a window; `unknown-client` when no sidecar in the input uses the address (`unknownClients: ignore` when only some pods' lines are read); `no-principal` when the gateway logs peer principals and this leg has none. One standing alert per client, repeats counted",
+} as const satisfies RuleSpec;
+
 interface Bucket {
   sidecar: number;
   matched: number;
@@ -104,8 +124,8 @@ export function gatewaySilenceFinding(
   evidence: Record<string, unknown>,
 ): Finding {
   return {
-    ruleId: 'gateway-silence',
-    severity: 'critical',
+    ruleId: SILENCE_RULE.id,
+    severity: SILENCE_RULE.severity,
     time,
     dedupKey: 'gateway-silence/egress-gateway',
     source: { ...GATEWAY_SOURCE },
@@ -118,11 +138,8 @@ export function gatewaySilenceFinding(
   };
 }
 
-/** The rule id of gateway legs no sidecar sent and of gateway legs without a peer principal. */
-export const UNACCOUNTED_RULE = 'unaccounted-gateway-leg' as const;
-
 export class GatewaySilenceDetector implements Detector {
-  readonly ruleId = 'gateway-silence' as const;
+  readonly ruleId = SILENCE_RULE.id;
   private readonly buckets = new Map<number, Bucket>();
   private firing = false;
   private firingSince = 0;
@@ -178,9 +195,9 @@ export class GatewaySilenceDetector implements Detector {
       emit(
         eventFinding(
           event,
-          UNACCOUNTED_RULE,
-          'critical',
-          `${UNACCOUNTED_RULE}/client/${who}`,
+          UNACCOUNTED_RULE.id,
+          UNACCOUNTED_RULE.severity,
+          `${UNACCOUNTED_RULE.id}/client/${who}`,
           `The egress gateway forwarded a connection from ${who} to ${destName(event)} that carries no peer principal and that no sidecar sent: a client outside the mesh or one bypassing its sidecar.`,
           { kind: 'no-principal' },
         ),
@@ -201,9 +218,9 @@ export class GatewaySilenceDetector implements Detector {
     if (count < this.config.unaccountedMin) return;
     const finding = eventFinding(
       event,
-      UNACCOUNTED_RULE,
-      'critical',
-      `${UNACCOUNTED_RULE}/client/${src.ip ?? who}`,
+      UNACCOUNTED_RULE.id,
+      UNACCOUNTED_RULE.severity,
+      `${UNACCOUNTED_RULE.id}/client/${src.ip ?? who}`,
       `The egress gateway logged ${count} connections from ${who} (e.g. to ${destName(event)}) in one ${Math.round(this.config.window / 1000)} s window that the sidecar at ${src.ip ?? 'that address'}, whose lines are being read, did not report sending: a client outside the mesh or one impersonating a workload.`,
       {
         kind: 'unaccounted-gateway-legs',
@@ -223,9 +240,9 @@ export class GatewaySilenceDetector implements Detector {
     emit(
       eventFinding(
         event,
-        UNACCOUNTED_RULE,
-        'critical',
-        `${UNACCOUNTED_RULE}/client/${who}`,
+        UNACCOUNTED_RULE.id,
+        UNACCOUNTED_RULE.severity,
+        `${UNACCOUNTED_RULE.id}/client/${who}`,
         `The egress gateway forwarded a connection from ${who} to ${destName(event)} that no sidecar sent, from an address no sidecar in the input uses: a client outside the mesh${src.principal === null ? '' : ` presenting ${src.principal}`}.`,
         { kind: 'unknown-client', downstreamRemoteAddress: event.downstreamRemoteAddress ?? null },
       ),
@@ -306,8 +323,11 @@ export class GatewaySilenceDetector implements Detector {
   }
 }
 
-export const gatewaySilenceSpec: DetectorSpec<GatewaySilenceConfig> = {
-  ruleId: 'gateway-silence',
+export const gatewaySilenceSpec: DetectorSpec<
+  GatewaySilenceConfig,
+  typeof SILENCE_RULE.id | typeof UNACCOUNTED_RULE.id
+> = {
+  rules: [SILENCE_RULE, UNACCOUNTED_RULE],
   summary:
     'The egress gateway logs stop or account for far fewer legs than sidecars send it; gateway legs no sidecar sent (rule unaccounted-gateway-leg).',
   config: GatewaySilenceConfigSchema,

@@ -5,10 +5,10 @@
  * encoded data does (not `www`, `api-eu-west-1`, `login`).
  */
 import { z } from 'zod';
+import { duration } from '../../config/duration.js';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
-import { duration } from '../duration.js';
-import { type DetectorSpec, eventFinding } from '../spec.js';
+import { type DetectorSpec, eventFinding, type RuleSpec } from '../spec.js';
 import { KeyTable } from '../state/key-table.js';
 import { type DetectionState, KEY_SEP } from '../state/store.js';
 import type { Detector, Emit } from '../types.js';
@@ -36,6 +36,16 @@ export const HighCardinalityDomainConfigSchema = z
   })
   .strict();
 export type HighCardinalityDomainConfig = z.infer<typeof HighCardinalityDomainConfigSchema>;
+
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'high-cardinality-domain',
+  name: 'High-cardinality domain',
+  severity: 'high',
+  realert: '6h',
+  firesWhen:
+    'at least `minDistinct` random-looking subdomains (length, entropy, character classes) of one domain within `window`',
+} as const satisfies RuleSpec;
 
 export function shannonEntropy(s: string): number {
   const counts = new Map<string, number>();
@@ -79,7 +89,7 @@ interface Track {
 }
 
 export class HighCardinalityDomainDetector implements Detector {
-  readonly ruleId = 'high-cardinality-domain' as const;
+  readonly ruleId = RULE.id;
   readonly table: KeyTable<Track>;
 
   constructor(
@@ -116,7 +126,7 @@ export class HighCardinalityDomainDetector implements Detector {
         eventFinding(
           event,
           this.ruleId,
-          'high',
+          RULE.severity,
           `${event.source.key} -> *.${domain}`,
           `${event.source.key} reached ${t.hosts.size} distinct random-looking subdomains of ${domain} within ${Math.round(this.config.window / 60_000)} minutes.`,
           { distinct: t.hosts.size, windowMs: this.config.window, samples: [...t.hosts.keys()].slice(-5) },
@@ -139,8 +149,8 @@ export class HighCardinalityDomainDetector implements Detector {
   }
 }
 
-export const highCardinalityDomainSpec: DetectorSpec<HighCardinalityDomainConfig> = {
-  ruleId: 'high-cardinality-domain',
+export const highCardinalityDomainSpec: DetectorSpec<HighCardinalityDomainConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary: 'Many distinct random-looking subdomains of one registrable domain from one identity.',
   config: HighCardinalityDomainConfigSchema,
   create: (config, ctx) => {

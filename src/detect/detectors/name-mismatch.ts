@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import type { EgressEvent } from '../../identity/types.js';
-import { type DetectorSpec, eventFinding, formatBytes } from '../spec.js';
+import { type DetectorSpec, eventFinding, formatBytes, type RuleSpec } from '../spec.js';
 import type { Detector, Emit } from '../types.js';
 
 export const NameMismatchConfigSchema = z
@@ -24,8 +24,18 @@ export const NameMismatchConfigSchema = z
   .strict();
 export type NameMismatchConfig = z.infer<typeof NameMismatchConfigSchema>;
 
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'name-mismatch',
+  name: 'Destination name contradicts address',
+  severity: 'high',
+  realert: '24h',
+  firesWhen:
+    "the names on a connection contradict where it went (#15): an in-mesh name (`*.svc.cluster.local`, a name without a dot, Istio's `outbound_.` SNI) on a connection to an address outside `mesh.meshCidrs` that no cluster of the proxy vouches for (`outbound|P||name`), or an SNI and an HTTP authority of different registrable domains (domain fronting). Evidence: `kind`, `sni`, `authority`, `ip`, `port`, `cluster`. The event itself is judged on its IP by every other rule and policy, so exceptions and `ignoreHosts` never match the claimed name",
+} as const satisfies RuleSpec;
+
 export class NameMismatchDetector implements Detector {
-  readonly ruleId = 'name-mismatch' as const;
+  readonly ruleId = RULE.id;
 
   constructor(private readonly config: NameMismatchConfig) {}
 
@@ -48,16 +58,23 @@ export class NameMismatchDetector implements Detector {
       reason = `${key} sent SNI "${claim.sni}" with HTTP authority "${claim.authority}" to ${where}: two registrable domains on one connection (domain fronting).`;
     }
     emit(
-      eventFinding(event, this.ruleId, 'high', `${key} -> ${d.ip ?? d.host ?? '?'} ${claim.kind}`, reason, {
-        kind: claim.kind,
-        sni: claim.sni,
-        authority: claim.authority,
-        ip: d.ip,
-        port: d.port,
-        cluster: event.cluster,
-        bytesUp: event.bytesUp,
-        bytesDown: event.bytesDown,
-      }),
+      eventFinding(
+        event,
+        this.ruleId,
+        RULE.severity,
+        `${key} -> ${d.ip ?? d.host ?? '?'} ${claim.kind}`,
+        reason,
+        {
+          kind: claim.kind,
+          sni: claim.sni,
+          authority: claim.authority,
+          ip: d.ip,
+          port: d.port,
+          cluster: event.cluster,
+          bytesUp: event.bytesUp,
+          bytesDown: event.bytesDown,
+        },
+      ),
     );
   }
 
@@ -68,8 +85,8 @@ export class NameMismatchDetector implements Detector {
   }
 }
 
-export const nameMismatchSpec: DetectorSpec<NameMismatchConfig> = {
-  ruleId: 'name-mismatch',
+export const nameMismatchSpec: DetectorSpec<NameMismatchConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary: 'The SNI or authority contradicts the address the proxy connected to, or each other.',
   config: NameMismatchConfigSchema,
   create: (config) => new NameMismatchDetector(config),

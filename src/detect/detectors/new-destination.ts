@@ -5,11 +5,11 @@
  * that counts repeats, so a burst of new hosts does not flood (high-cardinality-domain judges those).
  */
 import { z } from 'zod';
+import { duration } from '../../config/duration.js';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
 import type { PolicySet } from '../../policy/policy-set.js';
-import { duration } from '../duration.js';
-import { type DetectorContext, type DetectorSpec, destName, eventFinding } from '../spec.js';
+import { type DetectorContext, type DetectorSpec, destName, eventFinding, type RuleSpec } from '../spec.js';
 import { KeyTable } from '../state/key-table.js';
 import { type DetectionState, isEgress } from '../state/store.js';
 import type { Detector, Emit } from '../types.js';
@@ -39,6 +39,17 @@ export const NewDestinationConfigSchema = z
   })
   .strict();
 export type NewDestinationConfig = z.infer<typeof NewDestinationConfigSchema>;
+
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'new-destination',
+  name: 'New destination',
+  severity: 'medium',
+  severityNote: 'low for a new host under a registrable domain the identity already uses',
+  realert: '24h',
+  firesWhen:
+    'a new registrable domain (medium) or a new host under a known domain (low) for a source identity, after learning',
+} as const satisfies RuleSpec;
 
 /**
  * What one identity used. A restore imports every identity and most are not seen again soon, so a
@@ -112,7 +123,7 @@ function decodeNames(b: Buffer, start: number): Map<string, number> {
 }
 
 export class NewDestinationDetector implements Detector {
-  readonly ruleId = 'new-destination' as const;
+  readonly ruleId = RULE.id;
   readonly table: KeyTable<Seen>;
 
   constructor(
@@ -199,7 +210,7 @@ export class NewDestinationDetector implements Detector {
         eventFinding(
           event,
           this.ruleId,
-          'medium',
+          RULE.severity,
           `${id} -> ${domain}`,
           `${id} reached ${host}, under registrable domain ${domain}, which it has never used before${policyNote}.`,
           {
@@ -245,8 +256,8 @@ export class NewDestinationDetector implements Detector {
   }
 }
 
-export const newDestinationSpec: DetectorSpec<NewDestinationConfig> = {
-  ruleId: 'new-destination',
+export const newDestinationSpec: DetectorSpec<NewDestinationConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary: 'A host or registrable domain a source has not used before, after learning.',
   config: NewDestinationConfigSchema,
   create: (config, ctx: DetectorContext) => {

@@ -13,10 +13,10 @@
  * finding the host, its domain and the identity's total stay quiet for `quiet`.
  */
 import { z } from 'zod';
+import { duration } from '../../config/duration.js';
 import type { EgressEvent } from '../../identity/types.js';
 import type { PolicySet } from '../../policy/policy-set.js';
-import { duration } from '../duration.js';
-import { type DetectorSpec, destName, eventFinding, formatBytes } from '../spec.js';
+import { type DetectorSpec, destName, eventFinding, formatBytes, type RuleSpec } from '../spec.js';
 import { type Baseline, BYTES_UP, METRICS, REQUESTS, WINDOWS } from '../state/baseline.js';
 import type { DetectionState } from '../state/store.js';
 import type { Detector, Emit } from '../types.js';
@@ -80,13 +80,22 @@ export const VolumeSpikeConfigSchema = z
   .strict();
 export type VolumeSpikeConfig = z.infer<typeof VolumeSpikeConfigSchema>;
 
+/** The rule it raises (see spec.ts). */
+const RULE = {
+  id: 'volume-spike',
+  name: 'Egress volume spike',
+  severity: 'high',
+  firesWhen:
+    "the sum of requests or bytes up over a sliding 1 min, 10 min or 1 h window > max(median x `factor`, median + `madK` x 1.4826 MAD, `minimum`) of that same window's peaks in this 2-hour part of the day (+-2 h) over the last 3 days; per host, per registrable domain (`*.x.com`) and per identity over all its external destinations; the reason names the window and the ratio; one upload is one alert (see below)",
+} as const satisfies RuleSpec;
+
 const WINDOW_NAMES = ['1m', '10m', '1h'] as const;
 const WORDS = ['requests', 'upload'];
 
 type Scope = 'host' | 'registrable-domain' | 'identity';
 
 export class VolumeSpikeDetector implements Detector {
-  readonly ruleId = 'volume-spike' as const;
+  readonly ruleId = RULE.id;
   /** Per window x metric: watched. */
   private readonly watched: boolean[] = [];
   private readonly factor: number[] = [];
@@ -201,7 +210,7 @@ export class VolumeSpikeDetector implements Detector {
     const finding = eventFinding(
       event,
       this.ruleId,
-      'high',
+      RULE.severity,
       `${event.source.key} -> ${scope === 'identity' ? '*' : target}`,
       `${hostNote}, ${ratio >= 10 ? Math.round(ratio) : ratio.toFixed(1)}x normal ${WORDS[m]}: ${event.source.key} sent ${fmt(observed)} ${what}to ${target} in ${span}; usually at most ${fmt(usual)} ${what}in ${span} at this hour.`,
       {
@@ -258,8 +267,8 @@ export class VolumeSpikeDetector implements Detector {
   }
 }
 
-export const volumeSpikeSpec: DetectorSpec<VolumeSpikeConfig> = {
-  ruleId: 'volume-spike',
+export const volumeSpikeSpec: DetectorSpec<VolumeSpikeConfig, typeof RULE.id> = {
+  rules: [RULE],
   summary:
     'Requests or bytes up over 1 min, 10 min or 1 h far above the key baseline for this time of day (per host, domain and identity).',
   config: VolumeSpikeConfigSchema,

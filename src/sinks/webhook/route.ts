@@ -1,6 +1,7 @@
 /** Which alerts an endpoint receives: a minimum severity, optionally some rules only, and which statuses. */
 import { z } from 'zod';
-import { type Alert, RULE_IDS, type Severity } from '../../alerts/types.js';
+import type { Alert } from '../../alerts/types.js';
+import { RULE_IDS, type Severity } from '../../detect/rules.js';
 
 const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 };
 
