@@ -278,12 +278,7 @@ export class ConnectionJoiner {
     const others = gateway ? this.sidecarIndex : this.gatewayIndex;
     const rKey = http ? `r${event.requestId}` : null;
     const aKey = addr === null ? null : `a${addr}`;
-    const who = event.source.ip ?? event.source.principal ?? event.source.key;
     const d = event.destination;
-    const hKey1 = d.host === null ? null : `h${who}|${d.host}`;
-    // By IP only when one leg knows no host (plain TCP: the sidecar saw only the IP it dialled):
-    // hosts behind one CDN address are not one destination.
-    const hKey2 = d.ip === null ? null : `i${who}|${d.ip}`;
 
     // A gateway leg from Envoy's internal listener (`envoy://internal_client_address/`: the gateway
     // forwards by SNI through an internal listener, istio.io's wildcard-host egress) names no caller:
@@ -322,6 +317,12 @@ export class ConnectionJoiner {
         return other.inner === null ? leg : this.completeBridge(other);
       }
     }
+    // The heuristic's keys (built only now: most legs join above).
+    const who = event.source.ip ?? event.source.principal ?? event.source.key;
+    const hKey1 = d.host === null ? null : `h${who}|${d.host}`;
+    // By IP only when one leg knows no host (plain TCP: the sidecar saw only the IP it dialled):
+    // hosts behind one CDN address are not one destination.
+    const hKey2 = d.ip === null ? null : `i${who}|${d.ip}`;
     const addrForHeuristic = ambient ? null : addr;
     if (other === null && hKey1 !== null) {
       other = this.closest(others, hKey1, event, addrForHeuristic);

@@ -145,7 +145,6 @@ describe('the connection join through a gateway that forwards by SNI through an 
       const i = byOrigin(out, c.I);
       expect(s.join).toMatchObject({ by: 'internal-listener', otherOrigin: c.I, outerOrigin: c.O });
       expect(i.join).toMatchObject({ by: 'internal-listener', otherOrigin: c.S, outerOrigin: c.O });
-      expect(byOrigin(out, c.O).join).toMatchObject({ by: 'internal-listener', otherOrigin: c.S });
       // The sidecar leg reaches what the gateway dialled; the inner leg takes the caller's address.
       expect(s.destination).toMatchObject({ host: i.sni, ip: '185.15.59.224', port: 443 });
       expect(i.source.ip).toBe('172.17.34.35');
@@ -153,7 +152,8 @@ describe('the connection join through a gateway that forwards by SNI through an 
     expect(byOrigin(out, DE.S).destination.host).toBe('de.wikipedia.org');
     expect(j.counters.joined['internal-listener']).toBe(2);
     expect(j.counters.unjoinedGatewayLegs + j.counters.unjoinedSidecarLegs).toBe(0);
-    expect(out.map((e) => e.origin)).toEqual([EN.S, EN.I, EN.O, DE.S, DE.I, DE.O]);
+    // Released in time order; the outer legs are consumed by the join (detectors judge the other two).
+    expect(out.map((e) => e.origin)).toEqual([EN.S, EN.I, DE.S, DE.I]);
   });
 
   it.each([
