@@ -81,6 +81,14 @@ export const EGRESS_SHAPES: Record<string, EgressShape> = {
     path: '/api/v2/series',
     userAgent: 'datadog-agent/7.52.0',
   },
+  // The new-host attack's host: the HTTP shape attacked (TLS originated at the gateway, no hop SNI).
+  'transfer.eu-de.ibm.com': {
+    kind: 'http',
+    hopSni: 'istio',
+    method: 'PUT',
+    path: '/v1/transfers/upload',
+    userAgent: 'app-a/2.3.1 (go-http-client)',
+  },
 };
 
 export function shapeFor(host: string): EgressShape {
