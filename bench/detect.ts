@@ -24,7 +24,7 @@ import { BASELINE_BYTES, type Baseline, BaselinePool } from '../src/detect/state
 import { MeshConfigSchema } from '../src/identity/config.js';
 import { copyEvent } from '../src/identity/normalizer.js';
 import type { EgressEvent } from '../src/identity/types.js';
-import { BatchProcessor } from '../src/pipeline/processor.js';
+import { Ingest } from '../src/pipeline/ingest.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import type { EnvelopeName } from '../src/simulate/envelope.js';
 import { generateTraffic } from '../src/simulate/generate.js';
@@ -208,22 +208,18 @@ function detectionOnly(): void {
   });
   const events: EgressEvent[] = [];
   const detection = DetectionConfigSchema.parse({});
-  const collector = new BatchProcessor({
-    detection: DetectionConfigSchema.parse({ detectors: {} }),
-    decoder: { format: 'auto' },
-    mesh: MeshConfigSchema.parse({}),
-    policies: new PolicySet([]),
-    onEvent: (e) => events.push(copyEvent(e)),
-  });
+  const ingest = new Ingest({ decoder: { format: 'auto' }, mesh: MeshConfigSchema.parse({}) });
+  const collect = (lines: string[]) =>
+    ingest.read({ lines, source: 'bench', position: (i) => String(i) }, (e) => events.push(copyEvent(e)));
   let batch: string[] = [];
   for (const line of traffic) {
     batch.push(line);
     if (batch.length === 4096) {
-      collector.processLines(batch, 'bench', (i) => String(i));
+      collect(batch);
       batch = [];
     }
   }
-  collector.processLines(batch, 'bench', (i) => String(i));
+  collect(batch);
   let best = { wall: Number.POSITIVE_INFINITY, cpu: 0, alerts: 0 };
   for (let round = 0; round < 3; round++) {
     const out: Alert[] = [];

@@ -6,7 +6,12 @@
  * child (and per wall second), alert records written, peak RSS of the child, and the flood/normal
  * ratio of lines per CPU second.
  *
- *   npm run build && flock /work/bench.lock node dist/bench/flood.js [--hosts 1000000] [--rounds 2]
+ * `--hostile`: the flood input also carries, at its middle, the future-dated lines and the poison
+ * record of issue #15 (a shipper record whose line claims 2099, the same line bare, a bare line
+ * three months ahead of the flood, a record whose `log` holds a million `\u00e9` escapes); printed
+ * for the flood replay: its dead letters by reason, the lines counted late, the newest alert time.
+ *
+ *   npm run bench:flood -- [--hosts 1000000] [--rounds 2] [--hostile]
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,6 +37,9 @@ interface Timing {
   /** CPU seconds (user + system) of the child: less at the mercy of a shared machine's load. */
   cpuSeconds: number;
   maxRssMB: number;
+  /** From the replay's summary. */
+  late: number;
+  replayed: number;
 }
 
 async function writeLines(path: string, lines: Iterable<string>, n: number): Promise<number> {
@@ -51,16 +59,50 @@ async function writeLines(path: string, lines: Iterable<string>, n: number): Pro
   return count;
 }
 
-function* floodLines(): Generator<string> {
-  for (let i = 0; ; i++) yield floodLine(i);
+function* floodLines(n: number, hostile: boolean): Generator<string> {
+  for (let i = 0; ; i++) {
+    if (hostile && i === Math.floor(n / 2)) yield* hostileLines(i);
+    yield floodLine(i);
+  }
+}
+
+/** Issue #15's future-dated lines and poison record, among the flood at line `i` (see the top). */
+function hostileLines(i: number): string[] {
+  const shippedAt = new Date(T0 + 3_600_000 + i).toISOString();
+  const record = (log: string) =>
+    JSON.stringify({
+      time: shippedAt,
+      stream: 'stdout',
+      log,
+      kubernetes: { pod_name: 'web-1', namespace_name: 'web', container_name: 'istio-proxy' },
+    });
+  const in2099 = floodLine(i, Date.parse('2099-01-01T00:00:00Z'));
+  return [
+    record(in2099),
+    in2099,
+    floodLine(i, T0 + 3_600_000 + i + 90 * 86_400_000),
+    record('').replace('"log":""', `"log":"${'\\u00e9'.repeat(1_000_000)}"`),
+  ];
+}
+
+/** What a replay of the hostile flood left: dead letters by reason, late lines, newest alert time. */
+interface Outcome {
+  deadLetters: Record<string, number>;
+  late: number;
+  replayed: number;
+  newestAlert: string;
 }
 
 async function child(input: string, alerts: string): Promise<void> {
   const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = (() => true) as typeof process.stderr.write;
+  let summary = '';
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    if (summary.length < 100_000) summary += String(chunk);
+    return true;
+  }) as typeof process.stderr.write;
   const started = performance.now();
   const cpu = process.cpuUsage();
-  await replayCommand.run(['--alerts', alerts, input]);
+  await replayCommand.run(['--alerts', alerts, '--dead-letters', `${alerts}.dead`, input]);
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   process.stderr.write = write;
@@ -68,14 +110,37 @@ async function child(input: string, alerts: string): Promise<void> {
     seconds,
     cpuSeconds: (used.user + used.system) / 1e6,
     maxRssMB: process.resourceUsage().maxRSS / 1024,
+    late: Number(/late: (\d+)/.exec(summary)?.[1] ?? 0),
+    replayed: Number(/Replayed (\d+) lines/.exec(summary)?.[1] ?? 0),
   };
   process.stdout.write(JSON.stringify(timing));
 }
 
+function outcome(alerts: string, t: Timing): Outcome {
+  const deadLetters: Record<string, number> = {};
+  for (const line of readFileSync(`${alerts}.dead`, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const reason = (JSON.parse(line) as { reason: string }).reason;
+    const kind = / ahead of [^(]*?(?= \d{4}-|\(|$)/.exec(reason)?.[0] ?? reason.slice(0, 60);
+    deadLetters[kind] = (deadLetters[kind] ?? 0) + 1;
+  }
+  let newestAlert = '';
+  for (const line of readFileSync(alerts, 'utf8').split('\n')) {
+    const at = /"@timestamp":"([^"]+)"/.exec(line)?.[1];
+    if (at !== undefined && at > newestAlert) newestAlert = at;
+  }
+  return { deadLetters, late: t.late, replayed: t.replayed, newestAlert };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { hosts: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '2' } },
+    options: {
+      hosts: { type: 'string', default: '1000000' },
+      rounds: { type: 'string', default: '2' },
+      hostile: { type: 'boolean', default: false },
+    },
   });
+  const hostile = values.hostile === true;
   const n = Number(values.hosts);
   const rounds = Number(values.rounds);
   const dir = mkdtempSync(join(tmpdir(), 'bench-flood-'));
@@ -91,8 +156,9 @@ async function main(): Promise<void> {
     attacks: [],
   });
   const normalCount = await writeLines(normal, traffic, n);
-  await writeLines(flood, floodLines(), n);
+  const floodCount = await writeLines(flood, floodLines(n, hostile), n + (hostile ? 4 : 0));
   const best = new Map<string, Timing & { alerts: number }>();
+  let hostileOutcome: Outcome | null = null;
   for (let r = 0; r < rounds; r++) {
     for (const [name, input] of [
       ['normal', normal],
@@ -107,6 +173,7 @@ async function main(): Promise<void> {
       if (c.status !== 0) throw new Error(`replay of ${name} exited with ${c.status ?? c.signal}`);
       const t = JSON.parse(c.stdout) as Timing;
       const count = readFileSync(alerts, 'utf8').split('\n').length - 1;
+      if (hostile && name === 'flood') hostileOutcome = outcome(alerts, t);
       const prev = best.get(name);
       if (prev === undefined || t.cpuSeconds < prev.cpuSeconds) best.set(name, { ...t, alerts: count });
     }
@@ -121,6 +188,11 @@ async function main(): Promise<void> {
   process.stdout.write(
     `replay of ${n.toLocaleString('en-US')} lines each (normal: ${normalCount.toLocaleString('en-US')}), best of ${rounds}\n${line('normal', normalCount)}\n${line('flood', n)}\n  flood/normal line rate (CPU): ${ratio.toFixed(2)}\n`,
   );
+  const o = hostileOutcome as Outcome | null;
+  if (o !== null)
+    process.stdout.write(
+      `  hostile lines in the flood: ${o.replayed.toLocaleString('en-US')} of ${floodCount.toLocaleString('en-US')} lines replayed; dead letters ${JSON.stringify(o.deadLetters)}; late ${o.late}; newest alert ${o.newestAlert}\n`,
+    );
 }
 
 if (process.argv[2] === '--child') await child(process.argv[3] as string, process.argv[4] as string);

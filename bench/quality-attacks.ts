@@ -50,6 +50,26 @@ function spread(rng: Rng, minute: number, count: number): number[] {
   return out.sort((a, b) => a - b);
 }
 
+/** host, bytes up, bytes down, duration (ms) of one connection. */
+type Call = readonly [host: string, up: number, down: number, durationMs: number];
+
+/**
+ * One connection from `pod` through the egress gateway, none when the workload has no pod then.
+ * `draw` runs only when there is a pod, so each attack draws the same random numbers as before.
+ */
+function fromPodViaGateway(
+  ctx: TrafficContext,
+  rng: Rng,
+  t: number,
+  pod: Pod | undefined,
+  draw: () => Call,
+  out: SimRecord[],
+): void {
+  if (pod === undefined) return;
+  const [host, up, down, durationMs] = draw();
+  out.push(...viaGateway(ctx, rng, t, pod, host, up, down, durationMs));
+}
+
 class MinuteGenerator implements TrafficGenerator {
   private readonly rng: Rng;
   constructor(
@@ -93,20 +113,14 @@ export function exfiltration(
         const bytes = times * usual * (0.8 + 0.4 * rng.next());
         const calls = rng.int(2, 6);
         for (const t of spread(rng, minute, calls)) {
-          const pod = ctx.cluster.podAt(target.source, t, rng);
-          if (pod)
-            out.push(
-              ...viaGateway(
-                ctx,
-                rng,
-                t,
-                pod,
-                target.host,
-                bytes / calls,
-                rng.int(300, 900),
-                rng.int(50, 400),
-              ),
-            );
+          fromPodViaGateway(
+            ctx,
+            rng,
+            t,
+            ctx.cluster.podAt(target.source, t, rng),
+            () => [target.host, bytes / calls, rng.int(300, 900), rng.int(50, 400)],
+            out,
+          );
         }
       }),
   };
@@ -139,19 +153,19 @@ export function beacon(periodMin: number, jitter: number, start: number, host: s
             if (t < from) continue;
             // One compromised pod, kept while it lives.
             if (pod === undefined || t >= pod.to) pod = ctx.cluster.podAt(WORKLOADS.frontend, t, rng);
-            if (pod)
-              out.push(
-                ...viaGateway(
-                  ctx,
-                  rng,
-                  t,
-                  pod,
-                  host,
-                  1200 * (0.9 + 0.2 * rng.next()),
-                  3400 * (0.9 + 0.2 * rng.next()),
-                  rng.int(80, 160),
-                ),
-              );
+            fromPodViaGateway(
+              ctx,
+              rng,
+              t,
+              pod,
+              () => [
+                host,
+                1200 * (0.9 + 0.2 * rng.next()),
+                3400 * (0.9 + 0.2 * rng.next()),
+                rng.int(80, 160),
+              ],
+              out,
+            );
           }
         },
       };
@@ -174,20 +188,14 @@ export function newHost(calls: number, start: number, host: string): GradedAttac
       new MinuteGenerator(start, end, seed, `new-host/${host}`, (rng, minute, out) => {
         if ((minute - start) % (2 * MINUTE) !== 0) return;
         const t = minute + rng.int(0, 50_000);
-        const pod = ctx.cluster.podAt(WORKLOADS.appA, t, rng);
-        if (pod)
-          out.push(
-            ...viaGateway(
-              ctx,
-              rng,
-              t,
-              pod,
-              host,
-              rng.int(2000, 90_000),
-              rng.int(2000, 9000),
-              rng.int(80, 600),
-            ),
-          );
+        fromPodViaGateway(
+          ctx,
+          rng,
+          t,
+          ctx.cluster.podAt(WORKLOADS.appA, t, rng),
+          () => [host, rng.int(2000, 90_000), rng.int(2000, 9000), rng.int(80, 600)],
+          out,
+        );
       }),
   };
 }
@@ -209,20 +217,19 @@ export function subdomainSpray(names: number, start: number, domain: string): Gr
         const left = Math.ceil((names - sent) / Math.max(1, (end - minute) / MINUTE));
         for (const t of spread(rng, minute, left)) {
           sent++;
-          const pod = ctx.cluster.podAt(WORKLOADS.appA, t, rng);
-          if (pod)
-            out.push(
-              ...viaGateway(
-                ctx,
-                rng,
-                t,
-                pod,
-                `${rng.hex(6)}${rng.alnum(14)}.x.${domain}`,
-                rng.int(300, 700),
-                rng.int(100, 400),
-                rng.int(20, 90),
-              ),
-            );
+          fromPodViaGateway(
+            ctx,
+            rng,
+            t,
+            ctx.cluster.podAt(WORKLOADS.appA, t, rng),
+            () => [
+              `${rng.hex(6)}${rng.alnum(14)}.x.${domain}`,
+              rng.int(300, 700),
+              rng.int(100, 400),
+              rng.int(20, 90),
+            ],
+            out,
+          );
         }
       });
     },
@@ -248,17 +255,13 @@ export function forbidden(protocol: ForbiddenProtocol, start: number, host: stri
         const pod = ctx.cluster.podAt(WORKLOADS.appA, t, rng);
         if (!pod) return;
         if (protocol === 'tls') {
-          out.push(
-            ...viaGateway(
-              ctx,
-              rng,
-              t,
-              pod,
-              host,
-              rng.int(900, 9000),
-              rng.int(2000, 40_000),
-              rng.int(40, 400),
-            ),
+          fromPodViaGateway(
+            ctx,
+            rng,
+            t,
+            pod,
+            () => [host, rng.int(900, 9000), rng.int(2000, 40_000), rng.int(40, 400)],
+            out,
           );
         } else if (protocol === 'http') {
           out.push(

@@ -14,7 +14,9 @@ const SRC = resolve(import.meta.dirname, '../src');
 /** Top-level folder (or root module) of src -> its layer; higher layers may import lower ones. */
 const LAYERS: Readonly<Record<string, number>> = {
   errors: 0,
+  'dead-letter': 0,
   config: 0,
+  sketch: 0,
   sources: 1,
   parse: 2,
   identity: 3,
@@ -72,6 +74,15 @@ describe('layers', () => {
   it('every top-level folder of src has a layer', () => {
     const tops = readdirSync(SRC).map((n) => n.replace(/\.ts$/, ''));
     expect(tops.filter((t) => LAYERS[t] === undefined)).toEqual([]);
+  });
+
+  it("README's layout names every top-level folder and module of src", () => {
+    const readme = readFileSync(resolve(SRC, '../README.md'), 'utf8');
+    const layout = /## Layout\n+```\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    const missing = readdirSync(SRC, { withFileTypes: true })
+      .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
+      .filter((name) => !new RegExp(`(^|\\s)${name.replace('.', '\\.')}`).test(layout));
+    expect(missing).toEqual([]);
   });
 
   it('no module imports a higher layer', () => {

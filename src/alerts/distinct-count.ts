@@ -2,22 +2,12 @@
  * How many distinct keys a flood alert folded, in 1 KB whatever the flood's size: a HyperLogLog
  * with 1,024 registers (standard error ~3 %), exact below 64 (a small set first).
  */
+import { hash32 } from '../sketch/string-hash.js';
+
 const P = 10;
 const M = 1 << P;
 const ALPHA = 0.7213 / (1 + 1.079 / M);
 const EXACT = 64;
-
-/** FNV-1a over UTF-16 code units, then murmur3's finaliser for the high bits HLL uses. */
-function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 export class DistinctCount {
   private small: Set<string> | null = new Set();

@@ -75,6 +75,17 @@ interface Flood {
   readonly examples: string[];
 }
 
+/** See AlertStage.floodKeys. */
+interface FloodKeys {
+  readonly rule: RuleId;
+  readonly source: string;
+  /** Of the source's window in `sources`. */
+  readonly window: string;
+  /** Of its flood alert: its dedup key, and its key in `standing`. */
+  readonly dedupKey: string;
+  readonly alert: string;
+}
+
 /** Distinct alerts one source raised for one rule in the current window. */
 interface SourceWindow extends WindowEntry {
   opened: number;
@@ -104,6 +115,7 @@ export class AlertStage {
   private readonly updateMs: number;
   private readonly floodThreshold: number;
   private readonly floodExamples: number;
+  private lastFloodKeys: FloodKeys | null = null;
 
   constructor(private readonly options: AlertStageOptions) {
     this.updateMs = options.repeatUpdateMs ?? Number.POSITIVE_INFINITY;
@@ -214,7 +226,7 @@ export class AlertStage {
 
   /** Counts a new condition against its source's window; true when the source is over the threshold. */
   private overFlood(f: Finding, windowMs: number): boolean {
-    const key = `${f.ruleId}\n${f.source.key}`;
+    const key = this.floodKeys(f).window;
     let w = this.sources.get(key);
     if (w === undefined || f.time - w.start >= w.lengthMs) {
       w = { key, start: f.time, lengthMs: windowMs, opened: 0 };
@@ -228,8 +240,7 @@ export class AlertStage {
   /** Folds a condition into its source's flood alert (raising that alert on the first fold). */
   private fold(f: Finding, realertMs: number, out: Alert[]): void {
     this.counters.folded++;
-    const dedupKey = `${f.source.key} -> * (flood)`;
-    const key = `${f.ruleId}\n${dedupKey}`;
+    const { dedupKey, alert: key } = this.floodKeys(f);
     const s = this.standing.get(key);
     const example = f.destination?.host ?? f.destination?.ip ?? f.dedupKey;
     if (s !== undefined && s.flood !== null && f.time - s.start < s.lengthMs) {
@@ -267,6 +278,25 @@ export class AlertStage {
     };
     this.open(st, out);
     out.push(this.record(st));
+  }
+
+  /**
+   * The keys of `f`'s (rule, source) window and flood alert. The last ones are reused while the same
+   * source goes on: a key built afresh is hashed again on every lookup, and a flood is one source.
+   */
+  private floodKeys(f: Finding): FloodKeys {
+    const k = this.lastFloodKeys;
+    if (k !== null && k.rule === f.ruleId && k.source === f.source.key) return k;
+    const dedupKey = `${f.source.key} -> * (flood)`;
+    const keys: FloodKeys = {
+      rule: f.ruleId,
+      source: f.source.key,
+      window: `${f.ruleId}\n${f.source.key}`,
+      dedupKey,
+      alert: `${f.ruleId}\n${dedupKey}`,
+    };
+    this.lastFloodKeys = keys;
+    return keys;
   }
 
   private close(s: Standing, out: Alert[]): void {

@@ -9,7 +9,6 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Alert } from '../alerts/types.js';
 import { SentinelError } from '../errors.js';
-import { flowsFromLines } from '../report/flows.js';
 import { renderReport } from '../report/html.js';
 import { buildModel } from '../report/model.js';
 import { alertGroupTable, groupAlerts } from '../report/table.js';
@@ -137,6 +136,8 @@ export const demoCommand: Command = {
       ...policies.flatMap((p) => ['--policy', p]),
       '--alerts',
       files.alerts,
+      '--flows',
+      files.flows,
       files.traffic,
     ]);
     if (code !== 0) {
@@ -145,9 +146,7 @@ export const demoCommand: Command = {
       });
     }
 
-    log('summarising flows and writing the HTML report...');
-    const flows = flowsFromLines(traffic);
-    writeFileSync(files.flows, flows.map((f) => JSON.stringify(f)).join('\n') + (flows.length ? '\n' : ''));
+    log('writing the HTML report...');
     // The replay writes a record per change of an alert; the table and the report show each alert once.
     const alerts = readAlerts(files.alerts);
     writeFileSync(

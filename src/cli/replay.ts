@@ -6,28 +6,33 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RuleId, Severity } from '../alerts/types.js';
+import type { DeadLetter } from '../dead-letter.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
 import { describeGatewayConfig } from '../identity/config.js';
 import { formatGateways } from '../identity/normalizer.js';
-import type { EgressEvent } from '../identity/types.js';
-import { decoderOptions } from '../parse/config.js';
+import { Telemetry } from '../observability/telemetry.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
-import { BatchProcessor, type DeadLetter } from '../pipeline/processor.js';
+import type { Detection } from '../pipeline/detection.js';
+import type { Ingest } from '../pipeline/ingest.js';
+import { runPipeline } from '../pipeline/loop.js';
+import { buildStages } from '../pipeline/stages.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import { FlowAccumulator } from '../report/flows.js';
+import type { Sink, SinkBatch } from '../sinks/types.js';
 import { FileSource } from '../sources/file.js';
 import { StdinSource } from '../sources/stdin.js';
+import type { Source } from '../sources/types.js';
 import type { Command } from './command.js';
 import { EXIT, UsageError } from './exit.js';
 import { policyWarnings, printWarnings } from './warnings.js';
 
-/** Lines per batch: the engine advances event time once per batch. */
-const BATCH = 4096;
+/** Event time advances once per this many lines (and at each input's end). */
+const ADVANCE_LINES = 4096;
 /**
- * Lines read at a time: a fraction of a batch, so fewer lines are alive at once (each young-GC
- * copies the live ones). Event time still advances once per BATCH lines, so alerts are the same.
+ * Lines read at a time: a fraction of ADVANCE_LINES, so fewer lines are alive at once (each young-GC
+ * copies the live ones). Event time still advances once per ADVANCE_LINES lines, so alerts are the same.
  */
 const READ_LINES = 512;
 
@@ -87,33 +92,36 @@ function write(out: NodeJS.WritableStream, text: string): Promise<void> | undefi
 }
 
 function formatSummary(
-  p: BatchProcessor,
+  ingest: Ingest,
+  detection: Detection,
+  telemetry: Telemetry,
   ms: number,
   alertsWritten: number,
   statePath: string | null,
 ): string {
-  const c = p.counters;
-  const skipped = Object.values(c.skipped).reduce((a, b) => a + b, 0);
-  const perRule = Object.entries(p.alertsPerRule()).filter(([, n]) => n > 0) as [RuleId, number][];
+  const c = ingest.totals;
+  const alerts = detection.alerts;
+  let skipped = 0;
+  for (const n of c.skipped.values()) skipped += n;
+  const perRule = Object.entries(alerts.raised).filter(([, n]) => n > 0) as [RuleId, number][];
   const lines = [
     `Replayed ${c.lines} lines in ${(ms / 1000).toFixed(2)} s (${Math.round(c.lines / Math.max(ms / 1000, 0.001))} lines/s).`,
-    `  access lines: ${c.accessLines} (egress analysed: ${c.analysed}, in-mesh/inbound: ${c.notEgress}, late: ${p.engine.counters.late}, dead-lettered)`,
+    `  access lines: ${c.accessLines} (egress analysed: ${c.events}, in-mesh/inbound: ${c.notEgress}, late: ${detection.counts.late}, dead-lettered)`,
     `  skipped: ${skipped}${
-      skipped > 0
-        ? ` (${Object.entries(c.skipped)
-            .map(([r, n]) => `${r}: ${n}`)
-            .join(', ')})`
-        : ''
+      skipped > 0 ? ` (${[...c.skipped].map(([r, n]) => `${r}: ${n}`).join(', ')})` : ''
     }`,
     `  malformed: ${c.malformed} (dead-lettered: ${c.deadLettered})`,
-    `  alerts: ${perRule.reduce((a, [, n]) => a + n, 0)} (${alertsWritten} records written)${perRule.length > 0 ? '' : ''}`,
+    `  alerts: ${perRule.reduce((a, [, n]) => a + n, 0)} (${alertsWritten} records written)`,
     ...perRule.map(([rule, n]) => `    ${rule}: ${n}`),
-    `  egress gateways found: ${formatGateways(p.gateways())}`,
-    `  repeats suppressed: ${p.alerts.repeatsSuppressed}; exceptions applied: ${p.alerts.exceptionsApplied}`,
-    ...p.alerts.exceptionCounts
+    `  egress gateways found: ${formatGateways(ingest.gateways())}`,
+    `  repeats suppressed: ${alerts.repeatsSuppressed}; exceptions applied: ${alerts.exceptionsApplied}`,
+    ...alerts.exceptionCounts
       .filter((e) => e.suppressed > 0)
       .map((e) => `    exception ${e.index} (${e.rule}, ${e.reason}): ${e.suppressed}`),
   ];
+  lines.push('  per component (in / out / discarded / errors / dead letters):');
+  for (const [id, c] of telemetry.entries())
+    lines.push(`    ${id}: ${c.received} / ${c.sent} / ${c.discarded} / ${c.errors} / ${c.deadLetters}`);
   if (statePath !== null) lines.push(`  state saved to ${statePath}`);
   return `${lines.join('\n')}\n`;
 }
@@ -152,23 +160,14 @@ export const replayCommand: Command = {
     const policies = loadPolicyFiles(policyFiles, config.policyTarget);
     printWarnings(policyWarnings(config, policies, policyFiles.length));
     const flows = v.flows === undefined ? null : new FlowAccumulator();
-    const processor = new BatchProcessor({
-      detection: config.detection,
-      decoder: {
-        ...decoderOptions(config.parse),
-        format,
-      },
-      mesh: config.mesh,
-      policies,
-      ...(flows === null ? {} : { onEvent: (e: EgressEvent) => flows.add(e) }),
-    });
+    const { ingest, detection } = buildStages(config, { policies, format });
     const failRank = failOn === undefined ? Number.POSITIVE_INFINITY : SEVERITIES.indexOf(failOn as Severity);
     const failing = new Set<string>();
     const progress =
       v.progress === true || (v.progress === undefined && process.stderr.isTTY === true)
         ? new Progress(process.stderr.isTTY === true)
         : null;
-    if (v.state !== undefined) await loadState(v.state, processor.engine.state);
+    if (v.state !== undefined) await loadState(v.state, detection.engine.state);
     process.stderr.write(`Egress gateways recognised by: ${describeGatewayConfig(config.mesh)}.\n`);
 
     const alertsOut: NodeJS.WritableStream =
@@ -178,75 +177,79 @@ export const replayCommand: Command = {
       (v.alerts === undefined ? undefined : join(dirname(v.alerts), 'dead-letters.jsonl'));
     let deadOut: WriteStream | null = null;
     let alertsWritten = 0;
-
-    const drain = async (): Promise<void> => {
-      const alerts = processor.takeAlerts();
-      alertsWritten += alerts.length;
-      let text = '';
-      for (const a of alerts) {
-        text += `${JSON.stringify(a)}\n`;
-        if (SEVERITIES.indexOf(a.severity) >= failRank) failing.add(a.alert.id);
-      }
-      await write(alertsOut, text);
-      const dead: DeadLetter[] = processor.takeDeadLetters();
-      if (dead.length > 0 && deadPath !== undefined) {
-        deadOut ??= await openOut(deadPath);
-        await write(deadOut, dead.map((d) => `${JSON.stringify(d)}\n`).join(''));
-      }
+    // The embedded mode's one sink: alerts as JSON lines, in the order they were raised.
+    const alertsSink: Sink = {
+      name: v.alerts === undefined ? 'stdout' : `file:${v.alerts}`,
+      start: async () => {},
+      async write(batch: SinkBatch) {
+        alertsWritten += batch.alerts.length;
+        let text = '';
+        for (const a of batch.alerts) {
+          text += `${JSON.stringify(a)}\n`;
+          if (SEVERITIES.indexOf(a.severity) >= failRank) failing.add(a.alert.id);
+        }
+        await write(alertsOut, text);
+      },
+      close: async () => {},
+    };
+    const writeDeadLetters = async (letters: readonly DeadLetter[]): Promise<void> => {
+      if (deadPath === undefined) return;
+      deadOut ??= await openOut(deadPath);
+      await write(deadOut, letters.map((d) => `${JSON.stringify(d)}\n`).join(''));
     };
 
     const inputs = parsed.positionals.length === 0 ? ['-'] : parsed.positionals;
-    const signal = new AbortController().signal;
-    const unreadable: SentinelError[] = [];
-    for (const input of inputs) {
+    const inputOf = new Map<Source, string>();
+    const sources = inputs.map((input) => {
       const source =
         input === '-'
           ? new StdinSource({ batchSize: READ_LINES })
           : new FileSource({ path: input, batchSize: READ_LINES });
-      let lastLine = 0;
-      let sinceAdvance = 0;
-      try {
-        for await (const batch of source.batches(signal)) {
-          sinceAdvance += batch.lines.length;
-          const advance = sinceAdvance >= BATCH;
-          if (advance) sinceAdvance = 0;
-          processor.processLines(batch.lines, batch.source, (i) => batch.position(i), advance);
-          lastLine = Number(batch.position(batch.lines.length - 1));
-          await drain();
-          progress?.tick(processor.counters.lines, alertsWritten, input);
-        }
-        // The input's last, partial batch.
-        if (sinceAdvance > 0) {
-          processor.advance();
-          await drain();
-        }
-      } catch (err) {
+      inputOf.set(source, input);
+      return source;
+    });
+    const unreadable: SentinelError[] = [];
+    const never = new AbortController().signal;
+    const telemetry = new Telemetry();
+    try {
+      await runPipeline({
+        sources,
+        ingest,
+        detection,
+        flows,
+        sinks: [alertsSink],
+        deadLetters: writeDeadLetters,
+        holdAcks: false,
+        retryInitialMs: 0,
+        retryMaxMs: 0,
+        shutdown: never,
+        stop: never,
+        log: () => {},
+        advanceEveryLines: ADVANCE_LINES,
+        telemetry,
         // Name the file and where reading stopped (a truncated gzip, a vanished file), keep what its
         // lines already raised and go on with the next input; the command fails at the end.
-        const e = new SentinelError(
-          'ESN_INPUT',
-          `Cannot read ${input} after line ${lastLine}: ${(err as Error).message}`,
-          {
-            where: `${input}:${lastLine + 1}`,
-            cause: err,
-          },
-        );
-        unreadable.push(e);
-        process.stderr.write(`error: ${e.message}; continuing with the other inputs.\n`);
-        if (sinceAdvance > 0) {
-          processor.advance();
-          await drain();
-        }
-      } finally {
-        await source.close();
-      }
+        onSourceError: (err, source, lastPosition) => {
+          const input = inputOf.get(source) ?? source.name;
+          const lastLine = lastPosition === undefined ? 0 : Number(lastPosition);
+          const e = new SentinelError(
+            'ESN_INPUT',
+            `Cannot read ${input} after line ${lastLine}: ${(err as Error).message}`,
+            { where: `${input}:${lastLine + 1}`, cause: err },
+          );
+          unreadable.push(e);
+          process.stderr.write(`error: ${e.message}; continuing with the other inputs.\n`);
+        },
+        onBatch: (b) =>
+          progress?.tick(ingest.totals.lines, alertsWritten, b.source === 'stdin' ? '-' : b.source.slice(5)),
+      });
+    } finally {
+      for (const s of sources) await s.close();
     }
-    processor.finish();
-    await drain();
     progress?.done();
     let statePath: string | null = null;
     if (v.state !== undefined) {
-      saveState(v.state, processor.engine.state);
+      saveState(v.state, detection.engine.state);
       statePath = v.state;
     }
     const closing: Promise<void>[] = [];
@@ -268,11 +271,13 @@ export const replayCommand: Command = {
       closing.push(new Promise((resolve) => out.end(() => resolve())));
     }
     await Promise.all(closing);
-    process.stderr.write(formatSummary(processor, performance.now() - started, alertsWritten, statePath));
+    process.stderr.write(
+      formatSummary(ingest, detection, telemetry, performance.now() - started, alertsWritten, statePath),
+    );
     // Everything readable was replayed and written; an input that was not still fails the command.
     if (unreadable.length > 0) throw unreadable[0] as SentinelError;
     if (flows !== null) process.stderr.write(`  flows: ${flows.size} written to ${v.flows}\n`);
-    const c = processor.counters;
+    const c = ingest.totals;
     if (c.accessLines === 0) {
       printWarnings([
         `no access-log line was read from ${inputs.join(', ')} (${c.lines} lines: ${c.malformed} malformed, ${

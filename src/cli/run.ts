@@ -8,10 +8,10 @@
 import { parseArgs } from 'node:util';
 import { describeGatewayConfig } from '../identity/config.js';
 import { formatGateways } from '../identity/normalizer.js';
-import { buildCore } from '../pipeline/core.js';
 import { stderrLog } from '../pipeline/log.js';
-import { runPipeline } from '../pipeline/run.js';
-import { startRuntime } from '../pipeline/runtime.js';
+import { runPipeline } from '../pipeline/loop.js';
+import { startService } from '../pipeline/service.js';
+import { buildSources, buildStages } from '../pipeline/stages.js';
 import { loadCheckedConfig, securityWarnings } from '../pipeline/validate.js';
 import { runScaledFromConfig } from '../scale/bootstrap.js';
 import type { Command } from './command.js';
@@ -52,36 +52,41 @@ export const runCommand: Command = {
     // Several instances in one group: re-keyed by source identity, state checkpointed (docs/scale-out.md).
     if (config.scale.enabled) return runScaledFromConfig(config, log, values.config);
 
-    const rt = await startRuntime(config, log, 'Shutting down: finishing the batch in flight.');
-    const { metrics, deadLetters } = rt;
-    const core = buildCore(config);
+    const service = await startService(config, log, 'Shutting down: finishing the batch in flight.');
+    const { metrics, deadLetters, telemetry } = service;
+    const sources = buildSources(config);
+    const { ingest, detection } = buildStages(config);
     const reported = { late: 0, forcedReleases: 0 };
     try {
       log('info', 'Pipeline started.', {
         pipeline: config.name,
-        sinks: rt.sinks.map((s) => s.name).join(','),
+        sinks: service.sinks.map((s) => s.name).join(','),
         egress_gateways: describeGatewayConfig(config.mesh),
       });
       const summary = await runPipeline({
-        sources: core.sources,
-        processor: core.processor,
-        sinks: rt.sinks,
-        flows: rt.newFlows(),
+        sources,
+        ingest,
+        detection,
+        flows: service.newFlows(),
+        sinks: service.sinks,
+        deadLetters: (letters) => deadLetters.write(letters),
         holdAcks: config.flows.holdAcks,
         retryInitialMs: config.delivery.retryInitialMs,
         retryMaxMs: config.delivery.retryMaxMs,
-        shutdown: rt.shutdown,
-        stop: rt.stop,
+        shutdown: service.shutdown,
+        stop: service.stop,
         log,
-        deadLetter: (r) => deadLetters.write(r),
+        telemetry,
         onSinkFailure: (sink) => metrics.sinkFailures.inc({ sink }),
         onBatch: (b) => {
-          metrics.linesReceived.inc({ source: b.source }, b.lines);
-          metrics.eventsReceived.inc({ source: b.source }, b.events);
+          const s = b.ingest;
+          metrics.countBatch(b.source, s.lines, s.events, b.deadLetters.length, s.skipped);
           metrics.countAlerts(b.alerts);
-          if (core.alertStage !== undefined) metrics.observeAlertStage(core.alertStage);
+          metrics.observeAlertStage(detection.alerts);
+          metrics.observeStateTables([detection.engine.state.hosts, detection.engine.state.domains]);
           metrics.setInputLag(b.lag);
-          metrics.setEventTime('all', core.core.engine, core.watermarks.idle, reported);
+          metrics.setEventTime('all', detection.engine, detection.inputs.idle, reported);
+          metrics.recordComponents(telemetry);
         },
       });
       log(
@@ -97,13 +102,14 @@ export const runCommand: Command = {
           flows: summary.flows,
           unacked_batches: summary.unacked,
           dead_letters: deadLetters.count,
-          egress_gateways_found: formatGateways(core.gateways?.() ?? []),
+          egress_gateways_found: formatGateways(ingest.gateways()),
+          components: telemetry.toJSON(),
         },
       );
       return 0;
     } finally {
-      for (const s of core.sources) await s.close().catch(() => {});
-      await rt.close();
+      for (const s of sources) await s.close().catch(() => {});
+      await service.close();
     }
   },
 };

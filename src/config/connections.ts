@@ -62,7 +62,10 @@ export const KafkaConnectionSchema = z
     tls: TlsSchema.optional().describe('TLS to the brokers; also enabled by KAFKA_TLS=true.'),
     sasl: z
       .object({
-        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).default('scram-sha-512'),
+        mechanism: z
+          .enum(['plain', 'scram-sha-256', 'scram-sha-512'])
+          .default('scram-sha-512')
+          .describe('SASL mechanism; plain sends the password as is (check warns when it goes without TLS).'),
         username: z.string().optional().describe('Default $KAFKA_SASL_USERNAME.'),
         password: SecretRefSchema.optional().describe('Default: the variable KAFKA_SASL_PASSWORD.'),
       })

@@ -38,10 +38,12 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2
  * A remote party's text, safe to log and dead-letter: each of `secrets` (what we sent it: a routing
  * key, a URL, a signing secret) and every token-like run replaced by `[redacted]`, controls dropped,
  * cut to `max` characters. An echoing receiver put the PagerDuty routing key in its error reply.
+ * `tokens` false: only `secrets` (text that names things by long ids, e.g. Kibana's per-object errors).
  */
-export function scrubRemoteText(text: string, secrets: readonly string[], max = 200): string {
+export function scrubRemoteText(text: string, secrets: readonly string[], max = 200, tokens = true): string {
   let out = text;
   for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
-  out = out.replace(TOKEN, '[redacted]').replace(CONTROL, ' ');
+  if (tokens) out = out.replace(TOKEN, '[redacted]');
+  out = out.replace(CONTROL, ' ');
   return out.length > max ? `${out.slice(0, max)}…` : out;
 }

@@ -1,19 +1,14 @@
 /** Builds the detection engine, its shared state and the enabled detectors from the config. */
 import type { PolicySet } from '../policy/policy-set.js';
 import type { DetectionConfig } from './config.js';
-import { DetectionEngine, type EngineOptions } from './engine.js';
+import { DetectionEngine } from './engine.js';
 import { DETECTORS, type DetectorName } from './registry.js';
 import type { DetectorContext, DetectorSpec } from './spec.js';
 import type { KeyTable } from './state/key-table.js';
 import { DetectionState } from './state/store.js';
 import type { Detector, Emit } from './types.js';
 
-export function buildDetection(
-  config: DetectionConfig,
-  policies: PolicySet,
-  emit: Emit,
-  lateEvents: EngineOptions['lateEvents'] = 'refuse',
-): DetectionEngine {
+export function buildDetection(config: DetectionConfig, policies: PolicySet, emit: Emit): DetectionEngine {
   const state = new DetectionState({
     maxKeys: config.maxKeys,
     maxKeysPerIdentity: config.maxKeysPerIdentity,
@@ -38,7 +33,6 @@ export function buildDetection(
     {
       latenessMs: config.lateness,
       maxBufferedEvents: config.maxBufferedEvents,
-      lateEvents,
       // The connection join waits for a leg's partner as long as gateway-silence pairs them.
       joinToleranceMs: config.detectors['gateway-silence'].matchTolerance,
     },

@@ -134,7 +134,10 @@ export const DetectionConfigSchema = z
       .partialRecord(z.enum(RULE_IDS), SeveritySchema)
       .default({})
       .describe('Severity per rule id, overriding the defaults.'),
-    exceptions: z.array(ExceptionSchema).default([]),
+    exceptions: z
+      .array(ExceptionSchema)
+      .default([])
+      .describe('Accepted conditions: matching findings raise no alert and are counted per entry.'),
     detectors: DetectorsSchema.prefault({}),
   })
   .strict();

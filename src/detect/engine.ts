@@ -9,7 +9,8 @@
  * the allowed lateness behind, or its partition was idle and left behind) is not analysed:
  * `observe` returns false, it is counted, and the caller dead-letters it with `lateReason` (Flink's
  * late-data side output). Analysing it at its own time would break the detectors' ordering
- * contract; at another time (the old clamp) it would stamp alerts and teach baselines the wrong minute.
+ * contract; at another time it would stamp alerts and teach baselines the wrong minute. Plain and
+ * scaled runs alike.
  * When the buffer is full the oldest events are released early (counted as `forcedReleases`).
  */
 import { newEgressEvent } from '../identity/normalizer.js';
@@ -24,12 +25,6 @@ export interface EngineOptions {
   maxBufferedEvents: number;
   /** Longest wait (event time) for the other leg of a connection through the egress gateway (detect/join.ts). */
   joinToleranceMs?: number;
-  /**
-   * What a late event gets: `refuse` (default: not analysed, `observe` returns false, the caller
-   * dead-letters it) or `clamp` (analysed at once with its time moved to the release point; the
-   * scaled run's by-source partitions still do this, see docs/scale-out.md).
-   */
-  lateEvents?: 'refuse' | 'clamp';
 }
 
 export interface EngineCounters {
@@ -163,7 +158,7 @@ export class DetectionEngine {
   readonly joiner: ConnectionJoiner;
   /**
    * Sees each event as it is released, in event-time order, before the detectors (the processor
-   * fills in what identity learned from other lines: see processor.ts).
+   * fills in what identity learned from other lines: see pipeline/detection.ts).
    */
   onRelease: ((event: EgressEvent) => void) | null = null;
 
@@ -213,12 +208,7 @@ export class DetectionEngine {
     const floor = this.releasedTo;
     if (event.time < floor) {
       this.counters.late++;
-      if (this.options.lateEvents !== 'clamp') return false;
-      const late = copyInto(this.pool.pop() ?? newEgressEvent(), event);
-      late.time = floor;
-      // Not recycled here: the join may hold it (`deliver` recycles).
-      this.process(late);
-      return true;
+      return false;
     }
     const copy = copyInto(this.pool.pop() ?? newEgressEvent(), event);
     const buf = this.buffer;

@@ -7,11 +7,16 @@
  *
  * A stream stops holding the watermark back
  * - while it is caught up: its last batch ended at the partition's end (live traffic; a quiet
- *   partition must not hold every alert back), until it delivers again;
+ *   partition must not hold every alert back), until it delivers again, and as long as nothing was
+ *   written to the partition past where its reader stood (`readTo`, from stage 1's marks, against the
+ *   partition's end offset, `ends`: Kafka Streams' "caught up" is position = end offset too). When
+ *   its end moves past the reader and no mark follows, its reader may be gone (a crashed stage-1
+ *   instance whose partitions the group has not handed on yet): it holds again at its newest time,
+ *   from then on for at most the idle timeout, so the lines its next reader reads are not late;
  * - once it was idle (neither caught up nor heard from) for `idleTimeoutMs` of wall time, as
  *   Flink's `withIdleness` and Kafka Streams' `max.task.idle.ms`: its reader left or a fetch
  *   starves it. Its events, if they come, are then behind the watermark (late).
- * One mechanism for the plain `run` (marks once per input batch, `pipeline/core.ts`) and the
+ * One mechanism for the plain `run` (marks once per input batch, `pipeline/loop.ts`) and the
  * scaled run's by-source partitions (events and progress marks from stage 1, `scale/detection-analyzer.ts`).
  */
 import { z } from 'zod';
@@ -27,6 +32,12 @@ export interface InputStream {
   caughtUp: boolean;
   /** Newest input offset observed (scaled run's duplicate check), -1 before any. */
   offset: number;
+  /** Next input offset its reader will read, from the latest mark; -1: not told. */
+  readTo: number;
+  /** The partition's end offset as last looked up (`ends`); -1: not known. */
+  end: number;
+  /** Wall time at which it was first seen caught up with lines written past its reader; NaN: not. */
+  stalledAt: number;
 }
 
 export interface InputWatermarkOptions {
@@ -39,8 +50,14 @@ export interface InputWatermarkOptions {
 /** When nothing says otherwise: kafkajs' default session timeout (30 s) plus 10 s. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 40_000;
 
-/** `export()`: [input stream, newest event time or null, caught up]. */
-export const StreamCheckpointSchema = z.array(z.tuple([z.string(), z.number().nullable(), z.boolean()]));
+/** `export()`: [input stream, newest event time or null, caught up, next offset its reader reads (-1: not told)]. */
+export const StreamCheckpointSchema = z.array(
+  z.union([
+    z.tuple([z.string(), z.number().nullable(), z.boolean(), z.number()]),
+    // Checkpoints written before the read position was kept.
+    z.tuple([z.string(), z.number().nullable(), z.boolean()]),
+  ]),
+);
 export type StreamCheckpoint = z.infer<typeof StreamCheckpointSchema>;
 
 export class InputWatermarks {
@@ -61,7 +78,16 @@ export class InputWatermarks {
   stream(name: string, time: number): InputStream {
     let s = this.streams.get(name);
     if (s === undefined) {
-      s = { max: time, heardAt: this.now, delivered: true, caughtUp: false, offset: -1 };
+      s = {
+        max: time,
+        heardAt: this.now,
+        delivered: true,
+        caughtUp: false,
+        offset: -1,
+        readTo: -1,
+        end: -1,
+        stalledAt: Number.NaN,
+      };
       this.streams.set(name, s);
     }
     return s;
@@ -80,13 +106,33 @@ export class InputWatermarks {
 
   /**
    * The stream was read up to `time` (a batch end, or a scaled run's progress mark); `caughtUp`:
-   * nothing more was there to read.
+   * nothing more was there to read; `readTo`: the next input offset its reader reads, when told.
    */
-  mark(name: string, time: number, caughtUp: boolean): void {
+  mark(name: string, time: number, caughtUp: boolean, readTo = -1): void {
     const s = this.stream(name, time);
     if (time > s.max) s.max = time;
     s.delivered = true;
     s.caughtUp = caughtUp;
+    if (readTo > s.readTo) s.readTo = readTo;
+  }
+
+  /**
+   * The input partitions' end offsets as just looked up (scaled run: stage 2 cannot see stage 1's
+   * fetches). Looked up after the events that are about to be released were read, so a caught-up
+   * stream whose partition grew since its reader's last mark is seen before it is passed by.
+   */
+  ends(ends: ReadonlyMap<string, number>, adopt = false): void {
+    // `adopt` (once, on a fresh start): input partitions not heard of yet hold at -Infinity until
+    // their reader says where they stand (or the idle timeout), as a Flink task waits for a watermark
+    // on every input channel. Another stage-1 instance's first batch can come before a mark from the
+    // instance that reads them, and run event time hours past their first lines.
+    if (adopt)
+      for (const name of ends.keys())
+        if (!this.streams.has(name)) this.stream(name, Number.NEGATIVE_INFINITY);
+    for (const [name, s] of this.streams) {
+      const end = ends.get(name);
+      if (end !== undefined && end > s.end) s.end = end;
+    }
   }
 
   /**
@@ -104,9 +150,15 @@ export class InputWatermarks {
         s.heardAt = this.now;
         s.delivered = false;
       }
-      const silent = this.now - s.heardAt;
-      if (s.caughtUp || silent > timeout) {
-        if (!s.caughtUp) idle++;
+      // Caught up, but lines were written past its reader and no mark of it followed: its reader
+      // may be gone. It holds again; the idle timeout counts from when that was first seen.
+      const stalled = s.caughtUp && s.readTo >= 0 && s.end > s.readTo;
+      if (stalled && Number.isNaN(s.stalledAt)) s.stalledAt = this.now;
+      else if (!stalled) s.stalledAt = Number.NaN;
+      const free = s.caughtUp && !stalled;
+      const silent = this.now - (stalled && s.stalledAt > s.heardAt ? s.stalledAt : s.heardAt);
+      if (free || silent > timeout) {
+        if (!free) idle++;
         // Long gone (input partition removed, or read by no one for ages): forget it.
         if (silent > 10 * timeout) this.streams.delete(name);
         continue;
@@ -121,17 +173,29 @@ export class InputWatermarks {
 
   /** Where each stream stood (a checkpoint: a new owner holds the watermark for them from the start). */
   export(): StreamCheckpoint {
-    return [...this.streams].map(([name, s]) => [name, Number.isFinite(s.max) ? s.max : null, s.caughtUp]);
+    return [...this.streams].map(([name, s]) => [
+      name,
+      Number.isFinite(s.max) ? s.max : null,
+      s.caughtUp,
+      s.readTo,
+    ]);
   }
 
-  /** Takes a checkpoint's streams; anything else (older checkpoints have none) is ignored. */
-  import(data: unknown): void {
+  /**
+   * Takes a checkpoint's streams; anything else (older checkpoints have none) is ignored. `capAt`:
+   * no stream is taken to be further than this (the checkpoint's watermark plus the lateness): the
+   * new owner replays records from the committed offset, which lags the checkpoint, and their events
+   * after the checkpoint's watermark must not find event time already past them.
+   */
+  import(data: unknown, capAt = Number.POSITIVE_INFINITY): void {
     const streams = StreamCheckpointSchema.safeParse(data);
     if (!streams.success) return;
-    for (const [name, max, caughtUp] of streams.data) {
+    for (const [name, checkpointed, caughtUp, readTo] of streams.data) {
+      const max = checkpointed === null ? null : Math.min(checkpointed, capAt);
       const s = this.stream(name, max ?? Number.NEGATIVE_INFINITY);
       if (max !== null && max > s.max) s.max = max;
       s.caughtUp = caughtUp;
+      if (readTo !== undefined && readTo > s.readTo) s.readTo = readTo;
       s.delivered = false;
     }
   }

@@ -4,6 +4,7 @@
  * few hundred destinations repeat millions of times.
  */
 import { getDomain } from 'tldts';
+import { FirstSightFilter } from '../sketch/first-sight.js';
 import type { MeshConfig } from './config.js';
 
 export interface HostInfo {
@@ -100,6 +101,7 @@ export class MeshScope {
   private readonly gatewayLearned = new Set<string>();
   private readonly domainCache = new Map<string, string | null>();
   private readonly hostCache = new Map<string, HostInfo>();
+  private readonly hostSights = new FirstSightFilter();
 
   constructor(
     config: Pick<MeshConfig, 'meshCidrs' | 'meshDomains' | 'egressGatewayHosts'> &
@@ -197,7 +199,10 @@ export class MeshScope {
   hostInfo(host: string): HostInfo {
     let info = this.hostCache.get(host);
     if (info === undefined) {
-      host = detachString(host);
+      // Cached from a host's second sighting: a flood of hosts each used once (issue #15) would
+      // otherwise fill the cache with entries that outlive the young generation for nothing.
+      const cache = !this.hostSights.firstSight(host);
+      if (cache) host = detachString(host);
       const ip = isIpLiteral(host);
       const mesh = ip ? this.isMeshIp(host) : this.isMeshHost(host);
       info = {
@@ -206,8 +211,10 @@ export class MeshScope {
         egressGateway: !ip && this.isEgressGatewayHost(host),
         registeredDomain: ip || mesh ? null : getDomain(host),
       };
-      if (this.hostCache.size >= 50000) this.hostCache.clear();
-      this.hostCache.set(host, info);
+      if (cache) {
+        if (this.hostCache.size >= 50000) this.hostCache.clear();
+        this.hostCache.set(host, info);
+      }
     }
     return info;
   }

@@ -6,6 +6,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PartitionLag } from '../sources/types.js';
+import type { ComponentCounts, Telemetry } from './telemetry.js';
 
 const PREFIX = 'egress_sentinel_';
 
@@ -57,7 +58,19 @@ export class PipelineMetrics {
   readonly standingEvicted: Counter<never>;
   /** Findings folded into a flood alert instead of raising their own. */
   readonly alertsFolded: Counter<never>;
+  /** Per component (`source:NAME`, `ingest`, `detection`, `sink:NAME`): items in, passed on, dropped, failed, dead-lettered. */
+  readonly componentReceived: Counter<'component'>;
+  readonly componentSent: Counter<'component'>;
+  readonly componentDiscarded: Counter<'component'>;
+  readonly componentErrors: Counter<'component'>;
+  readonly componentDeadLetters: Counter<'component'>;
   private stageSeen = { standingEvicted: 0, folded: 0 };
+  /** Detection state keys evicted (cap reached) and new keys not given state (source at its quota), per table. */
+  readonly stateEvicted: Counter<'table'>;
+  readonly stateDeferred: Counter<'table'>;
+  private readonly stateSeen = new Map<string, { evicted: number; deferred: number }>();
+  /** Component counts already exported (`recordComponents` adds the increase). */
+  private componentsSeen = new Map<string, ComponentCounts>();
 
   constructor(options: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     const registry = new Registry();
@@ -196,6 +209,37 @@ export class PipelineMetrics {
       help: 'Findings folded into a per-source flood alert instead of raising their own (detection.flood).',
       registers,
     });
+    this.stateEvicted = new Counter({
+      name: `${PREFIX}state_evicted_total`,
+      help: 'Detection state keys evicted: the table was at detection.maxKeys, or the source at detection.maxKeysPerIdentity.',
+      labelNames: ['table'],
+      registers,
+    });
+    this.stateDeferred = new Counter({
+      name: `${PREFIX}state_first_sightings_deferred_total`,
+      help: 'Destinations a source at detection.maxKeysPerIdentity used for the first time: given state only if seen again (a flood of names used once creates none).',
+      labelNames: ['table'],
+      registers,
+    });
+    const component = (name: string, help: string): Counter<'component'> =>
+      new Counter({ name: `${PREFIX}component_${name}_total`, help, labelNames: ['component'], registers });
+    this.componentReceived = component('received', 'Items a component took in: lines, events, documents.');
+    this.componentSent = component(
+      'sent',
+      'Items a component passed on: lines, egress events, alert records.',
+    );
+    this.componentDiscarded = component(
+      'discarded',
+      'Items a component dropped on purpose: lines that are no access log, or not egress.',
+    );
+    this.componentErrors = component(
+      'errors',
+      'Failures: unreadable lines, failed sink writes, read errors.',
+    );
+    this.componentDeadLetters = component(
+      'dead_letters',
+      'Items a component wrote to the dead-letter output.',
+    );
     // Process RSS, CPU, event-loop lag and GC: what tells an operator one instance is saturated.
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX });
   }
@@ -212,6 +256,25 @@ export class PipelineMetrics {
     if (events > 0) this.eventsReceived.inc({ source }, events);
     if (deadLetters > 0) this.deadLetters.inc({ source }, deadLetters);
     for (const [reason, n] of skipped) if (n > 0) this.linesSkipped.inc({ reason }, n);
+  }
+
+  /** Exports the per-component counts (totals: the increase since the last call is added). */
+  recordComponents(telemetry: Telemetry): void {
+    for (const [id, c] of telemetry.entries()) {
+      let seen = this.componentsSeen.get(id);
+      if (seen === undefined) {
+        seen = { received: 0, sent: 0, discarded: 0, errors: 0, deadLetters: 0 };
+        this.componentsSeen.set(id, seen);
+      }
+      const labels = { component: id };
+      if (c.received > seen.received) this.componentReceived.inc(labels, c.received - seen.received);
+      if (c.sent > seen.sent) this.componentSent.inc(labels, c.sent - seen.sent);
+      if (c.discarded > seen.discarded) this.componentDiscarded.inc(labels, c.discarded - seen.discarded);
+      if (c.errors > seen.errors) this.componentErrors.inc(labels, c.errors - seen.errors);
+      if (c.deadLetters > seen.deadLetters)
+        this.componentDeadLetters.inc(labels, c.deadLetters - seen.deadLetters);
+      Object.assign(seen, c);
+    }
   }
 
   /** Records alerts by rule from one batch. */
@@ -258,6 +321,24 @@ export class PipelineMetrics {
       this.standingEvicted.inc(c.standingEvicted - this.stageSeen.standingEvicted);
     if (c.folded > this.stageSeen.folded) this.alertsFolded.inc(c.folded - this.stageSeen.folded);
     this.stageSeen = { standingEvicted: c.standingEvicted, folded: c.folded };
+  }
+
+  /** The state tables' eviction and deferral totals after a batch (the increase is added). */
+  observeStateTables(
+    tables: readonly {
+      readonly name: string;
+      readonly evictedTotal: number;
+      readonly deferredTotal: number;
+    }[],
+  ): void {
+    for (const t of tables) {
+      const seen = this.stateSeen.get(t.name) ?? { evicted: 0, deferred: 0 };
+      if (t.evictedTotal > seen.evicted)
+        this.stateEvicted.inc({ table: t.name }, t.evictedTotal - seen.evicted);
+      if (t.deferredTotal > seen.deferred)
+        this.stateDeferred.inc({ table: t.name }, t.deferredTotal - seen.deferred);
+      this.stateSeen.set(t.name, { evicted: t.evictedTotal, deferred: t.deferredTotal });
+    }
   }
 
   /** An input batch's partition lag (Kafka sources). */

@@ -35,6 +35,10 @@ export const ParseConfigSchema = z
       '5m',
       "How far a line's START_TIME may be ahead of its shipper's timestamp or the wall clock; a line further ahead is dead-lettered (it would move event time and freeze every window).",
     ),
+    maxTimeJump: duration(
+      '1h',
+      "How far a line without a shipper's timestamp may be ahead of the newest line of its input (file, Kafka partition) and be analysed at once; a line further ahead waits for the lines after it: 8 more that far ahead (a gap in the input) release it, 2 at the old time dead-letter it (it would move event time and freeze every window). 0s: no check.",
+    ),
   })
   .strict()
   .refine((c) => c.format !== 'custom' || c.customFormat !== undefined || c.customJsonFormat !== undefined, {
@@ -49,6 +53,7 @@ export function decoderOptions(parse: ParseConfig): DecoderOptions {
   return {
     format: parse.format,
     guard: { accessLogContainers: parse.accessLogContainers, maxClockSkewMs: parse.maxClockSkew },
+    maxTimeJumpMs: parse.maxTimeJump,
     ...(parse.customFormat === undefined ? {} : { customFormat: parse.customFormat }),
     ...(parse.customJsonFormat === undefined ? {} : { customJsonFormat: parse.customJsonFormat }),
   };

@@ -2,8 +2,9 @@
  * Raw input (a file line or a Kafka message) -> zero or more access records, skips and malformed
  * lines, reported to a DecodeSink. Detection needs no configuration: a JSON envelope is parsed
  * once and matched against JSON_ENVELOPES; the inner line (or a bare line) is classified by its
- * first bytes: `[` TEXT, `{` JSON, a CRI prefix, a pilot-agent/Envoy log line, blank, or noise.
- * `format` forces one parser; `customFormat` / `customJsonFormat` add a compiled user format that is
+ * first bytes: `[` TEXT, `{` JSON, a CRI prefix, a pilot-agent/Envoy log line, blank, or noise;
+ * in `auto` mode a line none of those claim is offered to the parsers registered after the built-in
+ * ones (parse/registry.ts). `format` forces one parser; `customFormat` / `customJsonFormat` add a compiled user format that is
  * tried first in `auto` mode.
  */
 import { CustomFormatParser } from './custom-format.js';
@@ -17,7 +18,7 @@ import type { InnerSink, JsonEnvelope, JsonObject } from './envelope/types.js';
 import { EnvoyJsonParser, looksLikeJsonAccess } from './envoy-json.js';
 import { EnvoyTextParser } from './envoy-text.js';
 import { IngestGuard, type IngestGuardOptions } from './ingest-guard.js';
-import { JSON_ENVELOPES } from './registry.js';
+import { BUILT_IN_PARSERS, JSON_ENVELOPES, PARSERS } from './registry.js';
 import { type AccessLineParser, type AccessRecord, newAccessRecord, type ShipperMeta } from './types.js';
 import { isZtunnelObject, looksLikeZtunnelJsonLine, looksLikeZtunnelText, ZtunnelParser } from './ztunnel.js';
 
@@ -34,6 +35,11 @@ export interface DecoderOptions {
   fastEnvelopes?: boolean;
   /** Which containers write access lines and how far ahead of the shipper/wall clock a line may be. */
   guard?: IngestGuardOptions;
+  /**
+   * How far (ms) a bare line may be ahead of the newest line of its input before it is held for the
+   * lines after it to confirm (parse/time-jump.ts; read by the pipeline's processor). 0: no check.
+   */
+  maxTimeJumpMs?: number;
 }
 
 // `2020-06-29T23:37:27.285550Z<TAB>info<TAB>...` (pilot-agent) and Envoy's `[2020-06-29 23:37:27.285][15][info]`.
@@ -55,6 +61,8 @@ export class LineDecoder implements InnerSink {
   private readonly custom: AccessLineParser | null;
   /** ztunnel records (ambient mode), in every mode but `custom`. */
   private readonly ztunnel: ZtunnelParser | null;
+  /** Registered parsers beyond the built-in ones (auto mode): offered the lines no built-in claimed. */
+  private readonly others: readonly AccessLineParser[];
   private sink: DecodeSink | null = null;
   private raw = '';
   private envelope: JsonEnvelope | null = null;
@@ -78,6 +86,8 @@ export class LineDecoder implements InnerSink {
     }
     this.text = this.mode === 'auto' || this.mode === 'text' ? new EnvoyTextParser() : null;
     this.ztunnel = this.mode === 'custom' ? null : new ZtunnelParser();
+    this.others =
+      this.mode === 'auto' ? PARSERS.filter((p) => !BUILT_IN_PARSERS.has(p.name)).map((p) => p.create()) : [];
     this.json = customJson ?? (this.mode === 'auto' || this.mode === 'json' ? new EnvoyJsonParser() : null);
     const text = this.text;
     const json = this.json;
@@ -247,6 +257,7 @@ export class LineDecoder implements InnerSink {
         return;
       }
     }
+    if (parser === null) parser = this.otherFor(payload);
     if (parser === null) {
       // A fixed reason, not the line's text: skip counters are keyed by reason and must stay bounded.
       sink.skipped('not an access line (neither TEXT nor JSON)');
@@ -275,6 +286,16 @@ export class LineDecoder implements InnerSink {
         'TEXT access line without its [%START_TIME%]: every other field is there, but the line has no time and no shipper time',
       );
     else (this.sink as DecodeSink).access(this.record, meta);
+  }
+
+  /** The first registered non-built-in parser that accepts `payload`, or null. */
+  private otherFor(payload: string): AccessLineParser | null {
+    const others = this.others;
+    for (let i = 0; i < others.length; i++) {
+      const p = others[i] as AccessLineParser;
+      if (p.accepts(payload)) return p;
+    }
+    return null;
   }
 
   /** InnerSink: an access record already parsed as JSON within the envelope. */

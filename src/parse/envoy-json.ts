@@ -8,6 +8,8 @@
  */
 import { ACCESS, compileJsonFormat, type JsonKeyField } from './custom-format.js';
 import { assignNumber, assignString, F, isNumericField, resetRecord } from './fields.js';
+import { fillFromJsonLine, type JsonObjectFiller } from './json-line.js';
+import type { ParserSpec } from './spec.js';
 import { parseIsoTime } from './time.js';
 import type { AccessLineParser, AccessRecord, ParseOutcome } from './types.js';
 import { isZtunnelObject } from './ztunnel.js';
@@ -71,7 +73,7 @@ interface LineShape {
   readonly groupKey: readonly number[];
 }
 
-export class EnvoyJsonParser implements AccessLineParser {
+export class EnvoyJsonParser implements AccessLineParser, JsonObjectFiller {
   readonly format: string;
   private readonly keys: readonly JsonKeyField[];
   /** Index in `keys` by key name, for the escaped reader. */
@@ -95,24 +97,7 @@ export class EnvoyJsonParser implements AccessLineParser {
   }
 
   parse(line: string, out: AccessRecord): ParseOutcome {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (err) {
-      resetRecord(out);
-      return {
-        kind: 'malformed',
-        reason: `JSON access line: not valid JSON (${(err as Error).message})`,
-      };
-    }
-    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-      resetRecord(out);
-      return {
-        kind: 'malformed',
-        reason: 'JSON access line: not a JSON object',
-      };
-    }
-    return this.fill(obj as Record<string, unknown>, out);
+    return fillFromJsonLine(line, 'JSON access line', this, out);
   }
 
   /** Fills `out` from an already-parsed object (envelopes with merged logs, OTLP attributes). */
@@ -303,3 +288,15 @@ function bad(key: string, v: unknown, what: string): ParseOutcome {
     reason: `JSON access line: "${key}" ${what}: ${JSON.stringify(v)?.slice(0, 60)}`,
   };
 }
+
+export const envoyJsonParserSpec: ParserSpec = {
+  name: 'envoy-json',
+  summary: "Istio's JSON access-log encoding (its key set; `customJsonFormat` maps other keys).",
+  examples: [
+    {
+      line: '{"start_time": "2025-12-14T15:04:12.558Z", "method": "GET", "path": "/status/200", "protocol": "HTTP/1.1", "response_code": "200", "response_flags": "-", "response_code_details": "via_upstream", "connection_termination_details": "-", "upstream_transport_failure_reason": "-", "bytes_received": "0", "bytes_sent": "59", "duration": "10", "upstream_service_time": "6", "x_forwarded_for": "-", "user_agent": "curl/8.14.1", "request_id": "0432d33a-0ffb-94fc-98fc-b9b322d5eaa3", "authority": "mock-server:8080", "upstream_host": "10.244.1.4:8080", "upstream_cluster": "outbound|8080||mock-server.default.svc.cluster.local", "upstream_local_address": "10.244.2.3:45178", "downstream_local_address": "10.96.191.168:8080", "downstream_remote_address": "10.244.2.3:34226", "requested_server_name": "-", "route_name": "-", "grpc_status": "-", "upstream_request_attempt_count": "1", "request_duration": "0", "response_duration": "10"}',
+      source: 'GitHub ssup2/blog-software, istio-sidecar-proxy-access-log (an Istio JSON-shaped line)',
+    },
+  ],
+  create: () => new EnvoyJsonParser(),
+};

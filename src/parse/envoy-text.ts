@@ -11,6 +11,7 @@
  * Within a family the longer layout is tried first; the compiler rejects a line whose fields run out.
  */
 import { ACCESS, CompiledTextFormat, countTextTokens } from './custom-format.js';
+import type { ParserSpec } from './spec.js';
 import type { AccessLineParser, AccessRecord, ParseOutcome } from './types.js';
 
 const HEAD =
@@ -155,3 +156,15 @@ export class EnvoyTextParser implements AccessLineParser {
     return { kind: 'malformed', reason: `${first} (tried ${names})` };
   }
 }
+
+export const envoyTextParserSpec: ParserSpec = {
+  name: 'envoy-text',
+  summary: "Istio's TEXT access-log format of every release (and Envoy's default), told apart per line.",
+  examples: [
+    {
+      line: '[2023-11-24T13:21:55.197Z] "- - -" 0 - - - "-" 805 15199 158 - "-" "-" "-" "-" "104.102.54.251:443" PassthroughCluster 172.17.34.35:45584 104.102.54.251:443 172.17.34.35:45582 cloud.ibm.com -',
+      source: 'istio.io blog 2023/egress-sni (a sidecar going straight out through PassthroughCluster)',
+    },
+  ],
+  create: () => new EnvoyTextParser(),
+};

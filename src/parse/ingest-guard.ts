@@ -104,12 +104,14 @@ export class IngestGuard implements DecodeSink {
   }
 }
 
-function iso(t: number): string {
+/** `t` as ISO 8601, or as written when it is no valid time (reasons of dead letters). */
+export function iso(t: number): string {
   const d = new Date(t);
   return Number.isNaN(d.getTime()) ? String(t) : d.toISOString();
 }
 
-function span(ms: number): string {
+/** A duration for a person: `40 s`, `12 min`, `5 h`, `89 days`. */
+export function span(ms: number): string {
   if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
   if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
   if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)} h`;

@@ -17,6 +17,8 @@
  * `startTime` is the record's time less its duration (the connection's start, as in Envoy lines).
  */
 import { resetRecord } from './fields.js';
+import { fillFromJsonLine, type JsonObjectFiller } from './json-line.js';
+import type { ParserSpec } from './spec.js';
 import { parseIsoTime } from './time.js';
 import type { AccessLineParser, AccessRecord, ParseOutcome } from './types.js';
 
@@ -140,7 +142,7 @@ function text(v: unknown): string | null {
  * Both encodings: TEXT (`parse`) and JSON (`parse` of a `{` line, `fill` of a parsed object). One
  * ZtunnelFields object is reused and hung on the record (`record.ztunnel`) for every record.
  */
-export class ZtunnelParser implements AccessLineParser {
+export class ZtunnelParser implements AccessLineParser, JsonObjectFiller {
   readonly format = 'ztunnel';
   private readonly fields = newZtunnelFields();
   /** Values of the TEXT line being read, by key (reused). */
@@ -152,23 +154,7 @@ export class ZtunnelParser implements AccessLineParser {
   }
 
   parse(line: string, out: AccessRecord): ParseOutcome {
-    if (line.charCodeAt(0) === 123) {
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line);
-      } catch (err) {
-        resetRecord(out);
-        return {
-          kind: 'malformed',
-          reason: `ztunnel JSON record: not valid JSON (${(err as Error).message})`,
-        };
-      }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-        resetRecord(out);
-        return { kind: 'malformed', reason: 'ztunnel JSON record: not a JSON object' };
-      }
-      return this.fill(obj as Record<string, unknown>, out);
-    }
+    if (line.charCodeAt(0) === 123) return fillFromJsonLine(line, 'ztunnel JSON record', this, out);
     return this.parseText(line, out);
   }
 
@@ -294,3 +280,15 @@ export class ZtunnelParser implements AccessLineParser {
     return ACCESS;
   }
 }
+
+export const ztunnelParserSpec: ParserSpec = {
+  name: 'ztunnel',
+  summary: "ztunnel's access records (Istio ambient mode), as text or JSON.",
+  examples: [
+    {
+      line: '2024-05-04T09:59:05.028771Z info    access  connection complete src.addr=10.244.1.12:58508 src.workload="sleep-7656cf8794-r7zb9" src.namespace="default" src.identity="spiffe://cluster.local/ns/default/sa/sleep" dst.addr=10.244.1.10:15008 dst.hbone_addr="10.244.1.10:9080" dst.service="productpage.default.svc.cluster.local" dst.workload="productpage-v1-87d54dd59-fn6vw" dst.namespace="productpage" dst.identity="spiffe://cluster.local/ns/default/sa/bookinfo-productpage" direction="outbound" bytes_sent=80 bytes_recv=175 duration="1ms"',
+      source: 'istio.io docs/ambient/usage/debugging, "Verifying ztunnel traffic through logs"',
+    },
+  ],
+  create: () => new ZtunnelParser(),
+};

@@ -1,11 +1,12 @@
 /**
- * The sinks' dead-letter output: one JSON line per thing a sink gave up on, with the reason,
+ * A long-running pipeline's dead-letter output (`delivery.deadLetterFile`): one JSON line per line
+ * it could not read, event behind event time, or document a sink gave up on, with the reason,
  * fsynced before the batch is acknowledged (a dead letter is part of "delivered").
  */
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { DeadLetter } from '../dead-letter.js';
 import { SentinelError } from '../errors.js';
-import type { DeadLetter } from '../sinks/types.js';
 
 export class DeadLetterFile {
   private handle: FileHandle | null = null;
@@ -35,11 +36,15 @@ export class DeadLetterFile {
     return this.opening;
   }
 
-  async write(record: DeadLetter): Promise<void> {
+  /** Appends the records and syncs once. */
+  async write(records: readonly DeadLetter[]): Promise<void> {
+    if (records.length === 0) return;
     const f = await this.file();
-    await f.write(`${JSON.stringify(record)}\n`);
+    let text = '';
+    for (const r of records) text += `${JSON.stringify(r)}\n`;
+    await f.write(text);
     await f.sync();
-    this.count++;
+    this.count += records.length;
   }
 
   async close(): Promise<void> {

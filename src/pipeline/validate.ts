@@ -3,15 +3,15 @@
  * (unset secret variables, missing files). `loadCheckedConfig` runs them after the schema and
  * throws one ConfigError listing every problem, each with its path.
  */
-import { existsSync } from 'node:fs';
-import { readSecret, type SecretRef, secretProblems } from '../config/connections.js';
+import { readSecret, type SecretRef } from '../config/connections.js';
 import { redactUrl } from '../config/redact.js';
 import { ConfigError } from '../errors.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import { sinkProblems } from '../sinks/registry.js';
+import { sourceProblems } from '../sources/registry.js';
 import { loadPipelineConfig, type PipelineConfig } from './config.js';
 
-/** Extra checks other stages register (policies, sources): each returns `path: problem` lines. */
+/** The checks of each stage (sinks, policies, sources): each returns `path: problem` lines. */
 export type ConfigCheck = (config: PipelineConfig, env: NodeJS.ProcessEnv, file: string) => string[];
 
 const checks: ConfigCheck[] = [
@@ -26,21 +26,8 @@ const checks: ConfigCheck[] = [
         return [`policies[${i}]: ${(err as Error).message}`];
       }
     }),
-  (config) =>
-    config.sources.flatMap((s, i) =>
-      s.type === 'file' && !existsSync(s.path) ? [`sources[${i}].path: no such file: ${s.path}`] : [],
-    ),
-  (config, env) =>
-    config.sources.flatMap((s, i) =>
-      s.type === 'kafka'
-        ? secretProblems(s.connection.sasl?.password, env, `sources[${i}].connection.sasl.password`)
-        : [],
-    ),
+  (config, env) => sourceProblems(config.sources, env),
 ];
-
-export function registerConfigCheck(check: ConfigCheck): void {
-  checks.push(check);
-}
 
 export function configProblems(config: PipelineConfig, env: NodeJS.ProcessEnv, file: string): string[] {
   return checks.flatMap((c) => c(config, env, file));

@@ -1,12 +1,9 @@
 /**
- * Access-log lines to flow summaries for the report's egress map, through the real decoder and
- * normaliser: one document per (source, destination, path, reporter) with counts, shaped like the
- * pipeline's FlowSummary (src/sinks/types.ts) so that `report --events` reads either.
+ * Egress events to flow summaries for the report's egress map (`replay --flows`): one document per
+ * (source, destination, path, reporter) with counts, shaped like the pipeline's FlowSummary
+ * (src/sinks/types.ts) so that `report --events` reads either. A flow stage of the run loop.
  */
-import { MeshConfigSchema } from '../identity/config.js';
-import { Normalizer } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
-import { LineDecoder } from '../parse/decoder.js';
 
 export interface FlowDoc {
   '@timestamp': string;
@@ -21,12 +18,12 @@ export interface FlowDoc {
 
 /**
  * Flow documents of egress (not inbound, not in-mesh) per pair, path and reporter; the first-seen
- * time is @timestamp. Copies what it needs: the processor reuses the event object it passes.
+ * time is @timestamp. Copies what it needs: Ingest reuses the event object it passes.
  */
 export class FlowAccumulator {
   private readonly flows = new Map<string, FlowDoc>();
 
-  add(e: EgressEvent): void {
+  observe(e: EgressEvent): void {
     if (e.path === 'inbound' || e.path === 'internal') return;
     const d = e.destination;
     const key = `${e.source.key}|${d.host ?? d.ip}|${d.port}|${e.path}|${e.reporter}`;
@@ -63,23 +60,4 @@ export class FlowAccumulator {
   docs(): FlowDoc[] {
     return [...this.flows.values()];
   }
-}
-
-/** The same from access-log lines, decoded and normalised with the defaults (the demo's traffic). */
-export function flowsFromLines(lines: Iterable<string>): FlowDoc[] {
-  const normalizer = new Normalizer(MeshConfigSchema.parse({}));
-  const decoder = new LineDecoder();
-  const flows = new FlowAccumulator();
-  let n = 0;
-  const sink = {
-    access: (record: Parameters<Normalizer['normalize']>[0], meta: Parameters<Normalizer['normalize']>[1]) =>
-      flows.add(normalizer.normalize(record, meta, { source: 'demo', position: String(n) })),
-    skipped: () => {},
-    malformed: () => {},
-  };
-  for (const line of lines) {
-    n++;
-    decoder.decode(line, sink);
-  }
-  return flows.docs();
 }

@@ -8,8 +8,8 @@ import type { DetectionConfig } from '../detect/config.js';
 import { SentinelError } from '../errors.js';
 import { decoderOptions } from '../parse/config.js';
 import type { PipelineConfig } from '../pipeline/config.js';
-import { idleTimeoutOf } from '../pipeline/core.js';
-import { startRuntime } from '../pipeline/runtime.js';
+import { startService } from '../pipeline/service.js';
+import { idleTimeoutOf } from '../pipeline/stages.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import type { LogFn } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
@@ -29,7 +29,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
   const detection = config.detection;
   const policies = loadPolicyFiles(config.policies, config.policyTarget);
 
-  const rt = await startRuntime(
+  const rt = await startService(
     config,
     log,
     'Shutting down: finishing the batch in flight, checkpointing, leaving the group.',
@@ -56,7 +56,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       log,
       metrics: rt.metrics,
       health: rt.health,
-      deadLetter: (r) => rt.deadLetters.write(r),
+      deadLetter: (r) => rt.deadLetters.write([r]),
       gatewaySilence: gatewaySilenceOf(detection, (input[0] as KafkaSourceConfig).sessionTimeoutMs),
     });
     log('info', 'Stopped; state checkpointed and offsets committed.', {

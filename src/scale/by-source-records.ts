@@ -10,10 +10,13 @@
  *
  * Progress marks carry event time across the re-keying, as watermarks cross a shuffle in Flink:
  * every record of a batch has a `progress` header saying how far in event time stage 1 has read the
- * batch's input partition and whether that partition is caught up, and a partition that got none of
- * the batch's events gets an empty record with the header when the caught-up flag changed or, while the
- * input partition is behind, at most every MARK_INTERVAL_MS (a caught-up partition, i.e. live
- * traffic, adds no records: many input partitions times many by-source partitions would add up). A by-source partition reads its records in order,
+ * batch's input partition, whether that partition is caught up and the next offset stage 1 reads
+ * there (`read-to` header), and a partition that got none of the batch's events gets an empty record
+ * with the headers when the caught-up flag changed or, while the input partition is behind or its
+ * read position moved, at most every MARK_INTERVAL_MS (Flink's default watermark interval; a read
+ * position not sent within it is sent by `due`, which the caller runs every interval). Caught-up
+ * streams need their read position told: stage 2 compares it with the partition's end offset to see
+ * a reader that is gone (watermarks.ts). A quiet input partition adds no records. A by-source partition reads its records in order,
  * so a mark tells it that every event of that input partition up to the mark's time is already
  * behind it. Stage 2 then holds its watermark at the slowest input partition that is still behind
  * (detection-analyzer.ts) instead of guessing from its own, sparse, view which streams exist.
@@ -28,6 +31,8 @@ const EMPTY_RECORD = encodeEventRecord([]);
 const CACHED_KEYS = 100_000;
 /** Header of every by-source record: `<event time>|<caught-up 1/0>|<input stream>`. */
 export const PROGRESS_HEADER = 'progress';
+/** With it, when known: the next offset stage 1 reads in that input stream (a separate header: older readers ignore it). */
+export const READ_TO_HEADER = 'read-to';
 /** Empty progress records to one by-source partition per input partition, at most this often. */
 export const MARK_INTERVAL_MS = 200;
 
@@ -46,11 +51,16 @@ export interface StreamProgress {
   time: number;
   /** Nothing more was there to read when its batch was fetched. */
   caughtUp: boolean;
+  /** Next offset stage 1 reads in it (the batch's last offset + 1); absent: not known. */
+  readTo?: number;
 }
 
 interface MarksSent {
   at: number[];
   caughtUp: boolean[];
+  readTo: number[];
+  /** The latest progress whose batch is on the broker (what `due` sends; see `delivered`), and since when. */
+  latest: StreamProgress | null;
 }
 
 export function progressHeader(p: StreamProgress): string {
@@ -70,7 +80,13 @@ export function readProgress(headers: IHeaders | undefined): StreamProgress | nu
   // -Infinity: an assigned input partition not read yet (`unreadMark`).
   if (Number.isNaN(time) || time === Number.POSITIVE_INFINITY) return null;
   if ((flag !== 48 && flag !== 49) || b + 1 >= text.length) return null;
-  return { stream: text.slice(b + 1), time, caughtUp: flag === 49 };
+  const progress: StreamProgress = { stream: text.slice(b + 1), time, caughtUp: flag === 49 };
+  const readToRaw = headers?.[READ_TO_HEADER];
+  if (readToRaw !== undefined) {
+    const readTo = Number((Array.isArray(readToRaw) ? readToRaw[0] : readToRaw)?.toString());
+    if (Number.isSafeInteger(readTo) && readTo >= 0) progress.readTo = readTo;
+  }
+  return progress;
 }
 
 export class BySourceRecords {
@@ -136,32 +152,84 @@ export class BySourceRecords {
     return out;
   }
 
+  /**
+   * Empty records for partitions whose last mark of a stream is older than its latest progress and
+   * the interval (a caught-up stream's read position is not sent with every batch).
+   */
+  due(now = Date.now()): Message[] {
+    const out: Message[] = [];
+    for (const sent of this.marks.values())
+      if (sent.latest !== null) this.markRest(out, sent.latest, sent, null, now);
+    return out;
+  }
+
+  /**
+   * The records of the batch that read up to `progress` are on the broker: `due` may tell it to the
+   * partitions that did not hear of it (not before: a mark must not overtake the stream's events).
+   */
+  delivered(progress: StreamProgress): void {
+    const sent = this.marks.get(progress.stream);
+    if (sent === undefined) return;
+    const latest = sent.latest;
+    if (latest !== null && (latest.readTo ?? -1) > (progress.readTo ?? -1)) return;
+    sent.latest = progress;
+  }
+
   private mark(out: Message[], progress: StreamProgress, now: number): void {
-    const headers = { [PROGRESS_HEADER]: progressHeader(progress) };
     let sent = this.marks.get(progress.stream);
     if (sent === undefined) {
       sent = {
         at: new Array<number>(this.partitions).fill(Number.NEGATIVE_INFINITY),
         caughtUp: new Array<boolean>(this.partitions).fill(false),
+        readTo: new Array<number>(this.partitions).fill(-1),
+        latest: null,
       };
       this.marks.set(progress.stream, sent);
     }
+    const headers = markHeaders(progress);
     const covered = new Array<boolean>(this.partitions).fill(false);
     for (const m of out) {
       m.headers = headers;
       covered[m.partition as number] = true;
     }
+    this.markRest(out, progress, sent, covered, now);
+  }
+
+  /** Appends the empty records due (see the module comment) and notes what each partition was told. */
+  private markRest(
+    out: Message[],
+    progress: StreamProgress,
+    sent: MarksSent,
+    covered: boolean[] | null,
+    now: number,
+  ): void {
+    const readTo = progress.readTo ?? -1;
+    let headers: IHeaders | null = null;
     for (let p = 0; p < this.partitions; p++) {
-      // A caught-up stream holds nothing back: only the change needs telling. One still behind is
-      // told every interval, so partitions it sends no events to see it advance.
+      const told = covered?.[p] === true;
+      const untold = readTo > (sent.readTo[p] as number);
+      // With a batch: a change of the caught-up flag is told at once; progress (event time while
+      // behind, the read position while caught up) every interval, so partitions it sends no events
+      // to see it advance. From `due`: a read position the partition was not told yet.
+      const moved = covered !== null && !progress.caughtUp ? true : untold;
       const due =
-        covered[p] === true ||
-        sent.caughtUp[p] !== progress.caughtUp ||
-        (!progress.caughtUp && now - (sent.at[p] as number) >= MARK_INTERVAL_MS);
+        told ||
+        (covered !== null && sent.caughtUp[p] !== progress.caughtUp) ||
+        (moved && now - (sent.at[p] as number) >= MARK_INTERVAL_MS);
       if (!due) continue;
-      if (covered[p] !== true) out.push({ partition: p, value: EMPTY_RECORD, headers });
+      if (!told) {
+        headers ??= markHeaders(progress);
+        out.push({ partition: p, value: EMPTY_RECORD, headers });
+      }
       sent.at[p] = now;
       sent.caughtUp[p] = progress.caughtUp;
+      if (readTo > (sent.readTo[p] as number)) sent.readTo[p] = readTo;
     }
   }
+}
+
+function markHeaders(progress: StreamProgress): IHeaders {
+  const headers: IHeaders = { [PROGRESS_HEADER]: progressHeader(progress) };
+  if (progress.readTo !== undefined) headers[READ_TO_HEADER] = String(progress.readTo);
+  return headers;
 }

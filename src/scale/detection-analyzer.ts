@@ -13,19 +13,21 @@
  * stage-1 reader left in a rebalance or crashed and the group has not handed it on yet, for up to
  * `streamTimeoutMs` (wall time; the session timeout plus a margin, as Kafka Streams'
  * max.task.idle.ms): a stream that stays silent longer has no reader, and holding everything
- * for it would hold every alert. Otherwise the slow stream's events would arrive behind the
- * watermark and be processed out of their time (gateway-silence would pair a gateway leg with
- * nothing and call it unaccounted).
+ * for it would hold every alert. A caught-up stream holds again when its partition grew past where
+ * its reader said it stood and no mark followed (its reader may have crashed: the input partition's
+ * end offsets are looked up before event time moves on, watermarks.ts), so the lines its next reader
+ * reads are on time. Otherwise the slow stream's events would arrive behind the watermark: they are
+ * late, dead-lettered with the reason and not analysed, as in the plain run (never re-stamped).
  */
 import { AlertStage, alertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
+import type { DeadLetter } from '../dead-letter.js';
 import { buildDetection } from '../detect/build.js';
 import type { DetectionConfig } from '../detect/config.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, type InputStream, InputWatermarks } from '../detect/watermarks.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PolicySet } from '../policy/policy-set.js';
-import type { DeadLetter } from '../sinks/types.js';
 import type { StreamProgress } from './by-source-records.js';
 import type { PartitionAnalyzer } from './partition-task.js';
 
@@ -62,6 +64,8 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
   unpairedAfterRestore = 0;
   /** Events dropped as copies of an input line already observed (see `observe`). */
   duplicates = 0;
+  /** The input partitions were taken from the first end-offset lookup (see `InputWatermarks.ends`). */
+  private adopted = false;
 
   constructor(config: DetectionConfig, policies: PolicySet, options: Partial<DetectionAnalyzerOptions> = {}) {
     this.streams = new InputWatermarks({
@@ -71,22 +75,13 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     this.latenessMs = config.lateness;
     this.pairingMs = config.detectors['gateway-silence'].matchTolerance + config.lateness;
     this.alerts = new AlertStage(alertStageOptions(config));
-    // Late events are still analysed at the release point here (clamped), not dead-lettered: a
-    // by-source partition cannot tell a caught-up input stream whose stage-1 reader died from a quiet
-    // one, so the lines a new reader reads after a takeover arrive late, and refusing them would
-    // lose them from detection (docs/scale-out.md).
-    this.engine = buildDetection(
-      config,
-      policies,
-      (f) => {
-        if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
-          this.unpairedAfterRestore++;
-          return;
-        }
-        this.alerts.accept(f, this.pending);
-      },
-      'clamp',
-    );
+    this.engine = buildDetection(config, policies, (f) => {
+      if (f.time <= this.pairedFrom && f.evidence.kind === 'unaccounted-gateway-legs') {
+        this.unpairedAfterRestore++;
+        return;
+      }
+      this.alerts.accept(f, this.pending);
+    });
   }
 
   observe(event: EgressEvent): void {
@@ -116,17 +111,21 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     }
     if (!this.engine.observe(event) && this.late.length < MAX_LATE_LETTERS)
       this.late.push({
-        '@timestamp': new Date().toISOString(),
-        sink: 'late',
+        component: 'late',
         reason: this.engine.lateReason(event.time),
-        id: event.origin,
-        document: JSON.stringify(event),
+        origin: event.origin,
+        raw: JSON.stringify(event),
       });
   }
 
   /** A progress mark: stage 1 has read `p.stream` up to `p.time`, and everything it read is behind us. */
   progress(p: StreamProgress): void {
-    this.streams.mark(p.stream, p.time, p.caughtUp);
+    this.streams.mark(p.stream, p.time, p.caughtUp, p.readTo);
+  }
+
+  inputEnds(ends: ReadonlyMap<string, number>): void {
+    this.streams.ends(ends, !this.adopted);
+    this.adopted = true;
   }
 
   /** Late events since the last call, as dead letters (the event as JSON: the line is not here). */
@@ -199,7 +198,10 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     if (typeof data.watermark === 'number' && data.watermark + this.pairingMs > this.pairedFrom)
       this.pairedFrom = data.watermark + this.pairingMs;
     // Older checkpoints have none: the streams are then learned from the records.
-    this.streams.import(data.streams);
+    this.streams.import(
+      data.streams,
+      typeof data.watermark === 'number' ? data.watermark + this.latenessMs : Number.POSITIVE_INFINITY,
+    );
     const t = data.startTime;
     if (
       typeof t === 'number' &&

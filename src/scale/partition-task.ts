@@ -11,9 +11,9 @@
  * double counting in baselines) but still feed the flow minutes, which are rebuilt from the replay.
  */
 import type { Alert } from '../alerts/types.js';
+import type { DeadLetter } from '../dead-letter.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressEvent } from '../identity/types.js';
-import type { DeadLetter } from '../sinks/types.js';
 import type { StreamProgress } from './by-source-records.js';
 import type { ChangelogImporter } from './changelog.js';
 
@@ -24,6 +24,8 @@ export interface PartitionAnalyzer {
   progress(mark: StreamProgress): void;
   /** End of a batch: advance event time and append what fired. */
   advance(out: Alert[]): void;
+  /** The input partitions' end offsets, just looked up (before `advance`; watermarks.ts `ends`). */
+  inputEnds?(ends: ReadonlyMap<string, number>): void;
   /** Events refused as late since the last call (dead letters with the reason). */
   takeDeadLetters?(): DeadLetter[];
   /** Where event time stands (metrics). */

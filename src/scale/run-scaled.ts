@@ -25,6 +25,7 @@ import type { AlertStageOptions } from '../alerts/stage.js';
 import type { Alert } from '../alerts/types.js';
 import { resolveKafkaConfig } from '../config/connections.js';
 import type { ScaleConfig } from '../config/scale.js';
+import type { DeadLetter } from '../dead-letter.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
@@ -34,7 +35,7 @@ import type { Health } from '../observability/health.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { DecoderOptions } from '../parse/decoder.js';
 import { type DeliverOptions, deliverToAll } from '../pipeline/deliver.js';
-import type { DeadLetter, LogFn, Sink } from '../sinks/types.js';
+import type { LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
 import { BySourceRecords, MARK_INTERVAL_MS, readProgress, unreadMark } from './by-source-records.js';
@@ -42,6 +43,7 @@ import { ChangelogWriter, prestartChangelogReader, restorePartitions } from './c
 import { decodeEventRecord, fillEvent } from './event-codec.js';
 import type { GatewayEvaluatorOptions } from './gateway-evaluator.js';
 import { HeartbeatPublisher, startGatewayEvaluator } from './gateway-heartbeat.js';
+import { InputEnds } from './input-ends.js';
 import { type PartitionAnalyzer, PartitionTask } from './partition-task.js';
 import { Rekeyer } from './rekey.js';
 import { ensureScaleTopics, type ScaleTopics, scaleTopicNames } from './topics.js';
@@ -105,11 +107,10 @@ function unreadable(
   document: string | null,
 ): DeadLetter {
   return {
-    '@timestamp': new Date().toISOString(),
-    sink: 'by-source',
+    component: 'by-source',
     reason: `Unreadable event at ${topic}/${partition}/${at}: ${(err as Error).message}`,
-    id: null,
-    document,
+    origin: `kafka:${topic}/${partition}/${at}`,
+    raw: document,
   };
 }
 
@@ -136,9 +137,12 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   await admin.connect();
   try {
     await ensureScaleTopics(admin, topics);
-  } finally {
+  } catch (err) {
     await admin.disconnect();
+    throw err;
   }
+  // Kept: stage 2 looks up the input partitions' end offsets (input-ends.ts).
+  const inputEnds = new InputEnds(admin, o.input.topics, o.log);
   // The Java client's murmur2 partitioner: other Kafka tools agree on where a key lives.
   const producer: Producer = kafka.producer({
     allowAutoTopicCreation: false,
@@ -293,16 +297,18 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     const { batch } = payload;
     if (batch.messages.length === 0) return;
     const started = process.hrtime.bigint();
+    const fetchedAt = Date.now();
     const pending = owned.get(batch.partition);
     if (pending === undefined) return; // not ours any more (a rebalance is under way)
     const part = await pending;
-    await withLock(part, () => processBatch(payload, pending, part, started));
+    await withLock(part, () => processBatch(payload, pending, part, started, fetchedAt));
   };
   const processBatch = async (
     payload: EachBatchPayload,
     pending: Promise<OwnedPartition>,
     part: OwnedPartition,
     started: bigint,
+    fetchedAt: number,
   ): Promise<void> => {
     const { batch } = payload;
     const { task } = part;
@@ -342,6 +348,10 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       // After the record's events: the mark says how far its input partition is now behind us.
       if (progress !== null) task.analyzer.progress(progress);
     }
+    // Before event time moves on: has any input partition taken as caught up grown past its reader?
+    await inputEnds.after(fetchedAt);
+    if (!payload.isRunning() || payload.isStale()) return;
+    task.analyzer.inputEnds?.(inputEnds.ends);
     task.endBatch(BigInt(batch.lastOffset()), alerts);
     // Events later than the allowed lateness are not analysed: dead-lettered with the reason.
     for (const d of task.analyzer.takeDeadLetters?.() ?? []) deadLetters.push(d);
@@ -441,8 +451,12 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     for (const stream of source.unreadStreams())
       messages.push(...bySourceRecords.records([], unreadMark(stream)));
     // Assigned with nothing to read: caught up (sent once per partition, when the flag changes).
-    for (const stream of source.emptyStreams())
-      messages.push(...bySourceRecords.records([], { ...unreadMark(stream), caughtUp: true }));
+    for (const stream of source.emptyStreams()) {
+      const readTo = source.emptyStreamPosition(stream);
+      messages.push(...bySourceRecords.records([], { ...unreadMark(stream), caughtUp: true, readTo }));
+    }
+    // Read positions of caught-up partitions not told yet (marks go with batches at most every interval).
+    messages.push(...bySourceRecords.due());
     if (messages.length === 0) return;
     producer.send({ topic: topics.bySource, acks: -1, messages }).then(
       () => {
@@ -470,20 +484,19 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       const started = process.hrtime.bigint();
       const out = rekeyer.rekey(batch.lines, batch.source, (i) => batch.position(i));
       const read = rekeyer.progress;
-      const records = bySourceRecords.records(
-        out.messages,
-        read === null ? null : { ...read, caughtUp: batch.caughtUp === true },
-      );
+      const progress =
+        read === null ? null : { ...read, caughtUp: batch.caughtUp === true, readTo: batch.readTo };
+      // Assigned input partitions not read yet go first, in the same send: a by-source partition must
+      // hear of them before this batch's events (the timer alone comes too late at start-up).
+      const records: Message[] = [];
+      for (const stream of source.unreadStreams())
+        if (stream !== batch.stream) records.push(...bySourceRecords.records([], unreadMark(stream)));
+      records.push(...bySourceRecords.records(out.messages, progress));
       const delivery = (async () => {
         if (records.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: records });
+        if (progress !== null) bySourceRecords.delivered(progress);
         for (const d of out.deadLetters) {
-          await o.deadLetter({
-            '@timestamp': new Date().toISOString(),
-            sink: 'parse',
-            reason: `${d.origin}: ${d.reason}`,
-            id: d.origin,
-            document: d.raw,
-          });
+          await o.deadLetter({ component: 'parse', reason: d.reason, origin: d.origin, raw: d.raw });
         }
         o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
         o.metrics.setInputLag(batch.lag);
@@ -540,6 +553,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     await publisher?.stop();
     await evaluator?.stop();
     await producer.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
   }
   return summary;
 }

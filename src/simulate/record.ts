@@ -103,6 +103,34 @@ export interface TlsTransfer {
 }
 
 /**
+ * The caller's sidecar leg of a TCP transfer to `t.host` sent to the gateway's mTLS port (cluster
+ * `outbound|clusterPort|subset|gateway`); `hopPort` is the connection's port on the caller, which the
+ * gateway's leg logs as its downstream remote port.
+ */
+function sidecarLegToGateway(
+  rng: Rng,
+  start: number,
+  caller: Pod,
+  gateway: Pod,
+  subset: string,
+  clusterPort: number,
+  hopPort: number,
+  t: TlsTransfer,
+): SimRecord {
+  const sidecar = tcpRecord(start, shipped(rng, start, t.duration), caller);
+  sidecar.bytesReceived = t.bytesUp;
+  sidecar.bytesSent = t.bytesDown;
+  sidecar.duration = t.duration;
+  sidecar.upstreamHost = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
+  sidecar.cluster = `outbound|${clusterPort}|${subset}|${gatewayFqdn(gateway)}`;
+  sidecar.upstreamLocal = `${caller.ip}:${hopPort}`;
+  sidecar.downstreamLocal = `${externalIp(t.host)}:${t.port}`;
+  sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
+  sidecar.host = t.host;
+  return sidecar;
+}
+
+/**
  * TLS egress routed through the egress gateway: the caller's sidecar leg to the gateway, and (unless
  * the gateway is silent) the gateway's leg out, whose downstream remote address is the sidecar
  * leg's upstream local address and whose peer URI SAN is the caller's principal.
@@ -116,19 +144,9 @@ export function tlsViaGateway(
   t: TlsTransfer,
   gatewayLogs: boolean,
 ): SimRecord[] {
-  const ip = externalIp(t.host);
   const hopPort = ephemeral(rng);
-  const sidecar = tcpRecord(start, shipped(rng, start, t.duration), caller);
-  sidecar.bytesReceived = t.bytesUp;
-  sidecar.bytesSent = t.bytesDown;
-  sidecar.duration = t.duration;
-  sidecar.upstreamHost = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
-  sidecar.cluster = `outbound|${t.port}|${subset}|${gatewayFqdn(gateway)}`;
-  sidecar.upstreamLocal = `${caller.ip}:${hopPort}`;
-  sidecar.downstreamLocal = `${ip}:${t.port}`;
-  sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
+  const sidecar = sidecarLegToGateway(rng, start, caller, gateway, subset, t.port, hopPort, t);
   sidecar.sni = t.host;
-  sidecar.host = t.host;
   if (!gatewayLogs) return [sidecar];
   const gwStart = start + rng.int(1, 4);
   const gatewayLeg = gatewayLegOnly(rng, gwStart, gateway, caller.ip, caller.principal, {
@@ -239,19 +257,11 @@ export function tcpViaGateway(
   gatewayLogs: boolean,
   hopSni: HopSni,
 ): SimRecord[] {
-  const ip = externalIp(t.host);
   const hopPort = ephemeral(rng);
-  const sidecar = tcpRecord(start, shipped(rng, start, t.duration), caller);
-  sidecar.bytesReceived = t.bytesUp;
-  sidecar.bytesSent = t.bytesDown;
-  sidecar.duration = t.duration;
-  sidecar.upstreamHost = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
-  sidecar.cluster = `outbound|443|${subset}|${gatewayFqdn(gateway)}`;
-  sidecar.upstreamLocal = `${caller.ip}:${hopPort}`;
-  sidecar.downstreamLocal = `${ip}:${t.port}`;
-  sidecar.downstreamRemote = `${caller.ip}:${ephemeral(rng)}`;
-  sidecar.host = t.host;
+  // The sidecar routes to the gateway on port 443 whatever the database port.
+  const sidecar = sidecarLegToGateway(rng, start, caller, gateway, subset, 443, hopPort, t);
   if (!gatewayLogs) return [sidecar];
+  const ip = externalIp(t.host);
   const gwStart = start + rng.int(1, 4);
   const leg = tcpRecord(gwStart, shipped(rng, gwStart, t.duration), gateway);
   leg.bytesReceived = t.bytesUp;

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { SentinelError } from '../errors.js';
 import { encodeJsonLines, IncludeSchema } from './json-lines.js';
+import type { SinkSpec } from './spec.js';
 import type { Sink, SinkBatch } from './types.js';
 
 export const FileSinkConfigSchema = z
@@ -62,3 +63,11 @@ export class FileSink implements Sink {
     this.handle = null;
   }
 }
+
+export const fileSinkSpec = {
+  type: 'file',
+  config: FileSinkConfigSchema,
+  example: { type: 'file', path: 'out/alerts.jsonl', include: ['alerts', 'flows'] },
+  create: (config) => new FileSink(config),
+  defaultName: (config) => `file:${config.path}`,
+} satisfies SinkSpec<typeof FileSinkConfigSchema>;

@@ -6,9 +6,15 @@
  */
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { z } from 'zod';
-import { KafkaConnectionSchema, kafkaBrokers, resolveKafkaConfig } from '../config/connections.js';
+import {
+  KafkaConnectionSchema,
+  kafkaBrokers,
+  resolveKafkaConfig,
+  secretProblems,
+} from '../config/connections.js';
 import { DEFAULT_ALERT_TOPIC } from '../config/defaults.js';
 import { SentinelError } from '../errors.js';
+import type { SinkSpec } from './spec.js';
 import type { Sink, SinkBatch, SinkContext } from './types.js';
 
 export const KafkaSinkConfigSchema = z
@@ -21,8 +27,13 @@ export const KafkaSinkConfigSchema = z
     ),
     createTopic: z
       .object({
-        partitions: z.number().int().positive().default(3),
-        replicationFactor: z.number().int().positive().default(1),
+        partitions: z.number().int().positive().default(3).describe('Partitions of the created topic.'),
+        replicationFactor: z
+          .number()
+          .int()
+          .positive()
+          .default(1)
+          .describe('Replication factor of the created topic (3 in production).'),
       })
       .strict()
       .optional()
@@ -145,3 +156,13 @@ export class KafkaSink implements Sink {
     this.producer = null;
   }
 }
+
+export const kafkaSinkSpec = {
+  type: 'kafka',
+  config: KafkaSinkConfigSchema,
+  example: { type: 'kafka', topic: 'egress-alerts', connection: { brokers: ['kafka:9092'] } },
+  create: (config, ctx) => new KafkaSink(config, ctx),
+  defaultName: (config) => `kafka:${config.topic}`,
+  problems: (config, env) =>
+    secretProblems(config.connection.sasl?.password, env, 'connection.sasl.password'),
+} satisfies SinkSpec<typeof KafkaSinkConfigSchema>;

@@ -1,36 +1,34 @@
 /**
- * Every sink type: its config schema (a member of the `sinks` discriminated union), a constructor,
- * and cross-field checks that need the environment or the file system. A new sink is one module and
- * one line here.
+ * Every sink type, one line each (a module's SinkSpec, sinks/spec.ts). The `sinks` config union, the
+ * constructor and the cross-field checks are derived from this list.
  */
 import { z } from 'zod';
-import { secretProblems } from '../config/connections.js';
-import { ElasticsearchSink, ElasticsearchSinkConfigSchema } from './elasticsearch/index.js';
-import { FileSink, FileSinkConfigSchema } from './file.js';
-import { KafkaSink, KafkaSinkConfigSchema } from './kafka.js';
-import { StdoutSink, StdoutSinkConfigSchema } from './stdout.js';
+import { elasticsearchSinkSpec } from './elasticsearch/index.js';
+import { fileSinkSpec } from './file.js';
+import { kafkaSinkSpec } from './kafka.js';
+import type { SinkSpec } from './spec.js';
+import { stdoutSinkSpec } from './stdout.js';
 import type { Sink, SinkContext } from './types.js';
-import {
-  PagerDutySinkConfigSchema,
-  SlackSinkConfigSchema,
-  WebhookSink,
-  WebhookSinkConfigSchema,
-  webhookProblems,
-} from './webhook/index.js';
+import { pagerDutySinkSpec, slackSinkSpec, webhookSinkSpec } from './webhook/index.js';
 
-export const SINK_TYPES = ['stdout', 'file', 'kafka', 'elasticsearch', 'webhook', 'pagerduty', 'slack'];
+export const SINKS = [
+  stdoutSinkSpec,
+  fileSinkSpec,
+  kafkaSinkSpec,
+  elasticsearchSinkSpec,
+  webhookSinkSpec,
+  pagerDutySinkSpec,
+  slackSinkSpec,
+] as const;
+
+/** The tuple of config schemas, as `z.discriminatedUnion` wants it. */
+type ConfigsOf<T extends readonly { config: unknown }[]> = { -readonly [K in keyof T]: T[K]['config'] };
+
+export const SINK_TYPES: string[] = SINKS.map((s) => s.type);
 
 export const SinkConfigSchema = z.discriminatedUnion(
   'type',
-  [
-    StdoutSinkConfigSchema,
-    FileSinkConfigSchema,
-    KafkaSinkConfigSchema,
-    ElasticsearchSinkConfigSchema,
-    WebhookSinkConfigSchema,
-    PagerDutySinkConfigSchema,
-    SlackSinkConfigSchema,
-  ],
+  SINKS.map((s) => s.config) as unknown as ConfigsOf<typeof SINKS>,
   {
     error: (issue) =>
       issue.code === 'invalid_union'
@@ -48,21 +46,14 @@ export const SinksSchema = z
     'Where alerts, flow summaries, baselines and events go; every sink must accept a batch before it is acknowledged.',
   );
 
+const BY_TYPE = new Map<string, SinkSpec>(SINKS.map((s) => [s.type, s as unknown as SinkSpec]));
+
+function specOf(config: SinkConfig): SinkSpec {
+  return BY_TYPE.get(config.type) as SinkSpec;
+}
+
 export function createSink(config: SinkConfig, ctx: SinkContext): Sink {
-  switch (config.type) {
-    case 'stdout':
-      return new StdoutSink(config);
-    case 'file':
-      return new FileSink(config);
-    case 'kafka':
-      return new KafkaSink(config, ctx);
-    case 'elasticsearch':
-      return new ElasticsearchSink(config, ctx);
-    case 'webhook':
-    case 'pagerduty':
-    case 'slack':
-      return new WebhookSink(config, ctx);
-  }
+  return specOf(config).create(config, ctx);
 }
 
 /** Problems zod cannot see (unset secret variables, unreadable secret files), each prefixed with its path. */
@@ -71,18 +62,9 @@ export function sinkProblems(sinks: readonly SinkConfig[], env: NodeJS.ProcessEn
   const names = new Map<string, number>();
   sinks.forEach((s, i) => {
     const at = `${path}[${i}] (${s.type})`;
-    const own: string[] = [];
-    if (s.type === 'webhook' || s.type === 'pagerduty' || s.type === 'slack')
-      own.push(...webhookProblems(s, env));
-    if (s.type === 'elasticsearch') {
-      own.push(...secretProblems(s.connection.apiKey, env, 'connection.apiKey'));
-      own.push(...secretProblems(s.connection.password, env, 'connection.password'));
-    }
-    if (s.type === 'kafka')
-      own.push(...secretProblems(s.connection.sasl?.password, env, 'connection.sasl.password'));
-    for (const p of own) problems.push(`${at}.${p}`);
-    const name =
-      s.name ?? (s.type === 'file' ? `file:${s.path}` : s.type === 'kafka' ? `kafka:${s.topic}` : s.type);
+    const spec = specOf(s);
+    for (const p of spec.problems?.(s, env) ?? []) problems.push(`${at}.${p}`);
+    const name = s.name ?? spec.defaultName(s);
     const seen = names.get(name);
     if (seen !== undefined)
       problems.push(

@@ -1,6 +1,7 @@
 /** Writes JSON lines to standard output (the embedded mode's default sink). */
 import { z } from 'zod';
 import { encodeJsonLines, IncludeSchema } from './json-lines.js';
+import type { SinkSpec } from './spec.js';
 import type { Sink, SinkBatch } from './types.js';
 
 export const StdoutSinkConfigSchema = z
@@ -39,3 +40,11 @@ export class StdoutSink implements Sink {
 
   async close(): Promise<void> {}
 }
+
+export const stdoutSinkSpec = {
+  type: 'stdout',
+  config: StdoutSinkConfigSchema,
+  example: { type: 'stdout', include: ['alerts'] },
+  create: (config) => new StdoutSink(config),
+  defaultName: () => 'stdout',
+} satisfies SinkSpec<typeof StdoutSinkConfigSchema>;

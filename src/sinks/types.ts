@@ -1,19 +1,9 @@
 import type { Alert } from '../alerts/types.js';
+import type { DeadLetter } from '../dead-letter.js';
 import type { BaselineSnapshot, FlowSummary } from '../detect/flow-records.js';
 import type { EgressEvent } from '../identity/types.js';
 
 export type { BaselineSnapshot, FlowSummary };
-
-/** Something a sink gave up on, with the reason; written to the dead-letter output. */
-export interface DeadLetter {
-  '@timestamp': string;
-  /** The sink that gave up (`elasticsearch`, `webhook:pagerduty-oncall`, ...). */
-  sink: string;
-  reason: string;
-  /** Alert id, flow id, or document id. */
-  id: string | null;
-  document: unknown;
-}
 
 /**
  * A sink delivers what one input batch produced. `write` resolves only when the sink durably
@@ -49,7 +39,7 @@ export type LogFn = (
 ) => void;
 
 export interface SinkContext {
-  /** Records what a sink gave up on; resolves once the record is stored. */
+  /** Records what a sink gave up on (`component`: the sink's name); resolves once the record is stored. */
   deadLetter(record: DeadLetter): Promise<void>;
   log: LogFn;
   /** Environment for secrets and overrides (tests pass their own). */

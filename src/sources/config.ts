@@ -8,14 +8,16 @@ export const FileSourceConfigSchema = z
     path: z.string().min(1).describe('A log file; ".gz" files are decompressed while streaming.'),
     batchSize: z.number().int().positive().default(1000).describe('Lines per batch.'),
   })
-  .strict();
+  .strict()
+  .describe('Lines of a file (plain or .gz), read to its end.');
 
 export const StdinSourceConfigSchema = z
   .object({
     type: z.literal('stdin'),
     batchSize: z.number().int().positive().default(1000).describe('Lines per batch.'),
   })
-  .strict();
+  .strict()
+  .describe('Lines of standard input, until it closes.');
 
 export const KafkaSourceConfigSchema = z
   .object({
@@ -39,7 +41,8 @@ export const KafkaSourceConfigSchema = z
     sessionTimeoutMs: z.number().int().positive().default(30000).describe('Consumer session timeout.'),
     maxBytesPerPartition: z.number().int().positive().default(1048576).describe('Fetch size per partition.'),
   })
-  .strict();
+  .strict()
+  .describe('Messages of Kafka topics in a consumer group, offsets committed once a batch is delivered.');
 
 export type FileSourceConfig = z.infer<typeof FileSourceConfigSchema>;
 export type StdinSourceConfig = z.infer<typeof StdinSourceConfigSchema>;

@@ -1,11 +1,12 @@
 /** A log file (plain or gzip) read in chunks, in batches whose positions are 1-based line numbers. */
 import { isAscii } from 'node:buffer';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { SentinelError } from '../errors.js';
-import type { FileSourceConfig } from './config.js';
+import { type FileSourceConfig, FileSourceConfigSchema } from './config.js';
+import type { SourceSpec } from './spec.js';
 import type { LineBatch, Source } from './types.js';
 
 class LineNumberBatch implements LineBatch {
@@ -192,3 +193,11 @@ export class FileSource implements Source {
     await handle?.close();
   }
 }
+
+export const fileSourceSpec = {
+  type: 'file',
+  config: FileSourceConfigSchema,
+  example: { type: 'file', path: '/var/log/istio/egress.log.gz' },
+  create: (config) => new FileSource(config),
+  problems: (config) => (existsSync(config.path) ? [] : [`path: no such file: ${config.path}`]),
+} satisfies SourceSpec<typeof FileSourceConfigSchema>;

@@ -7,9 +7,10 @@
  * pipeline has not taken the previous batch, which bounds memory and lets kafkajs pause fetching.
  */
 import { type Consumer, type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
-import { kafkaBrokers, resolveKafkaConfig } from '../config/connections.js';
+import { kafkaBrokers, resolveKafkaConfig, secretProblems } from '../config/connections.js';
 import { SentinelError } from '../errors.js';
-import type { KafkaSourceConfig } from './config.js';
+import { type KafkaSourceConfig, KafkaSourceConfigSchema } from './config.js';
+import type { SourceSpec } from './spec.js';
 import type { LineBatch, PartitionLag, Source } from './types.js';
 
 interface Pending {
@@ -32,6 +33,9 @@ class KafkaLineBatch implements LineBatch {
   get stream(): string {
     return `${this.source}/${this.partition}`;
   }
+  get readTo(): number {
+    return Number(this.offsets[this.offsets.length - 1]) + 1;
+  }
   position(i: number): string {
     return `${this.partition}/${this.offsets[i]}`;
   }
@@ -52,6 +56,8 @@ export class KafkaSource implements Source {
   private readonly unread = new Set<string>();
   /** See `emptyStreams`. */
   private readonly empty = new Set<string>();
+  /** See `emptyStreamPosition`. */
+  private readonly emptyAt = new Map<string, number>();
   private deliveredSinceJoin = new Set<string>();
   private joins = 0;
 
@@ -185,6 +191,15 @@ export class KafkaSource implements Source {
   }
 
   /**
+   * Where the reader of an empty stream (`emptyStreams`) stands: the partition's end when it was
+   * assigned. Scaled mode tells stage 2, which holds for the stream again once the partition grows
+   * past it before its reader says more (watermarks.ts).
+   */
+  emptyStreamPosition(stream: string): number | undefined {
+    return this.emptyAt.get(stream);
+  }
+
+  /**
    * Which newly assigned partitions have a backlog (committed, or where a new group starts, < end).
    * Until the admin client answers, every assigned partition counts as unread: a first batch can be
    * handed over before the answer, and event time must not run ahead of partitions not heard from.
@@ -193,6 +208,7 @@ export class KafkaSource implements Source {
     const join = ++this.joins;
     this.unread.clear();
     this.empty.clear();
+    this.emptyAt.clear();
     const delivered = new Set<string>();
     this.deliveredSinceJoin = delivered;
     const assigned: string[] = [];
@@ -215,6 +231,7 @@ export class KafkaSource implements Source {
           const c = at.get(p) ?? '-1';
           const start = c === '-1' ? (this.config.fromBeginning ? end.low : end.high) : c;
           if (BigInt(start) < BigInt(end.high)) found.push(`kafka:${topic}/${p}`);
+          else this.emptyAt.set(`kafka:${topic}/${p}`, Number(start));
         }
       }
       if (join !== this.joins) return;
@@ -256,3 +273,12 @@ export class KafkaSource implements Source {
     this.consumer = null;
   }
 }
+
+export const kafkaSourceSpec = {
+  type: 'kafka',
+  config: KafkaSourceConfigSchema,
+  example: { type: 'kafka', topics: ['istio-proxy-logs'], connection: { brokers: ['kafka:9092'] } },
+  create: (config, env) => new KafkaSource(config, env),
+  problems: (config, env) =>
+    secretProblems(config.connection.sasl?.password, env, 'connection.sasl.password'),
+} satisfies SourceSpec<typeof KafkaSourceConfigSchema>;

@@ -1,6 +1,7 @@
 /** Lines from standard input (replays: `zcat x.gz | egress-sentinel run --source stdin`). */
-import type { StdinSourceConfig } from './config.js';
+import { type StdinSourceConfig, StdinSourceConfigSchema } from './config.js';
 import { readLineBatches } from './file.js';
+import type { SourceSpec } from './spec.js';
 import type { LineBatch, Source } from './types.js';
 
 export class StdinSource implements Source {
@@ -15,3 +16,10 @@ export class StdinSource implements Source {
     process.stdin.pause();
   }
 }
+
+export const stdinSourceSpec = {
+  type: 'stdin',
+  config: StdinSourceConfigSchema,
+  example: { type: 'stdin' },
+  create: (config) => new StdinSource(config),
+} satisfies SourceSpec<typeof StdinSourceConfigSchema>;

@@ -30,6 +30,11 @@ export interface LineBatch {
    * and acks are kept per stream (watermarks.ts); sources without one are a single ordered stream.
    */
   readonly stream?: string;
+  /**
+   * Kafka: the next offset to read in `stream` after this batch. Scaled mode tells stage 2, which
+   * compares it with the partition's end offset to see a reader that is gone (watermarks.ts).
+   */
+  readonly readTo?: number;
 }
 
 export interface PartitionLag {

@@ -11,27 +11,15 @@ import { describe, expect, it } from 'vitest';
 
 import { replayCommand } from '../../src/cli/replay.js';
 import { SentinelError } from '../../src/errors.js';
+import { decoderOptions } from '../../src/parse/config.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { quiet } from '../helpers/quiet.js';
+import { Stages } from '../helpers/stages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'replay-hostile-'));
 const HOUR = 3_600_000;
-
-async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
-  const write = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), stderr };
-  } finally {
-    process.stderr.write = write;
-  }
-}
 
 const traffic = [
   ...generateTraffic({
@@ -124,13 +112,17 @@ describe('replay of hostile input', () => {
       lines.push(l);
       const time = /\[(2025-[\d\-T:.]+Z)\]/.exec(l)?.[1];
       for (let k = 0; k < 100 && host < HOSTS && time !== undefined; k++) lines.push(floodLine(host++, time));
-      if (host === HOSTS / 2) lines.push(forged, poison);
+      if (host === HOSTS / 2 && time !== undefined) {
+        // The same 2099 line bare, and a bare flood line three months on (behind the wall clock).
+        const months = new Date(Date.parse(time) + 90 * 86_400_000).toISOString();
+        lines.push(forged, JSON.parse(forged).log.trimEnd() as string, floodLine(HOSTS, months), poison);
+      }
     }
     expect(host).toBe(HOSTS);
     const config = parsePipelineConfig({ detection: { maxKeys: 2000, maxStandingAlerts: 500 } }, '(test)');
-    const p = new BatchProcessor({
+    const p = new Stages({
       detection: config.detection,
-      decoder: { format: 'auto' },
+      decoder: decoderOptions(config.parse),
       mesh: config.mesh,
       policies: new PolicySet([]),
     });
@@ -147,14 +139,14 @@ describe('replay of hostile input', () => {
       p.processLines(lines.slice(i, i + 4096), 'file:hostile.log', (j) => String(i + j + 1));
       alerts.push(...p.takeAlerts());
       dead.push(...p.takeDeadLetters());
-      maxHosts = Math.max(maxHosts, p.engine.state.hosts.size);
-      expect(p.alerts.standingCount).toBeLessThanOrEqual(500);
+      maxHosts = Math.max(maxHosts, p.detection.engine.state.hosts.size);
+      expect(p.detection.alerts.standingCount).toBeLessThanOrEqual(500);
     }
     p.finish();
     alerts.push(...p.takeAlerts());
     // Bounded: state at its cap, standing alerts well under theirs.
     expect(maxHosts).toBeLessThanOrEqual(2000);
-    expect(p.alerts.standingCount).toBeLessThan(100);
+    expect(p.detection.alerts.standingCount).toBeLessThan(100);
     // A handful of alerts: 20 single bypass alerts, one flood alert, the state-eviction alert.
     const fromFlood = new Set(alerts.filter((a) => a.source.ip === '10.1.2.3').map((a) => a.alert.id));
     expect(fromFlood.size).toBeLessThanOrEqual(21 * 2);
@@ -164,13 +156,18 @@ describe('replay of hostile input', () => {
     expect(new Set(alerts.map((a) => a.alert.id)).size).toBeLessThan(100);
     // Event time intact.
     for (const a of alerts) expect(a['@timestamp'] < '2025-03-05').toBe(true);
-    expect(p.engine.counters.late).toBeLessThan(50);
+    expect(p.detection.engine.counters.late).toBeLessThan(50);
     // Every line accounted for: analysed or not egress, skipped, or dead-lettered with a reason.
     const c = p.counters;
-    const skipped = Object.values(c.skipped).reduce((x, y) => x + y, 0);
+    const skipped = [...c.skipped.values()].reduce((x, y) => x + y, 0);
     expect(c.lines).toBe(lines.length);
     expect(c.accessLines + skipped + c.malformed).toBe(lines.length);
-    expect(dead.map((d) => d.reason)).toEqual([expect.stringMatching(/ahead of the shipper's timestamp/)]);
+    dead.push(...p.takeDeadLetters());
+    expect(dead.map((d) => d.reason)).toEqual([
+      expect.stringMatching(/ahead of the shipper's timestamp/),
+      expect.stringMatching(/ahead of the wall clock/),
+      expect.stringMatching(/^START_TIME 2025-06-0.* is 90 days ahead of the lines of its input around it/),
+    ]);
   }, 60_000);
 
   it('keeps the alerts of a truncated .gz and goes on to the next input, then fails naming it', async () => {
@@ -194,5 +191,79 @@ describe('replay of hostile input', () => {
     expect(text).toContain('drop-files.net');
     // ...and the next input was replayed.
     expect(text).toContain('after-the-cut.example');
+  });
+
+  describe('a bare line far ahead of the lines around it (no shipper timestamp to check it against)', () => {
+    const bare = generateTraffic({
+      start: Date.parse('2025-03-04T00:00:00Z'),
+      durationMs: 4 * HOUR,
+      rate: 60,
+      seed: 16,
+      format: 'text',
+      envelope: 'none',
+      attacks: ['bypass'],
+      attackStart: Date.parse('2025-03-04T01:00:00Z'),
+    });
+    const lines = [...bare];
+    /** Replays `files` (name -> lines); returns the dead letters, the alerts' times and stderr. */
+    async function replay(files: Record<string, string[]>) {
+      const paths = Object.entries(files).map(([name, content]) => {
+        const path = join(dir, name);
+        writeFileSync(path, `${content.join('\n')}\n`);
+        return path;
+      });
+      const alerts = join(dir, 'jump-alerts.jsonl');
+      const dead = join(dir, 'jump-dead.jsonl');
+      writeFileSync(dead, '');
+      const run = await quiet(() =>
+        replayCommand.run(['--alerts', alerts, '--dead-letters', dead, ...paths]),
+      );
+      expect(run.value).toBe(0);
+      const letters = readFileSync(dead, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Dead);
+      const times = readFileSync(alerts, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { '@timestamp': string })['@timestamp']);
+      return { letters, times, stderr: run.stderr, late: Number(/late: (\d+)/.exec(run.stderr)?.[1] ?? 0) };
+    }
+
+    it('is dead-lettered with the reason when the lines after it go on where they were', async () => {
+      expect(lines.length).toBeGreaterThan(6000);
+      // Dated three months on: behind the wall clock, so only the stream's own clock contradicts it.
+      const at = lines[5000] as string;
+      const jumped = at.replace(/^\[2025-03-04T[\d:.]+Z\]/, '[2025-06-01T00:00:00.000Z]');
+      expect(jumped).not.toBe(at);
+      const hostile = [...lines.slice(0, 5000), jumped, ...lines.slice(5000)];
+      const r = await replay({ 'jump.log': hostile });
+      expect(r.letters).toHaveLength(1);
+      expect(r.letters[0]?.origin).toMatch(/jump\.log:5001$/);
+      expect(r.letters[0]?.raw).toBe(jumped);
+      expect(r.letters[0]?.reason).toMatch(
+        /START_TIME 2025-06-01T00:00:00.000Z is 8\d days ahead of the lines of its input around it \(newest 2025-03-04T/,
+      );
+      // Event time stayed with the stream: the bypass alerts are stamped on the 4th, nothing is late.
+      expect(r.times.length).toBeGreaterThan(0);
+      for (const t of r.times) expect(t < '2025-03-05').toBe(true);
+      expect(r.late).toBe(0);
+      expect(Number(/Replayed (\d+) lines/.exec(r.stderr)?.[1])).toBe(hostile.length);
+    });
+
+    it('leaves legitimate replays alone: a gap of days inside a file, and a second file days later', async () => {
+      const shift = (l: string, days: number) =>
+        l.replace(
+          /^\[(2025-03-04T[\d:.]+Z)\]/,
+          (_, t: string) => `[${new Date(Date.parse(t) + days * 86_400_000).toISOString()}]`,
+        );
+      const half = Math.floor(lines.length / 2);
+      // The second half of the file three days after the first; the second file two days after that.
+      const gap = [...lines.slice(0, half), ...lines.slice(half).map((l) => shift(l, 3))];
+      const r = await replay({ 'gap.log': gap, 'later.log': lines.map((l) => shift(l, 5)) });
+      expect(r.letters).toEqual([]);
+      expect(r.late).toBe(0);
+      expect(r.times.some((t) => t.startsWith('2025-03-09'))).toBe(true);
+    });
   });
 });

@@ -6,9 +6,11 @@ import { describe, expect, it, vi } from 'vitest';
 import { replayCommand } from '../../src/cli/replay.js';
 import { SentinelError } from '../../src/errors.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
+import { Detection } from '../../src/pipeline/detection.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { quiet } from '../helpers/quiet.js';
+import { Stages } from '../helpers/stages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'replay-'));
 const HOUR = 3_600_000;
@@ -27,20 +29,6 @@ writeFileSync(
   input,
   gzipSync(`${lines.join('\n')}\n[2025-03-04T10:00:00.000Z] "GET / HTTP/1.1" not-a-code\n`),
 );
-
-async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
-  const write = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), stderr };
-  } finally {
-    process.stderr.write = write;
-  }
-}
 
 // Each test replays a simulated day or two (2-5 s on an idle machine): room for a shared, busy one.
 describe('egress-sentinel replay', { timeout: 30_000 }, () => {
@@ -67,7 +55,7 @@ describe('egress-sentinel replay', { timeout: 30_000 }, () => {
   it('advances event time once per 4096 lines however the input is read, as a direct 4096-line batch run does', async () => {
     const all = [...lines, '[2025-03-04T10:00:00.000Z] "GET / HTTP/1.1" not-a-code'];
     const config = parsePipelineConfig({}, '(defaults)');
-    const direct = new BatchProcessor({
+    const direct = new Stages({
       detection: config.detection,
       decoder: { format: config.parse.format },
       mesh: config.mesh,
@@ -82,7 +70,7 @@ describe('egress-sentinel replay', { timeout: 30_000 }, () => {
       .join('');
     expect(expected.length).toBeGreaterThan(0);
 
-    const advance = vi.spyOn(BatchProcessor.prototype, 'advance');
+    const advance = vi.spyOn(Detection.prototype, 'advance');
     try {
       const out = join(dir, 'direct.jsonl');
       await quiet(() => replayCommand.run(['--alerts', out, input]));

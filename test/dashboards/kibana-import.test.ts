@@ -92,4 +92,54 @@ describe('importSavedObjects', () => {
       message: expect.stringMatching(/Cannot reach Kibana at .*ECONNREFUSED/),
     });
   });
+
+  describe('secrets (issue #15 item 6)', () => {
+    const apiKey = 'VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==';
+
+    it('does not repeat an API key a reply echoes, in any of its error messages', async () => {
+      const echo = `{"message":"bad request from ApiKey ${apiKey}"}`;
+      for (const a of [
+        { status: 500, body: echo },
+        { status: 502, body: `<html>upstream said ApiKey ${apiKey}</html>` },
+        {
+          status: 200,
+          body: JSON.stringify({
+            success: false,
+            errors: [
+              { id: 'x', type: 'index-pattern', error: { type: 'unknown', message: `key ${apiKey}` } },
+            ],
+          }),
+        },
+      ]) {
+        answer = a;
+        const err = (await importSavedObjects({ url, ndjson, authorization: `ApiKey ${apiKey}` }).catch(
+          (e: unknown) => e,
+        )) as SentinelError;
+        expect(err).toBeInstanceOf(SentinelError);
+        expect(err.message).toContain('[redacted]');
+        expect(`${err.message} ${JSON.stringify(err)}`).not.toContain(apiKey.slice(0, 20));
+      }
+    });
+
+    it('sends credentials in the URL as Basic auth and never prints them', async () => {
+      answer = { status: 200, body: JSON.stringify({ success: true, successCount: 6 }) };
+      const withCreds = url.replace('http://', 'http://elastic:s3cret%2Fpass@');
+      expect((await importSavedObjects({ url: withCreds, ndjson })).successCount).toBe(6);
+      expect(seen.at(-1)?.headers.authorization).toBe(
+        `Basic ${Buffer.from('elastic:s3cret/pass').toString('base64')}`,
+      );
+      answer = { status: 400, body: '{"message":"no user elastic:s3cret/pass"}' };
+      const rejected = (await importSavedObjects({ url: withCreds, ndjson }).catch(
+        (e: unknown) => e,
+      )) as Error;
+      expect(rejected.message).toMatch(/Kibana at http:\/\/\*\*\*@127\.0\.0\.1:\d+ rejected the import/);
+      expect(`${rejected.message} ${JSON.stringify(rejected)}`).not.toMatch(/s3cret/);
+      const unreachable = (await importSavedObjects({
+        url: 'http://elastic:s3cret@127.0.0.1:9',
+        ndjson,
+      }).catch((e: unknown) => e)) as Error;
+      expect(unreachable.message).toMatch(/Cannot reach Kibana at http:\/\/\*\*\*@127\.0\.0\.1:9/);
+      expect(`${unreachable.message} ${JSON.stringify(unreachable)}`).not.toMatch(/s3cret/);
+    });
+  });
 });

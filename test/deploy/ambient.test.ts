@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parsePolicyDocuments } from '../../src/policy/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
+import { policyRequest } from '../helpers/policy-request.js';
 import { type Manifest, render } from './kustomize.js';
 
 type Obj = Record<string, unknown>;
@@ -32,18 +33,9 @@ describe('deploy/istio/ambient', () => {
     const parsed = parsePolicyDocuments(readFileSync(file, 'utf8'), file);
     expect(parsed.notApplied).toEqual([]);
     const policies = new PolicySet(parsed.evaluators);
-    const req = (namespace: string, sa: string, host: string) => ({
-      principal: `cluster.local/ns/${namespace}/sa/${sa}`,
-      namespace,
-      workload: sa,
-      host,
-      // The SNI the waypoint logged (TLS passthrough): what `connection.sni` reads.
-      sni: host,
-      port: 443,
-      httpVisible: false,
-      method: null,
-      path: null,
-    });
+    // The SNI the waypoint logged (TLS passthrough): what `connection.sni` reads.
+    const req = (namespace: string, sa: string, host: string) =>
+      policyRequest({ principal: `cluster.local/ns/${namespace}/sa/${sa}`, namespace, workload: sa, host });
     expect(policies.decide(req('app-a', 'app-a', 'api.ibm.com')).verdict).toBe('allow');
     expect(policies.decide(req('app-a', 'app-a', 'mongo1.composedb.com')).verdict).toBe('deny');
     expect(policies.decide(req('app-b', 'app-b', 'mongo1.composedb.com')).verdict).toBe('allow');

@@ -65,22 +65,6 @@ describe('DetectionEngine', () => {
     expect(recorder.seen).toEqual([T0 + 16_000, T0 + 20_000]);
   });
 
-  it('in clamp mode (scaled by-source partitions) analyses a late event at the release point', () => {
-    const recorder = new Recorder();
-    const state = new DetectionState({ maxKeys: 100, tzOffsetMs: 0 });
-    const e = new DetectionEngine(
-      { latenessMs: 5000, maxBufferedEvents: 100, lateEvents: 'clamp' },
-      state,
-      [recorder],
-      () => {},
-    );
-    e.observe(direct(T0 + 20_000));
-    e.advance();
-    expect(e.observe(direct(T0))).toBe(true);
-    expect(e.counters.late).toBe(1);
-    expect(recorder.seen).toEqual([T0 + 15_000]);
-  });
-
   it('releases events of the same millisecond in one order whatever order they arrived in', () => {
     const hosts = ['b.example', 'a.example', 'c.example'];
     const order = (arrival: string[]): string[] => {

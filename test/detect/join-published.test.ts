@@ -11,10 +11,10 @@ import { MeshConfigSchema } from '../../src/identity/config.js';
 import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { parsePolicyText } from '../../src/policy/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { fixture } from '../fixtures/load.js';
+import { Stages } from '../helpers/stages.js';
 
 const FILE = '../fixtures/connection-pairs.txt';
 
@@ -90,7 +90,7 @@ describe('the connection join on published sidecar/gateway line pairs', () => {
         istio: 'egressgateway',
       }),
     ];
-    const processor = new BatchProcessor({
+    const processor = new Stages({
       detection: DetectionConfigSchema.parse({}),
       decoder: { format: 'auto' },
       mesh: MeshConfigSchema.parse({}),

@@ -5,10 +5,22 @@
  */
 import { expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
-import type { ManifestAttack } from '../../src/simulate/attacks.js';
-import type { Manifest } from '../../src/simulate/generate.js';
+import { ATTACK_NAMES, type ManifestAttack } from '../../src/simulate/attacks.js';
+import type { Manifest, SimulateOptions } from '../../src/simulate/generate.js';
 
 const MINUTE = 60_000;
+const DAY = 86_400_000;
+const START = Date.parse('2025-03-03T00:00:00Z');
+
+/** Three simulated days (seed 7, 40 requests a minute at peak), every seed attack on the third. */
+export const THREE_DAYS_OF_ATTACKS = {
+  start: START,
+  durationMs: 3 * DAY,
+  seed: 7,
+  rate: 40,
+  attacks: [...ATTACK_NAMES],
+  attackStart: START + 2 * DAY + 7 * MINUTE,
+} satisfies Partial<SimulateOptions>;
 
 const describeAlert = (a: Alert) => `${a['@timestamp']} ${a.rule.id}: ${a.reason}`;
 

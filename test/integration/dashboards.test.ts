@@ -14,12 +14,12 @@ import { MeshConfigSchema } from '../../src/identity/config.js';
 import { Normalizer } from '../../src/identity/normalizer.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
 import { loadPolicyFiles } from '../../src/policy/load.js';
 import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 import { DAY } from '../../src/simulate/topology.js';
 import { ElasticsearchSink, ElasticsearchSinkConfigSchema } from '../../src/sinks/elasticsearch/index.js';
+import { Stages } from '../helpers/stages.js';
 import { testContext } from '../sinks/helpers.js';
 import { elasticsearchUrl, uniqueName } from './helpers/stack.js';
 
@@ -32,7 +32,7 @@ function simulatedFlowsAndAlerts() {
     attacks: ATTACK_NAMES,
   });
   const config = parsePipelineConfig({}, '(defaults)');
-  const processor = new BatchProcessor({
+  const processor = new Stages({
     detection: config.detection,
     decoder: {},
     mesh: config.mesh,

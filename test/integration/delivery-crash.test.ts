@@ -3,7 +3,7 @@
  * (`node dist/src/cli/main.js run`) consumes real Istio TEXT lines from a Kafka topic, and writes
  * the alert feed to Kafka and alerts and flow summaries to Elasticsearch. Offsets are committed
  * only after delivery, so the restart replays what was not committed; deterministic ids make the
- * replay overwrite. Expected alerts come from the same lines through the same processor in-process:
+ * replay overwrite. Expected alerts come from the same lines through the same stages in-process:
  * those of the lines before the commit, and those a fresh alert stage raises from the commit on (the
  * plain `run` does not checkpoint detection or alert-stage state, so flood folding restarts per source).
  */
@@ -16,7 +16,7 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { buildCore } from '../../src/pipeline/core.js';
+import { buildStages } from '../../src/pipeline/stages.js';
 import type { LineBatch } from '../../src/sources/types.js';
 import { dropTestData } from './helpers/delivery.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
@@ -129,19 +129,24 @@ describe('SIGKILL mid-stream and restart', () => {
   it('yields every expected alert in Elasticsearch exactly once and in the Kafka feed at least once', async () => {
     const lines = trafficLines(0, LINES, ATTACK_EVERY);
 
-    // Reference: the same lines through the same processor, in one batch, without the end-of-input flush
+    // Reference: the same lines through the same stages, in one batch, without the end-of-input flush
     // (a Kafka stream never ends; both runs hold back the last `lateness` of event time).
     // An alert can be emitted again with the same id (an update of a standing alert): compare distinct ids.
     const referenceIds = (from: number, to: number, finish: boolean): Set<string> => {
-      const core = buildCore(parsePipelineConfig(rawConfig, configFile));
+      const { ingest, detection } = buildStages(parsePipelineConfig(rawConfig, configFile));
       const batch: LineBatch = {
         source: `kafka:${inTopic}`,
         lines: lines.slice(from, to),
         position: (i) => `0/${from + i}`,
         ack: async () => {},
       };
-      const ids = new Set(core.processor.process(batch, () => {}).alerts.map((a) => a.alert.id));
-      if (finish) for (const a of core.processor.finish(() => {}).alerts) ids.add(a.alert.id);
+      ingest.read(batch, (e, raw) => detection.observe(e, raw));
+      detection.advance();
+      const ids = new Set(detection.takeAlerts().map((a) => a.alert.id));
+      if (finish) {
+        detection.finish();
+        for (const a of detection.takeAlerts()) ids.add(a.alert.id);
+      }
       return ids;
     };
     const uninterrupted = referenceIds(0, LINES, false);

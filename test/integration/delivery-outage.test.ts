@@ -6,12 +6,12 @@
 import { Client } from '@elastic/elasticsearch';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlowAggregator } from '../../src/detect/flows.js';
-import { runPipeline } from '../../src/pipeline/run.js';
+import { runPipeline } from '../../src/pipeline/loop.js';
 import { ElasticsearchSink, ElasticsearchSinkConfigSchema } from '../../src/sinks/elasticsearch/index.js';
 import { verifySignature } from '../../src/sinks/webhook/generic.js';
 import { WebhookSink, WebhookSinkConfigSchema } from '../../src/sinks/webhook/index.js';
 import { startReceiver, testContext } from '../sinks/helpers.js';
-import { dropTestData, syntheticProcessor, syntheticSource } from './helpers/delivery.js';
+import { dropTestData, syntheticSource, syntheticStagesFor } from './helpers/delivery.js';
 import {
   canRestartElasticsearch,
   elasticsearchUrl,
@@ -55,7 +55,8 @@ describe('delivery through outages', () => {
       const source = syntheticSource(BATCHES, PER_BATCH, 100);
       const run = runPipeline({
         sources: [source],
-        processor: syntheticProcessor(ALERT_EVERY),
+        ...syntheticStagesFor(ALERT_EVERY),
+        deadLetters: async () => {},
         sinks: [sink],
         flows: new FlowAggregator({
           allowedLatenessMs: 5_000,
@@ -120,7 +121,8 @@ describe('delivery through outages', () => {
     recoverAt = Date.now() + 3_000;
     const summary = await runPipeline({
       sources: [source],
-      processor: syntheticProcessor(ALERT_EVERY),
+      ...syntheticStagesFor(ALERT_EVERY),
+      deadLetters: async () => {},
       sinks: [sink],
       flows: null,
       holdAcks: false,

@@ -8,14 +8,14 @@ import { Client } from '@elastic/elasticsearch';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowAggregator } from '../../src/detect/flows.js';
-import { runPipeline } from '../../src/pipeline/run.js';
+import { runPipeline } from '../../src/pipeline/loop.js';
 import { ElasticsearchSink, ElasticsearchSinkConfigSchema } from '../../src/sinks/elasticsearch/index.js';
 import { KafkaSink, KafkaSinkConfigSchema } from '../../src/sinks/kafka.js';
 import type { Sink } from '../../src/sinks/types.js';
 import { verifySignature } from '../../src/sinks/webhook/generic.js';
 import { WebhookSink, WebhookSinkConfigSchema } from '../../src/sinks/webhook/index.js';
 import { type Receiver, startReceiver, testContext } from '../sinks/helpers.js';
-import { dropTestData, syntheticEvent, syntheticProcessor, syntheticSource } from './helpers/delivery.js';
+import { dropTestData, syntheticEvent, syntheticSource, syntheticStagesFor } from './helpers/delivery.js';
 import { elasticsearchUrl, kafkaBrokers, uniqueName, waitFor } from './helpers/stack.js';
 
 const BATCHES = 10;
@@ -81,7 +81,8 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
     const source = syntheticSource(BATCHES, PER_BATCH);
     const summary = await runPipeline({
       sources: [source],
-      processor: syntheticProcessor(ALERT_EVERY),
+      ...syntheticStagesFor(ALERT_EVERY),
+      deadLetters: async () => {},
       sinks,
       flows: new FlowAggregator({
         allowedLatenessMs: 5_000,
@@ -186,7 +187,7 @@ describe('delivery to Kafka, Elasticsearch and a webhook', () => {
     const flow = { id: 'broken-flow', '@timestamp': '2025-03-01T10:00:00.000Z', requests: 'many' };
     await sink.write({ alerts: [], flows: [flow as never], baselines: [], events: [good] });
     expect(ctx.deadLetters).toHaveLength(1);
-    expect(ctx.deadLetters[0]).toMatchObject({ sink: 'elasticsearch', id: 'broken-flow' });
+    expect(ctx.deadLetters[0]).toMatchObject({ component: 'elasticsearch', origin: 'broken-flow' });
     expect(ctx.deadLetters[0]?.reason).toMatch(/^400 document_parsing_exception/);
     await es.indices.refresh({ index: `${prefix}-events` });
     expect((await es.count({ index: `${prefix}-events` })).count).toBe(EVENTS + 1);

@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { type DeadLetter, lineOrigin } from '../../src/dead-letter.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
 import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { type DeadLetter, deadLetter } from '../../src/parse/dead-letter.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import type { LineOrigin } from '../../src/parse/types.js';
 import { KafkaSourceConfigSchema } from '../../src/sources/config.js';
@@ -122,7 +122,12 @@ describe('ingest from Kafka', () => {
             access: (r, m) => got.events.push(copyEvent(normalizer.normalize(r, m, origin))),
             skipped: (reason) => got.skipped.push(reason),
             malformed: (reason, raw) =>
-              got.dead.push(deadLetter(reason, batch.source, batch.position(i), raw)),
+              got.dead.push({
+                component: 'parse',
+                reason,
+                origin: lineOrigin(batch.source, batch.position(i)),
+                raw,
+              }),
           });
         }
         committedBeforeAck = await committed(kafka, groupId, topic);
@@ -166,9 +171,9 @@ describe('ingest from Kafka', () => {
       ['sidecar', 'blackhole', null, 'default/sleep-canonical', `kafka:${topic}/0/6`],
       ['sidecar', 'internal', 'mock-server', 'default/sleep', `kafka:${topic}/0/7`],
     ]);
-    expect(got.dead.map((d) => [d.source, d.position, d.reason])).toEqual([
-      [`kafka:${topic}`, '0/3', 'TEXT access line: expected 22 fields for the 1.9+ layout, found 16'],
-      [`kafka:${topic}`, '0/5', expect.stringMatching(/^not valid JSON/)],
+    expect(got.dead.map((d) => [d.origin, d.reason])).toEqual([
+      [`kafka:${topic}/0/3`, 'TEXT access line: expected 22 fields for the 1.9+ layout, found 16'],
+      [`kafka:${topic}/0/5`, expect.stringMatching(/^not valid JSON/)],
     ]);
     expect(got.dead[0]?.raw).toBe(MESSAGES[3]);
     expect(got.skipped).toEqual(['proxy log (pilot-agent/Envoy)', 'proxy log (pilot-agent/Envoy)']);
@@ -204,6 +209,8 @@ describe('Kafka source: where each partition stands', () => {
         await new Promise((r) => setTimeout(r, 100));
       expect([...source.unreadStreams()]).toEqual([stream(other)]);
       expect([...source.emptyStreams()]).toEqual([stream(2)]);
+      // Where its reader stands (stage 2 holds for it again once lines are written past it).
+      expect(source.emptyStreamPosition(stream(2))).toBe(0);
       expect(first.caughtUp).toBe(true);
       const second = (await batches.next()).value as LineBatch;
       expect(second.position(0).startsWith(`${other}/`)).toBe(true);

@@ -18,6 +18,7 @@ describe('parse config', () => {
     expect(decoderOptions(ParseConfigSchema.parse({}))).toEqual({
       format: 'auto',
       guard: { accessLogContainers: ['istio-proxy'], maxClockSkewMs: 300_000 },
+      maxTimeJumpMs: 3_600_000,
     });
   });
 });

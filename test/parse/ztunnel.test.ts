@@ -295,6 +295,16 @@ describe('other ztunnel messages and bad records', () => {
     expect(sink.bad[0]?.raw).toBe(raw);
   });
 
+  it('refuses a JSON record that is not valid JSON, naming it, and leaves no field of the record before', () => {
+    const parser = new ZtunnelParser();
+    const out = newAccessRecord();
+    expect(parser.parse(line('ISSUE_58786_DIRECT'), out).kind).toBe('access');
+    const outcome = parser.parse('{"scope":"access","message":"connection complete","src.addr":', out);
+    expect(outcome.kind === 'malformed' && outcome.reason).toMatch(/^ztunnel JSON record: not valid JSON \(/);
+    expect(out.ztunnel).toBeNull();
+    expect(out.downstreamRemoteAddress).toBeNull();
+  });
+
   it('clears the ztunnel fields for the Envoy line after a ztunnel record (one reused record)', () => {
     const decoder = new LineDecoder();
     const sink = new CollectingSink();

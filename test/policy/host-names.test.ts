@@ -9,8 +9,8 @@ import { canonicalHost, hostLooks } from '../../src/identity/host-name.js';
 import { parsePolicyText } from '../../src/policy/load.js';
 import { hostMatch } from '../../src/policy/match.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
-import type { PolicyRequest } from '../../src/policy/types.js';
 import { destination, HOUR, source, T0 } from '../helpers/events.js';
+import { policyRequest } from '../helpers/policy-request.js';
 
 const YAML = `
 apiVersion: security.istio.io/v1
@@ -31,20 +31,8 @@ spec:
 `;
 const set = new PolicySet(parsePolicyText(YAML, 'authz.yaml'));
 
-function req(host: string): PolicyRequest {
-  return {
-    principal: 'cluster.local/ns/app-a/sa/app-a',
-    namespace: 'app-a',
-    workload: 'app-a',
-    host,
-    // The gateway logged this spelling as the SNI: what `connection.sni` reads.
-    sni: host,
-    port: 443,
-    httpVisible: false,
-    method: null,
-    path: null,
-  };
-}
+// The gateway logged this spelling as the SNI: what `connection.sni` reads.
+const req = (host: string) => policyRequest({ host });
 
 describe('host names in policy matching', () => {
   it('denies evil.com however the SNI spells it (they passed the DENY: fail-open)', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePolicyText } from '../../src/policy/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
-import type { PolicyRequest } from '../../src/policy/types.js';
+import { policyRequest } from '../helpers/policy-request.js';
 
 const YAML = `
 apiVersion: security.istio.io/v1
@@ -42,20 +42,7 @@ spec: { hosts: ["x.com"] }
 const set = new PolicySet(parsePolicyText(YAML, 'authz.yaml'));
 
 /** A request whose gateway logged the host as SNI (TLS passthrough), unless `sni` says otherwise. */
-function req(over: Partial<PolicyRequest>): PolicyRequest {
-  return {
-    principal: 'cluster.local/ns/app-a/sa/app-a',
-    namespace: 'app-a',
-    workload: 'app-a',
-    host: 'www.ibm.com',
-    sni: over.host ?? 'www.ibm.com',
-    port: 443,
-    httpVisible: false,
-    method: null,
-    path: null,
-    ...over,
-  };
-}
+const req = policyRequest;
 
 describe('Istio AuthorizationPolicy semantics', () => {
   it('allows a host matched by a *. suffix in connection.sni and names the rule', () => {

@@ -6,27 +6,15 @@ import { loadPolicyFiles, parsePolicyDocuments } from '../../src/policy/load.js'
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { PolicyTargetSchema } from '../../src/policy/target.js';
 import type { PolicyRequest } from '../../src/policy/types.js';
+import { policyRequest } from '../helpers/policy-request.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SEED = join(ROOT, 'deploy/istio/authorization-policy.yaml');
 const LIST = join(ROOT, 'test/fixtures/policies/kubectl-get-list.yaml');
 const seedText = readFileSync(SEED, 'utf8');
 
-function req(over: Partial<PolicyRequest>): PolicyRequest {
-  return {
-    principal: 'cluster.local/ns/app-a/sa/app-a',
-    namespace: 'app-a',
-    workload: 'app-a',
-    host: 'www.ibm.com',
-    // The gateway logged the host as SNI (TLS passthrough): what `connection.sni` reads.
-    sni: over.host ?? 'www.ibm.com',
-    port: 443,
-    httpVisible: false,
-    method: null,
-    path: null,
-    ...over,
-  };
-}
+// The gateway logged the host as SNI (TLS passthrough): what `connection.sni` reads.
+const req = policyRequest;
 
 function problems(text: string, file = 'policy.yaml'): string {
   try {

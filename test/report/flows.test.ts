@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
 import { readAlerts, scoreAttacks } from '../../src/cli/demo.js';
-import { flowsFromLines } from '../../src/report/flows.js';
+import { MeshConfigSchema } from '../../src/identity/config.js';
+import { Ingest } from '../../src/pipeline/ingest.js';
+import { FlowAccumulator, type FlowDoc } from '../../src/report/flows.js';
 import { alertTable } from '../../src/report/table.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 import { HOUR } from '../../src/simulate/topology.js';
@@ -29,9 +31,17 @@ const alert = (rule: Alert['rule']['id'], at: string, reason: string): Alert => 
   evidence: {},
 });
 
+/** What `replay --flows` writes: the Ingest stage's egress events, summed per pair. */
+function flowsFromLines(lines: readonly string[]): FlowDoc[] {
+  const ingest = new Ingest({ decoder: {}, mesh: MeshConfigSchema.parse({}) });
+  const flows = new FlowAccumulator();
+  ingest.read({ lines, source: 'demo', position: (i) => String(i + 1) }, (e) => flows.observe(e));
+  return flows.docs();
+}
+
 describe('demo helpers', () => {
   it('summarises egress flows per source and destination through the real decoder', () => {
-    const flows = flowsFromLines(traffic);
+    const flows = flowsFromLines([...traffic]);
     const ibm = flows.find(
       (f) =>
         f.source.key === 'app-a/app-a' &&

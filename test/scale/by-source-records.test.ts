@@ -96,6 +96,28 @@ describe('by-source records', () => {
       expect(records.records([message(key, 5)], at(5_000), 10_000 + 10 * MARK_INTERVAL_MS)).toHaveLength(4);
     });
 
+    it("tell every partition a caught-up stream's read position, at most every interval, once its batch is on the broker", () => {
+      const records = new BySourceRecords('t', 4);
+      const key = 'ns-a';
+      const p = records.partitionOf(key);
+      const live = (readTo: number, time: number): StreamProgress => ({ ...at(time, true), readTo });
+      const first = records.records([message(key, 1)], live(10, 1_000), 10_000);
+      expect(first).toHaveLength(4);
+      for (const mark of marks(first).values()) expect(mark).toEqual(live(10, 1_000));
+      // Within the interval only the partition with events hears of the new position ...
+      const soon = records.records([message(key, 2)], live(11, 2_000), 10_000 + 1);
+      expect([...marks(soon).keys()]).toEqual([p]);
+      // ... and `due` does not tell it before that batch is on the broker, nor within the interval.
+      expect(records.due(10_000 + MARK_INTERVAL_MS)).toEqual([]);
+      records.delivered(live(11, 2_000));
+      expect(records.due(10_000 + MARK_INTERVAL_MS - 1)).toEqual([]);
+      const told = records.due(10_000 + MARK_INTERVAL_MS);
+      expect([...marks(told).keys()].sort()).toEqual([0, 1, 2, 3].filter((q) => q !== p));
+      for (const mark of marks(told).values()) expect(mark).toEqual(live(11, 2_000));
+      // Told once: nothing more until the position moves.
+      expect(records.due(10_000 + 10 * MARK_INTERVAL_MS)).toEqual([]);
+    });
+
     it('read back what was written, and nothing from headers this version did not write', () => {
       const mark = { stream: 'kafka:a|b/0', time: 1_741_000_000_123, caughtUp: true };
       expect(readProgress({ progress: Buffer.from(progressHeader(mark)) })).toEqual(mark);
@@ -108,6 +130,18 @@ describe('by-source records', () => {
       expect(readProgress({ progress: '12|2|s' })).toBeNull();
       expect(readProgress({ progress: '12|1|' })).toBeNull();
       expect(readProgress({ other: '12|1|s' })).toBeNull();
+      // The read position, when the writer knew it; a malformed one is left out.
+      expect(readProgress({ progress: '12|1|s', 'read-to': '77' })).toEqual({
+        stream: 's',
+        time: 12,
+        caughtUp: true,
+        readTo: 77,
+      });
+      expect(readProgress({ progress: '12|1|s', 'read-to': 'x' })).toEqual({
+        stream: 's',
+        time: 12,
+        caughtUp: true,
+      });
     });
   });
 });

@@ -9,27 +9,17 @@
 import { describe, expect, it } from 'vitest';
 import { coreProcessor, replayThroughCore } from '../../bench/core-replay.js';
 import type { Dataplane } from '../../src/simulate/ambient.js';
-import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import type { EnvelopeName } from '../../src/simulate/envelope.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 import type { LogFormat } from '../../src/simulate/render.js';
-import { itDetectsTheSeedAttacks } from '../helpers/seed-attacks.js';
-
-const DAY = 86_400_000;
-const MINUTE = 60_000;
-const START = Date.parse('2025-03-03T00:00:00Z');
+import { itDetectsTheSeedAttacks, THREE_DAYS_OF_ATTACKS } from '../helpers/seed-attacks.js';
 
 function replay(dataplane: Dataplane, format: LogFormat, envelope: EnvelopeName) {
   const traffic = generateTraffic({
-    start: START,
-    durationMs: 3 * DAY,
-    seed: 7,
-    rate: 40,
+    ...THREE_DAYS_OF_ATTACKS,
     format,
     envelope,
     dataplane,
-    attacks: [...ATTACK_NAMES],
-    attackStart: START + 2 * DAY + 7 * MINUTE,
   });
   const processor = coreProcessor();
   let ztunnelLines = 0;

@@ -17,31 +17,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import { coreProcessor, replayThroughCore } from '../../bench/core-replay.js';
-import { ATTACK_NAMES } from '../../src/simulate/attacks.js';
 import type { EnvelopeName } from '../../src/simulate/envelope.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
 import type { HopSni } from '../../src/simulate/record.js';
 import type { LogFormat } from '../../src/simulate/render.js';
 import type { GatewayInstall } from '../../src/simulate/topology.js';
-import { itDetectsTheSeedAttacks } from '../helpers/seed-attacks.js';
+import { itDetectsTheSeedAttacks, THREE_DAYS_OF_ATTACKS } from '../helpers/seed-attacks.js';
 
-const DAY = 86_400_000;
 const MINUTE = 60_000;
-const START = Date.parse('2025-03-03T00:00:00Z');
 
 function replay(format: LogFormat, envelope: EnvelopeName, gateway: GatewayInstall, tcpHopSni: HopSni) {
   const traffic = generateTraffic({
     gateway,
     tcpHopSni,
     sniForwarding: gateway === 'istio-egress',
-    start: START,
-    durationMs: 3 * DAY,
-    seed: 7,
-    rate: 40,
+    ...THREE_DAYS_OF_ATTACKS,
     format,
     envelope,
-    attacks: [...ATTACK_NAMES],
-    attackStart: START + 2 * DAY + 7 * MINUTE,
   });
   const processor = coreProcessor({
     // Both installs' gateway Services (configuration; recognising them unconfigured is #13 item 5).
@@ -70,7 +62,7 @@ describe.each([
   });
 
   it('joins every connection through the gateway by its own addresses, not by the heuristic', () => {
-    const joined = processor.engine.joiner.counters.joined;
+    const joined = processor.detection.engine.joiner.counters.joined;
     expect(joined.address).toBeGreaterThan(1000);
     expect(joined['request-id']).toBeGreaterThan(1000);
     // The SNI-forwarding gateway: sidecar leg -> outer leg by address -> inner leg on the internal address.

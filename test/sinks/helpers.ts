@@ -2,7 +2,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Alert } from '../../src/alerts/types.js';
-import type { DeadLetter, SinkContext } from '../../src/sinks/types.js';
+import type { DeadLetter } from '../../src/dead-letter.js';
+import type { SinkContext } from '../../src/sinks/types.js';
 
 export function makeAlert(
   overrides: Partial<Alert> & { id?: string; status?: 'firing' | 'resolved' } = {},

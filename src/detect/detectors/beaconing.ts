@@ -17,7 +17,7 @@ import type { Detector, Emit } from '../types.js';
 
 export const BeaconingConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     minConnections: z
       .number()
       .int()
@@ -47,7 +47,10 @@ export const BeaconingConfigSchema = z
       ),
     minGap: duration('5s', 'Calls closer than this are one burst.'),
     checkEvery: z.number().int().positive().default(2).describe('Score every N connections.'),
-    ignoreHosts: z.array(z.string()).default([]),
+    ignoreHosts: z
+      .array(z.string())
+      .default([])
+      .describe('Host patterns ("*.example.com") never reported by this detector.'),
   })
   .strict();
 export type BeaconingConfig = z.infer<typeof BeaconingConfigSchema>;

@@ -12,7 +12,7 @@ import type { Detector, Emit } from '../types.js';
 
 export const BlockedEgressConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     window: duration('2m', 'Sliding window in which blocked attempts are counted.'),
     threshold: z
       .number()

@@ -17,7 +17,7 @@ import type { Detector, Emit } from '../types.js';
 
 export const ForbiddenDestinationConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     includeBlocked: z
       .boolean()
       .default(false)

@@ -12,7 +12,7 @@ import type { Detector, Emit } from '../types.js';
 
 export const GatewayBypassConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     paths: z
       .array(z.enum(['passthrough', 'direct-external']))
       .default(['passthrough', 'direct-external'])

@@ -22,7 +22,7 @@ import type { Detector, Emit, Finding } from '../types.js';
 
 export const GatewaySilenceConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     window: duration('1m', 'Window over which sidecar legs and gateway legs are compared.'),
     matchTolerance: duration(
       '10s',

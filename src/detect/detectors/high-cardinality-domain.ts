@@ -15,7 +15,7 @@ import type { Detector, Emit } from '../types.js';
 
 export const HighCardinalityDomainConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     window: duration('5m', 'Window in which distinct random-looking subdomains are counted.'),
     minDistinct: z
       .number()

@@ -15,7 +15,7 @@ import type { Detector, Emit } from '../types.js';
 
 export const NameMismatchConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     kinds: z
       .array(z.enum(['mesh-name-external-address', 'sni-authority-mismatch']))
       .default(['mesh-name-external-address', 'sni-authority-mismatch'])

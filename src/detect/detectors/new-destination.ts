@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { duration } from '../../config/duration.js';
+import { detachString } from '../../identity/mesh.js';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
 import type { PolicySet } from '../../policy/policy-set.js';
@@ -16,7 +17,7 @@ import type { Detector, Emit } from '../types.js';
 
 export const NewDestinationConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     learningPeriod: duration(
       '24h',
       'How long an identity is watched before its new destinations are reported.',
@@ -35,7 +36,10 @@ export const NewDestinationConfigSchema = z
       .positive()
       .default(4096)
       .describe('Hosts and domains remembered per identity.'),
-    ignoreHosts: z.array(z.string()).default([]),
+    ignoreHosts: z
+      .array(z.string())
+      .default([])
+      .describe('Host patterns ("*.example.com") never reported by this detector.'),
   })
   .strict();
 export type NewDestinationConfig = z.infer<typeof NewDestinationConfigSchema>;
@@ -125,6 +129,8 @@ function decodeNames(b: Buffer, start: number): Map<string, number> {
 export class NewDestinationDetector implements Detector {
   readonly ruleId = RULE.id;
   readonly table: KeyTable<Seen>;
+  private domainOf: string | null = null;
+  private domainKey: string | null = null;
 
   constructor(
     private readonly config: NewDestinationConfig,
@@ -191,7 +197,12 @@ export class NewDestinationDetector implements Detector {
     const host = destName(event);
     if (seen.names.has(host)) return;
     const domain = event.destination.registeredDomain;
-    const domainKey = domain === null ? null : `.${domain}`;
+    // Reused while consecutive new names share a domain (a fresh string is hashed on every lookup).
+    if (domain !== this.domainOf) {
+      this.domainOf = domain;
+      this.domainKey = domain === null ? null : `.${domain}`;
+    }
+    const domainKey = this.domainKey;
     const domainFirst = domainKey === null ? undefined : seen.names.get(domainKey);
     this.remember(seen, host, event.time);
     if (domainKey !== null && domainFirst === undefined) this.remember(seen, domainKey, event.time);
@@ -246,7 +257,8 @@ export class NewDestinationDetector implements Detector {
       const oldest = seen.oldest();
       if (oldest !== undefined) seen.names.delete(oldest);
     }
-    seen.names.set(name, time);
+    // A copy: the name is a slice of its line, which would otherwise be kept as long as the name.
+    seen.names.set(detachString(name), time);
   }
 
   advance(): void {}

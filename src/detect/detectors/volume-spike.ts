@@ -24,7 +24,7 @@ import type { Detector, Emit } from '../types.js';
 const WindowSchema = (factor: number, requests: number, bytesUp: number, what: string) =>
   z
     .object({
-      enabled: z.boolean().default(true),
+      enabled: z.boolean().default(true).describe(`Watch the ${what} sums.`),
       factor: z
         .number()
         .positive()
@@ -32,8 +32,16 @@ const WindowSchema = (factor: number, requests: number, bytesUp: number, what: s
         .describe(`Times the usual peak of the ${what} sum at this time of day.`),
       minimum: z
         .object({
-          requests: z.number().nonnegative().default(requests),
-          bytesUp: z.number().nonnegative().default(bytesUp),
+          requests: z
+            .number()
+            .nonnegative()
+            .default(requests)
+            .describe(`Requests (and connections) in ${what} below which nothing is a spike.`),
+          bytesUp: z
+            .number()
+            .nonnegative()
+            .default(bytesUp)
+            .describe(`Bytes sent in ${what} below which nothing is a spike.`),
         })
         .strict()
         .prefault({})
@@ -44,7 +52,7 @@ const WindowSchema = (factor: number, requests: number, bytesUp: number, what: s
 
 export const VolumeSpikeConfigSchema = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run this detector.'),
     madK: z.number().positive().default(6).describe('Robust z-score (MAD units) also required.'),
     minSamples: z
       .number()
@@ -126,7 +134,8 @@ export class VolumeSpikeDetector implements Detector {
     const host = this.state.currentHost;
     const domain = this.state.currentDomain;
     const total = this.state.currentTotal;
-    if (host === null || domain === null || total === null) return;
+    // No host or domain baseline: a name its source (at its state quota) uses for the first time.
+    if (total === null) return;
     const time = event.time;
     if (time < this.state.startTime + this.learningMs) return;
     const byDomain =
@@ -135,13 +144,13 @@ export class VolumeSpikeDetector implements Detector {
     // total), not the narrower ones: a total crossed by an event to one host says nothing of that host.
     const until = time + this.config.quiet;
     for (let m = 0; m < METRICS; m++) {
-      if (this.check(host, event, emit, 'host', m)) {
+      if (host !== null && this.check(host, event, emit, 'host', m)) {
         host.setQuietUntil(m, until);
-        domain.setQuietUntil(m, until);
+        domain?.setQuietUntil(m, until);
         total.setQuietUntil(m, until);
         return;
       }
-      if (byDomain && this.check(domain, event, emit, 'registrable-domain', m)) {
+      if (byDomain && domain !== null && this.check(domain, event, emit, 'registrable-domain', m)) {
         domain.setQuietUntil(m, until);
         total.setQuietUntil(m, until);
         return;

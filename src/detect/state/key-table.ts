@@ -9,6 +9,8 @@
  * scanning the table. The index is kept on insert, replace, delete and eviction; `touch` of an
  * existing key (the hot path) does not touch it.
  */
+import { FirstSightFilter } from '../../sketch/first-sight.js';
+
 export interface KeyTableEntry<V> {
   value: V;
   touched: number;
@@ -26,6 +28,9 @@ export class KeyTable<V> {
   private evictedSinceReport = 0;
   private lastEvictedKey: string | null = null;
   evictedTotal = 0;
+  /** New keys of a group at its quota not given state on their first sighting (see touchInGroup). */
+  deferredTotal = 0;
+  private firstSights: FirstSightFilter | null = null;
   /** See coldestKey. */
   private cold: MapIterator<string> | null = null;
   /** See groupVictim. */
@@ -64,16 +69,41 @@ export class KeyTable<V> {
   touch(key: string, time: number, create: () => V): V {
     const entry = this.map.get(key);
     const minute = Math.floor(time / 60_000);
-    if (entry !== undefined) {
-      if (entry.touched !== minute) {
-        entry.touched = minute;
-        this.map.delete(key);
-        this.map.set(key, entry);
-      }
-      return entry.value;
-    }
+    if (entry !== undefined) return this.seen(key, entry, minute);
     const value = create();
     this.set(key, value, minute);
+    return value;
+  }
+
+  /** Marks an existing entry seen in `minute` (moved to the end once per minute). */
+  private seen(key: string, entry: KeyTableEntry<V>, minute: number): V {
+    if (entry.touched !== minute) {
+      entry.touched = minute;
+      this.map.delete(key);
+      this.map.set(key, entry);
+    }
+    return entry.value;
+  }
+
+  /**
+   * `touch` of `key` = `group + groupSep + name` in a table with a per-group quota, except that a key
+   * new to a group already at its quota gets state only on its second sighting (FirstSightFilter):
+   * null on the first. A source flooding names it uses once then costs a lookup and a hash per line,
+   * not a baseline, an eviction and their garbage, and its existing keys keep their history.
+   */
+  touchInGroup(group: string, key: string, time: number, create: () => V): V | null {
+    const entry = this.map.get(key);
+    const minute = Math.floor(time / 60_000);
+    if (entry !== undefined) return this.seen(key, entry, minute);
+    if (this.groupSize(group) >= this.maxPerGroup) {
+      this.firstSights ??= new FirstSightFilter();
+      if (this.firstSights.firstSight(key)) {
+        this.deferredTotal++;
+        return null;
+      }
+    }
+    const value = create();
+    this.insert(key, group, value, minute, true);
     return value;
   }
 
@@ -128,26 +158,28 @@ export class KeyTable<V> {
       if (newGroup) this.groups.set(group as string, key);
       else {
         const g = this.index(key, group);
-        if (g.size > this.maxPerGroup) this.evict(this.groupVictim(g, key, minute));
+        if (g.size > this.maxPerGroup) this.evict(this.groupVictim(g, key));
       }
     }
     while (this.map.size > this.maxKeys) this.evict(this.coldestKey());
   }
 
   /**
-   * The key of an over-quota group to evict: its oldest inserted one not seen this minute (a key in
-   * use, like an identity's total, stays), looking at no more than 8. The group's iterator is kept
-   * across evictions (see coldestKey: a fresh one walks every slot deleted since the last rehash).
+   * The key of an over-quota group to evict: of the next 8 in the group's insertion order, the one
+   * seen least recently (sampled LRU, as Redis does: a key in use, like an identity's total or a host
+   * it calls every few minutes, stays while names used once go). The group's iterator is kept across
+   * evictions (see coldestKey: a fresh one walks every slot deleted since the last rehash).
    */
-  private groupVictim(g: { values(): IterableIterator<string> }, added: string, minute: number): string {
+  private groupVictim(g: { values(): IterableIterator<string> }, added: string): string {
     if (this.groupColdOf !== g) {
       this.groupColdOf = g;
       this.groupCold = g.values();
     }
-    let first: string | null = null;
+    let victim: string | null = null;
+    let victimTouched = Number.POSITIVE_INFINITY;
     let looked = 0;
     let restarted = false;
-    for (;;) {
+    while (looked < 8) {
       const next = (this.groupCold as IterableIterator<string>).next();
       if (next.done === true) {
         if (restarted) break;
@@ -156,11 +188,16 @@ export class KeyTable<V> {
         continue;
       }
       const k = next.value;
-      if (k === added || !this.map.has(k)) continue;
-      first ??= k;
-      if ((this.map.get(k) as KeyTableEntry<V>).touched !== minute || ++looked >= 8) return k;
+      const entry = k === added ? undefined : this.map.get(k);
+      if (entry === undefined) continue;
+      looked++;
+      // Of keys seen in the same minute, the later inserted (it has less history to lose).
+      if (entry.touched <= victimTouched) {
+        victim = k;
+        victimTouched = entry.touched;
+      }
     }
-    return first ?? added;
+    return victim ?? added;
   }
 
   private evict(key: string): void {

@@ -71,13 +71,20 @@ export class DetectionState {
   readonly hosts: KeyTable<Baseline>;
   readonly domains: KeyTable<Baseline>;
   private readonly parts: PersistentPart[] = [];
-  /** The baselines the current event updated (valid during `observe` of detectors). */
+  /**
+   * The baselines the current event updated (valid during `observe` of detectors); the host's and
+   * the domain's are null for a name its source, at its quota, uses for the first time.
+   */
   currentHost: Baseline | null = null;
   currentDomain: Baseline | null = null;
   /** The identity's total over all its external destinations. */
   currentTotal: Baseline | null = null;
   currentHostKey = '';
   currentDomainKey = '';
+  /** The identity and domain `currentDomainKey` and `totalKey` were built for (see observe). */
+  private keysOf: string | null = null;
+  private domainOf: string | null = null;
+  private totalKey = '';
   /** Event time of the first event ever seen (kept across restarts): the global learning clock. */
   startTime = Number.NaN;
   /**
@@ -133,13 +140,26 @@ export class DetectionState {
     const host = destinationName(event);
     const domain = event.destination.registeredDomain ?? host;
     this.currentHostKey = id + KEY_SEP + host;
-    this.currentDomainKey = id + KEY_SEP + (domain === TOTAL ? '?' : domain);
+    // The domain and total keys of the previous event are reused when they are the same (a string
+    // built afresh is flattened and hashed again on every lookup; consecutive lines of one source
+    // often share a domain, and a flood of one domain's hosts always does).
+    if (id !== this.keysOf) {
+      this.keysOf = id;
+      this.totalKey = id + KEY_SEP + TOTAL;
+      this.domainOf = null;
+    }
+    if (domain !== this.domainOf) {
+      this.domainOf = domain;
+      this.currentDomainKey = id + KEY_SEP + (domain === TOTAL ? '?' : domain);
+    }
     const tz = this.options.tzOffsetMs;
-    const h = this.hosts.touch(this.currentHostKey, event.time, this.newBaseline);
-    h.add(event.time, tz, 1, event.bytesUp);
-    const d = this.domains.touch(this.currentDomainKey, event.time, this.newBaseline);
-    d.add(event.time, tz, 1, event.bytesUp);
-    const t = this.domains.touch(id + KEY_SEP + TOTAL, event.time, this.newBaseline);
+    // A source at its quota gets a host or domain baseline for a new name on its second line (a
+    // flood of names used once creates none); the total always counts.
+    const h = this.hosts.touchInGroup(id, this.currentHostKey, event.time, this.newBaseline);
+    h?.add(event.time, tz, 1, event.bytesUp);
+    const d = this.domains.touchInGroup(id, this.currentDomainKey, event.time, this.newBaseline);
+    d?.add(event.time, tz, 1, event.bytesUp);
+    const t = this.domains.touch(this.totalKey, event.time, this.newBaseline);
     t.add(event.time, tz, 1, event.bytesUp);
     this.currentHost = h;
     this.currentDomain = d;

@@ -9,9 +9,11 @@ import {
   ElasticsearchConnectionSchema,
   elasticsearchUrl,
   resolveElasticsearchOptions,
+  secretProblems,
 } from '../../config/connections.js';
 import { redactUrl } from '../../config/redact.js';
 import { DEFAULT_RETRY, RetrySchema } from '../backoff.js';
+import type { SinkSpec } from '../spec.js';
 import type { Sink, SinkBatch, SinkContext } from '../types.js';
 import { bulkWrite } from './bulk.js';
 import { batchDocuments, type DocSelection } from './documents.js';
@@ -126,11 +128,10 @@ export class ElasticsearchSink implements Sink {
         error: r.reason,
       });
       await this.ctx.deadLetter({
-        '@timestamp': new Date().toISOString(),
-        sink: this.name,
+        component: this.name,
         reason: r.reason,
-        id: r.doc.id,
-        document: r.doc.doc,
+        origin: r.doc.id,
+        raw: r.doc.doc,
       });
     }
   }
@@ -139,3 +140,18 @@ export class ElasticsearchSink implements Sink {
     await this.client.close();
   }
 }
+
+export const elasticsearchSinkSpec = {
+  type: 'elasticsearch',
+  config: ElasticsearchSinkConfigSchema,
+  example: {
+    type: 'elasticsearch',
+    connection: { url: 'https://elasticsearch:9200', apiKey: { env: 'ELASTICSEARCH_API_KEY' } },
+  },
+  create: (config, ctx) => new ElasticsearchSink(config, ctx),
+  defaultName: () => 'elasticsearch',
+  problems: (config, env) => [
+    ...secretProblems(config.connection.apiKey, env, 'connection.apiKey'),
+    ...secretProblems(config.connection.password, env, 'connection.password'),
+  ],
+} satisfies SinkSpec<typeof ElasticsearchSinkConfigSchema>;

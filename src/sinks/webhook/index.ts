@@ -12,6 +12,7 @@ import type { Alert } from '../../alerts/types.js';
 import { HttpUrlSchema, readSecret, SecretRefSchema, secretProblems } from '../../config/connections.js';
 import { SentinelError } from '../../errors.js';
 import { DEFAULT_RETRY, RetrySchema } from '../backoff.js';
+import type { SinkSpec } from '../spec.js';
 import type { Sink, SinkBatch, SinkContext } from '../types.js';
 import { genericRequest } from './generic.js';
 import { PAGERDUTY_EVENTS_URL, pagerDutyRequest } from './pagerduty.js';
@@ -157,11 +158,10 @@ export class WebhookSink implements Sink {
           error: result.reason,
         });
         await this.ctx.deadLetter({
-          '@timestamp': new Date().toISOString(),
-          sink: this.name,
+          component: this.name,
           reason: `${result.reason} (after ${result.attempts} attempts)`,
-          id: alert.alert.id,
-          document: alert,
+          origin: alert.alert.id,
+          raw: alert,
         });
       }
       this.remember(key);
@@ -178,3 +178,34 @@ export class WebhookSink implements Sink {
 
   async close(): Promise<void> {}
 }
+
+export const webhookSinkSpec = {
+  type: 'webhook',
+  config: WebhookSinkConfigSchema,
+  example: { type: 'webhook', url: 'https://alerts.example.com/hook', secret: { env: 'WEBHOOK_SECRET' } },
+  create: (config, ctx) => new WebhookSink(config, ctx),
+  defaultName: () => 'webhook',
+  problems: webhookProblems,
+} satisfies SinkSpec<typeof WebhookSinkConfigSchema>;
+
+export const pagerDutySinkSpec = {
+  type: 'pagerduty',
+  config: PagerDutySinkConfigSchema,
+  example: {
+    type: 'pagerduty',
+    routingKey: { env: 'PAGERDUTY_ROUTING_KEY' },
+    route: { minSeverity: 'high' },
+  },
+  create: (config, ctx) => new WebhookSink(config, ctx),
+  defaultName: () => 'pagerduty',
+  problems: webhookProblems,
+} satisfies SinkSpec<typeof PagerDutySinkConfigSchema>;
+
+export const slackSinkSpec = {
+  type: 'slack',
+  config: SlackSinkConfigSchema,
+  example: { type: 'slack', url: { env: 'SLACK_WEBHOOK_URL' } },
+  create: (config, ctx) => new WebhookSink(config, ctx),
+  defaultName: () => 'slack',
+  problems: webhookProblems,
+} satisfies SinkSpec<typeof SlackSinkConfigSchema>;

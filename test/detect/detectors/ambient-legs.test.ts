@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../../src/detect/config.js';
 import { MeshConfigSchema } from '../../../src/identity/config.js';
-import { BatchProcessor } from '../../../src/pipeline/processor.js';
 import { PolicySet } from '../../../src/policy/policy-set.js';
+import { Stages } from '../../helpers/stages.js';
 
 const T0 = Date.parse('2025-03-03T10:00:00Z');
 const MIN = 60_000;
@@ -32,7 +32,7 @@ function waypointLeg(start: number, clientIp: string, host: string, port: number
 }
 
 function run(lines: string[]): Alert[] {
-  const p = new BatchProcessor({
+  const p = new Stages({
     detection: DetectionConfigSchema.parse({}),
     decoder: { format: 'auto' },
     mesh: MeshConfigSchema.parse({}),

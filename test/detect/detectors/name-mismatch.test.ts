@@ -2,31 +2,39 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../../src/alerts/types.js';
 import { MeshConfigSchema } from '../../../src/identity/config.js';
 import { parsePipelineConfig } from '../../../src/pipeline/config.js';
-import { BatchProcessor } from '../../../src/pipeline/processor.js';
 import { PipelinePolicyEvaluator } from '../../../src/policy/pipeline.js';
 import { PolicySet } from '../../../src/policy/policy-set.js';
 import { loadFixtures } from '../../fixtures/load.js';
+import { Stages } from '../../helpers/stages.js';
 
 const claims = loadFixtures('name-claims.txt');
 const published = loadFixtures('published-lines.txt');
 
-/** Replays lines through the whole pipeline (parse, identity, detection, alerts) with a deny-by-default policy. */
-function replay(ids: readonly string[], allow: string[]): Alert[] {
-  const config = parsePipelineConfig({}, '(defaults)');
-  const policy = new PipelinePolicyEvaluator(
-    { defaultAction: 'deny', policies: [{ name: 'in-mesh-only', source: {}, allow }] },
-    'policy.yaml',
-  );
-  const p = new BatchProcessor({
-    detection: config.detection,
+/** Replays lines through the whole pipeline (parse, identity, detection, alerts). */
+function replayWith(
+  ids: readonly string[],
+  policies: PolicySet,
+  detection = parsePipelineConfig({}, '(defaults)').detection,
+): Alert[] {
+  const p = new Stages({
+    detection,
     decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
     mesh: MeshConfigSchema.parse({}),
-    policies: new PolicySet([policy]),
+    policies,
   });
   const lines = ids.map((id) => claims.get(id)?.line ?? published.get(id)?.line ?? '');
   p.processLines(lines, 'file:claims.log', (i) => String(i + 1));
   p.finish();
   return p.takeAlerts();
+}
+
+/** The same with a deny-by-default policy that allows `allow`. */
+function replay(ids: readonly string[], allow: string[]): Alert[] {
+  const policy = new PipelinePolicyEvaluator(
+    { defaultAction: 'deny', policies: [{ name: 'in-mesh-only', source: {}, allow }] },
+    'policy.yaml',
+  );
+  return replayWith(ids, new PolicySet([policy]));
 }
 
 describe('name-mismatch, and a chosen name no longer hides egress (#15 item 1)', () => {
@@ -63,15 +71,7 @@ describe('name-mismatch, and a chosen name no longer hides egress (#15 item 1)',
       },
       '(test)',
     );
-    const p = new BatchProcessor({
-      detection: config.detection,
-      decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
-      mesh: MeshConfigSchema.parse({}),
-      policies: new PolicySet([]),
-    });
-    p.processLines([claims.get('K8S')?.line ?? ''], 'file:claims.log', (i) => String(i + 1));
-    p.finish();
-    const rules = p.takeAlerts().map((a) => a.rule.id);
+    const rules = replayWith(['K8S'], new PolicySet([]), config.detection).map((a) => a.rule.id);
     expect(rules).toContain('gateway-bypass');
     expect(rules).toContain('name-mismatch');
   });
@@ -87,15 +87,7 @@ describe('name-mismatch, and a chosen name no longer hides egress (#15 item 1)',
         },
         '(test)',
       );
-      const p = new BatchProcessor({
-        detection: config.detection,
-        decoder: { format: 'auto', guard: { maxClockSkewMs: Number.MAX_SAFE_INTEGER } },
-        mesh: MeshConfigSchema.parse({}),
-        policies: new PolicySet([]),
-      });
-      p.processLines([claims.get('METADATA')?.line ?? ''], 'file:claims.log', (i) => String(i + 1));
-      p.finish();
-      return p.takeAlerts().map((a) => a.rule.id);
+      return replayWith(['METADATA'], new PolicySet([]), config.detection).map((a) => a.rule.id);
     };
     expect(run('metadata.google.internal')).toContain('gateway-bypass');
     expect(run('203.0.113.9')).not.toContain('gateway-bypass');

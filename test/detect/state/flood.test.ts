@@ -1,11 +1,12 @@
 /**
  * One source flooding random destinations (10^6 in `npm run bench:flood-state`; 30,000 here against a
- * table of 3,000 keys): the tables stay at their cap, the flood is reported as state-eviction, the
- * flooding identity churns only its own keys (maxKeysPerIdentity), and the other sources keep their
- * baselines and are still judged: an upload by app A after the flood is found.
+ * table of 3,000 keys): the tables stay at their cap, the flooding identity gets no state for names it
+ * uses once past its quota (maxKeysPerIdentity) and keeps the baselines it had, and the other sources
+ * keep theirs and are still judged: an upload by app A after the flood is found.
  */
 import { describe, expect, it } from 'vitest';
 import type { EgressEvent } from '../../../src/identity/types.js';
+import { PipelineMetrics } from '../../../src/observability/metrics.js';
 import {
   benignTraffic,
   DAY,
@@ -54,13 +55,23 @@ function flooded(maxKeysPerIdentity: number): Harness {
 }
 
 describe('a source flooding new destinations', { timeout: 60_000 }, () => {
-  it('is reported as state-eviction, churns its own keys and leaves the other sources judged', () => {
+  it('gets no state for names it uses once past its quota, and leaves the other sources judged', async () => {
     const h = flooded(1000).finish();
     const state = h.engine.state;
     expect(state.hosts.size).toBeLessThanOrEqual(3000);
     expect(state.hosts.groupSize('web/frontend')).toBeLessThanOrEqual(1000);
-    const evicted = h.of('state-eviction').reduce((n, f) => n + (f.evidence.evicted as number), 0);
-    expect(evicted).toBeGreaterThan(FLOOD - 3000);
+    // Every flood name past the quota was a first sighting: no baseline, nothing evicted for it (a
+    // few percent pass the first-sight filter as seen and are admitted, evicting its own oldest).
+    expect(state.hosts.deferredTotal).toBeGreaterThan(0.9 * (FLOOD - 1000));
+    expect(state.hosts.deferredTotal).toBeLessThanOrEqual(FLOOD - 1000);
+    expect(state.domains.deferredTotal).toBeGreaterThan(0.9 * (FLOOD - 1000));
+    expect(state.hosts.evictedTotal).toBeLessThan(0.1 * FLOOD);
+    const metrics = new PipelineMetrics({ defaultMetrics: false });
+    metrics.observeStateTables([state.hosts, state.domains]);
+    const text = await metrics.registry.getSingleMetricAsString(
+      'egress_sentinel_state_first_sightings_deferred_total',
+    );
+    expect(text).toContain(`{table="identity-host"} ${state.hosts.deferredTotal}`);
     // app A's baselines are the ones it learned from day one.
     const www = state.hosts.get('app-a/app-a\u0001www.ibm.com');
     expect(www?.firstSeen).toBeLessThan(T0 + DAY);
@@ -75,5 +86,70 @@ describe('a source flooding new destinations', { timeout: 60_000 }, () => {
     expect(state.hosts.get('app-a/app-a\u0001backup.ibm.com')?.firstSeen ?? Number.NaN).not.toBeLessThan(
       T0 + DAY,
     );
+  });
+
+  it("keeps the flooding source's own baselines: its upload to a host it always used is still a host spike", () => {
+    const r = rng(21);
+    const attacker = source('web', 'frontend');
+    const events: EgressEvent[] = [];
+    // web/frontend calls api.stripe.com every 5 minutes (a few kB each), before and during its flood.
+    for (let t = T0; t < T0 + 2 * DAY + 45 * MIN; t += 5 * MIN)
+      events.push(
+        egressEvent({
+          time: t,
+          source: attacker,
+          host: 'api.stripe.com',
+          bytesUp: 2000 + Math.floor(r() * 500),
+        }),
+      );
+    // Then 20,000 single-use hosts in 40 minutes (quota 500), then 3 MB a minute to api.stripe.com.
+    const floodAt = T0 + 2 * DAY;
+    for (let i = 0; i < 20_000; i++) {
+      const domain = `f${i.toString(36)}.example`;
+      events.push(
+        egressEvent({
+          time: floodAt + Math.floor((i * 40 * MIN) / 20_000),
+          source: attacker,
+          destination: destination(`x.${domain}`, { registeredDomain: domain }),
+          bytesUp: 300,
+        }),
+      );
+    }
+    for (let m = 0; m < 5; m++)
+      for (let c = 0; c < 6; c++)
+        events.push(
+          egressEvent({
+            time: floodAt + 45 * MIN + m * MIN + c * 10_000,
+            source: attacker,
+            host: 'api.stripe.com',
+            bytesUp: 500_000,
+          }),
+        );
+    events.sort((a, b) => a.time - b.time);
+    const h = new Harness({ learningPeriod: '24h', maxKeys: 5000, maxKeysPerIdentity: 500 })
+      .feed(events)
+      .finish();
+    const state = h.engine.state;
+    // Learned on day one, not restarted by the flood (it was the source's oldest key: the first to go).
+    expect(state.hosts.get('web/frontend\u0001api.stripe.com')?.firstSeen).toBeLessThan(T0 + DAY);
+    expect(state.domains.get('web/frontend\u0001stripe.com')?.firstSeen).toBeLessThan(T0 + DAY);
+    const spikes = h.of('volume-spike').filter((f) => f.destination?.host === 'api.stripe.com');
+    expect(spikes.map((f) => f.evidence.scope)).toContain('host');
+  });
+
+  it('admits a name the source keeps using once past its quota (on its second line)', () => {
+    const attacker = source('web', 'frontend');
+    const events: EgressEvent[] = [];
+    for (let i = 0; i < 3000; i++)
+      events.push(egressEvent({ time: T0 + i * 100, source: attacker, host: `h${i}.flood.example` }));
+    events.push(egressEvent({ time: T0 + 400_000, source: attacker, host: 'new.example.org' }));
+    const h = new Harness({ maxKeysPerIdentity: 100 }).feed(events);
+    h.engine.flush();
+    const key = 'web/frontend\u0001new.example.org';
+    expect(h.engine.state.hosts.get(key)).toBeUndefined();
+    h.feed([egressEvent({ time: T0 + 410_000, source: attacker, host: 'new.example.org' })]);
+    h.engine.flush();
+    expect(h.engine.state.hosts.get(key)).toBeDefined();
+    expect(h.engine.state.hosts.groupSize('web/frontend')).toBe(100);
   });
 });

@@ -1,13 +1,14 @@
 /**
- * A synthetic source and processor for delivery tests that exercise sinks and the run loop on the
+ * A synthetic source and stages for delivery tests that exercise sinks and the run loop on the
  * real servers without depending on parsing or detection: line `n` of batch `b` becomes an event at
  * T0 + n seconds and, every `alertEvery` lines, an alert with a deterministic id.
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Alert } from '../../../src/alerts/types.js';
 import type { EgressEvent } from '../../../src/identity/types.js';
-import type { BatchProcessor } from '../../../src/pipeline/run.js';
+import type { DetectionStage, IngestStage } from '../../../src/pipeline/loop.js';
 import type { LineBatch, Source } from '../../../src/sources/types.js';
+import { syntheticStages } from '../../helpers/stages.js';
 import { makeAlert } from '../../sinks/helpers.js';
 
 export const T0 = Date.UTC(2025, 2, 1, 10, 0, 0);
@@ -85,19 +86,11 @@ export function syntheticAlertFor(n: number): Alert {
   });
 }
 
-export function syntheticProcessor(alertEvery: number): BatchProcessor {
-  return {
-    process(batch: LineBatch, onEvent: (e: EgressEvent) => void) {
-      const alerts: Alert[] = [];
-      for (const line of batch.lines) {
-        const n = Number(line);
-        onEvent(syntheticEvent(n));
-        if (n % alertEvery === 0) alerts.push(syntheticAlertFor(n));
-      }
-      return { alerts };
-    },
-    finish: () => ({ alerts: [] }),
-  };
+export function syntheticStagesFor(alertEvery: number): { ingest: IngestStage; detection: DetectionStage } {
+  return syntheticStages(
+    (line) => syntheticEvent(Number(line)),
+    (line) => (Number(line) % alertEvery === 0 ? syntheticAlertFor(Number(line)) : null),
+  );
 }
 
 /**

@@ -52,7 +52,7 @@ describe('WebhookSink', () => {
     await sink.write({ ...EMPTY_BATCH, alerts: [makeAlert({ id: 'bad' })] });
     expect(rx.requests).toHaveLength(1);
     expect(ctx.deadLetters).toHaveLength(1);
-    expect(ctx.deadLetters[0]?.id).toBe('bad');
+    expect(ctx.deadLetters[0]?.origin).toBe('bad');
     expect(ctx.deadLetters[0]?.reason).toContain('400');
   });
 

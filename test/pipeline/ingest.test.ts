@@ -1,8 +1,7 @@
 /** Issue #15 item 8: a dead letter keeps the line's bytes, also when the problem is found after decoding. */
 import { describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { BatchProcessor } from '../../src/pipeline/processor.js';
-import { PolicySet } from '../../src/policy/policy-set.js';
+import { Ingest } from '../../src/pipeline/ingest.js';
 import { Rekeyer } from '../../src/scale/rekey.js';
 
 // An Istio JSON access line without start_time, not in a shipper envelope: it has no time at all.
@@ -16,18 +15,25 @@ const timeless = JSON.stringify({
 });
 
 describe('dead letters of lines without a time', () => {
-  it('keep the raw line in the processor', () => {
+  it('keep the raw line in the Ingest stage', () => {
     const config = parsePipelineConfig({}, '(defaults)');
-    const p = new BatchProcessor({
-      detection: config.detection,
-      decoder: { format: 'auto' },
-      mesh: config.mesh,
-      policies: new PolicySet([]),
-    });
-    p.processLines([timeless], 'file:x.log', (i) => String(i + 1));
-    expect(p.takeDeadLetters()).toEqual([
-      { origin: 'file:x.log:1', reason: 'no start time and no shipper timestamp', raw: timeless },
+    const ingest = new Ingest({ decoder: { format: 'auto' }, mesh: config.mesh });
+    const events: string[] = [];
+    const stats = ingest.read(
+      { lines: [timeless], source: 'file:x.log', position: (i) => String(i + 1) },
+      (e) => events.push(e.origin),
+    );
+    expect(events).toEqual([]);
+    expect(stats).toMatchObject({ lines: 1, accessLines: 1, events: 0, malformed: 1, deadLettered: 1 });
+    expect(stats.deadLetters).toEqual([
+      {
+        component: 'parse',
+        origin: 'file:x.log:1',
+        reason: 'no start time and no shipper timestamp',
+        raw: timeless,
+      },
     ]);
+    expect(ingest.totals).toMatchObject({ lines: 1, malformed: 1, deadLettered: 1 });
   });
 
   it('keep the raw line in the re-keying stage', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Alert } from '../../src/alerts/types.js';
 import { FlowAggregator } from '../../src/detect/flows.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { type BatchProcessor, runPipeline } from '../../src/pipeline/run.js';
+import { runPipeline } from '../../src/pipeline/loop.js';
 import type { Sink, SinkBatch } from '../../src/sinks/types.js';
 import type { LineBatch, Source } from '../../src/sources/types.js';
+import { syntheticStages } from '../helpers/stages.js';
 import { makeAlert } from '../sinks/helpers.js';
 
 const T0 = Date.UTC(2025, 2, 1, 10, 0, 0);
@@ -55,18 +55,11 @@ function setup(batches: string[][], log: string[]) {
     destination: { host: 'x.com', registeredDomain: 'x.com', ip: null, port: 443, external: true },
     origin,
   });
-  const processor: BatchProcessor = {
-    process(batch, onEvent) {
-      const alerts: Alert[] = [];
-      batch.lines.forEach((line, j) => {
-        onEvent(event(line, batch.position(j)));
-        if (line.endsWith('alert')) alerts.push(makeAlert({ id: `alert-${batch.position(j)}` }));
-      });
-      return { alerts };
-    },
-    finish: () => ({ alerts: [] }),
-  };
-  return { source, processor };
+  const stages = syntheticStages(
+    (line, origin) => event(line, origin),
+    (line, origin) => (line.endsWith('alert') ? makeAlert({ id: `alert-${origin}` }) : null),
+  );
+  return { source, stages };
 }
 
 function recordingSink(name: string, log: string[], failTimes = 0): Sink & { batches: SinkBatch[] } {
@@ -89,18 +82,18 @@ function recordingSink(name: string, log: string[], failTimes = 0): Sink & { bat
   };
 }
 
-const opts = { retryInitialMs: 2, retryMaxMs: 5, log: () => {} };
+const opts = { retryInitialMs: 2, retryMaxMs: 5, log: () => {}, deadLetters: async () => {} };
 
 describe('runPipeline', () => {
   it('acks a batch only after every sink accepted it, retrying only the sink that failed', async () => {
     const log: string[] = [];
-    const { source, processor } = setup([[`${T0} alert`], [`${T0 + 1} alert`]], log);
+    const { source, stages } = setup([[`${T0} alert`], [`${T0 + 1} alert`]], log);
     const good = recordingSink('good', log);
     const flaky = recordingSink('flaky', log, 2);
     const summary = await runPipeline({
       ...opts,
       sources: [source],
-      processor,
+      ...stages,
       sinks: [good, flaky],
       flows: null,
       holdAcks: false,
@@ -122,7 +115,7 @@ describe('runPipeline', () => {
 
   it('holds acks until the flow minutes a batch fed are written, and keeps them in order', async () => {
     const log: string[] = [];
-    const { source, processor } = setup(
+    const { source, stages } = setup(
       [[`${T0 + 1000}`], [`${T0 + 30_000}`], [`${T0 + 61_000}`], [`${T0 + 125_000}`]],
       log,
     );
@@ -131,7 +124,7 @@ describe('runPipeline', () => {
     await runPipeline({
       ...opts,
       sources: [source],
-      processor,
+      ...stages,
       sinks: [sink],
       flows,
       holdAcks: true,
@@ -145,10 +138,7 @@ describe('runPipeline', () => {
   it('on shutdown finishes the batch in flight, commits only complete minutes and leaves the rest for the replay', async () => {
     const log: string[] = [];
     const shutdown = new AbortController();
-    const { source, processor } = setup(
-      [[`${T0 + 1000} alert`], [`${T0 + 61_000}`], [`${T0 + 62_000}`]],
-      log,
-    );
+    const { source, stages } = setup([[`${T0 + 1000} alert`], [`${T0 + 61_000}`], [`${T0 + 62_000}`]], log);
     const sink = recordingSink('s', log);
     const origWrite = sink.write;
     sink.write = async (b) => {
@@ -158,7 +148,7 @@ describe('runPipeline', () => {
     const summary = await runPipeline({
       ...opts,
       sources: [source],
-      processor,
+      ...stages,
       sinks: [sink],
       flows: new FlowAggregator({ allowedLatenessMs: 0, snapshotIntervalMs: 0, baselineTtlMs: 1e9 }),
       holdAcks: true,
@@ -172,7 +162,7 @@ describe('runPipeline', () => {
   it('gives up on the batch in flight only on a hard stop, without acking it', async () => {
     const log: string[] = [];
     const stop = new AbortController();
-    const { source, processor } = setup([[`${T0} alert`]], log);
+    const { source, stages } = setup([[`${T0} alert`]], log);
     const sink = recordingSink('down', log, 1_000_000);
     const write = sink.write;
     sink.write = async (b) => {
@@ -184,7 +174,7 @@ describe('runPipeline', () => {
       runPipeline({
         ...opts,
         sources: [source],
-        processor,
+        ...stages,
         sinks: [sink],
         flows: null,
         holdAcks: false,
@@ -198,24 +188,25 @@ describe('runPipeline', () => {
 
   it('holds acks until the detectors have seen the batch’s events (their watermark passed them)', async () => {
     const log: string[] = [];
-    const { source, processor } = setup([[`${T0}`], [`${T0 + 5_000}`], [`${T0 + 20_000}`]], log);
+    const { source, stages } = setup([[`${T0}`], [`${T0 + 5_000}`], [`${T0 + 20_000}`]], log);
     let maxSeen = Number.NEGATIVE_INFINITY;
     const watching = {
-      process: (b: LineBatch, onEvent: (e: EgressEvent) => void) => {
-        log.push(`process ${b.position(0)}`);
-        return processor.process(b, (e) => {
-          maxSeen = Math.max(maxSeen, e.time);
-          onEvent(e);
-        });
+      ingest: {
+        read: ((b, onEvent) => {
+          log.push(`process ${b.position(0)}`);
+          return stages.ingest.read(b, (e, raw) => {
+            maxSeen = Math.max(maxSeen, e.time);
+            onEvent(e, raw);
+          });
+        }) satisfies typeof stages.ingest.read,
       },
-      finish: processor.finish,
       // Like the engine: events are analysed once 10 s of later event time arrived.
-      watermark: () => maxSeen - 10_000,
+      detection: { ...stages.detection, watermark: () => maxSeen - 10_000 },
     };
     await runPipeline({
       ...opts,
       sources: [source],
-      processor: watching,
+      ...watching,
       sinks: [],
       flows: null,
       holdAcks: true,
@@ -229,7 +220,7 @@ describe('runPipeline', () => {
   it('holds each input partition’s acks on their own: a partition ahead does not hold back a slow one', async () => {
     const log: string[] = [];
     // Batch 0 is partition "a", ten minutes ahead; batches 1 and 2 are partition "b".
-    const { source, processor } = setup([[`${T0 + 600_000}`], [`${T0}`], [`${T0 + 1_000}`]], log);
+    const { source, stages } = setup([[`${T0 + 600_000}`], [`${T0}`], [`${T0 + 1_000}`]], log);
     const streams = ['in/a', 'in/b', 'in/b'];
     const shutdown = new AbortController();
     const partitioned: Source = {
@@ -245,7 +236,8 @@ describe('runPipeline', () => {
     const summary = await runPipeline({
       ...opts,
       sources: [partitioned],
-      processor: { ...processor, watermark: () => T0 + 1_000 },
+      ingest: stages.ingest,
+      detection: { ...stages.detection, watermark: () => T0 + 1_000 },
       sinks: [],
       flows: null,
       holdAcks: true,
@@ -259,7 +251,7 @@ describe('runPipeline', () => {
   it('logs a failed commit and carries on (the batch is redelivered to the partition owner)', async () => {
     const log: string[] = [];
     const warnings: string[] = [];
-    const { source, processor } = setup([[`${T0} alert`], [`${T0 + 1}`]], log);
+    const { source, stages } = setup([[`${T0} alert`], [`${T0 + 1}`]], log);
     const failingFirstAck: Source = {
       ...source,
       async *batches(signal) {
@@ -280,7 +272,7 @@ describe('runPipeline', () => {
       ...opts,
       log: (_level, message, fields) => warnings.push(`${message} ${String(fields?.error)}`),
       sources: [failingFirstAck],
-      processor,
+      ...stages,
       sinks: [recordingSink('s', log)],
       flows: null,
       holdAcks: false,

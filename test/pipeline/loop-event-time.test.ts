@@ -1,9 +1,12 @@
+/** The run loop's event time per input partition (a Kafka batch is one partition's). */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
+import type { DeadLetter } from '../../src/dead-letter.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { buildCore } from '../../src/pipeline/core.js';
-import type { DeadLetter } from '../../src/sinks/types.js';
-import type { LineBatch } from '../../src/sources/types.js';
+import { runPipeline } from '../../src/pipeline/loop.js';
+import { buildStages } from '../../src/pipeline/stages.js';
+import { PolicySet } from '../../src/policy/policy-set.js';
+import type { LineBatch, Source } from '../../src/sources/types.js';
 import { trafficLine } from '../integration/helpers/traffic.js';
 
 const config = parsePipelineConfig(
@@ -33,31 +36,59 @@ const LINES = Array.from({ length: 600 }, (_, n) => trafficLine(n, 25));
  * Processes `batches`; `assigned` are the input partitions the consumer was given (the Kafka source
  * names them unread until their first batch is handed over).
  */
-function collect(
+async function collect(
   batches: LineBatch[],
   assigned: string[] = [],
-): { alerts: Alert[]; dead: DeadLetter[]; late: number } {
-  const core = buildCore(config, {});
+): Promise<{ alerts: Alert[]; dead: DeadLetter[]; late: number }> {
+  const { ingest, detection } = buildStages(config, { policies: new PolicySet([]) });
   const unread = new Set(assigned);
-  (core.sources[0] as { unreadStreams: () => ReadonlySet<string> }).unreadStreams = () => unread;
+  const source: Source = {
+    name: 'kafka:in',
+    async *batches() {
+      for (const b of batches) {
+        unread.delete(b.stream as string);
+        yield b;
+      }
+    },
+    unreadStreams: () => unread,
+    close: async () => {},
+  };
   const alerts: Alert[] = [];
   const dead: DeadLetter[] = [];
-  for (const b of batches) {
-    unread.delete(b.stream as string);
-    const out = core.processor.process(b, () => {});
-    alerts.push(...out.alerts);
-    dead.push(...(out.deadLetters ?? []));
-  }
-  const end = core.processor.finish(() => {});
-  alerts.push(...end.alerts);
-  return { alerts, dead, late: core.core.engine.counters.late };
+  const never = new AbortController().signal;
+  await runPipeline({
+    sources: [source],
+    ingest,
+    detection,
+    flows: null,
+    sinks: [
+      {
+        name: 'memory',
+        start: async () => {},
+        write: async (b) => {
+          alerts.push(...b.alerts);
+        },
+        close: async () => {},
+      },
+    ],
+    deadLetters: async (letters) => {
+      dead.push(...letters);
+    },
+    holdAcks: true,
+    retryInitialMs: 1,
+    retryMaxMs: 1,
+    shutdown: never,
+    stop: never,
+    log: () => {},
+  });
+  return { alerts, dead, late: detection.counts.late };
 }
 
 const summary = (alerts: Alert[]) => alerts.map((a) => [a.alert.id, a['@timestamp'], a.alert.repeats]);
 
 describe('plain run: event time per input partition', () => {
-  it('gives the alerts of one ordered stream when one partition is drained before the other', () => {
-    const ordered = collect([batch(0, LINES, 0)]);
+  it('gives the alerts of one ordered stream when one partition is drained before the other', async () => {
+    const ordered = await collect([batch(0, LINES, 0)]);
     expect(ordered.alerts.length).toBeGreaterThan(10);
     // Shipper keyed: even lines on partition 0, odd on partition 1. Partition 0 is drained to its end
     // before partition 1 is fetched at all (a backlog, a slow fetch).
@@ -67,20 +98,29 @@ describe('plain run: event time per input partition', () => {
     for (let i = 0; i < p0.length; i += 50) batches.push(batch(0, p0.slice(i, i + 50), i));
     for (let i = 0; i < p1.length; i += 50) batches.push(batch(1, p1.slice(i, i + 50), i));
     // Not knowing partition 1 was assigned, event time runs ahead and its lines arrive late.
-    expect(collect(batches).late).toBeGreaterThan(250);
-    const split = collect(batches, ['kafka:in/0', 'kafka:in/1']);
+    expect((await collect(batches)).late).toBeGreaterThan(250);
+    const split = await collect(batches, ['kafka:in/0', 'kafka:in/1']);
     expect(split.late).toBe(0);
     expect(split.dead).toEqual([]);
     expect(summary(split.alerts).sort()).toEqual(summary(ordered.alerts).sort());
   });
 
-  it('dead-letters, with its line and why, an event from a partition that was left behind', () => {
+  it('dead-letters, with its line and why, an event from a partition that was left behind', async () => {
     // Partition 1 reported caught up at its first line; partition 0 then ran ten minutes ahead.
     const late = trafficLine(25, 25);
-    const out = collect([batch(1, [trafficLine(0, 25)], 0, true), batch(0, LINES, 0), batch(1, [late], 1)]);
+    const out = await collect([
+      batch(1, [trafficLine(0, 25)], 0, true),
+      batch(0, LINES, 0),
+      batch(1, [late], 1),
+    ]);
     expect(out.late).toBe(1);
     expect(out.dead).toHaveLength(1);
-    expect(out.dead[0]).toMatchObject({ sink: 'late', id: 'kafka:in:1/1', document: late });
+    expect(out.dead[0]).toEqual({
+      component: 'late',
+      reason: expect.any(String),
+      origin: 'kafka:in/1/1',
+      raw: late,
+    });
     expect(out.dead[0]?.reason).toMatch(
       /^late event: its time 2026-01-15T09:00:25.000Z is \d+\.\d{3} s behind the watermark/,
     );

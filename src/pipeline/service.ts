@@ -1,14 +1,15 @@
 /**
  * What every long-running pipeline (`run`, plain or scaled) sets up around its batches: signal
- * handling with a shutdown grace, metrics and health, the dead-letter file, the metrics server and
- * the sinks (each started and checked, failing loudly with its index and name). One place, so the
- * plain and scaled runs cannot drift apart.
+ * handling with a shutdown grace, metrics and health, per-component telemetry, the dead-letter
+ * file, the metrics server and the sinks (each started and checked, failing loudly with its index
+ * and name). One place, so the plain and scaled runs cannot drift apart.
  */
 import { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
 import { Health } from '../observability/health.js';
 import { PipelineMetrics } from '../observability/metrics.js';
 import { type MetricsServer, startMetricsServer } from '../observability/server.js';
+import { Telemetry } from '../observability/telemetry.js';
 import { createSink } from '../sinks/registry.js';
 import type { LogFn, Sink, SinkContext } from '../sinks/types.js';
 import type { PipelineConfig } from './config.js';
@@ -17,7 +18,7 @@ import { DeadLetterFile } from './dead-letters.js';
 /** How long a baseline snapshot key lives without traffic. */
 const BASELINE_TTL_MS = 7 * 86_400_000;
 
-export interface PipelineRuntime {
+export interface PipelineService {
   /** Aborted on the first SIGTERM/SIGINT: finish the batch in flight, then stop. */
   readonly shutdown: AbortSignal;
   /** Aborted on a second signal or when the shutdown grace runs out: stop without committing. */
@@ -25,6 +26,8 @@ export interface PipelineRuntime {
   readonly metrics: PipelineMetrics;
   readonly health: Health;
   readonly deadLetters: DeadLetterFile;
+  /** Per-component counts; the sinks' dead letters are counted here as they are written. */
+  readonly telemetry: Telemetry;
   readonly sinks: readonly Sink[];
   /** A flow aggregator per the config, or null when flow summaries are off. */
   newFlows(): FlowAggregator | null;
@@ -32,11 +35,11 @@ export interface PipelineRuntime {
   close(): Promise<void>;
 }
 
-export async function startRuntime(
+export async function startService(
   config: PipelineConfig,
   log: LogFn,
   shutdownMessage: string,
-): Promise<PipelineRuntime> {
+): Promise<PipelineService> {
   const shutdown = new AbortController();
   const stop = new AbortController();
   let graceTimer: NodeJS.Timeout | undefined;
@@ -58,8 +61,12 @@ export async function startRuntime(
   const health = new Health();
   health.require('sinks started');
   const deadLetters = new DeadLetterFile(config.delivery.deadLetterFile);
+  const telemetry = new Telemetry();
   const ctx: SinkContext = {
-    deadLetter: (r) => deadLetters.write(r),
+    deadLetter: (r) => {
+      telemetry.of('sink', r.component).deadLetters++;
+      return deadLetters.write([r]);
+    },
     log,
     env: process.env,
     signal: stop.signal,
@@ -117,6 +124,7 @@ export async function startRuntime(
     metrics,
     health,
     deadLetters,
+    telemetry,
     sinks,
     newFlows: () =>
       config.flows.enabled
