@@ -44,7 +44,9 @@ export async function requireStack(
     if (p !== null) problems.push(`Kafka at ${broker}: ${p}`);
   }
   if (servers.elasticsearch !== undefined) {
-    const p = await http(servers.elasticsearch, 3000);
+    // The cluster's health, not its root: the root can refuse GET (HTTP 405 seen on the shared stack)
+    // while indexing and searching work.
+    const p = await http(`${servers.elasticsearch.replace(/\/$/, '')}/_cluster/health`, 3000);
     if (p !== null) problems.push(`Elasticsearch at ${servers.elasticsearch}: ${p}`);
   }
   if (problems.length === 0) return;

@@ -34,6 +34,19 @@ export class Telemetry {
     return c;
   }
 
+  /** A batch's events through detection: `alerts` records out, `deadLetters` late events dead-lettered. */
+  detected(events: number, alerts: number, deadLetters: number): void {
+    const c = this.of('detection');
+    c.received += events;
+    c.sent += alerts;
+    c.deadLetters += deadLetters;
+  }
+
+  /** Every sink accepted `documents` (alerts, flows, baselines, events). */
+  delivered(sinks: readonly { readonly name: string }[], documents: number): void {
+    if (documents > 0) for (const s of sinks) this.of('sink', s.name).received += documents;
+  }
+
   entries(): IterableIterator<[string, ComponentCounts]> {
     return this.components.entries();
   }

@@ -2,14 +2,15 @@
  * The Ingest stage: raw lines -> decoder -> normaliser -> egress filter -> `onEvent`. Synchronous,
  * no I/O, no state beyond what identity learns from the lines (pod IPs, principals, gateways).
  * Lines that are not access logs are counted by reason; lines that should have been and could not
- * be read are dead letters with their bytes. `replay`, `run` and the scaled run's stage 1 read
- * through it, so they count and dead-letter the same lines the same way.
+ * be read are dead letters with their bytes. `replay`, `run` and the scaled run's stage 1
+ * (scale/rekey.ts) read through it, so they count and dead-letter the same lines the same way.
  */
 import { type DeadLetter, lineOrigin } from '../dead-letter.js';
 import { isOuterHopLeg } from '../detect/join.js';
 import { type GatewaySeen, Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
 import type { PrincipalMap } from '../identity/principal-map.js';
 import type { EgressEvent } from '../identity/types.js';
+import type { Telemetry } from '../observability/telemetry.js';
 import { type DecoderOptions, LineDecoder } from '../parse/decoder.js';
 import type { DecodeSink } from '../parse/decoder-types.js';
 import { iso, span } from '../parse/ingest-guard.js';
@@ -45,6 +46,8 @@ export interface IngestStats extends IngestCounts {
   readonly deadLetters: DeadLetter[];
   /** Newest event time of an access line in the batch (-Infinity: none): its input partition's progress. */
   maxTime: number;
+  /** Oldest event time of an access line in the batch (+Infinity: none). */
+  minTime: number;
 }
 
 /** Sees each egress event and the line it came from; must not keep the event (it is reused). */
@@ -98,7 +101,7 @@ export class Ingest {
     batch: Pick<LineBatch, 'lines' | 'source' | 'position' | 'stream'>,
     onEvent: EventHandler,
   ): IngestStats {
-    const stats: IngestStats = { ...emptyCounts(), deadLetters: [], maxTime: Number.NEGATIVE_INFINITY };
+    const stats = emptyStats();
     const sink = this.sink;
     sink.begin(stats, batch.source, batch.stream ?? batch.source, onEvent);
     const lines = batch.lines;
@@ -118,7 +121,7 @@ export class Ingest {
    * (nothing came after them to contradict them, see parse/time-jump.ts). Their events count here.
    */
   endOfInput(onEvent: EventHandler): IngestStats {
-    const stats: IngestStats = { ...emptyCounts(), deadLetters: [], maxTime: Number.NEGATIVE_INFINITY };
+    const stats = emptyStats();
     this.sink.begin(stats, '', '', onEvent);
     this.sink.releaseHeld();
     this.sink.end();
@@ -131,6 +134,30 @@ export class Ingest {
 interface HeldLine {
   event: EgressEvent;
   raw: string;
+}
+
+function emptyStats(): IngestStats {
+  return {
+    ...emptyCounts(),
+    deadLetters: [],
+    maxTime: Number.NEGATIVE_INFINITY,
+    minTime: Number.POSITIVE_INFINITY,
+  };
+}
+
+/** Counts one read for its source and for Ingest (`discarded`: not an access log, or not egress). */
+export function countRead(telemetry: Telemetry, source: string, s: IngestStats): void {
+  const src = telemetry.of('source', source);
+  src.received += s.lines;
+  src.sent += s.lines;
+  const c = telemetry.of('ingest');
+  c.received += s.lines;
+  c.sent += s.events;
+  c.errors += s.malformed;
+  c.deadLetters += s.deadLettered;
+  let skipped = 0;
+  for (const n of s.skipped.values()) skipped += n;
+  c.discarded += skipped + s.notEgress;
 }
 
 /** Adds `b`'s counts to `a`. */
@@ -200,6 +227,7 @@ class LineSink implements DecodeSink {
   private pass(event: EgressEvent, raw: string): void {
     const stats = this.stats as IngestStats;
     if (event.time > stats.maxTime) stats.maxTime = event.time;
+    if (event.time < stats.minTime) stats.minTime = event.time;
     // A gateway's outer leg into its internal listener is not egress itself, but joins the two legs
     // that are (detect/join.ts).
     if ((event.path === 'inbound' || event.path === 'internal') && !isOuterHopLeg(event)) {

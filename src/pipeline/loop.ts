@@ -19,12 +19,12 @@ import type { Alert } from '../alerts/types.js';
 import type { DeadLetter } from '../dead-letter.js';
 import { copyEvent } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
-import { type ComponentCounts, Telemetry } from '../observability/telemetry.js';
+import { Telemetry } from '../observability/telemetry.js';
 import type { BaselineSnapshot, FlowSummary, LogFn, Sink, SinkBatch } from '../sinks/types.js';
 import type { LineBatch, PartitionLag, Source } from '../sources/types.js';
 import { deliverToAll } from './deliver.js';
 import type { Detection } from './detection.js';
-import type { Ingest, IngestStats } from './ingest.js';
+import { countRead, type Ingest, type IngestStats } from './ingest.js';
 
 /** Sees every egress event: the flow minutes for the sinks, or the report's per-pair summaries. */
 export interface FlowStage {
@@ -124,8 +124,8 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   const { ingest, detection, flows } = o;
   // Listed in the order lines flow: sources, ingest, detection, sinks.
   for (const s of o.sources) telemetry.of('source', s.name);
-  const ingestCounts = telemetry.of('ingest');
-  const detectionCounts = telemetry.of('detection');
+  telemetry.of('ingest');
+  telemetry.of('detection');
   for (const s of o.sinks) telemetry.of('sink', s.name);
   const wantsEvents = o.sinks.some((s) => s.wantsEvents === true);
   /** Batches processed, not acked yet, per input stream, in order. */
@@ -152,8 +152,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     events = [];
     summary.alerts += alerts.length;
     summary.flows += drained.flows.length;
-    detectionCounts.sent += alerts.length;
-    detectionCounts.deadLetters = detection.counts.deadLettered;
+    telemetry.detected(0, alerts.length, late.length);
     const documents = alerts.length + batch.flows.length + batch.baselines.length + batch.events.length;
     await deliverToAll(o.sinks, batch, {
       retryInitialMs: o.retryInitialMs,
@@ -165,7 +164,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
         o.onSinkFailure?.(sink);
       },
     });
-    if (documents > 0) for (const s of o.sinks) telemetry.of('sink', s.name).received += documents;
+    telemetry.delivered(o.sinks, documents);
     if (letters.length > 0) await o.deadLetters(letters);
     return { alerts, deadLetters: letters };
   };
@@ -222,7 +221,6 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   const advanceEvery = o.advanceEveryLines ?? 1;
   for (const source of o.sources) {
     if (o.shutdown.aborted) break;
-    const sourceCounts = telemetry.of('source', source.name);
     let sinceAdvance = 0;
     let lastPosition: string | undefined;
     try {
@@ -236,10 +234,8 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
           sinceAdvance = 0;
           detection.advance();
         }
-        sourceCounts.received += stats.lines;
-        sourceCounts.sent += stats.lines;
-        countIngest(ingestCounts, stats);
-        detectionCounts.received += stats.events;
+        countRead(telemetry, source.name, stats);
+        telemetry.detected(stats.events, 0, 0);
         const { alerts, deadLetters } = await deliver(false, stats.deadLetters);
         summary.batches++;
         summary.lines += stats.lines;
@@ -271,7 +267,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
         if (o.shutdown.aborted) break;
       }
     } catch (err) {
-      sourceCounts.errors++;
+      telemetry.of('source', source.name).errors++;
       if (o.onSourceError === undefined) throw err;
       o.onSourceError(err, source, lastPosition);
     }
@@ -282,8 +278,8 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
       const held = ingest.endOfInput?.(onEvent);
       if (held !== undefined && (held.events > 0 || held.deadLetters.length > 0)) {
         sinceAdvance++;
-        countIngest(ingestCounts, held);
-        detectionCounts.received += held.events;
+        countRead(telemetry, source.name, held);
+        telemetry.detected(held.events, 0, 0);
         summary.events += held.events;
         await deliver(false, held.deadLetters);
       }
@@ -305,14 +301,4 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   }
   summary.unacked = heldCount();
   return summary;
-}
-
-function countIngest(c: ComponentCounts, s: IngestStats): void {
-  c.received += s.lines;
-  c.sent += s.events;
-  c.errors += s.malformed;
-  c.deadLetters += s.deadLettered;
-  let skipped = 0;
-  for (const n of s.skipped.values()) skipped += n;
-  c.discarded += skipped + s.notEgress;
 }

@@ -57,6 +57,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       metrics: rt.metrics,
       health: rt.health,
       deadLetter: (r) => rt.deadLetters.write([r]),
+      telemetry: rt.telemetry,
       gatewaySilence: gatewaySilenceOf(detection, (input[0] as KafkaSourceConfig).sessionTimeoutMs),
     });
     log('info', 'Stopped; state checkpointed and offsets committed.', {

@@ -3,7 +3,8 @@
  * event on the by-source topic, keyed by source identity key. Kafka's default partitioner
  * (murmur2 of the key, as in the Java client) then sends every event of one identity to one
  * partition, whatever node's shipper read it, which is what lets stage 2 keep that identity's
- * baselines in one place. Synchronous, like the processor it stands in front of.
+ * baselines in one place. Lines are read by the Ingest stage, as in a plain run (the same counts and
+ * dead letters); synchronous, like the Detection stage it stands in front of.
  *
  * Partition key (`scale.partitionBy`): by default the source's namespace, not its identity key.
  * Gateway-silence pairs a sidecar's leg (sidecar -> egress gateway, keyed namespace/workload from
@@ -19,18 +20,11 @@
  * the learned pairings alone.
  */
 import type { Message } from 'kafkajs';
-import { Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
+import type { NormalizerConfig } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
-import { type DecoderOptions, LineDecoder } from '../parse/decoder.js';
-import type { DecodeSink } from '../parse/decoder-types.js';
-import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
+import type { DecoderOptions } from '../parse/decoder.js';
+import { Ingest, type IngestStats } from '../pipeline/ingest.js';
 import { encodeEvent } from './event-codec.js';
-
-export interface RekeyDeadLetter {
-  origin: string;
-  reason: string;
-  raw: string;
-}
 
 /** Per event-time window: sidecar legs sent to the egress gateway and legs the gateway logged. */
 export interface GatewayLegCounts {
@@ -64,34 +58,23 @@ export function partitionKeyOf(event: EgressEvent, by: PartitionBy): string {
 /** An input partition that delivered nothing for this long (wall time) no longer holds event time back. */
 export const STREAM_IDLE_MS = 10_000;
 
-export interface RekeyedBatch {
+/** What Ingest read of one batch, and the by-source message of each egress event. */
+export interface RekeyedBatch extends IngestStats {
   messages: Message[];
-  lines: number;
-  events: number;
-  notEgress: number;
-  skipped: Map<string, number>;
-  deadLetters: RekeyDeadLetter[];
 }
 
-export class Rekeyer implements DecodeSink {
-  private readonly decoder: LineDecoder;
-  private readonly normalizer: Normalizer;
-  private readonly origin: LineOrigin = { source: '', position: '' };
-  private out: RekeyedBatch = emptyBatch();
+export class Rekeyer {
+  readonly ingest: Ingest;
   /** Gateway-route leg counts per window start, since the last `takeGatewayCounts()`. */
   private gatewayCounts = new Map<number, GatewayLegCounts>();
   private maxTime = Number.NEGATIVE_INFINITY;
   private minTime = Number.POSITIVE_INFINITY;
-  private batchMax = Number.NEGATIVE_INFINITY;
-  private batchMin = Number.POSITIVE_INFINITY;
   /** Newest event time per input partition (`source/partition`) and when (wall) it last delivered. */
   private readonly streams = new Map<string, { max: number; seenAt: number }>();
   private firstLineAt: number | null = null;
   /** The input partition of the last `rekey` batch and the newest event time read from it, if any. */
   progress: { stream: string; time: number } | null = null;
   private linesSinceTally = false;
-  /** The line being decoded (a dead letter found after decoding still carries its bytes). */
-  private line = '';
 
   constructor(
     decoder: DecoderOptions,
@@ -100,69 +83,40 @@ export class Rekeyer implements DecodeSink {
     private readonly partitionBy: PartitionBy = 'namespace',
     private readonly clock: () => number = Date.now,
   ) {
-    this.decoder = new LineDecoder(decoder);
-    this.normalizer = new Normalizer(mesh);
+    this.ingest = new Ingest({ decoder, mesh });
   }
 
   rekey(lines: readonly string[], source: string, position: (i: number) => string): RekeyedBatch {
-    this.out = emptyBatch();
-    this.origin.source = source;
-    this.batchMax = Number.NEGATIVE_INFINITY;
-    this.batchMin = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < lines.length; i++) {
-      this.out.lines++;
-      this.origin.position = position(i);
-      this.line = lines[i] as string;
-      this.decoder.decode(this.line, this);
-    }
+    const messages: Message[] = [];
+    const stats = this.ingest.read({ lines, source, position }, (event) => {
+      this.countGatewayLeg(event);
+      messages.push({ key: partitionKeyOf(event, this.partitionBy), value: encodeEvent(event) });
+    });
+    const out: RekeyedBatch = { ...stats, messages };
+    const batchMax = stats.maxTime;
     this.progress = null;
-    if (lines.length === 0) return this.out;
+    if (lines.length === 0) return out;
     // A batch is one input partition's; its positions are `partition/offset`.
     const first = position(0);
     const slash = first.indexOf('/');
     const stream = `${source}/${slash < 0 ? '' : first.slice(0, slash)}`;
     let st = this.streams.get(stream);
-    if (this.batchMax !== Number.NEGATIVE_INFINITY) {
+    if (batchMax !== Number.NEGATIVE_INFINITY) {
       const now = this.clock();
       if (st === undefined) {
-        st = { max: this.batchMax, seenAt: now };
+        st = { max: batchMax, seenAt: now };
         this.streams.set(stream, st);
       } else {
-        if (this.batchMax > st.max) st.max = this.batchMax;
+        if (batchMax > st.max) st.max = batchMax;
         st.seenAt = now;
       }
       this.firstLineAt ??= now;
       this.linesSinceTally = true;
-      if (this.batchMax > this.maxTime) this.maxTime = this.batchMax;
-      if (this.batchMin < this.minTime) this.minTime = this.batchMin;
+      if (batchMax > this.maxTime) this.maxTime = batchMax;
+      if (stats.minTime < this.minTime) this.minTime = stats.minTime;
     }
     if (st !== undefined) this.progress = { stream, time: st.max };
-    return this.out;
-  }
-
-  access(record: AccessRecord, meta: ShipperMeta): void {
-    const event = this.normalizer.normalize(record, meta, this.origin);
-    if (Number.isNaN(event.time)) {
-      this.malformed('no start time and no shipper timestamp', this.line);
-      return;
-    }
-    if (event.time > this.batchMax) this.batchMax = event.time;
-    if (event.time < this.batchMin) this.batchMin = event.time;
-    if (event.path === 'inbound' || event.path === 'internal') {
-      this.out.notEgress++;
-      return;
-    }
-    this.countGatewayLeg(event);
-    this.out.events++;
-    this.out.messages.push({ key: partitionKeyOf(event, this.partitionBy), value: encodeEvent(event) });
-  }
-
-  skipped(reason: string): void {
-    this.out.skipped.set(reason, (this.out.skipped.get(reason) ?? 0) + 1);
-  }
-
-  malformed(reason: string, raw: string): void {
-    this.out.deadLetters.push({ origin: `${this.origin.source}:${this.origin.position}`, reason, raw });
+    return out;
   }
 
   private countGatewayLeg(event: EgressEvent): void {
@@ -201,8 +155,4 @@ export class Rekeyer implements DecodeSink {
     }
     return { counts, maxTime: low === Number.POSITIVE_INFINITY ? this.maxTime : low, idle };
   }
-}
-
-function emptyBatch(): RekeyedBatch {
-  return { messages: [], lines: 0, events: 0, notEgress: 0, skipped: new Map(), deadLetters: [] };
 }

@@ -33,8 +33,10 @@ import { newEgressEvent } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { Health } from '../observability/health.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
+import type { Telemetry } from '../observability/telemetry.js';
 import type { DecoderOptions } from '../parse/decoder.js';
 import { type DeliverOptions, deliverToAll } from '../pipeline/deliver.js';
+import { countRead } from '../pipeline/ingest.js';
 import type { LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
@@ -68,6 +70,8 @@ export interface ScaledRunOptions {
   readonly metrics: PipelineMetrics;
   readonly health: Health;
   readonly deadLetter: (record: DeadLetter) => Promise<void>;
+  /** Per-component counts, as the plain run keeps them (stage 1: source and ingest; stage 2: detection and sinks). */
+  readonly telemetry: Telemetry;
   /** The mesh-wide gateway-silence evaluator's settings; null when gateway-silence is disabled. */
   readonly gatewaySilence: { evaluator: GatewayEvaluatorOptions; alerts: AlertStageOptions } | null;
 }
@@ -122,7 +126,10 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     retryMaxMs: o.retryMaxMs,
     stop: o.stop,
     log: o.log,
-    onSinkFailure: (sink) => o.metrics.sinkFailures.inc({ sink }),
+    onSinkFailure: (sink) => {
+      o.telemetry.of('sink', sink).errors++;
+      o.metrics.sinkFailures.inc({ sink });
+    },
   };
   const topics: ScaleTopics = {
     ...scaleTopicNames(o.scale.topicPrefix ?? o.name),
@@ -354,7 +361,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     task.analyzer.inputEnds?.(inputEnds.ends);
     task.endBatch(BigInt(batch.lastOffset()), alerts);
     // Events later than the allowed lateness are not analysed: dead-lettered with the reason.
-    for (const d of task.analyzer.takeDeadLetters?.() ?? []) deadLetters.push(d);
+    const lateLetters = task.analyzer.takeDeadLetters?.() ?? [];
+    const late = lateLetters.length;
+    for (const d of lateLetters) deadLetters.push(d);
     const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
     for (const d of deadLetters) await o.deadLetter(d);
     await deliverToAll(
@@ -364,6 +373,12 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     );
     summary.alerts += alerts.length;
     summary.flows += drained.flows.length;
+    o.telemetry.detected(events, alerts.length, late);
+    o.telemetry.delivered(
+      o.sinks,
+      alerts.length + drained.flows.length + drained.baselines.length + rawEvents.length,
+    );
+    o.metrics.recordComponents(o.telemetry);
     o.metrics.countAlerts(alerts);
     o.metrics.eventsReceived.inc({ source: `kafka:${batch.topic}` }, events);
     o.metrics.setLag(batch.topic, batch.partition, batch.highWatermark, batch.lastOffset());
@@ -439,6 +454,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
           deliver: async (alerts) => {
             await deliverToAll(o.sinks, { alerts, flows: [], baselines: [], events: [] }, delivery);
             summary.alerts += alerts.length;
+            o.telemetry.detected(0, alerts.length, 0);
+            o.telemetry.delivered(o.sinks, alerts.length);
             o.metrics.countAlerts(alerts);
           },
           log: o.log,
@@ -495,9 +512,9 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       const delivery = (async () => {
         if (records.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: records });
         if (progress !== null) bySourceRecords.delivered(progress);
-        for (const d of out.deadLetters) {
-          await o.deadLetter({ component: 'parse', reason: d.reason, origin: d.origin, raw: d.raw });
-        }
+        for (const d of out.deadLetters) await o.deadLetter(d);
+        countRead(o.telemetry, source.name, out);
+        o.metrics.recordComponents(o.telemetry);
         o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);
         o.metrics.setInputLag(batch.lag);
         o.metrics.rekeyedEvents.inc(out.events);

@@ -12,6 +12,7 @@ import { replayCommand } from '../../src/cli/replay.js';
 import { runCommand } from '../../src/cli/run.js';
 import type { ComponentCounts } from '../../src/observability/telemetry.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
+import { quiet } from '../helpers/quiet.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'parity-'));
@@ -43,20 +44,6 @@ writeFileSync(
 );
 const POLICY = join(process.cwd(), 'deploy/istio/authorization-policy.yaml');
 
-async function captureStderr(fn: () => Promise<number>): Promise<{ code: number; stderr: string }> {
-  const write = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { code: await fn(), stderr };
-  } finally {
-    process.stderr.write = write;
-  }
-}
-
 /** replay's summary lines `    ID: in / out / discarded / errors / dead letters`. */
 function replayComponents(stderr: string): Record<string, ComponentCounts> {
   const out: Record<string, ComponentCounts> = {};
@@ -84,10 +71,10 @@ describe('replay and run over the same input', { timeout: 60_000 }, () => {
   it('write the same alerts and dead letters, and count the same per component', async () => {
     const replayAlerts = join(dir, 'replay-alerts.jsonl');
     const replayDead = join(dir, 'replay-dead.jsonl');
-    const replayed = await captureStderr(() =>
+    const replayed = await quiet(() =>
       replayCommand.run(['--policy', POLICY, '--alerts', replayAlerts, '--dead-letters', replayDead, input]),
     );
-    expect(replayed.code).toBe(0);
+    expect(replayed.value).toBe(0);
 
     const runAlerts = join(dir, 'run-alerts.jsonl');
     const runDead = join(dir, 'run-dead.jsonl');
@@ -105,8 +92,8 @@ describe('replay and run over the same input', { timeout: 60_000 }, () => {
         policies: [POLICY],
       }),
     );
-    const ran = await captureStderr(() => runCommand.run(['--config', config]));
-    expect(ran.code).toBe(0);
+    const ran = await quiet(() => runCommand.run(['--config', config]));
+    expect(ran.value).toBe(0);
 
     const alerts = readFileSync(replayAlerts, 'utf8');
     expect(alerts.split('\n').length).toBeGreaterThan(10);

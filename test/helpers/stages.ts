@@ -21,7 +21,12 @@ export function syntheticStages(
   let pending: Alert[] = [];
   const ingest: IngestStage = {
     read(batch, onEvent) {
-      const stats = { ...emptyCounts(), deadLetters: [], maxTime: Number.NEGATIVE_INFINITY };
+      const stats = {
+        ...emptyCounts(),
+        deadLetters: [],
+        maxTime: Number.NEGATIVE_INFINITY,
+        minTime: Number.POSITIVE_INFINITY,
+      };
       batch.lines.forEach((line, j) => {
         const origin = batch.position(j);
         const e = toEvent(line, origin);
