@@ -9,22 +9,23 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * (UNIT_MS[m[2] as string] as number);
 }
 
+/** Milliseconds of a config value (a number as is, a string parsed); an issue naming it when malformed. */
+function toMs(value: number | string, ctx: z.RefinementCtx): number {
+  const ms = typeof value === 'number' ? value : parseDuration(value);
+  if (!Number.isNaN(ms)) return ms;
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected a duration such as "30s", "5m" or "24h", got "${String(value)}"`,
+  });
+  return z.NEVER;
+}
+
 /** A duration in config: a number of milliseconds or a string such as "30m"; parsed to milliseconds. */
 export function duration(defaultValue: string, description: string) {
   return z
     .union([z.number().nonnegative(), z.string()])
     .default(defaultValue)
-    .transform((value, ctx) => {
-      const ms = typeof value === 'number' ? value : parseDuration(value);
-      if (Number.isNaN(ms)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a duration such as "30s", "5m" or "24h", got "${String(value)}"`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    })
+    .transform(toMs)
     .describe(description);
 }
 
@@ -33,17 +34,6 @@ export function optionalDuration(description: string) {
   return z
     .union([z.number().nonnegative(), z.string()])
     .optional()
-    .transform((value, ctx) => {
-      if (value === undefined) return undefined;
-      const ms = typeof value === 'number' ? value : parseDuration(value);
-      if (Number.isNaN(ms)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a duration such as "30s", "5m" or "24h", got "${String(value)}"`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    })
+    .transform((value, ctx) => (value === undefined ? undefined : toMs(value, ctx)))
     .describe(description);
 }

@@ -3,12 +3,9 @@
  * leg, so stage 1 counts, per event-time window, the legs sidecars sent to the egress gateway and
  * the legs the gateway logged, and publishes them to the single-partition gateway-heartbeat topic
  * (gateway-heartbeat.ts). The one instance the group assigns that partition feeds every record here:
- * the windows are summed across publishers and judged the way the per-engine detector judges them
- * (detect/detectors/gateway-silence.ts): a window closes when the watermark passes its end plus the
- * match tolerance; quiet windows are carried into the next ones; when sidecars sent at least
- * `minSidecarLegs` and the gateway logged fewer than `minMatchedRatio` of them, it fires, and it
- * resolves at the first healthy window. Counts, not matched pairs: pairing needs both legs in one
- * place, which is what the per-partition detector still does for its per-client reasons.
+ * the windows are summed across publishers and judged by the plain mode's judge
+ * (detect/silence-judge.ts) on its `counted` basis. Counts, not matched pairs: pairing needs both
+ * legs in one place, which is what the per-partition detector still does for its per-client reasons.
  *
  * Event time across publishers: each heartbeat carries the newest event time its stage 1 read. The
  * watermark is the lowest of those among publishers that are receiving lines (minus the allowed
@@ -22,8 +19,7 @@
  * rebuilt evaluator (takeover) the same alert id.
  */
 import { z } from 'zod';
-import { gatewaySilenceFinding } from '../detect/detectors/gateway-silence.js';
-import { isoMinute as minute } from '../detect/spec.js';
+import { SilenceJudge, silenceFinding } from '../detect/silence-judge.js';
 import type { Emit } from '../detect/types.js';
 
 export interface GatewayEvaluatorOptions {
@@ -56,27 +52,22 @@ interface Publisher {
   lastSeen: number;
 }
 
-interface Sums {
-  sidecar: number;
-  gateway: number;
-}
-
-/** Quiet windows judged together at most (as the per-engine detector). */
-const MAX_CARRY_WINDOWS = 10;
-
 export class GatewaySilenceEvaluator {
   private readonly publishers = new Map<string, Publisher>();
-  private readonly windows = new Map<number, Sums>();
+  private readonly silence: SilenceJudge;
   private newestRecord = Number.NEGATIVE_INFINITY;
-  private carry: (Sums & { from: number }) | null = null;
-  private firing = false;
-  private firingSince = 0;
   /** Event time up to which windows were judged (the mesh-wide watermark). */
   watermark = Number.NEGATIVE_INFINITY;
   lateCounts = 0;
   records = 0;
 
-  constructor(private readonly o: GatewayEvaluatorOptions) {}
+  constructor(private readonly o: GatewayEvaluatorOptions) {
+    this.silence = new SilenceJudge({ ...o, basis: 'counted' }, () => ({
+      sidecar: 0,
+      gateway: 0,
+      matched: 0,
+    }));
+  }
 
   /** One heartbeat record (`timestamp`: the record's time); judges the windows it closes. */
   accept(h: Heartbeat, timestamp: number, emit: Emit): void {
@@ -88,17 +79,13 @@ export class GatewaySilenceEvaluator {
     this.publishers.set(h.publisher, { maxTime, idle: h.idle, lastSeen: timestamp });
     for (const [start, sidecar, gateway] of h.counts) {
       if (sidecar === 0 && gateway === 0) continue;
-      const b = Math.floor(start / this.o.windowMs);
-      if (this.closed(b)) {
+      if (this.silence.isClosed(start, this.watermark)) {
         this.lateCounts += sidecar + gateway;
         continue;
       }
-      const w = this.windows.get(b);
-      if (w === undefined) this.windows.set(b, { sidecar, gateway });
-      else {
-        w.sidecar += sidecar;
-        w.gateway += gateway;
-      }
+      const w = this.silence.window(start);
+      w.sidecar += sidecar;
+      w.gateway += gateway;
     }
     this.advance(emit);
   }
@@ -106,10 +93,6 @@ export class GatewaySilenceEvaluator {
   /** Publishers currently known (not timed out). */
   get publisherCount(): number {
     return this.publishers.size;
-  }
-
-  private closed(b: number): boolean {
-    return (b + 1) * this.o.windowMs + this.o.matchToleranceMs <= this.watermark;
   }
 
   private advance(emit: Emit): void {
@@ -132,58 +115,9 @@ export class GatewaySilenceEvaluator {
     const upTo = (busy ? low : high) - this.o.latenessMs;
     if (!(upTo > this.watermark)) return;
     this.watermark = upTo;
-    const due = [...this.windows.keys()].filter((b) => this.closed(b)).sort((a, b) => a - b);
-    for (const b of due) {
-      this.judge(b, this.windows.get(b) as Sums, emit);
-      this.windows.delete(b);
-    }
-  }
-
-  private judge(b: number, closed: Sums, emit: Emit): void {
-    const carry = this.carry;
-    const sidecar = closed.sidecar + (carry?.sidecar ?? 0);
-    const gateway = closed.gateway + (carry?.gateway ?? 0);
-    const from = carry?.from ?? b;
-    if (sidecar < this.o.minSidecarLegs) {
-      this.carry = sidecar === 0 || b - from >= MAX_CARRY_WINDOWS ? null : { sidecar, gateway, from };
-      return;
-    }
-    this.carry = null;
-    const ratio = Math.min(gateway, sidecar) / sidecar;
-    const start = from * this.o.windowMs;
-    const end = (b + 1) * this.o.windowMs;
-    const evidence = {
-      kind: 'mesh-wide',
-      sidecarLegs: sidecar,
-      gatewayLegs: gateway,
-      ratio,
-      windowStart: new Date(start).toISOString(),
-      windowMs: end - start,
-      publishers: this.publishers.size,
-    };
-    if (ratio < this.o.minMatchedRatio) {
-      if (!this.firing) this.firingSince = start;
-      this.firing = true;
-      emit(
-        gatewaySilenceFinding(
-          end,
-          'firing',
-          gateway === 0
-            ? `The egress gateway logged nothing from ${minute(start)} while sidecars across the mesh sent it ${sidecar} connections: egress is no longer monitored.`
-            : `The egress gateway logged ${gateway} connections from ${minute(start)} while sidecars across the mesh sent it ${sidecar}: far fewer than they sent.`,
-          evidence,
-        ),
-      );
-    } else if (this.firing) {
-      this.firing = false;
-      emit(
-        gatewaySilenceFinding(
-          end,
-          'resolved',
-          `The egress gateway logged ${gateway} connections for the ${sidecar} sidecars sent it from ${minute(start)} again (silent since ${minute(this.firingSince)}).`,
-          evidence,
-        ),
-      );
-    }
+    // The judged window's end as the finding's time: a rebuilt evaluator raises the same alert id.
+    this.silence.advance(this.watermark, (verdict) =>
+      emit(silenceFinding(verdict, verdict.end, { publishers: this.publishers.size })),
+    );
   }
 }

@@ -4,10 +4,10 @@
  * as `check` expects, and the `sinks` union accepts it.
  */
 import { describe, expect, it } from 'vitest';
-import { settingRows } from '../../src/detect/reference.js';
 import { SINK_TYPES, SINKS, SinkConfigSchema, sinkProblems } from '../../src/sinks/registry.js';
 import type { SinkSpec } from '../../src/sinks/spec.js';
 import type { SinkContext } from '../../src/sinks/types.js';
+import { expectDescribedSchema } from '../helpers/component-spec.js';
 
 const specs = SINKS.map((s) => [s.type, s as unknown as SinkSpec] as const);
 
@@ -34,9 +34,7 @@ it('sink types are unique and all in the config union', () => {
 
 describe.each(specs)('sink %s', (type, spec) => {
   it('has a one-line summary and every setting described', () => {
-    expect(spec.config.description?.trim() ?? '').not.toBe('');
-    const undescribed = settingRows(spec.config).filter((r) => r.path !== 'type' && r.description === '');
-    expect(undescribed.map((r) => r.path)).toEqual([]);
+    expectDescribedSchema(spec.config);
   });
 
   it('parses its example, through the sinks union too', () => {

@@ -4,9 +4,9 @@
  * source without opening anything.
  */
 import { describe, expect, it } from 'vitest';
-import { settingRows } from '../../src/detect/reference.js';
 import { SOURCES, SourceConfigSchema, sourceProblems } from '../../src/sources/registry.js';
 import type { SourceSpec } from '../../src/sources/spec.js';
+import { expectDescribedSchema } from '../helpers/component-spec.js';
 
 const specs = SOURCES.map((s) => [s.type, s as unknown as SourceSpec] as const);
 
@@ -18,9 +18,7 @@ it('source types are unique and all in the config union', () => {
 
 describe.each(specs)('source %s', (type, spec) => {
   it('has a one-line summary and every setting described', () => {
-    expect(spec.config.description?.trim() ?? '').not.toBe('');
-    const undescribed = settingRows(spec.config).filter((r) => r.path !== 'type' && r.description === '');
-    expect(undescribed.map((r) => r.path)).toEqual([]);
+    expectDescribedSchema(spec.config);
   });
 
   it('parses its example, through the sources union too, and rejects an unknown setting', () => {

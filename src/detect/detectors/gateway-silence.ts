@@ -3,7 +3,8 @@
  * joined with the gateway's leg of the same connection before detectors see it (detect/join.ts: by
  * address, request id, else caller + destination). Per window, when sidecars sent at least
  * `minSidecarLegs` and the gateway's logs account for fewer than `minMatchedRatio` of them, the
- * gateway went silent (or is lying): firing, then `resolved` when a window is healthy again.
+ * gateway went silent (or is lying): firing, then `resolved` when a window is healthy again. That
+ * judgement is silence-judge.ts, shared with the scaled run's mesh-wide evaluator.
  *
  * Its own rule id, `unaccounted-gateway-leg` (so paging routes can select it), for gateway legs no
  * sidecar sent: `unaccounted-gateway-legs` when the sidecar that would have sent them is in the input
@@ -15,10 +16,11 @@
  */
 import { z } from 'zod';
 import { duration } from '../../config/duration.js';
-import type { EgressEvent, SourceIdentity } from '../../identity/types.js';
+import type { EgressEvent } from '../../identity/types.js';
 import { isGatewayLeg, isInternalAddress, isSidecarLeg } from '../join.js';
-import { type DetectorSpec, destName, eventFinding, isoMinute, type RuleSpec } from '../spec.js';
-import type { Detector, Emit, Finding } from '../types.js';
+import { type LegCounts, SILENCE_RULE, SilenceJudge, silenceFinding } from '../silence-judge.js';
+import { type DetectorSpec, destName, eventFinding, type RuleSpec } from '../spec.js';
+import type { Detector, Emit } from '../types.js';
 
 export const GatewaySilenceConfigSchema = z
   .object({
@@ -72,16 +74,6 @@ export const GatewaySilenceConfigSchema = z
   .strict();
 export type GatewaySilenceConfig = z.infer<typeof GatewaySilenceConfigSchema>;
 
-/** The gateway went silent (or is lying): firing, then resolved. */
-const SILENCE_RULE = {
-  id: 'gateway-silence',
-  name: 'Egress gateway silence',
-  severity: 'critical',
-  realert: '24h',
-  firesWhen:
-    'sidecar legs to the gateway that the connection join (below) found no gateway leg for: firing when the gateway accounts for < `minMatchedRatio` of them in a window, `resolved` when it recovers',
-} as const satisfies RuleSpec;
-
 /** Gateway legs no sidecar sent and gateway legs without a peer principal (configured with gateway-silence). */
 export const UNACCOUNTED_RULE = {
   id: 'unaccounted-gateway-leg',
@@ -92,62 +84,29 @@ export const UNACCOUNTED_RULE = {
     "(emitted by gateway-silence, configured there) gateway legs no sidecar sent: `unaccounted-gateway-legs` when the sidecar at the caller's address is in the input (its pod's lines are being read) and logged no leg for it, >= `unaccountedMin` in a window; `unknown-client` when no sidecar in the input uses the address (`unknownClients: ignore` when only some pods' lines are read); `no-principal` when the gateway logs peer principals and this leg has none. One standing alert per client, repeats counted",
 } as const satisfies RuleSpec;
 
-interface Bucket {
-  sidecar: number;
-  matched: number;
-  gateway: number;
-  /** Unaccounted gateway legs per client in this window. */
+/** A window's legs (judged by silence-judge.ts) and its unaccounted gateway legs per client. */
+interface Bucket extends LegCounts {
   unaccounted: Map<string, number>;
-}
-
-/** Quiet windows judged together at most. */
-const MAX_CARRY_WINDOWS = 10;
-
-const GATEWAY_SOURCE: SourceIdentity = {
-  principal: null,
-  namespace: null,
-  workload: 'egress-gateway',
-  pod: null,
-  ip: null,
-  attribution: 'unknown',
-  key: 'egress-gateway',
-};
-
-/**
- * The "gateway went silent" finding and its resolve: one dedup key for the whole mesh, so the
- * per-partition detector and the scaled mode's mesh-wide evaluator raise the same alert id.
- */
-export function gatewaySilenceFinding(
-  time: number,
-  status: 'firing' | 'resolved',
-  reason: string,
-  evidence: Record<string, unknown>,
-): Finding {
-  return {
-    ruleId: SILENCE_RULE.id,
-    severity: SILENCE_RULE.severity,
-    time,
-    dedupKey: 'gateway-silence/egress-gateway',
-    source: { ...GATEWAY_SOURCE },
-    destination: null,
-    path: 'sidecar-to-gateway',
-    protocol: null,
-    reason,
-    evidence,
-    status,
-  };
 }
 
 export class GatewaySilenceDetector implements Detector {
   readonly ruleId = SILENCE_RULE.id;
-  private readonly buckets = new Map<number, Bucket>();
-  private firing = false;
-  private firingSince = 0;
+  private readonly silence: SilenceJudge<Bucket>;
   private principalSeen = false;
   private sidecarSeen = false;
-  private carry: { sidecar: number; matched: number; gateway: number; from: number } | null = null;
 
-  constructor(private readonly config: GatewaySilenceConfig) {}
+  constructor(private readonly config: GatewaySilenceConfig) {
+    this.silence = new SilenceJudge(
+      {
+        windowMs: config.window,
+        matchToleranceMs: config.matchTolerance,
+        minSidecarLegs: config.minSidecarLegs,
+        minMatchedRatio: config.minMatchedRatio,
+        basis: 'joined',
+      },
+      () => ({ sidecar: 0, matched: 0, gateway: 0, unaccounted: new Map() }),
+    );
+  }
 
   observe(event: EgressEvent, emit: Emit): void {
     if (isSidecarLeg(event)) this.sidecarLeg(event);
@@ -155,13 +114,7 @@ export class GatewaySilenceDetector implements Detector {
   }
 
   private bucket(time: number): Bucket {
-    const b = Math.floor(time / this.config.window);
-    let bucket = this.buckets.get(b);
-    if (bucket === undefined) {
-      bucket = { sidecar: 0, matched: 0, gateway: 0, unaccounted: new Map() };
-      this.buckets.set(b, bucket);
-    }
-    return bucket;
+    return this.silence.window(time);
   }
 
   private sidecarLeg(event: EgressEvent): void {
@@ -178,12 +131,16 @@ export class GatewaySilenceDetector implements Detector {
     // A waypoint logs no peer principal by default (istio/istio#59046): its legs are judged by the
     // join with their ztunnel legs only.
     const waypoint = event.ambient === 'waypoint';
+    // The inner leg of the gateway's own chain (SNI forwarding through an internal listener) has no
+    // client of its own: its caller is its outer leg's, when the join found that leg.
+    const noClient =
+      isInternalAddress(event.downstreamRemoteAddress) && event.join?.outerOrigin === undefined;
     if (src.principal !== null && src.principalSource !== 'learned') {
       if (!waypoint) this.principalSeen = true;
     } else if (
       !waypoint &&
       event.join?.by === 'none' &&
-      !isInternalAddress(event.downstreamRemoteAddress) &&
+      !noClient &&
       (this.config.requirePrincipal === 'always' ||
         (this.config.requirePrincipal === 'auto' && this.principalSeen))
     ) {
@@ -202,9 +159,7 @@ export class GatewaySilenceDetector implements Detector {
     }
     const join = event.join;
     if (join == null || join.by !== 'none' || !this.sidecarSeen) return;
-    // The inner leg of the gateway's own chain (SNI forwarding through an internal listener) has
-    // no client: its client's connection is the gateway's outer leg.
-    if (isInternalAddress(event.downstreamRemoteAddress)) return;
+    if (noClient) return;
     if (!join.senderInInput) {
       if (this.config.unknownClients === 'alert') this.unknownClient(event, emit);
       return;
@@ -248,76 +203,14 @@ export class GatewaySilenceDetector implements Detector {
   }
 
   advance(watermark: number, emit: Emit): void {
-    const closed = [...this.buckets.keys()]
-      .filter((b) => (b + 1) * this.config.window + this.config.matchTolerance <= watermark)
-      .sort((a, b) => a - b);
-    for (const b of closed) {
-      this.judge(b, this.buckets.get(b) as Bucket, watermark, emit);
-      this.buckets.delete(b);
-    }
-  }
-
-  private judge(b: number, closed: Bucket, watermark: number, emit: Emit): void {
-    // Quiet windows (night) carry over until enough sidecar legs were seen to judge them together.
-    const carry = this.carry;
-    const bucket =
-      carry === null
-        ? closed
-        : {
-            ...closed,
-            sidecar: closed.sidecar + carry.sidecar,
-            matched: closed.matched + carry.matched,
-            gateway: closed.gateway + carry.gateway,
-          };
-    const from = carry === null ? b : carry.from;
-    if (bucket.sidecar < this.config.minSidecarLegs) {
-      // A window without sidecar traffic ends the carry: there is nothing to judge.
-      this.carry =
-        bucket.sidecar === 0 || b - from >= MAX_CARRY_WINDOWS
-          ? null
-          : { sidecar: bucket.sidecar, matched: bucket.matched, gateway: bucket.gateway, from };
-      return;
-    }
-    this.carry = null;
-    if (!this.config.judgeSilence) return;
-    const ratio = bucket.matched / bucket.sidecar;
-    const start = from * this.config.window;
-    const evidence = {
-      sidecarLegs: bucket.sidecar,
-      matchedLegs: bucket.matched,
-      gatewayLegs: bucket.gateway,
-      ratio,
-      windowStart: new Date(start).toISOString(),
-      windowMs: this.config.window,
-    };
-    if (ratio < this.config.minMatchedRatio) {
-      if (!this.firing) this.firingSince = start;
-      this.firing = true;
-      emit(
-        gatewaySilenceFinding(
-          watermark,
-          'firing',
-          bucket.gateway === 0
-            ? `The egress gateway logged nothing from ${isoMinute(start)} while sidecars sent it ${bucket.sidecar} connections: egress is no longer monitored.`
-            : `The egress gateway's logs account for ${bucket.matched} of the ${bucket.sidecar} connections sidecars sent it from ${isoMinute(start)}.`,
-          evidence,
-        ),
-      );
-    } else if (this.firing) {
-      this.firing = false;
-      emit(
-        gatewaySilenceFinding(
-          watermark,
-          'resolved',
-          `The egress gateway's logs account for ${bucket.matched} of ${bucket.sidecar} sidecar connections again (silent since ${isoMinute(this.firingSince)}).`,
-          evidence,
-        ),
-      );
-    }
+    // With judgeSilence off (scaled mode) the windows still close: they hold the per-client counts.
+    this.silence.advance(watermark, (verdict) => {
+      if (this.config.judgeSilence) emit(silenceFinding(verdict, watermark));
+    });
   }
 
   stateSize(): number {
-    return this.buckets.size;
+    return this.silence.size;
   }
 }
 

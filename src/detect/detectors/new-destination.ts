@@ -10,6 +10,7 @@ import { detachString } from '../../identity/mesh.js';
 import type { EgressEvent } from '../../identity/types.js';
 import { hostMatch } from '../../policy/match.js';
 import type { PolicySet } from '../../policy/policy-set.js';
+import { FirstSightFilter } from '../../sketch/first-sight.js';
 import { type DetectorContext, type DetectorSpec, destName, eventFinding, type RuleSpec } from '../spec.js';
 import { KeyTable } from '../state/key-table.js';
 import { type DetectionState, isEgress } from '../state/store.js';
@@ -35,7 +36,9 @@ export const NewDestinationConfigSchema = z
       .int()
       .positive()
       .default(4096)
-      .describe('Hosts and domains remembered per identity.'),
+      .describe(
+        'Hosts and domains remembered per identity; beyond it a new name is remembered from its second sighting, in place of the oldest.',
+      ),
     ignoreHosts: z
       .array(z.string())
       .default([])
@@ -131,6 +134,10 @@ export class NewDestinationDetector implements Detector {
   readonly table: KeyTable<Seen>;
   private domainOf: string | null = null;
   private domainKey: string | null = null;
+  private readonly firstSights = new FirstSightFilter();
+  /** Event time for `newSeen` (one function, not a closure per event). */
+  private now = 0;
+  private readonly newSeen = () => new Seen(this.now, new Map());
 
   constructor(
     private readonly config: NewDestinationConfig,
@@ -193,9 +200,9 @@ export class NewDestinationDetector implements Detector {
   observe(event: EgressEvent, emit: Emit): void {
     if (!isEgress(event) || !event.destination.external || this.state.redundant) return;
     const id = event.source.key;
-    const seen = this.table.touch(id, event.time, () => new Seen(event.time, new Map()));
+    this.now = event.time;
+    const seen = this.table.touch(id, event.time, this.newSeen);
     const host = destName(event);
-    if (seen.names.has(host)) return;
     const domain = event.destination.registeredDomain;
     // Reused while consecutive new names share a domain (a fresh string is hashed on every lookup).
     if (domain !== this.domainOf) {
@@ -203,6 +210,16 @@ export class NewDestinationDetector implements Detector {
       this.domainKey = domain === null ? null : `.${domain}`;
     }
     const domainKey = this.domainKey;
+    const known = seen.names.get(host);
+    if (known !== undefined) {
+      // At its quota (names go oldest first), a name in use, and its domain, go to the back.
+      if (seen.names.size >= this.config.maxPerIdentity) {
+        this.refresh(seen, host, known);
+        const d = domainKey === null ? undefined : seen.names.get(domainKey);
+        if (d !== undefined) this.refresh(seen, domainKey as string, d);
+      }
+      return;
+    }
     const domainFirst = domainKey === null ? undefined : seen.names.get(domainKey);
     this.remember(seen, host, event.time);
     if (domainKey !== null && domainFirst === undefined) this.remember(seen, domainKey, event.time);
@@ -252,8 +269,17 @@ export class NewDestinationDetector implements Detector {
     );
   }
 
+  private refresh(seen: Seen, name: string, firstSeen: number): void {
+    seen.names.delete(name);
+    seen.names.set(detachString(name), firstSeen);
+  }
+
   private remember(seen: Seen, name: string, time: number): void {
     if (seen.names.size >= this.config.maxPerIdentity) {
+      // At its quota (a source flooding names): a name is remembered from its second sighting, so
+      // names used once do not push out the ones in use, and cost no eviction (its first sighting
+      // is judged new all the same; a second one is then judged new again, a repeat of its alert).
+      if (this.firstSights.firstSight(name)) return;
       const oldest = seen.oldest();
       if (oldest !== undefined) seen.names.delete(oldest);
     }

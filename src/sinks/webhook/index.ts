@@ -179,33 +179,35 @@ export class WebhookSink implements Sink {
   async close(): Promise<void> {}
 }
 
-export const webhookSinkSpec = {
+/** The three share the sink and its checks; they differ in type, schema and example. */
+function webhookStyleSpec<S extends z.ZodType<AnyWebhookConfig>>(
+  type: z.output<S>['type'],
+  config: S,
+  example: z.input<S>,
+): SinkSpec<S> {
+  return {
+    type,
+    config,
+    example,
+    create: (c, ctx) => new WebhookSink(c, ctx),
+    defaultName: () => type,
+    problems: webhookProblems,
+  };
+}
+
+export const webhookSinkSpec = webhookStyleSpec('webhook', WebhookSinkConfigSchema, {
   type: 'webhook',
-  config: WebhookSinkConfigSchema,
-  example: { type: 'webhook', url: 'https://alerts.example.com/hook', secret: { env: 'WEBHOOK_SECRET' } },
-  create: (config, ctx) => new WebhookSink(config, ctx),
-  defaultName: () => 'webhook',
-  problems: webhookProblems,
-} satisfies SinkSpec<typeof WebhookSinkConfigSchema>;
+  url: 'https://alerts.example.com/hook',
+  secret: { env: 'WEBHOOK_SECRET' },
+});
 
-export const pagerDutySinkSpec = {
+export const pagerDutySinkSpec = webhookStyleSpec('pagerduty', PagerDutySinkConfigSchema, {
   type: 'pagerduty',
-  config: PagerDutySinkConfigSchema,
-  example: {
-    type: 'pagerduty',
-    routingKey: { env: 'PAGERDUTY_ROUTING_KEY' },
-    route: { minSeverity: 'high' },
-  },
-  create: (config, ctx) => new WebhookSink(config, ctx),
-  defaultName: () => 'pagerduty',
-  problems: webhookProblems,
-} satisfies SinkSpec<typeof PagerDutySinkConfigSchema>;
+  routingKey: { env: 'PAGERDUTY_ROUTING_KEY' },
+  route: { minSeverity: 'high' },
+});
 
-export const slackSinkSpec = {
+export const slackSinkSpec = webhookStyleSpec('slack', SlackSinkConfigSchema, {
   type: 'slack',
-  config: SlackSinkConfigSchema,
-  example: { type: 'slack', url: { env: 'SLACK_WEBHOOK_URL' } },
-  create: (config, ctx) => new WebhookSink(config, ctx),
-  defaultName: () => 'slack',
-  problems: webhookProblems,
-} satisfies SinkSpec<typeof SlackSinkConfigSchema>;
+  url: { env: 'SLACK_WEBHOOK_URL' },
+});

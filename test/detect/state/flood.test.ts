@@ -152,4 +152,33 @@ describe('a source flooding new destinations', { timeout: 60_000 }, () => {
     expect(h.engine.state.hosts.get(key)).toBeDefined();
     expect(h.engine.state.hosts.groupSize('web/frontend')).toBe(100);
   });
+
+  it('new-destination: names used once past the quota do not push out the names the source uses', () => {
+    const attacker = source('web', 'frontend');
+    const events: EgressEvent[] = [];
+    // Day one: api.stripe.com every 10 minutes; then, learned, 2,000 single-use hosts (quota 100).
+    for (let t = T0; t < T0 + DAY + 2 * HOUR; t += 10 * MIN)
+      events.push(egressEvent({ time: t, source: attacker, host: 'api.stripe.com' }));
+    for (let i = 0; i < 2000; i++) {
+      const domain = `f${i.toString(36)}.example`;
+      events.push(
+        egressEvent({
+          time: T0 + DAY + HOUR + i * 1000,
+          source: attacker,
+          destination: destination(`x.${domain}`, { registeredDomain: domain }),
+        }),
+      );
+    }
+    events.sort((a, b) => a.time - b.time);
+    const h = new Harness({
+      learningPeriod: '12h',
+      detectors: { 'new-destination': { maxPerIdentity: 100, learningPeriod: '12h' } },
+    })
+      .feed(events)
+      .finish();
+    const found = h.of('new-destination');
+    expect(found.length).toBeGreaterThan(1900);
+    // Still known after the flood (before, it was the oldest name: the first to go).
+    expect(found.filter((f) => f.destination?.host === 'api.stripe.com')).toEqual([]);
+  });
 });
