@@ -9,10 +9,20 @@
  *   (pod-to-pod traffic is not NATed, so the ephemeral port survives), start times within the
  *   tolerance; for HTTP, where one connection carries many requests, after the request id;
  * - `request-id`: HTTP legs with the same x-request-id;
+ * - `internal-listener`: a gateway that forwards by SNI through an Envoy internal listener (istio.io
+ *   blog 2023/egress-sni: `sni_cluster` -> `envoy://sni_listener/` -> `dynamic_forward_proxy_cluster`)
+ *   logs one connection twice, its outer leg (from the sidecar, by address as above, into the internal
+ *   listener) and its inner leg (out to the host the app's SNI names). Internal connections carry no
+ *   port, so the inner leg is the one on the same internal address (the outer leg's upstream local
+ *   address is the inner leg's downstream remote address, `envoy://internal_client_address/`) that
+ *   started with the outer leg (same millisecond in the published lines; within `HOP_START_MS`),
+ *   closest in duration, and, when the sidecar's leg is known, carrying exactly its bytes (the app's
+ *   TLS stream passes unchanged; the outer leg counts the mTLS around it);
  * - `source-and-destination`: the caller (pod IP, else principal) and the destination host (or its
  *   IP, when one leg knows no host), start times within the tolerance, closest bytes: the last
  *   resort, only when a leg does not log its addresses (two legs that both log them and differ are
- *   two connections).
+ *   two connections); an inner leg whose outer leg is not in the input is joined when the sidecar's
+ *   leg stops waiting, by destination host alone, closest bytes.
  *
  * A joined pair carries the best of both: the sidecar's leg keeps its identity and takes the
  * gateway's destination (host, registrable domain, upstream IP and port) and, when the sidecar's
@@ -50,6 +60,9 @@ interface NamedIp {
 const SENDER_TTL_MS = 60 * 60_000;
 const MAX_SENDERS = 100_000;
 
+/** Largest start-time difference between a gateway's outer leg and its inner leg (one process). */
+const HOP_START_MS = 1000;
+
 interface Leg {
   event: EgressEvent;
   gateway: boolean;
@@ -58,6 +71,12 @@ interface Leg {
   /** The connection's own address on this leg, or null when not logged. */
   addr: string | null;
   done: boolean;
+  /** A gateway's outer leg through an internal listener (joins a sidecar leg to an inner leg). */
+  hop: boolean;
+  /** Outer leg: the sidecar's leg and the inner leg it joined so far; other legs: the outer leg holding them. */
+  sidecar: Leg | null;
+  inner: Leg | null;
+  bridge: Leg | null;
 }
 
 interface Held {
@@ -77,6 +96,18 @@ export function isSidecarLeg(e: EgressEvent): boolean {
 
 export function isGatewayLeg(e: EgressEvent): boolean {
   return e.path === 'gateway-to-external' && e.reporter === 'egress-gateway';
+}
+
+/**
+ * A gateway's outer leg into its own internal listener (SNI forwarding): from a caller's address, to
+ * an internal address (`envoy://sni_listener/`, from `envoy://internal_client_address/`).
+ */
+export function isOuterHopLeg(e: EgressEvent): boolean {
+  return (
+    e.reporter === 'egress-gateway' &&
+    isInternalAddress(e.upstreamLocalAddress) &&
+    connectionAddress(e.downstreamRemoteAddress) !== null
+  );
 }
 
 /** A gateway leg joined to its sidecar's leg: the sidecar's leg, carrying this one's destination, is judged. */
@@ -109,7 +140,7 @@ function connectionAddress(addr: string | null | undefined): string | null {
 
 export class ConnectionJoiner {
   readonly counters: JoinCounters = {
-    joined: { address: 0, 'request-id': 0, 'source-and-destination': 0 },
+    joined: { address: 0, 'request-id': 0, 'internal-listener': 0, 'source-and-destination': 0 },
     unjoinedSidecarLegs: 0,
     unjoinedGatewayLegs: 0,
   };
@@ -150,6 +181,12 @@ export class ConnectionJoiner {
       event.join = null;
       if (gateway) this.nameIp(event);
       leg = this.joinOrFile(event, gateway);
+    } else if (isOuterHopLeg(event)) {
+      // The gateway's outer leg is consumed here (not delivered: detectors judge the sidecar's leg and
+      // the inner leg, which carry what it told); it waits in the queue only to expire in its turn.
+      event.join = null;
+      leg = this.bridgeOrFile(event);
+      if (leg === null) return;
     }
     if (leg === null && this.head === this.queue.length) {
       // Nothing waits ahead of it: straight through.
@@ -181,7 +218,7 @@ export class ConnectionJoiner {
         this.expire(leg);
       }
       this.head++;
-      this.deliver(h.event);
+      if (leg === null || !leg.hop) this.deliver(h.event);
     }
     if (this.head === q.length) {
       q.length = 0;
@@ -241,24 +278,29 @@ export class ConnectionJoiner {
     const others = gateway ? this.sidecarIndex : this.gatewayIndex;
     const rKey = http ? `r${event.requestId}` : null;
     const aKey = addr === null ? null : `a${addr}`;
-    const who = event.source.ip ?? event.source.principal ?? event.source.key;
     const d = event.destination;
-    const hKey1 = d.host === null ? null : `h${who}|${d.host}`;
-    // By IP only when one leg knows no host (plain TCP: the sidecar saw only the IP it dialled):
-    // hosts behind one CDN address are not one destination.
-    const hKey2 = d.ip === null ? null : `i${who}|${d.ip}`;
 
     // A gateway leg from Envoy's internal listener (`envoy://internal_client_address/`: the gateway
     // forwards by SNI through an internal listener, istio.io's wildcard-host egress) names no caller:
-    // it is joined by destination host alone, closest bytes (its sidecar leg carries the same bytes).
-    const internalHop = gateway && isInternalAddress(event.downstreamRemoteAddress);
-    const nKey = d.host === null ? null : `n${d.host}`;
+    // its outer leg does (joined by address to the sidecar's leg). Without an outer leg it is joined
+    // when the sidecar's leg stops waiting, by destination host alone (`expire`).
+    const internal =
+      gateway && isInternalAddress(event.downstreamRemoteAddress) ? event.downstreamRemoteAddress : null;
+    if (internal !== null && internal !== undefined) {
+      const outer = this.closestHop(this.gatewayIndex, `o${internal}`, event, null);
+      const leg = this.newLeg(event, true, null);
+      if (outer !== null) {
+        this.unindex(outer, `o${internal}`);
+        outer.inner = leg;
+        leg.bridge = outer;
+        return outer.sidecar === null ? leg : this.completeBridge(outer);
+      }
+      this.file(leg, [`x${internal}`, ...(d.host === null ? [] : [`n${d.host}`])]);
+      return leg;
+    }
+
     let other: Leg | null = null;
     let by: JoinMethod = 'address';
-    if (internalHop && nKey !== null) {
-      other = this.closest(others, nKey, event, null);
-      by = 'source-and-destination';
-    }
     if (rKey !== null) {
       other = this.closest(others, rKey, event, null);
       by = 'request-id';
@@ -266,7 +308,21 @@ export class ConnectionJoiner {
     if (other === null && aKey !== null) {
       other = this.closest(others, aKey, event, null);
       by = 'address';
+      if (other?.hop === true) {
+        // The gateway's outer leg through its internal listener: the inner leg names the destination.
+        const leg = this.newLeg(event, false, addr);
+        this.unindex(other, aKey);
+        other.sidecar = leg;
+        leg.bridge = other;
+        return other.inner === null ? leg : this.completeBridge(other);
+      }
     }
+    // The heuristic's keys (built only now: most legs join above).
+    const who = event.source.ip ?? event.source.principal ?? event.source.key;
+    const hKey1 = d.host === null ? null : `h${who}|${d.host}`;
+    // By IP only when one leg knows no host (plain TCP: the sidecar saw only the IP it dialled):
+    // hosts behind one CDN address are not one destination.
+    const hKey2 = d.ip === null ? null : `i${who}|${d.ip}`;
     const addrForHeuristic = ambient ? null : addr;
     if (other === null && hKey1 !== null) {
       other = this.closest(others, hKey1, event, addrForHeuristic);
@@ -288,15 +344,62 @@ export class ConnectionJoiner {
     if (aKey !== null) keys.push(aKey);
     if (hKey1 !== null) keys.push(hKey1);
     if (hKey2 !== null) keys.push(hKey2);
-    if (!gateway && nKey !== null) keys.push(nKey);
-    const leg: Leg = { event, gateway, keys, addr: ambient ? null : addr, done: false };
-    const own = gateway ? this.gatewayIndex : this.sidecarIndex;
+    const leg = this.newLeg(event, gateway, ambient ? null : addr);
+    this.file(leg, keys);
+    return leg;
+  }
+
+  /**
+   * A gateway's outer leg into its internal listener: joins the sidecar's leg (by address) and the
+   * inner leg (same internal address, same start), or files itself for whichever is missing.
+   */
+  private bridgeOrFile(event: EgressEvent): Leg | null {
+    const addr = connectionAddress(event.downstreamRemoteAddress) as string;
+    const internal = event.upstreamLocalAddress as string;
+    const leg = this.newLeg(event, true, addr);
+    leg.hop = true;
+    const sidecar = this.closest(this.sidecarIndex, `a${addr}`, event, null);
+    if (sidecar !== null) {
+      this.unindex(sidecar);
+      leg.sidecar = sidecar;
+      sidecar.bridge = leg;
+    }
+    const inner = this.closestHop(this.gatewayIndex, `x${internal}`, event, sidecar?.event ?? null);
+    if (inner !== null) {
+      this.unindex(inner);
+      leg.inner = inner;
+      inner.bridge = leg;
+    }
+    if (sidecar !== null && inner !== null) return this.completeBridge(leg);
+    const keys: string[] = [];
+    if (sidecar === null) keys.push(`a${addr}`);
+    if (inner === null) keys.push(`o${internal}`);
+    this.file(leg, keys);
+    return leg;
+  }
+
+  private newLeg(event: EgressEvent, gateway: boolean, addr: string | null): Leg {
+    return {
+      event,
+      gateway,
+      keys: [],
+      addr,
+      done: false,
+      hop: false,
+      sidecar: null,
+      inner: null,
+      bridge: null,
+    };
+  }
+
+  private file(leg: Leg, keys: string[]): void {
+    const own = leg.gateway ? this.gatewayIndex : this.sidecarIndex;
     for (const k of keys) {
+      leg.keys.push(k);
       const list = own.get(k);
       if (list === undefined) own.set(k, [leg]);
       else list.push(leg);
     }
-    return leg;
   }
 
   /**
@@ -333,19 +436,149 @@ export class ConnectionJoiner {
     return best;
   }
 
+  /**
+   * Outer leg <-> inner leg on one internal address: started within HOP_START_MS of each other,
+   * closest in start time plus duration; an inner leg carrying exactly the sidecar leg's bytes
+   * (`sidecar`, when known) comes first.
+   */
+  private closestHop(
+    index: Map<string, Leg[]>,
+    key: string,
+    event: EgressEvent,
+    sidecar: EgressEvent | null,
+  ): Leg | null {
+    const list = index.get(key);
+    if (list === undefined) return null;
+    let best: Leg | null = null;
+    let bestScore = Number.POSITIVE_INFINITY;
+    for (const leg of list) {
+      if (leg.done) continue;
+      const e = leg.event;
+      const dt = Math.abs(e.time - event.time);
+      if (dt > HOP_START_MS) continue;
+      // `event` is the outer leg (looking for an inner one, with the sidecar's leg) or the inner leg.
+      const s = sidecar ?? leg.sidecar?.event ?? null;
+      const inner = sidecar === null && leg.hop ? event : e;
+      const sameBytes = s !== null && s.bytesUp === inner.bytesUp && s.bytesDown === inner.bytesDown;
+      const score = (sameBytes ? 0 : HOP_START_MS * 1000) + dt + Math.abs(e.durationMs - event.durationMs);
+      if (score < bestScore) {
+        best = leg;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /** Settled: out of every index, and released in its turn. */
   private unfile(leg: Leg): void {
     leg.done = true;
+    this.unindex(leg);
+  }
+
+  /** Out of the index under `only` (a key it no longer waits on), else under every key; still waiting. */
+  private unindex(leg: Leg, only?: string): void {
     const index = leg.gateway ? this.gatewayIndex : this.sidecarIndex;
     for (const k of leg.keys) {
+      if (only !== undefined && k !== only) continue;
       const list = index.get(k);
       if (list === undefined) continue;
       const i = list.indexOf(leg);
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) index.delete(k);
     }
+    if (only === undefined) leg.keys.length = 0;
+    else leg.keys = leg.keys.filter((k) => k !== only);
   }
 
+  /** The outer leg found both its sidecar leg and its inner leg: one connection of three lines. */
+  private completeBridge(outer: Leg): null {
+    const s = outer.sidecar as Leg;
+    const g = outer.inner as Leg;
+    this.unfile(outer);
+    this.unfile(s);
+    this.unfile(g);
+    this.takeOuterCaller(g.event, outer.event);
+    this.link(s.event, g.event, 'internal-listener');
+    (s.event.join as LegJoin).outerOrigin = outer.event.origin;
+    (g.event.join as LegJoin).outerOrigin = outer.event.origin;
+    outer.event.join = { ...(g.event.join as LegJoin), otherOrigin: s.event.origin };
+    this.counters.joined['internal-listener']++;
+    return null;
+  }
+
+  /** The inner leg names no caller: the outer leg's (its address, the principal the gateway logged). */
+  private takeOuterCaller(inner: EgressEvent, outer: EgressEvent): void {
+    const is = inner.source;
+    const os = outer.source;
+    if (is.ip === null) is.ip = os.ip;
+    if (os.principal !== null && (is.principal === null || is.principalSource === 'learned')) {
+      is.principal = os.principal;
+      is.principalSource = os.principalSource ?? 'logged';
+    }
+    if (is.attribution === 'unknown' && os.attribution !== 'unknown') {
+      is.namespace = os.namespace;
+      is.workload = os.workload;
+      is.pod = os.pod;
+      is.attribution = os.attribution;
+      is.key = os.key;
+    }
+  }
+
+  /** A leg waited its time: settled unjoined (or, held by an outer leg, with what that found). */
   private expire(leg: Leg): void {
+    if (leg.bridge !== null) {
+      this.expireBridge(leg.bridge);
+      return;
+    }
+    if (leg.hop) {
+      this.expireBridge(leg);
+      return;
+    }
+    // A sidecar leg that no gateway leg claimed: an inner leg whose outer leg is not in the input,
+    // by destination host alone, closest bytes (the last resort).
+    if (!leg.gateway && leg.event.destination.host !== null) {
+      const inner = this.closest(this.gatewayIndex, `n${leg.event.destination.host}`, leg.event, null);
+      if (inner !== null) {
+        this.unfile(leg);
+        this.unfile(inner);
+        this.link(leg.event, inner.event, 'source-and-destination');
+        this.counters.joined['source-and-destination']++;
+        return;
+      }
+    }
+    this.expireUnjoined(leg);
+  }
+
+  /** An outer leg that did not find both ends in time: settles it and what it holds. */
+  private expireBridge(outer: Leg): void {
+    const s = outer.sidecar;
+    const g = outer.inner;
+    this.unfile(outer);
+    if (s !== null) {
+      // The gateway logged the connection (its outer leg), not where it went.
+      this.unfile(s);
+      const skew = outer.event.time - s.event.time;
+      s.event.join = {
+        by: 'address',
+        otherOrigin: outer.event.origin,
+        skewMs: skew,
+        gatewaySni: null,
+        senderInInput: true,
+        outerOrigin: outer.event.origin,
+      };
+      outer.event.join = { ...s.event.join, otherOrigin: s.event.origin, skewMs: -skew };
+      this.counters.joined.address++;
+    }
+    if (g !== null) {
+      // No sidecar leg: the inner leg is judged as the gateway's leg of the outer leg's caller.
+      this.unfile(g);
+      this.takeOuterCaller(g.event, outer.event);
+      this.expireUnjoined(g);
+      (g.event.join as LegJoin).outerOrigin = outer.event.origin;
+    }
+  }
+
+  private expireUnjoined(leg: Leg): void {
     this.unfile(leg);
     const e = leg.event;
     let sender = false;

@@ -88,6 +88,7 @@ export function eventFinding(
               by: event.join.by,
               otherLeg: event.join.otherOrigin,
               skewMs: event.join.skewMs,
+              ...(event.join.outerOrigin === undefined ? {} : { outerLeg: event.join.outerOrigin }),
               ...(event.join.hostFromEarlierLegs === true
                 ? { hostFrom: 'earlier gateway legs to this IP' }
                 : {}),

@@ -121,6 +121,12 @@ export class InputWatermarks {
    * fetches). Looked up after the events that are about to be released were read, so a caught-up
    * stream whose partition grew since its reader's last mark is seen before it is passed by.
    */
+  /** Whether some stream counts as caught up on its reader's word (`ends` can make it hold again). */
+  hasCaughtUp(): boolean {
+    for (const s of this.streams.values()) if (s.caughtUp && s.readTo >= 0) return true;
+    return false;
+  }
+
   ends(ends: ReadonlyMap<string, number>, adopt = false): void {
     // `adopt` (once, on a fresh start): input partitions not heard of yet hold at -Infinity until
     // their reader says where they stand (or the idle timeout), as a Flink task waits for a watermark

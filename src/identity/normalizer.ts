@@ -424,6 +424,19 @@ export class Normalizer {
     }
     // Through the gateway, the destination is where the gateway goes: the name Istio routed on.
     if (toGateway && hostInfo !== null && !hostInfo.mesh) external = true;
+    // An egress gateway's SNI forwarder (dynamic forward proxy) dials the name the SNI gives, as the
+    // gateway's `outbound|PORT||HOST` cluster would: a name outside the mesh is egress, whatever
+    // address it resolved to (a cloud service's private endpoint).
+    if (
+      path === 'internal' &&
+      reporter === 'egress-gateway' &&
+      hostInfo !== null &&
+      !hostInfo.mesh &&
+      ci?.name.startsWith('dynamic_forward_proxy') === true
+    ) {
+      external = true;
+      path = 'gateway-to-external';
+    }
     if (path !== 'inbound') {
       // A claimed in-mesh name on a connection that left the mesh, with no cluster of the proxy
       // vouching for that name: the claim is evidence, the address is the destination.

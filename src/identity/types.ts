@@ -78,7 +78,7 @@ export interface Destination {
 }
 
 /** How the two legs of one connection through the egress gateway were found to belong together. */
-export type JoinMethod = 'address' | 'request-id' | 'source-and-destination';
+export type JoinMethod = 'address' | 'request-id' | 'internal-listener' | 'source-and-destination';
 
 /**
  * What the connection join (detect/join.ts) found for a leg through the egress gateway: the sidecar's
@@ -87,11 +87,18 @@ export type JoinMethod = 'address' | 'request-id' | 'source-and-destination';
 export interface LegJoin {
   /**
    * How the other leg was found: `address` (the sidecar's upstream local address is the gateway's
-   * downstream remote address), `request-id` (HTTP), `source-and-destination` (caller IP or
-   * principal + destination, the last resort when a line lacks the addresses); `none` when the wait
-   * for it ran out.
+   * downstream remote address), `request-id` (HTTP), `internal-listener` (a gateway forwarding by SNI
+   * through an Envoy internal listener: the sidecar's leg joined by address to the gateway's outer
+   * leg, and that leg to the inner leg out, which started with it on the same internal address),
+   * `source-and-destination` (caller IP or principal + destination, the last resort when a line
+   * lacks the addresses); `none` when the wait for it ran out.
    */
   by: JoinMethod | 'none';
+  /**
+   * A gateway forwarding through an internal listener: where the gateway's outer leg (the one from
+   * the caller into the internal listener) came from; absent when there is none.
+   */
+  outerOrigin?: string;
   /** Where the other leg came from (`file:line`, `kafka:...`), null when none was found. */
   otherOrigin: string | null;
   /** The other leg's start time minus this one's, ms (0 when none). */

@@ -6,6 +6,7 @@
  * (scale/rekey.ts) read through it, so they count and dead-letter the same lines the same way.
  */
 import { type DeadLetter, lineOrigin } from '../dead-letter.js';
+import { isOuterHopLeg } from '../detect/join.js';
 import { type GatewaySeen, Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
 import type { PrincipalMap } from '../identity/principal-map.js';
 import type { EgressEvent } from '../identity/types.js';
@@ -230,7 +231,9 @@ class LineSink implements DecodeSink {
     const stats = this.stats as IngestStats;
     if (event.time > stats.maxTime) stats.maxTime = event.time;
     if (event.time < stats.minTime) stats.minTime = event.time;
-    if (event.path === 'inbound' || event.path === 'internal') {
+    // A gateway's outer leg into its internal listener is not egress itself, but joins the two legs
+    // that are (detect/join.ts).
+    if ((event.path === 'inbound' || event.path === 'internal') && !isOuterHopLeg(event)) {
       stats.notEgress++;
       return;
     }

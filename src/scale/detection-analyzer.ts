@@ -123,6 +123,10 @@ export class DetectionAnalyzer implements PartitionAnalyzer {
     this.streams.mark(p.stream, p.time, p.caughtUp, p.readTo);
   }
 
+  needsInputEnds(): boolean {
+    return !this.adopted || this.streams.hasCaughtUp();
+  }
+
   inputEnds(ends: ReadonlyMap<string, number>): void {
     this.streams.ends(ends, !this.adopted);
     this.adopted = true;

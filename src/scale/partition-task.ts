@@ -24,8 +24,12 @@ export interface PartitionAnalyzer {
   progress(mark: StreamProgress): void;
   /** End of a batch: advance event time and append what fired. */
   advance(out: Alert[]): void;
-  /** The input partitions' end offsets, just looked up (before `advance`; watermarks.ts `ends`). */
+  /**
+   * The input partitions' end offsets, just looked up (before `advance`; watermarks.ts `ends`);
+   * looked up only when `needsInputEnds` (first batch, or a stream caught up on its reader's word).
+   */
   inputEnds?(ends: ReadonlyMap<string, number>): void;
+  needsInputEnds?(): boolean;
   /** Events refused as late since the last call (dead letters with the reason). */
   takeDeadLetters?(): DeadLetter[];
   /** Where event time stands (metrics). */

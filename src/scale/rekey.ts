@@ -20,6 +20,7 @@
  * the learned pairings alone.
  */
 import type { Message } from 'kafkajs';
+import { isGatewayLeg, isSidecarLeg } from '../detect/join.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { DecoderOptions } from '../parse/decoder.js';
@@ -120,8 +121,9 @@ export class Rekeyer {
   }
 
   private countGatewayLeg(event: EgressEvent): void {
-    const sidecar = event.path === 'sidecar-to-gateway';
-    const gateway = event.path === 'gateway-to-external' && event.reporter === 'egress-gateway';
+    // The legs the plain detector's judge counts (detect/silence-judge.ts).
+    const sidecar = isSidecarLeg(event);
+    const gateway = !sidecar && isGatewayLeg(event);
     if (!sidecar && !gateway) return;
     const w = event.time - (event.time % this.gatewayWindowMs);
     let c = this.gatewayCounts.get(w);

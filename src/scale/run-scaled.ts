@@ -356,9 +356,12 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       if (progress !== null) task.analyzer.progress(progress);
     }
     // Before event time moves on: has any input partition taken as caught up grown past its reader?
-    await inputEnds.after(fetchedAt);
-    if (!payload.isRunning() || payload.isStale()) return;
-    task.analyzer.inputEnds?.(inputEnds.ends);
+    // (While all are behind, as in a backlog drain, their ends do not matter: no lookup.)
+    if (task.analyzer.needsInputEnds?.() !== false) {
+      await inputEnds.after(fetchedAt);
+      if (!payload.isRunning() || payload.isStale()) return;
+      task.analyzer.inputEnds?.(inputEnds.ends);
+    }
     task.endBatch(BigInt(batch.lastOffset()), alerts);
     // Events later than the allowed lateness are not analysed: dead-lettered with the reason.
     const lateLetters = task.analyzer.takeDeadLetters?.() ?? [];

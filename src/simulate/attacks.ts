@@ -156,7 +156,7 @@ const SPECS: Record<AttackName, AttackSpec> = {
     source: WORKLOADS.appA,
     destination: 'transfer.eu-de.ibm.com',
     description:
-      'App A starts using transfer.eu-de.ibm.com: allowed by the *.ibm.com wildcard, but never seen before.',
+      'App A starts using transfer.eu-de.ibm.com (HTTP, TLS originated at the gateway): allowed by the *.ibm.com wildcard, but never seen before.',
     minute(a, minute, out) {
       for (const t of times(a, minute, 1)) {
         const pod = a.caller(t);

@@ -12,6 +12,7 @@ import {
   type SimRecord,
   tcpViaGateway,
   tlsViaGateway,
+  tlsViaSniForwarder,
 } from './record.js';
 import { forkRng, type Rng } from './rng.js';
 import { type Cluster, DAY, HOUR, MINUTE, type Pod, WORKLOADS, type WorkloadSpec } from './topology.js';
@@ -25,6 +26,8 @@ export interface TrafficContext {
   gatewayLogsAt(time: number): boolean;
   /** The SNI of the sidecar-to-gateway hop for plain TCP (the DestinationRule sets it, or not). */
   tcpHopSni: HopSni;
+  /** The gateway forwards TLS by SNI through an internal listener (three lines a connection). */
+  sniForwarding?: boolean;
 }
 
 /** Produces the records whose start time is in [from, to); called on consecutive windows. */
@@ -78,6 +81,14 @@ export const EGRESS_SHAPES: Record<string, EgressShape> = {
     path: '/api/v2/series',
     userAgent: 'datadog-agent/7.52.0',
   },
+  // The new-host attack's host: the HTTP shape attacked (TLS originated at the gateway, no hop SNI).
+  'transfer.eu-de.ibm.com': {
+    kind: 'http',
+    hopSni: 'istio',
+    method: 'PUT',
+    path: '/v1/transfers/upload',
+    userAgent: 'app-a/2.3.1 (go-http-client)',
+  },
 };
 
 export function shapeFor(host: string): EgressShape {
@@ -130,7 +141,9 @@ export function viaGateway(
     };
     return httpViaGateway(rng, start, caller, gateway, subset, host, call, logs, shape.hopSni);
   }
-  return tlsViaGateway(rng, start, caller, gateway, subset, t, logs);
+  return ctx.sniForwarding === true
+    ? tlsViaSniForwarder(rng, start, caller, gateway, subset, t, logs)
+    : tlsViaGateway(rng, start, caller, gateway, subset, t, logs);
 }
 
 type Emit = (rng: Rng, start: number, caller: Pod, out: SimRecord[]) => void;

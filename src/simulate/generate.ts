@@ -41,6 +41,11 @@ export interface SimulateOptions {
    * gateway sets `sni:` to the host) or `istio` (not set: Istio's own hop SNI, no host).
    */
   tcpHopSni?: HopSni;
+  /**
+   * The gateway forwards TLS by SNI through an Envoy internal listener (istio.io blog 2023/egress-sni):
+   * each TLS connection through it is logged as the sidecar's leg, the gateway's outer and inner leg.
+   */
+  sniForwarding?: boolean;
   /** Sidecars everywhere (default), ambient mode everywhere, or mixed (simulate/ambient.ts). */
   dataplane?: Dataplane;
 }
@@ -109,6 +114,7 @@ export function generateTraffic(partial: Partial<SimulateOptions> = {}): Simulat
     rate: options.rate,
     gatewayLogsAt: (time) => !silences.some(([from, to]) => time >= from && time < to),
     tcpHopSni: options.tcpHopSni ?? 'host',
+    sniForwarding: options.sniForwarding ?? false,
   };
   const ambient =
     options.dataplane === undefined || options.dataplane === 'sidecar'

@@ -157,6 +157,54 @@ export function tlsViaGateway(
   return [sidecar, gatewayLeg];
 }
 
+/**
+ * TLS through an egress gateway that forwards by SNI through an Envoy internal listener (istio.io blog
+ * 2023/egress-sni, the `egressgateway` in `istio-egress`): one connection is three lines, the sidecar's
+ * leg, the gateway's outer leg (from the sidecar's hop address into `envoy://sni_listener/` via
+ * `sni_cluster`; its bytes include the mTLS around the app's stream; its SNI is Istio's own) and its
+ * inner leg (from `envoy://internal_client_address/` out through `dynamic_forward_proxy_cluster` to
+ * the host the app's SNI names; same start as the outer leg, the app's bytes exactly), as published.
+ */
+export function tlsViaSniForwarder(
+  rng: Rng,
+  start: number,
+  caller: Pod,
+  gateway: Pod,
+  subset: string,
+  t: TlsTransfer,
+  gatewayLogs: boolean,
+): SimRecord[] {
+  const [sidecar] = tlsViaGateway(rng, start, caller, gateway, subset, t, false) as [SimRecord];
+  if (!gatewayLogs) return [sidecar];
+  const gwStart = start + rng.int(1, 6);
+  const duration = Math.max(0, t.duration - rng.int(0, 6));
+  const outer = tcpRecord(gwStart, shipped(rng, gwStart, duration), gateway);
+  // The mTLS handshake (certificates both ways) and record framing around the app's TLS stream.
+  outer.bytesReceived = t.bytesUp + rng.int(700, 760);
+  outer.bytesSent = t.bytesDown + rng.int(780, 840) + Math.floor(t.bytesDown / 16_384) * 29;
+  outer.duration = duration;
+  outer.upstreamHost = 'envoy://sni_listener/';
+  outer.cluster = 'sni_cluster';
+  outer.upstreamLocal = 'envoy://internal_client_address/';
+  outer.downstreamLocal = `${gateway.ip}:${GATEWAY_TLS_PORT}`;
+  outer.downstreamRemote = sidecar.upstreamLocal;
+  outer.sni = `outbound_.${t.port}_.${subset}_.${gatewayFqdn(gateway)}`;
+  outer.peerUriSan = caller.principal;
+  outer.host = t.host;
+  const inner = tcpRecord(gwStart, shipped(rng, gwStart, duration), gateway);
+  inner.bytesReceived = t.bytesUp;
+  inner.bytesSent = t.bytesDown;
+  inner.duration = Math.max(0, duration - rng.int(0, 1));
+  inner.upstreamHost = `${externalIp(t.host)}:${t.port}`;
+  inner.cluster = 'dynamic_forward_proxy_cluster';
+  inner.upstreamLocal = `${gateway.ip}:${ephemeral(rng)}`;
+  inner.downstreamLocal = 'envoy://sni_listener/';
+  inner.downstreamRemote = 'envoy://internal_client_address/';
+  inner.sni = t.host;
+  inner.host = t.host;
+  return [sidecar, outer, inner];
+}
+
 /** A gateway leg with no sidecar leg behind it: a client outside the mesh (or a forged identity). */
 export function gatewayLegOnly(
   rng: Rng,

@@ -46,6 +46,7 @@ describe('InputWatermarks', () => {
     const w = new InputWatermarks({ idleTimeoutMs: 10_000, clock: wall.read });
     w.mark('kafka:in/0', 5000, true, 120);
     w.mark('kafka:in/1', 9000, false, 40);
+    expect(w.hasCaughtUp()).toBe(true);
     w.ends(new Map([['kafka:in/0', 120]]));
     // Caught up and nothing written past it: holds nothing back.
     expect(w.slowest()).toBe(9000);
@@ -74,6 +75,7 @@ describe('InputWatermarks', () => {
     const w = new InputWatermarks();
     w.mark('kafka:in/0', 5000, true);
     w.mark('kafka:in/1', 9000, false);
+    expect(w.hasCaughtUp()).toBe(false);
     w.ends(new Map([['kafka:in/0', 1_000]]));
     expect(w.slowest()).toBe(9000);
   });

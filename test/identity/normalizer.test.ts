@@ -359,6 +359,20 @@ describe('Normalizer: egress gateways by configuration and by evidence (#13)', (
     expect(outer.claim).toBeNull();
   });
 
+  it("SNI1 to a private endpoint: the SNI forwarder's leg out is egress by the name it dialled, not internal by its address", () => {
+    const rec = newAccessRecord();
+    new EnvoyTextParser().parse(lines.get('SNI1')?.line ?? '', rec);
+    rec.upstreamHost = '172.25.33.172:443'; // en.wikipedia.org resolved to a private address
+    // The gateway pod as the shipper names it (a bare line to a private address names no proxy).
+    const gw = { ...newShipperMeta(), namespace: 'istio-egress', pod: 'egressgateway-6d8f9b7c4d-q9wz2' };
+    const e = copyEvent(mesh().normalize(rec, gw, origin));
+    expect(e).toMatchObject({ reporter: 'egress-gateway', path: 'gateway-to-external' });
+    expect(e.destination).toMatchObject({ host: 'en.wikipedia.org', ip: '172.25.33.172', external: true });
+    // A mesh name through the forwarder stays in the mesh.
+    rec.requestedServerName = 'reviews.default.svc.cluster.local';
+    expect(mesh().normalize(rec, gw, origin).path).toBe('internal');
+  });
+
   it('recognises a gateway pod by namespace (istio-egress) and by a configured label value', () => {
     expect(
       event(mesh(), 'SNI2', { namespace: 'istio-egress', pod: 'egressgateway-7d4f9c-abcde' }).reporter,

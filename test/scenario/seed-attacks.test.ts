@@ -11,7 +11,9 @@
  * app A's forbidden access is this shape), TLS passthrough, HTTP with TLS originated at the gateway
  * with the hop's SNI set to the host and not set. Each format runs twice: the gateway in istio-system
  * with the database hop's SNI set to the host, and a gateway named egressgateway in istio-egress with
- * no hop SNI for the database (the gateway's line names the host only in `outbound|27017||HOST`).
+ * no hop SNI for the database (the gateway's line names the host only in `outbound|27017||HOST`) that
+ * forwards TLS by SNI through an Envoy internal listener (istio.io blog 2023/egress-sni: the gateway
+ * logs each TLS connection twice, an outer leg from the sidecar and an inner leg out).
  */
 import { describe, expect, it } from 'vitest';
 import { coreProcessor, replayThroughCore } from '../../bench/core-replay.js';
@@ -28,6 +30,7 @@ function replay(format: LogFormat, envelope: EnvelopeName, gateway: GatewayInsta
   const traffic = generateTraffic({
     gateway,
     tcpHopSni,
+    sniForwarding: gateway === 'istio-egress',
     ...THREE_DAYS_OF_ATTACKS,
     format,
     envelope,
@@ -56,6 +59,16 @@ describe.each([
   it('reads every line and dead-letters none', () => {
     expect(processor.counters.lines).toBeGreaterThan(100_000);
     expect(processor.counters.malformed).toBe(0);
+  });
+
+  it('joins every connection through the gateway by its own addresses, not by the heuristic', () => {
+    const joined = processor.detection.engine.joiner.counters.joined;
+    expect(joined.address).toBeGreaterThan(1000);
+    expect(joined['request-id']).toBeGreaterThan(1000);
+    // The SNI-forwarding gateway: sidecar leg -> outer leg by address -> inner leg on the internal address.
+    if (gateway === 'istio-egress') expect(joined['internal-listener']).toBeGreaterThan(1000);
+    else expect(joined['internal-listener']).toBe(0);
+    expect(joined['source-and-destination']).toBe(0);
   });
 
   itDetectsTheSeedAttacks(manifest, alerts, (attack, start) => {

@@ -83,8 +83,9 @@ describe('attacks', () => {
     expect(Math.min(...spike.map((r) => r.bytesReceived))).toBeGreaterThan(1000 * median);
   });
 
-  it('new-host: transfer.eu-de.ibm.com appears for the first time at the attack start', () => {
-    const hits = records.filter((r) => r.sni === 'transfer.eu-de.ibm.com');
+  it('new-host: transfer.eu-de.ibm.com appears for the first time at the attack start, as HTTP through the gateway', () => {
+    const hits = records.filter((r) => r.host === 'transfer.eu-de.ibm.com');
+    expect(hits.every((r) => r.method === 'PUT' && r.requestId !== '-')).toBe(true);
     expect(hits.length).toBeGreaterThan(0);
     expect(Math.min(...hits.map((r) => r.start))).toBeGreaterThanOrEqual(Date.parse(entry('new-host').start));
   });

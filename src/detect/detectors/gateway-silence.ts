@@ -131,12 +131,16 @@ export class GatewaySilenceDetector implements Detector {
     // A waypoint logs no peer principal by default (istio/istio#59046): its legs are judged by the
     // join with their ztunnel legs only.
     const waypoint = event.ambient === 'waypoint';
+    // The inner leg of the gateway's own chain (SNI forwarding through an internal listener) has no
+    // client of its own: its caller is its outer leg's, when the join found that leg.
+    const noClient =
+      isInternalAddress(event.downstreamRemoteAddress) && event.join?.outerOrigin === undefined;
     if (src.principal !== null && src.principalSource !== 'learned') {
       if (!waypoint) this.principalSeen = true;
     } else if (
       !waypoint &&
       event.join?.by === 'none' &&
-      !isInternalAddress(event.downstreamRemoteAddress) &&
+      !noClient &&
       (this.config.requirePrincipal === 'always' ||
         (this.config.requirePrincipal === 'auto' && this.principalSeen))
     ) {
@@ -155,9 +159,7 @@ export class GatewaySilenceDetector implements Detector {
     }
     const join = event.join;
     if (join == null || join.by !== 'none' || !this.sidecarSeen) return;
-    // The inner leg of the gateway's own chain (SNI forwarding through an internal listener) has
-    // no client: its client's connection is the gateway's outer leg.
-    if (isInternalAddress(event.downstreamRemoteAddress)) return;
+    if (noClient) return;
     if (!join.senderInInput) {
       if (this.config.unknownClients === 'alert') this.unknownClient(event, emit);
       return;

@@ -104,6 +104,20 @@ describe('name-mismatch, and a chosen name no longer hides egress (#15 item 1)',
     expect(mismatch?.reason).toContain('domain fronting');
   });
 
+  it("judges a connection through the SNI-forwarding gateway once, on the inner leg's host, naming the join", () => {
+    // Published as read: the gateway's lines (inner before outer), then the sidecar's; only en allowed.
+    const alerts = replay(['SNI1', 'SNI2', 'SNI5', 'SNI6', 'SNI3', 'SNI7'], ['en.wikipedia.org']);
+    const forbidden = alerts.filter((a) => a.rule.id === 'forbidden-destination');
+    expect(forbidden.map((a) => [a.source.ip, a.destination.domain, a.destination.ip])).toEqual([
+      ['172.17.34.35', 'de.wikipedia.org', '185.15.59.224'],
+    ]);
+    expect(forbidden[0]?.evidence.join).toMatchObject({
+      by: 'internal-listener',
+      otherLeg: 'file:claims.log:3',
+      outerLeg: 'file:claims.log:4',
+    });
+  });
+
   it('raises nothing on the published lines of a mesh with an egress gateway in istio-egress', () => {
     const alerts = replay(['SNI1', 'SNI2', 'SNI3', 'I38213OUT', 'I38213IN'], ['*.wikipedia.org']);
     expect(alerts.map((a) => a.rule.id)).toEqual([]);
