@@ -66,6 +66,17 @@ interface Standing extends WindowEntry {
   flood: Flood | null;
 }
 
+/** A standing alert opened at `time`, emitted once so far. */
+function newStanding(
+  key: string,
+  time: number,
+  lengthMs: number,
+  alert: Alert,
+  flood: Flood | null,
+): Standing {
+  return { key, start: time, lengthMs, alert, emittedRepeats: 0, emittedAt: time, lastSeen: time, flood };
+}
+
 interface Flood {
   readonly threshold: number;
   readonly windowMs: number;
@@ -173,19 +184,7 @@ export class AlertStage {
     }
     const alert = this.build(f, realertMs);
     this.raised[f.ruleId]++;
-    this.open(
-      {
-        key,
-        start: f.time,
-        lengthMs: realertMs,
-        alert,
-        emittedRepeats: 0,
-        emittedAt: f.time,
-        lastSeen: f.time,
-        flood: null,
-      },
-      out,
-    );
+    this.open(newStanding(key, f.time, realertMs, alert, null), out);
     out.push(snapshot(alert));
   }
 
@@ -266,16 +265,7 @@ export class AlertStage {
     const alert = this.build({ ...f, dedupKey, destination: null, evidence: {} }, realertMs);
     this.raised[f.ruleId]++;
     this.counters.floods++;
-    const st: Standing = {
-      key,
-      start: f.time,
-      lengthMs: realertMs,
-      alert,
-      emittedRepeats: 0,
-      emittedAt: f.time,
-      lastSeen: f.time,
-      flood,
-    };
+    const st = newStanding(key, f.time, realertMs, alert, flood);
     this.open(st, out);
     out.push(this.record(st));
   }
