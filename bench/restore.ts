@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEFAULT_KAFKA_BROKERS } from '../src/config/defaults.js';
 import { DetectionConfigSchema } from '../src/detect/config.js';
-import { newEgressEvent } from '../src/identity/normalizer.js';
+import { newEgressEvent } from '../src/identity/event.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import { prestartChangelogReader, restorePartitions } from '../src/scale/changelog-restore.js';
 import { ChangelogWriter } from '../src/scale/changelog-writer.js';
