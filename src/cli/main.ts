@@ -6,6 +6,7 @@
 import { describeError } from '../errors.js';
 import type { Command } from './command.js';
 import { EXIT, exitCodeFor, isParseArgsError, UsageError } from './exit.js';
+import { quietKafkajsNegativeTimeout } from './node-warnings.js';
 import { packageVersion } from './package-root.js';
 
 /** name -> one-line summary and a lazy loader, so `--help` does not load every module. */
@@ -97,6 +98,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+quietKafkajsNegativeTimeout();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -55,7 +55,9 @@ class KafkaLineBatch implements LineBatch {
 }
 
 /** How long the generator waits for a batch, while partitions are paused, before yielding an empty one. */
-const PAUSED_TICK_MS = 1000;
+const PAUSED_TICK_MS = 250;
+/** Longest wait of a fetch for data (Java consumer's `fetch.max.wait.ms` default). */
+const FETCH_MAX_WAIT_MS = 500;
 
 export class KafkaSource implements Source {
   readonly name: string;
@@ -91,6 +93,9 @@ export class KafkaSource implements Source {
       groupId: this.config.groupId,
       sessionTimeout: this.config.sessionTimeoutMs,
       maxBytesPerPartition: this.config.maxBytesPerPartition,
+      // Kafka's fetch.max.wait.ms default (kafkajs waits 5 s): a fetch of caught-up partitions
+      // long-polls this long, and a partition resumed meanwhile is fetched only after it returns.
+      maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -194,7 +199,7 @@ export class KafkaSource implements Source {
             where: this.name,
             cause: failure,
           });
-        // While partitions are paused, a quiet second yields an empty batch: the run loop then looks
+        // While partitions are paused, a quiet 250 ms yields an empty batch: the run loop then looks
         // at event time again (a slowest partition gone silent turns idle), else all could stay paused.
         let tick: NodeJS.Timeout | undefined;
         const ticked = await new Promise<boolean>((resolve) => {
