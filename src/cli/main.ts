@@ -6,7 +6,7 @@
 import { describeError } from '../errors.js';
 import type { Command } from './command.js';
 import { EXIT, exitCodeFor, isParseArgsError, UsageError } from './exit.js';
-import { quietKafkajsNegativeTimeout } from './node-warnings.js';
+import { quietKafkajsNegativeTimeout } from '../sources/kafka-node-warning.js';
 import { packageVersion } from './package-root.js';
 
 /** name -> one-line summary and a lazy loader, so `--help` does not load every module. */

@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
+import { quietKafkajsNegativeTimeout } from '../sources/kafka-node-warning.js';
 import { DirectFetchUnsupported, directFetchUsable, readChangelogDirect } from './changelog-fetch.js';
 import { IMPORT_BACKLOG_BYTES } from './changelog-import.js';
 import { packRecords } from './changelog-packed.js';
@@ -21,6 +22,8 @@ interface ReadRequest {
   groupPrefix: string;
 }
 
+// A worker prints its own process warnings: the same kafkajs one is left out here too.
+quietKafkajsNegativeTimeout();
 const port = parentPort;
 if (port !== null) {
   // Started ahead of a restore (prestartChangelogReader) or by it: modules loaded, client made;

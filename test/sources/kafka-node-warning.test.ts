@@ -1,7 +1,7 @@
 /** kafkajs' negative-timer warning under Node 24 is left out; every other process warning is printed. */
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
-import { quietKafkajsNegativeTimeout } from '../../src/cli/node-warnings.js';
+import { quietKafkajsNegativeTimeout } from '../../src/sources/kafka-node-warning.js';
 
 /** kafkajs' own request queue, idle, asked to schedule its pending-request check (what a connect does). */
 function idleRequestQueueSchedulesCheck(): void {
