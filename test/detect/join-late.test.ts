@@ -15,7 +15,7 @@ import { ConnectionJoiner, isJoinedGatewayLeg } from '../../src/detect/join.js';
 import { DetectionState } from '../../src/detect/state/store.js';
 import type { Detector, Finding } from '../../src/detect/types.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { copyEvent } from '../../src/identity/normalizer.js';
+import { cloneEgressEvent } from '../../src/identity/event.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { parsePolicyText } from '../../src/policy/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
@@ -49,7 +49,7 @@ function run(lines: readonly WrittenLine[]): Run {
   const recorder: Detector = {
     ruleId: 'gateway-bypass',
     observe: (e) => {
-      delivered.push({ ...copyEvent(e), join: e.join == null ? null : { ...e.join } });
+      delivered.push({ ...cloneEgressEvent(e), join: e.join == null ? null : { ...e.join } });
     },
     advance: () => {},
     stateSize: () => 0,

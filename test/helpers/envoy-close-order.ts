@@ -7,7 +7,8 @@
  * duration, client pod and ephemeral port rewritten, in the Fluent Bit record a DaemonSet ships.
  */
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
+import { cloneEgressEvent } from '../../src/identity/event.js';
+import { Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import { fixture } from '../fixtures/load.js';
@@ -127,7 +128,8 @@ export function decodeLines(lines: readonly string[], source = 'pairs'): EgressE
   const out: EgressEvent[] = [];
   lines.forEach((line, i) => {
     decoder.decode(line, {
-      access: (r, m) => out.push(copyEvent(normalizer.normalize(r, m, { source, position: String(i + 1) }))),
+      access: (r, m) =>
+        out.push(cloneEgressEvent(normalizer.normalize(r, m, { source, position: String(i + 1) }))),
       skipped: (reason) => {
         throw new Error(`line ${i + 1} skipped: ${reason}`);
       },
