@@ -44,12 +44,17 @@ export class PipelineMetrics {
   readonly assignedPartitions: Gauge<'topic'>;
   /** Event time: events held for time order (while an input partition is behind), by detection partition. */
   readonly bufferedEvents: Gauge<'partition'>;
+  /** Plain run: input lines read but not committed yet (a restart reads them again). */
+  readonly uncommittedLines: Gauge<never>;
+  /** Plain run: input partitions paused because they ran ahead of the slowest one's event time. */
+  readonly pausedPartitions: Gauge<never>;
   /** Event time: the detectors' watermark (Unix seconds), by detection partition. */
   readonly watermarkSeconds: Gauge<'partition'>;
   /** Event time: input partitions left out of the watermark because they were idle too long. */
   readonly idleInputs: Gauge<'partition'>;
   /** Events behind the watermark by more than the allowed lateness: dead-lettered, not analysed. */
   readonly lateEvents: Counter<never>;
+  readonly lateJoined: Counter<never>;
   /** Times the buffer was full and its oldest events were released before the watermark passed them. */
   readonly forcedReleases: Counter<never>;
   /** Standing alerts held for de-duplication (capped by detection.maxStandingAlerts). */
@@ -172,6 +177,16 @@ export class PipelineMetrics {
       labelNames: ['partition'],
       registers,
     });
+    this.uncommittedLines = new Gauge({
+      name: `${PREFIX}input_uncommitted_lines`,
+      help: 'Plain run: input lines read but not committed yet, held until their events were analysed and written (a restart reads them again).',
+      registers,
+    });
+    this.pausedPartitions = new Gauge({
+      name: `${PREFIX}input_paused_partitions`,
+      help: "Plain run: input partitions paused because they ran ahead of the slowest partition's event time (source maxBatchesAhead).",
+      registers,
+    });
     this.watermarkSeconds = new Gauge({
       name: `${PREFIX}event_time_watermark_seconds`,
       help: 'Event time up to which the detectors have seen everything (Unix seconds).',
@@ -187,6 +202,11 @@ export class PipelineMetrics {
     this.lateEvents = new Counter({
       name: `${PREFIX}late_events_total`,
       help: 'Events behind the watermark by more than the allowed lateness: dead-lettered, not analysed.',
+      registers,
+    });
+    this.lateJoined = new Counter({
+      name: `${PREFIX}late_legs_joined_total`,
+      help: "Legs behind the watermark joined to their connection's other leg, still waiting in the connection join: analysed through that leg, not dead-lettered.",
       registers,
     });
     this.forcedReleases = new Counter({
@@ -294,10 +314,14 @@ export class PipelineMetrics {
     engine: {
       readonly buffered: number;
       readonly watermark: number;
-      readonly counters: { readonly late: number; readonly forcedReleases: number };
+      readonly counters: {
+        readonly late: number;
+        readonly joinedLate?: number;
+        readonly forcedReleases: number;
+      };
     },
     idleInputs: number,
-    reported: { late: number; forcedReleases: number },
+    reported: { late: number; joinedLate?: number; forcedReleases: number },
   ): void {
     this.bufferedEvents.set({ partition }, engine.buffered);
     if (Number.isFinite(engine.watermark)) this.watermarkSeconds.set({ partition }, engine.watermark / 1000);
@@ -307,6 +331,9 @@ export class PipelineMetrics {
     const forced = engine.counters.forcedReleases - reported.forcedReleases;
     if (forced > 0) this.forcedReleases.inc(forced);
     reported.late = engine.counters.late;
+    const joinedLate = engine.counters.joinedLate ?? 0;
+    if (joinedLate > (reported.joinedLate ?? 0)) this.lateJoined.inc(joinedLate - (reported.joinedLate ?? 0));
+    reported.joinedLate = joinedLate;
     reported.forcedReleases = engine.counters.forcedReleases;
   }
 
