@@ -10,7 +10,7 @@ import type { DeadLetter } from '../dead-letter.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
 import { describeGatewayConfig } from '../identity/config.js';
-import { formatGateways } from '../identity/normalizer.js';
+import { formatGateways } from '../identity/gateway-evidence.js';
 import { Telemetry } from '../observability/telemetry.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
