@@ -87,11 +87,10 @@ interface Leg {
   sidecar: Leg | null;
   inner: Leg | null;
   bridge: Leg | null;
-}
-
-interface Held {
-  event: EgressEvent;
-  leg: Leg | null;
+  /** Filed without the heuristic's keys while no leg needed them (`heuristics`); filed with them when one does. */
+  heuristicPending: boolean;
+  /** Creation order: legs filed late under the heuristic's keys go in the order they were filed. */
+  seq: number;
 }
 
 export interface JoinCounters {
@@ -135,6 +134,21 @@ export function isJoinedGatewayLeg(e: EgressEvent): boolean {
   return e.reporter === 'egress-gateway' && e.join != null && e.join.by !== 'none' && e.join.late !== true;
 }
 
+/** The heuristic's key by caller and destination host, or null when the leg names no host. */
+function heuristicHostKey(e: EgressEvent): string | null {
+  const host = e.destination.host;
+  return host === null ? null : `h${e.source.ip ?? e.source.principal ?? e.source.key}|${host}`;
+}
+
+/**
+ * The heuristic's key by caller and destination IP (used only when one leg knows no host: plain TCP,
+ * where the sidecar saw only the IP it dialled; hosts behind one CDN address are not one destination).
+ */
+function heuristicIpKey(e: EgressEvent): string | null {
+  const ip = e.destination.ip;
+  return ip === null ? null : `i${e.source.ip ?? e.source.principal ?? e.source.key}|${ip}`;
+}
+
 /** `ip` of `ip:port` (also `[v6]:port`), or the whole string when it has no port. */
 function hostOf(addr: string): string {
   if (addr.charCodeAt(0) === 91) {
@@ -147,7 +161,7 @@ function hostOf(addr: string): string {
 
 /** Envoy's internal listener address (`envoy://...`): no client's end of a connection. */
 export function isInternalAddress(addr: string | null | undefined): boolean {
-  return addr != null && addr.startsWith('envoy://');
+  return addr?.startsWith('envoy://') ?? false;
 }
 
 /** An address that names one end of one connection (not `-`, not a pipe or Envoy's placeholder). */
@@ -166,8 +180,18 @@ export class ConnectionJoiner {
     unjoinedSidecarLegs: 0,
     unjoinedGatewayLegs: 0,
   };
-  private queue: Held[] = [];
+  /** Held events in time order, and the leg of each (null: not a leg); `[head..]` are held. */
+  private queue: EgressEvent[] = [];
+  private queueLegs: (Leg | null)[] = [];
   private head = 0;
+  private legSeq = 0;
+  /**
+   * Whether the heuristic's keys are filed. The heuristic joins only legs of which one lacks its
+   * addresses; until such a leg comes, no lookup under them can succeed, so none are built (two
+   * strings, two index entries per waiting leg). The first leg without addresses files them for every
+   * leg still waiting, in filing order, and they are filed from then on: joins are the same.
+   */
+  private heuristics = false;
   private readonly sidecarIndex = new Map<string, Leg[]>();
   private readonly gatewayIndex = new Map<string, Leg[]>();
   /** Sidecar pod IP -> event time of its latest line: whose sidecar lines are being read. */
@@ -191,7 +215,7 @@ export class ConnectionJoiner {
   /** Time of the oldest held event, or +Infinity when none is held. */
   get oldestHeld(): number {
     return this.head < this.queue.length
-      ? (this.queue[this.head] as Held).event.time
+      ? (this.queue[this.head] as EgressEvent).time
       : Number.POSITIVE_INFINITY;
   }
 
@@ -217,7 +241,8 @@ export class ConnectionJoiner {
       this.deliver(event);
       return;
     }
-    this.queue.push({ event, leg });
+    this.queue.push(event);
+    this.queueLegs.push(leg);
     this.release(event.time - this.options.toleranceMs);
   }
 
@@ -267,22 +292,47 @@ export class ConnectionJoiner {
   private release(expireBefore: number): void {
     if (this.lateLegs.length > 0) this.forgetLateLegs(expireBefore);
     const q = this.queue;
+    const legs = this.queueLegs;
     while (this.head < q.length) {
-      const h = q[this.head] as Held;
-      const leg = h.leg;
+      const leg = legs[this.head] as Leg | null;
       if (leg !== null && !leg.done) {
         if (leg.event.time > expireBefore) break;
         this.expire(leg);
       }
+      const event = q[this.head] as EgressEvent;
+      legs[this.head] = null;
       this.head++;
-      if (leg === null || !leg.hop) this.deliver(h.event);
+      if (leg === null || !leg.hop) this.deliver(event);
     }
     if (this.head === q.length) {
       q.length = 0;
+      legs.length = 0;
       this.head = 0;
     } else if (this.head > 4096 && this.head * 2 > q.length) {
       this.queue = q.slice(this.head);
+      this.queueLegs = legs.slice(this.head);
       this.head = 0;
+    }
+  }
+
+  /** The first leg that needs the heuristic: every leg still waiting is filed under its keys, in filing order. */
+  private fileHeuristicKeys(): void {
+    this.heuristics = true;
+    const waiting: Leg[] = [];
+    for (let i = this.head; i < this.queueLegs.length; i++) {
+      const leg = this.queueLegs[i] as Leg | null;
+      if (leg?.heuristicPending && !leg.done) waiting.push(leg);
+    }
+    for (const leg of this.lateLegs) if (leg.heuristicPending && !leg.done) waiting.push(leg);
+    waiting.sort((a, b) => a.seq - b.seq);
+    for (const leg of waiting) {
+      leg.heuristicPending = false;
+      const keys: string[] = [];
+      const h = heuristicHostKey(leg.event);
+      const i = heuristicIpKey(leg.event);
+      if (h !== null) keys.push(h);
+      if (i !== null) keys.push(i);
+      this.file(leg, keys);
     }
   }
 
@@ -393,13 +443,11 @@ export class ConnectionJoiner {
         return other.inner === null ? leg : this.completeBridge(other, late ? other.inner : null);
       }
     }
-    // The heuristic's keys (built only now: most legs join above).
-    const who = event.source.ip ?? event.source.principal ?? event.source.key;
-    const hKey1 = d.host === null ? null : `h${who}|${d.host}`;
-    // By IP only when one leg knows no host (plain TCP: the sidecar saw only the IP it dialled):
-    // hosts behind one CDN address are not one destination.
-    const hKey2 = d.ip === null ? null : `i${who}|${d.ip}`;
     const addrForHeuristic = ambient ? null : addr;
+    if (addrForHeuristic === null && !this.heuristics) this.fileHeuristicKeys();
+    // The heuristic's keys (built only now: most legs join above; and only once some leg needs them).
+    const hKey1 = this.heuristics ? heuristicHostKey(event) : null;
+    const hKey2 = this.heuristics ? heuristicIpKey(event) : null;
     if (other === null && hKey1 !== null) {
       other = this.closest(others, hKey1, event, addrForHeuristic);
       by = 'source-and-destination';
@@ -427,6 +475,7 @@ export class ConnectionJoiner {
     if (hKey1 !== null) keys.push(hKey1);
     if (hKey2 !== null) keys.push(hKey2);
     const leg = this.newLeg(event, gateway, ambient ? null : addr);
+    leg.heuristicPending = !this.heuristics;
     this.file(leg, keys);
     if (late) {
       leg.late = true;
@@ -475,6 +524,8 @@ export class ConnectionJoiner {
       done: false,
       hop: false,
       late: false,
+      heuristicPending: false,
+      seq: this.legSeq++,
       sidecar: null,
       inner: null,
       bridge: null,
@@ -575,8 +626,10 @@ export class ConnectionJoiner {
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) index.delete(k);
     }
-    if (only === undefined) leg.keys.length = 0;
-    else leg.keys = leg.keys.filter((k) => k !== only);
+    if (only === undefined) {
+      leg.keys.length = 0;
+      leg.heuristicPending = false;
+    } else leg.keys = leg.keys.filter((k) => k !== only);
   }
 
   /**
