@@ -72,6 +72,8 @@ export interface ScaledRunOptions {
   readonly deadLetter: (record: DeadLetter) => Promise<void>;
   /** Per-component counts, as the plain run keeps them (stage 1: source and ingest; stage 2: detection and sinks). */
   readonly telemetry: Telemetry;
+  /** `detection.lateness`: how long stage 1 holds a gateway's inner leg for its outer leg (hop-pairing.ts). */
+  readonly latenessMs?: number;
   /** The mesh-wide gateway-silence evaluator's settings; null when gateway-silence is disabled. */
   readonly gatewaySilence: { evaluator: GatewayEvaluatorOptions; alerts: AlertStageOptions } | null;
 }
@@ -429,7 +431,14 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   // ---------------------------------------------------------------- stage 1: decode, normalise, re-key
   const source = new KafkaSource(o.input);
   const gs = o.gatewaySilence;
-  const rekeyer = new Rekeyer(o.decoder, o.mesh, gs?.evaluator.windowMs, o.scale.partitionBy);
+  const rekeyer = new Rekeyer(
+    o.decoder,
+    o.mesh,
+    gs?.evaluator.windowMs,
+    o.scale.partitionBy,
+    Date.now,
+    o.latenessMs,
+  );
   const bySourceRecords = new BySourceRecords(topics.bySource, topics.partitions);
   // Mesh-wide gateway silence: every instance publishes its stage-1 leg counts; one evaluates them.
   const publisher =
@@ -477,10 +486,14 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
     }
     // Read positions of caught-up partitions not told yet (marks go with batches at most every interval).
     messages.push(...bySourceRecords.due());
+    // Inner legs held for an outer leg their quiet input partition did not deliver (hop-pairing.ts).
+    const released = rekeyer.releaseHeld();
+    if (released.messages.length > 0) messages.push(...bySourceRecords.records(released.messages));
     if (messages.length === 0) return;
     producer.send({ topic: topics.bySource, acks: -1, messages }).then(
       () => {
         marksFailing = false;
+        for (const g of released.gates) g.sent();
       },
       (err: unknown) => {
         // Sent again at the next interval; said once per failing spell.
@@ -497,6 +510,8 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   // Batches are pipelined: while one batch's events travel to the broker (acks=all), the next is
   // decoded. The source commits each input partition in order, whatever order the acks come in.
   const inFlight = new Set<Promise<void>>();
+  // Acks of batches that left an inner leg held (hop-pairing.ts): each waits for its legs to be sent.
+  const heldAcks = new Set<Promise<void>>();
   let sendFailure: unknown = null;
   const stage1 = (async () => {
     for await (const batch of source.batches(o.shutdown)) {
@@ -514,6 +529,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       records.push(...bySourceRecords.records(out.messages, progress));
       const delivery = (async () => {
         if (records.length > 0) await producer.send({ topic: topics.bySource, acks: -1, messages: records });
+        for (const g of out.gates) g.sent();
         if (progress !== null) bySourceRecords.delivered(progress);
         for (const d of out.deadLetters) await o.deadLetter(d);
         countRead(o.telemetry, source.name, out);
@@ -523,7 +539,20 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         o.metrics.rekeyedEvents.inc(out.events);
         summary.lines += out.lines;
         summary.events += out.events;
-        await batch.ack();
+        const held = out.held;
+        if (held === null) await batch.ack();
+        else {
+          // Not before its held legs are on the broker: the committed offset never passes one.
+          const ack = held.released.then(() => batch.ack());
+          heldAcks.add(ack);
+          ack.then(
+            () => heldAcks.delete(ack),
+            (err: unknown) => {
+              sendFailure ??= err;
+              heldAcks.delete(ack);
+            },
+          );
+        }
         o.metrics.batchSeconds.observe({ stage: 'rekey' }, Number(process.hrtime.bigint() - started) / 1e9);
       })();
       inFlight.add(delivery);
@@ -537,6 +566,18 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
       while (inFlight.size >= STAGE1_IN_FLIGHT) await Promise.race(inFlight).catch(() => {});
     }
     await Promise.allSettled([...inFlight]);
+    if (sendFailure !== null) throw sendFailure;
+    // Inner legs still held go on unpaired, and the batches that held them are acked.
+    const rest = rekeyer.releaseHeld(true);
+    if (rest.messages.length > 0) {
+      await producer.send({
+        topic: topics.bySource,
+        acks: -1,
+        messages: bySourceRecords.records(rest.messages),
+      });
+      for (const g of rest.gates) g.sent();
+    }
+    await Promise.allSettled([...heldAcks]);
     if (sendFailure !== null) throw sendFailure;
   })();
 
