@@ -22,7 +22,7 @@ import { buildDetection } from '../src/detect/build.js';
 import { DetectionConfigSchema } from '../src/detect/config.js';
 import { BASELINE_BYTES, type Baseline, BaselinePool } from '../src/detect/state/baseline.js';
 import { MeshConfigSchema } from '../src/identity/config.js';
-import { copyEvent } from '../src/identity/normalizer.js';
+import { cloneEgressEvent, newEgressEvent } from '../src/identity/event.js';
 import type { EgressEvent } from '../src/identity/types.js';
 import { Ingest } from '../src/pipeline/ingest.js';
 import { PolicySet } from '../src/policy/policy-set.js';
@@ -122,33 +122,27 @@ function heapAfterGc(): number {
 
 function event(time: number, identity: number, host: number): EgressEvent {
   const ns = `ns-${identity}`;
-  const h = `h${host}.api.example${host % 5}.com`;
-  return {
-    time,
-    reporter: 'sidecar',
-    protocol: 'tls',
-    path: 'sidecar-to-gateway',
-    cluster: null,
-    bytesUp: 1000 + host,
-    bytesDown: 5000,
-    durationMs: 10,
-    responseCode: 0,
-    responseFlags: null,
-    requestId: null,
-    method: null,
-    httpPath: null,
-    source: {
-      principal: null,
-      namespace: ns,
-      workload: ns,
-      pod: `${ns}-pod`,
-      ip: '10.1.0.1',
-      attribution: 'metadata',
-      key: `${ns}/${ns}`,
-    },
-    destination: { host: h, registeredDomain: `example${host % 5}.com`, ip: null, port: 443, external: true },
-    origin: 'bench',
-  };
+  const e = newEgressEvent();
+  e.time = time;
+  e.protocol = 'tls';
+  e.path = 'sidecar-to-gateway';
+  e.bytesUp = 1000 + host;
+  e.bytesDown = 5000;
+  e.durationMs = 10;
+  e.origin = 'bench';
+  const s = e.source;
+  s.namespace = ns;
+  s.workload = ns;
+  s.pod = `${ns}-pod`;
+  s.ip = '10.1.0.1';
+  s.attribution = 'metadata';
+  s.key = `${ns}/${ns}`;
+  const d = e.destination;
+  d.host = `h${host}.api.example${host % 5}.com`;
+  d.registeredDomain = `example${host % 5}.com`;
+  d.port = 443;
+  d.external = true;
+  return e;
 }
 
 function memoryPerKey(): void {
@@ -210,7 +204,9 @@ function detectionOnly(): void {
   const detection = DetectionConfigSchema.parse({});
   const ingest = new Ingest({ decoder: { format: 'auto' }, mesh: MeshConfigSchema.parse({}) });
   const collect = (lines: string[]) =>
-    ingest.read({ lines, source: 'bench', position: (i) => String(i) }, (e) => events.push(copyEvent(e)));
+    ingest.read({ lines, source: 'bench', position: (i) => String(i) }, (e) =>
+      events.push(cloneEgressEvent(e)),
+    );
   let batch: string[] = [];
   for (const line of traffic) {
     batch.push(line);

@@ -1,6 +1,6 @@
 /** Encode + decode rate of the internal-topic event codec vs keyed JSON (`node dist/bench/event-codec.js`). */
 
-import { newEgressEvent } from '../src/identity/normalizer.js';
+import { newEgressEvent } from '../src/identity/event.js';
 import type { EgressEvent } from '../src/identity/types.js';
 import { decodeEvent, encodeEvent } from '../src/scale/event-codec.js';
 

@@ -13,8 +13,8 @@
  * scaled runs alike.
  * When the buffer is full the oldest events are released early (counted as `forcedReleases`).
  */
-import { newEgressEvent } from '../identity/normalizer.js';
-import type { Destination, EgressEvent, SourceIdentity } from '../identity/types.js';
+import { copyEgressEvent, newEgressEvent } from '../identity/event.js';
+import type { EgressEvent } from '../identity/types.js';
 import { ConnectionJoiner } from './join.js';
 import type { KeyTable } from './state/key-table.js';
 import type { DetectionState } from './state/store.js';
@@ -77,50 +77,6 @@ function byContent(a: EgressEvent, b: EgressEvent): number {
     cmp(a.method, b.method) ||
     cmp(a.httpPath, b.httpPath)
   );
-}
-
-/** Copies `e` into `into` field by field (no spread: keeps one hidden class, allocates nothing). */
-function copyInto(into: EgressEvent, e: EgressEvent): EgressEvent {
-  into.time = e.time;
-  into.reporter = e.reporter;
-  into.protocol = e.protocol;
-  into.path = e.path;
-  into.cluster = e.cluster;
-  into.bytesUp = e.bytesUp;
-  into.bytesDown = e.bytesDown;
-  into.durationMs = e.durationMs;
-  into.responseCode = e.responseCode;
-  into.responseFlags = e.responseFlags;
-  into.requestId = e.requestId;
-  into.method = e.method;
-  into.httpPath = e.httpPath;
-  into.origin = e.origin;
-  into.upstreamLocalAddress = e.upstreamLocalAddress ?? null;
-  into.downstreamRemoteAddress = e.downstreamRemoteAddress ?? null;
-  into.sni = e.sni ?? null;
-  into.join = null;
-  into.ambient = e.ambient ?? null;
-  const s: SourceIdentity = into.source;
-  const f = e.source;
-  s.principal = f.principal;
-  s.principalSource = f.principalSource ?? null;
-  s.namespace = f.namespace;
-  s.workload = f.workload;
-  s.pod = f.pod;
-  s.ip = f.ip;
-  s.attribution = f.attribution;
-  s.key = f.key;
-  const d: Destination = into.destination;
-  const g = e.destination;
-  d.host = g.host;
-  d.registeredDomain = g.registeredDomain;
-  d.ip = g.ip;
-  d.port = g.port;
-  d.external = g.external;
-  d.nameUnverified = g.nameUnverified ?? false;
-  into.claim = e.claim ?? null;
-  into.extra = e.extra ?? null;
-  return into;
 }
 
 const STATE_SOURCE = {
@@ -215,7 +171,7 @@ export class DetectionEngine {
       this.counters.late++;
       return false;
     }
-    const copy = copyInto(this.pool.pop() ?? newEgressEvent(), event);
+    const copy = copyEgressEvent(this.pool.pop() ?? newEgressEvent(), event);
     const buf = this.buffer;
     if (buf.length > this.head && (buf[buf.length - 1] as EgressEvent).time > copy.time) this.sorted = false;
     buf.push(copy);

@@ -4,7 +4,7 @@
  *
  * Reuse: `normalize` fills and returns ONE event object owned by the Normalizer (and its nested
  * source/destination). It is valid until the next call; consumers that keep events must copy them
- * (`copyEvent`). Measured: reusing saves ~5% over allocating three objects per line.
+ * (`cloneEgressEvent`, event.ts). Measured: reusing saves ~5% over allocating three objects per line.
  *
  * Reporter: from metadata (label istio=egressgateway/ingressgateway, a gateway-api
  * `gateway-name` label, pod name `istio-egressgateway*`/`istio-ingressgateway*`); a pod without those
@@ -25,6 +25,7 @@
 import type { AccessRecord, LineOrigin, ShipperMeta } from '../parse/types.js';
 import { AmbientAttribution, isWaypointCluster } from './ambient.js';
 import type { MeshConfig } from './config.js';
+import { newEgressEvent } from './event.js';
 import { canonicalHost } from './host-name.js';
 import {
   addressStart,
@@ -127,51 +128,6 @@ export function istioSniTarget(sni: string): string | null {
   const q = sni.indexOf('_.', p + 2);
   if (q < 0 || q + 2 >= sni.length) return null;
   return sni.slice(q + 2);
-}
-
-export function newEgressEvent(): EgressEvent {
-  return {
-    time: 0,
-    reporter: 'sidecar',
-    protocol: 'tcp',
-    path: 'internal',
-    cluster: null,
-    bytesUp: 0,
-    bytesDown: 0,
-    durationMs: 0,
-    responseCode: 0,
-    responseFlags: null,
-    requestId: null,
-    method: null,
-    httpPath: null,
-    source: {
-      principal: null,
-      principalSource: null,
-      namespace: null,
-      workload: null,
-      pod: null,
-      ip: null,
-      attribution: 'unknown',
-      key: '',
-    },
-    destination: {
-      host: null,
-      registeredDomain: null,
-      ip: null,
-      port: 0,
-      external: false,
-    },
-    origin: '',
-    upstreamLocalAddress: null,
-    downstreamRemoteAddress: null,
-    sni: null,
-    join: null,
-    ambient: null,
-  };
-}
-
-export function copyEvent(e: EgressEvent): EgressEvent {
-  return { ...e, source: { ...e.source }, destination: { ...e.destination } };
 }
 
 export type NormalizerConfig = Pick<MeshConfig, 'meshCidrs' | 'meshDomains' | 'egressGatewayHosts'> &

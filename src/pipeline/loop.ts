@@ -17,7 +17,7 @@
  */
 import type { Alert } from '../alerts/types.js';
 import type { DeadLetter } from '../dead-letter.js';
-import { copyEvent } from '../identity/normalizer.js';
+import { cloneEgressEvent } from '../identity/event.js';
 import type { EgressEvent } from '../identity/types.js';
 import { Telemetry } from '../observability/telemetry.js';
 import type { BaselineSnapshot, FlowSummary, LogFn, Sink, SinkBatch } from '../sinks/types.js';
@@ -135,7 +135,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   const onEvent = (e: EgressEvent, raw: string): void => {
     flows?.observe(e);
     if (e.time > batchMax) batchMax = e.time;
-    if (wantsEvents) events.push(copyEvent(e));
+    if (wantsEvents) events.push(cloneEgressEvent(e));
     detection.observe(e, raw);
   };
 

@@ -13,6 +13,14 @@
 import { connect, type Socket } from 'node:net';
 import type { Kafka, KafkaConfig } from 'kafkajs';
 import { SentinelError } from '../errors.js';
+import {
+  KIND_META,
+  KIND_PUT,
+  KIND_TOMBSTONE,
+  PACKED_KEY,
+  packedSize,
+  packHeader,
+} from './changelog-packed.js';
 
 /** Per record: key start, key length, value start, value length (-1: tombstone). */
 export class RecordRefs {
@@ -127,10 +135,8 @@ export function scanRecordBatches(
 export function packRecordRefs(b: Buffer, refs: RecordRefs, metaKey: Buffer): Buffer {
   const r = refs.refs;
   let size = 0;
-  for (let i = 0; i < refs.count * 4; i += 4) {
-    size += PACKED_HEADER + (r[i + 1] as number) + Math.max(0, r[i + 3] as number);
-    size += (8 - (size % 8)) % 8;
-  }
+  for (let i = 0; i < refs.count * 4; i += 4)
+    size = packedSize(size, r[i + 1] as number, Math.max(0, r[i + 3] as number));
   const out = Buffer.from(new ArrayBuffer(size));
   let at = 0;
   for (let i = 0; i < refs.count * 4; i += 4) {
@@ -142,24 +148,13 @@ export function packRecordRefs(b: Buffer, refs: RecordRefs, metaKey: Buffer): Bu
     const isMeta =
       keyLength === metaKey.length && b.compare(metaKey, 0, keyLength, keyAt, keyAt + keyLength) === 0;
     const kind = isMeta ? KIND_META : valueLength < 0 ? KIND_TOMBSTONE : KIND_PUT;
-    let valueFrom = PACKED_HEADER + keyLength;
-    valueFrom += (8 - ((at + valueFrom + length) % 8)) % 8;
-    out.writeUInt32LE(kind, at);
-    out.writeUInt32LE(keyLength, at + 4);
-    out.writeUInt32LE(valueFrom, at + 8);
-    out.writeUInt32LE(length, at + 12);
-    b.copy(out, at + PACKED_HEADER, keyAt, keyAt + keyLength);
-    if (length > 0) b.copy(out, at + valueFrom, valueAt, valueAt + length);
-    at += valueFrom + length;
+    const valueTo = packHeader(out, at, kind, keyLength, length);
+    b.copy(out, at + PACKED_KEY, keyAt, keyAt + keyLength);
+    if (length > 0) b.copy(out, valueTo, valueAt, valueAt + length);
+    at = valueTo + length;
   }
   return out;
 }
-
-// As in changelog.ts (packRecords); kept here so the worker's direct path needs no kafkajs types.
-const KIND_PUT = 0;
-const KIND_TOMBSTONE = 1;
-const KIND_META = 2;
-const PACKED_HEADER = 16;
 
 /** Whether the direct read can talk to these brokers (plaintext, no SASL, no custom socket). */
 export function directFetchUsable(config: KafkaConfig): boolean {

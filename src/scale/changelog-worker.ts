@@ -8,15 +8,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
-import {
-  IMPORT_BACKLOG_BYTES,
-  META_KEY,
-  packRecords,
-  RESTORE_FETCH,
-  type ReaderMessage,
-  readChangelog,
-} from './changelog.js';
 import { DirectFetchUnsupported, directFetchUsable, readChangelogDirect } from './changelog-fetch.js';
+import { IMPORT_BACKLOG_BYTES } from './changelog-import.js';
+import { packRecords } from './changelog-packed.js';
+import { RESTORE_FETCH, readChangelog } from './changelog-read.js';
+import type { ReaderMessage } from './changelog-restore.js';
+import { META_KEY } from './changelog-writer.js';
 
 interface ReadRequest {
   topic: string;

@@ -11,6 +11,8 @@
  * names contradict its address (identity/types.ts NameClaim) has one more after that (the ambient
  * slot then null when not ambient): `[kind, sni, authority, nameUnverified]` (kind null when only the
  * destination's name is unverified).
+ * Every EgressEvent field is carried but `join` (stage 2 joins the legs itself) and `extra`:
+ * test/identity/event.test.ts fails when a field added to the event (identity/event.ts) is not.
  */
 import type {
   AmbientProxy,

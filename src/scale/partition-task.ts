@@ -15,7 +15,7 @@ import type { DeadLetter } from '../dead-letter.js';
 import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { StreamProgress } from './by-source-records.js';
-import type { ChangelogImporter } from './changelog.js';
+import type { ChangelogImporter } from './changelog-import.js';
 
 /** What the partition needs from detection (implemented over the detection engine). */
 export interface PartitionAnalyzer {

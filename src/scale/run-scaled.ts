@@ -28,8 +28,8 @@ import type { ScaleConfig } from '../config/scale.js';
 import type { DeadLetter } from '../dead-letter.js';
 import type { FlowAggregator } from '../detect/flows.js';
 import { SentinelError } from '../errors.js';
+import { cloneEgressEvent, newEgressEvent } from '../identity/event.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
-import { newEgressEvent } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { Health } from '../observability/health.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
@@ -41,7 +41,8 @@ import type { LogFn, Sink } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
 import { KafkaSource } from '../sources/kafka.js';
 import { BySourceRecords, MARK_INTERVAL_MS, readProgress, unreadMark } from './by-source-records.js';
-import { ChangelogWriter, prestartChangelogReader, restorePartitions } from './changelog.js';
+import { prestartChangelogReader, restorePartitions } from './changelog-restore.js';
+import { ChangelogWriter } from './changelog-writer.js';
 import { decodeEventRecord, fillEvent } from './event-codec.js';
 import type { GatewayEvaluatorOptions } from './gateway-evaluator.js';
 import { HeartbeatPublisher, startGatewayEvaluator } from './gateway-heartbeat.js';
@@ -351,8 +352,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         }
         events++;
         task.observe(event, offset);
-        if (wantsEvents)
-          rawEvents.push({ ...event, source: { ...event.source }, destination: { ...event.destination } });
+        if (wantsEvents) rawEvents.push(cloneEgressEvent(event));
       }
       // After the record's events: the mark says how far its input partition is now behind us.
       if (progress !== null) task.analyzer.progress(progress);

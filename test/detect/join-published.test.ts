@@ -8,7 +8,8 @@ import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { ConnectionJoiner } from '../../src/detect/join.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
+import { cloneEgressEvent } from '../../src/identity/event.js';
+import { Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import { parsePolicyText } from '../../src/policy/load.js';
@@ -25,7 +26,7 @@ function events(lines: string[]): EgressEvent[] {
   lines.forEach((line, i) => {
     decoder.decode(line, {
       access: (r, m) =>
-        out.push(copyEvent(normalizer.normalize(r, m, { source: 'pairs', position: String(i + 1) }))),
+        out.push(cloneEgressEvent(normalizer.normalize(r, m, { source: 'pairs', position: String(i + 1) }))),
       skipped: (reason) => {
         throw new Error(`line ${i + 1} skipped: ${reason}`);
       },

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { workloadOfPod } from '../../src/identity/ambient.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
+import { cloneEgressEvent } from '../../src/identity/event.js';
+import { Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import type { DecodeSink } from '../../src/parse/decoder-types.js';
@@ -18,7 +19,9 @@ function events(...raws: string[]): EgressEvent[] {
   const sink: DecodeSink = {
     access(record: AccessRecord, meta: ShipperMeta) {
       out.push(
-        copyEvent(n.normalize(record, meta, { source: 'ztunnel.log', position: String(out.length + 1) })),
+        cloneEgressEvent(
+          n.normalize(record, meta, { source: 'ztunnel.log', position: String(out.length + 1) }),
+        ),
       );
     },
     skipped(reason) {
@@ -59,6 +62,7 @@ describe('ambient attribution: ztunnel records', () => {
       ip: '142.250.191.142',
       port: 443,
       external: true,
+      nameUnverified: false,
     });
     expect(e?.source).toEqual({
       principal: null,
@@ -83,6 +87,7 @@ describe('ambient attribution: ztunnel records', () => {
       host: 'api.github.com',
       registeredDomain: 'github.com',
       external: true,
+      nameUnverified: false,
     });
   });
 
@@ -94,6 +99,7 @@ describe('ambient attribution: ztunnel records', () => {
       ip: '10.129.0.43',
       port: 9080,
       external: false,
+      nameUnverified: false,
     });
     expect(out?.source).toMatchObject({
       principal: 'spiffe://cluster.local/ns/bookinfo/sa/bookinfo-productpage',
@@ -116,6 +122,7 @@ describe('ambient attribution: ztunnel records', () => {
       ip: '240.240.0.4',
       port: 80,
       external: true,
+      nameUnverified: false,
     });
     expect(e?.time).toBe(Date.parse('2024-10-24T15:36:26.170Z') - 162);
   });
@@ -154,6 +161,7 @@ describe('ambient attribution: waypoint lines', () => {
       ip: '44.196.139.143',
       port: 80,
       external: true,
+      nameUnverified: false,
     });
     expect(out?.source).toEqual({
       principal: 'spiffe://cluster.local/ns/default/sa/curl',

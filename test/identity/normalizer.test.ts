@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
+import { cloneEgressEvent } from '../../src/identity/event.js';
+import { Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { EnvoyTextParser } from '../../src/parse/envoy-text.js';
 import { newAccessRecord, newShipperMeta, type ShipperMeta } from '../../src/parse/types.js';
@@ -18,7 +19,7 @@ function event(n: Normalizer, id: string, meta: Partial<ShipperMeta> = {}): Egre
   const rec = newAccessRecord();
   const out = new EnvoyTextParser().parse(lines.get(id)?.line ?? '', rec);
   if (out.kind !== 'access') throw new Error(`${id}: ${JSON.stringify(out)}`);
-  return copyEvent(n.normalize(rec, { ...newShipperMeta(), ...meta }, origin));
+  return cloneEgressEvent(n.normalize(rec, { ...newShipperMeta(), ...meta }, origin));
 }
 const sleep: Partial<ShipperMeta> = {
   namespace: 'default',
@@ -215,7 +216,7 @@ describe('Normalizer source attribution', () => {
     const rec = newAccessRecord();
     new EnvoyTextParser().parse(lines.get('L13gw')?.line ?? '', rec);
     rec.peerPrincipal = 'spiffe://cluster.local/ns/default/sa/sleep-sa';
-    const before = copyEvent(n.normalize(rec, { ...newShipperMeta(), ...egressGw }, origin));
+    const before = cloneEgressEvent(n.normalize(rec, { ...newShipperMeta(), ...egressGw }, origin));
     expect(before.source).toMatchObject({
       attribution: 'principal',
       namespace: 'default',
@@ -365,7 +366,7 @@ describe('Normalizer: egress gateways by configuration and by evidence (#13)', (
     rec.upstreamHost = '172.25.33.172:443'; // en.wikipedia.org resolved to a private address
     // The gateway pod as the shipper names it (a bare line to a private address names no proxy).
     const gw = { ...newShipperMeta(), namespace: 'istio-egress', pod: 'egressgateway-6d8f9b7c4d-q9wz2' };
-    const e = copyEvent(mesh().normalize(rec, gw, origin));
+    const e = cloneEgressEvent(mesh().normalize(rec, gw, origin));
     expect(e).toMatchObject({ reporter: 'egress-gateway', path: 'gateway-to-external' });
     expect(e.destination).toMatchObject({ host: 'en.wikipedia.org', ip: '172.25.33.172', external: true });
     // A mesh name through the forwarder stays in the mesh.

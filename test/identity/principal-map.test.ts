@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
+import { cloneEgressEvent } from '../../src/identity/event.js';
+import { Normalizer } from '../../src/identity/normalizer.js';
 import { PrincipalMap } from '../../src/identity/principal-map.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { newAccessRecord, newShipperMeta } from '../../src/parse/types.js';
@@ -28,7 +29,7 @@ function sidecarLeg(
   r.requestedServerName = 'api.ibm.com';
   r.bytesReceived = 1000;
   const meta = { ...newShipperMeta(), namespace: ns, workload: wl, pod, podIp: ip };
-  return copyEvent(n.normalize(r, meta, origin));
+  return cloneEgressEvent(n.normalize(r, meta, origin));
 }
 
 /** The egress gateway's leg: the caller's principal and pod IP. */
@@ -54,7 +55,7 @@ function gatewayLeg(
     pod: 'istio-egressgateway-6h5mzrtnb-p2jcv',
     istioLabel: 'egressgateway',
   };
-  return copyEvent(n.normalize(r, meta, origin));
+  return cloneEgressEvent(n.normalize(r, meta, origin));
 }
 
 const A = 'spiffe://cluster.local/ns/app-a/sa/app-a';

@@ -7,7 +7,9 @@ import { CompressionTypes, Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
-import { type ChangelogImporter, ChangelogWriter, restorePartitions } from '../../src/scale/changelog.js';
+import type { ChangelogImporter } from '../../src/scale/changelog-import.js';
+import { restorePartitions } from '../../src/scale/changelog-restore.js';
+import { ChangelogWriter } from '../../src/scale/changelog-writer.js';
 import { DetectionAnalyzer } from '../../src/scale/detection-analyzer.js';
 import { PartitionTask } from '../../src/scale/partition-task.js';
 import { egressEvent, T0 } from '../helpers/events.js';
@@ -43,18 +45,18 @@ async function changelogTopic(partitions: number): Promise<string> {
  * exists only built (npm run build), so these tests restore with the built module.
  */
 async function builtChangelog(): Promise<{
-  built: typeof import('../../src/scale/changelog.js');
+  built: typeof import('../../src/scale/changelog-restore.js');
   topic: string;
   producer: Producer;
-  writer: InstanceType<typeof import('../../src/scale/changelog.js').ChangelogWriter>;
+  writer: ChangelogWriter;
 }> {
   const built = (await import(
-    new URL('../../dist/src/scale/changelog.js', import.meta.url).href
-  )) as typeof import('../../src/scale/changelog.js');
+    new URL('../../dist/src/scale/changelog-restore.js', import.meta.url).href
+  )) as typeof import('../../src/scale/changelog-restore.js');
   const topic = await changelogTopic(2);
   const producer = kafka.producer();
   await producer.connect();
-  return { built, topic, producer, writer: new built.ChangelogWriter(producer, topic) };
+  return { built, topic, producer, writer: new ChangelogWriter(producer, topic) };
 }
 
 afterAll(async () => {

@@ -9,7 +9,8 @@ import { Kafka, logLevel, type Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { type DeadLetter, lineOrigin } from '../../src/dead-letter.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
+import { cloneEgressEvent } from '../../src/identity/event.js';
+import { Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import type { LineOrigin } from '../../src/parse/types.js';
@@ -119,7 +120,7 @@ describe('ingest from Kafka', () => {
           origin.source = batch.source;
           origin.position = batch.position(i);
           decoder.decode(batch.lines[i] as string, {
-            access: (r, m) => got.events.push(copyEvent(normalizer.normalize(r, m, origin))),
+            access: (r, m) => got.events.push(cloneEgressEvent(normalizer.normalize(r, m, origin))),
             skipped: (reason) => got.skipped.push(reason),
             malformed: (reason, raw) =>
               got.dead.push({

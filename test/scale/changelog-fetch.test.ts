@@ -5,13 +5,14 @@
 import { createRequire } from 'node:module';
 import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { META_KEY, packRecords } from '../../src/scale/changelog.js';
 import {
   DirectFetchUnsupported,
   packRecordRefs,
   RecordRefs,
   scanRecordBatches,
 } from '../../src/scale/changelog-fetch.js';
+import { packRecords } from '../../src/scale/changelog-packed.js';
+import { META_KEY } from '../../src/scale/changelog-writer.js';
 
 const require = createRequire(import.meta.url);
 type Encoded = { buffer: Buffer };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
-import { newEgressEvent } from '../../src/identity/normalizer.js';
+import { newEgressEvent } from '../../src/identity/event.js';
 import type { Destination, EgressEvent } from '../../src/identity/types.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { partitionDetection } from '../../src/scale/bootstrap.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newEgressEvent } from '../../src/identity/normalizer.js';
+import { newEgressEvent } from '../../src/identity/event.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import {
   decodeEvent,
@@ -40,6 +40,7 @@ function gatewayLeg(): EgressEvent {
       ip: '54.187.216.72',
       port: 443,
       external: true,
+      nameUnverified: false,
     },
     origin: 'kafka:istio-access-logs/2/99812',
     upstreamLocalAddress: '10.0.9.4:51234',
@@ -47,6 +48,8 @@ function gatewayLeg(): EgressEvent {
     sni: 'api.stripe.com',
     join: null,
     ambient: null,
+    claim: null,
+    extra: null,
   };
 }
 
@@ -71,7 +74,14 @@ describe('event codec', () => {
         principalSource: null,
         key: 'unknown/10.0.3.7',
       },
-      destination: { host: null, registeredDomain: null, ip: '1.2.3.4', port: 8080, external: false },
+      destination: {
+        host: null,
+        registeredDomain: null,
+        ip: '1.2.3.4',
+        port: 8080,
+        external: false,
+        nameUnverified: false,
+      },
     };
     expect(decodeEvent(encodeEvent(http), newEgressEvent())).toEqual(http);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
-import { newEgressEvent } from '../../src/identity/normalizer.js';
+import { newEgressEvent } from '../../src/identity/event.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { type PartitionAnalyzer, PartitionTask } from '../../src/scale/partition-task.js';
 

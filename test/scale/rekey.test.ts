@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newEgressEvent } from '../../src/identity/normalizer.js';
+import { newEgressEvent } from '../../src/identity/event.js';
 import { decodeEvent } from '../../src/scale/event-codec.js';
 import { type PartitionBy, Rekeyer, STREAM_IDLE_MS } from '../../src/scale/rekey.js';
 import { generateTraffic } from '../../src/simulate/generate.js';

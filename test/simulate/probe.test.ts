@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectionJoiner } from '../../src/detect/join.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
-import { copyEvent, Normalizer } from '../../src/identity/normalizer.js';
+import { cloneEgressEvent } from '../../src/identity/event.js';
+import { Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
 import { generateTraffic } from '../../src/simulate/generate.js';
@@ -11,7 +12,8 @@ function egressOf(line: string): EgressEvent[] {
   const normalizer = new Normalizer(MeshConfigSchema.parse({}));
   const out: EgressEvent[] = [];
   new LineDecoder().decode(line, {
-    access: (r, m) => out.push(copyEvent(normalizer.normalize(r, m, { source: 'test', position: '1' }))),
+    access: (r, m) =>
+      out.push(cloneEgressEvent(normalizer.normalize(r, m, { source: 'test', position: '1' }))),
     skipped: () => {},
     malformed: (reason) => {
       throw new Error(reason);
