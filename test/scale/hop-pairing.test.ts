@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { HOP_START_MS } from '../../src/detect/join.js';
-import { newEgressEvent } from '../../src/identity/normalizer.js';
+import { newEgressEvent } from '../../src/identity/event.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { decodeEvent } from '../../src/scale/event-codec.js';
 import { HopPairer, type Released } from '../../src/scale/hop-pairing.js';
