@@ -85,6 +85,8 @@ export const runCommand: Command = {
           metrics.observeAlertStage(detection.alerts);
           metrics.observeStateTables(detection.engine.keyTables);
           metrics.setInputLag(b.lag);
+          metrics.uncommittedLines.set(b.unackedLines);
+          metrics.pausedPartitions.set(b.pausedStreams);
           metrics.setEventTime('all', detection.engine, detection.inputs.idle, reported);
           metrics.recordComponents(telemetry);
         },

@@ -68,6 +68,8 @@ export class InputWatermarks {
   holding = 0;
   /** Streams excluded at the last `slowest()` because they were idle too long. */
   idle = 0;
+  /** What the last `slowest()` returned (the plain run pauses a stream ahead of it, pipeline/loop.ts). */
+  lastSlowest = Number.POSITIVE_INFINITY;
 
   constructor(options: Partial<InputWatermarkOptions> = {}) {
     this.options = { idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, clock: Date.now, ...options };
@@ -95,6 +97,12 @@ export class InputWatermarks {
 
   has(name: string): boolean {
     return this.streams.has(name);
+  }
+
+  /** Its reader paused it (it ran ahead of the others): silent by choice, so not idle. */
+  heard(name: string): void {
+    const s = this.streams.get(name);
+    if (s !== undefined) s.delivered = true;
   }
 
   /** An event of `s` at `time` (hot path: no lookup). */
@@ -174,6 +182,7 @@ export class InputWatermarks {
     }
     this.holding = holding;
     this.idle = idle;
+    this.lastSlowest = slowest;
     return slowest;
   }
 

@@ -44,6 +44,10 @@ export class PipelineMetrics {
   readonly assignedPartitions: Gauge<'topic'>;
   /** Event time: events held for time order (while an input partition is behind), by detection partition. */
   readonly bufferedEvents: Gauge<'partition'>;
+  /** Plain run: input lines read but not committed yet (a restart reads them again). */
+  readonly uncommittedLines: Gauge<never>;
+  /** Plain run: input partitions paused because they ran ahead of the slowest one's event time. */
+  readonly pausedPartitions: Gauge<never>;
   /** Event time: the detectors' watermark (Unix seconds), by detection partition. */
   readonly watermarkSeconds: Gauge<'partition'>;
   /** Event time: input partitions left out of the watermark because they were idle too long. */
@@ -170,6 +174,16 @@ export class PipelineMetrics {
       name: `${PREFIX}event_time_buffered_events`,
       help: 'Events held for event-time order while an input partition is behind (partition: by-source partition, "all" in a plain run).',
       labelNames: ['partition'],
+      registers,
+    });
+    this.uncommittedLines = new Gauge({
+      name: `${PREFIX}input_uncommitted_lines`,
+      help: 'Plain run: input lines read but not committed yet, held until their events were analysed and written (a restart reads them again).',
+      registers,
+    });
+    this.pausedPartitions = new Gauge({
+      name: `${PREFIX}input_paused_partitions`,
+      help: "Plain run: input partitions paused because they ran ahead of the slowest partition's event time (source maxBatchesAhead).",
       registers,
     });
     this.watermarkSeconds = new Gauge({

@@ -120,6 +120,16 @@ export class Detection {
     return this.inputs.has(stream);
   }
 
+  /** Newest event time of the slowest input partition holding event time back, at the last `advance` (+Infinity: none). */
+  slowestInput(): number {
+    return this.inputs.lastSlowest;
+  }
+
+  /** The run loop paused reading the input partition (it ran ahead): it waits, it is not idle. */
+  pausedInput(stream: string): void {
+    this.inputs.heard(stream);
+  }
+
   /** Advances event time to the slowest input partition's, minus the allowed lateness. */
   advance(): void {
     this.engine.advance(this.inputs.slowest() - this.lateness);

@@ -14,6 +14,12 @@
  * already-written minute has the same id and is refused as a duplicate. On shutdown the batch in
  * flight is finished and what is complete is committed; open minutes are not written (the restart
  * replays them).
+ *
+ * Held batches are bounded per input partition, as Kafka Streams bounds its per-partition buffers
+ * (`buffered.records.per.partition`): a partition with `maxBatchesAhead` held batches whose events
+ * are ahead of the slowest partition's event time is paused (the source stops fetching it) until the
+ * slowest catches up. So a restart reads again about one batch per partition plus what lateness and
+ * the open flow minute hold, not everything a fast partition fetched while a slow one drained.
  */
 import type { Alert } from '../alerts/types.js';
 import type { DeadLetter } from '../dead-letter.js';
@@ -49,7 +55,8 @@ export type DetectionStage = Pick<
   | 'takeDeadLetters'
   | 'watermark'
   | 'counts'
->;
+> &
+  Partial<Pick<Detection, 'slowestInput' | 'pausedInput'>>;
 
 export interface BatchReport {
   readonly source: string;
@@ -59,6 +66,10 @@ export interface BatchReport {
   /** The batch's unreadable and late lines. */
   readonly deadLetters: readonly DeadLetter[];
   readonly lag: PartitionLag | undefined;
+  /** Lines read and not acknowledged yet (held; a restart reads them again), over every input partition. */
+  readonly unackedLines: number;
+  /** Input partitions paused because they ran ahead of the slowest one. */
+  readonly pausedStreams: number;
 }
 
 export interface RunOptions {
@@ -129,7 +140,13 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   for (const s of o.sinks) telemetry.of('sink', s.name);
   const wantsEvents = o.sinks.some((s) => s.wantsEvents === true);
   /** Batches processed, not acked yet, per input stream, in order. */
-  const held = new Map<string, Array<{ ack: () => Promise<void>; maxTime: number; lastMinute: number }>>();
+  const held = new Map<
+    string,
+    Array<{ ack: () => Promise<void>; maxTime: number; lastMinute: number; lines: number }>
+  >();
+  let heldLines = 0;
+  /** Input partitions paused because they ran ahead (`pace`). */
+  const paused = new Set<string>();
   let events: EgressEvent[] = [];
   let batchMax = Number.NEGATIVE_INFINITY;
   const onEvent = (e: EgressEvent, raw: string): void => {
@@ -192,6 +209,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
         const first = list[0];
         if (first === undefined || first.maxTime > analysedUpTo || first.lastMinute >= openSince) break;
         list.shift();
+        heldLines -= first.lines;
         await ack(first.ack);
       }
     }
@@ -202,12 +220,36 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     return n;
   };
 
+  /**
+   * Pauses each input partition with `maxBatchesAhead` held batches whose events are ahead of the
+   * slowest partition still behind, and resumes it once fewer are: the slowest is never paused, so
+   * event time keeps moving. Only batches ahead count: those within the lateness of the slowest
+   * are held for it whatever the pace.
+   */
+  const pace = (source: Source): void => {
+    const limit = source.maxBatchesAhead ?? 0;
+    if (limit <= 0 || source.setPaused === undefined || detection.slowestInput === undefined) return;
+    const slowest = detection.slowestInput();
+    for (const [stream, list] of held) {
+      let ahead = 0;
+      for (let i = list.length - 1; i >= 0 && (list[i] as { maxTime: number }).maxTime > slowest; i--)
+        ahead++;
+      const pause = ahead >= limit;
+      if (pause === paused.has(stream)) continue;
+      if (pause) paused.add(stream);
+      else paused.delete(stream);
+      source.setPaused(stream, pause);
+    }
+  };
+
   /** Event time: this batch's partition has been read up to its newest line; then advance. */
   const markInputs = (batch: LineBatch, read: number): void => {
     // A batch without access lines says nothing of its partition's event time: it must not hold
     // the watermark at -Infinity (a partition of proxy logs only would stall every alert).
     if (batch.stream !== undefined && (read > Number.NEGATIVE_INFINITY || detection.knows(batch.stream)))
       detection.mark(batch.stream, read, batch.caughtUp === true);
+    // Paused by `pace`: silent by choice, waiting for the slower ones, not idle.
+    for (const stream of paused) detection.pausedInput?.(stream);
     // Assigned partitions with a backlog not handed over yet: their events must not arrive late.
     for (const s of o.sources)
       for (const unread of s.unreadStreams?.() ?? [])
@@ -230,25 +272,19 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
         if (batch.lines.length > 0) lastPosition = batch.position(batch.lines.length - 1);
         markInputs(batch, stats.maxTime);
         sinceAdvance += batch.lines.length;
-        if (sinceAdvance >= advanceEvery) {
+        // An empty batch (a paused Kafka source's tick) advances too: idle partitions are judged then.
+        if (sinceAdvance >= advanceEvery || batch.lines.length === 0) {
           sinceAdvance = 0;
           detection.advance();
         }
         countRead(telemetry, source.name, stats);
         telemetry.detected(stats.events, 0, 0);
         const { alerts, deadLetters } = await deliver(false, stats.deadLetters);
-        summary.batches++;
+        if (batch.lines.length > 0) summary.batches++;
         summary.lines += stats.lines;
         summary.events += stats.events;
-        o.onBatch?.({
-          source: batch.source,
-          batch,
-          ingest: stats,
-          alerts,
-          deadLetters,
-          lag: batch.lag,
-        });
-        if (o.holdAcks) {
+        // An empty batch (a paused Kafka source's tick) has nothing to commit.
+        if (o.holdAcks && batch.lines.length > 0) {
           const stream = batch.stream ?? batch.source;
           let list = held.get(stream);
           if (list === undefined) {
@@ -259,11 +295,24 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
             ack: () => batch.ack(),
             maxTime: batchMax,
             lastMinute: Number.isFinite(batchMax) ? batchMax - (batchMax % MINUTE) : Number.NEGATIVE_INFINITY,
+            lines: batch.lines.length,
           });
+          heldLines += batch.lines.length;
           await release(false);
         } else {
           await ack(() => batch.ack());
         }
+        if (o.holdAcks) pace(source);
+        o.onBatch?.({
+          source: batch.source,
+          batch,
+          ingest: stats,
+          alerts,
+          deadLetters,
+          lag: batch.lag,
+          unackedLines: heldLines,
+          pausedStreams: paused.size,
+        });
         if (o.shutdown.aborted) break;
       }
     } catch (err) {

@@ -40,6 +40,14 @@ export const KafkaSourceConfigSchema = z
       .describe('Start at the earliest offset when the group has none.'),
     sessionTimeoutMs: z.number().int().positive().default(30000).describe('Consumer session timeout.'),
     maxBytesPerPartition: z.number().int().positive().default(1048576).describe('Fetch size per partition.'),
+    maxBatchesAhead: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(1)
+      .describe(
+        "Batches (fetches) of one input partition read ahead of the slowest partition's event time, so not committed yet, before the partition is paused until the slowest catches up (as Kafka Streams' buffered.records.per.partition). Bounds what a restart reads again. 0: never pause.",
+      ),
   })
   .strict()
   .describe('Messages of Kafka topics in a consumer group, offsets committed once a batch is delivered.');

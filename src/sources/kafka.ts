@@ -5,6 +5,8 @@
  * resolved when a batch is handed over (so the fetcher moves on) but committed only on ack, so a
  * crash replays everything not yet acked (at-least-once). The handler waits (heartbeating) while the
  * pipeline has not taken the previous batch, which bounds memory and lets kafkajs pause fetching.
+ * The run loop pauses a partition that ran ahead of the others' event time (`setPaused`): its
+ * batches already fetched are dropped unresolved, so kafkajs fetches them again on resume.
  */
 import { type Consumer, type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
 import { kafkaBrokers, resolveKafkaConfig, secretProblems } from '../config/connections.js';
@@ -16,6 +18,14 @@ import type { LineBatch, PartitionLag, Source } from './types.js';
 interface Pending {
   readonly nextOffset: string;
   done: boolean;
+}
+
+/** A batch `eachBatch` hands to the generator, which takes it or drops it (its partition was paused). */
+interface Handover {
+  readonly batch: KafkaLineBatch;
+  readonly key: string;
+  readonly entry: Pending;
+  state: 'waiting' | 'taken' | 'dropped';
 }
 
 class KafkaLineBatch implements LineBatch {
@@ -44,6 +54,9 @@ class KafkaLineBatch implements LineBatch {
   }
 }
 
+/** How long the generator waits for a batch, while partitions are paused, before yielding an empty one. */
+const PAUSED_TICK_MS = 1000;
+
 export class KafkaSource implements Source {
   readonly name: string;
   private readonly kafka: Kafka;
@@ -60,10 +73,14 @@ export class KafkaSource implements Source {
   private readonly emptyAt = new Map<string, number>();
   private deliveredSinceJoin = new Set<string>();
   private joins = 0;
+  /** Streams (`kafka:topic/partition`) the run loop paused (`setPaused`). */
+  private readonly paused = new Set<string>();
+  readonly maxBatchesAhead: number;
 
   /** Brokers, TLS and SASL resolve as for the Kafka sink (config, then the environment, then the defaults). */
   constructor(config: KafkaSourceConfig, env: NodeJS.ProcessEnv = process.env) {
     this.config = config;
+    this.maxBatchesAhead = config.maxBatchesAhead;
     this.name = `kafka:${config.topics.join(',')}`;
     this.brokers = kafkaBrokers(config.connection, env);
     this.kafka = new Kafka({ ...resolveKafkaConfig(config.connection, env), logLevel: logLevel.WARN });
@@ -79,7 +96,7 @@ export class KafkaSource implements Source {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       void this.findUnread(e.payload.memberAssignment);
     });
-    const queue: KafkaLineBatch[] = [];
+    const queue: Handover[] = [];
     let wake: (() => void) | null = null;
     let taken: (() => void) | null = null;
     let failure: unknown = null;
@@ -103,7 +120,10 @@ export class KafkaSource implements Source {
       eachBatchAutoResolve: false,
       eachBatch: async (payload: EachBatchPayload) => {
         const { batch } = payload;
-        if (batch.messages.length === 0 || signal.aborted) return;
+        const source = `kafka:${batch.topic}`;
+        // Paused after this fetch went out: not resolved, so it is fetched again on resume.
+        if (batch.messages.length === 0 || signal.aborted || this.paused.has(`${source}/${batch.partition}`))
+          return;
         const lines: string[] = new Array(batch.messages.length);
         const offsets: string[] = new Array(batch.messages.length);
         for (let i = 0; i < batch.messages.length; i++) {
@@ -114,12 +134,6 @@ export class KafkaSource implements Source {
         const last = batch.lastOffset();
         const key = `${batch.topic}/${batch.partition}`;
         const entry: Pending = { nextOffset: (BigInt(last) + 1n).toString(), done: false };
-        let list = this.pending.get(key);
-        if (list === undefined) {
-          list = [];
-          this.pending.set(key, list);
-        }
-        list.push(entry);
         const ack = (): Promise<void> => this.acked(batch.topic, batch.partition, entry);
         const left = BigInt(batch.highWatermark) - BigInt(last) - 1n;
         const lag = {
@@ -127,16 +141,23 @@ export class KafkaSource implements Source {
           partition: batch.partition,
           messages: left > 0n ? Number(left) : 0,
         };
-        queue.push(new KafkaLineBatch(`kafka:${batch.topic}`, lines, batch.partition, offsets, ack, lag));
+        const handover: Handover = {
+          batch: new KafkaLineBatch(source, lines, batch.partition, offsets, ack, lag),
+          key,
+          entry,
+          state: 'waiting',
+        };
+        queue.push(handover);
         notify();
         // Wait until the pipeline took it, heartbeating so the group keeps us.
-        while (queue.length > 0 && !signal.aborted && payload.isRunning() && !payload.isStale()) {
+        while (handover.state === 'waiting' && !signal.aborted && payload.isRunning() && !payload.isStale()) {
           await new Promise<void>((resolve) => {
             taken = resolve;
             setTimeout(resolve, 1000);
           });
           await payload.heartbeat();
         }
+        if (handover.state === 'dropped') return;
         payload.resolveOffset(last);
       },
     });
@@ -152,11 +173,20 @@ export class KafkaSource implements Source {
         if (next !== undefined) {
           const t = taken as (() => void) | null;
           taken = null;
+          const { batch } = next;
+          next.state = this.paused.has(batch.stream) ? 'dropped' : 'taken';
           t?.();
-          this.unread.delete(next.stream);
-          this.empty.delete(next.stream);
-          this.deliveredSinceJoin.add(next.stream);
-          yield next;
+          if (next.state === 'dropped') continue;
+          let list = this.pending.get(next.key);
+          if (list === undefined) {
+            list = [];
+            this.pending.set(next.key, list);
+          }
+          list.push(next.entry);
+          this.unread.delete(batch.stream);
+          this.empty.delete(batch.stream);
+          this.deliveredSinceJoin.add(batch.stream);
+          yield batch;
           continue;
         }
         if (failure !== null)
@@ -164,12 +194,48 @@ export class KafkaSource implements Source {
             where: this.name,
             cause: failure,
           });
-        await new Promise<void>((resolve) => {
-          wake = resolve;
+        // While partitions are paused, a quiet second yields an empty batch: the run loop then looks
+        // at event time again (a slowest partition gone silent turns idle), else all could stay paused.
+        let tick: NodeJS.Timeout | undefined;
+        const ticked = await new Promise<boolean>((resolve) => {
+          wake = () => resolve(false);
+          if (this.paused.size > 0) tick = setTimeout(() => resolve(true), PAUSED_TICK_MS);
         });
+        clearTimeout(tick);
+        if (ticked && queue.length === 0 && !signal.aborted) yield this.emptyBatch();
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private emptyBatch(): LineBatch {
+    return {
+      source: `kafka:${this.config.topics[0]}`,
+      lines: [],
+      position: () => '',
+      ack: () => Promise.resolve(),
+    };
+  }
+
+  /**
+   * Stops fetching `stream` (`kafka:topic/partition`) while it is ahead of the slower partitions'
+   * event time, or fetches it again. kafkajs keeps a partition's pause across rebalances.
+   */
+  setPaused(stream: string, paused: boolean): void {
+    const cut = stream.lastIndexOf('/');
+    const topic = stream.slice('kafka:'.length, cut);
+    const partition = Number(stream.slice(cut + 1));
+    if (!stream.startsWith('kafka:') || !this.config.topics.includes(topic) || !Number.isInteger(partition))
+      return;
+    if (paused === this.paused.has(stream) || this.consumer === null) return;
+    const partitions = [{ topic, partitions: [partition] }];
+    if (paused) {
+      this.paused.add(stream);
+      this.consumer.pause(partitions);
+    } else {
+      this.paused.delete(stream);
+      this.consumer.resume(partitions);
     }
   }
 

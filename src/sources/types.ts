@@ -54,5 +54,15 @@ export interface Source {
   unreadStreams?(): ReadonlySet<string>;
   /** Kafka: input partitions assigned with nothing to read, none handed over since: caught up. */
   emptyStreams?(): ReadonlySet<string>;
+  /**
+   * Kafka: batches of one stream the run loop may hold, read ahead of the slowest stream's event
+   * time, before it pauses the stream (`setPaused`); 0 or undefined: streams are never paused.
+   */
+  readonly maxBatchesAhead?: number;
+  /**
+   * Kafka: stop (or restart) fetching `stream`; batches of it fetched but not yet yielded are
+   * dropped and fetched again on resume. Streams not this source's are ignored.
+   */
+  setPaused?(stream: string, paused: boolean): void;
   close(): Promise<void>;
 }
