@@ -10,7 +10,7 @@ import type { DeadLetter } from '../dead-letter.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
 import { describeGatewayConfig } from '../identity/config.js';
-import { formatGateways } from '../identity/normalizer.js';
+import { formatGateways } from '../identity/gateway-evidence.js';
 import { Telemetry } from '../observability/telemetry.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
@@ -106,7 +106,7 @@ function formatSummary(
   const perRule = Object.entries(alerts.raised).filter(([, n]) => n > 0) as [RuleId, number][];
   const lines = [
     `Replayed ${c.lines} lines in ${(ms / 1000).toFixed(2)} s (${Math.round(c.lines / Math.max(ms / 1000, 0.001))} lines/s).`,
-    `  access lines: ${c.accessLines} (egress analysed: ${c.events}, in-mesh/inbound: ${c.notEgress}, late: ${detection.counts.late}, dead-lettered)`,
+    `  access lines: ${c.accessLines} (egress analysed: ${c.events}, in-mesh/inbound: ${c.notEgress}, late: ${detection.counts.late}, dead-lettered; late legs joined to their connection's other leg: ${detection.engine.joiner.counters.joinedLate}, and ${detection.engine.joiner.counters.joinedAfterDeadLetter} after their dead letter)`,
     `  skipped: ${skipped}${
       skipped > 0 ? ` (${[...c.skipped].map(([r, n]) => `${r}: ${n}`).join(', ')})` : ''
     }`,

@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { describeGatewayConfig } from '../identity/config.js';
-import { formatGateways } from '../identity/normalizer.js';
+import { formatGateways } from '../identity/gateway-evidence.js';
 import { stderrLog } from '../pipeline/log.js';
 import { runPipeline } from '../pipeline/loop.js';
 import { startService } from '../pipeline/service.js';

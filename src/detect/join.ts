@@ -35,6 +35,11 @@
  * most `toleranceMs` of event time, and the events behind it wait with it (detectors need time order),
  * so the join adds at most the tolerance to the time to detect; a pair that joins at once (the usual
  * case: the gateway's leg starts a few ms after the sidecar's) holds nothing back.
+ *
+ * Late legs: Envoy writes a line when the connection closes and stamps it with its start, so one
+ * leg of a long connection can reach detection behind the watermark while the other is on time and
+ * waiting here. The engine offers such a leg to the join before dead-lettering it (`pushLate`): joined
+ * to its waiting partner, that partner stands for the connection (`join.late`), at its own time.
  */
 import type { EgressEvent, JoinMethod, LegJoin } from '../identity/types.js';
 
@@ -95,6 +100,11 @@ interface Leg {
   done: boolean;
   /** A gateway's outer leg through an internal listener (joins a sidecar leg to an inner leg). */
   hop: boolean;
+  /**
+   * A late leg that found no partner (dead-lettered by the engine), filed only so that its partner,
+   * not released yet, can still take it up; never queued or delivered.
+   */
+  late: boolean;
   /** Outer leg: the sidecar's leg and the inner leg it joined so far; other legs: the outer leg holding them. */
   sidecar: Leg | null;
   inner: Leg | null;
@@ -108,6 +118,13 @@ interface Held {
 
 export interface JoinCounters {
   joined: Record<JoinMethod, number>;
+  /** Of those joined, legs that came late (behind the watermark) and found their partner still waiting. */
+  joinedLate: number;
+  /**
+   * Late legs that found no partner (dead-lettered) and were then taken up by their partner, released
+   * after them: it was not released yet when they came (its start a few ms later, across the watermark).
+   */
+  joinedAfterDeadLetter: number;
   unjoinedSidecarLegs: number;
   unjoinedGatewayLegs: number;
 }
@@ -132,9 +149,12 @@ export function isOuterHopLeg(e: EgressEvent): boolean {
   );
 }
 
-/** A gateway leg joined to its sidecar's leg: the sidecar's leg, carrying this one's destination, is judged. */
+/**
+ * A gateway leg joined to its sidecar's leg: the sidecar's leg, carrying this one's destination, is
+ * judged. Not when the sidecar's leg came late (`join.late`): this leg then stands for the connection.
+ */
 export function isJoinedGatewayLeg(e: EgressEvent): boolean {
-  return e.reporter === 'egress-gateway' && e.join != null && e.join.by !== 'none';
+  return e.reporter === 'egress-gateway' && e.join != null && e.join.by !== 'none' && e.join.late !== true;
 }
 
 /** `ip` of `ip:port` (also `[v6]:port`), or the whole string when it has no port. */
@@ -163,6 +183,8 @@ function connectionAddress(addr: string | null | undefined): string | null {
 export class ConnectionJoiner {
   readonly counters: JoinCounters = {
     joined: { address: 0, 'request-id': 0, 'internal-listener': 0, 'source-and-destination': 0 },
+    joinedLate: 0,
+    joinedAfterDeadLetter: 0,
     unjoinedSidecarLegs: 0,
     unjoinedGatewayLegs: 0,
   };
@@ -174,6 +196,8 @@ export class ConnectionJoiner {
   private readonly senders = new Map<string, number>();
   /** Upstream IP -> the host gateway legs dialled at it. */
   private readonly namedIps = new Map<string, NamedIp>();
+  /** Late legs filed for a partner not released yet (`Leg.late`), oldest first; forgotten after the tolerance. */
+  private lateLegs: Leg[] = [];
 
   constructor(
     private readonly options: JoinOptions,
@@ -219,6 +243,38 @@ export class ConnectionJoiner {
     this.release(event.time - this.options.toleranceMs);
   }
 
+  /**
+   * A leg that reached detection late (behind what the engine already released: engine.ts), offered
+   * here before it is dead-lettered. Envoy writes a line when the connection closes but stamps it
+   * with its start, so a long connection's line comes after lines of connections that started later:
+   * one leg of a connection can be late while the other is on time, waiting here. The late leg joins
+   * such a partner by the same rules as `push`, but only when that settles the connection at once
+   * with legs that are on time and not yet delivered; the one of them that stands for the connection
+   * (the sidecar's leg, or the gateway's when the sidecar's is the late one: it takes the sidecar's
+   * identity and is judged, no longer redundant) says so with `join.late`, and is delivered at its own
+   * time, so event-time order holds and nothing is re-stamped. True when joined: the late leg is
+   * consumed (the caller must not dead-letter it). False: the caller dead-letters it; a sidecar or
+   * gateway leg is still filed for the tolerance (not delivered), because its partner may start a few
+   * ms after it and so not be released yet: when that partner comes, it takes the late leg up as if
+   * it had been waiting (`joinedAfterDeadLetter`).
+   */
+  pushLate(event: EgressEvent): boolean {
+    // Its sidecar is in the input, whether or not the leg joins.
+    if (event.reporter === 'sidecar' && event.source.ip !== null) this.sawSender(event.source.ip, event.time);
+    const sidecar = isSidecarLeg(event);
+    const gateway = !sidecar && isGatewayLeg(event);
+    let joined = false;
+    if (sidecar || gateway) {
+      event.join = null;
+      joined = this.joinOrFile(event, gateway, true) === null;
+    } else if (isOuterHopLeg(event)) {
+      event.join = null;
+      joined = this.bridgeOrFile(event, true) === null;
+    }
+    if (joined) this.counters.joinedLate++;
+    return joined;
+  }
+
   /** Event time reached `watermark`: legs whose partner can no longer come are released unjoined. */
   advance(watermark: number): void {
     this.release(watermark - this.options.toleranceMs);
@@ -231,6 +287,7 @@ export class ConnectionJoiner {
 
   /** Delivers held events from the front while settled (not a leg, joined, or waited `expireBefore`). */
   private release(expireBefore: number): void {
+    if (this.lateLegs.length > 0) this.forgetLateLegs(expireBefore);
     const q = this.queue;
     while (this.head < q.length) {
       const h = q[this.head] as Held;
@@ -249,6 +306,19 @@ export class ConnectionJoiner {
       this.queue = q.slice(this.head);
       this.head = 0;
     }
+  }
+
+  /** Late legs filed for a partner: out of the indexes once their partner can no longer come. */
+  private forgetLateLegs(expireBefore: number): void {
+    const legs = this.lateLegs;
+    let n = 0;
+    // Roughly in time order (they came late by different amounts): a few may stay a little longer.
+    while (n < legs.length && ((legs[n] as Leg).done || (legs[n] as Leg).event.time <= expireBefore)) {
+      const leg = legs[n] as Leg;
+      if (!leg.done) this.unfile(leg);
+      n++;
+    }
+    if (n > 0) this.lateLegs = legs.slice(n);
   }
 
   private nameIp(g: EgressEvent): void {
@@ -290,8 +360,11 @@ export class ConnectionJoiner {
     return last !== undefined && time - last <= SENDER_TTL_MS;
   }
 
-  /** Joins `event` with a waiting leg of the other side, or files it to wait; null when joined. */
-  private joinOrFile(event: EgressEvent, gateway: boolean): Leg | null {
+  /**
+   * Joins `event` with a waiting leg of the other side, or files it to wait; null when joined.
+   * `late` (`pushLate`): joins only what settles at once, and files nothing.
+   */
+  private joinOrFile(event: EgressEvent, gateway: boolean, late = false): Leg | null {
     const addr = connectionAddress(gateway ? event.downstreamRemoteAddress : event.upstreamLocalAddress);
     // Ambient: the ztunnel leg is L4 (no request id, and its HBONE tunnel is not the waypoint's
     // downstream connection), so a ztunnel leg and its waypoint leg join by caller + destination.
@@ -311,13 +384,14 @@ export class ConnectionJoiner {
     if (internal !== null && internal !== undefined) {
       const outer = this.closestHop(this.gatewayIndex, `o${internal}`, event, null);
       const leg = this.newLeg(event, true, null);
-      if (outer !== null) {
+      // Late: only into an outer leg that holds its sidecar's leg (which then stands for the connection).
+      if (outer !== null && (!late || outer.sidecar !== null)) {
         this.unindex(outer, `o${internal}`);
         outer.inner = leg;
         leg.bridge = outer;
-        return outer.sidecar === null ? leg : this.completeBridge(outer);
+        return outer.sidecar === null ? leg : this.completeBridge(outer, late ? outer.sidecar : null);
       }
-      this.file(leg, [`x${internal}`, ...(d.host === null ? [] : [`n${d.host}`])]);
+      if (!late) this.file(leg, [`x${internal}`, ...(d.host === null ? [] : [`n${d.host}`])]);
       return leg;
     }
 
@@ -333,10 +407,12 @@ export class ConnectionJoiner {
       if (other?.hop === true) {
         // The gateway's outer leg through its internal listener: the inner leg names the destination.
         const leg = this.newLeg(event, false, addr);
+        // Late: only when the inner leg is there to stand for the connection.
+        if (late && other.inner === null) return leg;
         this.unindex(other, aKey);
         other.sidecar = leg;
         leg.bridge = other;
-        return other.inner === null ? leg : this.completeBridge(other);
+        return other.inner === null ? leg : this.completeBridge(other, late ? other.inner : null);
       }
     }
     // The heuristic's keys (built only now: most legs join above).
@@ -358,6 +434,12 @@ export class ConnectionJoiner {
       this.unfile(other);
       if (gateway) this.link(other.event, event, by);
       else this.link(event, other.event, by);
+      // Of a late leg and an on-time one, the on-time one is delivered and stands for the connection.
+      if (late) (other.event.join as LegJoin).late = true;
+      else if (other.late) {
+        (event.join as LegJoin).late = true;
+        this.counters.joinedAfterDeadLetter++;
+      }
       this.counters.joined[by]++;
       return null;
     }
@@ -368,31 +450,37 @@ export class ConnectionJoiner {
     if (hKey2 !== null) keys.push(hKey2);
     const leg = this.newLeg(event, gateway, ambient ? null : addr);
     this.file(leg, keys);
+    if (late) {
+      leg.late = true;
+      this.lateLegs.push(leg);
+    }
     return leg;
   }
 
   /**
    * A gateway's outer leg into its internal listener: joins the sidecar's leg (by address) and the
-   * inner leg (same internal address, same start), or files itself for whichever is missing.
+   * inner leg (same internal address, same start), or files itself for whichever is missing. `late`
+   * (`pushLate`): only when both are waiting, and files nothing.
    */
-  private bridgeOrFile(event: EgressEvent): Leg | null {
+  private bridgeOrFile(event: EgressEvent, late = false): Leg | null {
     const addr = connectionAddress(event.downstreamRemoteAddress) as string;
     const internal = event.upstreamLocalAddress as string;
     const leg = this.newLeg(event, true, addr);
     leg.hop = true;
     const sidecar = this.closest(this.sidecarIndex, `a${addr}`, event, null);
+    const inner = this.closestHop(this.gatewayIndex, `x${internal}`, event, sidecar?.event ?? null);
+    if (late && (sidecar === null || inner === null)) return leg;
     if (sidecar !== null) {
       this.unindex(sidecar);
       leg.sidecar = sidecar;
       sidecar.bridge = leg;
     }
-    const inner = this.closestHop(this.gatewayIndex, `x${internal}`, event, sidecar?.event ?? null);
     if (inner !== null) {
       this.unindex(inner);
       leg.inner = inner;
       inner.bridge = leg;
     }
-    if (sidecar !== null && inner !== null) return this.completeBridge(leg);
+    if (sidecar !== null && inner !== null) return this.completeBridge(leg, late ? sidecar : null);
     const keys: string[] = [];
     if (sidecar === null) keys.push(`a${addr}`);
     if (inner === null) keys.push(`o${internal}`);
@@ -408,6 +496,7 @@ export class ConnectionJoiner {
       addr,
       done: false,
       hop: false,
+      late: false,
       sidecar: null,
       inner: null,
       bridge: null,
@@ -508,10 +597,18 @@ export class ConnectionJoiner {
     else leg.keys = leg.keys.filter((k) => k !== only);
   }
 
-  /** The outer leg found both its sidecar leg and its inner leg: one connection of three lines. */
-  private completeBridge(outer: Leg): null {
+  /**
+   * The outer leg found both its sidecar leg and its inner leg: one connection of three lines.
+   * `standsFor`: one of them came late; this waiting leg stands for the connection (`join.late`).
+   */
+  private completeBridge(outer: Leg, standsFor: Leg | null = null): null {
     const s = outer.sidecar as Leg;
     const g = outer.inner as Leg;
+    if (s.late) {
+      // A late sidecar leg filed for its partner (`pushLate`): the inner leg stands for the connection.
+      standsFor = g;
+      this.counters.joinedAfterDeadLetter++;
+    }
     this.unfile(outer);
     this.unfile(s);
     this.unfile(g);
@@ -520,6 +617,7 @@ export class ConnectionJoiner {
     (s.event.join as LegJoin).outerOrigin = outer.event.origin;
     (g.event.join as LegJoin).outerOrigin = outer.event.origin;
     outer.event.join = { ...(g.event.join as LegJoin), otherOrigin: s.event.origin };
+    if (standsFor !== null) (standsFor.event.join as LegJoin).late = true;
     this.counters.joined['internal-listener']++;
     return null;
   }

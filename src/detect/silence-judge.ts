@@ -90,6 +90,11 @@ export class SilenceJudge<W extends LegCounts = LegCounts> {
     return w;
   }
 
+  /** The window holding event time `time` when it is open (not judged yet), else undefined. */
+  openWindow(time: number): W | undefined {
+    return this.windows.get(Math.floor(time / this.o.windowMs));
+  }
+
   /** Whether `watermark` closes the window holding event time `time`. */
   isClosed(time: number, watermark: number): boolean {
     return this.closes(Math.floor(time / this.o.windowMs), watermark);
