@@ -246,7 +246,7 @@ export class GatewaySilenceDetector implements Detector {
   advance(watermark: number, emit: Emit): void {
     // With judgeSilence off (scaled mode) the windows still close: they hold the per-client counts.
     this.silence.advance(watermark, (verdict) => {
-      if (this.config.judgeSilence) emit(silenceFinding(verdict, watermark));
+      if (this.config.judgeSilence) emit(silenceFinding(verdict));
     });
   }
 
