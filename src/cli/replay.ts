@@ -26,7 +26,7 @@ import { StdinSource } from '../sources/stdin.js';
 import type { Source } from '../sources/types.js';
 import type { Command } from './command.js';
 import { EXIT, UsageError } from './exit.js';
-import { policyWarnings, printWarnings } from './warnings.js';
+import { nothingReadWarning, policyWarnings, printWarnings } from './warnings.js';
 
 /** Event time advances once per this many lines (and at each input's end). */
 const ADVANCE_LINES = 4096;
@@ -279,11 +279,7 @@ export const replayCommand: Command = {
     if (flows !== null) process.stderr.write(`  flows: ${flows.size} written to ${v.flows}\n`);
     const c = ingest.totals;
     if (c.accessLines === 0) {
-      printWarnings([
-        `no access-log line was read from ${inputs.join(', ')} (${c.lines} lines: ${c.malformed} malformed, ${
-          c.lines - c.malformed
-        } skipped). Is it an Istio/Envoy access log? Try --format, or see the dead letters.`,
-      ]);
+      printWarnings([nothingReadWarning(inputs.join(', '), c.lines, c.malformed, 'Try --format')]);
       return EXIT.nothingAnalysed;
     }
     if (failing.size > 0) {

@@ -66,7 +66,29 @@ const SENDER_TTL_MS = 60 * 60_000;
 const MAX_SENDERS = 100_000;
 
 /** Largest start-time difference between a gateway's outer leg and its inner leg (one process). */
-const HOP_START_MS = 1000;
+export const HOP_START_MS = 1000;
+
+/** What the outer <-> inner leg rule reads of a leg. */
+export type HopLegFacts = Pick<EgressEvent, 'time' | 'durationMs' | 'bytesUp' | 'bytesDown'>;
+
+/**
+ * How well a gateway's outer leg and an inner leg fit as one connection through its internal
+ * listener, lower is better: started within HOP_START_MS, closest in start time plus duration; an
+ * inner leg carrying exactly the bytes of `sidecar` (the sidecar's leg, when known) comes first.
+ * +Infinity: they cannot be one connection. Shared with stage 1 of the scaled run (scale/hop-pairing.ts).
+ */
+export function hopScore(outer: HopLegFacts, inner: HopLegFacts, sidecar: HopLegFacts | null): number {
+  const dt = Math.abs(inner.time - outer.time);
+  if (dt > HOP_START_MS) return Number.POSITIVE_INFINITY;
+  const sameBytes =
+    sidecar !== null && sidecar.bytesUp === inner.bytesUp && sidecar.bytesDown === inner.bytesDown;
+  return (sameBytes ? 0 : HOP_START_MS * 1000) + dt + Math.abs(inner.durationMs - outer.durationMs);
+}
+
+/** An inner leg: a gateway leg out from Envoy's internal listener, which names no caller. */
+export function isInnerHopLeg(e: EgressEvent): boolean {
+  return isGatewayLeg(e) && isInternalAddress(e.downstreamRemoteAddress);
+}
 
 interface Leg {
   event: EgressEvent;
@@ -543,13 +565,9 @@ export class ConnectionJoiner {
     for (const leg of list) {
       if (leg.done) continue;
       const e = leg.event;
-      const dt = Math.abs(e.time - event.time);
-      if (dt > HOP_START_MS) continue;
       // `event` is the outer leg (looking for an inner one, with the sidecar's leg) or the inner leg.
       const s = sidecar ?? leg.sidecar?.event ?? null;
-      const inner = sidecar === null && leg.hop ? event : e;
-      const sameBytes = s !== null && s.bytesUp === inner.bytesUp && s.bytesDown === inner.bytesDown;
-      const score = (sameBytes ? 0 : HOP_START_MS * 1000) + dt + Math.abs(e.durationMs - event.durationMs);
+      const score = leg.hop ? hopScore(e, event, s) : hopScore(event, e, s);
       if (score < bestScore) {
         best = leg;
         bestScore = score;

@@ -60,6 +60,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       health: rt.health,
       deadLetters: (letters) => rt.deadLetters.write(letters),
       telemetry: rt.telemetry,
+      latenessMs: detection.lateness,
       gatewaySilence: gatewaySilenceOf(detection, (input[0] as KafkaSourceConfig).sessionTimeoutMs),
     });
     log('info', 'Stopped; state checkpointed and offsets committed.', {

@@ -60,6 +60,8 @@ export interface ScaledRunOptions {
   readonly deadLetters: (letters: readonly DeadLetter[]) => Promise<void>;
   /** Per-component counts, as the plain run keeps them (stage 1: source and ingest; stage 2: detection and sinks). */
   readonly telemetry: Telemetry;
+  /** `detection.lateness`: how long stage 1 holds a gateway's inner leg for its outer leg (hop-pairing.ts). */
+  readonly latenessMs?: number;
   /** The mesh-wide gateway-silence evaluator's settings; null when gateway-silence is disabled. */
   readonly gatewaySilence: { evaluator: GatewayEvaluatorOptions; alerts: AlertStageOptions } | null;
 }
@@ -151,7 +153,14 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   });
 
   const gs = o.gatewaySilence;
-  const rekeyer = new Rekeyer(o.decoder, o.mesh, gs?.evaluator.windowMs, o.scale.partitionBy);
+  const rekeyer = new Rekeyer(
+    o.decoder,
+    o.mesh,
+    gs?.evaluator.windowMs,
+    o.scale.partitionBy,
+    Date.now,
+    o.latenessMs,
+  );
   // Mesh-wide gateway silence: every instance publishes its stage-1 leg counts; one evaluates them.
   const publisher =
     gs === null

@@ -51,10 +51,14 @@ export async function runStage1(o: Stage1Options): Promise<void> {
     }
     // Read positions of caught-up partitions not told yet (marks go with batches at most every interval).
     messages.push(...bySourceRecords.due());
+    // Events waiting behind a gateway's inner leg whose quiet input partition did not deliver its outer leg (hop-pairing.ts).
+    const released = rekeyer.releaseHeld();
+    if (released.messages.length > 0) messages.push(...bySourceRecords.records(released.messages));
     if (messages.length === 0) return;
     producer.send({ topic: o.topic, acks: -1, messages }).then(
       () => {
         marksFailing = false;
+        for (const g of released.gates) g.sent();
       },
       (err: unknown) => {
         // Sent again at the next interval; said once per failing spell.
@@ -71,6 +75,8 @@ export async function runStage1(o: Stage1Options): Promise<void> {
   // Batches are pipelined: while one batch's events travel to the broker (acks=all), the next is
   // decoded. The source commits each input partition in order, whatever order the acks come in.
   const inFlight = new Set<Promise<void>>();
+  // Acks of batches whose events wait behind an inner leg (hop-pairing.ts): each waits for them to be sent.
+  const heldAcks = new Set<Promise<void>>();
   let sendFailure: unknown = null;
   try {
     for await (const batch of source.batches(o.shutdown)) {
@@ -88,6 +94,7 @@ export async function runStage1(o: Stage1Options): Promise<void> {
       records.push(...bySourceRecords.records(out.messages, progress));
       const delivery = (async () => {
         if (records.length > 0) await producer.send({ topic: o.topic, acks: -1, messages: records });
+        for (const g of out.gates) g.sent();
         if (progress !== null) bySourceRecords.delivered(progress);
         if (out.deadLetters.length > 0) await o.deadLetters(out.deadLetters);
         countRead(o.telemetry, source.name, out);
@@ -96,7 +103,20 @@ export async function runStage1(o: Stage1Options): Promise<void> {
         o.metrics.setInputLag(batch.lag);
         o.metrics.rekeyedEvents.inc(out.events);
         o.onRead(out.lines, out.events);
-        await batch.ack();
+        const held = out.held;
+        if (held === null) await batch.ack();
+        else {
+          // Not before its waiting events are on the broker: the committed offset never passes one.
+          const ack = held.released.then(() => batch.ack());
+          heldAcks.add(ack);
+          ack.then(
+            () => heldAcks.delete(ack),
+            (err: unknown) => {
+              sendFailure ??= err;
+              heldAcks.delete(ack);
+            },
+          );
+        }
         o.metrics.batchSeconds.observe({ stage: 'rekey' }, Number(process.hrtime.bigint() - started) / 1e9);
       })();
       inFlight.add(delivery);
@@ -110,6 +130,14 @@ export async function runStage1(o: Stage1Options): Promise<void> {
       while (inFlight.size >= STAGE1_IN_FLIGHT) await Promise.race(inFlight).catch(() => {});
     }
     await Promise.allSettled([...inFlight]);
+    if (sendFailure !== null) throw sendFailure;
+    // Events still waiting go on (their inner legs unpaired), and the batches that held them are acked.
+    const rest = rekeyer.releaseHeld(true);
+    if (rest.messages.length > 0) {
+      await producer.send({ topic: o.topic, acks: -1, messages: bySourceRecords.records(rest.messages) });
+      for (const g of rest.gates) g.sent();
+    }
+    await Promise.allSettled([...heldAcks]);
     if (sendFailure !== null) throw sendFailure;
   } finally {
     clearInterval(unreadMarks);

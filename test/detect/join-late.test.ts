@@ -14,20 +14,17 @@ import { DetectionEngine } from '../../src/detect/engine.js';
 import { ConnectionJoiner, isJoinedGatewayLeg } from '../../src/detect/join.js';
 import { DetectionState } from '../../src/detect/state/store.js';
 import type { Detector, Finding } from '../../src/detect/types.js';
-import { MeshConfigSchema } from '../../src/identity/config.js';
 import { cloneEgressEvent } from '../../src/identity/event.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { parsePolicyText } from '../../src/policy/load.js';
-import { PolicySet } from '../../src/policy/policy-set.js';
 import { fixture } from '../fixtures/load.js';
 import {
   type Connection,
   decodeLines,
   inCloseOrder,
+  stagesDefaultOnlyIbm,
   steadyTraffic,
   type WrittenLine,
 } from '../helpers/envoy-close-order.js';
-import { Stages } from '../helpers/stages.js';
 
 const T0 = Date.parse('2022-02-19T09:31:00.000Z');
 const CONFIG = DetectionConfigSchema.parse({});
@@ -182,17 +179,7 @@ describe('a late leg joins its partner still waiting in the connection join', ()
       ...steadyTraffic(T0, T0 + 40_000, 100, 40_000, [1]),
       { client: 0, start: T0 + 10_050, sidecarMs: 7_000, gatewayWrittenAfterMs: -6_900, port: 33_000 },
     ]);
-    const stages = new Stages({
-      detection: CONFIG,
-      decoder: { format: 'auto' },
-      mesh: MeshConfigSchema.parse({}),
-      policies: new PolicySet(
-        parsePolicyText(
-          'kind: EgressPolicy\npolicies:\n  - name: default-egress\n    source: { namespace: default }\n    allow: ["*.ibm.com"]\n',
-          'policy.yaml',
-        ),
-      ),
-    });
+    const stages = stagesDefaultOnlyIbm();
     for (const [i, l] of lines.entries()) stages.processLines([l.line], 'close-order', () => String(i + 1));
     stages.finish();
     const alerts = stages.takeAlerts();

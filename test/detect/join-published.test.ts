@@ -5,15 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
-import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { ConnectionJoiner } from '../../src/detect/join.js';
-import { MeshConfigSchema } from '../../src/identity/config.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { parsePolicyText } from '../../src/policy/load.js';
-import { PolicySet } from '../../src/policy/policy-set.js';
 import { fixture } from '../fixtures/load.js';
-import { decodeLines } from '../helpers/envoy-close-order.js';
-import { Stages } from '../helpers/stages.js';
+import { decodeLines, stagesDefaultOnlyIbm } from '../helpers/envoy-close-order.js';
 
 const FILE = '../fixtures/connection-pairs.txt';
 
@@ -72,17 +67,7 @@ describe('the connection join on published sidecar/gateway line pairs', () => {
         istio: 'egressgateway',
       }),
     ];
-    const processor = new Stages({
-      detection: DetectionConfigSchema.parse({}),
-      decoder: { format: 'auto' },
-      mesh: MeshConfigSchema.parse({}),
-      policies: new PolicySet(
-        parsePolicyText(
-          'kind: EgressPolicy\npolicies:\n  - name: default-egress\n    source: { namespace: default }\n    allow: ["*.ibm.com"]\n',
-          'policy.yaml',
-        ),
-      ),
-    });
+    const processor = stagesDefaultOnlyIbm();
     processor.processLines(lines, 'pairs', (i) => String(i + 1));
     processor.finish();
     const alerts: Alert[] = processor.takeAlerts();

@@ -6,12 +6,16 @@
  * pair of test/fixtures/connection-pairs.txt (TCP1S/TCP1G, sources in its README) with its start,
  * duration, client pod and ephemeral port rewritten, in the Fluent Bit record a DaemonSet ships.
  */
+import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { MeshConfigSchema } from '../../src/identity/config.js';
 import { cloneEgressEvent } from '../../src/identity/event.js';
 import { Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { LineDecoder } from '../../src/parse/decoder.js';
+import { parsePolicyText } from '../../src/policy/load.js';
+import { PolicySet } from '../../src/policy/policy-set.js';
 import { fixture } from '../fixtures/load.js';
+import { Stages } from './stages.js';
 
 const PAIRS = '../fixtures/connection-pairs.txt';
 /** The published pair's client pod IP (the sidecar's upstream local address, the gateway's downstream remote). */
@@ -139,4 +143,19 @@ export function decodeLines(lines: readonly string[], source = 'pairs'): EgressE
     });
   });
   return out;
+}
+
+/** The pipeline's stages with default settings and a policy that lets namespace `default` reach only *.ibm.com. */
+export function stagesDefaultOnlyIbm(): Stages {
+  return new Stages({
+    detection: DetectionConfigSchema.parse({}),
+    decoder: { format: 'auto' },
+    mesh: MeshConfigSchema.parse({}),
+    policies: new PolicySet(
+      parsePolicyText(
+        'kind: EgressPolicy\npolicies:\n  - name: default-egress\n    source: { namespace: default }\n    allow: ["*.ibm.com"]\n',
+        'policy.yaml',
+      ),
+    ),
+  });
 }
