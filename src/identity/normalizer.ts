@@ -106,12 +106,15 @@ export class Normalizer {
     e.origin = `${source}${this.lastSourceSep}${origin.position}`;
 
     const cluster = r.upstreamCluster;
-    if (r.ztunnel !== null) {
-      this.ambient.ztunnel(r.ztunnel, e, time);
-      return e;
-    }
-    if (isWaypointCluster(cluster)) {
-      this.ambient.waypoint(r, cluster, e, time);
+    if (r.ztunnel !== null || isWaypointCluster(cluster)) {
+      // What ambient.ts does not fill: as on a fresh event, not the previous sidecar line's (the
+      // event is reused; the join pairs legs by these addresses).
+      e.sni = null;
+      e.upstreamLocalAddress = null;
+      e.downstreamRemoteAddress = null;
+      e.destination.nameUnverified = false;
+      if (r.ztunnel !== null) this.ambient.ztunnel(r.ztunnel, e, time);
+      else this.ambient.waypoint(r, cluster as string, e, time);
       return e;
     }
     e.ambient = null;
