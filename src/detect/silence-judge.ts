@@ -26,7 +26,7 @@ export const SILENCE_RULE = {
   severity: 'critical',
   realert: '24h',
   firesWhen:
-    'sidecar legs to the gateway that the connection join (below) found no gateway leg for: firing when the gateway accounts for < `minMatchedRatio` of them in a window, `resolved` when it recovers',
+    'sidecar legs to the gateway that the connection join (below) found no gateway leg for: firing when the gateway accounts for < `minMatchedRatio` of them in a window, `resolved` when it recovers; stamped at the end of the window that decided it (`evidence.windowStart`, `windowMs`), in plain and scaled mode alike',
 } as const satisfies RuleSpec;
 
 export interface SilenceJudgeOptions {

@@ -58,7 +58,7 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       log,
       metrics: rt.metrics,
       health: rt.health,
-      deadLetter: (r) => rt.deadLetters.write([r]),
+      deadLetters: (letters) => rt.deadLetters.write(letters),
       telemetry: rt.telemetry,
       latenessMs: detection.lateness,
       gatewaySilence: gatewaySilenceOf(detection, (input[0] as KafkaSourceConfig).sessionTimeoutMs),

@@ -15,7 +15,7 @@
  * in bytes (`fits`).
  *
  * Order: stage 2 drops an event whose input offset is not after the last one it saw from that input
- * partition (a copy re-read after a rebalance, detection-analyzer.ts), so an input partition's events
+ * partition (a copy re-read after a rebalance, pipeline/detection.ts `observeMerged`), so an input partition's events
  * leave in input order. An inner leg whose outer leg has not come by the end of its batch is held, and
  * the events read after it wait with it (as in the plain join); the rest of the batch goes on. It waits
  * until its outer leg comes, until its input partition's event time is `holdMs` past the leg's end

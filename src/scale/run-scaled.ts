@@ -56,7 +56,8 @@ export interface ScaledRunOptions {
   readonly log: LogFn;
   readonly metrics: PipelineMetrics;
   readonly health: Health;
-  readonly deadLetter: (record: DeadLetter) => Promise<void>;
+  /** Stores dead letters (unreadable lines and records, late events). */
+  readonly deadLetters: (letters: readonly DeadLetter[]) => Promise<void>;
   /** Per-component counts, as the plain run keeps them (stage 1: source and ingest; stage 2: detection and sinks). */
   readonly telemetry: Telemetry;
   /** `detection.lateness`: how long stage 1 holds a gateway's inner leg for its outer leg (hop-pairing.ts). */
@@ -114,7 +115,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
   const changelog = new ChangelogWriter(producer, topics.changelog);
   const detectGroup = `${o.input.groupId}-by-source`;
   // Both stages count, log and dead-letter into the same places.
-  const reporting = { deadLetter: o.deadLetter, telemetry: o.telemetry, metrics: o.metrics, log: o.log };
+  const reporting = { telemetry: o.telemetry, metrics: o.metrics, log: o.log };
 
   const stage2 = await startStage2({
     kafka,
@@ -142,8 +143,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         },
       }),
     inputEnds,
-    sinks: o.sinks,
-    delivery,
+    delivered: { sinks: o.sinks, delivery, telemetry: o.telemetry, deadLetters: o.deadLetters },
     ...reporting,
     health: o.health,
     onDelivered: (alerts, flows) => {
@@ -206,6 +206,7 @@ export async function runScaled(o: ScaledRunOptions): Promise<ScaledSummary> {
         topic: topics.bySource,
         shutdown: o.shutdown,
         ...reporting,
+        deadLetters: o.deadLetters,
         onRead: (lines, events) => {
           summary.lines += lines;
           summary.events += events;

@@ -26,7 +26,7 @@ export interface Stage1Options {
   /** The by-source topic. */
   topic: string;
   shutdown: AbortSignal;
-  deadLetter: (record: DeadLetter) => Promise<void>;
+  deadLetters: (letters: readonly DeadLetter[]) => Promise<void>;
   telemetry: Telemetry;
   metrics: PipelineMetrics;
   log: LogFn;
@@ -96,7 +96,7 @@ export async function runStage1(o: Stage1Options): Promise<void> {
         if (records.length > 0) await producer.send({ topic: o.topic, acks: -1, messages: records });
         for (const g of out.gates) g.sent();
         if (progress !== null) bySourceRecords.delivered(progress);
-        for (const d of out.deadLetters) await o.deadLetter(d);
+        if (out.deadLetters.length > 0) await o.deadLetters(out.deadLetters);
         countRead(o.telemetry, source.name, out);
         o.metrics.recordComponents(o.telemetry);
         o.metrics.countBatch(batch.source, out.lines, 0, out.deadLetters.length, out.skipped);

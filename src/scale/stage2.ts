@@ -10,8 +10,8 @@ import { cloneEgressEvent, newEgressEvent } from '../identity/event.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { PipelineMetrics } from '../observability/metrics.js';
 import type { Telemetry } from '../observability/telemetry.js';
-import { type DeliverOptions, deliverToAll } from '../pipeline/deliver.js';
-import type { Sink } from '../sinks/types.js';
+import { type DetectedDelivery, deliverDetected } from '../pipeline/deliver.js';
+import type { LogFn } from '../sinks/types.js';
 import { readProgress } from './by-source-records.js';
 import { decodeEventRecord, fillEvent } from './event-codec.js';
 import type { InputEnds } from './input-ends.js';
@@ -30,12 +30,11 @@ export interface Stage2Options {
   owned: (commit: (partition: number, offset: bigint) => Promise<void>) => OwnedPartitions;
   /** The input partitions' end offsets (a stream caught up on its reader's word may have grown). */
   inputEnds: InputEnds;
-  sinks: readonly Sink[];
-  delivery: DeliverOptions;
-  deadLetter: (record: DeadLetter) => Promise<void>;
+  /** Where each batch's output goes (sinks, dead letters, telemetry). */
+  delivered: DetectedDelivery;
   telemetry: Telemetry;
   metrics: PipelineMetrics;
-  log: DeliverOptions['log'];
+  log: LogFn;
   health: { fail(reason: string): void };
   /** Told of each batch's output. */
   onDelivered: (alerts: number, flows: number) => void;
@@ -90,7 +89,7 @@ export async function startStage2(o: Stage2Options): Promise<Stage2> {
   let stopping = false;
   const event = newEgressEvent();
   // A sink that indexes every raw event gets copies (the decoder fills one reused object).
-  const wantsEvents = o.sinks.some((s) => s.wantsEvents === true);
+  const wantsEvents = o.delivered.sinks.some((s) => s.wantsEvents === true);
   const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
     const { batch } = payload;
     if (batch.messages.length === 0 || stopping) return;
@@ -155,23 +154,15 @@ export async function startStage2(o: Stage2Options): Promise<Stage2> {
     }
     detection.advance();
     task.endBatch(BigInt(batch.lastOffset()));
-    const alerts = detection.takeAlerts();
     // Events later than the allowed lateness are not analysed: dead-lettered with the reason.
-    const late = detection.takeDeadLetters();
-    for (const d of late) deadLetters.push(d);
     const drained = part.flows?.drain(false) ?? { flows: [], baselines: [] };
-    for (const d of deadLetters) await o.deadLetter(d);
-    await deliverToAll(
-      o.sinks,
-      { alerts, flows: drained.flows, baselines: drained.baselines, events: rawEvents },
-      o.delivery,
+    o.telemetry.detected(events, 0, 0);
+    const { alerts } = await deliverDetected(
+      detection,
+      { ...drained, events: rawEvents, unreadable: deadLetters },
+      o.delivered,
     );
     o.onDelivered(alerts.length, drained.flows.length);
-    o.telemetry.detected(events, alerts.length, late.length);
-    o.telemetry.delivered(
-      o.sinks,
-      alerts.length + drained.flows.length + drained.baselines.length + rawEvents.length,
-    );
     o.metrics.recordComponents(o.telemetry);
     o.metrics.countAlerts(alerts);
     o.metrics.eventsReceived.inc({ source: `kafka:${batch.topic}` }, events);
@@ -196,7 +187,7 @@ export async function startStage2(o: Stage2Options): Promise<Stage2> {
       stopping = true;
       // No more fetches; the batches in flight finish (each partition's lock) before its checkpoint.
       // (Until the group was joined there is nothing to pause, and no partition to checkpoint.)
-      await Promise.race([run.catch(() => {}), aborted(o.delivery.stop)]);
+      await Promise.race([run.catch(() => {}), aborted(o.delivered.delivery.stop)]);
       try {
         consumer.pause([{ topic: o.topic }]);
       } catch {
