@@ -17,10 +17,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import { DEFAULT_KAFKA_BROKERS } from '../src/config/defaults.js';
 import { DetectionConfigSchema } from '../src/detect/config.js';
 import { newEgressEvent } from '../src/identity/event.js';
+import { Detection } from '../src/pipeline/detection.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import { prestartChangelogReader, restorePartitions } from '../src/scale/changelog-restore.js';
 import { ChangelogWriter } from '../src/scale/changelog-writer.js';
-import { DetectionAnalyzer } from '../src/scale/detection-analyzer.js';
 import { PartitionTask } from '../src/scale/partition-task.js';
 import { requireStack } from './preflight.js';
 
@@ -46,7 +46,8 @@ const policies = new PolicySet([]);
 
 // A real identity's state: two days of calls every 7 minutes to baselines/2 hosts, each under its own
 // registrable domain, through the real detectors (baselines + new-destination's first-seen names).
-const template = new DetectionAnalyzer(detection, policies);
+const newDetection = (): Detection => new Detection({ detection, policies });
+const template = newDetection();
 const e = newEgressEvent();
 e.path = 'sidecar-to-gateway';
 e.reporter = 'sidecar';
@@ -63,11 +64,11 @@ for (let m = 0; m < 48 * 60; m += 7) {
     e.destination.registeredDomain = `example${h}.com`;
     e.bytesUp = 800 + m;
     e.bytesDown = 5_000 + 3 * m;
-    template.observe(e);
+    template.observeMerged(e);
   }
 }
-template.advance([]);
-const value = template.exportIdentities(['ns/w']).get('ns/w');
+template.advance();
+const value = template.exportState(['ns/w']).get('ns/w');
 if (value == null) throw new Error('the template identity exported no state');
 const valueBytes = value.length;
 
@@ -135,13 +136,14 @@ if (!values['no-read']) {
 if (warmReader) await prestartChangelogReader(kafkaConfig);
 const cpu0 = process.cpuUsage();
 const t2 = process.hrtime.bigint();
-const tasks = all.map((p) => new PartitionTask(p, new DetectionAnalyzer(detection, policies), null));
+const detections = all.map(() => newDetection());
+const tasks = all.map((p, i) => new PartitionTask(p, detections[i] as Detection, null));
 const e2eStats = await restorePartitions(reader, topic, all, 'bench', (p) => tasks[p] as PartitionTask);
 records = e2eStats.reduce((n, r) => n + r.records, 0);
 const e2eMs = Number(process.hrtime.bigint() - t2) / 1e6;
 const cpu = process.cpuUsage(cpu0);
-const identities = tasks.reduce((n, t) => n + t.analyzer.identityCount(), 0);
-const stateKeys = tasks.reduce((n, t) => n + t.analyzer.stateSize(), 0);
+const identities = detections.reduce((n, d) => n + d.identityCount(), 0);
+const stateKeys = detections.reduce((n, d) => n + d.stateSize(), 0);
 
 if (!values.keep) await admin.deleteTopics({ topics: [topic] });
 await admin.disconnect();

@@ -77,6 +77,9 @@ interface RunResult {
   alertsByRule: Record<string, number>;
   /** gateway-silence alerts by evidence.kind (mesh-wide, unaccounted-gateway-legs, no-principal). */
   gatewaySilenceByKind: Record<string, number>;
+  /** Events dead-lettered as late, and late legs joined to their connection's waiting leg instead (all instances). */
+  lateEvents: number;
+  lateLegsJoined: number;
 }
 
 const say = (msg: string): void => {
@@ -95,6 +98,8 @@ interface Sample {
   stage2Events: number;
   rekeySeconds: number;
   detectSeconds: number;
+  lateEvents: number;
+  lateLegsJoined: number;
 }
 
 function parseMetrics(text: string, into: Sample): void {
@@ -104,6 +109,8 @@ function parseMetrics(text: string, into: Sample): void {
     if (line.startsWith('egress_sentinel_lines_received_total')) into.lines += value;
     else if (line.startsWith('egress_sentinel_rekeyed_events_total')) into.rekeyedEvents += value;
     else if (line.startsWith('egress_sentinel_events_received_total')) into.stage2Events += value;
+    else if (line.startsWith('egress_sentinel_late_events_total')) into.lateEvents += value;
+    else if (line.startsWith('egress_sentinel_late_legs_joined_total')) into.lateLegsJoined += value;
     else if (line.startsWith('egress_sentinel_batch_duration_seconds_sum')) {
       if (line.includes('stage="rekey"')) into.rekeySeconds += value;
       else if (line.includes('stage="detect"')) into.detectSeconds += value;
@@ -219,7 +226,15 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
       children.push(child);
     }
     const sample = async (): Promise<Sample> => {
-      const s: Sample = { lines: 0, rekeyedEvents: 0, stage2Events: 0, rekeySeconds: 0, detectSeconds: 0 };
+      const s: Sample = {
+        lines: 0,
+        rekeyedEvents: 0,
+        stage2Events: 0,
+        rekeySeconds: 0,
+        detectSeconds: 0,
+        lateEvents: 0,
+        lateLegsJoined: 0,
+      };
       for (const port of ports) {
         if (port === undefined) continue;
         const text = await fetch(`http://127.0.0.1:${port}/metrics`)
@@ -271,6 +286,8 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
       detectDeliverMsPer1kLines: Number(((last.detectSeconds * 1e6) / lines).toFixed(1)),
       alertsByRule: {},
       gatewaySilenceByKind: {},
+      lateEvents: 0,
+      lateLegsJoined: 0,
       cpuMsPer1kLines: Number((((cpu() - f.cpu) * 1e6) / (lines - f.s.lines)).toFixed(1)),
       instanceCpuCores: Number(((cpu() - f.cpu) / (drainedAt / 1000 - f.at / 1000)).toFixed(2)),
     };
@@ -357,6 +374,9 @@ async function benchRun(instances: number, raw: boolean): Promise<RunResult> {
     result.alertLatencyP50Ms = percentile(latencies, 50);
     result.alertLatencyP99Ms = percentile(latencies, 99);
     result.rssMb = Math.round(rssMb);
+    const end = await sample();
+    result.lateEvents = end.lateEvents;
+    result.lateLegsJoined = end.lateLegsJoined;
     const agg = await es(`/${name}-alerts*/_search`, {
       size: 0,
       aggs: { rules: { terms: { field: 'rule.id', size: 20 } } },
@@ -424,7 +444,7 @@ for (const [instances, raw] of runs) {
         `alert latency p50 ${r.alertLatencyP50Ms} ms, p99 ${r.alertLatencyP99Ms} ms ` +
         `(${r.probesAlerted}/${r.probes} probes alerted at ${r.latencyPhaseLinesPerSec} lines/s); ` +
         `RSS ${r.rssMb} MB/instance; stage time per 1k lines: re-key ${r.rekeyMsPer1kLines} ms, ` +
-        `detect+deliver ${r.detectDeliverMsPer1kLines} ms; instances used ${r.instanceCpuCores} cores, ${r.cpuMsPer1kLines} CPU ms per 1k lines; alerts by rule ${JSON.stringify(r.alertsByRule)}, gateway-silence by kind ${JSON.stringify(r.gatewaySilenceByKind)}`,
+        `detect+deliver ${r.detectDeliverMsPer1kLines} ms; instances used ${r.instanceCpuCores} cores, ${r.cpuMsPer1kLines} CPU ms per 1k lines; alerts by rule ${JSON.stringify(r.alertsByRule)}, gateway-silence by kind ${JSON.stringify(r.gatewaySilenceByKind)}; late events dead-lettered ${r.lateEvents}, late legs joined ${r.lateLegsJoined}`,
     );
   }
 }

@@ -10,7 +10,7 @@ import type { DeadLetter } from '../dead-letter.js';
 import { loadState, saveState } from '../detect/state/persist.js';
 import { SentinelError } from '../errors.js';
 import { describeGatewayConfig } from '../identity/config.js';
-import { formatGateways } from '../identity/normalizer.js';
+import { formatGateways } from '../identity/gateway-evidence.js';
 import { Telemetry } from '../observability/telemetry.js';
 import type { FormatMode } from '../parse/decoder.js';
 import { loadPipelineConfig, type PipelineConfig, parsePipelineConfig } from '../pipeline/config.js';
@@ -26,7 +26,7 @@ import { StdinSource } from '../sources/stdin.js';
 import type { Source } from '../sources/types.js';
 import type { Command } from './command.js';
 import { EXIT, UsageError } from './exit.js';
-import { policyWarnings, printWarnings } from './warnings.js';
+import { nothingReadWarning, policyWarnings, printWarnings } from './warnings.js';
 
 /** Event time advances once per this many lines (and at each input's end). */
 const ADVANCE_LINES = 4096;
@@ -106,7 +106,7 @@ function formatSummary(
   const perRule = Object.entries(alerts.raised).filter(([, n]) => n > 0) as [RuleId, number][];
   const lines = [
     `Replayed ${c.lines} lines in ${(ms / 1000).toFixed(2)} s (${Math.round(c.lines / Math.max(ms / 1000, 0.001))} lines/s).`,
-    `  access lines: ${c.accessLines} (egress analysed: ${c.events}, in-mesh/inbound: ${c.notEgress}, late: ${detection.counts.late}, dead-lettered)`,
+    `  access lines: ${c.accessLines} (egress analysed: ${c.events}, in-mesh/inbound: ${c.notEgress}, late: ${detection.counts.late}, dead-lettered; late legs joined to their connection's other leg: ${detection.engine.joiner.counters.joinedLate}, and ${detection.engine.joiner.counters.joinedAfterDeadLetter} after their dead letter)`,
     `  skipped: ${skipped}${
       skipped > 0 ? ` (${[...c.skipped].map(([r, n]) => `${r}: ${n}`).join(', ')})` : ''
     }`,
@@ -279,11 +279,7 @@ export const replayCommand: Command = {
     if (flows !== null) process.stderr.write(`  flows: ${flows.size} written to ${v.flows}\n`);
     const c = ingest.totals;
     if (c.accessLines === 0) {
-      printWarnings([
-        `no access-log line was read from ${inputs.join(', ')} (${c.lines} lines: ${c.malformed} malformed, ${
-          c.lines - c.malformed
-        } skipped). Is it an Istio/Envoy access log? Try --format, or see the dead letters.`,
-      ]);
+      printWarnings([nothingReadWarning(inputs.join(', '), c.lines, c.malformed, 'Try --format')]);
       return EXIT.nothingAnalysed;
     }
     if (failing.size > 0) {

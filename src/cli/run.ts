@@ -4,10 +4,13 @@
  * checks its server (failing loudly, naming it); then batches flow until the input ends or
  * SIGTERM/SIGINT, which finishes the batch in flight, commits what is complete and exits 0. A
  * second signal, or the shutdown grace running out, stops at once without committing the batch.
+ * Input that ended (files, stdin) without one access-log line exits 4, as `replay` does: a wrong
+ * format or the wrong file, not an idle mesh. A run stopped by a signal exits 0 whatever it read (a
+ * Kafka topic may be quiet for a while).
  */
 import { parseArgs } from 'node:util';
 import { describeGatewayConfig } from '../identity/config.js';
-import { formatGateways } from '../identity/normalizer.js';
+import { formatGateways } from '../identity/gateway-evidence.js';
 import { stderrLog } from '../pipeline/log.js';
 import { runPipeline } from '../pipeline/loop.js';
 import { startService } from '../pipeline/service.js';
@@ -15,14 +18,15 @@ import { buildSources, buildStages } from '../pipeline/stages.js';
 import { loadCheckedConfig, securityWarnings } from '../pipeline/validate.js';
 import { runScaledFromConfig } from '../scale/bootstrap.js';
 import type { Command } from './command.js';
-import { UsageError } from './exit.js';
-import { configPolicyWarnings, printWarnings } from './warnings.js';
+import { EXIT, UsageError } from './exit.js';
+import { configPolicyWarnings, nothingReadWarning, printWarnings } from './warnings.js';
 
 const HELP = `Usage: egress-sentinel run --config pipelines/FILE.yaml [--log-level debug|info|warn|error]
 
 Runs the pipeline the config describes: sources, parsing, detection and sinks.
 SIGTERM or SIGINT: finish the batch in flight, deliver and commit it, exit 0.
-Exit codes: 2 invalid config, 3 the input could not be read, 5 a server or sink failed.
+Exit codes: 2 invalid config, 3 the input could not be read, 4 the input ended (files, stdin) and
+held no access-log line, 5 a server or sink failed.
 Check a config first with: egress-sentinel check --config FILE
 `;
 
@@ -108,7 +112,13 @@ export const runCommand: Command = {
           components: telemetry.toJSON(),
         },
       );
-      return 0;
+      const c = ingest.totals;
+      if (summary.completed && c.accessLines === 0) {
+        const from = sources.map((s) => s.name).join(', ');
+        printWarnings([nothingReadWarning(from, c.lines, c.malformed, 'Check parse.format in the config')]);
+        return EXIT.nothingAnalysed;
+      }
+      return EXIT.ok;
     } finally {
       for (const s of sources) await s.close().catch(() => {});
       await service.close();

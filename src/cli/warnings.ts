@@ -27,6 +27,13 @@ export function configPolicyWarnings(config: PipelineConfig): string[] {
   );
 }
 
+/** Input that held no access-log line (exit 4 with replay and with a run whose input ended). */
+export function nothingReadWarning(from: string, lines: number, malformed: number, hint: string): string {
+  return `no access-log line was read from ${from} (${lines} lines: ${malformed} malformed, ${
+    lines - malformed
+  } skipped). Is it an Istio/Envoy access log? ${hint}, or see the dead letters.`;
+}
+
 export function printWarnings(warnings: readonly string[]): void {
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
 }

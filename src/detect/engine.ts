@@ -10,7 +10,13 @@
  * `observe` returns false, it is counted, and the caller dead-letters it with `lateReason` (Flink's
  * late-data side output). Analysing it at its own time would break the detectors' ordering
  * contract; at another time it would stamp alerts and teach baselines the wrong minute. Plain and
- * scaled runs alike.
+ * scaled runs alike. Except one leg of a connection through the egress gateway whose other leg still
+ * waits in the connection join (join.ts `pushLate`: Envoy stamps a line with the connection's start
+ * but writes it at its end, so legs of long connections come late): it is joined to that leg, which
+ * stands for the connection at its own time; counted as `joinedLate`, `observe` returns true. A late
+ * event that is not joined is dead-lettered; a leg of that kind stays filed in the join for its
+ * tolerance (its other leg may start a few ms after it, on this side of the watermark, and take it
+ * up), and detectors that count legs in windows still open see it (`Detector.observeLate`).
  * When the buffer is full the oldest events are released early (counted as `forcedReleases`).
  */
 import { copyEgressEvent, newEgressEvent } from '../identity/event.js';
@@ -30,7 +36,10 @@ export interface EngineOptions {
 export interface EngineCounters {
   observed: number;
   released: number;
+  /** Late events not analysed (the caller dead-letters them). */
   late: number;
+  /** Late legs joined to their connection's other leg, still waiting in the join (not dead-lettered). */
+  joinedLate: number;
   forcedReleases: number;
   maxBuffered: number;
 }
@@ -94,6 +103,7 @@ export class DetectionEngine {
     observed: 0,
     released: 0,
     late: 0,
+    joinedLate: 0,
     forcedReleases: 0,
     maxBuffered: 0,
   };
@@ -166,11 +176,7 @@ export class DetectionEngine {
    */
   observe(event: EgressEvent): boolean {
     this.counters.observed++;
-    const floor = this.releasedTo;
-    if (event.time < floor) {
-      this.counters.late++;
-      return false;
-    }
+    if (event.time < this.releasedTo) return this.observeLate(event);
     const copy = copyEgressEvent(this.pool.pop() ?? newEgressEvent(), event);
     const buf = this.buffer;
     if (buf.length > this.head && (buf[buf.length - 1] as EgressEvent).time > copy.time) this.sorted = false;
@@ -185,6 +191,24 @@ export class DetectionEngine {
       this.releaseUpTo(cut);
     }
     return true;
+  }
+
+  /**
+   * A late event: joined to its connection's other leg when that still waits (true), else counted
+   * late and shown to the detectors' `observeLate` (false: the caller dead-letters it).
+   */
+  private observeLate(event: EgressEvent): boolean {
+    const copy = copyEgressEvent(this.pool.pop() ?? newEgressEvent(), event);
+    // What identity learned, as a released event gets it (the join reads the principal).
+    this.onRelease?.(copy);
+    // Not recycled: the join may hold it (filed for a partner not released yet); rare.
+    if (this.joiner.pushLate(copy)) {
+      this.counters.joinedLate++;
+      return true;
+    }
+    this.counters.late++;
+    for (const detector of this.detectors) detector.observeLate?.(copy);
+    return false;
   }
 
   /**

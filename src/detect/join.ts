@@ -35,6 +35,11 @@
  * most `toleranceMs` of event time, and the events behind it wait with it (detectors need time order),
  * so the join adds at most the tolerance to the time to detect; a pair that joins at once (the usual
  * case: the gateway's leg starts a few ms after the sidecar's) holds nothing back.
+ *
+ * Late legs: Envoy writes a line when the connection closes and stamps it with its start, so one
+ * leg of a long connection can reach detection behind the watermark while the other is on time and
+ * waiting here. The engine offers such a leg to the join before dead-lettering it (`pushLate`): joined
+ * to its waiting partner, that partner stands for the connection (`join.late`), at its own time.
  */
 import type { EgressEvent, JoinMethod, LegJoin } from '../identity/types.js';
 
@@ -61,7 +66,29 @@ const SENDER_TTL_MS = 60 * 60_000;
 const MAX_SENDERS = 100_000;
 
 /** Largest start-time difference between a gateway's outer leg and its inner leg (one process). */
-const HOP_START_MS = 1000;
+export const HOP_START_MS = 1000;
+
+/** What the outer <-> inner leg rule reads of a leg. */
+export type HopLegFacts = Pick<EgressEvent, 'time' | 'durationMs' | 'bytesUp' | 'bytesDown'>;
+
+/**
+ * How well a gateway's outer leg and an inner leg fit as one connection through its internal
+ * listener, lower is better: started within HOP_START_MS, closest in start time plus duration; an
+ * inner leg carrying exactly the bytes of `sidecar` (the sidecar's leg, when known) comes first.
+ * +Infinity: they cannot be one connection. Shared with stage 1 of the scaled run (scale/hop-pairing.ts).
+ */
+export function hopScore(outer: HopLegFacts, inner: HopLegFacts, sidecar: HopLegFacts | null): number {
+  const dt = Math.abs(inner.time - outer.time);
+  if (dt > HOP_START_MS) return Number.POSITIVE_INFINITY;
+  const sameBytes =
+    sidecar !== null && sidecar.bytesUp === inner.bytesUp && sidecar.bytesDown === inner.bytesDown;
+  return (sameBytes ? 0 : HOP_START_MS * 1000) + dt + Math.abs(inner.durationMs - outer.durationMs);
+}
+
+/** An inner leg: a gateway leg out from Envoy's internal listener, which names no caller. */
+export function isInnerHopLeg(e: EgressEvent): boolean {
+  return isGatewayLeg(e) && isInternalAddress(e.downstreamRemoteAddress);
+}
 
 interface Leg {
   event: EgressEvent;
@@ -73,19 +100,30 @@ interface Leg {
   done: boolean;
   /** A gateway's outer leg through an internal listener (joins a sidecar leg to an inner leg). */
   hop: boolean;
+  /**
+   * A late leg that found no partner (dead-lettered by the engine), filed only so that its partner,
+   * not released yet, can still take it up; never queued or delivered.
+   */
+  late: boolean;
   /** Outer leg: the sidecar's leg and the inner leg it joined so far; other legs: the outer leg holding them. */
   sidecar: Leg | null;
   inner: Leg | null;
   bridge: Leg | null;
-}
-
-interface Held {
-  event: EgressEvent;
-  leg: Leg | null;
+  /** Filed without the heuristic's keys while no leg needed them (`heuristics`); filed with them when one does. */
+  heuristicPending: boolean;
+  /** Creation order: legs filed late under the heuristic's keys go in the order they were filed. */
+  seq: number;
 }
 
 export interface JoinCounters {
   joined: Record<JoinMethod, number>;
+  /** Of those joined, legs that came late (behind the watermark) and found their partner still waiting. */
+  joinedLate: number;
+  /**
+   * Late legs that found no partner (dead-lettered) and were then taken up by their partner, released
+   * after them: it was not released yet when they came (its start a few ms later, across the watermark).
+   */
+  joinedAfterDeadLetter: number;
   unjoinedSidecarLegs: number;
   unjoinedGatewayLegs: number;
 }
@@ -110,9 +148,27 @@ export function isOuterHopLeg(e: EgressEvent): boolean {
   );
 }
 
-/** A gateway leg joined to its sidecar's leg: the sidecar's leg, carrying this one's destination, is judged. */
+/**
+ * A gateway leg joined to its sidecar's leg: the sidecar's leg, carrying this one's destination, is
+ * judged. Not when the sidecar's leg came late (`join.late`): this leg then stands for the connection.
+ */
 export function isJoinedGatewayLeg(e: EgressEvent): boolean {
-  return e.reporter === 'egress-gateway' && e.join != null && e.join.by !== 'none';
+  return e.reporter === 'egress-gateway' && e.join != null && e.join.by !== 'none' && e.join.late !== true;
+}
+
+/** The heuristic's key by caller and destination host, or null when the leg names no host. */
+function heuristicHostKey(e: EgressEvent): string | null {
+  const host = e.destination.host;
+  return host === null ? null : `h${e.source.ip ?? e.source.principal ?? e.source.key}|${host}`;
+}
+
+/**
+ * The heuristic's key by caller and destination IP (used only when one leg knows no host: plain TCP,
+ * where the sidecar saw only the IP it dialled; hosts behind one CDN address are not one destination).
+ */
+function heuristicIpKey(e: EgressEvent): string | null {
+  const ip = e.destination.ip;
+  return ip === null ? null : `i${e.source.ip ?? e.source.principal ?? e.source.key}|${ip}`;
 }
 
 /** `ip` of `ip:port` (also `[v6]:port`), or the whole string when it has no port. */
@@ -127,7 +183,7 @@ function hostOf(addr: string): string {
 
 /** Envoy's internal listener address (`envoy://...`): no client's end of a connection. */
 export function isInternalAddress(addr: string | null | undefined): boolean {
-  return addr != null && addr.startsWith('envoy://');
+  return addr?.startsWith('envoy://') ?? false;
 }
 
 /** An address that names one end of one connection (not `-`, not a pipe or Envoy's placeholder). */
@@ -141,17 +197,31 @@ function connectionAddress(addr: string | null | undefined): string | null {
 export class ConnectionJoiner {
   readonly counters: JoinCounters = {
     joined: { address: 0, 'request-id': 0, 'internal-listener': 0, 'source-and-destination': 0 },
+    joinedLate: 0,
+    joinedAfterDeadLetter: 0,
     unjoinedSidecarLegs: 0,
     unjoinedGatewayLegs: 0,
   };
-  private queue: Held[] = [];
+  /** Held events in time order, and the leg of each (null: not a leg); `[head..]` are held. */
+  private queue: EgressEvent[] = [];
+  private queueLegs: (Leg | null)[] = [];
   private head = 0;
+  private legSeq = 0;
+  /**
+   * Whether the heuristic's keys are filed. The heuristic joins only legs of which one lacks its
+   * addresses; until such a leg comes, no lookup under them can succeed, so none are built (two
+   * strings, two index entries per waiting leg). The first leg without addresses files them for every
+   * leg still waiting, in filing order, and they are filed from then on: joins are the same.
+   */
+  private heuristics = false;
   private readonly sidecarIndex = new Map<string, Leg[]>();
   private readonly gatewayIndex = new Map<string, Leg[]>();
   /** Sidecar pod IP -> event time of its latest line: whose sidecar lines are being read. */
   private readonly senders = new Map<string, number>();
   /** Upstream IP -> the host gateway legs dialled at it. */
   private readonly namedIps = new Map<string, NamedIp>();
+  /** Late legs filed for a partner not released yet (`Leg.late`), oldest first; forgotten after the tolerance. */
+  private lateLegs: Leg[] = [];
 
   constructor(
     private readonly options: JoinOptions,
@@ -167,7 +237,7 @@ export class ConnectionJoiner {
   /** Time of the oldest held event, or +Infinity when none is held. */
   get oldestHeld(): number {
     return this.head < this.queue.length
-      ? (this.queue[this.head] as Held).event.time
+      ? (this.queue[this.head] as EgressEvent).time
       : Number.POSITIVE_INFINITY;
   }
 
@@ -193,8 +263,41 @@ export class ConnectionJoiner {
       this.deliver(event);
       return;
     }
-    this.queue.push({ event, leg });
+    this.queue.push(event);
+    this.queueLegs.push(leg);
     this.release(event.time - this.options.toleranceMs);
+  }
+
+  /**
+   * A leg that reached detection late (behind what the engine already released: engine.ts), offered
+   * here before it is dead-lettered. Envoy writes a line when the connection closes but stamps it
+   * with its start, so a long connection's line comes after lines of connections that started later:
+   * one leg of a connection can be late while the other is on time, waiting here. The late leg joins
+   * such a partner by the same rules as `push`, but only when that settles the connection at once
+   * with legs that are on time and not yet delivered; the one of them that stands for the connection
+   * (the sidecar's leg, or the gateway's when the sidecar's is the late one: it takes the sidecar's
+   * identity and is judged, no longer redundant) says so with `join.late`, and is delivered at its own
+   * time, so event-time order holds and nothing is re-stamped. True when joined: the late leg is
+   * consumed (the caller must not dead-letter it). False: the caller dead-letters it; a sidecar or
+   * gateway leg is still filed for the tolerance (not delivered), because its partner may start a few
+   * ms after it and so not be released yet: when that partner comes, it takes the late leg up as if
+   * it had been waiting (`joinedAfterDeadLetter`).
+   */
+  pushLate(event: EgressEvent): boolean {
+    // Its sidecar is in the input, whether or not the leg joins.
+    if (event.reporter === 'sidecar' && event.source.ip !== null) this.sawSender(event.source.ip, event.time);
+    const sidecar = isSidecarLeg(event);
+    const gateway = !sidecar && isGatewayLeg(event);
+    let joined = false;
+    if (sidecar || gateway) {
+      event.join = null;
+      joined = this.joinOrFile(event, gateway, true) === null;
+    } else if (isOuterHopLeg(event)) {
+      event.join = null;
+      joined = this.bridgeOrFile(event, true) === null;
+    }
+    if (joined) this.counters.joinedLate++;
+    return joined;
   }
 
   /** Event time reached `watermark`: legs whose partner can no longer come are released unjoined. */
@@ -209,24 +312,63 @@ export class ConnectionJoiner {
 
   /** Delivers held events from the front while settled (not a leg, joined, or waited `expireBefore`). */
   private release(expireBefore: number): void {
+    if (this.lateLegs.length > 0) this.forgetLateLegs(expireBefore);
     const q = this.queue;
+    const legs = this.queueLegs;
     while (this.head < q.length) {
-      const h = q[this.head] as Held;
-      const leg = h.leg;
+      const leg = legs[this.head] as Leg | null;
       if (leg !== null && !leg.done) {
         if (leg.event.time > expireBefore) break;
         this.expire(leg);
       }
+      const event = q[this.head] as EgressEvent;
+      legs[this.head] = null;
       this.head++;
-      if (leg === null || !leg.hop) this.deliver(h.event);
+      if (leg === null || !leg.hop) this.deliver(event);
     }
     if (this.head === q.length) {
       q.length = 0;
+      legs.length = 0;
       this.head = 0;
     } else if (this.head > 4096 && this.head * 2 > q.length) {
       this.queue = q.slice(this.head);
+      this.queueLegs = legs.slice(this.head);
       this.head = 0;
     }
+  }
+
+  /** The first leg that needs the heuristic: every leg still waiting is filed under its keys, in filing order. */
+  private fileHeuristicKeys(): void {
+    this.heuristics = true;
+    const waiting: Leg[] = [];
+    for (let i = this.head; i < this.queueLegs.length; i++) {
+      const leg = this.queueLegs[i] as Leg | null;
+      if (leg?.heuristicPending && !leg.done) waiting.push(leg);
+    }
+    for (const leg of this.lateLegs) if (leg.heuristicPending && !leg.done) waiting.push(leg);
+    waiting.sort((a, b) => a.seq - b.seq);
+    for (const leg of waiting) {
+      leg.heuristicPending = false;
+      const keys: string[] = [];
+      const h = heuristicHostKey(leg.event);
+      const i = heuristicIpKey(leg.event);
+      if (h !== null) keys.push(h);
+      if (i !== null) keys.push(i);
+      this.file(leg, keys);
+    }
+  }
+
+  /** Late legs filed for a partner: out of the indexes once their partner can no longer come. */
+  private forgetLateLegs(expireBefore: number): void {
+    const legs = this.lateLegs;
+    let n = 0;
+    // Roughly in time order (they came late by different amounts): a few may stay a little longer.
+    while (n < legs.length && ((legs[n] as Leg).done || (legs[n] as Leg).event.time <= expireBefore)) {
+      const leg = legs[n] as Leg;
+      if (!leg.done) this.unfile(leg);
+      n++;
+    }
+    if (n > 0) this.lateLegs = legs.slice(n);
   }
 
   private nameIp(g: EgressEvent): void {
@@ -268,8 +410,11 @@ export class ConnectionJoiner {
     return last !== undefined && time - last <= SENDER_TTL_MS;
   }
 
-  /** Joins `event` with a waiting leg of the other side, or files it to wait; null when joined. */
-  private joinOrFile(event: EgressEvent, gateway: boolean): Leg | null {
+  /**
+   * Joins `event` with a waiting leg of the other side, or files it to wait; null when joined.
+   * `late` (`pushLate`): joins only what settles at once, and files nothing.
+   */
+  private joinOrFile(event: EgressEvent, gateway: boolean, late = false): Leg | null {
     const addr = connectionAddress(gateway ? event.downstreamRemoteAddress : event.upstreamLocalAddress);
     // Ambient: the ztunnel leg is L4 (no request id, and its HBONE tunnel is not the waypoint's
     // downstream connection), so a ztunnel leg and its waypoint leg join by caller + destination.
@@ -289,13 +434,14 @@ export class ConnectionJoiner {
     if (internal !== null && internal !== undefined) {
       const outer = this.closestHop(this.gatewayIndex, `o${internal}`, event, null);
       const leg = this.newLeg(event, true, null);
-      if (outer !== null) {
+      // Late: only into an outer leg that holds its sidecar's leg (which then stands for the connection).
+      if (outer !== null && (!late || outer.sidecar !== null)) {
         this.unindex(outer, `o${internal}`);
         outer.inner = leg;
         leg.bridge = outer;
-        return outer.sidecar === null ? leg : this.completeBridge(outer);
+        return outer.sidecar === null ? leg : this.completeBridge(outer, late ? outer.sidecar : null);
       }
-      this.file(leg, [`x${internal}`, ...(d.host === null ? [] : [`n${d.host}`])]);
+      if (!late) this.file(leg, [`x${internal}`, ...(d.host === null ? [] : [`n${d.host}`])]);
       return leg;
     }
 
@@ -311,19 +457,19 @@ export class ConnectionJoiner {
       if (other?.hop === true) {
         // The gateway's outer leg through its internal listener: the inner leg names the destination.
         const leg = this.newLeg(event, false, addr);
+        // Late: only when the inner leg is there to stand for the connection.
+        if (late && other.inner === null) return leg;
         this.unindex(other, aKey);
         other.sidecar = leg;
         leg.bridge = other;
-        return other.inner === null ? leg : this.completeBridge(other);
+        return other.inner === null ? leg : this.completeBridge(other, late ? other.inner : null);
       }
     }
-    // The heuristic's keys (built only now: most legs join above).
-    const who = event.source.ip ?? event.source.principal ?? event.source.key;
-    const hKey1 = d.host === null ? null : `h${who}|${d.host}`;
-    // By IP only when one leg knows no host (plain TCP: the sidecar saw only the IP it dialled):
-    // hosts behind one CDN address are not one destination.
-    const hKey2 = d.ip === null ? null : `i${who}|${d.ip}`;
     const addrForHeuristic = ambient ? null : addr;
+    if (addrForHeuristic === null && !this.heuristics) this.fileHeuristicKeys();
+    // The heuristic's keys (built only now: most legs join above; and only once some leg needs them).
+    const hKey1 = this.heuristics ? heuristicHostKey(event) : null;
+    const hKey2 = this.heuristics ? heuristicIpKey(event) : null;
     if (other === null && hKey1 !== null) {
       other = this.closest(others, hKey1, event, addrForHeuristic);
       by = 'source-and-destination';
@@ -336,6 +482,12 @@ export class ConnectionJoiner {
       this.unfile(other);
       if (gateway) this.link(other.event, event, by);
       else this.link(event, other.event, by);
+      // Of a late leg and an on-time one, the on-time one is delivered and stands for the connection.
+      if (late) (other.event.join as LegJoin).late = true;
+      else if (other.late) {
+        (event.join as LegJoin).late = true;
+        this.counters.joinedAfterDeadLetter++;
+      }
       this.counters.joined[by]++;
       return null;
     }
@@ -345,32 +497,39 @@ export class ConnectionJoiner {
     if (hKey1 !== null) keys.push(hKey1);
     if (hKey2 !== null) keys.push(hKey2);
     const leg = this.newLeg(event, gateway, ambient ? null : addr);
+    leg.heuristicPending = !this.heuristics;
     this.file(leg, keys);
+    if (late) {
+      leg.late = true;
+      this.lateLegs.push(leg);
+    }
     return leg;
   }
 
   /**
    * A gateway's outer leg into its internal listener: joins the sidecar's leg (by address) and the
-   * inner leg (same internal address, same start), or files itself for whichever is missing.
+   * inner leg (same internal address, same start), or files itself for whichever is missing. `late`
+   * (`pushLate`): only when both are waiting, and files nothing.
    */
-  private bridgeOrFile(event: EgressEvent): Leg | null {
+  private bridgeOrFile(event: EgressEvent, late = false): Leg | null {
     const addr = connectionAddress(event.downstreamRemoteAddress) as string;
     const internal = event.upstreamLocalAddress as string;
     const leg = this.newLeg(event, true, addr);
     leg.hop = true;
     const sidecar = this.closest(this.sidecarIndex, `a${addr}`, event, null);
+    const inner = this.closestHop(this.gatewayIndex, `x${internal}`, event, sidecar?.event ?? null);
+    if (late && (sidecar === null || inner === null)) return leg;
     if (sidecar !== null) {
       this.unindex(sidecar);
       leg.sidecar = sidecar;
       sidecar.bridge = leg;
     }
-    const inner = this.closestHop(this.gatewayIndex, `x${internal}`, event, sidecar?.event ?? null);
     if (inner !== null) {
       this.unindex(inner);
       leg.inner = inner;
       inner.bridge = leg;
     }
-    if (sidecar !== null && inner !== null) return this.completeBridge(leg);
+    if (sidecar !== null && inner !== null) return this.completeBridge(leg, late ? sidecar : null);
     const keys: string[] = [];
     if (sidecar === null) keys.push(`a${addr}`);
     if (inner === null) keys.push(`o${internal}`);
@@ -386,6 +545,9 @@ export class ConnectionJoiner {
       addr,
       done: false,
       hop: false,
+      late: false,
+      heuristicPending: false,
+      seq: this.legSeq++,
       sidecar: null,
       inner: null,
       bridge: null,
@@ -454,13 +616,9 @@ export class ConnectionJoiner {
     for (const leg of list) {
       if (leg.done) continue;
       const e = leg.event;
-      const dt = Math.abs(e.time - event.time);
-      if (dt > HOP_START_MS) continue;
       // `event` is the outer leg (looking for an inner one, with the sidecar's leg) or the inner leg.
       const s = sidecar ?? leg.sidecar?.event ?? null;
-      const inner = sidecar === null && leg.hop ? event : e;
-      const sameBytes = s !== null && s.bytesUp === inner.bytesUp && s.bytesDown === inner.bytesDown;
-      const score = (sameBytes ? 0 : HOP_START_MS * 1000) + dt + Math.abs(e.durationMs - event.durationMs);
+      const score = leg.hop ? hopScore(e, event, s) : hopScore(event, e, s);
       if (score < bestScore) {
         best = leg;
         bestScore = score;
@@ -486,14 +644,24 @@ export class ConnectionJoiner {
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) index.delete(k);
     }
-    if (only === undefined) leg.keys.length = 0;
-    else leg.keys = leg.keys.filter((k) => k !== only);
+    if (only === undefined) {
+      leg.keys.length = 0;
+      leg.heuristicPending = false;
+    } else leg.keys = leg.keys.filter((k) => k !== only);
   }
 
-  /** The outer leg found both its sidecar leg and its inner leg: one connection of three lines. */
-  private completeBridge(outer: Leg): null {
+  /**
+   * The outer leg found both its sidecar leg and its inner leg: one connection of three lines.
+   * `standsFor`: one of them came late; this waiting leg stands for the connection (`join.late`).
+   */
+  private completeBridge(outer: Leg, standsFor: Leg | null = null): null {
     const s = outer.sidecar as Leg;
     const g = outer.inner as Leg;
+    if (s.late) {
+      // A late sidecar leg filed for its partner (`pushLate`): the inner leg stands for the connection.
+      standsFor = g;
+      this.counters.joinedAfterDeadLetter++;
+    }
     this.unfile(outer);
     this.unfile(s);
     this.unfile(g);
@@ -502,6 +670,7 @@ export class ConnectionJoiner {
     (s.event.join as LegJoin).outerOrigin = outer.event.origin;
     (g.event.join as LegJoin).outerOrigin = outer.event.origin;
     outer.event.join = { ...(g.event.join as LegJoin), otherOrigin: s.event.origin };
+    if (standsFor !== null) (standsFor.event.join as LegJoin).late = true;
     this.counters.joined['internal-listener']++;
     return null;
   }

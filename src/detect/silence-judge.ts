@@ -26,7 +26,7 @@ export const SILENCE_RULE = {
   severity: 'critical',
   realert: '24h',
   firesWhen:
-    'sidecar legs to the gateway that the connection join (below) found no gateway leg for: firing when the gateway accounts for < `minMatchedRatio` of them in a window, `resolved` when it recovers',
+    'sidecar legs to the gateway that the connection join (below) found no gateway leg for: firing when the gateway accounts for < `minMatchedRatio` of them in a window, `resolved` when it recovers; stamped at the end of the window that decided it (`evidence.windowStart`, `windowMs`), in plain and scaled mode alike',
 } as const satisfies RuleSpec;
 
 export interface SilenceJudgeOptions {
@@ -58,8 +58,6 @@ export interface SilenceVerdict {
   start: number;
   /** End of the window that closed. */
   end: number;
-  /** Length of one window. */
-  windowMs: number;
   /** Start of the silence (for `resolved`). */
   firingSince: number;
 }
@@ -88,6 +86,11 @@ export class SilenceJudge<W extends LegCounts = LegCounts> {
       this.windows.set(b, w);
     }
     return w;
+  }
+
+  /** The window holding event time `time` when it is open (not judged yet), else undefined. */
+  openWindow(time: number): W | undefined {
+    return this.windows.get(Math.floor(time / this.o.windowMs));
   }
 
   /** Whether `watermark` closes the window holding event time `time`. */
@@ -140,7 +143,6 @@ export class SilenceJudge<W extends LegCounts = LegCounts> {
       ratio,
       start,
       end: (b + 1) * this.o.windowMs,
-      windowMs: this.o.windowMs,
       firingSince: this.firingSince,
     });
   }
@@ -157,15 +159,14 @@ const GATEWAY_SOURCE: SourceIdentity = {
 };
 
 /**
- * The finding of a verdict, at `time`. One dedup key for the whole mesh, so the per-partition
- * detector and the scaled mode's mesh-wide evaluator raise the same alert id. `extra` evidence is
- * appended (the evaluator's publisher count).
+ * The finding of a verdict. One dedup key for the whole mesh, so the plain detector and the scaled
+ * mode's mesh-wide evaluator raise the same alert id; in both its time is the end of the window that
+ * decided it (the event time up to which the legs were counted, not when the watermark happened to
+ * pass it, which depends on how the input was batched), and `evidence.windowMs` the span judged,
+ * from `windowStart` (carried quiet windows included). `extra` evidence is appended (the
+ * evaluator's publisher count).
  */
-export function silenceFinding(
-  v: SilenceVerdict,
-  time: number,
-  extra: Record<string, unknown> = {},
-): Finding {
+export function silenceFinding(v: SilenceVerdict, extra: Record<string, unknown> = {}): Finding {
   const { sidecar, gateway, matched } = v.counts;
   const from = isoMinute(v.start);
   const joined = v.basis === 'joined';
@@ -181,21 +182,20 @@ export function silenceFinding(
       ? `The egress gateway's logs account for ${matched} of the ${sidecar} connections sidecars sent it from ${from}.`
       : `The egress gateway logged ${gateway} connections from ${from} while sidecars across the mesh sent it ${sidecar}: far fewer than they sent.`;
   const windowStart = new Date(v.start).toISOString();
-  // The joined evidence has always given one window's length, carried windows or not.
   const evidence = joined
     ? { sidecarLegs: sidecar, matchedLegs: matched, gatewayLegs: gateway, ratio: v.ratio, windowStart }
     : { kind: 'mesh-wide', sidecarLegs: sidecar, gatewayLegs: gateway, ratio: v.ratio, windowStart };
   return {
     ruleId: SILENCE_RULE.id,
     severity: SILENCE_RULE.severity,
-    time,
+    time: v.end,
     dedupKey: 'gateway-silence/egress-gateway',
     source: { ...GATEWAY_SOURCE },
     destination: null,
     path: 'sidecar-to-gateway',
     protocol: null,
     reason,
-    evidence: { ...evidence, windowMs: joined ? v.windowMs : v.end - v.start, ...extra },
+    evidence: { ...evidence, windowMs: v.end - v.start, ...extra },
     status: v.status,
   };
 }

@@ -92,6 +92,8 @@ export function eventFinding(
               ...(event.join.hostFromEarlierLegs === true
                 ? { hostFrom: 'earlier gateway legs to this IP' }
                 : {}),
+              // The other leg came late (behind the watermark) and this one stands for the connection.
+              ...(event.join.late === true ? { late: true } : {}),
             },
           }),
       ...evidence,

@@ -34,6 +34,11 @@ export interface Detector {
   readonly ruleId: RuleId;
   /** One event, in event-time order. Must not keep `event` (it may be reused): copy what it keeps. */
   observe(event: EgressEvent, emit: Emit): void;
+  /**
+   * Optional: an event behind the watermark (late, not observed, dead-lettered) that a detector may
+   * still count in a window it has not judged yet. Emits nothing; must not keep `event`.
+   */
+  observeLate?(event: EgressEvent): void;
   /** Event time has advanced to `watermark`: close windows, fire time-based findings, evict. */
   advance(watermark: number, emit: Emit): void;
   /** Number of keys held, for metrics and the state cap. */

@@ -17,7 +17,7 @@
  *   Flink's `withIdleness` and Kafka Streams' `max.task.idle.ms`: its reader left or a fetch
  *   starves it. Its events, if they come, are then behind the watermark (late).
  * One mechanism for the plain `run` (marks once per input batch, `pipeline/loop.ts`) and the
- * scaled run's by-source partitions (events and progress marks from stage 1, `scale/detection-analyzer.ts`).
+ * scaled run's by-source partitions (events and progress marks from stage 1, `pipeline/detection.ts` `observeMerged`).
  */
 import { z } from 'zod';
 

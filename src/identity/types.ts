@@ -112,6 +112,12 @@ export interface LegJoin {
    * from earlier gateway legs to that IP (which named exactly one host for it).
    */
   hostFromEarlierLegs?: boolean;
+  /**
+   * Another leg of this connection reached detection late (behind the watermark, not analysed itself)
+   * and was joined to this one, which waited on time: this leg stands for the connection and is judged,
+   * a gateway leg too (it took the sidecar's identity). Absent otherwise.
+   */
+  late?: true;
 }
 
 /**

@@ -54,6 +54,7 @@ export class PipelineMetrics {
   readonly idleInputs: Gauge<'partition'>;
   /** Events behind the watermark by more than the allowed lateness: dead-lettered, not analysed. */
   readonly lateEvents: Counter<never>;
+  readonly lateJoined: Counter<never>;
   /** Times the buffer was full and its oldest events were released before the watermark passed them. */
   readonly forcedReleases: Counter<never>;
   /** Standing alerts held for de-duplication (capped by detection.maxStandingAlerts). */
@@ -203,6 +204,11 @@ export class PipelineMetrics {
       help: 'Events behind the watermark by more than the allowed lateness: dead-lettered, not analysed.',
       registers,
     });
+    this.lateJoined = new Counter({
+      name: `${PREFIX}late_legs_joined_total`,
+      help: "Legs behind the watermark joined to their connection's other leg, still waiting in the connection join: analysed through that leg, not dead-lettered.",
+      registers,
+    });
     this.forcedReleases = new Counter({
       name: `${PREFIX}event_time_forced_releases_total`,
       help: 'Times detection.maxBufferedEvents was reached and the oldest held events were released early.',
@@ -308,10 +314,14 @@ export class PipelineMetrics {
     engine: {
       readonly buffered: number;
       readonly watermark: number;
-      readonly counters: { readonly late: number; readonly forcedReleases: number };
+      readonly counters: {
+        readonly late: number;
+        readonly joinedLate?: number;
+        readonly forcedReleases: number;
+      };
     },
     idleInputs: number,
-    reported: { late: number; forcedReleases: number },
+    reported: { late: number; joinedLate?: number; forcedReleases: number },
   ): void {
     this.bufferedEvents.set({ partition }, engine.buffered);
     if (Number.isFinite(engine.watermark)) this.watermarkSeconds.set({ partition }, engine.watermark / 1000);
@@ -321,6 +331,9 @@ export class PipelineMetrics {
     const forced = engine.counters.forcedReleases - reported.forcedReleases;
     if (forced > 0) this.forcedReleases.inc(forced);
     reported.late = engine.counters.late;
+    const joinedLate = engine.counters.joinedLate ?? 0;
+    if (joinedLate > (reported.joinedLate ?? 0)) this.lateJoined.inc(joinedLate - (reported.joinedLate ?? 0));
+    reported.joinedLate = joinedLate;
     reported.forcedReleases = engine.counters.forcedReleases;
   }
 

@@ -5,9 +5,14 @@
  * and nothing is buffered beyond the one batch. Only `stop` (a hard stop after the shutdown grace)
  * makes it give up, by throwing.
  */
+import type { Alert } from '../alerts/types.js';
+import type { DeadLetter } from '../dead-letter.js';
 import { SentinelError } from '../errors.js';
+import type { EgressEvent } from '../identity/types.js';
+import type { Telemetry } from '../observability/telemetry.js';
 import { backoffDelay, sleep } from '../sinks/backoff.js';
-import type { LogFn, Sink, SinkBatch } from '../sinks/types.js';
+import type { BaselineSnapshot, FlowSummary, LogFn, Sink, SinkBatch } from '../sinks/types.js';
+import type { Detection } from './detection.js';
 
 export interface DeliverOptions {
   readonly retryInitialMs: number;
@@ -60,4 +65,47 @@ export async function deliverToAll(
     'ESN_SINK',
     `Stopped with a batch not accepted by: ${pending.map((s) => s.name).join(', ')}.`,
   );
+}
+
+/** Where a batch's output goes (`deliverDetected`). */
+export interface DetectedDelivery {
+  readonly sinks: readonly Sink[];
+  readonly delivery: DeliverOptions;
+  readonly telemetry: Telemetry;
+  /** Stores dead letters (unreadable and late lines); called once the sinks accepted the batch. */
+  readonly deadLetters: (letters: readonly DeadLetter[]) => Promise<void>;
+}
+
+/** What a batch produced besides what the Detection stage holds. */
+export interface BatchOutput {
+  flows: FlowSummary[];
+  baselines: BaselineSnapshot[];
+  /** Raw events, for a sink that indexes them (`wantsEvents`). */
+  events: EgressEvent[];
+  /** Lines (or records) that could not be read. */
+  unreadable: readonly DeadLetter[];
+}
+
+/**
+ * The end of a batch, for the run loop and a scaled run's stage 2 alike: takes the alerts and late
+ * events the Detection stage released, delivers them with the batch's flow minutes and raw events to
+ * every sink (until each accepted them), then stores the dead letters; counts it all in `telemetry`.
+ */
+export async function deliverDetected(
+  detection: Pick<Detection, 'takeAlerts' | 'takeDeadLetters'>,
+  out: BatchOutput,
+  o: DetectedDelivery,
+): Promise<{ alerts: Alert[]; deadLetters: readonly DeadLetter[]; late: number }> {
+  const alerts = detection.takeAlerts();
+  const late = detection.takeDeadLetters();
+  const letters = late.length === 0 ? out.unreadable : [...out.unreadable, ...late];
+  const batch: SinkBatch = { alerts, flows: out.flows, baselines: out.baselines, events: out.events };
+  o.telemetry.detected(0, alerts.length, late.length);
+  await deliverToAll(o.sinks, batch, o.delivery);
+  o.telemetry.delivered(
+    o.sinks,
+    alerts.length + batch.flows.length + batch.baselines.length + batch.events.length,
+  );
+  if (letters.length > 0) await o.deadLetters(letters);
+  return { alerts, deadLetters: letters, late: late.length };
 }

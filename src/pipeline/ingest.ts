@@ -7,7 +7,8 @@
  */
 import { type DeadLetter, lineOrigin } from '../dead-letter.js';
 import { isOuterHopLeg } from '../detect/join.js';
-import { type GatewaySeen, Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
+import type { GatewaySeen } from '../identity/gateway-evidence.js';
+import { Normalizer, type NormalizerConfig } from '../identity/normalizer.js';
 import type { PrincipalMap } from '../identity/principal-map.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { Telemetry } from '../observability/telemetry.js';

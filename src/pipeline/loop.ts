@@ -26,9 +26,9 @@ import type { DeadLetter } from '../dead-letter.js';
 import { cloneEgressEvent } from '../identity/event.js';
 import type { EgressEvent } from '../identity/types.js';
 import { Telemetry } from '../observability/telemetry.js';
-import type { BaselineSnapshot, FlowSummary, LogFn, Sink, SinkBatch } from '../sinks/types.js';
+import type { BaselineSnapshot, FlowSummary, LogFn, Sink } from '../sinks/types.js';
 import type { LineBatch, PartitionLag, Source } from '../sources/types.js';
-import { deliverToAll } from './deliver.js';
+import { type DetectedDelivery, deliverDetected } from './deliver.js';
 import type { Detection } from './detection.js';
 import { countRead, type Ingest, type IngestStats } from './ingest.js';
 
@@ -156,22 +156,9 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     detection.observe(e, raw);
   };
 
-  /** Delivers what detection produced (and the flow minutes closed) to every sink, then the dead letters. */
-  const deliver = async (
-    final: boolean,
-    unreadable: readonly DeadLetter[],
-  ): Promise<{ alerts: Alert[]; deadLetters: readonly DeadLetter[] }> => {
-    const alerts = detection.takeAlerts();
-    const late = detection.takeDeadLetters();
-    const letters = late.length === 0 ? unreadable : [...unreadable, ...late];
-    const drained = flows?.drain?.(final) ?? { flows: [], baselines: [] };
-    const batch: SinkBatch = { alerts, flows: drained.flows, baselines: drained.baselines, events };
-    events = [];
-    summary.alerts += alerts.length;
-    summary.flows += drained.flows.length;
-    telemetry.detected(0, alerts.length, late.length);
-    const documents = alerts.length + batch.flows.length + batch.baselines.length + batch.events.length;
-    await deliverToAll(o.sinks, batch, {
+  const delivery: DetectedDelivery = {
+    sinks: o.sinks,
+    delivery: {
       retryInitialMs: o.retryInitialMs,
       retryMaxMs: o.retryMaxMs,
       stop: o.stop,
@@ -180,10 +167,22 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
         telemetry.of('sink', sink).errors++;
         o.onSinkFailure?.(sink);
       },
-    });
-    telemetry.delivered(o.sinks, documents);
-    if (letters.length > 0) await o.deadLetters(letters);
-    return { alerts, deadLetters: letters };
+    },
+    telemetry,
+    deadLetters: o.deadLetters,
+  };
+  /** Delivers what detection produced (and the flow minutes closed) to every sink, then the dead letters. */
+  const deliver = async (
+    final: boolean,
+    unreadable: readonly DeadLetter[],
+  ): Promise<{ alerts: Alert[]; deadLetters: readonly DeadLetter[] }> => {
+    const drained = flows?.drain?.(final) ?? { flows: [], baselines: [] };
+    const out = { ...drained, events, unreadable };
+    events = [];
+    summary.flows += drained.flows.length;
+    const { alerts, deadLetters } = await deliverDetected(detection, out, delivery);
+    summary.alerts += alerts.length;
+    return { alerts, deadLetters };
   };
 
   /**

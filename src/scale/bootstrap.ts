@@ -8,12 +8,12 @@ import type { DetectionConfig } from '../detect/config.js';
 import { SentinelError } from '../errors.js';
 import { decoderOptions } from '../parse/config.js';
 import type { PipelineConfig } from '../pipeline/config.js';
+import { Detection } from '../pipeline/detection.js';
 import { startService } from '../pipeline/service.js';
 import { idleTimeoutOf } from '../pipeline/stages.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import type { LogFn } from '../sinks/types.js';
 import type { KafkaSourceConfig } from '../sources/config.js';
-import { DetectionAnalyzer } from './detection-analyzer.js';
 import type { GatewayEvaluatorOptions } from './gateway-evaluator.js';
 import { runScaled } from './run-scaled.js';
 
@@ -43,9 +43,11 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       mesh: config.mesh,
       // A stream whose reader left is taken over once the group notices (the session timeout):
       // by default an input partition idle that long stops holding the watermark, as in the plain run.
-      newAnalyzer: () =>
-        new DetectionAnalyzer(partitionDetection(detection), policies, {
-          streamTimeoutMs: idleTimeoutOf(config),
+      newDetection: () =>
+        new Detection({
+          detection: partitionDetection(detection),
+          policies,
+          idleTimeoutMs: idleTimeoutOf(config),
         }),
       newFlows: rt.newFlows,
       sinks: rt.sinks,
@@ -56,8 +58,9 @@ export async function runScaledFromConfig(config: PipelineConfig, log: LogFn, fi
       log,
       metrics: rt.metrics,
       health: rt.health,
-      deadLetter: (r) => rt.deadLetters.write([r]),
+      deadLetters: (letters) => rt.deadLetters.write(letters),
       telemetry: rt.telemetry,
+      latenessMs: detection.lateness,
       gatewaySilence: gatewaySilenceOf(detection, (input[0] as KafkaSourceConfig).sessionTimeoutMs),
     });
     log('info', 'Stopped; state checkpointed and offsets committed.', {

@@ -19,7 +19,7 @@
  * a reader that is gone (watermarks.ts). A quiet input partition adds no records. A by-source partition reads its records in order,
  * so a mark tells it that every event of that input partition up to the mark's time is already
  * behind it. Stage 2 then holds its watermark at the slowest input partition that is still behind
- * (detection-analyzer.ts) instead of guessing from its own, sparse, view which streams exist.
+ * (pipeline/detection.ts, `observeMerged`) instead of guessing from its own, sparse, view which streams exist.
  */
 import { type IHeaders, type Message, Partitioners, type PartitionMetadata } from 'kafkajs';
 import { encodeEventRecord } from './event-codec.js';

@@ -115,9 +115,10 @@ export class GatewaySilenceEvaluator {
     const upTo = (busy ? low : high) - this.o.latenessMs;
     if (!(upTo > this.watermark)) return;
     this.watermark = upTo;
-    // The judged window's end as the finding's time: a rebuilt evaluator raises the same alert id.
+    // The finding's time is the judged window's end (silence-judge.ts): a rebuilt evaluator raises
+    // the same alert id.
     this.silence.advance(this.watermark, (verdict) =>
-      emit(silenceFinding(verdict, verdict.end, { publishers: this.publishers.size })),
+      emit(silenceFinding(verdict, { publishers: this.publishers.size })),
     );
   }
 }

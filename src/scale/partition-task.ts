@@ -10,49 +10,21 @@
  * replays from the committed offset; replayed events that are in the state skip detection (no
  * double counting in baselines) but still feed the flow minutes, which are rebuilt from the replay.
  */
-import type { Alert } from '../alerts/types.js';
-import type { DeadLetter } from '../dead-letter.js';
-import type { DetectionEngine } from '../detect/engine.js';
 import type { EgressEvent } from '../identity/types.js';
-import type { StreamProgress } from './by-source-records.js';
+import type { Detection } from '../pipeline/detection.js';
 import type { ChangelogImporter } from './changelog-import.js';
 
-/** What the partition needs from detection (implemented over the detection engine). */
-export interface PartitionAnalyzer {
-  observe(event: EgressEvent): void;
-  /** A progress mark from stage 1 (after the events of the record that carried it). */
-  progress(mark: StreamProgress): void;
-  /** End of a batch: advance event time and append what fired. */
-  advance(out: Alert[]): void;
-  /**
-   * The input partitions' end offsets, just looked up (before `advance`; watermarks.ts `ends`);
-   * looked up only when `needsInputEnds` (first batch, or a stream caught up on its reader's word).
-   */
-  inputEnds?(ends: ReadonlyMap<string, number>): void;
-  needsInputEnds?(): boolean;
-  /** Events refused as late since the last call (dead letters with the reason). */
-  takeDeadLetters?(): DeadLetter[];
-  /** Where event time stands (metrics). */
-  eventTime?(): { engine: DetectionEngine; idleInputs: number };
-  /** Event time up to which every observed event reached the detectors. */
-  watermark(): number;
-  /** Source identities with state. */
-  stateSize(): number;
-  /** The state of each identity, or null when it has none any more (a tombstone). */
-  exportIdentities(ids: Iterable<string>): Map<string, Buffer | null>;
-  /**
-   * Replaces whatever the identity had with `state` (what exportIdentities wrote); `owned`: the
-   * bytes are never written again and may be kept instead of copied.
-   */
-  importIdentity(id: string, state: Uint8Array, owned?: boolean): void;
-  /** Forgets the identity (a tombstone). */
-  deleteIdentity(id: string): void;
-  /** Identities with state (for the restore log). */
-  identityCount(): number;
-  /** What is not per identity (the learning clock). */
-  exportGlobal(): Record<string, unknown>;
-  importGlobal(data: Record<string, unknown>): void;
-}
+/** What the partition needs from its Detection stage (tests drive it with synthetic ones). */
+export type PartitionDetection = Pick<
+  Detection,
+  | 'observeMerged'
+  | 'watermark'
+  | 'exportState'
+  | 'importState'
+  | 'deleteState'
+  | 'exportGlobal'
+  | 'importGlobal'
+>;
 
 /** Flow minutes per partition (FlowAggregator). */
 export interface PartitionFlows {
@@ -97,7 +69,7 @@ export class PartitionTask implements ChangelogImporter {
 
   constructor(
     readonly partition: number,
-    readonly analyzer: PartitionAnalyzer,
+    readonly detection: PartitionDetection,
     readonly flows: PartitionFlows | null,
   ) {}
 
@@ -110,11 +82,11 @@ export class PartitionTask implements ChangelogImporter {
 
   // ChangelogImporter: records of the partition's changelog in offset order (the latest wins).
   put(id: string, state: Buffer, owned = false): void {
-    this.analyzer.importIdentity(id, state, owned);
+    this.detection.importState(id, state, owned);
   }
 
   delete(id: string): void {
-    this.analyzer.deleteIdentity(id);
+    this.detection.deleteState(id);
   }
 
   meta(text: string): void {
@@ -122,7 +94,7 @@ export class PartitionTask implements ChangelogImporter {
     if (m.v !== 1) throw new Error(`unsupported checkpoint meta version ${String(m.v)}`);
     this.replayUpTo = BigInt(m.seenUpTo);
     this.replayWatermark = m.watermark;
-    this.analyzer.importGlobal(m.global);
+    this.detection.importGlobal(m.global);
   }
 
   /**
@@ -154,12 +126,11 @@ export class PartitionTask implements ChangelogImporter {
       return;
     }
     this.dirty.add(event.source.key);
-    this.analyzer.observe(event);
+    this.detection.observeMerged(event);
   }
 
-  /** Closes a batch whose last offset was `lastOffset`; appends the alerts it fired. */
-  endBatch(lastOffset: bigint, out: Alert[]): void {
-    this.analyzer.advance(out);
+  /** Closes a batch whose last offset was `lastOffset` (after the Detection stage advanced). */
+  endBatch(lastOffset: bigint): void {
     const next = lastOffset + 1n;
     // A batch of records read before (fetched again) holds nothing new: committing its end would
     // move the committed offset back.
@@ -187,7 +158,7 @@ export class PartitionTask implements ChangelogImporter {
    * null when nothing new is committable. Call after the batch's output was delivered.
    */
   committable(): bigint | null {
-    const watermark = this.analyzer.watermark();
+    const watermark = this.detection.watermark();
     const openSince = this.flows?.openSince() ?? Number.POSITIVE_INFINITY;
     let offset: bigint | null = null;
     while (this.held.length > 0) {
@@ -205,13 +176,13 @@ export class PartitionTask implements ChangelogImporter {
 
   /** The changed identities' state and the meta record; clears the dirty set. */
   checkpoint(): { changes: Map<string, Buffer | null>; meta: string } {
-    const changes = this.analyzer.exportIdentities(this.dirty);
+    const changes = this.detection.exportState(this.dirty);
     this.dirty.clear();
     const meta: CheckpointMeta = {
       v: 1,
       seenUpTo: this.seenUpTo.toString(),
-      watermark: Math.max(this.analyzer.watermark(), this.replayWatermark),
-      global: this.analyzer.exportGlobal(),
+      watermark: Math.max(this.detection.watermark(), this.replayWatermark),
+      global: this.detection.exportGlobal(),
     };
     return { changes, meta: JSON.stringify(meta) };
   }

@@ -18,14 +18,19 @@
  * is coarser load spreading: one namespace's traffic is one partition's. `identity` keeps the old
  * key (namespace/workload, else principal) for meshes with one huge namespace, and then relies on
  * the learned pairings alone.
+ *
+ * A gateway that forwards by SNI through an internal listener logs an inner leg that names no
+ * caller: stage 1 pairs it with the gateway's outer leg and sends it keyed as that (hop-pairing.ts),
+ * holding it briefly when it comes first; `held` and `gates` tell the caller when a batch may be acked.
  */
 import type { Message } from 'kafkajs';
-import { isGatewayLeg, isSidecarLeg } from '../detect/join.js';
+import { HOP_START_MS, isGatewayLeg, isInnerHopLeg, isOuterHopLeg, isSidecarLeg } from '../detect/join.js';
 import type { NormalizerConfig } from '../identity/normalizer.js';
 import type { EgressEvent } from '../identity/types.js';
 import type { DecoderOptions } from '../parse/decoder.js';
 import { Ingest, type IngestStats } from '../pipeline/ingest.js';
 import { encodeEvent } from './event-codec.js';
+import { type HoldGate, HopPairer, type Released } from './hop-pairing.js';
 
 /** Per event-time window: sidecar legs sent to the egress gateway and legs the gateway logged. */
 export interface GatewayLegCounts {
@@ -59,9 +64,22 @@ export function partitionKeyOf(event: EgressEvent, by: PartitionBy): string {
 /** An input partition that delivered nothing for this long (wall time) no longer holds event time back. */
 export const STREAM_IDLE_MS = 10_000;
 
+/** A held inner leg (hop-pairing.ts) whose input partition delivered nothing this long (wall) goes on unpaired. */
+export const HOLD_IDLE_MS = 1000;
+/** Most inner legs held for their outer leg at once (and outer legs remembered for their inner leg). */
+const MAX_HELD_HOP_LEGS = 10_000;
+
 /** What Ingest read of one batch, and the by-source message of each egress event. */
 export interface RekeyedBatch extends IngestStats {
+  /** This batch's messages and those of earlier batches' held legs now released (`gates`). */
   messages: Message[];
+  /**
+   * Earlier batches' gates whose held legs are among `messages`: call `sent()` on each once the
+   * broker acknowledged them (hop-pairing.ts).
+   */
+  gates: HoldGate[];
+  /** Set when this batch left inner legs held: ack the batch only once it is released. */
+  held: HoldGate | null;
 }
 
 export class Rekeyer {
@@ -76,32 +94,49 @@ export class Rekeyer {
   /** The input partition of the last `rekey` batch and the newest event time read from it, if any. */
   progress: { stream: string; time: number } | null = null;
   private linesSinceTally = false;
+  /** Gateway outer and inner legs through an internal listener, paired so both go to the caller's partition. */
+  readonly hops: HopPairer;
 
+  /** `latenessMs`: the allowed lateness (`detection.lateness`); an inner leg waits HOP_START_MS plus it. */
   constructor(
     decoder: DecoderOptions,
     mesh: NormalizerConfig,
     private readonly gatewayWindowMs = 60_000,
     private readonly partitionBy: PartitionBy = 'namespace',
     private readonly clock: () => number = Date.now,
+    latenessMs = 5000,
   ) {
     this.ingest = new Ingest({ decoder, mesh });
+    this.hops = new HopPairer({ holdMs: HOP_START_MS + latenessMs, maxHeld: MAX_HELD_HOP_LEGS });
   }
 
   rekey(lines: readonly string[], source: string, position: (i: number) => string): RekeyedBatch {
-    const messages: Message[] = [];
-    const stats = this.ingest.read({ lines, source, position }, (event) => {
-      this.countGatewayLeg(event);
-      messages.push({ key: partitionKeyOf(event, this.partitionBy), value: encodeEvent(event) });
-    });
-    const out: RekeyedBatch = { ...stats, messages };
-    const batchMax = stats.maxTime;
     this.progress = null;
-    if (lines.length === 0) return out;
+    if (lines.length === 0)
+      return {
+        ...this.ingest.read({ lines, source, position }, () => {}),
+        messages: [],
+        gates: [],
+        held: null,
+      };
     // A batch is one input partition's; its positions are `partition/offset`.
     const first = position(0);
     const slash = first.indexOf('/');
     const stream = `${source}/${slash < 0 ? '' : first.slice(0, slash)}`;
     let st = this.streams.get(stream);
+    const hops = this.hops;
+    // The stream's events that waited behind a gateway's inner leg come first (hop-pairing.ts).
+    hops.begin(stream, st?.max ?? Number.NEGATIVE_INFINITY);
+    const stats = this.ingest.read({ lines, source, position }, (event) => {
+      this.countGatewayLeg(event);
+      const key = partitionKeyOf(event, this.partitionBy);
+      if (event.reporter === 'egress-gateway') {
+        if (isInnerHopLeg(event)) return hops.inner(event, key, encodeEvent(event));
+        if (isOuterHopLeg(event)) return hops.outer(event, { key, value: encodeEvent(event) });
+      }
+      hops.pass({ key, value: encodeEvent(event) }, event.time);
+    });
+    const batchMax = stats.maxTime;
     if (batchMax !== Number.NEGATIVE_INFINITY) {
       const now = this.clock();
       if (st === undefined) {
@@ -116,8 +151,24 @@ export class Rekeyer {
       if (batchMax > this.maxTime) this.maxTime = batchMax;
       if (stats.minTime < this.minTime) this.minTime = stats.minTime;
     }
-    if (st !== undefined) this.progress = { stream, time: st.max };
-    return out;
+    const end = hops.endBatch(st?.max ?? Number.NEGATIVE_INFINITY);
+    // Events that wait are sent later: the mark must not tell stage 2 that this stream passed them.
+    if (st !== undefined) this.progress = { stream, time: Math.min(st.max, end.markTime) };
+    return { ...stats, messages: end.released.messages, gates: end.released.gates, held: end.gate };
+  }
+
+  /**
+   * Events waiting behind inner legs of input partitions that delivered nothing for HOLD_IDLE_MS (or
+   * of all, `all`: end of input) go on, the inner legs unpaired: the messages and the gates they release.
+   */
+  releaseHeld(all = false): Released {
+    if (!this.hops.waiting) return { messages: [], gates: [] };
+    const now = this.clock();
+    return this.hops.release((stream) => {
+      if (all) return true;
+      const st = this.streams.get(stream);
+      return st === undefined || now - st.seenAt >= HOLD_IDLE_MS;
+    });
   }
 
   private countGatewayLeg(event: EgressEvent): void {

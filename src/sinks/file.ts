@@ -66,6 +66,7 @@ export class FileSink implements Sink {
 
 export const fileSinkSpec = {
   type: 'file',
+  redelivery: 'appended again (each alert line carries its `alert.id`)',
   config: FileSinkConfigSchema,
   example: { type: 'file', path: 'out/alerts.jsonl', include: ['alerts', 'flows'] },
   create: (config) => new FileSink(config),

@@ -159,6 +159,7 @@ export class KafkaSink implements Sink {
 
 export const kafkaSinkSpec = {
   type: 'kafka',
+  redelivery: 'sent again with the same key (`alert.id`): at least once, stable keys',
   config: KafkaSinkConfigSchema,
   example: { type: 'kafka', topic: 'egress-alerts', connection: { brokers: ['kafka:9092'] } },
   create: (config, ctx) => new KafkaSink(config, ctx),

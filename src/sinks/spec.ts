@@ -19,6 +19,11 @@ export interface SinkSpec<S extends z.ZodType<SinkSettings> = z.ZodType<SinkSett
   readonly config: S;
   /** A small working config (as a user writes it): the docs' and the compliance test's example. */
   readonly example: z.input<S>;
+  /**
+   * What the receiver sees when a batch is delivered again (a retry, or a restart replaying what was
+   * not acknowledged): docs/delivery.md's sinks table.
+   */
+  readonly redelivery: string;
   /** The live sink; called once per pipeline. Must not connect yet (`Sink.start` does). */
   create(config: z.output<S>, ctx: SinkContext): Sink;
   /** Its name in logs, metrics and dead letters when the config gives none (unique per pipeline). */

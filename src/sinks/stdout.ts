@@ -43,6 +43,7 @@ export class StdoutSink implements Sink {
 
 export const stdoutSinkSpec = {
   type: 'stdout',
+  redelivery: 'written again (each alert line carries its `alert.id`)',
   config: StdoutSinkConfigSchema,
   example: { type: 'stdout', include: ['alerts'] },
   create: (config) => new StdoutSink(config),

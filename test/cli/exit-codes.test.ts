@@ -151,6 +151,34 @@ describe('exit codes', { timeout: 30_000 }, () => {
     expect(r.stdout).toBe('');
   });
 
+  it('4: run too, when its input ended without an access-log line; 0 when it held one', () => {
+    const empty = join(dir, 'run-empty.log');
+    writeFileSync(
+      empty,
+      '127.0.0.1 - - [10/Oct/2025:13:55:36 +0000] "GET /a.gif HTTP/1.1" 200 2326 "-" "-"\n',
+    );
+    const config = (input: string) => {
+      const file = join(dir, `run-${input.split('/').pop()}.yaml`);
+      writeFileSync(
+        file,
+        [
+          `sources: [{ type: file, path: ${JSON.stringify(input)} }]`,
+          `sinks: [{ type: file, path: ${JSON.stringify(join(dir, 'run-alerts.jsonl'))} }]`,
+          'metrics: { enabled: false }',
+          `delivery: { deadLetterFile: ${JSON.stringify(join(dir, 'run-dead.jsonl'))} }`,
+          '',
+        ].join('\n'),
+      );
+      return file;
+    };
+    const nothing = cli(['run', '--config', config(empty)]);
+    expect(nothing.status, nothing.stderr).toBe(4);
+    expect(nothing.stderr).toContain(`warning: no access-log line was read from file:${empty} (1 lines`);
+    const some = cli(['run', '--config', config(traffic)]);
+    expect(some.status, some.stderr).toBe(0);
+    expect(some.stderr).not.toContain('no access-log line');
+  }, 60_000);
+
   it('5: a server that cannot be reached', () => {
     const r = cli(['setup', 'elasticsearch', '--url', 'http://127.0.0.1:1']);
     expect(r.status).toBe(5);

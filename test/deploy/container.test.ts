@@ -77,6 +77,7 @@ interface Container {
   }[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   securityContext?: { readOnlyRootFilesystem?: boolean };
+  resources?: { limits?: { memory?: string } };
 }
 interface PodSpec {
   containers: Container[];
@@ -112,6 +113,22 @@ function asCheck(argv: string[]): string[] {
   expect(argv.slice(0, 2)).toEqual(['node', 'dist/src/cli/main.js']);
   const rest = argv.slice(2);
   return rest[0] === 'run' ? ['check', ...rest.slice(1)] : rest;
+}
+
+/** V8's old space as a share of the container's memory limit (the rule in the Dockerfile). */
+const HEAP_SHARE = 0.75;
+
+/** A memory quantity (Kubernetes `1Gi`/`512Mi`, compose `1g`/`512m`) in MiB. */
+function mebibytes(quantity: string): number {
+  const m = /^(\d+)(Gi|Mi|g|m)$/.exec(quantity);
+  if (m === null) throw new Error(`memory quantity ${quantity} not understood here`);
+  return Number(m[1]) * (m[2] === 'Gi' || m[2] === 'g' ? 1024 : 1);
+}
+
+/** `--max-old-space-size=N` of a NODE_OPTIONS value (MiB), or undefined. */
+function heapOf(nodeOptions: string | undefined): number | undefined {
+  const m = /(?:^|\s)--max-old-space-size=(\d+)(?:\s|$)/.exec(nodeOptions ?? '');
+  return m === null ? undefined : Number(m[1]);
 }
 
 let scratch: string;
@@ -210,6 +227,41 @@ describe('Kubernetes: every overlay starts as written', () => {
   });
 });
 
+describe("V8's heap limit: ~75% of each container's memory limit", () => {
+  it("the image's default suits the base manifest's limit", () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const last = dockerfile.split(/^FROM /m).pop() as string;
+    const env = /^ENV NODE_OPTIONS=(.+)$/m.exec(last)?.[1];
+    const [base] = podSpecs(kustomize('deploy/k8s/base'));
+    const limit = base?.pod.containers[0]?.resources?.limits?.memory ?? '';
+    expect(heapOf(env)).toBe(Math.round(mebibytes(limit) * HEAP_SHARE));
+  });
+
+  it.each(OVERLAYS)('%s: each container of the image sets NODE_OPTIONS for its own limit', (dir) => {
+    for (const { owner, pod } of podSpecs(kustomize(dir)))
+      for (const c of pod.containers.filter((x) => x.image.startsWith(`${IMAGE}:`))) {
+        const limit = c.resources?.limits?.memory;
+        expect(limit, `${dir} ${owner} ${c.name}: limits.memory`).toBeDefined();
+        const options = (c.env ?? []).filter((e) => e.name === 'NODE_OPTIONS');
+        expect(options, `${dir} ${owner} ${c.name}: one NODE_OPTIONS`).toHaveLength(1);
+        expect(heapOf(options[0]?.value), `${dir} ${owner} ${c.name}`).toBe(
+          Math.round(mebibytes(limit as string) * HEAP_SHARE),
+        );
+      }
+  });
+
+  it('compose: the pipeline has a memory limit and its heap at 75% of it', () => {
+    const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+      services: { pipeline: { mem_limit?: string; environment?: Record<string, string> } };
+    };
+    const pipeline = compose.services.pipeline;
+    expect(pipeline.mem_limit).toBeDefined();
+    expect(heapOf(pipeline.environment?.NODE_OPTIONS)).toBe(
+      Math.round(mebibytes(pipeline.mem_limit as string) * HEAP_SHARE),
+    );
+  });
+});
+
 describe('docker compose: every service built from the Dockerfile starts as written', () => {
   const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
     services: Record<
@@ -251,6 +303,8 @@ describe('docker compose: every service built from the Dockerfile starts as writ
   it('reads every variable it sets on the pipeline', () => {
     const env = compose.services.pipeline?.environment ?? {};
     const sources = ['src/config/connections.ts'].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
-    for (const name of Object.keys(env)) expect(sources, name).toContain(name);
+    // NODE_OPTIONS is Node's own (the heap limit above).
+    for (const name of Object.keys(env).filter((n) => n !== 'NODE_OPTIONS'))
+      expect(sources, name).toContain(name);
   });
 });

@@ -112,7 +112,12 @@ describe('docker-compose.yml', () => {
 
   it('gives the pipeline the servers by the variables it reads, and the simulator the default topic', () => {
     const env = service('pipeline').environment ?? {};
-    expect(env).toEqual({ KAFKA_BROKERS: 'kafka:9092', ELASTICSEARCH_URL: 'http://elasticsearch:9200' });
+    expect(env).toEqual({
+      KAFKA_BROKERS: 'kafka:9092',
+      ELASTICSEARCH_URL: 'http://elasticsearch:9200',
+      // Node's own: the heap limit (test/deploy/container.test.ts).
+      NODE_OPTIONS: '--max-old-space-size=768',
+    });
     expect(service('pipeline').command).toEqual(['run', '--config', 'pipelines/compose.yaml']);
     const simulator = service('simulator').command ?? [];
     expect(simulator[0]).toBe('simulate');

@@ -5,38 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
-import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { ConnectionJoiner } from '../../src/detect/join.js';
-import { MeshConfigSchema } from '../../src/identity/config.js';
-import { cloneEgressEvent } from '../../src/identity/event.js';
-import { Normalizer } from '../../src/identity/normalizer.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { LineDecoder } from '../../src/parse/decoder.js';
-import { parsePolicyText } from '../../src/policy/load.js';
-import { PolicySet } from '../../src/policy/policy-set.js';
 import { fixture } from '../fixtures/load.js';
-import { Stages } from '../helpers/stages.js';
+import { decodeLines, stagesDefaultOnlyIbm } from '../helpers/envoy-close-order.js';
 
 const FILE = '../fixtures/connection-pairs.txt';
 
-function events(lines: string[]): EgressEvent[] {
-  const normalizer = new Normalizer(MeshConfigSchema.parse({}));
-  const decoder = new LineDecoder();
-  const out: EgressEvent[] = [];
-  lines.forEach((line, i) => {
-    decoder.decode(line, {
-      access: (r, m) =>
-        out.push(cloneEgressEvent(normalizer.normalize(r, m, { source: 'pairs', position: String(i + 1) }))),
-      skipped: (reason) => {
-        throw new Error(`line ${i + 1} skipped: ${reason}`);
-      },
-      malformed: (reason) => {
-        throw new Error(`line ${i + 1} malformed: ${reason}`);
-      },
-    });
-  });
-  return out;
-}
+const events = (lines: string[]): EgressEvent[] => decodeLines(lines);
 
 function joined(id: string): EgressEvent[] {
   const out: EgressEvent[] = [];
@@ -91,17 +67,7 @@ describe('the connection join on published sidecar/gateway line pairs', () => {
         istio: 'egressgateway',
       }),
     ];
-    const processor = new Stages({
-      detection: DetectionConfigSchema.parse({}),
-      decoder: { format: 'auto' },
-      mesh: MeshConfigSchema.parse({}),
-      policies: new PolicySet(
-        parsePolicyText(
-          'kind: EgressPolicy\npolicies:\n  - name: default-egress\n    source: { namespace: default }\n    allow: ["*.ibm.com"]\n',
-          'policy.yaml',
-        ),
-      ),
-    });
+    const processor = stagesDefaultOnlyIbm();
     processor.processLines(lines, 'pairs', (i) => String(i + 1));
     processor.finish();
     const alerts: Alert[] = processor.takeAlerts();

@@ -136,6 +136,23 @@ describe('ConnectionJoiner', () => {
     expect(ipOnly.out[0]?.destination.host).toBe('mongo1.composedb.com');
   });
 
+  it('joins a leg without addresses to legs that logged theirs and were already waiting (the first such leg)', () => {
+    // The heuristic's keys are filed only once a leg needs them: the waiting legs are filed then.
+    const { j, out } = joiner();
+    j.push(sidecarTcp(T0, 1, { bytesUp: 100 }));
+    j.push(sidecarTcp(T0 + 1, 2, { bytesUp: 500 }));
+    j.push(gatewayTcp(T0 + 3, 9, { downstreamRemoteAddress: null, bytesUp: 480 }));
+    j.push(gatewayTcp(T0 + 4, 8, { downstreamRemoteAddress: null, bytesUp: 90 }));
+    j.flush();
+    // Closest in bytes: the 500-byte sidecar leg with the 480-byte gateway leg, the 100 with the 90.
+    expect(out.map((e) => [e.reporter, e.bytesUp, e.join?.by, e.join?.skewMs])).toEqual([
+      ['sidecar', 100, 'source-and-destination', 4],
+      ['sidecar', 500, 'source-and-destination', 2],
+      ['egress-gateway', 480, 'source-and-destination', -2],
+      ['egress-gateway', 90, 'source-and-destination', -4],
+    ]);
+  });
+
   it("tells whether an unjoined gateway leg's sender is in the input", () => {
     const { j, out } = joiner();
     j.push(egressEvent({ time: T0, path: 'internal', source: { ...APP_B } }));

@@ -107,13 +107,20 @@ describe('SilenceJudge', () => {
     expect(j.isClosed(T0 + 2 * MIN, T0 + 3 * MIN + TOLERANCE - 1)).toBe(false);
   });
 
-  it('raises one mesh-wide alert identity, worded by what the caller could see', () => {
+  it('raises one mesh-wide alert identity at the same event time over the same span, worded by what the caller could see', () => {
     const [joined] = verdicts('joined', [paired(2, 0), paired(6, 1)]);
     const [counted] = verdicts('counted', [paired(2, 0), paired(6, 1)]);
     if (joined === undefined || counted === undefined) throw new Error('no verdict');
-    const a = silenceFinding(joined, T0 + 3 * MIN);
-    const b = silenceFinding(counted, counted.end, { publishers: 2 });
+    const a = silenceFinding(joined);
+    const b = silenceFinding(counted, { publishers: 2 });
     expect([a.ruleId, a.dedupKey, a.status]).toEqual([b.ruleId, b.dedupKey, b.status]);
+    // The quiet first window was carried into the second: both are stamped at the second's end and
+    // give the span from the first's start.
+    expect([a.time, a.evidence.windowStart, a.evidence.windowMs]).toEqual([
+      b.time,
+      b.evidence.windowStart,
+      b.evidence.windowMs,
+    ]);
     expect(a.reason).toBe(
       "The egress gateway's logs account for 1 of the 8 connections sidecars sent it from 2025-03-03 08:00.",
     );
@@ -123,7 +130,7 @@ describe('SilenceJudge', () => {
       gatewayLegs: 1,
       ratio: 1 / 8,
       windowStart: '2025-03-03T08:00:00.000Z',
-      windowMs: MIN,
+      windowMs: 2 * MIN,
     });
     expect(b.time).toBe(T0 + 2 * MIN);
     expect(b.reason).toContain('sidecars across the mesh sent it 8');

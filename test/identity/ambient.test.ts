@@ -200,6 +200,28 @@ describe('ambient attribution: waypoint lines', () => {
     expect(e?.ambient).toBeNull();
     expect(e?.cluster).toBe('outbound|443||edition.cnn.com');
   });
+
+  it('ambient lines after a sidecar line carry none of its SNI, addresses or unverified name (reused event)', () => {
+    // PassthroughCluster: the SNI is only the client's word (nameUnverified); the addresses join legs.
+    const sidecar =
+      '[2024-01-11T21:09:42.835Z] "- - -" 0 - - - "-" 839 2504306 231 - "-" "-" "-" "-" "151.101.195.5:443" PassthroughCluster 172.30.239.8:34470 151.101.195.5:443 172.30.239.15:43956 edition.cnn.com -';
+    const [before, ztunnel, , waypoint] = events(
+      sidecar,
+      ZTUNNEL_TO_EGRESS_WAYPOINT,
+      sidecar,
+      line('WAYPOINT_EGRESS_HTTPBIN'),
+    );
+    expect([before?.sni, before?.upstreamLocalAddress, before?.destination.nameUnverified]).toEqual([
+      'edition.cnn.com',
+      '172.30.239.8:34470',
+      true,
+    ]);
+    for (const e of [ztunnel, waypoint]) {
+      expect(e?.ambient).not.toBeNull();
+      expect([e?.sni, e?.upstreamLocalAddress, e?.downstreamRemoteAddress]).toEqual([null, null, null]);
+      expect(e?.destination.nameUnverified).toBe(false);
+    }
+  });
 });
 
 describe('workloadOfPod (ztunnel logs pod names)', () => {

@@ -6,11 +6,11 @@
 import { CompressionTypes, Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
+import { Detection } from '../../src/pipeline/detection.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import type { ChangelogImporter } from '../../src/scale/changelog-import.js';
 import { restorePartitions } from '../../src/scale/changelog-restore.js';
 import { ChangelogWriter } from '../../src/scale/changelog-writer.js';
-import { DetectionAnalyzer } from '../../src/scale/detection-analyzer.js';
 import { PartitionTask } from '../../src/scale/partition-task.js';
 import { egressEvent, T0 } from '../helpers/events.js';
 import { kafkaBrokers, uniqueName } from './helpers/stack.js';
@@ -67,11 +67,12 @@ afterAll(async () => {
 });
 
 const config = DetectionConfigSchema.parse({});
+const newDetection = (): Detection => new Detection({ detection: config, policies: new PolicySet([]) });
 const meta = (upTo: number) => JSON.stringify({ v: 1, seenUpTo: String(upTo), watermark: 0, global: {} });
 
 /** An identity's exported state after traffic to `hosts`. */
 function stateFor(id: string, hosts: string[]): Buffer {
-  const analyzer = new DetectionAnalyzer(config, new PolicySet([]));
+  const analyzer = newDetection();
   const [ns = 'ns', workload = 'w'] = id.split('/');
   for (const host of hosts) {
     const e = egressEvent({ time: T0, host });
@@ -79,7 +80,7 @@ function stateFor(id: string, hosts: string[]): Buffer {
     analyzer.engine.observe(e);
   }
   analyzer.engine.flush();
-  const bytes = analyzer.exportIdentities([id]).get(id);
+  const bytes = analyzer.exportState([id]).get(id);
   if (bytes == null) throw new Error(`no state for ${id}`);
   return bytes;
 }
@@ -118,9 +119,8 @@ describe('changelog restore', () => {
     await producer.disconnect();
 
     const calls: string[] = [];
-    const tasks = [0, 1].map(
-      (p) => new PartitionTask(p, new DetectionAnalyzer(config, new PolicySet([])), null),
-    );
+    const detections = [newDetection(), newDetection()];
+    const tasks = detections.map((d, p) => new PartitionTask(p, d, null));
     const stats = await restorePartitions(kafka, topic, [0, 1], 'test', (p) => {
       const task = tasks[p] as PartitionTask;
       if (p === 1) return task;
@@ -142,12 +142,12 @@ describe('changelog restore', () => {
     });
     expect(calls).toEqual(['put a/a', 'put b/b', 'meta 10', 'put a/a', 'delete b/b', 'meta 20']);
     expect(stats.find((s) => s.partition === 0)).toMatchObject({ records: 6, tombstones: 1 });
-    const a = (tasks[0] as PartitionTask).analyzer as DetectionAnalyzer;
+    const a = detections[0] as Detection;
     expect(a.engine.state.keys()).toEqual(['a/a']);
     expect(a.engine.state.hosts.group('a/a').map(([host]) => host)).toEqual(['www.ibm.com']);
     // www.ibm.com, ibm.com and the identity total over all destinations.
     expect(a.stateSize()).toBe(3);
-    const many1 = (tasks[1] as PartitionTask).analyzer;
+    const many1 = detections[1] as Detection;
     expect(many1.identityCount()).toBe(4000);
     expect(stats.find((s) => s.partition === 1)).toMatchObject({ records: 4008, tombstones: 0 });
   }, 60_000);
@@ -268,7 +268,7 @@ describe('changelog restore', () => {
       meta(1),
     );
     await producer.disconnect();
-    const task = new PartitionTask(0, new DetectionAnalyzer(config, new PolicySet([])), null);
+    const task = new PartitionTask(0, newDetection(), null);
     await expect(restorePartitions(kafka, topic, [0], 'test', () => task)).rejects.toThrow(
       new RegExp(`Cannot restore ${topic}/0/0 \\(key "bad/state"\\): unsupported binary state for bad/state`),
     );

@@ -12,7 +12,8 @@
  * - `source.principal`, which a sidecar leg gets from the gateway's lines as they are read
  *   (identity/principal-map.ts), an order that differs between a file and six partitions,
  * - in scaled runs, the mesh-wide gateway-silence alerts (judged from per-window leg counts of all
- *   instances, gateway-evaluator.ts): same ids, stamped at the window start.
+ *   instances, gateway-evaluator.ts, not from joined legs): worded differently, but the same ids and
+ *   the same judgements (status, time = the judged window's end, windowStart, windowMs).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -85,7 +86,18 @@ function parityGaps(replay: AlertRecord[], run: AlertRecord[], ordered: boolean)
       gaps.push(`extra ${id} (${got.get(id)?.[0]?.rule.id} at ${got.get(id)?.[0]?.['@timestamp']})`);
   for (const [id, records] of got) {
     const expected = want.get(id);
-    if (expected === undefined || records.some(meshWide)) continue;
+    if (expected === undefined) continue;
+    if (records.some(meshWide)) {
+      const judged = (r: AlertRecord): string =>
+        JSON.stringify([r['@timestamp'], r.alert.status, r.evidence.windowStart, r.evidence.windowMs]);
+      const want = new Set(expected.map(judged));
+      const other = records.map(judged).filter((r) => !want.has(r));
+      if (other.length > 0)
+        gaps.push(
+          `${id} (mesh-wide): run judged\n    ${other.join('\n    ')}\n  replay judged\n    ${[...want].join('\n    ')}`,
+        );
+      continue;
+    }
     const w = expected.map(comparable);
     // A record written twice (redelivered after a restart) is the same record.
     const g = records.map(comparable).filter((r, i, all) => i === 0 || r !== all[i - 1]);

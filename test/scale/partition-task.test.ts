@@ -1,39 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import type { Alert } from '../../src/alerts/types.js';
 import { newEgressEvent } from '../../src/identity/event.js';
 import type { EgressEvent } from '../../src/identity/types.js';
-import { type PartitionAnalyzer, PartitionTask } from '../../src/scale/partition-task.js';
+import { type PartitionDetection, PartitionTask } from '../../src/scale/partition-task.js';
 
 /** Counts events per identity and releases them at once (watermark = max time seen - lateness). */
-class CountingAnalyzer implements PartitionAnalyzer {
+class CountingAnalyzer implements PartitionDetection {
   counts = new Map<string, number>();
   private max = Number.NEGATIVE_INFINITY;
   startTime: number | null = null;
   constructor(private readonly lateness: number) {}
-  observe(e: EgressEvent): void {
+  observeMerged(e: EgressEvent): void {
     this.counts.set(e.source.key, (this.counts.get(e.source.key) ?? 0) + 1);
     if (e.time > this.max) this.max = e.time;
     this.startTime ??= e.time;
   }
-  progress(): void {}
-  advance(_out: Alert[]): void {}
   watermark(): number {
     return this.max - this.lateness;
   }
-  stateSize(): number {
-    return this.counts.size;
-  }
-  exportIdentities(ids: Iterable<string>): Map<string, Buffer | null> {
+  exportState(ids: Iterable<string>): Map<string, Buffer | null> {
     return new Map([...ids].map((id) => [id, Buffer.from(String(this.counts.get(id) ?? 0))]));
   }
-  importIdentity(id: string, state: Uint8Array): void {
+  importState(id: string, state: Uint8Array): void {
     this.counts.set(id, Number(Buffer.from(state).toString()));
   }
-  deleteIdentity(id: string): void {
+  deleteState(id: string): void {
     this.counts.delete(id);
-  }
-  identityCount(): number {
-    return this.counts.size;
   }
   exportGlobal(): Record<string, unknown> {
     return { startTime: this.startTime };
@@ -55,7 +46,7 @@ describe('partition task', () => {
     const a = new PartitionTask(0, new CountingAnalyzer(5_000), null);
     // Offsets 0..9, one second apart.
     for (let i = 0; i < 10; i++) a.observe(event(i % 2 === 0 ? 'ns/a' : 'ns/b', 1_000 * i), BigInt(i));
-    a.endBatch(9n, []);
+    a.endBatch(9n);
     // Watermark 4s: the batch's newest event (9s) is not analysed yet, so nothing is committable.
     expect(a.committable()).toBeNull();
     const { changes, meta } = a.checkpoint();
@@ -75,15 +66,15 @@ describe('partition task', () => {
   it('releases commits in order once the watermark passes each batch', () => {
     const t = new PartitionTask(3, new CountingAnalyzer(1_000), null);
     t.observe(event('x', 1_000), 0n);
-    t.endBatch(0n, []);
+    t.endBatch(0n);
     t.observe(event('x', 1_500), 1n);
-    t.endBatch(1n, []);
+    t.endBatch(1n);
     expect(t.committable()).toBeNull();
     t.observe(event('x', 2_600), 2n);
-    t.endBatch(2n, []);
+    t.endBatch(2n);
     expect(t.committable()).toBe(2n);
     t.observe(event('x', 9_000), 3n);
-    t.endBatch(3n, []);
+    t.endBatch(3n);
     expect(t.committable()).toBe(3n);
   });
 
@@ -91,7 +82,7 @@ describe('partition task', () => {
     const t = new PartitionTask(1, new CountingAnalyzer(5_000), null);
     // A whole backlog in one fetch: 1,000 events one second apart.
     for (let i = 0; i < 1_000; i++) t.observe(event('x', 1_000 * i), BigInt(i));
-    t.endBatch(999n, []);
+    t.endBatch(999n);
     const offset = t.committable();
     // Watermark 994 s: every commit point whose events are all at or before it is committable,
     // but not the tail the detectors still hold back.
@@ -108,7 +99,7 @@ describe('partition task', () => {
         if (!t.unread(BigInt(i))) continue;
         t.observe(event('ns/a', 1_000 * i), BigInt(i));
       }
-      t.endBatch(BigInt(to), []);
+      t.endBatch(BigInt(to));
     };
     read(0, 9);
     read(10, 19);

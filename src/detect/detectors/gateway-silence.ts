@@ -87,6 +87,11 @@ export const UNACCOUNTED_RULE = {
 /** A window's legs (judged by silence-judge.ts) and its unaccounted gateway legs per client. */
 interface Bucket extends LegCounts {
   unaccounted: Map<string, number>;
+  /**
+   * Unaccounted gateway legs by their downstream remote address (-> client), kept while the client
+   * is below `unaccountedMin`: a late sidecar leg with that upstream local address accounts for one.
+   */
+  unaccountedAt: Map<string, string>;
 }
 
 export class GatewaySilenceDetector implements Detector {
@@ -104,7 +109,7 @@ export class GatewaySilenceDetector implements Detector {
         minMatchedRatio: config.minMatchedRatio,
         basis: 'joined',
       },
-      () => ({ sidecar: 0, matched: 0, gateway: 0, unaccounted: new Map() }),
+      () => ({ sidecar: 0, matched: 0, gateway: 0, unaccounted: new Map(), unaccountedAt: new Map() }),
     );
   }
 
@@ -127,6 +132,13 @@ export class GatewaySilenceDetector implements Detector {
   private gatewayLeg(event: EgressEvent, emit: Emit): void {
     const bucket = this.bucket(event.time);
     bucket.gateway++;
+    if (event.join?.late === true) {
+      // Its sidecar's leg came late and was joined to it (join.ts `pushLate`): the sidecar sent this
+      // one, and this leg stands for the connection.
+      this.sidecarSeen = true;
+      bucket.sidecar++;
+      bucket.matched++;
+    }
     const src = event.source;
     // A waypoint logs no peer principal by default (istio/istio#59046): its legs are judged by the
     // join with their ztunnel legs only.
@@ -168,7 +180,11 @@ export class GatewaySilenceDetector implements Detector {
     const who = src.principal ?? src.ip ?? src.key;
     const count = (bucket.unaccounted.get(who) ?? 0) + 1;
     bucket.unaccounted.set(who, count);
-    if (count < this.config.unaccountedMin) return;
+    if (count < this.config.unaccountedMin) {
+      const at = event.downstreamRemoteAddress;
+      if (at != null) bucket.unaccountedAt.set(at, who);
+      return;
+    }
     const finding = eventFinding(
       event,
       UNACCOUNTED_RULE.id,
@@ -184,6 +200,31 @@ export class GatewaySilenceDetector implements Detector {
     );
     finding.path = 'gateway-to-external';
     emit(finding);
+  }
+
+  /**
+   * A sidecar leg that came later than its gateway leg's wait in the join (disorder beyond the
+   * lateness plus the join tolerance: dead-lettered, its gateway leg already released unjoined). If
+   * that gateway leg's window is not judged yet and its client has not reached `unaccountedMin`, it
+   * is accounted for after all: the sidecar did report sending it. An alert already raised stays (it
+   * fires at once, not at the window's end); a gateway leg no sidecar line ever names still counts.
+   */
+  observeLate(event: EgressEvent): void {
+    if (!isSidecarLeg(event)) return;
+    const at = event.upstreamLocalAddress;
+    if (at == null) return;
+    // The gateway's leg starts a few ms after the sidecar's: it may sit in the next window.
+    const next = event.time + this.config.matchTolerance;
+    const buckets = [this.silence.openWindow(event.time), this.silence.openWindow(next)];
+    for (const bucket of buckets) {
+      const who = bucket?.unaccountedAt.get(at);
+      if (bucket === undefined || who === undefined) continue;
+      bucket.unaccountedAt.delete(at);
+      bucket.unaccounted.set(who, (bucket.unaccounted.get(who) ?? 1) - 1);
+      bucket.sidecar++;
+      bucket.matched++;
+      return;
+    }
   }
 
   /** A gateway leg from an address no sidecar in the input uses: one is enough. */
@@ -205,7 +246,7 @@ export class GatewaySilenceDetector implements Detector {
   advance(watermark: number, emit: Emit): void {
     // With judgeSilence off (scaled mode) the windows still close: they hold the per-client counts.
     this.silence.advance(watermark, (verdict) => {
-      if (this.config.judgeSilence) emit(silenceFinding(verdict, watermark));
+      if (this.config.judgeSilence) emit(silenceFinding(verdict));
     });
   }
 

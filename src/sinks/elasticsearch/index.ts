@@ -143,6 +143,7 @@ export class ElasticsearchSink implements Sink {
 
 export const elasticsearchSinkSpec = {
   type: 'elasticsearch',
+  redelivery: 'overwrites, not duplicates: every document has a deterministic `_id`',
   config: ElasticsearchSinkConfigSchema,
   example: {
     type: 'elasticsearch',

@@ -184,30 +184,47 @@ function webhookStyleSpec<S extends z.ZodType<AnyWebhookConfig>>(
   type: z.output<S>['type'],
   config: S,
   example: z.input<S>,
+  redelivery: string,
 ): SinkSpec<S> {
   return {
     type,
     config,
     example,
+    redelivery,
     create: (c, ctx) => new WebhookSink(c, ctx),
     defaultName: () => type,
     problems: webhookProblems,
   };
 }
 
-export const webhookSinkSpec = webhookStyleSpec('webhook', WebhookSinkConfigSchema, {
-  type: 'webhook',
-  url: 'https://alerts.example.com/hook',
-  secret: { env: 'WEBHOOK_SECRET' },
-});
+export const webhookSinkSpec = webhookStyleSpec(
+  'webhook',
+  WebhookSinkConfigSchema,
+  {
+    type: 'webhook',
+    url: 'https://alerts.example.com/hook',
+    secret: { env: 'WEBHOOK_SECRET' },
+  },
+  'each alert once per process; after a restart possibly again, with the same `X-Egress-Sentinel-Alert-Id`',
+);
 
-export const pagerDutySinkSpec = webhookStyleSpec('pagerduty', PagerDutySinkConfigSchema, {
-  type: 'pagerduty',
-  routingKey: { env: 'PAGERDUTY_ROUTING_KEY' },
-  route: { minSeverity: 'high' },
-});
+export const pagerDutySinkSpec = webhookStyleSpec(
+  'pagerduty',
+  PagerDutySinkConfigSchema,
+  {
+    type: 'pagerduty',
+    routingKey: { env: 'PAGERDUTY_ROUTING_KEY' },
+    route: { minSeverity: 'high' },
+  },
+  'the same `dedup_key` (`alert.id`): PagerDuty folds it into the open incident',
+);
 
-export const slackSinkSpec = webhookStyleSpec('slack', SlackSinkConfigSchema, {
-  type: 'slack',
-  url: { env: 'SLACK_WEBHOOK_URL' },
-});
+export const slackSinkSpec = webhookStyleSpec(
+  'slack',
+  SlackSinkConfigSchema,
+  {
+    type: 'slack',
+    url: { env: 'SLACK_WEBHOOK_URL' },
+  },
+  'each alert once per process; after a restart possibly posted again (Slack does not de-duplicate)',
+);

@@ -3,22 +3,38 @@ import type { Alert } from '../../src/alerts/types.js';
 import { DetectionConfigSchema } from '../../src/detect/config.js';
 import { newEgressEvent } from '../../src/identity/event.js';
 import type { Destination, EgressEvent } from '../../src/identity/types.js';
+import { Detection, type DetectionOptions } from '../../src/pipeline/detection.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { partitionDetection } from '../../src/scale/bootstrap.js';
-import { DetectionAnalyzer } from '../../src/scale/detection-analyzer.js';
+import type { StreamProgress } from '../../src/scale/by-source-records.js';
 import { destination, egressEvent, source } from '../helpers/events.js';
 
 const T0 = Date.parse('2025-03-03T08:00:00.000Z');
 const config = partitionDetection(DetectionConfigSchema.parse({ learningPeriod: '24h' }));
 
-function observe(a: DetectionAnalyzer, stream: number, time: number): void {
+function observe(a: Detection, stream: number, time: number): void {
   const e = newEgressEvent();
   e.time = time;
   e.path = 'passthrough';
   e.source.key = 'app-a/app-a';
   e.source.namespace = 'app-a';
   e.origin = `kafka:input/${stream}/${time}`;
-  a.observe(e);
+  a.observeMerged(e);
+}
+
+function newStage(options: Partial<DetectionOptions> = {}): Detection {
+  return new Detection({ detection: config, policies: new PolicySet([]), ...options });
+}
+
+/** Advances event time and takes what it raised, as stage 2 does at a batch end. */
+function advance(d: Detection, out: Alert[]): void {
+  d.advance();
+  for (const a of d.takeAlerts()) out.push(a);
+}
+
+/** A progress mark from stage 1, as stage 2 hands it on. */
+function progress(d: Detection, p: StreamProgress): void {
+  d.mark(p.stream, p.time, p.caughtUp, p.readTo);
 }
 
 /** A wall clock the test moves. */
@@ -33,96 +49,90 @@ const mark = (stream: number, time: number, caughtUp = false) => ({
   caughtUp,
 });
 
-describe('DetectionAnalyzer event time over several input streams', () => {
+describe('Detection of a by-source partition: event time over several input streams', () => {
   it('holds the watermark at the slowest stream still behind, until it catches up or falls silent', () => {
     const wall = manualClock();
-    const a = new DetectionAnalyzer(config, new PolicySet([]), {
-      streamTimeoutMs: 20_000,
-      clock: wall.clock,
-    });
+    const a = newStage({ idleTimeoutMs: 20_000, clock: wall.clock });
     const out: Alert[] = [];
     // Stream 0 drained ten minutes ahead; stream 1 is still at minute one.
     for (let m = 0; m <= 10; m++) observe(a, 0, T0 + m * 60_000);
     observe(a, 1, T0 + 60_000);
-    a.advance(out);
+    advance(a, out);
     expect(a.watermark()).toBe(T0 + 60_000 - config.lateness);
     // Stream 1's next minutes are not late: they are still ahead of the watermark.
     observe(a, 1, T0 + 2 * 60_000);
     observe(a, 0, T0 + 11 * 60_000);
-    a.advance(out);
+    advance(a, out);
     expect(a.engine.counters.late).toBe(0);
     expect(a.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
     // Stream 1's reader pauses (a rebalance): batch after batch of stream 0 does not move it ...
     for (let b = 0; b < 50; b++) {
       wall.now += 300;
       observe(a, 0, T0 + (12 + b) * 60_000);
-      a.advance(out);
+      advance(a, out);
     }
     expect(a.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
     // ... until it has been silent longer than the stream timeout: no one reads it any more.
     wall.now += 6_000;
     observe(a, 0, T0 + 62 * 60_000);
-    a.advance(out);
+    advance(a, out);
     expect(a.watermark()).toBe(T0 + 62 * 60_000 - config.lateness);
   });
 
   it('lets a stream whose mark says it is caught up go at once, and holds for one it only heard of by marks', () => {
     const wall = manualClock();
-    const a = new DetectionAnalyzer(config, new PolicySet([]), {
-      streamTimeoutMs: 20_000,
-      clock: wall.clock,
-    });
+    const a = newStage({ idleTimeoutMs: 20_000, clock: wall.clock });
     const out: Alert[] = [];
     observe(a, 0, T0 + 10 * 60_000);
     // Stream 2 has sent this partition no event, but its marks say it is read up to minute three.
-    a.progress(mark(2, T0 + 3 * 60_000));
-    a.advance(out);
+    progress(a, mark(2, T0 + 3 * 60_000));
+    advance(a, out);
     expect(a.watermark()).toBe(T0 + 3 * 60_000 - config.lateness);
-    a.progress(mark(2, T0 + 4 * 60_000, true));
-    a.advance(out);
+    progress(a, mark(2, T0 + 4 * 60_000, true));
+    advance(a, out);
     expect(a.watermark()).toBe(T0 + 10 * 60_000 - config.lateness);
     // Stream 3 is assigned to a stage-1 reader that has not read it yet: wait for it, however long,
     // while its reader keeps saying so.
-    a.progress({ ...mark(3, Number.NEGATIVE_INFINITY), caughtUp: false });
+    progress(a, { ...mark(3, Number.NEGATIVE_INFINITY), caughtUp: false });
     observe(a, 0, T0 + 11 * 60_000);
     for (let b = 0; b < 100; b++) {
       wall.now += 300;
-      a.progress({ ...mark(3, Number.NEGATIVE_INFINITY), caughtUp: false });
-      a.advance(out);
+      progress(a, { ...mark(3, Number.NEGATIVE_INFINITY), caughtUp: false });
+      advance(a, out);
     }
     expect(a.watermark()).toBe(T0 + 10 * 60_000 - config.lateness);
-    a.progress(mark(3, T0 + 11 * 60_000, true));
-    a.advance(out);
+    progress(a, mark(3, T0 + 11 * 60_000, true));
+    advance(a, out);
     expect(a.watermark()).toBe(T0 + 11 * 60_000 - config.lateness);
     // A caught-up stream that sends events again holds again.
     observe(a, 2, T0 + 12 * 60_000);
     observe(a, 0, T0 + 20 * 60_000);
-    a.advance(out);
+    advance(a, out);
     expect(a.watermark()).toBe(T0 + 12 * 60_000 - config.lateness);
   });
 });
 
-describe('DetectionAnalyzer input streams across a change of owner', () => {
+describe('Detection of a by-source partition: input streams across a change of owner', () => {
   it('restores where each input stream stood, so the new owner waits for the one behind', () => {
     const wall = manualClock();
-    const options = { streamTimeoutMs: 20_000, clock: wall.clock };
-    const before = new DetectionAnalyzer(config, new PolicySet([]), options);
+    const options = { idleTimeoutMs: 20_000, clock: wall.clock };
+    const before = newStage(options);
     const out: Alert[] = [];
     observe(before, 0, T0 + 10 * 60_000);
     observe(before, 1, T0 + 2 * 60_000);
-    before.progress(mark(2, T0 + 9 * 60_000, true));
-    before.advance(out);
+    progress(before, mark(2, T0 + 9 * 60_000, true));
+    advance(before, out);
     expect(before.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
     // The checkpoint goes through the changelog as JSON.
     const global = JSON.parse(JSON.stringify(before.exportGlobal())) as Record<string, unknown>;
-    const after = new DetectionAnalyzer(config, new PolicySet([]), options);
+    const after = newStage(options);
     after.importGlobal(global);
     // The new owner's first records are all from stream 0: stream 1 still holds it back.
     observe(after, 0, T0 + 11 * 60_000);
-    after.advance(out);
+    advance(after, out);
     expect(after.watermark()).toBe(T0 + 2 * 60_000 - config.lateness);
     observe(after, 1, T0 + 3 * 60_000);
-    after.advance(out);
+    advance(after, out);
     expect(after.watermark()).toBe(T0 + 3 * 60_000 - config.lateness);
     expect(after.engine.counters.late).toBe(0);
   });
@@ -152,33 +162,33 @@ function legs(i: number): [EgressEvent, EgressEvent] {
  * Ten minutes of connections, one a second, in batches of 20 (`during(i)` runs after connection i),
  * then five a minute apart (new input offsets) that close the windows.
  */
-function connections(a: DetectionAnalyzer, out: Alert[], during: (i: number) => void): void {
+function connections(a: Detection, out: Alert[], during: (i: number) => void): void {
   for (let i = 0; i < 600; i++) {
     const [sidecar, gateway] = legs(i);
-    a.observe(sidecar);
-    a.observe(gateway);
+    a.observeMerged(sidecar);
+    a.observeMerged(gateway);
     during(i);
-    if (i % 20 === 19) a.advance(out);
+    if (i % 20 === 19) advance(a, out);
   }
   for (let b = 0; b < 5; b++) {
     const [sidecar, gateway] = legs(600 + 60 * b);
     sidecar.origin = `kafka:input/1/${200_000 + b}`;
     gateway.origin = `kafka:input/0/${200_000 + b}`;
-    a.observe(sidecar);
-    a.observe(gateway);
-    a.advance(out);
+    a.observeMerged(sidecar);
+    a.observeMerged(gateway);
+    advance(a, out);
   }
 }
 
-describe('DetectionAnalyzer with input read twice by stage 1', () => {
+describe('Detection of a by-source partition with input read twice by stage 1', () => {
   it('does not call a gateway leg re-keyed a second time (its input partition moved in a rebalance) unaccounted', () => {
-    const a = new DetectionAnalyzer(config, new PolicySet([]));
+    const a = newStage();
     const out: Alert[] = [];
     connections(a, out, (i) => {
       // The gateway node's input partition changes owner at 5 minutes: the new stage-1 owner reads
       // it again from its committed offset, 30 lines back, and re-keys those lines a second time.
       // The sidecars' partition stayed where it was: their legs come once.
-      if (i === 300) for (let j = 270; j <= 300; j++) a.observe(legs(j)[1]);
+      if (i === 300) for (let j = 270; j <= 300; j++) a.observeMerged(legs(j)[1]);
     });
     expect(
       out
@@ -189,7 +199,7 @@ describe('DetectionAnalyzer with input read twice by stage 1', () => {
   });
 
   it('still calls gateway legs no sidecar sent unaccounted, from an input partition it has read before', () => {
-    const a = new DetectionAnalyzer(config, new PolicySet([]));
+    const a = newStage();
     const out: Alert[] = [];
     connections(a, out, (i) => {
       // An impersonating client from 10.244.0.15: three gateway legs no sidecar sent, new lines
@@ -198,7 +208,7 @@ describe('DetectionAnalyzer with input read twice by stage 1', () => {
         const forged = legs(i)[1];
         forged.destination.host = 'paste.example.net';
         forged.origin = `kafka:input/0/${100_000 + i}`;
-        a.observe(forged);
+        a.observeMerged(forged);
       }
     });
     const unaccounted = out.filter((x) => x.rule.id === 'unaccounted-gateway-leg');
