@@ -4,9 +4,9 @@
  * are printed as one message without a stack trace, with the exit code of their kind (cli/exit.ts).
  */
 import { describeError } from '../errors.js';
+import { quietKafkajsNegativeTimeout } from '../sources/kafka-node-warning.js';
 import type { Command } from './command.js';
 import { EXIT, exitCodeFor, isParseArgsError, UsageError } from './exit.js';
-import { quietKafkajsNegativeTimeout } from '../sources/kafka-node-warning.js';
 import { packageVersion } from './package-root.js';
 
 /** name -> one-line summary and a lazy loader, so `--help` does not load every module. */
