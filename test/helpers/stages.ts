@@ -6,7 +6,13 @@ import type { Alert } from '../../src/alerts/types.js';
 import type { DeadLetter } from '../../src/dead-letter.js';
 import type { EgressEvent } from '../../src/identity/types.js';
 import { emptyCounts } from '../../src/pipeline/ingest.js';
-import type { DetectionStage, IngestStage } from '../../src/pipeline/loop.js';
+import {
+  type DetectionStage,
+  type IngestStage,
+  type RunSummary,
+  runPipeline,
+} from '../../src/pipeline/loop.js';
+import type { Source } from '../../src/sources/types.js';
 
 export { Stages } from '../../bench/core-replay.js';
 
@@ -60,4 +66,42 @@ export function syntheticStages(
     watermark: () => detection.watermarkAt,
   };
   return { ingest, detection };
+}
+
+/**
+ * Runs `source` through the run loop with held acks, its alerts and dead letters collected in
+ * memory (a sink and a dead-letter store that keep what they get).
+ */
+export async function runToMemory(
+  source: Source,
+  stages: { ingest: IngestStage; detection: DetectionStage },
+): Promise<{ alerts: Alert[]; dead: DeadLetter[]; summary: RunSummary }> {
+  const alerts: Alert[] = [];
+  const dead: DeadLetter[] = [];
+  const never = new AbortController().signal;
+  const summary = await runPipeline({
+    sources: [source],
+    ...stages,
+    flows: null,
+    sinks: [
+      {
+        name: 'memory',
+        start: async () => {},
+        write: async (b) => {
+          alerts.push(...b.alerts);
+        },
+        close: async () => {},
+      },
+    ],
+    deadLetters: async (letters) => {
+      dead.push(...letters);
+    },
+    holdAcks: true,
+    retryInitialMs: 1,
+    retryMaxMs: 1,
+    shutdown: never,
+    stop: never,
+    log: () => {},
+  });
+  return { alerts, dead, summary };
 }

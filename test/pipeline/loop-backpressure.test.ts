@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { runPipeline } from '../../src/pipeline/loop.js';
 import { buildStages } from '../../src/pipeline/stages.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import type { LineBatch, Source } from '../../src/sources/types.js';
+import { runToMemory } from '../helpers/stages.js';
 import { trafficLine } from '../integration/helpers/traffic.js';
 
 /** Lines 0..n-1, one second apart, every 25th a passthrough connection (a gateway-bypass alert). */
@@ -111,31 +111,7 @@ async function drain(o: {
     close: async () => {},
   };
   const nextTime = (p: number): number => LINES.indexOf((parts[p] as string[])[next[p] as number] as string);
-  const alerts: Alert[] = [];
-  const never = new AbortController().signal;
-  const summary = await runPipeline({
-    sources: [source],
-    ingest,
-    detection,
-    flows: null,
-    sinks: [
-      {
-        name: 'memory',
-        start: async () => {},
-        write: async (b) => {
-          alerts.push(...b.alerts);
-        },
-        close: async () => {},
-      },
-    ],
-    deadLetters: async () => {},
-    holdAcks: true,
-    retryInitialMs: 1,
-    retryMaxMs: 1,
-    shutdown: never,
-    stop: never,
-    log: () => {},
-  });
+  const { alerts, summary } = await runToMemory(source, { ingest, detection });
   return { alerts, mostUnacked, pauses, pausedTheSlowest, lines: summary.lines };
 }
 

@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alerts/types.js';
 import type { DeadLetter } from '../../src/dead-letter.js';
 import { parsePipelineConfig } from '../../src/pipeline/config.js';
-import { runPipeline } from '../../src/pipeline/loop.js';
 import { buildStages } from '../../src/pipeline/stages.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import type { LineBatch, Source } from '../../src/sources/types.js';
+import { runToMemory } from '../helpers/stages.js';
 import { trafficLine } from '../integration/helpers/traffic.js';
 
 const config = parsePipelineConfig(
@@ -53,34 +53,7 @@ async function collect(
     unreadStreams: () => unread,
     close: async () => {},
   };
-  const alerts: Alert[] = [];
-  const dead: DeadLetter[] = [];
-  const never = new AbortController().signal;
-  await runPipeline({
-    sources: [source],
-    ingest,
-    detection,
-    flows: null,
-    sinks: [
-      {
-        name: 'memory',
-        start: async () => {},
-        write: async (b) => {
-          alerts.push(...b.alerts);
-        },
-        close: async () => {},
-      },
-    ],
-    deadLetters: async (letters) => {
-      dead.push(...letters);
-    },
-    holdAcks: true,
-    retryInitialMs: 1,
-    retryMaxMs: 1,
-    shutdown: never,
-    stop: never,
-    log: () => {},
-  });
+  const { alerts, dead } = await runToMemory(source, { ingest, detection });
   return { alerts, dead, late: detection.counts.late };
 }
 
